@@ -1,0 +1,116 @@
+"""The one exception tree of seatgate.
+
+    SeatgateError                  anything seatgate raises on purpose
+    ├── BadInput                   a value the user gave is not accepted (CLI exit 2, nothing written)
+    ├── NotFound                   an account, user, contract or adapter that does not exist (exit 2)
+    ├── NotAuthorized              the actor lacks the permission the action needs
+    ├── Conflict                   the action contradicts the current state (e.g. idempotency key reuse)
+    ├── PolicyError                a policy (timeline) or catalog file is invalid
+    └── AdapterError               talking to a CRM failed; carries no secret, ever
+        ├── AuthFailed             credentials refused: no retry
+        ├── TokenExpired           the session/token expired: refresh once, then AuthFailed
+        ├── RateLimited            throttled; ``retry_after`` seconds if the vendor said so
+        ├── QuotaExhausted         a daily/long quota is spent: end the run, no hot retries
+        ├── TransientError         5xx, timeouts, connection resets: retried with backoff
+        └── MalformedResponse      the CRM answered something we cannot parse: fail the run cleanly
+
+Messages are one line and say what was wrong and what is accepted, because the CLI prints them as
+they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class SeatgateError(Exception):
+    """Base of every error seatgate raises on purpose."""
+
+    exit_code = 1
+    code = "error"
+
+
+class BadInput(SeatgateError):
+    """A value given by the user is not accepted."""
+
+    exit_code = 2
+    code = "bad_input"
+
+    def __init__(self, what: str, value: object, accepted: str | Iterable[str]) -> None:
+        if not isinstance(accepted, str):
+            accepted = "one of " + ", ".join(str(a) for a in accepted)
+        self.what = what
+        self.value = value
+        self.accepted = accepted
+        super().__init__(f"bad {what} {value!r}: expected {accepted}")
+
+
+class NotFound(SeatgateError):
+    """Something named by the user does not exist."""
+
+    exit_code = 2
+    code = "not_found"
+
+    def __init__(self, what: str, value: object, hint: str = "") -> None:
+        self.what = what
+        self.value = value
+        msg = f"unknown {what} {value!r}"
+        super().__init__(f"{msg}: {hint}" if hint else msg)
+
+
+class NotAuthorized(SeatgateError):
+    """The actor does not hold a permission the action needs."""
+
+    exit_code = 2
+    code = "not_authorized"
+
+
+class Conflict(SeatgateError):
+    """The action contradicts the current state."""
+
+    exit_code = 2
+    code = "conflict"
+
+
+class PolicyError(SeatgateError):
+    """A policy or catalog data file is invalid."""
+
+    exit_code = 2
+    code = "bad_policy"
+
+
+class AdapterError(SeatgateError):
+    """Talking to a CRM failed. Messages never contain a credential."""
+
+    code = "adapter_error"
+    retryable = False
+
+
+class AuthFailed(AdapterError):
+    code = "auth_failed"
+
+
+class TokenExpired(AdapterError):
+    code = "token_expired"
+
+
+class RateLimited(AdapterError):
+    code = "rate_limited"
+    retryable = True
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class QuotaExhausted(AdapterError):
+    code = "quota_exhausted"
+
+
+class TransientError(AdapterError):
+    code = "transient"
+    retryable = True
+
+
+class MalformedResponse(AdapterError):
+    code = "malformed_response"
