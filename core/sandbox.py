@@ -189,6 +189,9 @@ class Sandbox:
         self.requests = 0
         self.timeout_seconds = 2.0
         self._faults: deque[str] = deque()
+        # What install/uninstall left on the CRM side (e.g. a marker record per platform account),
+        # so the kit can check that install is idempotent and uninstall reverses it.
+        self.installations: set[str] = set()
         self._port = port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
