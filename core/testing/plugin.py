@@ -1,0 +1,1 @@
+"""pytest plugin of the seatgate conformance kit (loaded through the pytest11 entry point)."""
