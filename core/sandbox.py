@@ -243,7 +243,7 @@ class Sandbox:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet: request lines would carry query strings into test output
 
             def _serve(self) -> None:

@@ -1,0 +1,114 @@
+"""The database: engine, transactions, and migrations on first use.
+
+SQLite (a file, WAL) by default; PostgreSQL by URL. Write transactions on SQLite start with
+``BEGIN IMMEDIATE`` so that a capacity check and the write that follows it cannot interleave with
+another writer (the default deferred BEGIN would let two transactions both read "9 of 10 seats" and
+both write). On PostgreSQL the seat pool's contract row is locked ``FOR UPDATE`` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from ..errors import BadInput
+
+DEFAULT_URL = "sqlite:///seatgate.db"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def resolve_url(url: str | None) -> str:
+    """``--db`` wins, then ``SEATGATE_DATABASE_URL``, then ``./seatgate.db``."""
+    url = url or os.environ.get("SEATGATE_DATABASE_URL") or DEFAULT_URL
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    elif url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgres://")
+    if not (url.startswith("sqlite") or url.startswith("postgresql+psycopg")):
+        raise BadInput("database URL", url.split("@")[-1], "sqlite:///PATH or postgresql://...")
+    return url
+
+
+def make_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Take transaction control away from the sqlite3 module so BEGIN is ours.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            readonly = conn.get_execution_options().get("seatgate_readonly", False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class Database:
+    """One database. ``write()`` and ``read()`` give a connection inside a transaction."""
+
+    def __init__(self, url: str | None = None, *, migrate: bool = True) -> None:
+        self.url = resolve_url(url)
+        self.engine = make_engine(self.url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        if migrate:
+            self.upgrade(only_if_needed=True)
+
+    def __repr__(self) -> str:
+        return f"Database({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction: committed on success, rolled back on any exception."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect().execution_options(seatgate_readonly=True) as conn, conn.begin():
+            yield conn
+
+    # -- migrations ---------------------------------------------------------------------------------
+    def alembic_config(self) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        return cfg
+
+    def heads(self) -> set[str]:
+        return set(ScriptDirectory.from_config(self.alembic_config()).get_heads())
+
+    def current(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads())
+
+    def upgrade(self, *, only_if_needed: bool = False) -> list[str]:
+        """Apply every migration branch up to its head; returns the heads now current."""
+        if only_if_needed and self.current() == self.heads():
+            return sorted(self.heads())
+        cfg = self.alembic_config()
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "heads")
+        return sorted(self.current())
+
+    def dispose(self) -> None:
+        self.engine.dispose()

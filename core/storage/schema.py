@@ -1,0 +1,8 @@
+"""All tables of every concern on one ``metadata``: import here what declares tables, so Alembic
+and the migration drift test see the whole schema."""
+
+from __future__ import annotations
+
+from .tables import metadata
+
+__all__ = ["metadata"]
