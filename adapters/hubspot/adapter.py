@@ -1,0 +1,517 @@
+"""The HubSpot adapter: owners are the users, on hubspot-api-client 12.
+
+What it pulls: HubSpot **owners** (``GET /crm/v3/owners/``) are the people a contact-center
+integration routes to, with email, names, teams and ``updatedAt``. Live and archived owners are two
+listings (``archived=false`` / ``archived=true``): a full pull reads both, and archived owners (the
+deactivated users) come back ``active=False``.
+
+Incremental pulls: the owners API has no server-side filter on ``updatedAt``, so ``since`` is applied
+here, client-side, while still reading every page. It costs as many requests as a full pull, but the
+engine then reconciles only the changed owners. ``supports_cursor`` stays True for that reason, with
+one caveat the engine cannot see: ``updatedAt`` moves on owner changes (email, names, teams, archive)
+but not on a user's *role* in settings, so with ``read_user_roles`` a role change shows up at the
+next full pull, not at an incremental one.
+
+Roles for auto install: the owner's team names, plus (``read_user_roles``) the names of the user's
+HubSpot roles from the settings users API, which costs one more request per 100 users.
+
+Retries: the client's urllib3 retries a 429 carrying Retry-After by itself and really sleeps; it is
+built with ``Retry(0)`` so the core's policy (``ctx.call``, injectable sleep) is the only one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import urllib3
+from hubspot import HubSpot
+from hubspot.crm.owners.exceptions import ApiException as OwnersApiException
+from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
+from hubspot.crm.properties.models import PropertyGroupCreate
+from hubspot.oauth.exceptions import ApiException as OAuthApiException
+from hubspot.settings.users.exceptions import ApiException as UsersApiException
+
+from seatgate.core.config import ConfigSchema, Field, Secret
+from seatgate.core.errors import (
+    AdapterError,
+    AuthFailed,
+    BadInput,
+    MalformedResponse,
+    QuotaExhausted,
+    RateLimited,
+    TokenExpired,
+    TransientError,
+)
+from seatgate.core.hookspecs import hookimpl
+from seatgate.core.records import AdapterInfo, ExternalUser, UserPage
+from seatgate.core.retry import RequestContext
+
+T = TypeVar("T")
+
+NAME = "hubspot"
+PRODUCTS = ("hubspot",)
+VERSION = "0.1.0"
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+OWNERS_PAGE_MAX = 500  # "limit: Must be less than or equal to 500"
+USERS_PAGE_MAX = 100  # settings users: "maximum 100 users per page"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+INSTALL_GROUP_PREFIX = "seatgate_"
+INSTALL_LABEL_PREFIX = "seatgate: "
+INSTALL_OBJECT_TYPE = "contacts"
+
+# HubSpot ships no managed package (that is Salesforce's packaging); everything else applies: the
+# calling extension (CTI), its embedded login, activity logging and workflow (automation) actions.
+FEATURES: dict[str, tuple[str, ...]] = {
+    "hubspot": (
+        "cti",
+        "activities_identification",
+        "embedded_login",
+        "automation_identification",
+        "agent_sync",
+    ),
+}
+
+_API_ERRORS = (OwnersApiException, UsersApiException, PropertiesApiException, OAuthApiException)
+
+CONFIG_SCHEMA = ConfigSchema(
+    fields=(
+        Field(
+            "access_token",
+            secret=True,
+            description="private app access token (pat-...), scope crm.objects.owners.read",
+        ),
+        Field("client_id", description="OAuth app client id (with client_secret, refresh_token)"),
+        Field("client_secret", secret=True, description="OAuth app client secret"),
+        Field("refresh_token", secret=True, description="OAuth refresh token of the installation"),
+        Field(
+            "base_url",
+            default=DEFAULT_BASE_URL,
+            description="API base URL; https, or http on 127.0.0.1/localhost (the sandbox)",
+        ),
+        Field("timeout", type="number", default=30, description="seconds per request"),
+        Field(
+            "teams",
+            type="list",
+            default=[],
+            description="pull only owners in one of these teams (names); empty: every owner",
+        ),
+        Field(
+            "read_user_roles",
+            type="boolean",
+            default=False,
+            description="add each user's HubSpot role names to its roles (settings users API, "
+            "scope settings.users.read; one more request per 100 users)",
+        ),
+    ),
+    auth={
+        "private_app": ("access_token",),
+        "oauth": ("client_id", "client_secret", "refresh_token"),
+    },
+)
+
+EXAMPLE_CONFIG: dict[str, Any] = {
+    "access_token": "${HUBSPOT_ACCESS_TOKEN}",
+    "base_url": DEFAULT_BASE_URL,
+    "timeout": 30,
+    "teams": ["Support Team"],
+    "read_user_roles": True,
+}
+
+
+def _reveal(value: Any) -> str:
+    return value.reveal() if isinstance(value, Secret) else str(value)
+
+
+def check_base_url(url: str) -> str:
+    """The base URL without a trailing slash; TLS is required except on a loopback host."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    accepted = "an https:// URL such as https://api.hubapi.com (plain http only for 127.0.0.1)"
+    if parts.scheme == "https" and host:
+        return url.rstrip("/")
+    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
+        return url.rstrip("/")
+    raise BadInput("config base_url", url, accepted)
+
+
+def _body(exc: Exception) -> dict[str, Any]:
+    try:
+        data = json.loads(getattr(exc, "body", None) or b"{}")
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    if not headers:
+        return None
+    raw = headers.get("Retry-After")
+    if raw:
+        try:
+            return max(float(raw), 0.0)
+        except ValueError:
+            pass
+    # Without Retry-After, the rolling window HubSpot reports is the longest wait that helps.
+    interval = headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
+    if interval and interval.isdigit():
+        return int(interval) / 1000
+    return None
+
+
+def translate(exc: Exception, *, can_refresh: bool) -> AdapterError:
+    """The core's error for an exception of the client library (one line, no secret)."""
+    if isinstance(exc, _API_ERRORS):
+        status = int(getattr(exc, "status", 0) or 0)
+        body = _body(exc)
+        category = str(body.get("category") or body.get("status") or "")
+        ref = f" (correlation id {body['correlationId']})" if body.get("correlationId") else ""
+        if status == 429:
+            policy = str(body.get("policyName") or "")
+            if policy == "DAILY":
+                return QuotaExhausted(
+                    f"HubSpot's daily API limit for this app is spent{ref}: "
+                    "the run stops; try again after midnight in the portal's time zone"
+                )
+            wait = _retry_after(getattr(exc, "headers", None))
+            return RateLimited(f"HubSpot throttled the app ({policy or 'rate limit'}){ref}", wait)
+        if status == 401 and category == "EXPIRED_AUTHENTICATION":
+            if can_refresh:
+                return TokenExpired(f"HubSpot says the access token expired{ref}")
+            return AuthFailed(
+                f"HubSpot says the access token expired{ref}: private app tokens do not refresh; "
+                "put the app's current token in access_token"
+            )
+        if status in (400, 401) and isinstance(exc, OAuthApiException):
+            return AuthFailed(
+                f"HubSpot refused the OAuth credentials ({category or status}){ref}: "
+                "check client_id, client_secret and refresh_token"
+            )
+        if status == 401:
+            return AuthFailed(
+                f"HubSpot refused the credentials ({category or status}){ref}: "
+                "check access_token (or the OAuth settings) in the config"
+            )
+        if status == 403:
+            return AuthFailed(
+                f"HubSpot denied access ({category or status}){ref}: the app needs the scopes "
+                "crm.objects.owners.read (and settings.users.read with read_user_roles)"
+            )
+        if status >= 500 or status == 0:
+            return TransientError(f"HubSpot answered {status or 'nothing'}{ref}; retry later")
+        return MalformedResponse(f"HubSpot answered {status} {category}{ref}: not expected here")
+    if isinstance(exc, urllib3.exceptions.HTTPError):
+        return TransientError(
+            f"could not reach HubSpot ({type(exc).__name__}); check base_url and the network"
+        )
+    return MalformedResponse(
+        f"HubSpot sent a response the client could not read ({type(exc).__name__})"
+    )
+
+
+class _Session:
+    """One client for one run: the API objects (each owns a connection pool) built once."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.base_url = check_base_url(str(settings.get("base_url") or DEFAULT_BASE_URL))
+        self.timeout = float(settings.get("timeout") or 30)
+        self._settings = settings
+        self.oauth = "access_token" not in settings
+        token = None if self.oauth else _reveal(settings["access_token"])
+        # Retry(0): no hidden retry nor sleep on 429 + Retry-After; the core's policy decides.
+        retry = urllib3.Retry(total=0, redirect=0, respect_retry_after_header=False)
+        # client_side_validation: 12.x ships it off, so a page missing required fields would
+        # come back as a model full of None instead of an error.
+        self.client = HubSpot(
+            access_token=token, host=self.base_url, retry=retry, client_side_validation=True
+        )
+        self.owners = self.client.crm.owners.owners_api
+        self._apis: list[Any] = [self.owners]
+        self._users: Any = None
+        self._roles: Any = None
+        self._groups: Any = None
+
+    @property
+    def users(self) -> Any:
+        if self._users is None:
+            self._users = self.client.settings.users.users_api
+            self._roles = self.client.settings.users.roles_api
+            self._apis += [self._users, self._roles]
+        return self._users
+
+    @property
+    def roles(self) -> Any:
+        _ = self.users
+        return self._roles
+
+    @property
+    def groups(self) -> Any:
+        if self._groups is None:
+            self._groups = self.client.crm.properties.groups_api
+            self._apis.append(self._groups)
+        return self._groups
+
+    def run(self, fn: Callable[[], T]) -> T:
+        """One request; the library's exceptions become the core's errors."""
+        try:
+            return fn()
+        except (*_API_ERRORS, urllib3.exceptions.HTTPError, ValueError, TypeError) as exc:
+            # from None: a chained library exception would print request details into logs.
+            raise translate(exc, can_refresh=self.oauth) from None
+
+    def owners_page(self, after: str | None, archived: bool) -> dict[str, Any]:
+        """One page of owners as plain JSON.
+
+        The client still builds, authenticates and sends the request and raises its exceptions;
+        only its model deserialisation is skipped (``_preload_content=False``): it parses each
+        timestamp with dateutil, 80% of a 100k-owner pull. :func:`_to_user` checks the fields.
+        """
+        response = self.owners.get_page(
+            limit=OWNERS_PAGE_MAX,
+            after=after,
+            archived=archived,
+            _preload_content=False,
+            _request_timeout=self.timeout,
+        )
+        try:
+            data = json.loads(response.data)
+        finally:
+            response.release_conn()
+        if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+            raise MalformedResponse("HubSpot sent an owners page without a results list")
+        return data
+
+    def refresh(self) -> None:
+        """Get a new OAuth access token with the refresh token (the only refreshable flow)."""
+        s = self._settings
+        tokens = self.client.oauth.tokens_api
+        try:
+            answer = self.run(
+                lambda: tokens.create(
+                    grant_type="refresh_token",
+                    client_id=_reveal(s["client_id"]),
+                    client_secret=_reveal(s["client_secret"]),
+                    refresh_token=_reveal(s["refresh_token"]),
+                    _request_timeout=self.timeout,
+                )
+            )
+        finally:
+            _close(tokens)
+        self.client.access_token = answer.access_token
+        for api in self._apis:
+            api.api_client.configuration.access_token = answer.access_token
+
+    def call(self, ctx: RequestContext, fn: Callable[[], T]) -> T:
+        refresh = self.refresh if self.oauth else None
+        return ctx.call(lambda: self.run(fn), refresh=refresh)
+
+    def start(self, ctx: RequestContext) -> None:
+        if self.oauth:
+            ctx.call(self.refresh)
+
+    def close(self) -> None:
+        for api in self._apis:
+            _close(api)
+
+
+def _close(api: Any) -> None:
+    # The client never closes its urllib3 pools; left to the GC they warn about open sockets.
+    api.api_client.rest_client.pool_manager.clear()
+
+
+@contextmanager
+def session(settings: Mapping[str, Any], ctx: RequestContext | None = None) -> Iterator[_Session]:
+    s = _Session(settings)
+    try:
+        if ctx is not None:
+            s.start(ctx)
+        yield s
+    finally:
+        s.close()
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _group_name(account: str) -> str:
+    # Property group names are lower-case identifiers; the label keeps the account as given.
+    return INSTALL_GROUP_PREFIX + re.sub(r"[^a-z0-9_]", "_", account.lower())
+
+
+class HubSpotAdapter:
+    """The HubSpot plugin (product ``hubspot``)."""
+
+    name = NAME
+
+    def __repr__(self) -> str:
+        return "HubSpotAdapter()"
+
+    @hookimpl
+    def seatgate_adapter_info(self) -> AdapterInfo:
+        return AdapterInfo(
+            name=NAME,
+            products=PRODUCTS,
+            version=VERSION,
+            features=FEATURES,
+            config_schema=CONFIG_SCHEMA,
+            example_config=EXAMPLE_CONFIG,
+            supports_cursor=True,
+            page_size=OWNERS_PAGE_MAX,
+            description="HubSpot owners (live and archived) via hubspot-api-client; "
+            "roles are team names and, optionally, HubSpot user roles",
+        )
+
+    @hookimpl
+    def seatgate_check_connection(
+        self, product: str, settings: Mapping[str, Any], ctx: RequestContext
+    ) -> bool:
+        _check_product(product)
+        with session(settings, ctx) as s:
+            s.call(ctx, lambda: s.owners.get_page(limit=1, _request_timeout=s.timeout))
+        return True
+
+    @hookimpl
+    def seatgate_pull_users(
+        self,
+        product: str,
+        settings: Mapping[str, Any],
+        since: dt.datetime | None,
+        ctx: RequestContext,
+    ) -> Iterator[UserPage]:
+        _check_product(product)
+        return self._pull(settings, _utc(since), ctx)
+
+    def _pull(
+        self, settings: Mapping[str, Any], since: dt.datetime | None, ctx: RequestContext
+    ) -> Iterator[UserPage]:
+        teams = frozenset(settings.get("teams") or ())
+        with session(settings, ctx) as s:
+            roles = _user_roles(s, ctx) if settings.get("read_user_roles") else {}
+            for archived in (False, True):
+                after: str | None = None
+                while True:
+                    page = s.call(ctx, lambda a=after, ar=archived: s.owners_page(a, ar))  # type: ignore[misc]
+                    users = []
+                    for owner in page["results"]:
+                        user = _to_user(owner, roles)
+                        if user is None or (teams and not teams.intersection(user.raw["teams"])):
+                            continue
+                        if since is not None and user.modified_at < since:  # type: ignore[operator]
+                            continue
+                        users.append(user)
+                    if users:
+                        yield UserPage(users=users)
+                    after = _next_after(page)
+                    if after is None:
+                        break
+
+    @hookimpl
+    def seatgate_install(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
+        _check_product(product)
+        name = _group_name(account)
+        create = PropertyGroupCreate(
+            name=name, label=INSTALL_LABEL_PREFIX + account, display_order=-1
+        )
+        ctx = RequestContext()
+        with session(settings, ctx) as s:
+            groups = s.groups
+            found = s.call(ctx, _unless(404, lambda: groups.get_by_name(INSTALL_OBJECT_TYPE, name)))
+            if found is None:
+                # 409: a concurrent install created it first, which is the same end state.
+                s.call(ctx, _unless(409, lambda: groups.create(INSTALL_OBJECT_TYPE, create)))
+        return True
+
+    @hookimpl
+    def seatgate_uninstall(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
+        _check_product(product)
+        name = _group_name(account)
+        ctx = RequestContext()
+        with session(settings, ctx) as s:
+            groups = s.groups
+            # 404: already gone; uninstall is idempotent.
+            s.call(ctx, _unless(404, lambda: groups.archive(INSTALL_OBJECT_TYPE, name)))
+        return True
+
+
+def _unless(status: int, fn: Callable[[], T]) -> Callable[[], T | None]:
+    """``fn``, with the client's exception for ``status`` turned into None."""
+
+    def call() -> T | None:
+        try:
+            return fn()
+        except _API_ERRORS as exc:
+            if getattr(exc, "status", None) == status:
+                return None
+            raise
+
+    return call
+
+
+def _check_product(product: str) -> None:
+    if product not in PRODUCTS:
+        raise BadInput("product", product, PRODUCTS)
+
+
+def _user_roles(s: _Session, ctx: RequestContext) -> dict[str, tuple[str, ...]]:
+    """HubSpot user id -> role names. Ids and a few interned names, not user records."""
+    listing = s.call(ctx, lambda: s.roles.get_all(_request_timeout=s.timeout))
+    names = {str(r.id): r.name for r in listing.results}
+    out: dict[str, tuple[str, ...]] = {}
+    after: str | None = None
+    while True:
+        page = s.call(
+            ctx,
+            lambda a=after: s.users.get_page(  # type: ignore[misc]
+                limit=USERS_PAGE_MAX, after=a, _request_timeout=s.timeout
+            ),
+        )
+        for user in page.results:
+            ids = list(user.role_ids or ([user.role_id] if user.role_id else []))
+            out[str(user.id)] = tuple(names.get(i, i) for i in ids)
+        nxt = page.paging.next if page.paging else None
+        if nxt is None or not nxt.after:
+            return out
+        after = nxt.after
+
+
+def _next_after(page: Mapping[str, Any]) -> str | None:
+    paging = page.get("paging")
+    nxt = paging.get("next") if isinstance(paging, dict) else None
+    after = nxt.get("after") if isinstance(nxt, dict) else None
+    return str(after) if after else None
+
+
+def _to_user(owner: Any, roles: Mapping[str, tuple[str, ...]]) -> ExternalUser | None:
+    """An owner (JSON as the owners API sends it) as the core's user; None for a queue."""
+    try:
+        if owner["type"] != "PERSON":
+            return None  # a queue owns records but is nobody's seat
+        teams = tuple(str(t["name"]) for t in owner.get("teams") or ())
+        user_id = owner.get("userIdIncludingInactive") or owner.get("userId")
+        extra = roles.get(str(user_id), ()) if user_id is not None else ()
+        name = " ".join(p for p in (owner.get("firstName"), owner.get("lastName")) if p)
+        return ExternalUser(
+            external_id=str(owner["id"]),
+            email=owner.get("email"),
+            name=name,
+            active=not owner["archived"],
+            roles=teams + tuple(r for r in extra if r not in teams),
+            modified_at=_utc(dt.datetime.fromisoformat(owner["updatedAt"])),
+            raw={"userId": user_id, "teams": teams},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        # A record without its required fields means the page is not what the API promises.
+        raise MalformedResponse(
+            f"HubSpot sent an owner without a valid {exc.args[0] if exc.args else 'field'}"
+        ) from None
+
+
+plugin = HubSpotAdapter()
