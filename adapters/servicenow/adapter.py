@@ -1,0 +1,589 @@
+"""The ServiceNow adapter: users from the Table API (``sys_user``) through pysnow 0.7.17.
+
+One pull costs ``ceil(users / page_size)`` requests on ``sys_user`` (paged with
+``sysparm_limit``/``sysparm_offset`` until ``X-Total-Count`` is reached, because pysnow's Resource API
+does not follow ``Link`` headers), plus, with ``roles_source="sys_user_has_role"`` (the default),
+``ceil(role assignments / page_size)`` requests on ``sys_user_has_role`` read in bulk with the
+dot-walked ``role.name`` (never one request per user), plus one ``/oauth_token.do`` request with
+OAuth. ``roles_source="roles_field"`` reads the user's ``roles`` column instead, at no extra request.
+
+Every request runs through :meth:`RequestContext.call`; pysnow and requests have no retries of their
+own here (requests' adapters default to ``max_retries=0``; the OAuth session gets no auto-refresh
+URL), so the core's policy is the only one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import math
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import pysnow
+import requests
+from oauthlib.oauth2 import TokenExpiredError
+from pysnow.exceptions import MissingResult, PysnowException, ResponseError, TokenCreateError
+from requests_oauthlib import OAuth2Session
+
+from seatgate.core.config import ConfigSchema, Field, Secret
+from seatgate.core.errors import (
+    AdapterError,
+    AuthFailed,
+    BadInput,
+    MalformedResponse,
+    QuotaExhausted,
+    RateLimited,
+    TokenExpired,
+    TransientError,
+)
+from seatgate.core.hookspecs import hookimpl
+from seatgate.core.records import AdapterInfo, ExternalUser, UserPage
+from seatgate.core.retry import RequestContext
+
+T = TypeVar("T")
+
+NAME = "servicenow"
+PRODUCT = "servicenow"
+VERSION = "0.1.0"
+# The Table API's cap on sysparm_limit (glide.db.max_view_records / REST max, 10,000 by default).
+MAX_PAGE = 10_000
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+ROLE_SOURCES = ("sys_user_has_role", "roles_field")
+USER_FIELDS = (
+    "sys_id",
+    "user_name",
+    "email",
+    "first_name",
+    "last_name",
+    "name",
+    "active",
+    "locked_out",
+    "sys_updated_on",
+)
+STAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+# requests-oauthlib logs the token request body (password, client secret) and the tokens at DEBUG;
+# those records must never reach a handler, whoever configures logging.
+logging.getLogger("requests_oauthlib.oauth2_session").addFilter(
+    lambda record: record.levelno > logging.DEBUG
+)
+
+CONFIG_SCHEMA = ConfigSchema(
+    fields=(
+        Field("instance", description="instance name: acme for https://acme.service-now.com"),
+        Field(
+            "base_url",
+            description="instead of instance: https://host[:port]; http only for 127.0.0.1/localhost",
+        ),
+        Field("username", required=True, description="the integration user"),
+        Field("password", secret=True, description="the integration user's password"),
+        Field("client_id", description="OAuth: the application registry's client id"),
+        Field("client_secret", secret=True, description="OAuth: the client secret"),
+        Field("timeout", type="number", default=60, description="seconds per request"),
+        Field(
+            "page_size",
+            type="integer",
+            default=MAX_PAGE,
+            description=f"records per request, at most {MAX_PAGE} (lower it only if the instance does)",
+        ),
+        Field(
+            "user_query",
+            default="",
+            description="encoded query selecting the integration users, e.g. department=ops; "
+            "do not filter on active, full pulls must see deactivated users",
+        ),
+        Field(
+            "roles_source",
+            default="sys_user_has_role",
+            choices=ROLE_SOURCES,
+            description="where roles come from: sys_user_has_role in bulk, or sys_user.roles",
+        ),
+        Field(
+            "roles",
+            type="list",
+            default=[],
+            description="role names that matter for auto install; empty means all roles",
+        ),
+    ),
+    auth={
+        "basic": ("username", "password"),
+        "oauth": ("client_id", "client_secret", "username", "password"),
+    },
+)
+
+EXAMPLE_CONFIG: dict[str, Any] = {
+    "instance": "dev12345",
+    "username": "seatgate.integration",
+    "password": "${SERVICENOW_PASSWORD}",
+    "client_id": "3f0c1e2d4b5a69788796a5b4c3d2e1f0",
+    "client_secret": "${SERVICENOW_CLIENT_SECRET}",
+    "roles": ["sn_openframe_user", "itil"],
+}
+
+FEATURES = (
+    "cti",
+    "activities_identification",
+    "embedded_login",
+    "automation_identification",
+    "agent_sync",
+)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Connecting
+# ---------------------------------------------------------------------------------------------------
+
+
+def _host_of(settings: Mapping[str, Any]) -> tuple[str, bool]:
+    """``(host[:port], use_ssl)`` from ``instance`` or ``base_url``; plain http only on loopback."""
+    instance, base_url = settings.get("instance"), settings.get("base_url")
+    if bool(instance) == bool(base_url):
+        raise BadInput("config", "instance/base_url", "exactly one of instance or base_url")
+    if instance:
+        return f"{instance}.service-now.com", True
+    parts = urlsplit(str(base_url))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadInput("config base_url", base_url, "https://host[:port]")
+    if parts.path not in ("", "/") or parts.query:
+        raise BadInput("config base_url", base_url, "a URL without path or query")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
+        raise BadInput("config base_url", base_url, "https (plain http only for 127.0.0.1)")
+    return parts.netloc, parts.scheme == "https"
+
+
+_insecure_lock = threading.Lock()
+_insecure_users = 0
+
+
+@contextlib.contextmanager
+def _loopback_oauth() -> Iterator[None]:
+    """Let oauthlib send a token over plain http, for a loopback host (the sandbox) only.
+
+    oauthlib refuses http unless OAUTHLIB_INSECURE_TRANSPORT is set; it reads the variable at each
+    call, so it is set for the duration of the call (counted, for concurrent runs) and then removed.
+    """
+    global _insecure_users
+    with _insecure_lock:
+        if _insecure_users == 0:
+            os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+        _insecure_users += 1
+    try:
+        yield
+    finally:
+        with _insecure_lock:
+            _insecure_users -= 1
+            if _insecure_users == 0:
+                os.environ.pop("OAUTHLIB_INSECURE_TRANSPORT", None)
+
+
+def _reveal(value: Any) -> str:
+    return value.reveal() if isinstance(value, Secret) else str(value)
+
+
+class _Connection:
+    """A pysnow client for one run, and how to get a fresh session when ServiceNow says 401."""
+
+    def __init__(self, settings: Mapping[str, Any], ctx: RequestContext) -> None:
+        host, use_ssl = _host_of(settings)
+        self.settings = settings
+        self.ctx = ctx
+        self.timeout = float(settings.get("timeout") or 60)
+        self.page_size = int(settings.get("page_size") or MAX_PAGE)
+        if not 1 <= self.page_size <= MAX_PAGE:
+            raise BadInput("config page_size", self.page_size, f"1 to {MAX_PAGE}")
+        self.transport: Callable[[], contextlib.AbstractContextManager[None]] = (
+            _loopback_oauth if not use_ssl else contextlib.nullcontext
+        )
+        self.oauth = "client_id" in settings or "client_secret" in settings
+        if self.oauth and not ("client_id" in settings and "client_secret" in settings):
+            raise BadInput(
+                "config auth", "incomplete", "both client_id and client_secret for OAuth"
+            )
+        self.client: pysnow.Client
+        if self.oauth:
+            self.client = pysnow.OAuthClient(
+                client_id=settings["client_id"],
+                client_secret=_reveal(settings["client_secret"]),
+                host=host,
+                use_ssl=use_ssl,
+            )
+            self.ctx.call(self._fetch_token)
+        else:
+            self.client = pysnow.Client(
+                host=host,
+                use_ssl=use_ssl,
+                user=settings["username"],
+                password=_reveal(settings["password"]),
+            )
+
+    def __repr__(self) -> str:
+        return f"<ServiceNow connection {self.client.base_url}>"
+
+    def _fetch_token(self) -> None:
+        assert isinstance(self.client, pysnow.OAuthClient)
+        try:
+            with self.transport():
+                token = self.client.generate_token(
+                    self.settings["username"], _reveal(self.settings["password"])
+                )
+        except TokenCreateError as exc:
+            # ServiceNow answers refused credentials with 401 {"error": "server_error",
+            # "error_description": "access_denied"}; oauthlib keeps the words, not the status.
+            words = f"{exc.description} {getattr(exc, 'error', '')}".lower()
+            if any(w in words for w in ("access_denied", "invalid_grant", "invalid_client")):
+                raise AuthFailed(
+                    "ServiceNow refused the OAuth credentials: check client_id, client_secret, "
+                    "username and password"
+                ) from None
+            raise TransientError("ServiceNow's token endpoint failed; try again later") from None
+        except requests.RequestException as exc:
+            raise _from_requests(exc) from None
+        self.client.set_token(token)
+
+    def refresh(self) -> Callable[[], None] | None:
+        """What the core calls once on TokenExpired: a new OAuth token (basic auth has none)."""
+        return self._fetch_token if self.oauth else None
+
+    def resource(self, table: str) -> Any:
+        resource = self.client.resource(api_path=f"/table/{table}")
+        # OAuthClient.resource() takes no request options; the Resource keeps them in .kwargs.
+        resource.kwargs["timeout"] = self.timeout
+        session = resource.kwargs.get("session")
+        if isinstance(session, OAuth2Session):
+            # Its silent refresh would be an uncounted request and a second refresh path; an
+            # expired token surfaces as TokenExpiredError and the core refreshes once instead.
+            session.auto_refresh_url = None
+        return resource
+
+    def get_page(self, table: str, query: str, fields: list[str], offset: int, limit: int) -> Any:
+        """One GET of the Table API, under the retry policy: ``(records, total or None)``."""
+
+        def fetch() -> tuple[list[dict[str, Any]], int | None]:
+            # A new Resource each attempt: after a refresh the OAuth session carries the new token.
+            resource = self.resource(table)
+            try:
+                with self.transport():
+                    response = resource.get(
+                        query=query,
+                        limit=limit,
+                        offset=offset,
+                        fields=fields,
+                        exclude_reference_link=True,
+                    )
+                records = response.all()
+            except requests.HTTPError as exc:
+                if _is_no_record(exc.response):
+                    return [], 0  # older releases answer an empty match with 404
+                raise self._from_http(exc) from None
+            except (MissingResult, ValueError) as exc:
+                # Before RequestException: requests' JSONDecodeError is both.
+                raise MalformedResponse(
+                    f"ServiceNow sent an unreadable {table} page ({type(exc).__name__}); "
+                    "retry later, and report it if it persists"
+                ) from None
+            except ResponseError as exc:
+                raise MalformedResponse(
+                    f"ServiceNow answered {table} with an error: {exc.message}"
+                ) from None
+            except TokenExpiredError:
+                raise TokenExpired("the OAuth token for ServiceNow expired") from None
+            except requests.RequestException as exc:
+                raise _from_requests(exc) from None
+            except PysnowException as exc:
+                raise MalformedResponse(f"ServiceNow {table}: {type(exc).__name__}") from None
+            if not isinstance(records, list):
+                raise MalformedResponse(f"ServiceNow sent a {table} page that is not a list")
+            total = response.headers.get("X-Total-Count")
+            return records, int(total) if total and total.isdigit() else None
+
+        return self.ctx.call(fetch, refresh=self.refresh())
+
+    def _from_http(self, exc: requests.HTTPError) -> AdapterError:
+        response = exc.response
+        status = response.status_code if response is not None else 0
+        if status == 401:
+            if self.oauth:
+                return TokenExpired("ServiceNow rejected the OAuth token")
+            return AuthFailed("ServiceNow refused the user name or password: check the credentials")
+        if status == 429:
+            wait = _retry_after(response)
+            # Rate-limit rules count per hour: a wait beyond what the policy accepts is a spent
+            # quota, and the run ends rather than hot-retrying.
+            if wait is not None and wait > self.ctx.policy.max_retry_after:
+                rule = response.headers.get("X-RateLimit-Rule", "?")
+                return QuotaExhausted(
+                    f"ServiceNow rate-limit rule {rule} is spent for {int(wait)} s; "
+                    "the run will resume at the next schedule"
+                )
+            return RateLimited("ServiceNow throttled the request (429)", retry_after=wait)
+        if status == 403:
+            return AuthFailed(
+                "ServiceNow denied access (403): give the integration user read access to "
+                "sys_user and sys_user_has_role"
+            )
+        if status >= 500 or status == 408:
+            return TransientError(f"ServiceNow answered {status}; retrying later may succeed")
+        return AdapterError(
+            f"ServiceNow answered {status} ({_error_message(response)}); check user_query"
+        )
+
+
+def _is_no_record(response: requests.Response | None) -> bool:
+    return (
+        response is not None
+        and response.status_code == 404
+        and (_error_message(response) == "No Record found")
+    )
+
+
+def _error_message(response: requests.Response | None) -> str:
+    if response is None:
+        return "no response"
+    try:
+        error = response.json().get("error") or {}
+        return str(error.get("message") or "no message")[:200]
+    except (ValueError, AttributeError):
+        return "no message"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+    reset = response.headers.get("X-RateLimit-Reset")
+    if reset is not None:
+        try:
+            return max(0.0, float(reset) - dt.datetime.now(dt.UTC).timestamp())
+        except ValueError:
+            pass
+    return None
+
+
+def _from_requests(exc: requests.RequestException) -> AdapterError:
+    # Timeouts and connection resets; the message names the kind, never the URL (it has queries).
+    return TransientError(f"ServiceNow did not answer ({type(exc).__name__}); retrying may succeed")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Mapping
+# ---------------------------------------------------------------------------------------------------
+
+
+def _stamp(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(value)).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+def _value(field: Any) -> str:
+    # A reference renders as {"link", "value"} unless sysparm_exclude_reference_link=true.
+    if isinstance(field, dict):
+        return str(field.get("value", ""))
+    return "" if field is None else str(field)
+
+
+def to_user(record: Mapping[str, Any], roles: tuple[str, ...]) -> ExternalUser:
+    """Map a ``sys_user`` record (string booleans, UTC date strings) to the core's user."""
+    sys_id = _value(record.get("sys_id"))
+    if not sys_id:
+        raise MalformedResponse("ServiceNow sent a sys_user record without sys_id")
+    first, last = _value(record.get("first_name")), _value(record.get("last_name"))
+    name = _value(record.get("name")) or f"{first} {last}".strip()
+    return ExternalUser(
+        external_id=sys_id,
+        email=_value(record.get("email")) or None,
+        name=name,
+        active=record.get("active") == "true" and record.get("locked_out") != "true",
+        roles=roles,
+        modified_at=_stamp(record.get("sys_updated_on")),
+        raw={"user_name": _value(record.get("user_name"))},
+    )
+
+
+def _split_roles(value: Any, wanted: frozenset[str]) -> tuple[str, ...]:
+    names = [r.strip() for r in _value(value).split(",") if r.strip()]
+    return tuple(sorted(n for n in names if not wanted or n in wanted))
+
+
+# ---------------------------------------------------------------------------------------------------
+# The plugin
+# ---------------------------------------------------------------------------------------------------
+
+
+class ServiceNowAdapter:
+    """ServiceNow users (``sys_user``) and their roles, for the ``servicenow`` product."""
+
+    def __repr__(self) -> str:
+        return "ServiceNowAdapter()"
+
+    @hookimpl
+    def seatgate_adapter_info(self) -> AdapterInfo:
+        return AdapterInfo(
+            name=NAME,
+            products=(PRODUCT,),
+            version=VERSION,
+            # No managed_package: ServiceNow apps are scoped Store apps, there is no managed package.
+            features={PRODUCT: FEATURES},
+            config_schema=CONFIG_SCHEMA,
+            example_config=EXAMPLE_CONFIG,
+            supports_cursor=True,
+            page_size=MAX_PAGE,
+            description="ServiceNow Table API (sys_user, sys_user_has_role) via pysnow",
+        )
+
+    @hookimpl
+    def seatgate_check_connection(
+        self, product: str, settings: Mapping[str, Any], ctx: RequestContext
+    ) -> bool:
+        _check_product(product)
+        conn = _Connection(settings, ctx)
+        conn.get_page("sys_user", "ORDERBYsys_id", ["sys_id"], 0, 1)
+        return True
+
+    @hookimpl
+    def seatgate_pull_users(
+        self,
+        product: str,
+        settings: Mapping[str, Any],
+        since: dt.datetime | None,
+        ctx: RequestContext,
+    ) -> Iterator[UserPage]:
+        _check_product(product)
+        # Validate and connect before the first page is asked for, so bad settings fail the call.
+        conn = _Connection(settings, ctx)
+        return _pull(conn, settings, since)
+
+    @hookimpl
+    def seatgate_install(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
+        _check_product(product)
+        conn = _Connection(settings, RequestContext())
+        name = _marker(account, product)
+        found, _ = conn.get_page("sys_properties", f"name={name}", ["sys_id"], 0, 1)
+        if not found:
+            conn.ctx.call(lambda: _write(conn, "sys_properties", "create", name))
+        return True
+
+    @hookimpl
+    def seatgate_uninstall(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
+        _check_product(product)
+        conn = _Connection(settings, RequestContext())
+        name = _marker(account, product)
+        found, _ = conn.get_page("sys_properties", f"name={name}", ["sys_id"], 0, MAX_PAGE)
+        for record in found:
+            sys_id = _value(record.get("sys_id"))
+            conn.ctx.call(lambda s=sys_id: _write(conn, "sys_properties", "delete", s))
+        return True
+
+
+def _check_product(product: str) -> None:
+    if product != PRODUCT:
+        raise BadInput("product", product, (PRODUCT,))
+
+
+def _marker(account: str, product: str) -> str:
+    # A system property per installation: visible to the CRM admin, removable, found by name.
+    return f"x_seatgate.installation.{product}.{account}"
+
+
+def _write(conn: _Connection, table: str, action: str, key: str) -> None:
+    resource = conn.resource(table)
+    try:
+        with conn.transport():
+            _act(resource, action, key)
+    except requests.HTTPError as exc:
+        if action == "delete" and exc.response is not None and exc.response.status_code == 404:
+            return  # already gone: uninstall is idempotent
+        raise conn._from_http(exc) from None
+    except requests.RequestException as exc:
+        raise _from_requests(exc) from None
+
+
+def _act(resource: Any, action: str, key: str) -> None:
+    if action == "create":
+        resource.create({"name": key, "value": "installed", "type": "string"})
+    else:
+        resource.request("DELETE", path_append=f"/{key}")
+
+
+def _user_query(settings: Mapping[str, Any], since: dt.datetime | None) -> str:
+    parts = []
+    if settings.get("user_query"):
+        parts.append(str(settings["user_query"]))
+    if since is not None:
+        # Seconds are the stamp's precision: flooring keeps everything on the boundary second.
+        stamp = since.astimezone(dt.UTC).strftime(STAMP_FORMAT)
+        parts.append(f"sys_updated_on>={stamp}")
+    # Changes during the pull move users to the end of this order, so no offset is skipped.
+    parts.append("ORDERBYsys_updated_on^ORDERBYsys_id")
+    return "^".join(parts)
+
+
+def _load_roles(conn: _Connection, wanted: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """user sys_id → role names, read from sys_user_has_role in bulk (a page per 10,000 grants)."""
+    query = "state=active"
+    if wanted:
+        query += "^role.nameIN" + ",".join(sorted(wanted))
+    query += "^ORDERBYsys_id"
+    grants: dict[str, set[str]] = {}
+    offset = 0
+    while True:
+        records, total = conn.get_page(
+            "sys_user_has_role", query, ["user", "role.name"], offset, conn.page_size
+        )
+        for record in records:
+            role = _value(record.get("role.name"))
+            if role:
+                grants.setdefault(_value(record.get("user")), set()).add(role)
+        offset += len(records)
+        if _done(records, offset, total, conn.page_size):
+            break
+    return {user: tuple(sorted(roles)) for user, roles in grants.items()}
+
+
+def _done(records: list[Any], offset: int, total: int | None, limit: int) -> bool:
+    if not records:
+        return True
+    if total is not None:
+        return offset >= total
+    return len(records) < limit
+
+
+def _pull(
+    conn: _Connection, settings: Mapping[str, Any], since: dt.datetime | None
+) -> Iterator[UserPage]:
+    wanted = frozenset(str(r) for r in settings.get("roles") or ())
+    from_field = settings.get("roles_source") == "roles_field"
+    roles = {} if from_field else _load_roles(conn, wanted)
+    fields = [*USER_FIELDS, "roles"] if from_field else list(USER_FIELDS)
+    query = _user_query(settings, since)
+    offset = 0
+    while True:
+        records, total = conn.get_page("sys_user", query, fields, offset, conn.page_size)
+        if from_field:
+            users = [to_user(r, _split_roles(r.get("roles"), wanted)) for r in records]
+        else:
+            users = [to_user(r, roles.get(_value(r.get("sys_id")), ())) for r in records]
+        if users:
+            yield UserPage(users=users)
+        offset += len(records)
+        if _done(records, offset, total, conn.page_size):
+            return
+
+
+def minimum_requests(users: int) -> int:
+    """The fewest sys_user requests a full pull of ``users`` can take."""
+    return max(1, math.ceil(users / MAX_PAGE))
+
+
+plugin = ServiceNowAdapter()

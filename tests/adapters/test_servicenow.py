@@ -1,0 +1,332 @@
+"""The ServiceNow adapter against its sandbox, over real HTTP with pysnow."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from seatgate.adapters.servicenow import plugin
+from seatgate.adapters.servicenow.adapter import CONFIG_SCHEMA
+from seatgate.adapters.servicenow.sandbox import ServiceNowSandbox
+from seatgate.core.errors import (
+    AuthFailed,
+    BadInput,
+    MalformedResponse,
+    QuotaExhausted,
+    TransientError,
+)
+from seatgate.core.records import FEATURES, ExternalUser
+from seatgate.core.retry import RequestContext, RetryPolicy
+
+SENTINEL = "s3ntinel-Pa55word-do-not-print"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[ServiceNowSandbox]:
+    with ServiceNowSandbox(25) as sb:
+        sb.max_page = 10  # three pages from 25 users
+        yield sb
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def ctx(sleeps: list[float]) -> RequestContext:
+    return RequestContext(policy=RetryPolicy(attempts=4, sleep=sleeps.append))
+
+
+def settings(raw: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    return CONFIG_SCHEMA.validate({**raw, **extra}, resolve_env=False)
+
+
+def pull(
+    sb: ServiceNowSandbox,
+    ctx: RequestContext,
+    since: dt.datetime | None = None,
+    raw: Mapping[str, Any] | None = None,
+) -> list[list[ExternalUser]]:
+    pages = plugin.seatgate_pull_users(
+        product="servicenow", settings=settings(raw or sb.settings()), since=since, ctx=ctx
+    )
+    return [page.users for page in pages]
+
+
+def flat(pages: list[list[ExternalUser]]) -> list[ExternalUser]:
+    return [u for page in pages for u in page]
+
+
+# -- pulls -------------------------------------------------------------------------------------------
+
+
+def test_full_pull_pages_without_duplicates(
+    sandbox: ServiceNowSandbox, ctx: RequestContext
+) -> None:
+    pages = pull(sandbox, ctx)
+    users = flat(pages)
+    assert [len(p) for p in pages] == [10, 10, 5]
+    assert len({u.external_id for u in users}) == 25
+    assert {u.email for u in users} == {u.email for u in sandbox.store.users}
+    # One token, three pages of grants (25 at 10 a page), three pages of users.
+    assert ctx.requests == sandbox.requests == 7
+    assert ctx.retries == 0
+
+
+def test_full_pull_with_roles_field_costs_only_the_user_pages(
+    sandbox: ServiceNowSandbox, ctx: RequestContext
+) -> None:
+    pages = pull(sandbox, ctx, raw={**sandbox.basic_settings(), "roles_source": "roles_field"})
+    assert len(flat(pages)) == 25
+    assert ctx.requests == sandbox.requests == 3
+
+
+def test_server_page_cap_is_followed_by_total_count(ctx: RequestContext) -> None:
+    # The client asks for 10,000; a lower server cap must not look like the last page.
+    with ServiceNowSandbox(23) as sb:
+        sb.max_page = 7
+        assert len(flat(pull(sb, ctx, raw=sb.basic_settings()))) == 23
+
+
+def test_user_fields_are_mapped(sandbox: ServiceNowSandbox, ctx: RequestContext) -> None:
+    first = flat(pull(sandbox, ctx))[0]
+    source = sandbox.store.users[0]
+    assert first.external_id == source.id
+    assert first.email == source.email
+    assert first.name == source.name
+    assert first.active is True
+    assert first.modified_at == source.modified_at
+    assert first.roles == tuple(source.roles)
+
+
+def test_incremental_pull_is_inclusive_on_the_boundary(
+    sandbox: ServiceNowSandbox, ctx: RequestContext
+) -> None:
+    sandbox.store.change([3, 7])
+    sandbox.store.add(2)
+    boundary = sandbox.store.by_number[3].modified_at
+    changed = {sandbox.store.by_number[n].id for n in (3, 7, 26, 27)}
+    assert {u.external_id for u in flat(pull(sandbox, ctx, since=boundary))} == changed
+    after = boundary + dt.timedelta(seconds=1)
+    users = flat(pull(sandbox, ctx, since=after))
+    assert {u.external_id for u in users} == changed - {sandbox.store.by_number[3].id}
+
+
+def test_far_future_since_returns_nothing(sandbox: ServiceNowSandbox, ctx: RequestContext) -> None:
+    assert pull(sandbox, ctx, since=dt.datetime(2999, 1, 1, tzinfo=dt.UTC)) == []
+
+
+def test_deactivated_users_come_back_inactive(
+    sandbox: ServiceNowSandbox, ctx: RequestContext
+) -> None:
+    sandbox.store.deactivate([4, 5])
+    sandbox.store.change([6], extra={"locked_out": True})
+    users = {u.external_id: u for u in flat(pull(sandbox, ctx))}
+    inactive = {sandbox.store.by_number[n].id for n in (4, 5, 6)}
+    assert {i for i, u in users.items() if not u.active} == inactive
+    assert len(users) == 25
+
+
+@pytest.mark.parametrize("source", ["sys_user_has_role", "roles_field"])
+def test_roles_mapped_and_filtered(
+    sandbox: ServiceNowSandbox, ctx: RequestContext, source: str
+) -> None:
+    sandbox.store.change([2], roles=["itil", "sn_openframe_user"])
+    raw = {**sandbox.settings(), "roles_source": source}
+    users = {u.external_id: u for u in flat(pull(sandbox, ctx, raw=raw))}
+    two = sandbox.store.by_number[2].id
+    assert users[two].roles == ("itil", "sn_openframe_user")
+    for user in sandbox.store.users:
+        assert users[user.id].roles == tuple(sorted(user.roles))
+    only = flat(pull(sandbox, ctx, raw={**raw, "roles": ["sn_openframe_user"]}))
+    holders = {u.id for u in sandbox.store.users if "sn_openframe_user" in u.roles}
+    assert {u.external_id for u in only if u.roles} == holders
+    assert all(u.roles in ((), ("sn_openframe_user",)) for u in only)
+
+
+# -- faults and the retry policy ----------------------------------------------------------------------
+
+
+def test_rate_limit_honours_retry_after(
+    sandbox: ServiceNowSandbox, ctx: RequestContext, sleeps: list[float]
+) -> None:
+    sandbox.inject("rate_limit")
+    assert len(flat(pull(sandbox, ctx))) == 25
+    assert sleeps == [7.0]
+    assert ctx.retries == 1
+
+
+def test_server_error_is_retried_then_recovers(
+    sandbox: ServiceNowSandbox, ctx: RequestContext, sleeps: list[float]
+) -> None:
+    sandbox.inject("server_error", times=2)
+    assert len(flat(pull(sandbox, ctx))) == 25
+    assert len(sleeps) == 2 and ctx.retries == 2
+
+
+def test_persistent_server_error_ends_in_transient_error(
+    sandbox: ServiceNowSandbox, ctx: RequestContext, sleeps: list[float]
+) -> None:
+    sandbox.inject("server_error", times=10)
+    with pytest.raises(TransientError) as info:
+        pull(sandbox, ctx)
+    assert len(sleeps) == 3  # four attempts
+    assert "\n" not in str(info.value)
+
+
+def test_quota_ends_the_run_without_retries(
+    sandbox: ServiceNowSandbox, ctx: RequestContext, sleeps: list[float]
+) -> None:
+    sandbox.inject("quota")
+    with pytest.raises(QuotaExhausted, match="rate-limit rule"):
+        pull(sandbox, ctx)
+    assert sleeps == [] and ctx.retries == 0
+
+
+def test_expired_token_is_refreshed_once(sandbox: ServiceNowSandbox, ctx: RequestContext) -> None:
+    sandbox.inject("expired_token")
+    assert len(flat(pull(sandbox, ctx))) == 25
+    assert ctx.refreshes == 1
+    assert len(sandbox.tokens) == 1  # the rejected token is gone; only the new one works
+
+
+def test_token_rejected_after_refresh_is_auth_failed(
+    sandbox: ServiceNowSandbox, ctx: RequestContext
+) -> None:
+    sandbox.inject("expired_token", times=2)
+    with pytest.raises(AuthFailed):
+        pull(sandbox, ctx)
+    assert ctx.refreshes == 1
+
+
+@pytest.mark.parametrize("basic", [False, True])
+def test_bad_credentials_fail_at_once(
+    sandbox: ServiceNowSandbox, ctx: RequestContext, sleeps: list[float], basic: bool
+) -> None:
+    raw = {**(sandbox.basic_settings() if basic else sandbox.bad_settings()), "password": "nope"}
+    with pytest.raises(AuthFailed) as info:
+        pull(sandbox, ctx, raw=raw)
+    assert sleeps == [] and ctx.retries == 0 and ctx.requests == 1
+    assert "\n" not in str(info.value)
+
+
+def test_malformed_page_fails_cleanly(sandbox: ServiceNowSandbox, ctx: RequestContext) -> None:
+    sandbox.inject("malformed")
+    with pytest.raises(MalformedResponse):
+        pull(sandbox, ctx)
+
+
+def test_timeout_is_transient(sandbox: ServiceNowSandbox, sleeps: list[float]) -> None:
+    sandbox.timeout_seconds = 0.4  # the client waits half of it
+    sandbox.inject("timeout", times=2)
+    ctx = RequestContext(policy=RetryPolicy(attempts=2, sleep=sleeps.append))
+    with pytest.raises(TransientError, match="Timeout"):
+        pull(sandbox, ctx, raw=sandbox.basic_settings())
+    assert len(sleeps) == 1
+
+
+def test_check_connection(sandbox: ServiceNowSandbox, ctx: RequestContext) -> None:
+    ok = plugin.seatgate_check_connection(
+        product="servicenow", settings=settings(sandbox.settings()), ctx=ctx
+    )
+    assert ok is True
+    with pytest.raises(AuthFailed):
+        plugin.seatgate_check_connection(
+            product="servicenow", settings=settings(sandbox.bad_settings()), ctx=ctx
+        )
+
+
+# -- secrets ------------------------------------------------------------------------------------------
+
+
+def test_secrets_never_printed(
+    sandbox: ServiceNowSandbox, ctx: RequestContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sandbox.password = SENTINEL
+    sandbox.client_secret = SENTINEL + "-client"
+    good = settings(sandbox.settings())
+    assert len(flat(pull(sandbox, ctx, raw=sandbox.settings()))) == 25
+    sandbox.inject("expired_token")
+    assert len(flat(pull(sandbox, ctx, raw=sandbox.settings()))) == 25
+    errors: list[Exception] = []
+    for raw in (sandbox.bad_settings(), {**sandbox.settings(), "client_secret": SENTINEL + "x"}):
+        raw = {**raw, "password": SENTINEL + "x"}
+        with pytest.raises(AuthFailed) as info:
+            pull(sandbox, ctx, raw=raw)
+        errors.append(info.value)
+    shown = [caplog.text, repr(plugin), str(plugin), repr(good), str(good), repr(ctx)]
+    shown += [str(e) for e in errors] + [repr(e) for e in errors]
+    assert caplog.records  # the libraries did log at DEBUG
+    for text in shown:
+        assert SENTINEL not in text
+    for token in sandbox.tokens:
+        assert token not in caplog.text
+
+
+# -- install / uninstall -----------------------------------------------------------------------------
+
+
+def test_install_is_idempotent_and_uninstall_reverses_it(sandbox: ServiceNowSandbox) -> None:
+    good = settings(sandbox.settings())
+    for _ in range(2):
+        assert plugin.seatgate_install(account="acme", product="servicenow", settings=good)
+    assert sandbox.installations == {"acme"}
+    assert len(sandbox.properties) == 1
+    assert plugin.seatgate_install(account="globex", product="servicenow", settings=good)
+    assert sandbox.installations == {"acme", "globex"}
+    for _ in range(2):
+        assert plugin.seatgate_uninstall(account="acme", product="servicenow", settings=good)
+    assert sandbox.installations == {"globex"}
+
+
+# -- config and info ----------------------------------------------------------------------------------
+
+
+def test_info_and_example_config() -> None:
+    info = plugin.seatgate_adapter_info()
+    assert info.products == ("servicenow",) and info.page_size == 10_000
+    assert set(info.features["servicenow"]) <= set(FEATURES)
+    assert "managed_package" not in info.features["servicenow"]
+    checked = info.config_schema.validate(info.example_config, resolve_env=False)
+    assert checked["roles_source"] == "sys_user_has_role" and checked["timeout"] == 60
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ({"instance": "dev1", "username": "u"}, "auth"),
+        ({"instance": "dev1", "username": "u", "password": "p", "pasword": "x"}, "pasword"),
+        ({"instance": "dev1", "username": "u", "password": "p", "timeout": "9"}, "timeout"),
+        ({"instance": "dev1", "username": "u", "password": "p", "roles_source": "x"}, "roles"),
+    ],
+)
+def test_bad_config_refused_by_schema(raw: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(BadInput, match=fragment) as info:
+        CONFIG_SCHEMA.validate(raw, resolve_env=False)
+    assert "\n" not in str(info.value) and "'p'" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ({"base_url": "http://acme.service-now.com"}, "https"),
+        ({"base_url": "https://acme.service-now.com", "instance": "acme"}, "exactly one"),
+        ({"base_url": "https://acme.service-now.com", "page_size": 20_000}, "page_size"),
+    ],
+)
+def test_unsafe_or_contradictory_settings_refused(
+    ctx: RequestContext, extra: dict[str, Any], fragment: str
+) -> None:
+    raw = {"username": "u", "password": SENTINEL, **extra}
+    with pytest.raises(BadInput, match=fragment) as info:
+        plugin.seatgate_pull_users(
+            product="servicenow", settings=settings(raw), since=None, ctx=ctx
+        )
+    assert "\n" not in str(info.value) and SENTINEL not in str(info.value)
+    assert ctx.requests == 0
