@@ -59,10 +59,18 @@ class NotFound(SeatgateError):
 
 
 class NotAuthorized(SeatgateError):
-    """The actor does not hold a permission the action needs."""
+    """The actor does not hold a permission the action needs.
+
+    ``audit_entry`` is the audit row recording the refusal; whoever rolls back the refused action
+    writes it in a transaction of its own (see ``App.write``).
+    """
 
     exit_code = 2
     code = "not_authorized"
+
+    def __init__(self, message: str, audit_entry: dict[str, object] | None = None) -> None:
+        self.audit_entry = audit_entry
+        super().__init__(message)
 
 
 class Conflict(SeatgateError):

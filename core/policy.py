@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -116,7 +117,7 @@ class Timeline:
         revisions = [_revision(raw, where) for raw in data["revisions"]]
         if not revisions:
             raise PolicyError(f"{where}: no revisions")
-        for before, after in zip(revisions, revisions[1:], strict=False):
+        for before, after in itertools.pairwise(revisions):
             if after.published <= before.published:
                 raise PolicyError(
                     f"{where}: revision {after.id!r} published {after.published} is not after "
@@ -143,7 +144,9 @@ def _revision(raw: Any, where: str) -> Revision:
     where = f"{where}, revision {rid!r}"
     enablement_raw = raw.get("enablement")
     if not isinstance(enablement_raw, dict):
-        raise PolicyError(f"{where}: enablement must map each region ({', '.join(REGIONS)}) to a date")
+        raise PolicyError(
+            f"{where}: enablement must map each region ({', '.join(REGIONS)}) to a date"
+        )
     missing = [r for r in REGIONS if r not in enablement_raw]
     unknown = [r for r in enablement_raw if r not in REGIONS]
     if missing or unknown:
