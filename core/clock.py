@@ -72,7 +72,9 @@ def parse_instant(text: str, what: str = "date/time") -> dt.datetime:
             return start_of(dt.date.fromisoformat(raw))
         return as_utc(dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00")))
     except ValueError:
-        raise BadInput(what, text, "an ISO-8601 date or date-time, e.g. 2026-03-16T12:00:00Z") from None
+        raise BadInput(
+            what, text, "an ISO-8601 date or date-time, e.g. 2026-03-16T12:00:00Z"
+        ) from None
 
 
 def parse_date(text: str, what: str = "date") -> dt.date:

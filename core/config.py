@@ -139,7 +139,9 @@ def resolve_env_refs(value: str, key: str) -> str:
     def sub(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in os.environ:
-            raise BadInput(f"config {key}", "${" + name + "}", "an environment variable that is set")
+            raise BadInput(
+                f"config {key}", "${" + name + "}", "an environment variable that is set"
+            )
         return os.environ[name]
 
     return _ENV_REF.sub(sub, value)
