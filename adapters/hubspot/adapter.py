@@ -397,6 +397,7 @@ class HubSpotAdapter:
             roles = _user_roles(s, ctx) if settings.get("read_user_roles") else {}
             for archived in (False, True):
                 after: str | None = None
+                seen: set[str] = set()
                 while True:
                     page = s.call(ctx, lambda a=after, ar=archived: s.owners_page(a, ar))  # type: ignore[misc]
                     users = []
@@ -412,6 +413,12 @@ class HubSpotAdapter:
                     after = _next_after(page)
                     if after is None:
                         break
+                    if after in seen:
+                        raise MalformedResponse(
+                            "HubSpot sent a page cursor it had already sent: the listing loops; "
+                            "retry later or report it to HubSpot"
+                        )
+                    seen.add(after)
 
     @hookimpl
     def seatgate_install(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
@@ -479,6 +486,8 @@ def _user_roles(s: _Session, ctx: RequestContext) -> dict[str, tuple[str, ...]]:
         nxt = page.paging.next if page.paging else None
         if nxt is None or not nxt.after:
             return out
+        if nxt.after == after:
+            raise MalformedResponse("HubSpot sent the same users page cursor twice: it loops")
         after = nxt.after
 
 

@@ -64,6 +64,9 @@ class HubSpotSandbox(Sandbox):
     :param access_token: the private app token the sandbox accepts (random when None).
     :param auth: ``"private_app"`` or ``"oauth"``: which kind of config :meth:`settings` returns.
     :param retry_after: the ``Retry-After`` seconds of an injected ``rate_limit``.
+
+    Knobs: :attr:`page_size` caps every page below the ``limit`` asked (the API's own maximum stays
+    the validation rule); :attr:`repeat_page_token` makes every page name itself as the next one.
     """
 
     name = "hubspot"
@@ -82,6 +85,10 @@ class HubSpotSandbox(Sandbox):
             raise ValueError(f"unknown auth {auth!r}: expected private_app or oauth")
         self.auth = auth
         self.retry_after = retry_after
+        # Knobs: the most a page holds whatever ``limit`` asks (small pages in tests without
+        # thousands of users), and a broken cursor that names the current page as the next one.
+        self.page_size = OWNERS_MAX_LIMIT
+        self.repeat_page_token = False
         self.access_token = access_token or "pat-na1-" + secrets.token_hex(16)
         self.client_id = "sandbox-client-" + secrets.token_hex(4)
         self.client_secret = secrets.token_hex(16)
@@ -220,6 +227,8 @@ class HubSpotSandbox(Sandbox):
         return max(limit, 1)
 
     def _next(self, path: str, after: str, request: Request) -> dict[str, Any]:
+        if self.repeat_page_token:
+            after = request.arg("after") or after
         query = f"after={after}"
         if request.arg("archived") is not None:
             query += f"&archived={request.arg('archived')}"
@@ -229,6 +238,7 @@ class HubSpotSandbox(Sandbox):
         limit = self._limit(request, 100, OWNERS_MAX_LIMIT)
         if isinstance(limit, Response):
             return limit
+        limit = min(limit, self.page_size)
         archived = request.arg("archived", "false") in _TRUE
         numbers, users = self._listing(archived)
         after = request.arg("after")
@@ -244,6 +254,7 @@ class HubSpotSandbox(Sandbox):
         limit = self._limit(request, 100, USERS_MAX_LIMIT)
         if isinstance(limit, Response):
             return limit
+        limit = min(limit, self.page_size)
         # Deactivated users are not HubSpot users any more, only archived owners.
         numbers, users = self._listing(False)
         after = request.arg("after")
