@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -109,6 +110,14 @@ class App:
             # Seat, user and contract changes must show in this process's next check at once.
             if "entitlements" in self.__dict__:
                 self.entitlements.invalidate()
+
+    def list_price(self, product: str, plan: str) -> tuple[Decimal, str] | None:
+        """The catalog's monthly list price and currency for a plan now, if the catalog has it."""
+        try:
+            from . import catalog
+        except ImportError:  # the catalog lands with billing
+            return None
+        return catalog.lookup_list_price(self, product, plan)
 
     # -- use cases ----------------------------------------------------------------------------------
     def check(

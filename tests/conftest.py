@@ -1,0 +1,70 @@
+"""Shared fixtures: a fresh database per test (SQLite file, or a PostgreSQL schema of its own),
+and an App on a fixed clock."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from seatgate.core.app import App
+from seatgate.core.clock import FixedClock, parse_instant
+
+PG_ENV = "SEATGATE_TEST_POSTGRES_URL"
+REQUIRE_PG = os.environ.get("SEATGATE_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: object) -> str:
+    return f"sqlite:///{tmp_path}/seatgate.db"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a new, empty schema (dropped afterwards).
+
+    Skipped when no server is configured, except on CI (SEATGATE_REQUIRE_POSTGRES=1), where a
+    missing server fails the test instead of hiding it.
+    """
+    base = os.environ.get(PG_ENV)
+    if not base:
+        if REQUIRE_PG:
+            pytest.fail(f"{PG_ENV} is not set but SEATGATE_REQUIRE_POSTGRES=1")
+        pytest.skip(f"set {PG_ENV} to run the PostgreSQL tests")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = sa.create_engine(base)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL at {PG_ENV} is unreachable: {exc.orig}")
+        pytest.skip(f"PostgreSQL unreachable: {exc.orig}")
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs on SQLite and on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(parse_instant("2026-02-01T12:00:00Z"))
+
+
+@pytest.fixture
+def app(sqlite_url: str, clock: FixedClock) -> Iterator[App]:
+    application = App(sqlite_url, clock=clock)
+    yield application
+    application.db.dispose()
