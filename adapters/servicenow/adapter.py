@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import math
 import os
@@ -395,24 +396,33 @@ def _value(field: Any) -> str:
 
 def to_user(record: Mapping[str, Any], roles: tuple[str, ...]) -> ExternalUser:
     """Map a ``sys_user`` record (string booleans, UTC date strings) to the core's user."""
-    sys_id = _value(record.get("sys_id"))
+    # The hot loop of a pull: plain strings are taken as they are, anything else via _value.
+    get = record.get
+    sys_id, email, name = get("sys_id"), get("email"), get("name")
+    if type(sys_id) is not str:
+        sys_id = _value(sys_id)
     if not sys_id:
         raise MalformedResponse("ServiceNow sent a sys_user record without sys_id")
-    first, last = _value(record.get("first_name")), _value(record.get("last_name"))
-    name = _value(record.get("name")) or f"{first} {last}".strip()
+    if type(email) is not str:
+        email = _value(email)
+    if type(name) is not str or not name:
+        name = f"{_value(get('first_name'))} {_value(get('last_name'))}".strip()
+    user_name = get("user_name")
     return ExternalUser(
         external_id=sys_id,
-        email=_value(record.get("email")) or None,
+        email=email or None,
         name=name,
-        active=record.get("active") == "true" and record.get("locked_out") != "true",
+        active=get("active") == "true" and get("locked_out") != "true",
         roles=roles,
-        modified_at=_stamp(record.get("sys_updated_on")),
-        raw={"user_name": _value(record.get("user_name"))},
+        modified_at=_stamp(get("sys_updated_on")),
+        raw={"user_name": user_name if type(user_name) is str else _value(user_name)},
     )
 
 
-def _split_roles(value: Any, wanted: frozenset[str]) -> tuple[str, ...]:
-    names = [r.strip() for r in _value(value).split(",") if r.strip()]
+@functools.lru_cache(maxsize=4096)
+def _split_roles(value: str, wanted: frozenset[str]) -> tuple[str, ...]:
+    # Cached: a handful of distinct role lists cover most users.
+    names = {r.strip() for r in value.split(",") if r.strip()}
     return tuple(sorted(n for n in names if not wanted or n in wanted))
 
 
@@ -571,7 +581,7 @@ def _pull(
     while True:
         records, total = conn.get_page("sys_user", query, fields, offset, conn.page_size)
         if from_field:
-            users = [to_user(r, _split_roles(r.get("roles"), wanted)) for r in records]
+            users = [to_user(r, _split_roles(_value(r.get("roles")), wanted)) for r in records]
         else:
             users = [to_user(r, roles.get(_value(r.get("sys_id")), ())) for r in records]
         if users:

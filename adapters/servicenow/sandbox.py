@@ -78,6 +78,7 @@ class ServiceNowSandbox(Sandbox):
         self.properties: dict[str, str] = {}  # sys_properties: name -> sys_id
         self._render_lock = threading.Lock()
         self._fragments: dict[tuple[str, ...], dict[int, tuple[dt.datetime, bytes]]] = {}
+        self._grant_fragments: dict[tuple[str, ...], dict[str, bytes]] = {}
         self._grants: tuple[dt.datetime, int, list[dict[str, str]]] | None = None
 
     def make_store(self, users: int) -> UserStore:
@@ -318,7 +319,7 @@ class ServiceNowSandbox(Sandbox):
                 for role in user.roles:
                     grants.append(
                         {
-                            "sys_id": (user.id[:24] + _role_sys_id(role)[:8]),
+                            "sys_id": _role_sys_id(role)[:8] + user.id[8:],
                             "user": user.id,
                             "role": _role_sys_id(role),
                             "role.name": role,
@@ -327,6 +328,7 @@ class ServiceNowSandbox(Sandbox):
                         }
                     )
             grants.sort(key=lambda g: g["sys_id"])
+            self._grant_fragments.clear()
             self._grants = (version[0], version[1], grants)
         return self._grants[2]
 
@@ -346,8 +348,14 @@ class ServiceNowSandbox(Sandbox):
                 return _error(400, "Invalid query", term)
         fields = [f for f in (request.arg("sysparm_fields") or "").split(",") if f]
         links = (request.arg("sysparm_exclude_reference_link") or "").lower() != "true"
+        with self._render_lock:
+            cache = self._grant_fragments.setdefault((*fields, str(links)), {})
         parts = []
         for grant in grants[offset : offset + limit]:
+            hit = cache.get(grant["sys_id"])
+            if hit is not None:
+                parts.append(hit)
+                continue
             record: dict[str, Any] = dict(grant)
             if links:
                 record["user"] = {
@@ -360,7 +368,8 @@ class ServiceNowSandbox(Sandbox):
                 }
             if fields:
                 record = {f: record[f] for f in fields if f in record}
-            parts.append(json.dumps(record, separators=(",", ":")).encode())
+            hit = cache[grant["sys_id"]] = json.dumps(record, separators=(",", ":")).encode()
+            parts.append(hit)
         return self._page(request, parts, offset, limit, len(grants))
 
     # -- sys_properties: installation markers -------------------------------------------------------

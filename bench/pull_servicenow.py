@@ -1,0 +1,113 @@
+"""Pull N users from the ServiceNow sandbox: bare pysnow loop vs the adapter's full pull.
+
+    .venv/bin/python bench/pull_servicenow.py --users 100000 --runs 3
+
+Prints, per variant, the median seconds, users/s, requests served by the sandbox against the minimum
+ceil(users / 10,000), and peak RSS. A full sync into SQLite through the engine goes next to these
+as a third function taking the sandbox and returning the users synced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pysnow
+
+from seatgate.adapters.servicenow import plugin
+from seatgate.adapters.servicenow.adapter import CONFIG_SCHEMA, MAX_PAGE
+from seatgate.adapters.servicenow.sandbox import ServiceNowSandbox
+from seatgate.core.retry import RequestContext
+
+FIELDS = ["sys_id", "user_name", "email", "first_name", "last_name", "active", "sys_updated_on"]
+
+
+def raw_pull(sandbox: ServiceNowSandbox) -> int:
+    """The minimal loop a developer writes with pysnow: offsets until a short page."""
+    settings = sandbox.basic_settings()
+    client = pysnow.Client(
+        host=settings["base_url"].split("://", 1)[1],
+        use_ssl=False,
+        user=settings["username"],
+        password=settings["password"],
+    )
+    users = client.resource(api_path="/table/sys_user")
+    count = offset = 0
+    while True:
+        page = users.get(
+            query="ORDERBYsys_updated_on", limit=MAX_PAGE, offset=offset, fields=FIELDS
+        ).all()
+        count += len(page)
+        if len(page) < MAX_PAGE:
+            return count
+        offset += MAX_PAGE
+
+
+def adapter_pull(sandbox: ServiceNowSandbox, extra: dict[str, Any] | None = None) -> int:
+    """The adapter's full pull (``seatgate_pull_users`` with ``since=None``), pages counted."""
+    raw = {**sandbox.basic_settings(), "timeout": 120, **(extra or {})}
+    settings = CONFIG_SCHEMA.validate(raw, resolve_env=False)
+    pages = plugin.seatgate_pull_users(
+        product="servicenow", settings=settings, since=None, ctx=RequestContext()
+    )
+    return sum(len(page.users) for page in pages)
+
+
+def adapter_pull_roles_field(sandbox: ServiceNowSandbox) -> int:
+    return adapter_pull(sandbox, {"roles_source": "roles_field"})
+
+
+def adapter_pull_oauth(sandbox: ServiceNowSandbox) -> int:
+    return adapter_pull(sandbox, {**sandbox.settings(), "timeout": 120})
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    scale = 1 / 1024 if sys.platform != "darwin" else 1 / (1024 * 1024)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def measure(
+    name: str, fn: Callable[[ServiceNowSandbox], int], sandbox: ServiceNowSandbox, runs: int
+) -> None:
+    times, requests = [], []
+    count = 0
+    for _ in range(runs):
+        before = sandbox.requests
+        start = time.perf_counter()
+        count = fn(sandbox)
+        times.append(time.perf_counter() - start)
+        requests.append(sandbox.requests - before)
+    seconds = statistics.median(times)
+    minimum = math.ceil(len(sandbox.store.users) / MAX_PAGE)
+    print(
+        f"{name:<28} users={count:>7}  {seconds:7.3f} s  {count / seconds:>9,.0f} users/s  "
+        f"requests={int(statistics.median(requests))} (min {minimum})  "
+        f"peak RSS={peak_rss_mb():.0f} MB"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+    with ServiceNowSandbox(args.users) as sandbox:
+        # Render every user once, so no variant pays the sandbox's first-render cost.
+        raw_pull(sandbox)
+        adapter_pull_roles_field(sandbox)
+        print(f"ServiceNow sandbox, {args.users} users, median of {args.runs} runs")
+        measure("raw pysnow loop", raw_pull, sandbox, args.runs)
+        measure("adapter (sys_user_has_role)", adapter_pull, sandbox, args.runs)
+        measure("adapter (roles field)", adapter_pull_roles_field, sandbox, args.runs)
+        measure("adapter (OAuth, has_role)", adapter_pull_oauth, sandbox, args.runs)
+
+
+if __name__ == "__main__":
+    main()
