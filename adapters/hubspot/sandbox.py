@@ -135,6 +135,10 @@ class HubSpotSandbox(Sandbox):
     def role_of(self, user: SandboxUser) -> str:
         return str(user.extra.get("role") or ROLE_NAMES[user.number % len(ROLE_NAMES)])
 
+    def role_id(self, name: str) -> str:
+        with self._render_lock:
+            return self.role_ids.setdefault(name, str(100 + len(self.role_ids)))
+
     def team_id(self, name: str) -> str:
         if name not in self.team_ids:
             self.team_ids[name] = str(368_000 + len(self.team_ids))
@@ -205,6 +209,8 @@ class HubSpotSandbox(Sandbox):
         if path in ("/settings/v3/users/", "/settings/v3/users") and request.method == "GET":
             return self._users(request)
         if path == "/settings/v3/users/roles" and request.method == "GET":
+            for user in self.store.users:  # a role given through extra["role"] exists too
+                self.role_id(self.role_of(user))
             results = [
                 {"id": rid, "name": name, "requiresBillingWrite": name == "Super Admin"}
                 for name, rid in self.role_ids.items()
@@ -261,7 +267,7 @@ class HubSpotSandbox(Sandbox):
         start = bisect.bisect_left(numbers, int(after)) if after else 0
         results = []
         for user in users[start : start + limit]:
-            role_id = self.role_ids.setdefault(self.role_of(user), str(100 + len(self.role_ids)))
+            role_id = self.role_id(self.role_of(user))
             team_ids = [self.team_id(name) for name in user.roles]
             results.append(
                 {
