@@ -70,6 +70,7 @@ class ServiceNowSandbox(Sandbox):
         super().__init__(users, store=store, port=port)
         # Lower it to get several pages from a few users; clients still ask for 10,000.
         self.max_page = MAX_PAGE
+        self.retry_after = 7  # what a rate_limit fault asks the client to wait, in seconds
         # Instance attributes so a test can give the sandbox a sentinel password.
         self.username, self.password = USERNAME, PASSWORD
         self.client_id, self.client_secret = CLIENT_ID, CLIENT_SECRET
@@ -80,6 +81,15 @@ class ServiceNowSandbox(Sandbox):
         self._fragments: dict[tuple[str, ...], dict[int, tuple[dt.datetime, bytes]]] = {}
         self._grant_fragments: dict[tuple[str, ...], dict[str, bytes]] = {}
         self._grants: tuple[dt.datetime, int, list[dict[str, str]]] | None = None
+
+    @property
+    def page_size(self) -> int:
+        """The conformance kit's name for :attr:`max_page`."""
+        return self.max_page
+
+    @page_size.setter
+    def page_size(self, value: int) -> None:
+        self.max_page = value
 
     def make_store(self, users: int) -> UserStore:
         return UserStore(users, id_format="{n:032x}", roles=ROLES)
@@ -101,9 +111,9 @@ class ServiceNowSandbox(Sandbox):
                 "Too Many Requests",
                 "Rate limit exceeded",
                 {
-                    "Retry-After": "7",
+                    "Retry-After": str(self.retry_after),
                     "X-RateLimit-Limit": "120",
-                    "X-RateLimit-Reset": str(now + 7),
+                    "X-RateLimit-Reset": str(now + self.retry_after),
                     "X-RateLimit-Rule": RATE_RULE,
                 },
             )
