@@ -1,0 +1,1 @@
+"""Templates shipped as package data (``*.tmpl``), read with importlib.resources."""

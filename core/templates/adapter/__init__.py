@@ -1,0 +1,1 @@
+"""The files ``seatgate new-adapter`` writes (see :mod:`seatgate.core.scaffold`)."""
