@@ -23,7 +23,7 @@ def create_account(conn: sa.Connection, name: str, region: str, at: dt.datetime)
         raise Conflict(f"account {name!r} already exists")
     new_id = conn.execute(
         accounts.insert().values(name=name, region=region, created_at=at)
-    ).inserted_primary_key[0]
+    ).inserted_primary_key[0]  # type: ignore[index]
     audit.record(
         conn, at=at, action="account.create", outcome="ok", account=name, detail={"region": region}
     )

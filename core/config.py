@@ -121,7 +121,7 @@ class ConfigSchema:
                 raise BadInput(f"config {f.name}", shown, f"a {f.type}")
             if f.choices and value not in f.choices:
                 raise BadInput(f"config {f.name}", value, f.choices)
-            out[f.name] = Secret(value) if f.secret else value
+            out[f.name] = Secret(str(value)) if f.secret else value
         if self.auth:
             given = [name for name, keys in self.auth.items() if all(k in out for k in keys)]
             if not given:

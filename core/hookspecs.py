@@ -1,3 +1,4 @@
+# mypy: disable-error-code="empty-body"
 """The hooks of seatgate (pluggy project name ``seatgate``).
 
 Two kinds of hooks:
@@ -39,7 +40,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec(firstresult=True)
-def seatgate_adapter_info() -> AdapterInfo:  # type: ignore[empty-body]
+def seatgate_adapter_info() -> AdapterInfo:
     """Describe the adapter: name, products served, version, gated features, config schema.
 
     Stops at the first non-None result.
@@ -49,7 +50,7 @@ def seatgate_adapter_info() -> AdapterInfo:  # type: ignore[empty-body]
 @hookspec(firstresult=True)
 def seatgate_check_connection(
     product: str, settings: Mapping[str, Any], ctx: RequestContext
-) -> bool:  # type: ignore[empty-body]
+) -> bool:
     """Check that the CRM answers with these settings; return True or raise an AdapterError.
 
     Bad credentials raise :class:`~seatgate.core.errors.AuthFailed` at once, without retries.
@@ -67,7 +68,7 @@ def seatgate_pull_users(
     settings: Mapping[str, Any],
     since: dt.datetime | None,
     ctx: RequestContext,
-) -> Iterator[UserPage]:  # type: ignore[empty-body]
+) -> Iterator[UserPage]:
     """Stream the CRM's integration users for ``product``, one page at a time.
 
     Pages are requested at the largest size the API allows and yielded as they arrive; the whole
@@ -84,7 +85,7 @@ def seatgate_pull_users(
 
 
 @hookspec(firstresult=True)
-def seatgate_install(account: str, product: str, settings: Mapping[str, Any]) -> bool:  # type: ignore[empty-body]
+def seatgate_install(account: str, product: str, settings: Mapping[str, Any]) -> bool:
     """Prepare the CRM side for a new installation; must be idempotent. Return True.
 
     Stops at the first non-None result.
@@ -96,7 +97,7 @@ def seatgate_install(account: str, product: str, settings: Mapping[str, Any]) ->
 
 
 @hookspec(firstresult=True)
-def seatgate_uninstall(account: str, product: str, settings: Mapping[str, Any]) -> bool:  # type: ignore[empty-body]
+def seatgate_uninstall(account: str, product: str, settings: Mapping[str, Any]) -> bool:
     """Reverse :func:`seatgate_install`; must be idempotent. Return True.
 
     Stops at the first non-None result.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
@@ -464,7 +465,7 @@ def list_seated(conn: sa.Connection, acct: Account, product: str) -> list[str]:
 
 def list_seats(
     conn: sa.Connection, account: str, product: str | None = None
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     acct = get_account(conn, account)
     query = (
         sa.select(

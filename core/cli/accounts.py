@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import click
 from rich.table import Table
@@ -163,7 +164,7 @@ def contract_list(ctx: Context, account_name: str | None) -> None:
     ctx.emit({"contracts": rows}, human)
 
 
-def _contract_dict(c: contracts_mod.Contract) -> dict[str, object]:
+def _contract_dict(c: contracts_mod.Contract) -> dict[str, Any]:
     return {
         "account": c.account,
         "product": c.product,
