@@ -1,20 +1,33 @@
-"""The Salesforce adapter: products ``salesforce`` and ``salesforce_voice`` on simple-salesforce.
+"""The Salesforce adapter, serving two products: ``salesforce`` and ``salesforce_voice``.
 
-Every call to the org goes through simple-salesforce, one request per :meth:`RequestContext.call`,
-so retries, Retry-After, the one re-login and request counting are the core's. The client's own
-hidden retry (it logs in again and repeats a 401 up to three times when it holds the login) is kept
-out of the way by logging in here with :func:`simple_salesforce.SalesforceLogin` and handing the
-client the session id ("direct" auth), which it never refreshes by itself. requests does not retry.
+Every call to the org goes through simple-salesforce (1.12): SOQL ``query``/``query_more`` on the
+``User`` object for pulls, an SObject upsert/delete by external id for install/uninstall.
 
-Who is pulled (see ``reference/crm-apis.md`` section 1):
+Who is pulled, per product (each licence is its own set of seats):
 
-* ``salesforce``: the holders of the managed package licence (``UserPackageLicense``) when
-  ``package_namespace`` is set, else every standard user;
-* ``salesforce_voice``: the users of ``voice_call_center_ids`` and/or the holders of
-  ``voice_permission_set``; with neither, every user assigned to a call center.
+* ``salesforce`` — the integration users: with ``namespace`` set, the holders of that managed
+  package's licence (a ``UserPackageLicense`` semi-join), else every ``UserType = 'Standard'`` user.
+* ``salesforce_voice`` — the users of the configured call centers (``CallCenterId IN (...)``) or of
+  one permission set (an ``PermissionSetAssignment`` semi-join); with neither configured, every user
+  assigned to any call center. SOQL refuses semi-joins under ``OR``, so the two are exclusive.
 
-Roles for auto install: profile name, user role name, the permission sets the user holds when
-``roles_from_permission_sets`` is on, and ``package:<namespace>`` for package licence holders.
+Roles for auto install: the profile name and the user role name (relationship fields), the
+permission set names with ``read_permission_sets`` (a child subquery, in the same request), and
+``package:<namespace>`` for the licence holders pulled by the ``salesforce`` product.
+
+Incremental pulls filter ``SystemModstamp >= <since, floored to the second>``: inclusive, so a user
+stamped on the boundary is never lost. One caveat: granting or removing a permission set or a
+package licence does not move ``User.SystemModstamp``, so such a change shows at the next full pull.
+
+Retries are the core's alone: simple-salesforce re-logs in up to three times by itself on a 401
+``INVALID_SESSION_ID``; the adapter keeps the login to itself (the client gets none), so a 401
+surfaces as :class:`TokenExpired` and ``ctx.call`` refreshes once by logging in again. ``requests``
+does not retry by default and is left so. Pages are asked at 2000 records
+(``Sforce-Query-Options: batchSize=2000``), the most Salesforce returns.
+
+Loopback hosts: simple-salesforce writes ``https://`` into every URL it builds. When the configured
+login or instance URL is plain http on 127.0.0.1/localhost (the sandbox), the adapter's
+``requests.Session`` rewrites those URLs back; real hosts keep TLS and are never rewritten.
 """
 
 from __future__ import annotations
@@ -22,27 +35,24 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email.utils
-import hashlib
-import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from xml.parsers.expat import ExpatError
 
+import jwt
 import requests
-from simple_salesforce import (
-    Salesforce,
+from simple_salesforce import Salesforce, format_external_id, format_soql
+from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceError,
     SalesforceExpiredSession,
-    SalesforceLogin,
+    SalesforceGeneralError,
     SalesforceMalformedRequest,
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
-    format_external_id,
-    format_soql,
 )
 
-from seatgate.core.clock import as_utc
 from seatgate.core.config import ConfigSchema, Field, Secret
 from seatgate.core.errors import (
     AdapterError,
@@ -55,59 +65,112 @@ from seatgate.core.errors import (
     TransientError,
 )
 from seatgate.core.hookspecs import hookimpl
-from seatgate.core.records import FEATURES, AdapterInfo, ExternalUser, UserPage
+from seatgate.core.records import AdapterInfo, ExternalUser, UserPage
 from seatgate.core.retry import RequestContext
 
 T = TypeVar("T")
 
 NAME = "salesforce"
-VERSION = "0.1.0"
 PRODUCTS = ("salesforce", "salesforce_voice")
+VERSION = "0.1.0"
 API_VERSION = "59.0"
-# Sforce-Query-Options batchSize accepts 200..2000; 2000 is the largest page the REST query gives.
-PAGE_SIZE = 2000
+DEFAULT_LOGIN_URL = "https://login.salesforce.com"
+BATCH_SIZE = 2000  # Sforce-Query-Options batchSize: 200..2000, 2000 being the default and the most
+BATCH_HEADERS = {"Sforce-Query-Options": f"batchSize={BATCH_SIZE}"}
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+SF_SUFFIX = ".salesforce.com"
 INSTALL_OBJECT = "Seatgate_Installation__c"
 INSTALL_KEY = "Account_Key__c"
 
-# Salesforce Voice runs in the org's own Service Cloud Voice console: no managed package of ours.
-PRODUCT_FEATURES: dict[str, tuple[str, ...]] = {
-    "salesforce": FEATURES,
-    "salesforce_voice": tuple(f for f in FEATURES if f != "managed_package"),
+# The managed package (the CTI's Lightning components, its objects) exists for the salesforce
+# product only; Salesforce Voice runs on the org's native call centers, with no package to enter.
+FEATURES: dict[str, tuple[str, ...]] = {
+    "salesforce": (
+        "cti",
+        "managed_package",
+        "activities_identification",
+        "embedded_login",
+        "automation_identification",
+        "agent_sync",
+    ),
+    "salesforce_voice": (
+        "cti",
+        "activities_identification",
+        "embedded_login",
+        "automation_identification",
+        "agent_sync",
+    ),
 }
 
 USER_FIELDS = (
-    "Id, Username, Email, Name, FirstName, LastName, IsActive, UserType, CallCenterId, "
-    "Profile.Name, UserRole.Name, LastModifiedDate, SystemModstamp"
+    "Id",
+    "Username",
+    "Email",
+    "Name",
+    "FirstName",
+    "LastName",
+    "IsActive",
+    "UserType",
+    "CallCenterId",
+    "Profile.Name",
+    "UserRole.Name",
+    "SystemModstamp",
 )
-# Profile-owned permission sets are the profile again; only real assignments are roles.
+# Permission sets owned by a profile are the profile itself, already a role.
 PERMSET_SUBQUERY = (
     "(SELECT PermissionSet.Name FROM PermissionSetAssignments"
     " WHERE PermissionSet.IsOwnedByProfile = false)"
 )
 
-LOOPBACK_NAMES = {"localhost"}
-
-SCHEMA = ConfigSchema(
+CONFIG_SCHEMA = ConfigSchema(
     fields=(
-        Field("instance_url", description="https://<my-domain>.my.salesforce.com (session auth)"),
-        Field("session_id", secret=True, description="an access token / session id"),
-        Field("username", description="the integration user's username"),
-        Field("password", secret=True),
-        Field("security_token", secret=True, description="appended to the password (SOAP login)"),
-        Field("consumer_key", description="the connected app's consumer key"),
-        Field("consumer_secret", secret=True, description="client credentials flow"),
-        Field("private_key", secret=True, description="PEM key for the JWT bearer flow"),
-        Field("private_key_file", description="path to the PEM key for the JWT bearer flow"),
-        Field("domain", description="login domain: login, test or <my-domain>.my (default login)"),
+        Field("session_id", secret=True, description="an existing session id / access token"),
         Field(
-            "login_url", description="where login goes instead of https://<domain>.salesforce.com"
+            "instance_url",
+            description="the org's URL with session_id, e.g. https://acme.my.salesforce.com",
         ),
-        Field("api_version", default=API_VERSION),
+        Field("username", description="the integration user's username"),
+        Field("password", secret=True, description="its password (SOAP login)"),
+        Field("security_token", secret=True, description="its security token (SOAP login)"),
+        Field("consumer_key", description="the connected app's consumer key (JWT or client)"),
+        Field("private_key", secret=True, description="PEM private key of the app's certificate"),
+        Field("private_key_file", description="path of that PEM key, instead of private_key"),
+        Field("consumer_secret", secret=True, description="the connected app's consumer secret"),
+        Field(
+            "domain",
+            description="My Domain prefix (acme.my) for client credentials; for the other logins "
+            "it is read from login_url",
+        ),
+        Field(
+            "login_url",
+            default=DEFAULT_LOGIN_URL,
+            description="where logins go: https://login.salesforce.com, https://test.salesforce.com "
+            "or https://<my domain>.salesforce.com; plain http only on 127.0.0.1/localhost",
+        ),
+        Field("api_version", default=API_VERSION, description="REST API version, e.g. 59.0"),
         Field("timeout", type="number", default=30, description="seconds per request"),
-        Field("package_namespace", description="managed package whose licence holders to pull"),
-        Field("voice_call_center_ids", type="list", description="call centers of Voice users"),
-        Field("voice_permission_set", description="permission set held by Voice users"),
-        Field("roles_from_permission_sets", type="boolean", default=False),
+        Field(
+            "namespace",
+            description="namespace prefix of the managed package: the salesforce product pulls "
+            "its licence holders; unset, every standard user",
+        ),
+        Field(
+            "voice_call_centers",
+            type="list",
+            default=[],
+            description="CallCenterIds whose users hold salesforce_voice seats",
+        ),
+        Field(
+            "voice_permission_set",
+            description="permission set (API name) whose holders hold salesforce_voice seats, "
+            "instead of voice_call_centers; neither: users of any call center",
+        ),
+        Field(
+            "read_permission_sets",
+            type="boolean",
+            default=False,
+            description="add each user's permission set names to its roles (same request)",
+        ),
     ),
     auth={
         "session": ("session_id", "instance_url"),
@@ -119,97 +182,98 @@ SCHEMA = ConfigSchema(
 )
 
 EXAMPLE_CONFIG: dict[str, Any] = {
-    "username": "integration@acme.example.com",
+    "username": "cti-integration@acme.example",
     "password": "${SALESFORCE_PASSWORD}",
     "security_token": "${SALESFORCE_SECURITY_TOKEN}",
-    "domain": "acme.my",
+    "login_url": DEFAULT_LOGIN_URL,
     "timeout": 30,
-    "package_namespace": "seatgate",
-    "voice_call_center_ids": ["04v5e000000XYZ1AAA"],
+    "namespace": "seatgate",
+    "voice_call_centers": ["04v000000000001AAA"],
+    "read_permission_sets": True,
 }
 
 
-def _reveal(value: Any) -> Any:
-    return value.reveal() if isinstance(value, Secret) else value
+def _reveal(value: Any) -> str:
+    return value.reveal() if isinstance(value, Secret) else str(value)
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def parse_stamp(text: str) -> dt.datetime:
+    """``2024-05-01T10:00:00.000+0000`` (Salesforce's datetime) as an aware UTC datetime."""
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(dt.UTC)
 
 
-def _check_url(key: str, url: str) -> bool:
-    """Accept https anywhere and plain http on loopback only; True when it is plain http."""
+def check_url(url: str, key: str) -> str:
+    """The URL without a trailing slash; TLS is required except on a loopback host."""
     parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return False
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
-        return True
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return url.rstrip("/")
+    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
+        return url.rstrip("/")
+    accepted = (
+        "an https:// URL such as https://login.salesforce.com (plain http only for 127.0.0.1)"
+    )
+    raise BadInput(f"config {key}", url, accepted)
+
+
+def auth_flow(settings: Mapping[str, Any]) -> str:
+    """The login flow the settings give, first complete one in the schema's order."""
+    for name, keys in CONFIG_SCHEMA.auth.items():
+        if all(settings.get(k) is not None for k in keys):
+            return name
     raise BadInput(
-        f"config {key}", url, "an https:// URL (plain http only for 127.0.0.1/localhost)"
+        "config auth", "incomplete", "one complete set of " + str(dict(CONFIG_SCHEMA.auth))
     )
 
 
-class _Session(requests.Session):
-    """Sends login to ``login_url`` and, for a loopback sandbox, https to plain http.
-
-    simple-salesforce writes every URL as ``https://...`` (login on ``<domain>.salesforce.com``);
-    this is the documented seam to point it elsewhere. It also keeps the last response's headers,
-    because the client's exceptions drop them and Retry-After lives there.
-    """
-
-    def __init__(self, timeout: float, login_prefix: str, login_url: str | None, plain: bool):
-        super().__init__()
-        self._timeout = timeout
-        self._login_prefix = login_prefix
-        self._login_url = login_url.rstrip("/") + "/" if login_url else None
-        self._plain = plain
-        if plain:
-            # A sandbox on loopback must not be sent through an environment proxy.
-            self.trust_env = False
-        self.last_headers: Mapping[str, str] = {}
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        target = url.decode() if isinstance(url, bytes) else url
-        if self._login_url and target.startswith(self._login_prefix):
-            target = self._login_url + target[len(self._login_prefix) :]
-        if (
-            self._plain
-            and target.startswith("https://")
-            and _is_loopback(urlsplit(target).hostname)
-        ):
-            target = "http://" + target[len("https://") :]
-        kwargs.setdefault("timeout", self._timeout)
-        response = super().request(method, target, *args, **kwargs)
-        self.last_headers = response.headers
-        return response
-
-    def __repr__(self) -> str:
-        return "<salesforce session>"
+def user_filter(product: str, settings: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """The SOQL condition selecting ``product``'s users, and the roles every one of them holds."""
+    if product == "salesforce":
+        namespace = settings.get("namespace")
+        if namespace:
+            semi_join = format_soql(
+                "Id IN (SELECT UserId FROM UserPackageLicense"
+                " WHERE PackageLicense.NamespacePrefix = {})",
+                namespace,
+            )
+            return semi_join, (f"package:{namespace}",)
+        return "UserType = 'Standard'", ()
+    if product == "salesforce_voice":
+        centers = list(settings.get("voice_call_centers") or [])
+        permission_set = settings.get("voice_permission_set")
+        if centers and permission_set:
+            raise BadInput(
+                "config voice_permission_set",
+                permission_set,
+                "either voice_call_centers or voice_permission_set, not both",
+            )
+        if permission_set:
+            semi_join = format_soql(
+                "Id IN (SELECT AssigneeId FROM PermissionSetAssignment"
+                " WHERE PermissionSet.Name = {})",
+                permission_set,
+            )
+            return semi_join, ()
+        if centers:
+            return format_soql("CallCenterId IN {}", centers), ()
+        return "CallCenterId != null", ()
+    raise BadInput("product", product, PRODUCTS)
 
 
-def _auth_mode(settings: Mapping[str, Any]) -> str:
-    for mode, keys in SCHEMA.auth.items():
-        if all(settings.get(k) is not None for k in keys):
-            return mode
-    options = "; ".join(f"{n}: {', '.join(keys)}" for n, keys in SCHEMA.auth.items())
-    raise BadInput("config auth", "incomplete", f"one complete set of ({options})")
+def build_query(product: str, settings: Mapping[str, Any], since: dt.datetime | None) -> str:
+    condition, _ = user_filter(product, settings)
+    fields = list(USER_FIELDS)
+    if settings.get("read_permission_sets"):
+        fields.append(PERMSET_SUBQUERY)
+    if since is not None:
+        # format_soql drops the sub-second part, i.e. floors: the filter stays inclusive.
+        since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+        condition = format_soql("SystemModstamp >= {} AND ", since) + condition
+    return f"SELECT {', '.join(fields)} FROM User WHERE {condition} ORDER BY SystemModstamp, Id"
 
 
-def _error_detail(content: Any) -> tuple[str, str]:
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return str(content[0].get("errorCode", "")), str(content[0].get("message", ""))
-    return "", ""
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
     if not value:
         return None
     try:
@@ -219,256 +283,382 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
-class _Connection:
-    """One logged-in client; ``refresh`` logs in again (only for flows that have a login)."""
+class LoopbackSession(requests.Session):
+    """A ``requests.Session`` with a default timeout that, for a loopback org only, undoes the
+    ``https://`` simple-salesforce hard-codes (and sends its login URL to the configured one).
 
-    def __init__(self, adapter: SalesforceAdapter, settings: Mapping[str, Any]) -> None:
+    It also keeps the ``Retry-After`` of the last answer: simple-salesforce's exceptions carry the
+    body but not the headers.
+    """
+
+    def __init__(self, timeout: float, rewrites: Mapping[str, str]) -> None:
+        super().__init__()
+        self.timeout = timeout
+        self.rewrites = dict(rewrites)
+        self.retry_after: float | None = None
+        if rewrites:
+            # A loopback sandbox must not be sent through an environment proxy.
+            self.trust_env = False
+
+    def __repr__(self) -> str:
+        return "LoopbackSession()"
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        target = url.decode() if isinstance(url, bytes) else url
+        for prefix, replacement in self.rewrites.items():
+            if target.startswith(prefix) and target[len(prefix) : len(prefix) + 1] in ("", "/"):
+                target = replacement + target[len(prefix) :]
+                break
+        kwargs.setdefault("timeout", self.timeout)
+        response = super().request(method, target, *args, **kwargs)
+        self.retry_after = _retry_after(response) if response.status_code in (429, 503) else None
+        return response
+
+
+def _error_field(exc: SalesforceError, key: str) -> str:
+    content = exc.content
+    if isinstance(content, list) and content and isinstance(content[0], Mapping):
+        return str(content[0].get(key, ""))
+    return ""
+
+
+def _error_code(exc: SalesforceError) -> str:
+    return _error_field(exc, "errorCode")
+
+
+def _error_message(exc: SalesforceError) -> str:
+    return _error_field(exc, "message")
+
+
+def _network_error(exc: requests.RequestException) -> AdapterError:
+    if isinstance(exc, requests.Timeout):
+        return TransientError("Salesforce did not answer in time; raise timeout if this persists")
+    if isinstance(exc, requests.ConnectionError):
+        return TransientError("could not reach Salesforce (connection failed); retry later")
+    return TransientError(f"the request to Salesforce failed ({type(exc).__name__})")
+
+
+class Connection:
+    """One product's settings, a logged-in client, and the translation of the client's errors."""
+
+    def __init__(self, product: str, settings: Mapping[str, Any]) -> None:
+        self.product = product
         self.settings = settings
-        self.mode = _auth_mode(settings)
+        self.flow = auth_flow(settings)
+        self.timeout = float(settings.get("timeout") or 30)
         self.version = str(settings.get("api_version") or API_VERSION)
-        self.domain = str(settings.get("domain") or "login")
-        plain = False
-        for key in ("instance_url", "login_url"):
-            if settings.get(key):
-                plain = _check_url(key, settings[key]) or plain
-        if self.mode == "client_credentials" and self.domain in ("login", "test"):
-            raise BadInput(
-                "config domain", self.domain, "your My Domain (e.g. acme.my) for client credentials"
-            )
-        self.session = _Session(
-            float(settings.get("timeout") or 30),
-            f"https://{self.domain}.salesforce.com/",
-            settings.get("login_url"),
-            plain,
-        )
-        self._adapter = adapter
-        self.sf: Salesforce | None = None
+        self.session = self._session()
+        self._client: Salesforce | None = None
 
-    @property
-    def can_refresh(self) -> bool:
-        return self.mode != "session"
+    def __repr__(self) -> str:
+        return f"Connection(product={self.product!r}, auth={self.flow!r})"
 
-    def _key(self) -> str:
-        # The cache key is a digest: the credentials themselves are never kept as a key.
-        parts = [self.mode, self.domain, str(self.settings.get("login_url"))]
-        parts += [str(_reveal(self.settings.get(k))) for k in SCHEMA.auth[self.mode]]
-        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    # -- login ---------------------------------------------------------------------------------
+    def _login_url(self) -> str:
+        login_url = check_url(str(self.settings.get("login_url") or DEFAULT_LOGIN_URL), "login_url")
+        if self.flow == "client_credentials":
+            host = urlsplit(login_url).hostname or ""
+            if host not in LOOPBACK_HOSTS:
+                return f"https://{self.settings['domain']}{SF_SUFFIX}"
+        return login_url
 
-    def open(self, ctx: RequestContext) -> None:
-        if self.mode == "session":
-            self._use(_reveal(self.settings["session_id"]), self.settings["instance_url"])
-            return
-        cached = self._adapter._sessions.get(self._key())
-        if cached is None:
-            cached = ctx.call(self._login)
-        self._use(*cached)
+    def _domain(self) -> str:
+        if self.settings.get("domain"):
+            return str(self.settings["domain"])
+        host = urlsplit(self._login_url()).hostname or ""
+        if host.endswith(SF_SUFFIX):
+            return host[: -len(SF_SUFFIX)]
+        return "login"
 
-    def refresh(self) -> None:
-        self._adapter._sessions.pop(self._key(), None)
-        self._use(*self._login())
+    def _session(self) -> LoopbackSession:
+        rewrites: dict[str, str] = {}
+        if self.flow == "session":
+            endpoint = check_url(str(self.settings["instance_url"]), "instance_url")
+        else:
+            endpoint = self._login_url()
+            if not endpoint.startswith("https://"):
+                # The client builds https://{domain}.salesforce.com for its login calls.
+                rewrites[f"https://{self._domain()}{SF_SUFFIX}"] = endpoint
+            elif not endpoint.endswith(SF_SUFFIX):
+                raise BadInput(
+                    "config login_url", endpoint, "a https://<name>.salesforce.com login URL"
+                )
+        parts = urlsplit(endpoint)
+        if parts.scheme == "http":
+            # Only a loopback endpoint gets here (check_url); the org it logs in to is the same one.
+            rewrites[f"https://{parts.netloc}"] = f"http://{parts.netloc}"
+            for host in LOOPBACK_HOSTS:
+                rewrites.setdefault(f"https://{host}:{parts.port}", f"http://{host}:{parts.port}")
+        return LoopbackSession(self.timeout, rewrites)
 
-    def _use(self, session_id: str, instance_url: str) -> None:
-        self.sf = Salesforce(
-            session_id=session_id,
-            instance_url=instance_url,
-            session=self.session,
-            version=self.version,
-            # Plain dicts parse faster than the default OrderedDict, and order is not needed.
-            object_pairs_hook=dict,
-        )
+    def login(self) -> Salesforce:
+        """A client logged in with the configured flow (with a session id: no request at all)."""
+        error: AdapterError | None = None
+        try:
+            client = self._new_client()
+        except Exception as exc:
+            error = self._login_error(exc)
+            if error is None:
+                raise
+        if error is not None:
+            # Raised outside the except block, so no library exception (which may carry the
+            # request) rides along as __context__.
+            raise error
+        # The client would log in again by itself on a 401 (up to three times); without the login
+        # it raises instead, and ctx.call's single refresh is the only retry.
+        client._salesforce_login_partial = None
+        return client
 
-    def _login(self) -> tuple[str, str]:
+    def _new_client(self) -> Salesforce:
         s = self.settings
         common: dict[str, Any] = {
             "session": self.session,
-            "domain": self.domain,
-            "sf_version": self.version,
+            "version": self.version,
+            # Plain dicts (json's C fast path) instead of the client's default OrderedDict.
+            "object_pairs_hook": None,
         }
-        try:
-            if self.mode == "password":
-                sid, instance = SalesforceLogin(
-                    username=s["username"],
-                    password=_reveal(s["password"]),
-                    security_token=_reveal(s["security_token"]),
-                    **common,
-                )
-            elif self.mode in ("jwt", "jwt_file"):
-                sid, instance = SalesforceLogin(
-                    username=s["username"],
-                    consumer_key=s["consumer_key"],
-                    privatekey=_reveal(s.get("private_key")),
-                    privatekey_file=s.get("private_key_file"),
-                    **common,
-                )
-            else:
-                sid, instance = SalesforceLogin(
-                    consumer_key=s["consumer_key"],
-                    consumer_secret=_reveal(s["consumer_secret"]),
-                    **common,
-                )
-        except Exception as exc:
-            raise self.translate(exc) from None
-        result = (sid, f"https://{instance}")
-        self._adapter._sessions[self._key()] = result
-        return result
-
-    def run(self, fn: Callable[[Salesforce], T]) -> T:
-        """One request, with the client's exceptions turned into the core's."""
-        assert self.sf is not None, "open() the connection first"
-        try:
-            return fn(self.sf)
-        except Exception as exc:
-            raise self.translate(exc) from None
-
-    def translate(self, exc: Exception) -> Exception:
-        # Messages carry the status and Salesforce's errorCode, never the response text or URL.
-        if isinstance(exc, AdapterError | BadInput):
-            return exc
-        if isinstance(exc, SalesforceAuthenticationFailed):
-            code = str(exc.code)
-            if code == "REQUEST_LIMIT_EXCEEDED":
-                return QuotaExhausted(
-                    "Salesforce refused the login: the org's daily API limit is spent "
-                    "(REQUEST_LIMIT_EXCEEDED); sync again once usage drops"
-                )
-            if code == "SERVER_UNAVAILABLE" or (code.isdigit() and int(code) >= 500):
-                return TransientError(
-                    f"Salesforce's login is unavailable ({code}); try again later"
-                )
-            return AuthFailed(
-                f"Salesforce refused the login ({code}): check the {self.mode} credentials "
-                "and the domain / login_url"
+        if self.flow == "session":
+            return Salesforce(
+                session_id=_reveal(s["session_id"]), instance_url=s["instance_url"], **common
             )
+        if self.flow == "password":
+            return Salesforce(
+                username=s["username"],
+                password=_reveal(s["password"]),
+                security_token=_reveal(s["security_token"]),
+                domain=self._domain(),
+                **common,
+            )
+        if self.flow in ("jwt", "jwt_file"):
+            key: dict[str, str] = (
+                {"privatekey": _reveal(s["private_key"])}
+                if self.flow == "jwt"
+                else {"privatekey_file": str(s["private_key_file"])}
+            )
+            return Salesforce(
+                username=s["username"],
+                consumer_key=s["consumer_key"],
+                domain=self._domain(),
+                **key,
+                **common,
+            )
+        return Salesforce(
+            consumer_key=s["consumer_key"],
+            consumer_secret=_reveal(s["consumer_secret"]),
+            domain=self._domain(),
+            **common,
+        )
+
+    def _login_error(self, exc: Exception) -> AdapterError | None:
+        if isinstance(exc, requests.RequestException):
+            return _network_error(exc)
+        if isinstance(exc, OSError):
+            return AuthFailed(
+                f"cannot read private_key_file ({type(exc).__name__}); check the path in the config"
+            )
+        if isinstance(exc, jwt.PyJWTError) or (
+            self.flow in ("jwt", "jwt_file") and isinstance(exc, ValueError | TypeError)
+        ):
+            # PyJWT/cryptography refuse a key that is not a PEM RSA private key.
+            return AuthFailed("the JWT private key is not a PEM RSA private key; check private_key")
+        if isinstance(exc, ExpatError | ValueError | KeyError | TypeError | AttributeError):
+            return MalformedResponse(
+                f"the Salesforce login ({self.flow}) answered something unreadable; "
+                "check login_url and try again"
+            )
+        if not isinstance(exc, SalesforceAuthenticationFailed):
+            return None
+        code = str(exc.code)
+        if code == "200":
+            return MalformedResponse(
+                f"the Salesforce login ({self.flow}) answered a body that is not JSON; try again"
+            )
+        if code in ("SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION", "temporarily_unavailable") or (
+            code.isdigit() and int(code) >= 500
+        ):
+            return TransientError(f"the Salesforce login is unavailable ({code}); try again later")
+        if code.upper() == "REQUEST_LIMIT_EXCEEDED":
+            return QuotaExhausted(
+                "Salesforce refused the login: the org's daily API limit is spent "
+                "(REQUEST_LIMIT_EXCEEDED); sync again once usage drops"
+            )
+        if code in ("429", "rate_limit_exceeded"):
+            return RateLimited(f"Salesforce throttled the login ({code})", self.session.retry_after)
+        return AuthFailed(
+            f"Salesforce refused the {self.flow} login ({code}); check the credentials "
+            "and login_url / domain in the config"
+        )
+
+    # -- requests ------------------------------------------------------------------------------
+    @property
+    def client(self) -> Salesforce:
+        assert self._client is not None, "call connect() first"
+        return self._client
+
+    def connect(self, ctx: RequestContext) -> Salesforce:
+        if self._client is None:
+            # A session id needs no login request, so none is counted.
+            self._client = self.login() if self.flow == "session" else ctx.call(self.login)
+        return self._client
+
+    def refresh(self) -> None:
+        """Log in again (the ``refresh`` given to ``ctx.call``)."""
+        self._client = self.login()
+
+    def call(self, ctx: RequestContext, fn: Callable[[Salesforce], T]) -> T:
+        """Run one request on the current client (a refresh replaces it) under ``ctx``."""
+        self.connect(ctx)
+        refresh = None if self.flow == "session" else self.refresh
+        return ctx.call(lambda: self.translate(lambda: fn(self.client)), refresh=refresh)
+
+    def translate(self, fn: Callable[[], T]) -> T:
+        """Run ``fn``; the client's exceptions become the core's (raised without the original)."""
+        error: AdapterError | None = None
+        try:
+            return fn()
+        except Exception as exc:
+            error = self._request_error(exc)
+            if error is None:
+                raise
+        raise error
+
+    def _request_error(self, exc: Exception) -> AdapterError | None:
+        # Messages carry the status and Salesforce's errorCode, never the body, URL or headers.
         if isinstance(exc, SalesforceExpiredSession):
-            if self.can_refresh:
-                return TokenExpired("Salesforce ended the session (INVALID_SESSION_ID)")
-            return AuthFailed(
-                "Salesforce refused the session id (INVALID_SESSION_ID): configure a fresh "
-                "session_id, or a login flow (password, jwt, client credentials) that can renew it"
-            )
+            if self.flow == "session":
+                return AuthFailed(
+                    "Salesforce rejected the session id (INVALID_SESSION_ID); give a fresh "
+                    "session_id or configure a login flow that can renew it"
+                )
+            return TokenExpired("the Salesforce session expired (INVALID_SESSION_ID)")
         if isinstance(exc, SalesforceRefusedRequest):
-            code, message = _error_detail(exc.content)
-            if code == "REQUEST_LIMIT_EXCEEDED" and "Concurrent" in message:
-                return RateLimited(f"Salesforce is throttling concurrent requests ({code})")
+            code = _error_code(exc)
+            if code == "REQUEST_LIMIT_EXCEEDED" and "Concurrent" in _error_message(exc):
+                # ConcurrentPerOrgLongTxn: too many long requests at once, not the daily limit.
+                return RateLimited(
+                    "Salesforce is throttling concurrent requests (REQUEST_LIMIT_EXCEEDED)",
+                    self.session.retry_after,
+                )
             if code == "REQUEST_LIMIT_EXCEEDED":
                 return QuotaExhausted(
-                    "Salesforce's daily API request limit is spent (REQUEST_LIMIT_EXCEEDED): "
-                    "sync again once the org's usage drops"
+                    "Salesforce's daily API request limit is spent (REQUEST_LIMIT_EXCEEDED); "
+                    "the run stops: sync again once the org's usage drops"
                 )
             return AuthFailed(
-                f"Salesforce refused the request (403 {code}): give the integration user "
-                "API Enabled and View Setup and Configuration"
+                f"Salesforce refused the request ({code or 'HTTP 403'}); give the integration "
+                "user API Enabled and read access to users"
             )
         if isinstance(exc, SalesforceMalformedRequest):
-            code, _ = _error_detail(exc.content)
             return AdapterError(
-                f"Salesforce rejected the user query (400 {code}): check package_namespace, "
-                "voice_permission_set and api_version"
+                f"Salesforce refused the user query ({_error_code(exc) or 'HTTP 400'}); check "
+                "namespace, voice_call_centers, voice_permission_set and api_version"
             )
         if isinstance(exc, SalesforceResourceNotFound):
-            return AdapterError(f"Salesforce has no such resource (404) at API v{self.version}")
-        if isinstance(exc, SalesforceError):
-            status = int(exc.status) if str(exc.status).isdigit() else 0
-            code, _ = _error_detail(exc.content)
-            if status == 429:
+            return AdapterError(
+                f"Salesforce answered not found ({_error_code(exc) or 'HTTP 404'}); check "
+                "api_version and the instance"
+            )
+        if isinstance(exc, SalesforceGeneralError):
+            code = _error_code(exc)
+            if exc.status == 429:
                 return RateLimited(
-                    f"Salesforce throttled the request (429 {code})",
-                    retry_after=_retry_after(self.session.last_headers),
+                    f"Salesforce throttled the request (HTTP 429 {code})".replace(" )", ")"),
+                    self.session.retry_after,
                 )
-            if status >= 500:
-                return TransientError(f"Salesforce answered {status} {code}".rstrip())
-            return AdapterError(f"Salesforce answered {status} {code}".rstrip())
-        if isinstance(exc, requests.Timeout):
-            return TransientError(
-                "Salesforce did not answer in time; raise timeout if this persists"
+            if exc.status >= 500:
+                return TransientError(f"Salesforce answered HTTP {exc.status} {code}".rstrip())
+            return AdapterError(f"Salesforce answered HTTP {exc.status} {code}".rstrip())
+        if isinstance(exc, SalesforceError):
+            return AdapterError(f"Salesforce answered HTTP {exc.status}")
+        # requests' JSONDecodeError is a RequestException too: a broken body is not retried.
+        if isinstance(exc, ValueError):
+            return MalformedResponse(
+                "Salesforce answered a body that is not JSON; the run stops, try again later"
             )
-        if isinstance(exc, requests.ConnectionError):
-            return TransientError("could not reach Salesforce; check instance_url / login_url")
-        if isinstance(exc, ValueError | KeyError | TypeError):
-            return MalformedResponse("Salesforce answered something that is not a query result")
-        return exc
-
-
-def _parse_stamp(value: Any) -> dt.datetime | None:
-    if not value:
+        if isinstance(exc, requests.RequestException):
+            return _network_error(exc)
         return None
-    return as_utc(dt.datetime.fromisoformat(str(value)))
+
+    # -- pulls ---------------------------------------------------------------------------------
+    def pages(self, ctx: RequestContext, since: dt.datetime | None) -> Iterator[UserPage]:
+        soql = build_query(self.product, self.settings, since)
+        _, implied_roles = user_filter(self.product, self.settings)
+        timeout = self.timeout
+        result = self.call(ctx, lambda c: c.query(soql, headers=BATCH_HEADERS, timeout=timeout))
+        seen: set[str] = set()
+        while True:
+            records, done, next_url = _page_parts(result)
+            yield UserPage(users=[to_user(r, implied_roles) for r in records])
+            if done:
+                return
+            if next_url in seen:
+                raise MalformedResponse(
+                    "Salesforce named a page it already sent as the next one; the pull stops "
+                    "instead of looping, try again"
+                )
+            seen.add(next_url)
+            result = self.call(
+                ctx,
+                lambda c, url=next_url: c.query_more(
+                    url, identifier_is_url=True, headers=BATCH_HEADERS, timeout=timeout
+                ),
+            )
 
 
-def _selection(product: str, settings: Mapping[str, Any]) -> str:
-    if product == "salesforce":
-        namespace = settings.get("package_namespace")
-        if namespace:
-            return format_soql(
-                "Id IN (SELECT UserId FROM UserPackageLicense"
-                " WHERE PackageLicense.NamespacePrefix = {})",
-                namespace,
-            )
-        return "UserType = 'Standard'"
-    terms = []
-    if settings.get("voice_call_center_ids"):
-        terms.append(format_soql("CallCenterId IN {}", list(settings["voice_call_center_ids"])))
-    if settings.get("voice_permission_set"):
-        terms.append(
-            format_soql(
-                "Id IN (SELECT AssigneeId FROM PermissionSetAssignment"
-                " WHERE PermissionSet.Name = {})",
-                settings["voice_permission_set"],
-            )
+def _page_parts(result: Any) -> tuple[list[Any], bool, str]:
+    try:
+        records = result["records"]
+        done = result["done"]
+        next_url = "" if done else result["nextRecordsUrl"]
+    except (KeyError, TypeError):
+        raise MalformedResponse(
+            "Salesforce answered a query page without records/done/nextRecordsUrl"
+        ) from None
+    if not isinstance(records, list) or not isinstance(done, bool) or not isinstance(next_url, str):
+        raise MalformedResponse("Salesforce answered a query page of the wrong shape")
+    return records, done, next_url
+
+
+def _name(related: Any) -> str | None:
+    return related.get("Name") if isinstance(related, Mapping) else None
+
+
+def to_user(record: Any, implied_roles: tuple[str, ...] = ()) -> ExternalUser:
+    """Map one ``User`` record onto the core's :class:`ExternalUser`."""
+    try:
+        roles = [_name(record.get("Profile")), _name(record.get("UserRole"))]
+        assignments = record.get("PermissionSetAssignments")
+        if isinstance(assignments, Mapping):
+            roles.extend(_name(a.get("PermissionSet")) for a in assignments.get("records") or ())
+        stamp = record.get("SystemModstamp")
+        return ExternalUser(
+            external_id=record["Id"],
+            email=record.get("Email"),
+            name=record.get("Name") or "",
+            active=bool(record.get("IsActive")),
+            roles=tuple(dict.fromkeys(r for r in (*roles, *implied_roles) if r)),
+            modified_at=parse_stamp(stamp) if stamp else None,
+            raw={
+                "Username": record.get("Username"),
+                "UserType": record.get("UserType"),
+                "CallCenterId": record.get("CallCenterId"),
+            },
         )
-    if not terms:
-        return "CallCenterId != null"
-    return terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
+    except (KeyError, TypeError, AttributeError, ValueError):
+        raise MalformedResponse(
+            "Salesforce answered a User record without an Id or with a bad SystemModstamp"
+        ) from None
 
 
-def user_query(product: str, settings: Mapping[str, Any], since: dt.datetime | None) -> str:
-    """The SOQL of a pull: the product's users, changed at or after ``since`` when given."""
-    fields = USER_FIELDS
-    if settings.get("roles_from_permission_sets"):
-        fields += ", " + PERMSET_SUBQUERY
-    where = _selection(product, settings)
-    if since is not None:
-        # format_soql drops sub-seconds, i.e. rounds down: still inclusive of ``since``.
-        where += format_soql(" AND SystemModstamp >= {}", as_utc(since))
-    return f"SELECT {fields} FROM User WHERE {where} ORDER BY SystemModstamp, Id"
-
-
-def _to_user(record: Mapping[str, Any], package_role: str | None) -> ExternalUser:
-    roles: list[str] = []
-    for relation in ("Profile", "UserRole"):
-        related = record.get(relation)
-        if related and related.get("Name"):
-            roles.append(related["Name"])
-    assignments = record.get("PermissionSetAssignments")
-    if assignments:
-        roles += [a["PermissionSet"]["Name"] for a in assignments["records"]]
-    if package_role:
-        roles.append(package_role)
-    return ExternalUser(
-        external_id=record["Id"],
-        email=record.get("Email"),
-        name=record.get("Name") or "",
-        active=bool(record.get("IsActive")),
-        roles=tuple(roles),
-        modified_at=_parse_stamp(record.get("SystemModstamp")),
-        raw={k: record.get(k) for k in ("Username", "UserType", "CallCenterId")},
-    )
+def installation_key(account: str, product: str) -> str:
+    return f"{account}:{product}"
 
 
 class SalesforceAdapter:
-    """The Salesforce plugin (products salesforce and salesforce_voice)."""
-
-    def __init__(self) -> None:
-        # Logged-in sessions by a digest of their credentials: a sync does not log in each run.
-        self._sessions: dict[str, tuple[str, str]] = {}
+    """The pluggy plugin: hookimpls for the adapter hooks; holds no state between calls."""
 
     def __repr__(self) -> str:
         return "SalesforceAdapter()"
-
-    @staticmethod
-    def _check_product(product: str) -> None:
-        if product not in PRODUCTS:
-            raise BadInput("product", product, PRODUCTS)
 
     @hookimpl
     def seatgate_adapter_info(self) -> AdapterInfo:
@@ -476,23 +666,24 @@ class SalesforceAdapter:
             name=NAME,
             products=PRODUCTS,
             version=VERSION,
-            features=PRODUCT_FEATURES,
-            config_schema=SCHEMA,
+            features=FEATURES,
+            config_schema=CONFIG_SCHEMA,
             example_config=EXAMPLE_CONFIG,
             supports_cursor=True,
-            page_size=PAGE_SIZE,
-            description="Salesforce and Salesforce Voice users over the REST API (simple-salesforce)",
+            page_size=BATCH_SIZE,
+            description="Salesforce users (managed package licence holders) and Salesforce Voice "
+            "users (call centers or a permission set), on simple-salesforce",
         )
 
     @hookimpl
     def seatgate_check_connection(
         self, product: str, settings: Mapping[str, Any], ctx: RequestContext
     ) -> bool:
-        self._check_product(product)
-        conn = _Connection(self, settings)
-        conn.open(ctx)
-        soql = f"SELECT Id FROM User WHERE {_selection(product, settings)} LIMIT 1"
-        ctx.call(lambda: conn.run(lambda sf: sf.query(soql)), refresh=_refresher(conn))
+        conn = Connection(product, settings)
+        condition, _ = user_filter(product, settings)
+        soql = f"SELECT Id FROM User WHERE {condition} LIMIT 1"
+        result = conn.call(ctx, lambda c: c.query(soql, timeout=conn.timeout))
+        _page_parts(result)
         return True
 
     @hookimpl
@@ -503,75 +694,34 @@ class SalesforceAdapter:
         since: dt.datetime | None,
         ctx: RequestContext,
     ) -> Iterator[UserPage]:
-        self._check_product(product)
-        conn = _Connection(self, settings)
-        soql = user_query(product, settings, since)
-        namespace = settings.get("package_namespace")
-        package_role = f"package:{namespace}" if namespace and product == "salesforce" else None
-        return self._pages(conn, soql, package_role, ctx)
-
-    @staticmethod
-    def _pages(
-        conn: _Connection, soql: str, package_role: str | None, ctx: RequestContext
-    ) -> Iterator[UserPage]:
-        conn.open(ctx)
-        headers = {"Sforce-Query-Options": f"batchSize={PAGE_SIZE}"}
-        refresh = _refresher(conn)
-        result = ctx.call(
-            lambda: conn.run(lambda sf: sf.query(soql, headers=headers)), refresh=refresh
-        )
-        while True:
-            try:
-                users = [_to_user(r, package_role) for r in result["records"]]
-                done = bool(result["done"])
-                next_url = None if done else str(result["nextRecordsUrl"])
-            except (KeyError, TypeError, ValueError):
-                raise MalformedResponse(
-                    "Salesforce sent a query page without records/done/nextRecordsUrl"
-                ) from None
-            yield UserPage(users=users)
-            if next_url is None:
-                return
-            result = ctx.call(
-                lambda url=next_url: conn.run(
-                    lambda sf: sf.query_more(url, identifier_is_url=True, headers=headers)
-                ),
-                refresh=refresh,
-            )
+        conn = Connection(product, settings)
+        # Built before the generator so a bad product or config fails at the call, not later.
+        build_query(product, settings, since)
+        return conn.pages(ctx, since)
 
     @hookimpl
     def seatgate_install(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
-        self._check_product(product)
-        ctx = RequestContext()
-        conn = _Connection(self, settings)
-        conn.open(ctx)
-        record_id = format_external_id(INSTALL_KEY, f"{account}:{product}")
+        conn = Connection(product, settings)
+        record_id = format_external_id(INSTALL_KEY, installation_key(account, product))
         fields = {"Account__c": account, "Product__c": product}
-        ctx.call(
-            lambda: conn.run(lambda sf: getattr(sf, INSTALL_OBJECT).upsert(record_id, fields)),
-            refresh=_refresher(conn),
+        conn.call(
+            RequestContext(),
+            lambda c: c.__getattr__(INSTALL_OBJECT).upsert(record_id, fields),
         )
         return True
 
     @hookimpl
     def seatgate_uninstall(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
-        self._check_product(product)
-        ctx = RequestContext()
-        conn = _Connection(self, settings)
-        conn.open(ctx)
-        record_id = format_external_id(INSTALL_KEY, f"{account}:{product}")
+        conn = Connection(product, settings)
+        record_id = format_external_id(INSTALL_KEY, installation_key(account, product))
 
-        def delete(sf: Salesforce) -> None:
+        def delete(client: Salesforce) -> None:
             # Already gone means already uninstalled: uninstall is idempotent.
             with contextlib.suppress(SalesforceResourceNotFound):
-                getattr(sf, INSTALL_OBJECT).delete(record_id)
+                client.__getattr__(INSTALL_OBJECT).delete(record_id)
 
-        ctx.call(lambda: conn.run(delete), refresh=_refresher(conn))
+        conn.call(RequestContext(), delete)
         return True
-
-
-def _refresher(conn: _Connection) -> Callable[[], None] | None:
-    return conn.refresh if conn.can_refresh else None
 
 
 plugin = SalesforceAdapter()

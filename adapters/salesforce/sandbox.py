@@ -17,9 +17,15 @@ Built to ``reference/crm-apis.md`` section 1:
   (``/sobjects/Seatgate_Installation__c/Account_Key__c/{key}``).
 
 Generated users (by their number ``n``, each overridable through ``SandboxUser.extra``): profile and
-user role from ``roles[0]``/``roles[1]``; even numbers sit in call center :attr:`CALL_CENTER_ID`;
-every fourth holds permission set :attr:`PERMISSION_SET`; all but every fifth hold the managed
-package licence of :attr:`NAMESPACE`.
+user role from ``roles[0]``/``roles[1]``; every user sits in a call center, odd numbers in
+:attr:`CALL_CENTER_ID`, even ones in :attr:`CALL_CENTER_ID_2`; every fourth holds permission set
+:attr:`PERMISSION_SET`; all but every fifth hold the managed package licence of :attr:`NAMESPACE`.
+So the default settings (no namespace, no voice selection) pull every user for both products, and a
+test narrows them with ``settings(namespace=..., voice_call_centers=[...])``.
+
+Knobs beyond the base class: ``page_size`` (pages below 2000, for tests), ``retry_after`` (what a
+``rate_limit`` fault asks for), ``repeat_page_token`` (every page names itself as the next one) and
+``auth`` (the login flow :meth:`settings` configures: password, session, jwt or client).
 """
 
 from __future__ import annotations
@@ -83,6 +89,7 @@ class SalesforceSandbox(Sandbox):
     MY_DOMAIN = "sandbox.my"
     NAMESPACE = "seatgate"
     CALL_CENTER_ID = "04v000000000001AAA"
+    CALL_CENTER_ID_2 = "04v000000000002AAA"
     PERMISSION_SET = "Seatgate_Voice"
     INSTALL_OBJECT = "Seatgate_Installation__c"
     INSTALL_KEY = "Account_Key__c"
@@ -95,9 +102,12 @@ class SalesforceSandbox(Sandbox):
         store: UserStore | None = None,
         port: int = 0,
         page_size: int = MAX_BATCH,
+        auth: str = "password",
     ) -> None:
         super().__init__(users, store=store, port=port)
         self.page_size = page_size
+        self.auth = auth
+        self.repeat_page_token = False
         self.retry_after = 3
         self.sessions: set[str] = {self.SESSION_ID}
         self.logins = 0
@@ -123,7 +133,7 @@ class SalesforceSandbox(Sandbox):
 
     # -- what a generated user looks like in Salesforce ------------------------------------------
     def call_center(self, user: SandboxUser) -> str | None:
-        default = self.CALL_CENTER_ID if user.number % 2 == 0 else None
+        default = self.CALL_CENTER_ID_2 if user.number % 2 == 0 else self.CALL_CENTER_ID
         return user.extra.get("call_center", default)
 
     def permission_sets(self, user: SandboxUser) -> list[str]:
@@ -377,7 +387,8 @@ class SalesforceSandbox(Sandbox):
             with self._state:
                 self._cursors.pop(locator, None)
         else:
-            head += f'"nextRecordsUrl":"{API}/query/{locator}-{end}",'
+            following = offset if self.repeat_page_token else end
+            head += f'"nextRecordsUrl":"{API}/query/{locator}-{following}",'
         return Response(200, f'{head}"records":[{records}]}}'.encode(), self._limit_headers())
 
     def _record(self, user: SandboxUser, fields: tuple[str, ...]) -> str:
@@ -423,17 +434,24 @@ class SalesforceSandbox(Sandbox):
                 record[field] = stamp
             elif field == "PermissionSetAssignments":
                 sets = self.permission_sets(user)
-                record[field] = sets and {
-                    "totalSize": len(sets),
-                    "done": True,
-                    "records": [
-                        {
-                            "attributes": {"type": "PermissionSetAssignment"},
-                            "PermissionSet": {"attributes": {"type": "PermissionSet"}, "Name": s},
-                        }
-                        for s in sets
-                    ],
-                }
+                record[field] = (
+                    None
+                    if not sets
+                    else {
+                        "totalSize": len(sets),
+                        "done": True,
+                        "records": [
+                            {
+                                "attributes": {"type": "PermissionSetAssignment"},
+                                "PermissionSet": {
+                                    "attributes": {"type": "PermissionSet"},
+                                    "Name": s,
+                                },
+                            }
+                            for s in sets
+                        ],
+                    }
+                )
         return json.dumps(record, separators=(",", ":"))
 
     def _where(self, where: str | None) -> tuple[dt.datetime | None, list[Predicate]]:
@@ -524,6 +542,8 @@ class SalesforceSandbox(Sandbox):
                     else None
                 )
             return self._soap_fault(code, "login is not available now")
+        if request.path == "/services/oauth2/token":
+            return self._token_fault(fault)
         if fault == "rate_limit":
             # Salesforce's own REST limits are 403s; a 429 with Retry-After is what a gateway in
             # front of the org (or the API's concurrency guard) answers.
@@ -560,8 +580,10 @@ class SalesforceSandbox(Sandbox):
         raise ValueError(f"no response for fault {fault!r}")
 
     # -- settings ----------------------------------------------------------------------------------
-    def settings(self, auth: str = "password", **extra: Any) -> dict[str, Any]:
-        """A config pointing the adapter here; ``auth`` is password, session, jwt or client."""
+    def settings(self, auth: str | None = None, **extra: Any) -> dict[str, Any]:
+        """A config pointing the adapter here; ``auth`` (default: the ``auth`` knob) is password,
+        session, jwt or client; ``extra`` adds or overrides settings."""
+        auth = auth or self.auth
         base: dict[str, Any] = {"login_url": self.url, "timeout": 10}
         if auth == "password":
             base |= {
@@ -589,7 +611,30 @@ class SalesforceSandbox(Sandbox):
         return base | extra
 
     def bad_settings(self) -> dict[str, Any]:
-        return self.settings() | {"password": "not-the-password"}
+        """The settings of the ``auth`` knob's flow with one credential the org refuses."""
+        wrong = {
+            "password": {"password": "not-the-password"},
+            "session": {"session_id": self.ORG_ID[:15] + "!AQnotAsession"},
+            "jwt": {"consumer_key": "3MVG9unknownConsumerKey"},
+            "client": {"consumer_secret": "not-the-secret"},
+        }
+        return self.settings() | wrong[self.auth]
+
+    def _token_fault(self, fault: str) -> Response | None:
+        # The OAuth token endpoint answers JSON objects (error / error_description), not the REST
+        # API's arrays; these shapes are inferred, the reference has only invalid_grant.
+        if fault == "rate_limit":
+            body = {"error": "rate_limit_exceeded", "error_description": "too many requests"}
+            return Response(429, body, {"Retry-After": str(self.retry_after)})
+        if fault == "server_error":
+            body = {"error": "temporarily_unavailable", "error_description": "try again later"}
+            return Response(503, body)
+        if fault == "quota":
+            body = {"error": "REQUEST_LIMIT_EXCEEDED", "error_description": "limit exceeded"}
+            return Response(403, body)
+        if fault == "malformed":
+            return Response(200, b'{"access_token":')
+        return None  # an expired token does not apply to a login
 
 
 def _split_top(text: str, sep: str) -> list[str]:
