@@ -215,8 +215,9 @@ class Sandbox:
     def route(self, request: Request) -> Response:
         raise NotImplementedError
 
-    def fault_response(self, fault: str, request: Request) -> Response:
-        """The response the CRM gives for ``fault`` (one of :data:`FAULTS` but ``timeout``)."""
+    def fault_response(self, fault: str, request: Request) -> Response | None:
+        """The response the CRM gives for ``fault`` (one of :data:`FAULTS` but ``timeout``), or
+        None when this request is not one the fault applies to (the fault waits for the next)."""
         raise NotImplementedError
 
     # -- knobs ------------------------------------------------------------------------------------

@@ -372,7 +372,7 @@ class HubSpotSandbox(Sandbox):
             "X-HubSpot-RateLimit-Secondly-Remaining": str(secondly_remaining),
         }
 
-    def fault_response(self, fault: str, request: Request) -> Response | None:  # type: ignore[override]
+    def fault_response(self, fault: str, request: Request) -> Response | None:
         if fault == "expired_token" and request.path == "/oauth/v1/token":
             # The token endpoint takes no bearer token: the fault waits for the next API call.
             with self._lock:
