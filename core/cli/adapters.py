@@ -1,0 +1,134 @@
+"""``seatgate adapters list``, ``seatgate new-adapter`` and ``seatgate sandbox``."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from ..errors import NotFound
+from ..plugins import build_plugin_manager
+from ..sandbox import Sandbox
+from ..scaffold import new_adapter as write_adapter
+from . import Context, pass_ctx
+
+
+@click.group()
+def adapters() -> None:
+    """CRM adapters: what is loaded, and where it came from."""
+
+
+def list_adapters() -> dict[str, Any]:
+    """The loaded adapters and the plugins that were skipped, as ``adapters list --json`` prints."""
+    plugins = build_plugin_manager()
+    return {
+        "adapters": [adapter.as_dict() for adapter in plugins.registry],
+        "problems": [
+            {"name": p.name, "origin": p.origin, "reason": p.reason} for p in plugins.problems
+        ],
+    }
+
+
+@adapters.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@pass_ctx
+def adapters_list(ctx: Context, as_json: bool) -> None:
+    """Name, products, version, gated features, config schema and origin of each adapter."""
+    ctx.json = ctx.json or as_json
+    data = list_adapters()
+
+    def human(console: Any) -> None:
+        table = Table("adapter", "products", "version", "features", "settings", "origin")
+        for a in data["adapters"]:
+            fields = a["config_schema"]["fields"] if isinstance(a["config_schema"], dict) else []
+            table.add_row(
+                a["name"],
+                ", ".join(a["products"]),
+                a["version"],
+                "\n".join(f"{p}: {len(f)}" for p, f in a["features"].items()),
+                f"{len(fields)} ({sum(f['required'] for f in fields)} required)",
+                a["origin"],
+            )
+        console.print(table)
+        for p in data["problems"]:
+            click.echo(
+                f"warning: plugin {p['name']} ({p['origin']}) skipped: {p['reason']}", err=True
+            )
+
+    ctx.emit(data, human)
+
+
+@click.command("new-adapter")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where to create the package folder.",
+)
+@pass_ctx
+def new_adapter(ctx: Context, name: str, directory: Path) -> None:
+    """Write a working adapter package NAME: entry point, adapter, sandbox and a kit test."""
+    root = write_adapter(name, directory)
+    ctx.emit(
+        {"adapter": name, "path": str(root)},
+        lambda c: c.print(f"adapter {name} written to {root}; cd there and run pytest"),
+    )
+
+
+def start_sandbox(name: str, users: int, port: int) -> Sandbox:
+    """Start the sandbox of the built-in adapter ``name`` (its module-level ``SANDBOX`` class)."""
+    module_name = f"seatgate.adapters.{name}.sandbox"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name not in (module_name, f"seatgate.adapters.{name}"):
+            raise
+        raise NotFound(
+            "adapter sandbox", name, "expected a built-in adapter with a sandbox"
+        ) from None
+    sandbox_class = getattr(module, "SANDBOX", None)
+    if sandbox_class is None:
+        raise NotFound("adapter sandbox", name, f"{module_name} defines no SANDBOX")
+    sandbox: Sandbox = sandbox_class(users=users, port=port)
+    return sandbox.start()
+
+
+@click.command("sandbox")
+@click.argument("name")
+@click.option("--users", type=click.IntRange(min=0), default=100, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Default: a free port.")
+@pass_ctx
+def sandbox(ctx: Context, name: str, users: int, port: int) -> None:
+    """Serve adapter NAME's sandbox CRM on 127.0.0.1 until Ctrl-C, and print the settings to use."""
+    sb = start_sandbox(name, users, port)
+    try:
+        # The sandbox's credentials are fake ones it made up, so they are shown in clear.
+        settings = sb.settings()
+        ctx.emit(
+            {"adapter": name, "url": sb.url, "users": users, "settings": settings},
+            lambda c: (
+                c.print(f"{name} sandbox with {users} users at {sb.url} (Ctrl-C to stop)"),
+                c.print("settings:"),
+                c.print(json.dumps(settings, indent=2), markup=False),
+            ),
+        )
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sb.stop()
+
+
+def register(main: click.Group) -> None:
+    main.add_command(adapters)
+    main.add_command(new_adapter)
+    main.add_command(sandbox)
