@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from ..errors import NotFound
@@ -42,7 +43,7 @@ def adapters_list(ctx: Context, as_json: bool) -> None:
     ctx.json = ctx.json or as_json
     data = list_adapters()
 
-    def human(console: Any) -> None:
+    def human(console: Console) -> None:
         table = Table("adapter", "products", "version", "features", "settings", "origin")
         for a in data["adapters"]:
             fields = a["config_schema"]["fields"] if isinstance(a["config_schema"], dict) else []
@@ -112,14 +113,13 @@ def sandbox(ctx: Context, name: str, users: int, port: int) -> None:
     try:
         # The sandbox's credentials are fake ones it made up, so they are shown in clear.
         settings = sb.settings()
-        ctx.emit(
-            {"adapter": name, "url": sb.url, "users": users, "settings": settings},
-            lambda c: (
-                c.print(f"{name} sandbox with {users} users at {sb.url} (Ctrl-C to stop)"),
-                c.print("settings:"),
-                c.print(json.dumps(settings, indent=2), markup=False),
-            ),
-        )
+
+        def human(console: Console) -> None:
+            console.print(f"{name} sandbox with {users} users at {sb.url} (Ctrl-C to stop)")
+            console.print("settings:")
+            console.print(json.dumps(settings, indent=2), markup=False)
+
+        ctx.emit({"adapter": name, "url": sb.url, "users": users, "settings": settings}, human)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
