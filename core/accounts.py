@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 
@@ -95,7 +95,7 @@ def require_purchasing_authority(
     actor: str | None,
     action: str,
     at: dt.datetime,
-    detail: dict[str, object] | None = None,
+    detail: Mapping[str, object] | None = None,
 ) -> str:
     """Seed 002: only users holding Install or Manage may install, change plans or add users.
 
@@ -115,7 +115,7 @@ def require_purchasing_authority(
             "outcome": "not_authorized",
             "account": acct.name,
             "actor": actor,
-            "detail": detail or {},
+            "detail": dict(detail or {}),
         },
     )
 
