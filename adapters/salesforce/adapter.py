@@ -199,7 +199,11 @@ def _reveal(value: Any) -> str:
 
 def parse_stamp(text: str) -> dt.datetime:
     """``2024-05-01T10:00:00.000+0000`` (Salesforce's datetime) as an aware UTC datetime."""
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(dt.UTC)
+    # fromisoformat reads this form since 3.11, ~25x faster than strptime: it runs once per user.
+    stamp = dt.datetime.fromisoformat(text)
+    if stamp.tzinfo is None:
+        raise ValueError("a change stamp without a UTC offset")
+    return stamp.astimezone(dt.UTC)
 
 
 def check_url(url: str, key: str) -> str:
