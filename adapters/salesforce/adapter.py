@@ -19,11 +19,12 @@ Incremental pulls filter ``SystemModstamp >= <since, floored to the second>``: i
 stamped on the boundary is never lost. One caveat: granting or removing a permission set or a
 package licence does not move ``User.SystemModstamp``, so such a change shows at the next full pull.
 
-Retries are the core's alone: simple-salesforce re-logs in up to three times by itself on a 401
-``INVALID_SESSION_ID``; the adapter keeps the login to itself (the client gets none), so a 401
-surfaces as :class:`TokenExpired` and ``ctx.call`` refreshes once by logging in again. ``requests``
-does not retry by default and is left so. Pages are asked at 2000 records
-(``Sforce-Query-Options: batchSize=2000``), the most Salesforce returns.
+Retries are the core's alone: simple-salesforce logs in again and repeats a 401
+``INVALID_SESSION_ID`` up to three times by itself when it holds the login; the adapter takes that
+login away from each client after it is built, so a 401 surfaces as :class:`TokenExpired` and
+``ctx.call`` refreshes once (a new client, a new login). ``requests`` does not retry by default and
+is left so. Pages are asked at 2000 records (``Sforce-Query-Options: batchSize=2000``), the most
+Salesforce returns, one ``ctx.call`` per page.
 
 Loopback hosts: simple-salesforce writes ``https://`` into every URL it builds. When the configured
 login or instance URL is plain http on 127.0.0.1/localhost (the sandbox), the adapter's
@@ -36,6 +37,7 @@ import contextlib
 import datetime as dt
 import email.utils
 from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from xml.parsers.expat import ExpatError
@@ -314,7 +316,8 @@ class LoopbackSession(requests.Session):
                 target = replacement + target[len(prefix) :]
                 break
         kwargs.setdefault("timeout", self.timeout)
-        response = super().request(method, target, *args, **kwargs)
+        verb = method.decode() if isinstance(method, bytes) else method
+        response = super().request(verb, target, *args, **kwargs)
         self.retry_after = _retry_after(response) if response.status_code in (429, 503) else None
         return response
 
@@ -434,16 +437,12 @@ class Connection:
                 **common,
             )
         if self.flow in ("jwt", "jwt_file"):
-            key: dict[str, str] = (
-                {"privatekey": _reveal(s["private_key"])}
-                if self.flow == "jwt"
-                else {"privatekey_file": str(s["private_key_file"])}
-            )
             return Salesforce(
                 username=s["username"],
                 consumer_key=s["consumer_key"],
                 domain=self._domain(),
-                **key,
+                privatekey=_reveal(s["private_key"]) if self.flow == "jwt" else None,
+                privatekey_file=str(s["private_key_file"]) if self.flow == "jwt_file" else None,
                 **common,
             )
         return Salesforce(
@@ -601,12 +600,11 @@ class Connection:
                     "instead of looping, try again"
                 )
             seen.add(next_url)
-            result = self.call(
-                ctx,
-                lambda c, url=next_url: c.query_more(
-                    url, identifier_is_url=True, headers=BATCH_HEADERS, timeout=timeout
-                ),
-            )
+            result = self.call(ctx, partial(_query_more, url=next_url, timeout=timeout))
+
+
+def _query_more(client: Salesforce, *, url: str, timeout: float) -> Any:
+    return client.query_more(url, identifier_is_url=True, headers=BATCH_HEADERS, timeout=timeout)
 
 
 def _page_parts(result: Any) -> tuple[list[Any], bool, str]:
@@ -710,7 +708,7 @@ class SalesforceAdapter:
         fields = {"Account__c": account, "Product__c": product}
         conn.call(
             RequestContext(),
-            lambda c: c.__getattr__(INSTALL_OBJECT).upsert(record_id, fields),
+            lambda c: getattr(c, INSTALL_OBJECT).upsert(record_id, fields),
         )
         return True
 
@@ -722,7 +720,7 @@ class SalesforceAdapter:
         def delete(client: Salesforce) -> None:
             # Already gone means already uninstalled: uninstall is idempotent.
             with contextlib.suppress(SalesforceResourceNotFound):
-                client.__getattr__(INSTALL_OBJECT).delete(record_id)
+                getattr(client, INSTALL_OBJECT).delete(record_id)
 
         conn.call(RequestContext(), delete)
         return True

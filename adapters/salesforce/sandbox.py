@@ -472,11 +472,8 @@ class SalesforceSandbox(Sandbox):
             if stamp:
                 since = dt.datetime.fromisoformat(stamp.group(1).replace("Z", "+00:00"))
                 continue
-            if term.startswith("(") and term.endswith(")"):
-                alternatives = [self._predicate(t) for t in _split_top(term[1:-1], " OR ")]
-                predicates.append(lambda u, alts=alternatives: any(p(u) for p in alts))
-            else:
-                predicates.append(self._predicate(term))
+            # No OR: SOQL refuses semi-joins under OR, and the adapter sends none.
+            predicates.append(self._predicate(term))
         return since, predicates
 
     def _predicate(self, term: str) -> Predicate:
@@ -535,7 +532,7 @@ class SalesforceSandbox(Sandbox):
             return Response(204, b"")
 
     # -- faults ------------------------------------------------------------------------------------
-    def fault_response(self, fault: str, request: Request) -> Response | None:  # type: ignore[override]
+    def fault_response(self, fault: str, request: Request) -> Response | None:
         if request.path.startswith("/services/Soap/u/"):
             codes = {
                 "server_error": "SERVER_UNAVAILABLE",

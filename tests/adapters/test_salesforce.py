@@ -376,6 +376,11 @@ def test_only_loopback_urls_are_rewritten_to_http() -> None:
 # -- the sandbox speaks only the SOQL it knows ----------------------------------------------------
 
 
+def _code(exc: SalesforceMalformedRequest) -> str:
+    content: Any = exc.content
+    return str(content[0]["errorCode"])
+
+
 def test_sandbox_refuses_soql_it_does_not_know(sandbox: SalesforceSandbox) -> None:
     sf = Salesforce(
         session_id=sandbox.SESSION_ID,
@@ -384,10 +389,13 @@ def test_sandbox_refuses_soql_it_does_not_know(sandbox: SalesforceSandbox) -> No
     )
     with pytest.raises(SalesforceMalformedRequest) as raised:
         sf.query("SELECT Idx FROM User")
-    assert raised.value.content[0]["errorCode"] == "INVALID_FIELD"
+    assert _code(raised.value) == "INVALID_FIELD"
     with pytest.raises(SalesforceMalformedRequest) as raised:
         sf.query("SELECT Id FROM User WHERE Email LIKE 'a%'")
-    assert raised.value.content[0]["errorCode"] == "MALFORMED_QUERY"
+    assert _code(raised.value) == "MALFORMED_QUERY"
+    with pytest.raises(SalesforceMalformedRequest) as raised:
+        sf.query("SELECT Id FROM User WHERE (CallCenterId != null OR UserType = 'Standard')")
+    assert _code(raised.value) == "MALFORMED_QUERY"
     small = sf.query("SELECT Id FROM User", headers={"Sforce-Query-Options": "batchSize=50"})
     # batchSize is clamped to 200..2000 (the knob page_size=7 caps it further here).
     assert len(small["records"]) == 7 and small["totalSize"] == 30 and not small["done"]
