@@ -3,8 +3,10 @@ and the migration drift test see the whole schema."""
 
 from __future__ import annotations
 
-from .. import billing_tables  # noqa: F401  (the billing branch's tables)
-from .. import sync_tables  # noqa: F401  (the sync branch's tables)
+from .. import (
+    billing_tables,  # noqa: F401  (the billing branch's tables)
+    sync_tables,  # noqa: F401  (the sync branch's tables)
+)
 from .tables import metadata
 
 __all__ = ["metadata"]
