@@ -1,0 +1,1103 @@
+"""The sync engine: one run per (account, connector), the steps of DESIGN.md "One sync run" in order.
+
+    pull (streamed pages)            AdapterHooks.pull_users, incremental from the cursor when the
+                                     adapter has one; full on demand, on the first run, every
+                                     ``full_every`` runs
+    validate and quarantine          missing / bad id, missing / bad email, an id or an email seen
+                                     twice in the run: the record goes to ``sync_quarantine`` with
+                                     its reason and the run goes on
+    reconcile                        insert / update ``integration_users`` and ``external_ids`` in
+                                     bulk, page by page; deactivation only from a full pull
+    deletion guard                   a full pull that would deactivate more than ``guard_share`` of
+                                     the connector's active users (and at least ``guard_min``)
+                                     stops before anything is written, unless forced
+    auto install                     users gaining an activated role get a seat
+                                     (``seats.assign(authorize=False, reason="auto_install")``); in
+                                     hard_cap only up to capacity: the rest wait and are reported
+    gate ``agent_sync``              ``entitlement.decide`` on a snapshot read in the run's own
+                                     transaction; in overage no new agent is added (seed 000)
+    write agents                     ``agent_directory`` (and, after commit, ``agents_written``)
+    report activations               ``activation_reported`` after commit
+    record the run, commit cursor    in the same transaction as the reconcile
+
+Everything from the first page to the cursor is **one write transaction**: a failure anywhere (the
+CRM, a daily quota, a crash) rolls it all back, so a failed pull removes nothing, the cursor stays
+where it was, and a rerun converges. The failed run is then recorded in a transaction of its own.
+Listeners are called only after the commit: they must never see (or bill) what was rolled back, and
+a listener that writes to the database would otherwise wait on the run's own lock (SQLite).
+
+The cost of one transaction is that, on SQLite, other writers wait while a pull is under way
+(``busy_timeout`` is 60 s); deployments with slow CRMs and many writers run on PostgreSQL, where the
+run only holds the rows it touches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from . import audit, entitlement, seats
+from .accounts import bump_account_versions, get_account
+from .config import Secret
+from .contracts import find_contract
+from .domain import Account, normalize_email
+from .errors import BadInput, Conflict, SeatgateError
+from .installs import Installation, get_installation, list_installations, run_due_uninstalls
+from .records import ExternalUser
+from .retry import RequestContext, RetryPolicy
+from .storage.tables import external_ids, installations, integration_users
+from .storage.tables import seats as seats_table
+from .sync_tables import (
+    agent_directory,
+    auto_install_waiting,
+    sync_cursors,
+    sync_quarantine,
+    sync_runs,
+)
+from .sync_types import AgentRecord, SyncSummary
+
+if TYPE_CHECKING:
+    from .app import App
+    from .plugins import AdapterHooks
+
+__all__ = [
+    "QUARANTINE_REASONS",
+    "DueResult",
+    "SyncResult",
+    "full_sync",
+    "list_runs",
+    "run_due",
+    "sync",
+]
+
+logger = logging.getLogger("seatgate.sync")
+
+QUARANTINE_REASONS: tuple[str, ...] = (
+    "missing_id",  # no external id: the user cannot be linked or followed
+    "bad_id",  # not a string, or longer than the column
+    "duplicate_id",  # the same external id twice in one run
+    "missing_email",  # users are known by email (seed 000)
+    "bad_email",  # not an address
+    "duplicate_email",  # two CRM users with one email in one run
+    "email_taken",  # the CRM moved a user to an email another account user already has
+)
+
+_CHUNK = 500  # keeps IN (...) lists under every database's parameter limit
+_NAME_MAX = 200
+
+
+@attrs.define
+class SyncResult:
+    """What one run did. ``summary`` is what listeners get and ``--json`` prints."""
+
+    summary: SyncSummary
+    run_id: int | None
+    waiting: int = 0
+    dry_run: bool = False
+    quarantine_reasons: dict[str, int] = attrs.field(factory=dict)
+
+    @property
+    def outcome(self) -> str:
+        return self.summary.outcome
+
+    def as_dict(self) -> dict[str, Any]:
+        """The issue's ``--json`` document, exactly."""
+        s = self.summary
+        return {
+            "outcome": s.outcome,
+            "pulled": s.pulled,
+            "created": s.created,
+            "updated": s.updated,
+            "deactivated": s.deactivated,
+            "quarantined": s.quarantined,
+            "seated": s.seated,
+            "gated": s.gated,
+            "agents_synced": s.agents_synced,
+            "requests": s.requests,
+            "retries": s.retries,
+            "seconds": round(s.seconds, 3),
+        }
+
+
+class _Halted(Exception):
+    """The deletion guard tripped: roll back everything the run wrote."""
+
+
+class _DryRun(Exception):
+    """A dry run reached its end: roll back everything the run wrote."""
+
+
+@attrs.define
+class _Counts:
+    pulled: int = 0
+    created: int = 0
+    updated: int = 0
+    deactivated: int = 0
+    quarantined: int = 0
+    seated: int = 0
+    waiting: int = 0
+    gated: int = 0
+    agents_synced: int = 0
+    reasons: dict[str, int] = attrs.field(factory=dict)
+
+
+def _upsert(conn: sa.Connection, table: sa.Table) -> Any:
+    # Both dialects spell ON CONFLICT the same way in SQLAlchemy; pick the one we run on.
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class _Run:
+    """One run's work inside its transaction. Holds the run's working set: the ids and emails seen
+    (the reconcile of a full pull needs them), the ids of the users it touched, and the users who
+    gained an activated role; never the pulled records themselves beyond one page."""
+
+    def __init__(
+        self,
+        app: App,
+        conn: sa.Connection,
+        acct: Account,
+        inst: Installation,
+        hooks: AdapterHooks,
+        settings: Mapping[str, Any],
+        ctx: RequestContext,
+        *,
+        full: bool,
+        force: bool,
+        started: dt.datetime,
+        on_page: Callable[[int], None] | None,
+    ) -> None:
+        self.app = app
+        self.conn = conn
+        self.acct = acct
+        self.inst = inst
+        self.product = inst.product
+        self.hooks = hooks
+        self.settings = settings
+        self.ctx = ctx
+        self.full = full
+        self.force = force
+        self.started = started
+        self.on_page = on_page
+        self.counts = _Counts()
+        self.seen_ids: set[str] = set()
+        self.seen_emails: set[str] = set()
+        # The users this run pulled: id -> (email, name, external id, active), for the gate.
+        self.users: dict[int, tuple[str, str, str, bool]] = {}
+        self.extra: set[int] = set()  # touched but not pulled: deactivated, seated from waiting
+        self.gained: dict[str, int] = {}  # email -> user id, in pull order
+        self.next_id: int | None = None  # SQLite: ids handed out under the run's write lock
+        self.newly_seated: list[str] = []
+        self.max_stamp: dt.datetime | None = None
+        self.activated = frozenset(inst.connector.activated_roles)
+        self.run_id = 0
+        self.users_changed = False
+        self.gone: set[int] = set()  # users a full pull no longer returns
+
+    # -- the steps -----------------------------------------------------------------------------------
+    def execute(self, since: dt.datetime | None, cursor_row: Any) -> None:
+        conn = self.conn
+        self.run_id = conn.execute(
+            sync_runs.insert().values(
+                account_id=self.acct.id,
+                product=self.product,
+                started_at=self.started,
+                outcome="running",
+                full=self.full,
+                forced=self.force,
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+        active_before = self._count_active_linked() if self.full else 0
+        for page in self.hooks.pull_users(self.product, self.settings, since, self.ctx):
+            self._page(page.users)
+            if self.on_page is not None:
+                self.on_page(self.counts.pulled)
+        if self.full:
+            self._deactivate_missing(active_before)
+        if self.users_changed:
+            bump_account_versions(conn, self.acct.id)
+        self._auto_install()
+        self._gate_and_write_agents()
+        self._commit_cursor(cursor_row)
+
+    def _count_active_linked(self) -> int:
+        return int(
+            self.conn.execute(
+                sa.select(sa.func.count(sa.distinct(external_ids.c.user_id)))
+                .join(integration_users, integration_users.c.id == external_ids.c.user_id)
+                .where(
+                    external_ids.c.account_id == self.acct.id,
+                    external_ids.c.product == self.product,
+                    integration_users.c.active.is_(True),
+                )
+            ).scalar_one()
+        )
+
+    def _quarantine(self, rows: list[dict[str, Any]], user: ExternalUser, reason: str) -> None:
+        ext = user.external_id if isinstance(user.external_id, str) else ""
+        email = user.email if isinstance(user.email, str) else ""
+        rows.append(
+            {
+                "run_id": self.run_id,
+                "account_id": self.acct.id,
+                "product": self.product,
+                "external_id": ext[:100],
+                "email": email[:254],
+                "reason": reason,
+                "at": self.started,
+            }
+        )
+        self.counts.quarantined += 1
+        self.counts.reasons[reason] = self.counts.reasons.get(reason, 0) + 1
+
+    def _page(self, users: Iterable[ExternalUser]) -> None:
+        """Validate one page, then reconcile it in bulk."""
+        quarantined: list[dict[str, Any]] = []
+        valid: list[tuple[str, str, ExternalUser]] = []
+        seen_ids, seen_emails = self.seen_ids, self.seen_emails
+        max_stamp = self.max_stamp
+        for user in users:
+            self.counts.pulled += 1
+            stamp = user.modified_at
+            if stamp is not None and (max_stamp is None or stamp > max_stamp):
+                max_stamp = stamp
+            ext = user.external_id
+            if not isinstance(ext, str) or not ext.strip():
+                self._quarantine(quarantined, user, "missing_id" if not ext else "bad_id")
+                continue
+            if len(ext) > 100:
+                self._quarantine(quarantined, user, "bad_id")
+                continue
+            if ext in seen_ids:
+                self._quarantine(quarantined, user, "duplicate_id")
+                continue
+            # Seen even if quarantined below: a bad record never makes its user look deleted.
+            seen_ids.add(ext)
+            raw = user.email
+            if not raw or not isinstance(raw, str):
+                self._quarantine(quarantined, user, "missing_email")
+                continue
+            try:
+                email = normalize_email(raw)
+            except BadInput:
+                self._quarantine(quarantined, user, "bad_email")
+                continue
+            if len(email) > 254:
+                self._quarantine(quarantined, user, "bad_email")
+                continue
+            if email in seen_emails:
+                self._quarantine(quarantined, user, "duplicate_email")
+                continue
+            seen_emails.add(email)
+            valid.append((ext, email, user))
+        self.max_stamp = max_stamp
+        if valid:
+            self._reconcile(valid, quarantined)
+        if quarantined:
+            self.conn.execute(sync_quarantine.insert(), quarantined)
+
+    def _reconcile(
+        self, valid: list[tuple[str, str, ExternalUser]], quarantined: list[dict[str, Any]]
+    ) -> None:
+        conn, acct_id, product, at = self.conn, self.acct.id, self.product, self.started
+        iu = integration_users
+        linked: dict[str, tuple[int, str, str, bool, list[str]]] = {}
+        for chunk in _chunks([v[0] for v in valid]):
+            rows = conn.execute(
+                sa.select(
+                    external_ids.c.external_id,
+                    iu.c.id,
+                    iu.c.email,
+                    iu.c.name,
+                    iu.c.active,
+                    iu.c.roles,
+                )
+                .join(iu, iu.c.id == external_ids.c.user_id)
+                .where(
+                    external_ids.c.account_id == acct_id,
+                    external_ids.c.product == product,
+                    external_ids.c.external_id.in_(chunk),
+                )
+            )
+            for r in rows:
+                linked[r[0]] = (r[1], r[2], r[3], r[4], r[5])
+        # Users the account already knows by email (added by an admin, or another CRM's).
+        wanted = [email for ext, email, _ in valid if linked.get(ext, (0, email))[1] != email]
+        by_email: dict[str, tuple[int, str, bool, list[str]]] = {}
+        for chunk in _chunks(wanted):
+            rows = conn.execute(
+                sa.select(iu.c.email, iu.c.id, iu.c.name, iu.c.active, iu.c.roles).where(
+                    iu.c.account_id == acct_id, iu.c.email.in_(chunk)
+                )
+            )
+            for r in rows:
+                by_email[r[0]] = (r[1], r[2], r[3], r[4])
+
+        activated = self.activated
+        inserts: list[dict[str, Any]] = []
+        insert_ext: dict[str, tuple[str, str, bool]] = {}  # email -> (external id, name, active)
+        links: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        gained_new: list[tuple[str, int | None]] = []  # (email, user id once known)
+        for ext, email, user in valid:
+            name = (user.name or "")[:_NAME_MAX]
+            roles = sorted(set(user.roles))
+            active = bool(user.active)
+            found = linked.get(ext)
+            if found is not None:
+                uid, cur_email, cur_name, cur_active, cur_roles = found
+                if cur_email != email and email in by_email:
+                    self._quarantine(quarantined, user, "email_taken")
+                    self.users[uid] = (cur_email, cur_name, ext, bool(cur_active))  # as it was
+                    continue
+            else:
+                other = by_email.get(email)
+                if other is None:
+                    inserts.append(
+                        {
+                            "account_id": acct_id,
+                            "email": email,
+                            "name": name,
+                            "active": active,
+                            "roles": roles,
+                            "created_at": at,
+                            "updated_at": at,
+                        }
+                    )
+                    insert_ext[email] = (ext, name, active)
+                    if active and activated and activated.intersection(roles):
+                        gained_new.append((email, None))
+                    continue
+                uid, cur_name, cur_active, cur_roles = other
+                cur_email = email
+                links.append(
+                    {"account_id": acct_id, "product": product, "external_id": ext, "user_id": uid}
+                )
+            self.users[uid] = (email, name, ext, active)
+            had_role = bool(cur_active) and bool(activated.intersection(cur_roles or ()))
+            if active and not had_role and activated.intersection(roles):
+                gained_new.append((email, uid))
+            if (
+                cur_email != email
+                or cur_name != name
+                or bool(cur_active) != active
+                or list(cur_roles or ()) != roles
+                or found is None
+            ):
+                updates.append(
+                    {
+                        "b_id": uid,
+                        "b_email": email,
+                        "b_name": name,
+                        "b_active": active,
+                        "b_roles": roles,
+                        "b_at": at,
+                    }
+                )
+        new_ids: dict[str, int] = {}
+        if inserts:
+            if conn.dialect.name == "sqlite":
+                # The run holds SQLite's write lock (BEGIN IMMEDIATE) from its first page, so it
+                # can hand out ids itself and skip RETURNING, the costliest part of a bulk insert.
+                if self.next_id is None:
+                    self.next_id = int(conn.execute(sa.select(sa.func.max(iu.c.id))).scalar() or 0)
+                for row in inserts:
+                    self.next_id += 1
+                    row["id"] = self.next_id
+                    new_ids[row["email"]] = self.next_id
+                conn.execute(iu.insert(), inserts)
+            else:
+                created = conn.execute(
+                    iu.insert().returning(iu.c.id, iu.c.email, sort_by_parameter_order=True),
+                    inserts,
+                )
+                new_ids = {email: uid for uid, email in created}
+            for email, uid in new_ids.items():
+                ext, name, active = insert_ext[email]
+                self.users[uid] = (email, name, ext, active)
+                links.append(
+                    {"account_id": acct_id, "product": product, "external_id": ext, "user_id": uid}
+                )
+            self.counts.created += len(inserts)
+        if links:
+            conn.execute(external_ids.insert(), links)
+        if updates:
+            conn.execute(
+                iu.update()
+                .where(iu.c.id == sa.bindparam("b_id"))
+                .values(
+                    email=sa.bindparam("b_email"),
+                    name=sa.bindparam("b_name"),
+                    active=sa.bindparam("b_active"),
+                    roles=sa.bindparam("b_roles", type_=iu.c.roles.type),
+                    updated_at=sa.bindparam("b_at", type_=iu.c.updated_at.type),
+                ),
+                updates,
+            )
+            self.counts.updated += len(updates)
+        if inserts or updates:
+            self.users_changed = True
+        for email, known in gained_new:
+            self.gained[email] = new_ids[email] if known is None else known
+
+    def _deactivate_missing(self, active_before: int) -> None:
+        """A full pull is the only basis for deactivation: active users of this connector none of
+        whose external ids came back. Users also linked to another CRM stay active for the account
+        (that CRM still vouches for them); only this connector's agent row goes inactive."""
+        conn, acct_id, product = self.conn, self.acct.id, self.product
+        rows = conn.execute(
+            sa.select(external_ids.c.external_id, external_ids.c.user_id)
+            .join(integration_users, integration_users.c.id == external_ids.c.user_id)
+            .where(
+                external_ids.c.account_id == acct_id,
+                external_ids.c.product == product,
+                integration_users.c.active.is_(True),
+            )
+        )
+        present: set[int] = set()
+        absent: set[int] = set()
+        for ext, uid in rows:
+            (present if ext in self.seen_ids else absent).add(uid)
+        gone = sorted(absent - present)
+        guard = self.inst.connector
+        if (
+            gone
+            and not self.force
+            and len(gone) >= guard.guard_min
+            and len(gone) > guard.guard_share * active_before
+        ):
+            share = len(gone) / active_before if active_before else 1.0
+            raise _Halted(
+                f"deletion guard: the full pull would deactivate {len(gone)} of {active_before} "
+                f"active users ({share:.0%} > {guard.guard_share:.0%}); nothing was written; "
+                "check the CRM, then rerun with --force to proceed"
+            )
+        if not gone:
+            return
+        shared: set[int] = set()
+        for chunk in _chunks(gone):
+            shared.update(
+                r[0]
+                for r in conn.execute(
+                    sa.select(external_ids.c.user_id).where(
+                        external_ids.c.account_id == acct_id,
+                        external_ids.c.product != product,
+                        external_ids.c.user_id.in_(chunk),
+                    )
+                )
+            )
+        exclusive = [uid for uid in gone if uid not in shared]
+        for chunk in _chunks(exclusive):
+            conn.execute(
+                integration_users.update()
+                .where(integration_users.c.id.in_(chunk))
+                .values(active=False, updated_at=self.started)
+            )
+        for chunk in _chunks(gone):
+            conn.execute(
+                auto_install_waiting.delete().where(
+                    auto_install_waiting.c.account_id == acct_id,
+                    auto_install_waiting.c.product == product,
+                    auto_install_waiting.c.user_id.in_(chunk),
+                )
+            )
+        self.gone = set(gone)
+        self.extra.update(gone)
+        self.counts.deactivated = len(gone)
+        if exclusive:
+            self.users_changed = True
+
+    def _auto_install(self) -> None:
+        """Seed 002 auto install: users gaining an activated role get a seat, in hard_cap only up
+        to capacity; the rest wait (``auto_install_waiting``) and get theirs in a later run."""
+        conn, acct_id, product = self.conn, self.acct.id, self.product
+        waiting_rows = conn.execute(
+            sa.select(
+                auto_install_waiting.c.user_id,
+                integration_users.c.email,
+                integration_users.c.active,
+                integration_users.c.roles,
+                auto_install_waiting.c.since,
+            )
+            .join(integration_users, integration_users.c.id == auto_install_waiting.c.user_id)
+            .where(
+                auto_install_waiting.c.account_id == acct_id,
+                auto_install_waiting.c.product == product,
+            )
+            .order_by(auto_install_waiting.c.since, auto_install_waiting.c.user_id)
+        ).all()
+        activated = self.activated
+        candidates: dict[str, int] = {}  # email -> user id; the waiting first, longest first
+        waiting_ids: set[int] = set()
+        dropped: list[int] = []
+        since: dict[str, dt.datetime] = {}
+        for uid, email, active, roles, waited_since in waiting_rows:
+            waiting_ids.add(uid)
+            if active and activated.intersection(roles or ()):
+                candidates[email] = uid
+                since[email] = waited_since
+            else:
+                dropped.append(uid)  # lost the role or was deactivated: no longer waiting
+        for email, uid in self.gained.items():
+            candidates.setdefault(email, uid)
+        if not candidates and not dropped:
+            return
+        result = (
+            seats.assign(
+                conn,
+                self.acct.name,
+                product,
+                list(candidates),
+                actor=None,
+                at=self.started,
+                reason="auto_install",
+                authorize=False,
+            )
+            if candidates
+            else seats.SeatResult(self.acct.name, product)
+        )
+        self.newly_seated = result.newly_assigned
+        self.counts.seated = len(result.newly_assigned)
+        refused = {r["email"]: r["reason"] for r in result.refused}
+        self.counts.waiting = len(refused)
+        # Seated (now or before) and dropped users leave the waiting list; the refused stay/join.
+        leave = [candidates[e] for e in result.assigned if candidates[e] in waiting_ids]
+        for chunk in _chunks(leave + dropped):
+            conn.execute(
+                auto_install_waiting.delete().where(
+                    auto_install_waiting.c.account_id == acct_id,
+                    auto_install_waiting.c.product == product,
+                    auto_install_waiting.c.user_id.in_(chunk),
+                )
+            )
+        join = [
+            {
+                "account_id": acct_id,
+                "product": product,
+                "user_id": candidates[e],
+                "since": since.get(e, self.started),
+                "reason": reason,
+            }
+            for e, reason in refused.items()
+        ]
+        if join:
+            stmt = _upsert(conn, auto_install_waiting)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["account_id", "product", "user_id"],
+                    set_={"reason": stmt.excluded.reason},
+                ),
+                join,
+            )
+        for email in result.newly_assigned:
+            uid = candidates[email]
+            if uid not in self.users:
+                self.extra.add(uid)  # seated from the waiting list: their agent row changes too
+
+    def _load_extra(self) -> None:
+        """Users the gate must see that this run did not pull (deactivated, seated from the
+        waiting list): read them, with this connector's external id."""
+        conn, iu = self.conn, integration_users
+        wanted = sorted(self.extra - self.users.keys())
+        for chunk in _chunks(wanted):
+            rows = conn.execute(
+                sa.select(
+                    iu.c.id,
+                    iu.c.email,
+                    iu.c.name,
+                    iu.c.active,
+                    sa.func.min(external_ids.c.external_id),
+                )
+                .join(external_ids, external_ids.c.user_id == iu.c.id)
+                .where(
+                    iu.c.id.in_(chunk),
+                    external_ids.c.account_id == self.acct.id,
+                    external_ids.c.product == self.product,
+                )
+                .group_by(iu.c.id, iu.c.email, iu.c.name, iu.c.active)
+            )
+            for uid, email, name, active, ext in rows:
+                self.users[uid] = (email, name, ext, bool(active))
+
+    def _gate_and_write_agents(self) -> None:
+        """Gate ``agent_sync`` for every user the run touched and write the directory rows.
+
+        The decision is :func:`entitlement.decide`, the check's own rule, on a snapshot of the
+        account read in the run's transaction (seats as auto install left them). It depends on a
+        user only through (active, seated), so it is made once per pair, not once per user.
+        """
+        conn, acct_id, product, at = self.conn, self.acct.id, self.product, self.started
+        self._load_extra()
+        if not self.users:
+            return
+        contract = find_contract(conn, self.acct, product)
+        assigned = seats.count_assigned(conn, acct_id, product)
+        enabled = conn.execute(
+            sa.select(installations.c.enabled).where(
+                installations.c.account_id == acct_id, installations.c.product == product
+            )
+        ).scalar()
+        base = entitlement.Snapshot(
+            account=self.acct.name,
+            region=self.acct.region,
+            version=0,
+            has_contract=contract is not None,
+            contracted=0 if contract is None else contract.quantity,
+            enabled=enabled is None or bool(enabled),
+            users={},
+            assigned=assigned,
+        )
+        # Seed 000: in overage "no user can be added ... as a new agent in a sync"; agents already
+        # in the directory go on being synced through the transition.
+        in_overage = contract is not None and (
+            seats.SeatCount(contract.quantity, assigned, contract.mode).in_overage
+        )
+        timeline = self.app.timeline
+        gated_features = self.app.gated_features(product)
+        pre_enablement = timeline.phase_at(self.acct.region, at).phase == "pre_enablement"
+        decisions: dict[tuple[bool, bool], bool] = {}
+        stmt = _upsert(conn, agent_directory)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=["account_id", "product", "user_id"],
+            set_={
+                "external_id": stmt.excluded.external_id,
+                "email": stmt.excluded.email,
+                "name": stmt.excluded.name,
+                "active": stmt.excluded.active,
+                "updated_at": stmt.excluded.updated_at,
+                "run_id": stmt.excluded.run_id,
+            },
+        )
+        ad = agent_directory
+        users = self.users
+        for chunk in _chunks(sorted(users), 1000):
+            seated_ids = {
+                r[0]
+                for r in conn.execute(
+                    sa.select(seats_table.c.user_id).where(
+                        seats_table.c.account_id == acct_id,
+                        seats_table.c.product == product,
+                        seats_table.c.user_id.in_(chunk),
+                    )
+                )
+            }
+            agent_rows = {
+                r[0]: bool(r[1])
+                for r in conn.execute(
+                    sa.select(ad.c.user_id, ad.c.active).where(
+                        ad.c.account_id == acct_id, ad.c.product == product, ad.c.user_id.in_(chunk)
+                    )
+                )
+            }
+            writes: list[dict[str, Any]] = []
+            for uid in chunk:
+                email, name, ext, active = users[uid]
+                seated = uid in seated_ids
+                key = (active, seated)
+                allowed = decisions.get(key)
+                if allowed is None:
+                    snap = attrs.evolve(base, users={email: key})
+                    allowed = entitlement.decide(
+                        snap, product, email, "agent_sync", at, timeline, gated_features
+                    ).allowed
+                    decisions[key] = allowed
+                was_agent = agent_rows.get(uid, False)
+                if allowed and in_overage and not seated and not was_agent and not pre_enablement:
+                    allowed = False  # a new agent while the account is in overage
+                # A user this connector dropped stays active for the account if another CRM
+                # still has them, but is no longer this connector's agent.
+                dropped = uid in self.gone
+                is_agent = active and allowed and not dropped
+                if active and not allowed and not dropped:
+                    self.counts.gated += 1
+                if is_agent:
+                    self.counts.agents_synced += 1
+                elif uid not in agent_rows:
+                    continue  # never an agent: nothing to take back
+                writes.append(
+                    {
+                        "account_id": acct_id,
+                        "product": product,
+                        "user_id": uid,
+                        "external_id": ext,
+                        "email": email,
+                        "name": name,
+                        "active": is_agent,
+                        "updated_at": at,
+                        "run_id": self.run_id,
+                    }
+                )
+            if writes:
+                conn.execute(upsert, writes)
+
+    def _commit_cursor(self, cursor_row: Any) -> None:
+        conn = self.conn
+        old = cursor_row.cursor if cursor_row is not None else None
+        new = old
+        if self.max_stamp is not None:
+            # Never past the run's start: a change stamped later than that (clock skew, a change
+            # during the run) would otherwise be skipped by the next incremental pull.
+            stamp = min(self.max_stamp, self.started)
+            new = stamp if old is None or stamp > old else old
+        runs_since_full = 0 if self.full else (cursor_row.runs_since_full + 1 if cursor_row else 1)
+        values = {
+            "cursor": new,
+            "runs_since_full": runs_since_full,
+            "last_full_at": self.started if self.full else (cursor_row and cursor_row.last_full_at),
+            "updated_at": self.started,
+        }
+        if cursor_row is None:
+            conn.execute(
+                sync_cursors.insert().values(
+                    account_id=self.acct.id, product=self.product, **values
+                )
+            )
+        else:
+            conn.execute(
+                sync_cursors.update()
+                .where(
+                    sync_cursors.c.account_id == self.acct.id,
+                    sync_cursors.c.product == self.product,
+                )
+                .values(**values)
+            )
+
+    def record(self, outcome: str, seconds: float, message: str) -> None:
+        c = self.counts
+        self.conn.execute(
+            sync_runs.update()
+            .where(sync_runs.c.id == self.run_id)
+            .values(
+                outcome=outcome,
+                pulled=c.pulled,
+                created=c.created,
+                updated=c.updated,
+                deactivated=c.deactivated,
+                quarantined=c.quarantined,
+                seated=c.seated,
+                waiting=c.waiting,
+                gated=c.gated,
+                agents_synced=c.agents_synced,
+                requests=self.ctx.requests,
+                retries=self.ctx.retries,
+                seconds=seconds,
+                message=message[:500],
+            )
+        )
+
+
+def _scrub(text: str, settings: Mapping[str, Any]) -> str:
+    """Belt and braces: an error from a third-party adapter could quote a credential."""
+    for value in settings.values():
+        if isinstance(value, Secret) and value.reveal():
+            text = text.replace(value.reveal(), "***")
+    return text.replace("\n", " ")[:500]
+
+
+def _message(exc: BaseException, settings: Mapping[str, Any]) -> str:
+    if isinstance(exc, SeatgateError):
+        return _scrub(f"{exc.code}: {exc}", settings)
+    return _scrub(f"{type(exc).__name__}: {exc}", settings)
+
+
+def sync(
+    app: App,
+    account: str,
+    product: str,
+    *,
+    full: bool = False,
+    dry_run: bool = False,
+    force: bool = False,
+    retry: RetryPolicy | None = None,
+    on_page: Callable[[int], None] | None = None,
+) -> SyncResult:
+    """Run one sync of ``product`` for ``account``. Returns the run's result; a failure of the CRM
+    is a ``failed`` outcome (recorded), not an exception. Raises for what the caller got wrong: an
+    unknown account, no installation, a disabled connector (:class:`Conflict`)."""
+    started = app.now()
+    t0 = time.perf_counter()
+    hooks = app.plugins.adapter(product)
+    info = hooks.adapter_info()
+    with app.db.read() as conn:
+        acct = get_account(conn, account)
+        inst = get_installation(conn, account, product)
+        cursor_row = conn.execute(
+            sa.select(sync_cursors).where(
+                sync_cursors.c.account_id == acct.id, sync_cursors.c.product == product
+            )
+        ).first()
+    if not inst.enabled:
+        raise Conflict(
+            f"{product} is disabled on account {account!r}: syncs do not run; "
+            f"enable it with `seatgate adapters enable {account} {product}`"
+        )
+    settings = inst.settings(info.config_schema)
+    is_full = (
+        full
+        or not info.supports_cursor
+        or cursor_row is None
+        or cursor_row.cursor is None
+        or cursor_row.runs_since_full + 1 >= inst.connector.full_every
+    )
+    since = None if is_full or cursor_row is None else cursor_row.cursor
+    ctx = RequestContext(policy=retry or RetryPolicy())
+    run: _Run | None = None
+    outcome, message = "succeeded", ""
+    try:
+        with app.write() as conn:
+            run = _Run(
+                app,
+                conn,
+                acct,
+                inst,
+                hooks,
+                settings,
+                ctx,
+                full=is_full,
+                force=force,
+                started=started,
+                on_page=on_page,
+            )
+            run.execute(since, cursor_row)
+            if run.counts.waiting:
+                message = f"{run.counts.waiting} user(s) wait for a seat (auto install)"
+            run.record(outcome, time.perf_counter() - t0, message)
+            if dry_run:
+                raise _DryRun()
+    except _DryRun:
+        pass
+    except _Halted as exc:
+        outcome, message = "halted", str(exc)
+    except Exception as exc:
+        outcome, message = "failed", _message(exc, settings)
+        logger.error("sync of %s for %s failed: %s", product, account, message)
+    assert run is not None or outcome == "failed"
+    counts = run.counts if run is not None else _Counts()
+    if outcome != "succeeded":
+        # Rolled back: nothing of the run was written; say what was pulled and why it stopped.
+        counts = _Counts(
+            pulled=counts.pulled, quarantined=counts.quarantined, reasons=counts.reasons
+        )
+        if outcome == "halted":
+            counts.deactivated = 0
+    seconds = time.perf_counter() - t0
+    run_id: int | None = None
+    if dry_run:
+        pass
+    elif outcome == "succeeded":
+        assert run is not None
+        run_id = run.run_id
+    else:
+        with app.write() as conn:
+            run_id = conn.execute(
+                sync_runs.insert().values(
+                    account_id=acct.id,
+                    product=product,
+                    started_at=started,
+                    outcome=outcome,
+                    full=is_full,
+                    forced=force,
+                    pulled=counts.pulled,
+                    quarantined=counts.quarantined,
+                    requests=ctx.requests,
+                    retries=ctx.retries,
+                    seconds=seconds,
+                    message=message[:500],
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            audit.record(
+                conn,
+                at=started,
+                action="sync.run",
+                outcome=outcome,
+                account=account,
+                detail={"product": product, "run": run_id, "message": message},
+            )
+    summary = SyncSummary(
+        account=account,
+        product=product,
+        outcome=outcome,
+        full=is_full,
+        started_at=started,
+        seconds=seconds,
+        pulled=counts.pulled,
+        created=counts.created,
+        updated=counts.updated,
+        deactivated=counts.deactivated,
+        quarantined=counts.quarantined,
+        seated=counts.seated,
+        gated=counts.gated,
+        agents_synced=counts.agents_synced,
+        requests=ctx.requests,
+        retries=ctx.retries,
+        message=message,
+    )
+    result = SyncResult(summary, run_id, counts.waiting, dry_run, dict(counts.reasons))
+    if not dry_run:
+        _after_commit(app, result, run)
+    return result
+
+
+def _after_commit(app: App, result: SyncResult, run: _Run | None) -> None:
+    listeners = app.plugins.listeners
+    s = result.summary
+    if s.outcome == "succeeded" and run is not None:
+        if run.newly_seated:
+            listeners.seats_changed(s.account, s.product, run.newly_seated, [], s.started_at)
+            listeners.activation_reported(s.account, s.product, run.newly_seated, s.started_at)
+        if app.plugins.pm.hook.seatgate_agents_written.get_hookimpls():
+            for batch in _agents_of_run(app, run.acct.id, s.product, run.run_id):
+                listeners.agents_written(s.account, s.product, batch, s.started_at)
+    listeners.sync_finished(s)
+
+
+def _agents_of_run(
+    app: App, account_id: int, product: str, run_id: int
+) -> Iterator[list[AgentRecord]]:
+    ad = agent_directory
+    last = 0
+    while True:
+        with app.db.read() as conn:
+            rows = conn.execute(
+                sa.select(ad.c.user_id, ad.c.email, ad.c.name, ad.c.external_id, ad.c.active)
+                .where(
+                    ad.c.account_id == account_id,
+                    ad.c.product == product,
+                    ad.c.run_id == run_id,
+                    ad.c.user_id > last,
+                )
+                .order_by(ad.c.user_id)
+                .limit(1000)
+            ).all()
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield [AgentRecord(r.email, r.name, r.external_id, bool(r.active)) for r in rows]
+
+
+def full_sync(app: App, account: str, product: str) -> SyncSummary:
+    """A forced full sync, for benchmarks and demos: the whole pipeline, no deletion guard."""
+    return sync(app, account, product, full=True, force=True).summary
+
+
+# -- scheduling ---------------------------------------------------------------------------------------
+@attrs.frozen
+class DueResult:
+    account: str
+    product: str
+    outcome: str  # succeeded | failed | halted | error
+    message: str = ""
+    result: SyncResult | None = None
+
+
+def due_connectors(app: App) -> list[Installation]:
+    """Enabled connectors whose interval has passed since their last run started (or never ran)."""
+    now = app.now()
+    with app.db.read() as conn:
+        last = {
+            (r.account_id, r.product): r.last
+            for r in conn.execute(
+                sa.select(
+                    sync_runs.c.account_id,
+                    sync_runs.c.product,
+                    sa.func.max(sync_runs.c.started_at).label("last"),
+                ).group_by(sync_runs.c.account_id, sync_runs.c.product)
+            )
+        }
+        installed = list_installations(conn)
+    due = []
+    for inst in installed:
+        if not inst.enabled or inst.uninstalled_at is not None:
+            continue
+        previous = last.get((inst.account_id, inst.product))
+        interval = dt.timedelta(minutes=inst.connector.interval_minutes)
+        if previous is not None and now - previous < interval:
+            continue
+        due.append(inst)
+    return due
+
+
+def run_due(
+    app: App,
+    *,
+    retry: RetryPolicy | None = None,
+    on_start: Callable[[Installation], None] | None = None,
+) -> list[DueResult]:
+    """Run the due uninstalls, then every due connector. One failure does not stop the rest."""
+    out: list[DueResult] = []
+    for u in run_due_uninstalls(app):
+        if not u.ok:
+            out.append(DueResult(u.account, u.product, "error", f"uninstall hook: {u.error}"))
+    for inst in due_connectors(app):
+        if on_start is not None:
+            on_start(inst)
+        try:
+            result = sync(app, inst.account, inst.product, retry=retry)
+        except SeatgateError as exc:
+            out.append(DueResult(inst.account, inst.product, "error", str(exc)))
+            continue
+        except Exception as exc:  # a bug in one connector must not stop the others
+            logger.exception("sync of %s for %s raised", inst.product, inst.account)
+            out.append(DueResult(inst.account, inst.product, "error", type(exc).__name__))
+            continue
+        out.append(
+            DueResult(inst.account, inst.product, result.outcome, result.summary.message, result)
+        )
+    return out
+
+
+def list_runs(
+    conn: sa.Connection, account: str, product: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    acct = get_account(conn, account)
+    query = (
+        sa.select(sync_runs)
+        .where(sync_runs.c.account_id == acct.id, sync_runs.c.outcome != "running")
+        .order_by(sync_runs.c.id.desc())
+        .limit(limit)
+    )
+    if product is not None:
+        query = query.where(sync_runs.c.product == product)
+    out = []
+    for r in conn.execute(query):
+        row = dict(r._mapping)
+        row.pop("account_id")
+        row["account"] = account
+        out.append(row)
+    return out
+
+
+def quarantined(conn: sa.Connection, run_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.select(sync_quarantine.c.external_id, sync_quarantine.c.email, sync_quarantine.c.reason)
+        .where(sync_quarantine.c.run_id == run_id)
+        .order_by(sync_quarantine.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def agents(conn: sa.Connection, account: str, product: str) -> list[dict[str, Any]]:
+    acct = get_account(conn, account)
+    ad = agent_directory
+    rows = conn.execute(
+        sa.select(ad.c.email, ad.c.name, ad.c.external_id, ad.c.active)
+        .where(ad.c.account_id == acct.id, ad.c.product == product)
+        .order_by(ad.c.email)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def seated_emails(conn: sa.Connection, account: str, product: str) -> list[str]:
+    acct = get_account(conn, account)
+    return seats.list_seated(conn, acct, product)
