@@ -1,0 +1,89 @@
+"""A billing test clock: a scenario moves one FixedClock through whole terms and reads invoices."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from seatgate.core import accounts, billing, contracts, purchases
+from seatgate.core.app import App
+from seatgate.core.clock import FixedClock, parse_instant
+
+ADMIN = "admin@acme.example"
+
+
+class Scenario:
+    """One account on one App whose clock the test moves, day by day."""
+
+    def __init__(self, url: str) -> None:
+        self.clock = FixedClock(parse_instant("2025-12-01T09:00:00Z"))
+        self.app = App(url, clock=self.clock)
+
+    def on(self, day: str) -> Scenario:
+        """Move the clock to 09:00 UTC of ``day`` (never backwards: a test clock)."""
+        new = parse_instant(f"{day}T09:00:00Z")
+        assert new >= self.clock.now(), "a billing test clock only moves forward"
+        self.clock.set(new)
+        return self
+
+    def account(self, name: str = "acme", region: str = "US", users: int = 0) -> str:
+        now = self.app.now()
+        with self.app.write() as conn:
+            accounts.create_account(conn, name, region, now)
+            accounts.grant(conn, name, ADMIN, "manage", now)
+            if users:
+                accounts.add_users(conn, name, [f"u{i}@acme.example" for i in range(users)], now)
+        return name
+
+    def contract(self, product: str = "salesforce", **terms: Any) -> contracts.Contract:
+        values: dict[str, Any] = dict(
+            seats=10,
+            plan="standard",
+            frequency="monthly",
+            start=dt.date(2026, 1, 1),
+            months=12,
+            unit_price=Decimal("25.00"),
+            mode="hard_cap",
+            channel="order_form",
+        )
+        values.update(terms)
+        account = values.pop("account", "acme")
+        with self.app.write() as conn:
+            return contracts.create_contract(
+                conn, account, product, products=tuple(self.app.products()),
+                at=self.app.now(), **values,
+            )  # fmt: skip
+
+    def assign(self, n_from: int, n_to: int, product: str = "salesforce") -> None:
+        emails = [f"u{i}@acme.example" for i in range(n_from, n_to)]
+        result = self.app.assign("acme", product, emails, ADMIN)
+        assert not result.refused, result.refused
+
+    def unassign(self, n_from: int, n_to: int, product: str = "salesforce") -> None:
+        emails = [f"u{i}@acme.example" for i in range(n_from, n_to)]
+        self.app.unassign("acme", product, emails, ADMIN)
+
+    def run(self, period: str) -> dict[str, Any]:
+        return billing.run(self.app, period)
+
+    def invoice(self, period: str, account: str = "acme") -> dict[str, Any]:
+        """The invoice issued for ``period`` (running the month first), as preview shows it."""
+        self.run(period)
+        return billing.preview(self.app, account, None, period)
+
+    def buy(self, quantity: int, key: str | None = None, actor: str = ADMIN) -> dict[str, Any]:
+        return purchases.buy_seats(
+            self.app, "acme", "salesforce", quantity, actor, confirm=True, idempotency_key=key
+        )
+
+    def count(self, table: sa.Table) -> int:
+        with self.app.db.read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def kinds(invoice: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(kind, amount, start, end) of each line: what a billing person reads off the invoice."""
+    return [(ln["kind"], ln["amount"], ln["start"], ln["end"]) for ln in invoice["lines"]]
