@@ -153,6 +153,56 @@ def _upsert(conn: sa.Connection, table: sa.Table) -> Any:
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
+class _Bulk:
+    """An INSERT (or upsert) sent straight to the driver's ``executemany``.
+
+    The run's hot writes (users, links, agents: one row per pulled user) spend most of their time
+    in SQLAlchemy's per-row parameter processing. Here the caller hands rows of values already in
+    the driver's form: constants (the run's instant, the account) converted once with the
+    column type's own bind processor (:meth:`value`), JSON roles once per distinct role set.
+    The SQL is plain enough to be the same on SQLite and PostgreSQL (``ON CONFLICT ... DO UPDATE
+    SET c = excluded.c``); column names are the tables' own identifiers, never user input.
+    """
+
+    def __init__(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        conflict: Sequence[str] = (),
+    ) -> None:
+        self.conn = conn
+        self.table = table
+        dialect = conn.dialect
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(columns)}) "
+            f"VALUES ({', '.join([mark] * len(columns))})"
+        )
+        if conflict:
+            updates = [c for c in columns if c not in conflict]
+            sql += f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET " + ", ".join(
+                f"{c} = excluded.{c}" for c in updates
+            )
+        self.sql = sql
+        self._json: dict[tuple[str, ...], Any] = {}
+
+    def value(self, column: str, value: Any) -> Any:
+        """``value`` as the driver must receive it for ``column``."""
+        proc = self.table.c[column].type.bind_processor(self.conn.dialect)
+        return value if proc is None else proc(value)
+
+    def roles(self, roles: tuple[str, ...]) -> Any:
+        out = self._json.get(roles)
+        if out is None:
+            out = self._json[roles] = self.value("roles", list(roles))
+        return out
+
+    def run(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        if rows:
+            self.conn.exec_driver_sql(self.sql, list(rows))
+
+
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -198,6 +248,31 @@ class _Run:
         self.extra: set[int] = set()  # touched but not pulled: deactivated, seated from waiting
         self.gained: dict[str, int] = {}  # email -> user id, in pull order
         self.next_id: int | None = None  # SQLite: ids handed out under the run's write lock
+        self.bulk_users = _Bulk(
+            conn,
+            integration_users,
+            ("id", "account_id", "email", "name", "active", "roles", "created_at", "updated_at"),
+        )
+        self.bulk_links = _Bulk(
+            conn, external_ids, ("account_id", "product", "external_id", "user_id")
+        )
+        self.bulk_agents = _Bulk(
+            conn,
+            agent_directory,
+            (
+                "account_id",
+                "product",
+                "user_id",
+                "external_id",
+                "email",
+                "name",
+                "active",
+                "updated_at",
+                "run_id",
+            ),
+            conflict=("account_id", "product", "user_id"),
+        )
+        self.at_value = self.bulk_users.value("created_at", started)
         self.newly_seated: list[str] = []
         self.max_stamp: dt.datetime | None = None
         self.activated = frozenset(inst.connector.activated_roles)
@@ -345,14 +420,14 @@ class _Run:
                 by_email[r[0]] = (r[1], r[2], r[3], r[4])
 
         activated = self.activated
-        inserts: list[dict[str, Any]] = []
-        insert_ext: dict[str, tuple[str, str, bool]] = {}  # email -> (external id, name, active)
-        links: list[dict[str, Any]] = []
+        inserts: list[tuple[str, str, bool, tuple[str, ...]]] = []  # email, name, active, roles
+        insert_ext: dict[str, str] = {}  # email -> external id
+        links: list[tuple[int, str, str, int]] = []
         updates: list[dict[str, Any]] = []
         gained_new: list[tuple[str, int | None]] = []  # (email, user id once known)
         for ext, email, user in valid:
             name = (user.name or "")[:_NAME_MAX]
-            roles = sorted(set(user.roles))
+            roles = tuple(sorted(set(user.roles)))
             active = bool(user.active)
             found = linked.get(ext)
             if found is not None:
@@ -364,26 +439,14 @@ class _Run:
             else:
                 other = by_email.get(email)
                 if other is None:
-                    inserts.append(
-                        {
-                            "account_id": acct_id,
-                            "email": email,
-                            "name": name,
-                            "active": active,
-                            "roles": roles,
-                            "created_at": at,
-                            "updated_at": at,
-                        }
-                    )
-                    insert_ext[email] = (ext, name, active)
+                    inserts.append((email, name, active, roles))
+                    insert_ext[email] = ext
                     if active and activated and activated.intersection(roles):
                         gained_new.append((email, None))
                     continue
                 uid, cur_name, cur_active, cur_roles = other
                 cur_email = email
-                links.append(
-                    {"account_id": acct_id, "product": product, "external_id": ext, "user_id": uid}
-                )
+                links.append((acct_id, product, ext, uid))
             self.users[uid] = (email, name, ext, active)
             had_role = bool(cur_active) and bool(activated.intersection(cur_roles or ()))
             if active and not had_role and activated.intersection(roles):
@@ -392,7 +455,7 @@ class _Run:
                 cur_email != email
                 or cur_name != name
                 or bool(cur_active) != active
-                or list(cur_roles or ()) != roles
+                or tuple(cur_roles or ()) != roles
                 or found is None
             ):
                 updates.append(
@@ -401,7 +464,7 @@ class _Run:
                         "b_email": email,
                         "b_name": name,
                         "b_active": active,
-                        "b_roles": roles,
+                        "b_roles": list(roles),
                         "b_at": at,
                     }
                 )
@@ -412,26 +475,48 @@ class _Run:
                 # can hand out ids itself and skip RETURNING, the costliest part of a bulk insert.
                 if self.next_id is None:
                     self.next_id = int(conn.execute(sa.select(sa.func.max(iu.c.id))).scalar() or 0)
-                for row in inserts:
+                bulk, at_value = self.bulk_users, self.at_value
+                batch: list[tuple[Any, ...]] = []
+                for email, name, active, roles in inserts:
                     self.next_id += 1
-                    row["id"] = self.next_id
-                    new_ids[row["email"]] = self.next_id
-                conn.execute(iu.insert(), inserts)
+                    new_ids[email] = self.next_id
+                    batch.append(
+                        (
+                            self.next_id,
+                            acct_id,
+                            email,
+                            name,
+                            active,
+                            bulk.roles(roles),
+                            at_value,
+                            at_value,
+                        )
+                    )
+                bulk.run(batch)
             else:
                 created = conn.execute(
                     iu.insert().returning(iu.c.id, iu.c.email, sort_by_parameter_order=True),
-                    inserts,
+                    [
+                        {
+                            "account_id": acct_id,
+                            "email": email,
+                            "name": name,
+                            "active": active,
+                            "roles": list(roles),
+                            "created_at": at,
+                            "updated_at": at,
+                        }
+                        for email, name, active, roles in inserts
+                    ],
                 )
                 new_ids = {email: uid for uid, email in created}
-            for email, uid in new_ids.items():
-                ext, name, active = insert_ext[email]
+            for email, name, active, _roles in inserts:
+                uid = new_ids[email]
+                ext = insert_ext[email]
                 self.users[uid] = (email, name, ext, active)
-                links.append(
-                    {"account_id": acct_id, "product": product, "external_id": ext, "user_id": uid}
-                )
+                links.append((acct_id, product, ext, uid))
             self.counts.created += len(inserts)
-        if links:
-            conn.execute(external_ids.insert(), links)
+        self.bulk_links.run(links)
         if updates:
             conn.execute(
                 iu.update()
@@ -667,18 +752,8 @@ class _Run:
         gated_features = self.app.gated_features(product)
         pre_enablement = timeline.phase_at(self.acct.region, at).phase == "pre_enablement"
         decisions: dict[tuple[bool, bool], bool] = {}
-        stmt = _upsert(conn, agent_directory)
-        upsert = stmt.on_conflict_do_update(
-            index_elements=["account_id", "product", "user_id"],
-            set_={
-                "external_id": stmt.excluded.external_id,
-                "email": stmt.excluded.email,
-                "name": stmt.excluded.name,
-                "active": stmt.excluded.active,
-                "updated_at": stmt.excluded.updated_at,
-                "run_id": stmt.excluded.run_id,
-            },
-        )
+        bulk = self.bulk_agents
+        at_value, run_id = self.at_value, self.run_id
         ad = agent_directory
         users = self.users
         for chunk in _chunks(sorted(users), 1000):
@@ -700,7 +775,7 @@ class _Run:
                     )
                 )
             }
-            writes: list[dict[str, Any]] = []
+            writes: list[tuple[Any, ...]] = []
             for uid in chunk:
                 email, name, ext, active = users[uid]
                 seated = uid in seated_ids
@@ -725,21 +800,8 @@ class _Run:
                     self.counts.agents_synced += 1
                 elif uid not in agent_rows:
                     continue  # never an agent: nothing to take back
-                writes.append(
-                    {
-                        "account_id": acct_id,
-                        "product": product,
-                        "user_id": uid,
-                        "external_id": ext,
-                        "email": email,
-                        "name": name,
-                        "active": is_agent,
-                        "updated_at": at,
-                        "run_id": self.run_id,
-                    }
-                )
-            if writes:
-                conn.execute(upsert, writes)
+                writes.append((acct_id, product, uid, ext, email, name, is_agent, at_value, run_id))
+            bulk.run(writes)
 
     def _commit_cursor(self, cursor_row: Any) -> None:
         conn = self.conn

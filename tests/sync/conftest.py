@@ -1,0 +1,114 @@
+"""Fixtures for the sync engine's tests: an App whose only adapter is the in-memory one, a CRM
+(``MemorySandbox``) and an account with a contract, an admin and the adapter installed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from seatgate.core import accounts, contracts
+from seatgate.core.app import App
+from seatgate.core.clock import FixedClock
+from seatgate.core.installs import install
+from seatgate.core.plugins import Plugins, build_plugin_manager
+from seatgate.core.retry import RetryPolicy
+from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
+
+ACCOUNT = "acme"
+ADMIN = "admin@acme.example"
+KEY_ENV = "SEATGATE_TEST_MEMORY_KEY"
+
+
+class Sleeps(list[float]):
+    """RetryPolicy.sleep that records instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def retry(sleeps: Sleeps) -> RetryPolicy:
+    return RetryPolicy(attempts=3, sleep=sleeps)
+
+
+def memory_plugins(*extra: tuple[str, object], adapter: object | None = None) -> Plugins:
+    return build_plugin_manager(
+        builtins=(),
+        entry_points=False,
+        plugins=[("memory", adapter or MemoryAdapter()), *extra],
+        strict=True,
+    )
+
+
+@pytest.fixture
+def crm() -> Iterator[MemorySandbox]:
+    with MemorySandbox(users=40) as sandbox:
+        yield sandbox
+
+
+def make_app(url: str, clock: FixedClock, plugins: Plugins) -> App:
+    return App(url, clock=clock, plugins=plugins)
+
+
+@pytest.fixture
+def mem_app(sqlite_url: str, clock: FixedClock) -> Iterator[App]:
+    application = make_app(sqlite_url, clock, memory_plugins())
+    yield application
+    application.db.dispose()
+
+
+def setup_account(
+    app: App,
+    *,
+    seats: int = 1000,
+    mode: str = "hard_cap",
+    region: str = "US",
+    with_contract: bool = True,
+) -> None:
+    at = app.now()
+    with app.write() as conn:
+        accounts.create_account(conn, ACCOUNT, region, at)
+        accounts.grant(conn, ACCOUNT, ADMIN, "install", at)
+        if with_contract:
+            contracts.create_contract(
+                conn,
+                ACCOUNT,
+                "memory",
+                products=tuple(app.products()),
+                seats=seats,
+                plan="standard",
+                frequency="monthly",
+                start=dt.date(2026, 1, 1),
+                months=12,
+                unit_price=Decimal("10"),
+                at=at,
+                mode=mode,
+            )
+
+
+def memory_config(crm: MemorySandbox, **core: Any) -> dict[str, Any]:
+    return {"instance": crm.instance, "api_key": "${" + KEY_ENV + "}", **core}
+
+
+@pytest.fixture
+def installed(
+    mem_app: App, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., App]:
+    """Call with contract / core-config keywords; returns the App with `memory` installed."""
+    monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
+
+    def make(*, seats: int = 1000, mode: str = "hard_cap", **core: Any) -> App:
+        setup_account(mem_app, seats=seats, mode=mode)
+        install(mem_app, ACCOUNT, "memory", memory_config(crm, **core), ADMIN)
+        return mem_app
+
+    return make

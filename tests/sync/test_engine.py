@@ -1,0 +1,558 @@
+"""The sync engine against the in-memory adapter: each step of a run, the deletion guard,
+failures in the middle, quarantine, auto install, the agent_sync gate and listener isolation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from seatgate.core import contracts, seats
+from seatgate.core.app import App
+from seatgate.core.clock import FixedClock, parse_instant
+from seatgate.core.errors import Conflict, TransientError
+from seatgate.core.hookspecs import hookimpl
+from seatgate.core.installs import set_enabled
+from seatgate.core.records import ExternalUser, UserPage
+from seatgate.core.retry import RequestContext, RetryPolicy
+from seatgate.core.storage.tables import external_ids, integration_users
+from seatgate.core.sync import agents, run_due, sync
+from seatgate.core.sync_tables import (
+    auto_install_waiting,
+    sync_cursors,
+    sync_quarantine,
+    sync_runs,
+)
+from seatgate.core.sync_types import SyncSummary
+from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
+
+from .conftest import ACCOUNT, ADMIN, Sleeps, make_app, memory_plugins
+
+P = "memory"
+
+
+def users_in_db(app: App) -> dict[str, tuple[str, bool]]:
+    with app.db.read() as conn:
+        rows = conn.execute(
+            sa.select(
+                integration_users.c.email, integration_users.c.name, integration_users.c.active
+            )
+        )
+        return {r.email: (r.name, r.active) for r in rows}
+
+
+def cursor_of(app: App) -> Any:
+    with app.db.read() as conn:
+        return conn.execute(sa.select(sync_cursors)).first()
+
+
+def run_rows(app: App) -> list[Any]:
+    with app.db.read() as conn:
+        return conn.execute(sa.select(sync_runs).order_by(sync_runs.c.id)).all()
+
+
+def drop_users(crm: MemorySandbox, numbers: set[int]) -> None:
+    """The CRM deletes users outright (a full pull no longer returns them)."""
+    crm.store.users = [u for u in crm.store.users if u.number not in numbers]
+
+
+# -- pull, reconcile, cursor -----------------------------------------------------------------------
+def test_first_sync_creates_users_links_agents_and_commits_cursor(
+    installed: Callable[..., App], crm: MemorySandbox, retry: RetryPolicy
+) -> None:
+    app = installed()
+    result = sync(app, ACCOUNT, P, retry=retry)
+    assert result.outcome == "succeeded"
+    assert set(result.as_dict()) == {
+        "outcome", "pulled", "created", "updated", "deactivated", "quarantined", "seated",
+        "gated", "agents_synced", "requests", "retries", "seconds",
+    }  # fmt: skip
+    s = result.summary
+    assert (s.full, s.pulled, s.created, s.updated, s.deactivated) == (True, 40, 40, 0, 0)
+    assert s.requests == 1 and s.retries == 0
+    db_users = users_in_db(app)
+    assert len(db_users) == 40 and db_users["user000007@example.com"][1] is True
+    with app.db.read() as conn:
+        links = conn.execute(sa.select(sa.func.count()).select_from(external_ids)).scalar()
+        directory = agents(conn, ACCOUNT, P)
+    assert links == 40
+    # 2026-02-01 is the transition phase in the US: unseated users keep access (grace).
+    assert s.agents_synced == 40 and s.gated == 0
+    assert len(directory) == 40 and all(a["active"] for a in directory)
+    assert cursor_of(app).cursor == crm.store.now  # the newest change stamp seen
+    [run] = run_rows(app)
+    assert (run.outcome, run.pulled, run.created, run.agents_synced) == ("succeeded", 40, 40, 40)
+
+
+def test_second_run_is_incremental_and_updates_only_changes(
+    installed: Callable[..., App], crm: MemorySandbox
+) -> None:
+    app = installed()
+    sync(app, ACCOUNT, P)
+    crm.store.change([3, 4, 5], last_name="Renamed")
+    result = sync(app, ACCOUNT, P)
+    s = result.summary
+    assert s.full is False
+    # The cursor is inclusive: the user on the boundary comes back too, unchanged.
+    assert s.pulled == 4 and s.updated == 3 and s.created == 0
+    assert users_in_db(app)["user000004@example.com"][0].endswith("Renamed")
+    assert cursor_of(app).cursor == crm.store.now
+
+
+def test_cursor_never_moves_past_the_runs_start(
+    installed: Callable[..., App], crm: MemorySandbox, clock: FixedClock
+) -> None:
+    app = installed()
+    # The CRM's stamps run to 2025-01-01T00:00:40Z; the run starts 20 s before the newest one.
+    clock.set(parse_instant("2025-01-01T00:00:20Z"))
+    sync(app, ACCOUNT, P)
+    assert cursor_of(app).cursor == parse_instant("2025-01-01T00:00:20Z")
+
+
+def test_full_pull_every_n_runs_and_on_demand(installed: Callable[..., App]) -> None:
+    app = installed(full_every=3)
+    kinds = [sync(app, ACCOUNT, P).summary.full for _ in range(4)]
+    assert kinds == [True, False, False, True]
+    assert sync(app, ACCOUNT, P, full=True).summary.full is True
+
+
+def test_dry_run_writes_nothing(installed: Callable[..., App]) -> None:
+    app = installed()
+    result = sync(app, ACCOUNT, P, dry_run=True)
+    assert result.outcome == "succeeded" and result.summary.created == 40
+    assert result.run_id is None
+    assert users_in_db(app) == {} and cursor_of(app) is None and run_rows(app) == []
+
+
+# -- validation and quarantine ---------------------------------------------------------------------
+def test_bad_records_are_quarantined_and_the_run_goes_on(
+    installed: Callable[..., App], crm: MemorySandbox
+) -> None:
+    app = installed()
+    sync(app, ACCOUNT, P)
+    stamp = crm.store.now
+    crm.extra = [
+        ExternalUser("x-1", "not-an-email", modified_at=stamp),
+        ExternalUser("", "nobody@example.com", modified_at=stamp),
+        ExternalUser("x-2", None, modified_at=stamp),
+        ExternalUser("mem-0000001", "dup-id@example.com", modified_at=stamp),  # id seen already
+        ExternalUser("x-3", "USER000002@example.com", modified_at=stamp),  # email of mem-0000002
+        ExternalUser("x-4", "fresh@example.com", name="Fresh", modified_at=stamp),
+    ]
+    result = sync(app, ACCOUNT, P, full=True)
+    assert result.outcome == "succeeded"
+    assert result.summary.quarantined == 5 and result.summary.created == 1
+    assert result.quarantine_reasons == {
+        "bad_email": 1, "missing_id": 1, "missing_email": 1, "duplicate_id": 1,
+        "duplicate_email": 1,
+    }  # fmt: skip
+    with app.db.read() as conn:
+        reasons = sorted(r.reason for r in conn.execute(sa.select(sync_quarantine)))
+    assert len(reasons) == 5 and "bad_email" in reasons
+    assert "fresh@example.com" in users_in_db(app)
+    assert result.summary.deactivated == 0
+
+
+def test_a_known_user_whose_record_turns_bad_is_not_deactivated(
+    installed: Callable[..., App], crm: MemorySandbox
+) -> None:
+    app = installed()
+    sync(app, ACCOUNT, P)
+    crm.store.change([9], email="broken-address")
+    result = sync(app, ACCOUNT, P, full=True)
+    assert result.summary.quarantined == 1 and result.summary.deactivated == 0
+    assert users_in_db(app)["user000009@example.com"][1] is True
+
+
+# -- deactivation and the deletion guard -----------------------------------------------------------
+def test_deactivation_only_from_a_full_pull(
+    installed: Callable[..., App], crm: MemorySandbox
+) -> None:
+    app = installed()
+    sync(app, ACCOUNT, P)
+    drop_users(crm, {1, 2, 3})
+    assert sync(app, ACCOUNT, P).summary.deactivated == 0  # incremental: absence means nothing
+    result = sync(app, ACCOUNT, P, full=True)
+    assert result.summary.deactivated == 3  # 3 < 5: under the guard's minimum
+    db_users = users_in_db(app)
+    assert [e for e, (_, active) in db_users.items() if not active] == [
+        "user000001@example.com",
+        "user000002@example.com",
+        "user000003@example.com",
+    ]
+    with app.db.read() as conn:
+        directory = {a["email"]: a["active"] for a in agents(conn, ACCOUNT, P)}
+    assert directory["user000001@example.com"] is False
+    assert directory["user000004@example.com"] is True
+
+
+def test_a_crm_deactivation_comes_through_incrementally(
+    installed: Callable[..., App], crm: MemorySandbox
+) -> None:
+    app = installed()
+    sync(app, ACCOUNT, P)
+    crm.store.deactivate([5])
+    result = sync(app, ACCOUNT, P)
+    assert result.summary.updated == 1
+    assert users_in_db(app)["user000005@example.com"][1] is False
+
+
+def test_deletion_guard_halts_before_writing_and_force_proceeds(
+    installed: Callable[..., App], crm: MemorySandbox
+) -> None:
+    app = installed()
+    sync(app, ACCOUNT, P)
+    before_cursor = cursor_of(app)
+    drop_users(crm, set(range(1, 11)))  # 10 of 40 = 25% > 10%, and >= 5
+    crm.store.change([20], last_name="Changed")
+    halted = sync(app, ACCOUNT, P, full=True)
+    assert halted.outcome == "halted"
+    assert "10 of 40" in halted.summary.message and "--force" in halted.summary.message
+    assert halted.summary.deactivated == 0 and halted.summary.updated == 0
+    db_users = users_in_db(app)
+    assert all(active for _, active in db_users.values())
+    assert not db_users["user000020@example.com"][0].endswith("Changed")  # nothing written
+    assert cursor_of(app) == before_cursor
+    assert run_rows(app)[-1].outcome == "halted"
+    forced = sync(app, ACCOUNT, P, full=True, force=True)
+    assert forced.outcome == "succeeded" and forced.summary.deactivated == 10
+    assert sum(1 for _, active in users_in_db(app).values() if not active) == 10
+
+
+def test_deletion_guard_share_and_minimum_are_configurable(
+    installed: Callable[..., App], crm: MemorySandbox
+) -> None:
+    app = installed(deletion_guard_share=0.5, deletion_guard_min=2)
+    sync(app, ACCOUNT, P)
+    drop_users(crm, set(range(1, 11)))  # 25% < 50%
+    assert sync(app, ACCOUNT, P, full=True).summary.deactivated == 10
+
+
+# -- failures in the middle ------------------------------------------------------------------------
+class CrashingAdapter(MemoryAdapter):
+    """The memory adapter, but the pull dies after ``pages`` pages (a crash between pull and
+    commit). ``pages=None`` behaves normally."""
+
+    def __init__(self) -> None:
+        self.pages: int | None = None
+
+    @hookimpl
+    def seatgate_pull_users(
+        self,
+        product: str,
+        settings: Mapping[str, Any],
+        since: dt.datetime | None,
+        ctx: RequestContext,
+    ) -> Iterator[UserPage]:
+        inner = super().seatgate_pull_users(product, settings, since, ctx)
+        limit = self.pages
+
+        def pages() -> Iterator[UserPage]:
+            for n, page in enumerate(inner):
+                if limit is not None and n == limit:
+                    raise RuntimeError("the worker was killed mid-pull")
+                yield page
+
+        return pages()
+
+
+@pytest.fixture
+def crashing(
+    sqlite_url: str, clock: FixedClock, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[App, CrashingAdapter]]:
+    from .conftest import KEY_ENV, memory_config, setup_account
+
+    adapter = CrashingAdapter()
+    app = make_app(sqlite_url, clock, memory_plugins(adapter=adapter))
+    monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
+    setup_account(app)
+    from seatgate.core.installs import install
+
+    install(app, ACCOUNT, P, memory_config(crm, page_size=10), ADMIN)
+    yield app, adapter
+    app.db.dispose()
+
+
+def test_crash_after_some_pages_loses_nothing_and_a_rerun_converges(
+    crashing: tuple[App, CrashingAdapter], crm: MemorySandbox
+) -> None:
+    app, adapter = crashing
+    adapter.pages = 2  # 20 of 40 users pulled and reconciled, then the crash
+    failed = sync(app, ACCOUNT, P)
+    assert failed.outcome == "failed" and failed.summary.pulled == 20
+    assert "killed mid-pull" in failed.summary.message
+    assert users_in_db(app) == {} and cursor_of(app) is None
+    assert [r.outcome for r in run_rows(app)] == ["failed"]
+    adapter.pages = None
+    assert sync(app, ACCOUNT, P).summary.created == 40
+    good_cursor = cursor_of(app)
+
+    crm.store.change(range(1, 41), last_name="Moved")  # every user changes
+    adapter.pages = 3
+    assert sync(app, ACCOUNT, P).outcome == "failed"
+    assert not any(n.endswith("Moved") for n, _ in users_in_db(app).values())
+    assert cursor_of(app) == good_cursor  # unchanged: the next run pulls the changes again
+    adapter.pages = None
+    rerun = sync(app, ACCOUNT, P)
+    assert rerun.summary.updated == 40
+    assert all(n.endswith("Moved") for n, _ in users_in_db(app).values())
+    assert cursor_of(app).cursor == crm.store.now
+
+
+def test_a_spent_quota_ends_the_run_without_retries_and_removes_nothing(
+    installed: Callable[..., App], crm: MemorySandbox, retry: RetryPolicy, sleeps: Sleeps
+) -> None:
+    app = installed()
+    sync(app, ACCOUNT, P, retry=retry)
+    before = cursor_of(app)
+    drop_users(crm, {1})
+    crm.inject("quota")
+    result = sync(app, ACCOUNT, P, full=True, retry=retry)
+    assert result.outcome == "failed" and "quota" in result.summary.message
+    assert result.summary.retries == 0 and sleeps == []
+    assert all(active for _, active in users_in_db(app).values())
+    assert cursor_of(app) == before
+
+
+def test_transient_errors_are_retried_with_backoff(
+    installed: Callable[..., App], crm: MemorySandbox, retry: RetryPolicy, sleeps: Sleeps
+) -> None:
+    app = installed()
+    crm.inject("server_error")
+    crm.inject("rate_limit")
+    result = sync(app, ACCOUNT, P, retry=retry)
+    assert result.outcome == "succeeded" and result.summary.retries == 2
+    assert result.summary.requests == 3
+    assert sleeps[1] == crm.retry_after  # Retry-After honoured
+
+
+# -- the disabled adapter --------------------------------------------------------------------------
+def test_disabled_adapter_does_not_sync_and_checks_answer_adapter_disabled(
+    installed: Callable[..., App],
+) -> None:
+    app = installed()
+    sync(app, ACCOUNT, P)
+    assert app.check(ACCOUNT, P, "user000001@example.com", "cti").allowed
+    assert set_enabled(app, ACCOUNT, P, False, ADMIN) is True
+    decision = app.check(ACCOUNT, P, "user000001@example.com", "cti")
+    assert (decision.allowed, decision.reason) == (False, "adapter_disabled")
+    with pytest.raises(Conflict, match="disabled"):
+        sync(app, ACCOUNT, P)
+    assert run_due(app) == []  # not due while disabled
+    assert set_enabled(app, ACCOUNT, P, True, ADMIN) is True
+    assert app.check(ACCOUNT, P, "user000001@example.com", "cti").reason == "grace"
+    assert sync(app, ACCOUNT, P).outcome == "succeeded"
+
+
+# -- auto install, the gate and the overage lock ---------------------------------------------------
+class Recorder:
+    def __init__(self) -> None:
+        self.activations: list[str] = []
+        self.agents: list[str] = []
+        self.finished: list[SyncSummary] = []
+
+    @hookimpl
+    def seatgate_activation_reported(
+        self, account: str, product: str, emails: Any, at: Any
+    ) -> None:
+        self.activations.extend(emails)
+
+    @hookimpl
+    def seatgate_agents_written(self, account: str, product: str, agents: Any, at: Any) -> None:
+        self.agents.extend(a.email for a in agents if a.active)
+
+    @hookimpl
+    def seatgate_sync_finished(self, summary: SyncSummary) -> None:
+        self.finished.append(summary)
+
+
+class Broken:
+    @hookimpl
+    def seatgate_agents_written(self, account: str, product: str, agents: Any, at: Any) -> None:
+        raise RuntimeError("the other directory is down")
+
+    @hookimpl
+    def seatgate_sync_finished(self, summary: SyncSummary) -> None:
+        raise RuntimeError("metrics are down")
+
+
+@pytest.fixture
+def recorder_app(
+    sqlite_url: str, clock: FixedClock, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[App, Recorder]]:
+    recorder = Recorder()
+    app = make_app(sqlite_url, clock, memory_plugins(("broken", Broken()), ("recorder", recorder)))
+    from .conftest import KEY_ENV
+
+    monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
+    yield app, recorder
+    app.db.dispose()
+
+
+def _install(app: App, crm: MemorySandbox, *, seats_: int, **core: Any) -> None:
+    from seatgate.core.installs import install
+
+    from .conftest import memory_config, setup_account
+
+    setup_account(app, seats=seats_)
+    install(app, ACCOUNT, P, memory_config(crm, **core), ADMIN)
+
+
+def test_a_failing_listener_stops_neither_the_run_nor_the_other_listeners(
+    recorder_app: tuple[App, Recorder], crm: MemorySandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    app, recorder = recorder_app
+    _install(app, crm, seats_=100)
+    result = sync(app, ACCOUNT, P)
+    assert result.outcome == "succeeded"
+    assert len(recorder.agents) == 40 and recorder.finished[-1].outcome == "succeeded"
+    assert "listener broken failed in seatgate_sync_finished" in caplog.text
+    assert "listener broken failed in seatgate_agents_written" in caplog.text
+    assert users_in_db(app) and cursor_of(app) is not None
+
+
+def test_auto_install_up_to_capacity_in_hard_cap_the_rest_wait(
+    recorder_app: tuple[App, Recorder], crm: MemorySandbox, clock: FixedClock
+) -> None:
+    app, recorder = recorder_app
+    _install(app, crm, seats_=5, activated_roles=["Agent"])  # 20 of the 40 users are Agents
+    first = sync(app, ACCOUNT, P)
+    assert first.summary.seated == 5 and first.waiting == 15
+    assert "15 user(s) wait" in first.summary.message
+    with app.db.read() as conn:
+        assert len(seats.list_seated(conn, seats.get_account(conn, ACCOUNT), P)) == 5
+        waiting = conn.execute(sa.select(sa.func.count()).select_from(auto_install_waiting))
+        assert waiting.scalar() == 15
+    assert len(recorder.activations) == 5
+    # More seats bought: the next run (no CRM change at all) seats the longest-waiting users.
+    with app.write() as conn:
+        contracts.set_quantity(conn, ACCOUNT, P, 12, app.now())
+    second = sync(app, ACCOUNT, P)
+    assert second.summary.seated == 7 and second.waiting == 8
+    assert len(recorder.activations) == 12
+    # A user who loses the role leaves the waiting list.
+    with app.db.read() as conn:
+        first_waiting = conn.execute(
+            sa.select(sa.func.min(integration_users.c.email)).join(
+                auto_install_waiting, auto_install_waiting.c.user_id == integration_users.c.id
+            )
+        ).scalar()
+    crm.store.change([int(first_waiting[4:10])], roles=["Admin"])
+    third = sync(app, ACCOUNT, P)
+    assert third.waiting == 7 and third.summary.seated == 0
+
+
+def test_restricted_phase_gates_unseated_users_out_of_agent_sync(
+    installed: Callable[..., App], clock: FixedClock
+) -> None:
+    clock.set(parse_instant("2026-04-01T12:00:00Z"))  # after the 2026-03-16 restriction date
+    app = installed(seats=10, activated_roles=["Agent"])
+    result = sync(app, ACCOUNT, P)
+    s = result.summary
+    assert s.seated == 10 and s.agents_synced == 10 and s.gated == 30
+    with app.db.read() as conn:
+        directory = agents(conn, ACCOUNT, P)
+    assert len(directory) == 10 and all(a["active"] for a in directory)
+
+
+def test_in_overage_no_new_agent_is_added_existing_ones_go_on(
+    installed: Callable[..., App], crm: MemorySandbox
+) -> None:
+    app = installed(seats=12)
+    sync(app, ACCOUNT, P)  # transition: all 40 are agents (grace)
+    emails = [f"user{n:06d}@example.com" for n in range(1, 13)]
+    app.assign(ACCOUNT, P, emails, ADMIN)
+    with app.write() as conn:
+        contracts.set_quantity(conn, ACCOUNT, P, 10, app.now())  # 12 seated > 10: in overage
+    crm.store.add(3)
+    crm.store.change([30], last_name="StillHere")
+    result = sync(app, ACCOUNT, P)
+    assert result.summary.created == 3 and result.summary.gated == 3
+    with app.db.read() as conn:
+        directory = {a["email"]: a["active"] for a in agents(conn, ACCOUNT, P)}
+    assert "user000041@example.com" not in directory
+    assert directory["user000030@example.com"] is True  # an existing agent, unseated, goes on
+
+
+def test_sync_due_runs_what_is_due_and_one_failure_does_not_stop_the_rest(
+    installed: Callable[..., App], crm: MemorySandbox, clock: FixedClock
+) -> None:
+    app = installed(sync_interval_minutes=30)
+    # A second account whose CRM is gone: its run fails, the first account's still runs.
+    from seatgate.core import accounts
+    from seatgate.core.installs import install
+
+    from .conftest import memory_config
+
+    with MemorySandbox(users=5) as other_crm:
+        with app.write() as conn:
+            accounts.create_account(conn, "globex", "US", app.now())
+            accounts.grant(conn, "globex", ADMIN, "install", app.now())
+        import os
+
+        os.environ["SEATGATE_TEST_OTHER_KEY"] = other_crm.settings()["api_key"]
+        try:
+            config = {**memory_config(other_crm), "api_key": "${SEATGATE_TEST_OTHER_KEY}"}
+            install(app, "globex", P, config, ADMIN)
+        finally:
+            del os.environ["SEATGATE_TEST_OTHER_KEY"]
+        results = {r.account: r for r in run_due(app)}
+    assert results[ACCOUNT].outcome == "succeeded"
+    assert (
+        results["globex"].outcome == "error"
+        and "SEATGATE_TEST_OTHER_KEY" in results["globex"].message
+    )
+    assert run_due(app) == [r for r in run_due(app) if r.account == "globex"]
+    clock.advance(minutes=31)
+    again = {r.account: r.outcome for r in run_due(app)}
+    assert again[ACCOUNT] == "succeeded"
+
+
+def test_due_uninstall_runs_the_adapters_uninstall_hook_once(
+    installed: Callable[..., App], crm: MemorySandbox, clock: FixedClock
+) -> None:
+    from seatgate.core.storage.tables import installations
+
+    app = installed()
+    assert f"{ACCOUNT}:{P}" in crm.installations
+    with app.write() as conn:
+        conn.execute(installations.update().values(uninstall_effective=dt.date(2026, 12, 31)))
+    run_due(app)
+    assert f"{ACCOUNT}:{P}" in crm.installations  # not yet
+    clock.set(parse_instant("2026-12-31T00:00:01Z"))
+    run_due(app)
+    assert f"{ACCOUNT}:{P}" not in crm.installations
+    crm.installations.add(f"{ACCOUNT}:{P}")
+    assert run_due(app) == []  # done once; and the connector no longer syncs
+    assert f"{ACCOUNT}:{P}" in crm.installations
+    with pytest.raises(Conflict):
+        sync(app, ACCOUNT, P)
+
+
+def test_a_failure_message_never_carries_the_secret(
+    sqlite_url: str, clock: FixedClock, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Leaky(MemoryAdapter):
+        @hookimpl
+        def seatgate_pull_users(
+            self, product: str, settings: Mapping[str, Any], since: Any, ctx: RequestContext
+        ) -> Iterator[UserPage]:
+            raise TransientError(f"GET /users?key={settings['api_key'].reveal()} failed")
+
+    from .conftest import KEY_ENV, memory_config, setup_account
+
+    app = make_app(sqlite_url, clock, memory_plugins(adapter=Leaky()))
+    key = crm.settings()["api_key"]
+    monkeypatch.setenv(KEY_ENV, key)
+    setup_account(app)
+    from seatgate.core.installs import install
+
+    install(app, ACCOUNT, P, memory_config(crm), ADMIN)
+    result = sync(app, ACCOUNT, P, retry=RetryPolicy(attempts=1, sleep=lambda s: None))
+    assert result.outcome == "failed" and "***" in result.summary.message
+    assert key not in result.summary.message
+    assert key not in run_rows(app)[-1].message
+    app.db.dispose()
