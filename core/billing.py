@@ -614,6 +614,8 @@ def _true_up(
             for n in set(now_owed.get(key, {})) | set(has.get(key, {})):
                 want = now_owed.get(key, {}).get(n, [])
                 got = has.get(key, {}).get(n, [])
+                if want == got:  # the common case: nothing happened since the invoice
+                    continue
                 if more := _subtract(want, got):
                     new[key][n] = more
                 if less := _subtract(got, want):
