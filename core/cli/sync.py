@@ -202,49 +202,22 @@ def runs_list(ctx: Context, account: str, product: str | None, limit: int) -> No
         rows = sync_mod.list_runs(conn, account, product, limit)
 
     def human(console: Console) -> None:
-        table = Table(
-            "id",
-            "product",
-            "started",
-            "outcome",
-            "kind",
-            "pulled",
-            "created",
-            "updated",
-            "deactivated",
-            "quarantined",
-            "seated",
-            "waiting",
-            "gated",
-            "agents",
-            "seconds",
-            "message",
-        )
+        table = Table("run", "product", "started", "outcome", "pulled", "+new ~upd -off", "seated")
         for r in rows:
+            kind = "full" if r["full"] else "incr"
             table.add_row(
                 str(r["id"]),
                 r["product"],
-                r["started_at"].isoformat(),
-                r["outcome"],
-                "full" if r["full"] else "incremental",
-                *(
-                    str(r[k])
-                    for k in (
-                        "pulled",
-                        "created",
-                        "updated",
-                        "deactivated",
-                        "quarantined",
-                        "seated",
-                        "waiting",
-                        "gated",
-                        "agents_synced",
-                    )
-                ),
-                f"{r['seconds']:.2f}",
-                r["message"],
+                r["started_at"].strftime("%Y-%m-%d %H:%M"),
+                f"{r['outcome']} ({kind})",
+                str(r["pulled"]),
+                f"+{r['created']} ~{r['updated']} -{r['deactivated']}",
+                f"{r['seated']} (+{r['waiting']} waiting)",
             )
         console.print(table)
+        for r in rows:
+            if r["message"]:
+                console.print(f"run {r['id']}: {r['message']}")
 
     ctx.emit(rows, human)
 
