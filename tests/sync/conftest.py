@@ -73,6 +73,7 @@ def setup_account(
     mode: str = "hard_cap",
     region: str = "US",
     with_contract: bool = True,
+    product: str = "memory",
 ) -> None:
     at = app.now()
     with app.write() as conn:
@@ -82,7 +83,7 @@ def setup_account(
             contracts.create_contract(
                 conn,
                 ACCOUNT,
-                "memory",
+                product,
                 products=tuple(app.products()),
                 seats=seats,
                 plan="standard",
