@@ -47,6 +47,11 @@ class Context:
         self.console = Console(stderr=False, highlight=False, soft_wrap=True)
         self._app: App | None = None
 
+    def close(self) -> None:
+        """Close the App's database connections (the CLI can run in process, e.g. in tests)."""
+        if self._app is not None:
+            self._app.db.dispose()
+
     @property
     def app(self) -> App:
         if self._app is None:
@@ -121,6 +126,7 @@ def main_group(
 ) -> None:
     """seatgate: licensed seats, enforcement timeline, billing and user sync for CRM integrations."""
     ctx.obj = Context(db, as_of, actor, as_json, policy)
+    ctx.call_on_close(ctx.obj.close)
 
 
 for _name in COMMAND_MODULES:
