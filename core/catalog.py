@@ -187,3 +187,12 @@ def lookup_list_price(app: App, product: str, plan: str) -> tuple[Decimal, str] 
     if found is None or found.addon:
         return None
     return found.monthly_price, found.currency
+
+
+def check_contract_plan(product: str, plan: str, day: dt.date) -> None:
+    """A contract's base plan must be a base plan the catalog lists for the product on ``day``;
+    an add-on is never a base plan. Products the catalog does not list at all (a third-party
+    adapter's) are not checked."""
+    catalog = load()
+    if catalog.plans_at(day, product):
+        catalog.require_base_plan(product, plan, day)

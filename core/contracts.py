@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from . import audit
 from .accounts import get_account
+from .catalog import check_contract_plan
 from .domain import CHANNELS, FREQUENCY_MONTHS, SEAT_MODES, Account, Contract, check_choice
 from .errors import BadInput, Conflict, NotFound
 from .storage.tables import accounts, contracts
@@ -55,6 +56,7 @@ def create_contract(
     check_choice("mode", mode, SEAT_MODES)
     if not plan:
         raise BadInput("plan", plan, "a plan name")
+    check_contract_plan(product, plan, at.date())  # billing's catalog: unknown plan or add-on
     if len(currency) != 3 or not currency.isalpha():
         raise BadInput("currency", currency, "an ISO 4217 code such as USD")
     if conn.execute(
