@@ -60,8 +60,8 @@ def make_app(url: str, clock: FixedClock, plugins: Plugins) -> App:
 
 
 @pytest.fixture
-def mem_app(sqlite_url: str, clock: FixedClock) -> Iterator[App]:
-    application = make_app(sqlite_url, clock, memory_plugins())
+def mem_app(db_url: str, clock: FixedClock) -> Iterator[App]:
+    application = make_app(db_url, clock, memory_plugins())
     yield application
     application.db.dispose()
 

@@ -261,12 +261,12 @@ class CrashingAdapter(MemoryAdapter):
 
 @pytest.fixture
 def crashing(
-    sqlite_url: str, clock: FixedClock, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
+    db_url: str, clock: FixedClock, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[App, CrashingAdapter]]:
     from .conftest import KEY_ENV, memory_config, setup_account
 
     adapter = CrashingAdapter()
-    app = make_app(sqlite_url, clock, memory_plugins(adapter=adapter))
+    app = make_app(db_url, clock, memory_plugins(adapter=adapter))
     monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
     setup_account(app)
     from seatgate.core.installs import install
@@ -381,10 +381,10 @@ class Broken:
 
 @pytest.fixture
 def recorder_app(
-    sqlite_url: str, clock: FixedClock, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
+    db_url: str, clock: FixedClock, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[App, Recorder]]:
     recorder = Recorder()
-    app = make_app(sqlite_url, clock, memory_plugins(("broken", Broken()), ("recorder", recorder)))
+    app = make_app(db_url, clock, memory_plugins(("broken", Broken()), ("recorder", recorder)))
     from .conftest import KEY_ENV
 
     monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
@@ -533,7 +533,7 @@ def test_due_uninstall_runs_the_adapters_uninstall_hook_once(
 
 
 def test_a_failure_message_never_carries_the_secret(
-    sqlite_url: str, clock: FixedClock, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
+    db_url: str, clock: FixedClock, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class Leaky(MemoryAdapter):
         @hookimpl
@@ -544,7 +544,7 @@ def test_a_failure_message_never_carries_the_secret(
 
     from .conftest import KEY_ENV, memory_config, setup_account
 
-    app = make_app(sqlite_url, clock, memory_plugins(adapter=Leaky()))
+    app = make_app(db_url, clock, memory_plugins(adapter=Leaky()))
     key = crm.settings()["api_key"]
     monkeypatch.setenv(KEY_ENV, key)
     setup_account(app)

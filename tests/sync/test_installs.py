@@ -147,7 +147,7 @@ def test_the_secret_never_reaches_the_database_logs_or_output(
     assert "${" + KEY_ENV + "}" in everything  # the reference is what is kept
     assert secret not in everything
     path = ready.db.url.removeprefix("sqlite:///")
-    for name in (path, path + "-wal"):
+    for name in (path, path + "-wal") if ready.db.is_sqlite else ():
         try:
             with open(name, "rb") as raw:
                 assert secret.encode() not in raw.read()
