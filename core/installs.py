@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import sqlalchemy as sa
 
-from . import audit
+from . import audit, purchases
 from .accounts import get_account, require_purchasing_authority
 from .config import ConfigSchema, redact
 from .contracts import bump_version, find_contract
+from .domain import Account, Contract
 from .errors import BadInput, Conflict, NotFound
 from .retry import RequestContext, RetryPolicy
 from .storage.tables import accounts, installations
@@ -344,7 +345,9 @@ def install(
         contract = find_contract(conn, acct, product)
         if contract is not None:
             bump_version(conn, contract.id)  # an installation row can change `enabled`
-        commitment = _record_commitment(app, conn, account, product, who, at, contract)
+        commitment = _record_commitment(
+            app, conn, acct, product, who, at, contract, existing is not None
+        )
         audit.record(
             conn,
             at=at,
@@ -363,36 +366,34 @@ def install(
 def _record_commitment(
     app: App,
     conn: sa.Connection,
-    account: str,
+    acct: Account,
     product: str,
     actor: str,
     at: dt.datetime,
-    contract: Any,
+    contract: Contract | None,
+    reinstall: bool,
 ) -> str:
     """Seed 002: every install is a purchase commitment (who, when, what, price shown).
 
-    The billing concern owns commitments; until it offers a function for them, an audit row
-    ``purchase.commitment`` carries the same facts (the audit log is append-only).
+    The billing concern owns commitments (``billing_commitments``, written by
+    :func:`seatgate.core.purchases._commit`); the price shown is the catalog's monthly list price
+    of the contract's plan when the catalog has it.
     """
     plan = contract.plan if contract is not None else None
     price = app.list_price(product, plan) if plan else None
-    audit.record(
+    detail = {"what": "install", "plan": plan, "reinstall": reinstall}
+    purchases._commit(
         conn,
-        at=at,
-        action="purchase.commitment",
-        outcome="ok",
-        account=account,
-        actor=actor,
-        detail={
-            "what": "install",
-            "product": product,
-            "plan": plan,
-            "price_shown": None if price is None else str(price[0]),
-            "currency": None if price is None else price[1],
-            "users": None,
-        },
+        acct,
+        product,
+        actor,
+        at,
+        "install",
+        detail,
+        None if price is None else price[0],
+        None if price is None else price[1],
     )
-    return "audit"
+    return "billing_commitments"
 
 
 def set_enabled(app: App, account: str, product: str, enabled: bool, actor: str | None) -> bool:

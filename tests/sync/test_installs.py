@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from seatgate.core import audit
 from seatgate.core.app import App
+from seatgate.core.billing_tables import commitments
 from seatgate.core.errors import AuthFailed, BadInput, NotAuthorized, NotFound
 from seatgate.core.installs import install, set_enabled
 from seatgate.core.storage.tables import installations
@@ -47,14 +48,15 @@ def test_install_validates_checks_the_crm_runs_the_hook_and_records_a_commitment
     assert row.settings["api_key"] == "${" + KEY_ENV + "}"  # the reference, never the value
     with ready.db.read() as conn:
         actions = [e["action"] for e in audit.entries(conn, ACCOUNT)]
-        commitment = next(
-            e for e in audit.entries(conn, ACCOUNT) if e["action"] == "purchase.commitment"
-        )
+        [commitment] = conn.execute(sa.select(commitments)).all()
     assert "adapter.install" in actions
-    assert commitment["actor"] == ADMIN and commitment["detail"]["product"] == P
-    assert commitment["detail"]["plan"] == "standard"
+    assert (commitment.actor, commitment.product, commitment.action) == (ADMIN, P, "install")
+    assert commitment.detail == {"what": "install", "plan": "standard", "reinstall": False}
     again = install(ready, ACCOUNT, P, memory_config(crm), ADMIN)
     assert again.reinstalled is True and len(installation_rows(ready)) == 1
+    with ready.db.read() as conn:
+        rows = conn.execute(sa.select(commitments.c.detail).order_by(commitments.c.id)).all()
+    assert [r.detail["reinstall"] for r in rows] == [False, True]  # each install is a commitment
 
 
 def test_install_needs_the_install_or_manage_permission(ready: App, crm: MemorySandbox) -> None:
