@@ -1,0 +1,220 @@
+"""Core benchmark (issue 2): entitlement decisions per second, and assigning 10,000 seats.
+
+    .venv/bin/python bench/core_bench.py [--runs 5] [--users 10000] [--profile]
+
+(a) Entitlement decisions per second, in process, for an account of ``--users`` integration users
+    (half of them seated), warm snapshot cache, at an instant in the restricted phase (2026-03-20):
+    allowed decisions (seated users), and separately denied ones (unseated users: each writes an
+    audit row, so they run at the speed of a database commit). Goal: >= 100,000 allowed/s.
+(b) Assigning ``--users`` seats in one command on SQLite: the real console script
+    ``seatgate ... seats assign ACCOUNT PRODUCT EMAIL...`` with every email on the command line,
+    timed wall clock (process start included), and the same ``App.assign`` call in process.
+    Goal: < 5 s.
+
+Every figure is the median of ``--runs`` runs; the setup (accounts, users) is not timed. Nothing
+here asserts a speed: it prints figures for a person to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import io
+import json
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from seatgate.core import accounts as accounts_mod
+from seatgate.core import contracts as contracts_mod
+from seatgate.core.app import App
+from seatgate.core.clock import FixedClock, isoformat
+
+ACCOUNT = "bench"
+PRODUCT = "salesforce"
+ADMIN = "admin@example.com"
+SETUP_AT = dt.datetime(2026, 2, 1, 12, tzinfo=dt.UTC)
+CHECK_AT = dt.datetime(2026, 3, 20, 12, tzinfo=dt.UTC)  # restricted: seats decide
+
+
+def emails(n: int) -> list[str]:
+    return [f"agent{i:05d}@example.com" for i in range(n)]
+
+
+def build(url: str, users: int, seats: int) -> App:
+    """An account with a hard-cap contract of ``seats`` and ``users`` integration users."""
+    app = App(url, clock=FixedClock(SETUP_AT))
+    with app.write() as conn:
+        accounts_mod.create_account(conn, ACCOUNT, "US", SETUP_AT)
+        accounts_mod.grant(conn, ACCOUNT, ADMIN, "manage", SETUP_AT)
+        contracts_mod.create_contract(
+            conn,
+            ACCOUNT,
+            PRODUCT,
+            products=tuple(app.products()),
+            seats=seats,
+            plan="standard",
+            frequency="annual",
+            start=dt.date(2025, 10, 1),
+            months=12,
+            unit_price=contracts_mod.parse_money("25"),
+            at=SETUP_AT,
+        )
+        accounts_mod.add_users(conn, ACCOUNT, emails(users), SETUP_AT)
+    return app
+
+
+def profile(label: str, fn: Callable[[], object], top: int = 15) -> None:
+    prof = cProfile.Profile()
+    prof.enable()
+    fn()
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(top)
+    print(f"\n--- profile: {label} (cumulative) ---")
+    print(out.getvalue())
+
+
+# -- (a) entitlement decisions -----------------------------------------------------------------------
+
+
+def bench_checks(workdir: Path, args: argparse.Namespace) -> None:
+    users = emails(args.users)
+    seated, unseated = users[: args.users // 2], users[args.users // 2 :]
+    app = build(f"sqlite:///{workdir}/checks.db", args.users, len(seated))
+    result = app.assign(ACCOUNT, PRODUCT, seated, ADMIN)
+    assert result.assigned_count == len(seated), result.refused[:3]
+
+    def allowed_run(n: int) -> float:
+        check = app.check
+        start = time.perf_counter()
+        for i in range(n):
+            check(ACCOUNT, PRODUCT, seated[i % len(seated)], "cti", CHECK_AT)
+        return n / (time.perf_counter() - start)
+
+    def denied_run(n: int) -> float:
+        check = app.check
+        start = time.perf_counter()
+        for i in range(n):
+            check(ACCOUNT, PRODUCT, unseated[i % len(unseated)], "cti", CHECK_AT)
+        return n / (time.perf_counter() - start)
+
+    first = app.check(ACCOUNT, PRODUCT, seated[0], "cti", CHECK_AT)  # warms the cache
+    assert (first.allowed, first.reason) == (True, "seated"), first
+    denied = app.check(ACCOUNT, PRODUCT, unseated[0], "cti", CHECK_AT)
+    assert (denied.allowed, denied.reason) == (False, "no_seat"), denied
+
+    allowed_rates = [allowed_run(args.decisions) for _ in range(args.runs)]
+    denied_rates = [denied_run(args.denied) for _ in range(args.runs)]
+    print(
+        f"(a) entitlement check, account of {args.users:,} users ({len(seated):,} seated), "
+        f"warm cache, in process, SQLite, as of {isoformat(CHECK_AT)}"
+    )
+    print(
+        f"    allowed (seated): median {statistics.median(allowed_rates):,.0f} decisions/s "
+        f"over {args.runs} runs of {args.decisions:,} "
+        f"(min {min(allowed_rates):,.0f}, max {max(allowed_rates):,.0f}); goal >= 100,000/s"
+    )
+    print(
+        f"    denied (no seat, one audit row each): median "
+        f"{statistics.median(denied_rates):,.0f} decisions/s over {args.runs} runs of "
+        f"{args.denied:,} (min {min(denied_rates):,.0f}, max {max(denied_rates):,.0f})"
+    )
+    if args.profile:
+        profile("allowed checks", lambda: allowed_run(args.decisions))
+        profile("denied checks", lambda: denied_run(args.denied))
+    app.db.dispose()
+
+
+# -- (b) assigning 10,000 seats ------------------------------------------------------------------------
+
+
+def seatgate_script() -> str:
+    script = Path(sys.executable).with_name("seatgate")
+    return str(script) if script.exists() else shutil.which("seatgate") or "seatgate"
+
+
+def bench_assign(workdir: Path, args: argparse.Namespace) -> None:
+    users = emails(args.users)
+    cli_times: list[float] = []
+    app_times: list[float] = []
+    command: list[str] = []
+    for run in range(args.runs):
+        db = workdir / f"assign-cli-{run}.db"
+        build(f"sqlite:///{db}", args.users, args.users).db.dispose()
+        command = [
+            seatgate_script(),
+            "--db",
+            f"sqlite:///{db}",
+            "--as-of",
+            isoformat(SETUP_AT),
+            "--actor",
+            ADMIN,
+            "--json",
+            "seats",
+            "assign",
+            ACCOUNT,
+            PRODUCT,
+            *users,
+        ]
+        start = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, text=True, check=False)
+        cli_times.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            sys.exit(f"seatgate seats assign failed ({proc.returncode}): {proc.stdout[:500]}")
+        answer = json.loads(proc.stdout)
+        assert answer["assigned_count"] == args.users and not answer["refused"], answer["refused"]
+
+        app = build(f"sqlite:///{workdir}/assign-app-{run}.db", args.users, args.users)
+        start = time.perf_counter()
+        result = app.assign(ACCOUNT, PRODUCT, users, ADMIN)
+        app_times.append(time.perf_counter() - start)
+        assert result.assigned_count == args.users
+        app.db.dispose()
+
+    argv_bytes = sum(len(a) + 1 for a in command)
+    shown = " ".join(command[:12]) + f" {users[0]} ... {users[-1]}"
+    print(f"\n(b) assigning {args.users:,} seats in one command, SQLite (fresh database each run)")
+    print(f"    command: {shown}   ({len(users):,} emails, argv {argv_bytes:,} bytes)")
+    print(
+        f"    CLI, wall clock incl. process start: median {statistics.median(cli_times):.2f} s "
+        f"over {args.runs} runs (min {min(cli_times):.2f}, max {max(cli_times):.2f}); goal < 5 s"
+    )
+    print(
+        f"    App.assign in process: median {statistics.median(app_times):.2f} s "
+        f"(min {min(app_times):.2f}, max {max(app_times):.2f})"
+    )
+    if args.profile:
+        app = build(f"sqlite:///{workdir}/assign-profile.db", args.users, args.users)
+        profile("App.assign", lambda: app.assign(ACCOUNT, PRODUCT, users, ADMIN))
+        app.db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure (median reported)")
+    parser.add_argument("--users", type=int, default=10_000, help="integration users")
+    parser.add_argument("--decisions", type=int, default=200_000, help="allowed checks per run")
+    parser.add_argument("--denied", type=int, default=2_000, help="denied checks per run")
+    parser.add_argument("--only", choices=("checks", "assign"), help="run one part only")
+    parser.add_argument("--profile", action="store_true", help="print cProfile tables as well")
+    args = parser.parse_args()
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"python {sys.version.split()[0]}, {sys.platform}\n")
+    with tempfile.TemporaryDirectory(prefix="seatgate-bench-") as tmp:
+        workdir = Path(tmp)
+        if args.only in (None, "checks"):
+            bench_checks(workdir, args)
+        if args.only in (None, "assign"):
+            bench_assign(workdir, args)
+
+
+if __name__ == "__main__":
+    main()
