@@ -9,7 +9,8 @@ from billing_scenario import Scenario
 
 
 @pytest.fixture
-def scenario(sqlite_url: str) -> Iterator[Scenario]:
-    s = Scenario(sqlite_url)
+def scenario(db_url: str) -> Iterator[Scenario]:
+    """A scenario on SQLite and on PostgreSQL."""
+    s = Scenario(db_url)
     yield s
     s.app.db.dispose()
