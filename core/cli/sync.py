@@ -42,7 +42,7 @@ def install_cmd(ctx: Context, account: str, product: str, config_file: Path) -> 
 
     def human(console: Console) -> None:
         verb = "reinstalled" if result.reinstalled else "installed"
-        console.print(f"{verb} {result.adapter} for {product} on {account}")
+        console.print(f"{verb} {product} on {account} (adapter {result.adapter})")
         for key, value in result.settings.items():
             console.print(f"  {key} = {value}")
 
