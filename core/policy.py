@@ -45,12 +45,23 @@ class Revision:
     overage_billing_begins: dt.date
     note: str = ""
 
+    # The first instants of those days, computed once: phase() is on the entitlement hot path.
+    _enabled_at: Mapping[str, dt.datetime] = attrs.field(init=False, repr=False, eq=False)
+    _restricted_at: dt.datetime = attrs.field(init=False, repr=False, eq=False)
+    _overage_at: dt.datetime = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        enabled = {r: start_of(d) for r, d in self.enablement.items()}
+        object.__setattr__(self, "_enabled_at", enabled)
+        object.__setattr__(self, "_restricted_at", start_of(self.restrictions_begin))
+        object.__setattr__(self, "_overage_at", start_of(self.overage_billing_begins))
+
     def phase(self, region: str, at: dt.datetime) -> str:
-        if at < start_of(self.enablement[region]):
+        if at < self._enabled_at[region]:
             return "pre_enablement"
-        if at < start_of(self.restrictions_begin):
+        if at < self._restricted_at:
             return "transition"
-        if at < start_of(self.overage_billing_begins):
+        if at < self._overage_at:
             return "restricted"
         return "overage_billing"
 
