@@ -1,0 +1,151 @@
+"""Issue 5's benchmark: for each CRM adapter, a full sync of N users from its sandbox into SQLite
+next to the raw pull of the same users with the bare client library, then an incremental sync
+after 1% of the users changed.
+
+    .venv/bin/python bench/adapter_sync.py --users 100000 --runs 3 [--only salesforce]
+
+Each run is a child process (so peak RSS is that run's): it starts the sandbox, times the raw pull
+(bench/pull_<crm>.py's ``raw_pull``), prepares an account with a contract and an installation
+(bench/sync_engine.py's ``prepare``), times a full sync through the whole engine, changes 1% of the
+users in the CRM and times an incremental sync. Requests are counted by the sandbox. Peak RSS
+includes the sandbox, which runs in the same process. Medians are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+CRMS = {
+    # product: (sandbox module, sandbox class, largest page of the users listing)
+    "salesforce": ("seatgate.adapters.salesforce.sandbox", "SalesforceSandbox", 2000),
+    "servicenow": ("seatgate.adapters.servicenow.sandbox", "ServiceNowSandbox", 10000),
+    "hubspot": ("seatgate.adapters.hubspot.sandbox", "HubSpotSandbox", 500),
+}
+
+
+def child(product: str, users: int) -> dict[str, Any]:
+    from sync_engine import prepare  # bench/sync_engine.py
+
+    from seatgate.core import sync as sync_mod
+    from seatgate.core.app import App
+    from seatgate.core.clock import FixedClock
+
+    module_name, class_name, page = CRMS[product]
+    sandbox_cls = getattr(importlib.import_module(module_name), class_name)
+    raw_pull = importlib.import_module(f"pull_{product}").raw_pull
+    out: dict[str, Any] = {"product": product, "users": users, "minimum": math.ceil(users / page)}
+    with sandbox_cls(users=users) as sandbox, tempfile.TemporaryDirectory() as tmp:
+        before = sandbox.requests
+        t0 = time.perf_counter()
+        pulled = raw_pull(sandbox)
+        out["raw_seconds"] = time.perf_counter() - t0
+        out["raw_requests"] = sandbox.requests - before
+        out["raw_users"] = pulled
+
+        app = App(
+            f"sqlite:///{tmp}/bench.db", clock=FixedClock(dt.datetime(2026, 4, 1, tzinfo=dt.UTC))
+        )
+        plugin = app.plugins.adapter(product)
+        prepare(
+            app,
+            "bench",
+            product,
+            sandbox.settings(),
+            plugin.adapter_info().config_schema,
+            seats=users,
+        )
+        before = sandbox.requests
+        t0 = time.perf_counter()
+        summary = sync_mod.full_sync(app, "bench", product)
+        out["sync_seconds"] = time.perf_counter() - t0
+        out["sync_requests"] = sandbox.requests - before
+        out["sync_outcome"] = summary.outcome
+        out["synced"] = summary.pulled
+
+        changed = max(1, users // 100)
+        sandbox.store.change(range(1, changed + 1))
+        app.clock.advance(hours=1)  # type: ignore[attr-defined]
+        before = sandbox.requests
+        t0 = time.perf_counter()
+        result = sync_mod.sync(app, "bench", product)
+        out["incremental_seconds"] = time.perf_counter() - t0
+        out["incremental_requests"] = sandbox.requests - before
+        out["incremental_pulled"] = result.summary.pulled
+        out["incremental_outcome"] = result.summary.outcome
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", choices=sorted(CRMS))
+    parser.add_argument("--child", choices=sorted(CRMS), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.users)))
+        return
+    print(
+        f"command: python bench/adapter_sync.py --users {args.users} --runs {args.runs}"
+        + (f" --only {args.only}" if args.only else "")
+    )
+    for product in [args.only] if args.only else list(CRMS):
+        runs = []
+        for _ in range(args.runs):
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", product, "--users", str(args.users)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                print(f"{product}: run failed:\n{proc.stderr[-2000:]}")
+                break
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        if not runs:
+            continue
+
+        def med(key: str, runs: list[dict[str, Any]] = runs) -> float:
+            return statistics.median(r[key] for r in runs)
+
+        r0 = runs[0]
+        print(f"\n{product}: {args.users:,} users, median of {len(runs)} runs")
+        print(
+            f"  raw pull (bare client):  {med('raw_seconds'):6.2f} s  "
+            f"{args.users / med('raw_seconds'):9,.0f} users/s  requests {r0['raw_requests']} "
+            f"(minimum {r0['minimum']})"
+        )
+        print(
+            f"  full sync into SQLite:   {med('sync_seconds'):6.2f} s  "
+            f"{args.users / med('sync_seconds'):9,.0f} users/s  requests {r0['sync_requests']} "
+            f"(minimum {r0['minimum']})  outcome {r0['sync_outcome']}  "
+            f"x{med('sync_seconds') / med('raw_seconds'):.2f} of the raw pull (goal <= 1.5)"
+        )
+        print(
+            f"  incremental after 1%:    {med('incremental_seconds'):6.2f} s  pulled "
+            f"{r0['incremental_pulled']:,}  requests {r0['incremental_requests']}  (goal < 2 s)"
+        )
+        print(
+            f"  peak RSS:                {med('peak_rss_mb'):6.0f} MB (goal < 300 MB; includes the sandbox)"
+        )
+
+
+if __name__ == "__main__":
+    main()
