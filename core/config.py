@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Any, final
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -150,3 +151,18 @@ def resolve_env_refs(value: str, key: str) -> str:
 def redact(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Settings fit for display: secrets shown as ``***``."""
     return {k: ("***" if isinstance(v, Secret) else v) for k, v in settings.items()}
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def require_tls(url: str, key: str, example: str) -> str:
+    """A CRM URL without its trailing slash. TLS stays on for real hosts: plain http is accepted
+    only on a loopback host, which is where the sandboxes listen."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if (parts.scheme == "https" and host) or (parts.scheme == "http" and host in LOOPBACK_HOSTS):
+        return url.rstrip("/")
+    raise BadInput(
+        f"config {key}", url, f"an https:// URL such as {example} (plain http only for 127.0.0.1)"
+    )

@@ -27,7 +27,6 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import urllib3
 from hubspot import HubSpot
@@ -37,7 +36,7 @@ from hubspot.crm.properties.models import PropertyGroupCreate
 from hubspot.oauth.exceptions import ApiException as OAuthApiException
 from hubspot.settings.users.exceptions import ApiException as UsersApiException
 
-from seatgate.core.config import ConfigSchema, Field, Secret
+from seatgate.core.config import ConfigSchema, Field, Secret, require_tls
 from seatgate.core.errors import (
     AdapterError,
     AuthFailed,
@@ -60,7 +59,6 @@ VERSION = "0.1.0"
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 OWNERS_PAGE_MAX = 500  # "limit: Must be less than or equal to 500"
 USERS_PAGE_MAX = 100  # settings users: "maximum 100 users per page"
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 INSTALL_GROUP_PREFIX = "seatgate_"
 INSTALL_LABEL_PREFIX = "seatgate: "
 INSTALL_OBJECT_TYPE = "contacts"
@@ -130,14 +128,7 @@ def _reveal(value: Any) -> str:
 
 def check_base_url(url: str) -> str:
     """The base URL without a trailing slash; TLS is required except on a loopback host."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    accepted = "an https:// URL such as https://api.hubapi.com (plain http only for 127.0.0.1)"
-    if parts.scheme == "https" and host:
-        return url.rstrip("/")
-    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
-        return url.rstrip("/")
-    raise BadInput("config base_url", url, accepted)
+    return require_tls(url, "base_url", "https://api.hubapi.com")
 
 
 def _body(exc: Exception) -> dict[str, Any]:

@@ -55,7 +55,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from seatgate.core.config import ConfigSchema, Field, Secret
+from seatgate.core.config import LOOPBACK_HOSTS, ConfigSchema, Field, Secret, require_tls
 from seatgate.core.errors import (
     AdapterError,
     AuthFailed,
@@ -79,7 +79,6 @@ API_VERSION = "59.0"
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 BATCH_SIZE = 2000  # Sforce-Query-Options batchSize: 200..2000, 2000 being the default and the most
 BATCH_HEADERS = {"Sforce-Query-Options": f"batchSize={BATCH_SIZE}"}
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 SF_SUFFIX = ".salesforce.com"
 INSTALL_OBJECT = "Seatgate_Installation__c"
 INSTALL_KEY = "Account_Key__c"
@@ -210,16 +209,7 @@ def parse_stamp(text: str) -> dt.datetime:
 
 def check_url(url: str, key: str) -> str:
     """The URL without a trailing slash; TLS is required except on a loopback host."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme == "https" and host:
-        return url.rstrip("/")
-    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
-        return url.rstrip("/")
-    accepted = (
-        "an https:// URL such as https://login.salesforce.com (plain http only for 127.0.0.1)"
-    )
-    raise BadInput(f"config {key}", url, accepted)
+    return require_tls(url, key, "https://login.salesforce.com")
 
 
 def auth_flow(settings: Mapping[str, Any]) -> str:
