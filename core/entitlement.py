@@ -15,15 +15,20 @@ Reasons (``Decision.reason``):
 - denied: ``no_seat`` (restricted phases, no seat); ``user_inactive``; ``no_contract``;
   ``adapter_disabled``.
 
-Denied decisions are written to the audit log.
+Denied decisions are written to the audit log: by default each in a transaction of its own,
+committed before ``check`` returns (write-through; the CLI relies on it). ``audit_batch=N`` buffers
+them instead, for bursts of denied checks (see :class:`Entitlements`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
@@ -34,7 +39,9 @@ from .errors import BadInput, NotFound
 from .policy import Timeline
 from .records import FEATURES
 from .storage.db import Database
-from .storage.tables import accounts, contracts, installations, integration_users, seats
+from .storage.tables import accounts, audit_log, contracts, installations, integration_users, seats
+
+logger = logging.getLogger("seatgate.entitlement")
 
 ALLOWED_REASONS = ("seated", "grace", "pre_enablement", "not_gated")
 DENIED_REASONS = ("no_seat", "user_inactive", "no_contract", "adapter_disabled")
@@ -184,7 +191,26 @@ def decide(
 
 
 class Entitlements:
-    """Entitlement checks with a per-(account, product) snapshot cache. Thread-safe."""
+    """Entitlement checks with a per-(account, product) snapshot cache. Thread-safe.
+
+    Audit of denied decisions (``check(..., audit_denied=True)``):
+
+    - ``audit_batch=1`` (the default), write-through: each denied decision's audit row is
+      committed in its own transaction before ``check`` returns. A denied check then costs a
+      database commit (a few thousand per second on SQLite).
+    - ``audit_batch=N`` (N > 1), batched: rows are buffered in memory and written together, in
+      one transaction, when N are pending, when :meth:`flush` is called, at :meth:`close`, and at
+      normal interpreter exit or when the instance is garbage-collected (``weakref.finalize``).
+      The decision itself is unchanged and returned at once.
+
+      **Durability trade-off**: until its batch is written, a denied decision's audit row exists
+      only in this process. Up to N - 1 rows (N if a write fails; they are kept for the next
+      one) are lost if the process dies without running exit hooks (SIGKILL, ``os._exit``, a
+      crash of the interpreter, the machine going down), and other processes reading the audit
+      log see them only once written. A quiet process can hold a few rows for long: long-running
+      servers should call :meth:`flush` periodically (and :meth:`close` on shutdown). Rows keep
+      the decision's own instant (``at``) whenever they are written.
+    """
 
     def __init__(
         self,
@@ -195,7 +221,10 @@ class Entitlements:
         *,
         max_age: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
+        audit_batch: int = 1,
     ) -> None:
+        if audit_batch < 1:
+            raise BadInput("audit_batch", str(audit_batch), "a whole number >= 1")
         self.db = db
         self.timeline = timeline
         self._products = products
@@ -204,6 +233,13 @@ class Entitlements:
         self._monotonic = monotonic
         self._cache: dict[tuple[str, str], tuple[Snapshot, float]] = {}
         self._lock = threading.Lock()
+        self.audit_batch = audit_batch
+        self._pending: list[dict[str, Any]] = []  # never rebound: the finalizer holds it
+        self._audit_lock = threading.Lock()  # held while a batch is taken and written
+        if audit_batch > 1:
+            # Runs at interpreter exit, or when this instance is collected; holds no reference to
+            # the instance itself.
+            weakref.finalize(self, _flush_at_exit, db, self._pending, self._audit_lock)
 
     def invalidate(self, account: str | None = None) -> None:
         with self._lock:
@@ -252,19 +288,71 @@ class Entitlements:
             snap, product, key_email, feature, at, self.timeline, self._gated(product)
         )
         if not decision.allowed and audit_denied:
-            with self.db.write() as conn:
-                audit.record(
-                    conn,
-                    at=at,
-                    action="check.denied",
-                    outcome=decision.reason,
-                    account=account,
-                    actor=key_email,
-                    detail={
-                        "product": product,
-                        "feature": feature,
-                        "phase": decision.phase,
-                        "policy_revision": decision.policy_revision,
-                    },
-                )
+            entry: dict[str, Any] = {
+                "at": at,
+                "action": "check.denied",
+                "outcome": decision.reason,
+                "account": account,
+                "actor": key_email,
+                "detail": {
+                    "product": product,
+                    "feature": feature,
+                    "phase": decision.phase,
+                    "policy_revision": decision.policy_revision,
+                },
+            }
+            if self.audit_batch == 1:
+                with self.db.write() as conn:
+                    audit.record(conn, **entry)
+            else:
+                with self._audit_lock:
+                    self._pending.append(entry)
+                    if len(self._pending) >= self.audit_batch:
+                        _write_rows(self.db, self._pending)
         return decision
+
+    @property
+    def pending_audit(self) -> int:
+        """Denied decisions whose audit rows are not written yet (always 0 in write-through)."""
+        return len(self._pending)
+
+    def flush(self) -> int:
+        """Write every pending audit row now, in one transaction; returns how many. On a failure
+        the rows stay pending (for the next flush) and the error is raised."""
+        with self._audit_lock:
+            return _write_rows(self.db, self._pending)
+
+    def close(self) -> None:
+        """Write every pending audit row (what a server does on shutdown). The instance stays
+        usable: rows buffered later are written by the next flush, close or exit."""
+        self.flush()
+
+
+def _write_rows(db: Database, pending: list[dict[str, Any]]) -> int:
+    """Write ``pending`` audit rows in one transaction and empty it; on a failure the rows stay
+    in ``pending`` (ahead of any newer ones) and the error is raised. The caller holds the
+    instance's audit lock: one batch at a time, rows in decision order."""
+    rows = pending[:]
+    if not rows:
+        return 0
+    del pending[:]
+    try:
+        with db.write() as conn:
+            conn.execute(audit_log.insert(), rows)
+    except BaseException:
+        pending[:0] = rows
+        raise
+    return len(rows)
+
+
+def _flush_at_exit(db: Database, pending: list[dict[str, Any]], lock: threading.Lock) -> None:
+    """A batching instance's finalizer: at exit (or collection) nothing can be retried, so a
+    failure is logged with the number of rows it lost."""
+    with lock:
+        try:
+            written = _write_rows(db, pending)
+        except Exception:
+            logger.exception("could not write %d denied-check audit row(s)", len(pending))
+        else:
+            if written:
+                logger.debug("wrote %d denied-check audit row(s) at exit", written)

@@ -21,7 +21,7 @@ never over-assign. Every change goes to the append-only seat ledger.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -117,35 +117,70 @@ def seat_count(conn: sa.Connection, acct: Account, contract: Contract) -> SeatCo
     )
 
 
+def _mark(conn: sa.Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _bind(conn: sa.Connection, column: sa.Column[Any], value: Any) -> Any:
+    """``value`` as the driver must receive it for ``column`` (the column type's own processor)."""
+    dialect = conn.dialect
+    # The dialect's own type: a TypeDecorator's generic impl (DateTime) would hand SQLite a
+    # datetime, which sqlite3's default adapter stores in another text form than SQLAlchemy.
+    proc = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return value if proc is None else proc(value)
+
+
+def _select_in(
+    conn: sa.Connection, sql: str, params: Sequence[Any], values: Sequence[Any]
+) -> Iterator[Sequence[Any]]:
+    """Rows of ``sql`` (a SELECT ending in ``IN``) for ``values``, chunked, sent straight to the
+    driver: SQLAlchemy's expanding IN re-renders the statement and processes every parameter, the
+    bulk of a large assignment's lookups. Only plain columns (text, integers) are bound here."""
+    mark = _mark(conn)
+    for i in range(0, len(values), _CHUNK):
+        chunk = values[i : i + _CHUNK]
+        marks = ", ".join([mark] * len(chunk))
+        yield from conn.exec_driver_sql(f"{sql} ({marks})", (*params, *chunk))
+
+
+def _insert_many(
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """A plain INSERT of ``rows`` (values already in the driver's form) by the driver's
+    ``executemany``, as ``core/sync.py`` writes its own rows: the same SQL on SQLite and
+    PostgreSQL; table and column names are the schema's identifiers, never user input."""
+    if not rows:
+        return
+    mark = _mark(conn)
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))})"
+    )
+    conn.exec_driver_sql(sql, list(rows))
+
+
 def _users_by_email(
     conn: sa.Connection, account_id: int, emails: Sequence[str]
 ) -> dict[str, tuple[int, bool]]:
-    found: dict[str, tuple[int, bool]] = {}
-    for i in range(0, len(emails), _CHUNK):
-        chunk = emails[i : i + _CHUNK]
-        rows = conn.execute(
-            sa.select(
-                integration_users.c.email, integration_users.c.id, integration_users.c.active
-            ).where(
-                integration_users.c.account_id == account_id, integration_users.c.email.in_(chunk)
-            )
-        )
-        found.update({r.email: (r.id, r.active) for r in rows})
-    return found
+    rows = _select_in(
+        conn,
+        "SELECT email, id, active FROM integration_users WHERE account_id = "
+        f"{_mark(conn)} AND email IN",
+        (account_id,),
+        emails,
+    )
+    return {email: (uid, bool(active)) for email, uid, active in rows}
 
 
 def _seated_ids(conn: sa.Connection, account_id: int, product: str, ids: Sequence[int]) -> set[int]:
-    held: set[int] = set()
-    for i in range(0, len(ids), _CHUNK):
-        rows = conn.execute(
-            sa.select(seats.c.user_id).where(
-                seats.c.account_id == account_id,
-                seats.c.product == product,
-                seats.c.user_id.in_(ids[i : i + _CHUNK]),
-            )
-        )
-        held.update(r[0] for r in rows)
-    return held
+    mark = _mark(conn)
+    rows = _select_in(
+        conn,
+        f"SELECT user_id FROM seats WHERE account_id = {mark} AND product = {mark} AND user_id IN",
+        (account_id, product),
+        ids,
+    )
+    return {r[0] for r in rows}
 
 
 def assign(
@@ -184,28 +219,33 @@ def assign(
     users = _users_by_email(conn, acct.id, wanted)
     held = _seated_ids(conn, acct.id, product, [uid for uid, _ in users.values()])
     assigned = count.assigned
-    new_rows: list[dict[str, object]] = []
+    # The refusal depends on (mode, assigned, contracted) only, and assigned moves only up here:
+    # below capacity it stays None, so it is asked again only once capacity is reached.
+    why = count.refusal_for_one_more()
+    new_rows: list[tuple[int, str, int]] = []  # user id, email, assigned_after
+    refused, seated_now, newly = result.refused, result.assigned, result.newly_assigned
     for email in wanted:
         user = users.get(email)
         if user is None:
-            result.refused.append({"email": email, "reason": "unknown_user"})
+            refused.append({"email": email, "reason": "unknown_user"})
             continue
         uid, active = user
         if uid in held:
-            result.assigned.append(email)  # already seated: a rerun is a no-op, not a refusal
+            seated_now.append(email)  # already seated: a rerun is a no-op, not a refusal
             continue
         if not active:
-            result.refused.append({"email": email, "reason": "inactive_user"})
+            refused.append({"email": email, "reason": "inactive_user"})
             continue
-        why = SeatCount(contract.quantity, assigned, contract.mode).refusal_for_one_more()
         if why:
-            result.refused.append({"email": email, "reason": why})
+            refused.append({"email": email, "reason": why})
             continue
         assigned += 1
         held.add(uid)
-        result.assigned.append(email)
-        result.newly_assigned.append(email)
-        new_rows.append({"user_id": uid, "email": email, "assigned_after": assigned})
+        seated_now.append(email)
+        newly.append(email)
+        new_rows.append((uid, email, assigned))
+        if assigned >= contract.quantity:
+            why = SeatCount(contract.quantity, assigned, contract.mode).refusal_for_one_more()
     _write(
         conn, acct, product, new_rows, "assign", actor or "system", at, reason, grandfathered=False
     )
@@ -259,7 +299,7 @@ def unassign(
     users = _users_by_email(conn, acct.id, wanted)
     held = _seated_ids(conn, acct.id, product, [uid for uid, _ in users.values()])
     assigned = count_assigned(conn, acct.id, product)
-    rows: list[dict[str, object]] = []
+    rows: list[tuple[int, str, int]] = []  # user id, email, assigned_after
     for email in wanted:
         user = users.get(email)
         if user is None:
@@ -268,10 +308,10 @@ def unassign(
             result.refused.append({"email": email, "reason": "not_assigned"})
         else:
             assigned -= 1
-            rows.append({"user_id": user[0], "email": email, "assigned_after": assigned})
+            rows.append((user[0], email, assigned))
             result.unassigned.append(email)
     if rows:
-        ids = [r["user_id"] for r in rows]
+        ids = [r[0] for r in rows]
         for i in range(0, len(ids), _CHUNK):
             conn.execute(
                 seats.delete().where(
@@ -340,10 +380,10 @@ def grandfather(
             .order_by(integration_users.c.id)
         ).all()
         assigned = count_assigned(conn, acct.id, product)
-        rows = []
+        rows: list[tuple[int, str, int]] = []  # user id, email, assigned_after
         for uid, email in candidates:
             assigned += 1
-            rows.append({"user_id": uid, "email": email, "assigned_after": assigned})
+            rows.append((uid, email, assigned))
             result.newly_assigned.append(email)
         _write(
             conn,
@@ -398,7 +438,7 @@ def _write(
     conn: sa.Connection,
     acct: Account,
     product: str,
-    rows: list[dict[str, object]],
+    rows: Sequence[tuple[int, str, int]],
     action: str,
     actor: str,
     at: dt.datetime,
@@ -406,20 +446,17 @@ def _write(
     *,
     grandfathered: bool,
 ) -> None:
+    """Seat rows and their ledger rows; ``rows`` are (user id, email, assigned_after)."""
     if not rows:
         return
-    conn.execute(
-        seats.insert(),
-        [
-            {
-                "account_id": acct.id,
-                "product": product,
-                "user_id": r["user_id"],
-                "assigned_at": at,
-                "grandfathered": grandfathered,
-            }
-            for r in rows
-        ],
+    at_value = _bind(conn, seats.c.assigned_at, at)
+    flag = _bind(conn, seats.c.grandfathered, grandfathered)
+    acct_id = acct.id
+    _insert_many(
+        conn,
+        seats,
+        ("account_id", "product", "user_id", "assigned_at", "grandfathered"),
+        [(acct_id, product, r[0], at_value, flag) for r in rows],
     )
     _ledger(conn, acct, product, rows, action, actor, at, reason)
 
@@ -428,27 +465,31 @@ def _ledger(
     conn: sa.Connection,
     acct: Account,
     product: str,
-    rows: list[dict[str, object]],
+    rows: Sequence[tuple[int, str, int]],
     action: str,
     actor: str,
     at: dt.datetime,
     reason: str,
 ) -> None:
-    conn.execute(
-        seat_ledger.insert(),
+    at_value = _bind(conn, seat_ledger.c.at, at)
+    acct_id = acct.id
+    _insert_many(
+        conn,
+        seat_ledger,
+        (
+            "account_id",
+            "product",
+            "user_id",
+            "email",
+            "action",
+            "actor",
+            "at",
+            "reason",
+            "assigned_after",
+        ),
         [
-            {
-                "account_id": acct.id,
-                "product": product,
-                "user_id": r["user_id"],
-                "email": r["email"],
-                "action": action,
-                "actor": actor,
-                "at": at,
-                "reason": reason,
-                "assigned_after": r["assigned_after"],
-            }
-            for r in rows
+            (acct_id, product, uid, email, action, actor, at_value, reason, after)
+            for uid, email, after in rows
         ],
     )
 

@@ -34,6 +34,7 @@ run only holds the rows it touches.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -53,7 +54,6 @@ from .installs import Installation, get_installation, list_installations, run_du
 from .records import ExternalUser
 from .retry import RequestContext, RetryPolicy
 from .storage.tables import external_ids, installations, integration_users
-from .storage.tables import seats as seats_table
 from .sync_tables import (
     agent_directory,
     auto_install_waiting,
@@ -173,8 +173,7 @@ class _Bulk:
     ) -> None:
         self.conn = conn
         self.table = table
-        dialect = conn.dialect
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        mark = _mark(conn)
         sql = (
             f"INSERT INTO {table.name} ({', '.join(columns)}) "
             f"VALUES ({', '.join([mark] * len(columns))})"
@@ -189,7 +188,10 @@ class _Bulk:
 
     def value(self, column: str, value: Any) -> Any:
         """``value`` as the driver must receive it for ``column``."""
-        proc = self.table.c[column].type.bind_processor(self.conn.dialect)
+        # The dialect's own type: a TypeDecorator's generic impl (DateTime) would hand SQLite a
+        # datetime, which sqlite3's default adapter stores in another text form than SQLAlchemy.
+        dialect = self.conn.dialect
+        proc = self.table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
         return value if proc is None else proc(value)
 
     def roles(self, roles: tuple[str, ...]) -> Any:
@@ -206,6 +208,28 @@ class _Bulk:
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def _mark(conn: sa.Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _select_in(
+    conn: sa.Connection,
+    sql: str,
+    params: Sequence[Any],
+    values: Sequence[Any],
+    size: int = _CHUNK,
+) -> Iterator[Sequence[Any]]:
+    """Rows of ``sql`` (a SELECT whose last condition is ``... IN``) for ``values``, chunked and
+    sent straight to the driver, like :class:`_Bulk`'s writes: SQLAlchemy's expanding IN renders
+    the statement anew and processes every parameter, a good part of a run's lookups. Rows come
+    back as the driver gives them: booleans may be 0/1 (SQLite), JSON is text."""
+    mark = _mark(conn)
+    for chunk in _chunks(values, size):
+        yield from conn.exec_driver_sql(
+            f"{sql} ({', '.join([mark] * len(chunk))})", (*params, *chunk)
+        )
 
 
 class _Run:
@@ -279,6 +303,16 @@ class _Run:
         self.run_id = 0
         self.users_changed = False
         self.gone: set[int] = set()  # users a full pull no longer returns
+        self._roles_text: dict[str | None, tuple[str, ...]] = {}
+        self._norm_roles: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def _stored_roles(self, text: str | None) -> tuple[str, ...]:
+        """A user's stored roles (JSON text as the driver returns it), parsed once per distinct
+        text: a run sees a handful of role sets, not one per user."""
+        out = self._roles_text.get(text)
+        if out is None:
+            out = self._roles_text[text] = tuple(json.loads(text)) if text else ()
+        return out
 
     # -- the steps -----------------------------------------------------------------------------------
     def execute(self, since: dt.datetime | None, cursor_row: Any) -> None:
@@ -387,37 +421,32 @@ class _Run:
     ) -> None:
         conn, acct_id, product, at = self.conn, self.acct.id, self.product, self.started
         iu = integration_users
-        linked: dict[str, tuple[int, str, str, bool, list[str]]] = {}
-        for chunk in _chunks([v[0] for v in valid]):
-            rows = conn.execute(
-                sa.select(
-                    external_ids.c.external_id,
-                    iu.c.id,
-                    iu.c.email,
-                    iu.c.name,
-                    iu.c.active,
-                    iu.c.roles,
-                )
-                .join(iu, iu.c.id == external_ids.c.user_id)
-                .where(
-                    external_ids.c.account_id == acct_id,
-                    external_ids.c.product == product,
-                    external_ids.c.external_id.in_(chunk),
-                )
-            )
-            for r in rows:
-                linked[r[0]] = (r[1], r[2], r[3], r[4], r[5])
+        mark = _mark(conn)
+        roles_of = self._stored_roles
+        linked: dict[str, tuple[int, str, str, bool, tuple[str, ...]]] = {}
+        for ext, uid, cur_email, cur_name, cur_active, cur_roles in _select_in(
+            conn,
+            "SELECT external_ids.external_id, integration_users.id, integration_users.email, "
+            "integration_users.name, integration_users.active, integration_users.roles "
+            "FROM external_ids JOIN integration_users "
+            "ON integration_users.id = external_ids.user_id "
+            f"WHERE external_ids.account_id = {mark} AND external_ids.product = {mark} "
+            "AND external_ids.external_id IN",
+            (acct_id, product),
+            [v[0] for v in valid],
+        ):
+            linked[ext] = (uid, cur_email, cur_name, bool(cur_active), roles_of(cur_roles))
         # Users the account already knows by email (added by an admin, or another CRM's).
         wanted = [email for ext, email, _ in valid if linked.get(ext, (0, email))[1] != email]
-        by_email: dict[str, tuple[int, str, bool, list[str]]] = {}
-        for chunk in _chunks(wanted):
-            rows = conn.execute(
-                sa.select(iu.c.email, iu.c.id, iu.c.name, iu.c.active, iu.c.roles).where(
-                    iu.c.account_id == acct_id, iu.c.email.in_(chunk)
-                )
-            )
-            for r in rows:
-                by_email[r[0]] = (r[1], r[2], r[3], r[4])
+        by_email: dict[str, tuple[int, str, bool, tuple[str, ...]]] = {}
+        for email, uid, cur_name, cur_active, cur_roles in _select_in(
+            conn,
+            "SELECT email, id, name, active, roles FROM integration_users "
+            f"WHERE account_id = {mark} AND email IN",
+            (acct_id,),
+            wanted,
+        ):
+            by_email[email] = (uid, cur_name, bool(cur_active), roles_of(cur_roles))
 
         activated = self.activated
         inserts: list[tuple[str, str, bool, tuple[str, ...]]] = []  # email, name, active, roles
@@ -425,9 +454,15 @@ class _Run:
         links: list[tuple[int, str, str, int]] = []
         updates: list[dict[str, Any]] = []
         gained_new: list[tuple[str, int | None]] = []  # (email, user id once known)
+        norm_roles = self._norm_roles
         for ext, email, user in valid:
             name = (user.name or "")[:_NAME_MAX]
-            roles = tuple(sorted(set(user.roles)))
+            try:
+                roles = norm_roles[user.roles]
+            except KeyError:
+                roles = norm_roles[user.roles] = tuple(sorted(set(user.roles)))
+            except TypeError:  # an adapter handed a list: not a key, normalise it each time
+                roles = tuple(sorted(set(user.roles)))
             active = bool(user.active)
             found = linked.get(ext)
             if found is not None:
@@ -448,14 +483,14 @@ class _Run:
                 cur_email = email
                 links.append((acct_id, product, ext, uid))
             self.users[uid] = (email, name, ext, active)
-            had_role = bool(cur_active) and bool(activated.intersection(cur_roles or ()))
+            had_role = cur_active and bool(activated.intersection(cur_roles))
             if active and not had_role and activated.intersection(roles):
                 gained_new.append((email, uid))
             if (
                 cur_email != email
                 or cur_name != name
                 or bool(cur_active) != active
-                or tuple(cur_roles or ()) != roles
+                or cur_roles != roles
                 or found is None
             ):
                 updates.append(
@@ -754,26 +789,23 @@ class _Run:
         decisions: dict[tuple[bool, bool], bool] = {}
         bulk = self.bulk_agents
         at_value, run_id = self.at_value, self.run_id
-        ad = agent_directory
         users = self.users
+        mark = _mark(conn)
+        seats_sql = (
+            f"SELECT user_id FROM seats WHERE account_id = {mark} AND product = {mark} "
+            "AND user_id IN"
+        )
+        agents_sql = (
+            "SELECT user_id, active FROM agent_directory "
+            f"WHERE account_id = {mark} AND product = {mark} AND user_id IN"
+        )
         for chunk in _chunks(sorted(users), 1000):
             seated_ids = {
-                r[0]
-                for r in conn.execute(
-                    sa.select(seats_table.c.user_id).where(
-                        seats_table.c.account_id == acct_id,
-                        seats_table.c.product == product,
-                        seats_table.c.user_id.in_(chunk),
-                    )
-                )
+                r[0] for r in _select_in(conn, seats_sql, (acct_id, product), chunk, _CHUNK)
             }
             agent_rows = {
                 r[0]: bool(r[1])
-                for r in conn.execute(
-                    sa.select(ad.c.user_id, ad.c.active).where(
-                        ad.c.account_id == acct_id, ad.c.product == product, ad.c.user_id.in_(chunk)
-                    )
-                )
+                for r in _select_in(conn, agents_sql, (acct_id, product), chunk, _CHUNK)
             }
             writes: list[tuple[Any, ...]] = []
             for uid in chunk:
