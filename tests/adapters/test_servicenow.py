@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -147,6 +148,56 @@ def test_roles_mapped_and_filtered(
     holders = {u.id for u in sandbox.store.users if "sn_openframe_user" in u.roles}
     assert {u.external_id for u in only if u.roles} == holders
     assert all(u.roles in ((), ("sn_openframe_user",)) for u in only)
+
+
+def test_incremental_pull_reads_only_the_changed_users_grants(
+    sandbox: ServiceNowSandbox, ctx: RequestContext
+) -> None:
+    sandbox.store.change([3], roles=["itil", "sn_openframe_user"])
+    sandbox.store.change([7])
+    since = sandbox.store.by_number[3].modified_at
+    users = {u.external_id: u for u in flat(pull(sandbox, ctx, since=since))}
+    assert users[sandbox.store.by_number[3].id].roles == ("itil", "sn_openframe_user")
+    assert users[sandbox.store.by_number[7].id].roles == tuple(sandbox.store.by_number[7].roles)
+    # One token, one grants page (3 grants, not 26), one user page.
+    assert ctx.requests == sandbox.requests == 3
+
+
+def test_roles_source_none_reads_no_grants(sandbox: ServiceNowSandbox, ctx: RequestContext) -> None:
+    users = flat(pull(sandbox, ctx, raw={**sandbox.basic_settings(), "roles_source": "none"}))
+    assert len(users) == 25 and all(u.roles == () for u in users)
+    assert ctx.requests == sandbox.requests == 3
+
+
+def test_user_changed_during_the_pull_gets_its_current_roles(
+    sandbox: ServiceNowSandbox, ctx: RequestContext
+) -> None:
+    pages = plugin.seatgate_pull_users(
+        product="servicenow", settings=settings(sandbox.basic_settings()), since=None, ctx=ctx
+    )
+    first = next(pages)  # grants read, page 1 (and page 2, ahead) read
+    moved = sandbox.store.by_number[1]
+    sandbox.store.change([1], roles=["sn_customerservice_agent", "itil"])
+    later = [u for page in pages for u in page.users]
+    assert first.users[0].external_id == moved.id
+    again = [u for u in later if u.external_id == moved.id]
+    assert [u.roles for u in again] == [("itil", "sn_customerservice_agent")]
+    assert again[0].modified_at == moved.modified_at
+    # Three grants pages, three user pages, and one re-read of the moved user's grants.
+    assert ctx.requests == sandbox.requests == 7
+
+
+def test_pull_closed_early_leaves_no_request_running(
+    sandbox: ServiceNowSandbox, ctx: RequestContext
+) -> None:
+    pages = plugin.seatgate_pull_users(
+        product="servicenow", settings=settings(sandbox.basic_settings()), since=None, ctx=ctx
+    )
+    next(pages)
+    pages.close()  # cancels the page read ahead, or waits for it if it has started
+    assert not [t for t in threading.enumerate() if t.name.startswith("servicenow-pull")]
+    # Three grants pages and page 1; page 2 only if the worker had started it.
+    assert ctx.requests == sandbox.requests in (4, 5)
 
 
 # -- faults and the retry policy ----------------------------------------------------------------------
