@@ -50,7 +50,7 @@ from oauthlib.oauth2 import TokenExpiredError
 from pysnow.exceptions import MissingResult, PysnowException, ResponseError, TokenCreateError
 from requests_oauthlib import OAuth2Session
 
-from seatgate.core.config import ConfigSchema, Field, Secret
+from seatgate.core.config import ConfigSchema, Field, Secret, require_tls
 from seatgate.core.errors import (
     AdapterError,
     AuthFailed,
@@ -74,7 +74,6 @@ PRODUCT = "servicenow"
 VERSION = "0.1.0"
 # The Table API's cap on sysparm_limit (glide.db.max_view_records / REST max, 10,000 by default).
 MAX_PAGE = 10_000
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 ROLE_SOURCES = ("sys_user_has_role", "roles_field", "none")
 GRANT_FIELDS = ["user", "role.name", "user.sys_updated_on"]
 USER_FIELDS = (
@@ -170,13 +169,9 @@ def _host_of(settings: Mapping[str, Any]) -> tuple[str, bool]:
         raise BadInput("config", "instance/base_url", "exactly one of instance or base_url")
     if instance:
         return f"{instance}.service-now.com", True
-    parts = urlsplit(str(base_url))
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadInput("config base_url", base_url, "https://host[:port]")
+    parts = urlsplit(require_tls(str(base_url), "base_url", "https://dev12345.service-now.com"))
     if parts.path not in ("", "/") or parts.query:
         raise BadInput("config base_url", base_url, "a URL without path or query")
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK:
-        raise BadInput("config base_url", base_url, "https (plain http only for 127.0.0.1)")
     return parts.netloc, parts.scheme == "https"
 
 
