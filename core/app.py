@@ -40,6 +40,7 @@ class App:
         policy_file: str | Path | None = None,
         plugins: Plugins | None = None,
         entitlement_max_age: float = 1.0,
+        entitlement_audit_batch: int = 1,
     ) -> None:
         self.db = db if isinstance(db, Database) else Database(db)
         self.clock: Clock = clock or SystemClock()
@@ -48,6 +49,9 @@ class App:
         self.timeline = timeline
         self._plugins = plugins
         self._entitlement_max_age = entitlement_max_age
+        # 1: every denied check commits its audit row before answering (the CLI's need). A server
+        # answering CTI logins may batch them (see Entitlements' durability note) and must close().
+        self._entitlement_audit_batch = entitlement_audit_batch
 
     def __repr__(self) -> str:
         return f"App({self.db!r}, clock={self.clock!r})"
@@ -92,7 +96,14 @@ class App:
             self.products,
             self.gated_features,
             max_age=self._entitlement_max_age,
+            audit_batch=self._entitlement_audit_batch,
         )
+
+    def close(self) -> None:
+        """Write any buffered audit rows and release the database connections."""
+        if "entitlements" in self.__dict__:
+            self.entitlements.close()
+        self.db.dispose()
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sa.Connection]:
