@@ -821,6 +821,10 @@ def run(app: App, period: str, actor: str | None = None) -> dict[str, Any]:
             "period", period, f"a month that has begun by {now.date()} (use `billing preview`)"
         )
     with app.write() as conn:
+        if conn.dialect.name == "postgresql":
+            # Two runs at once would both find the month unbilled; the second waits here and
+            # then sees the first one's billed periods (SQLite's BEGIN IMMEDIATE already waits).
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('seatgate.billing.run'))"))
         histories, ids = load_histories(conn, now, catalog_mod.load(), _overage_begins(app))
         billed, prior = billing_state(conn)
         drafts = draft_invoices(histories, month, billed, prior, ids)
