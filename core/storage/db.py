@@ -24,6 +24,7 @@ from ..errors import BadInput
 
 DEFAULT_URL = "sqlite:///seatgate.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATION_LOCK = 0x5EA7_6A7E  # any constant; names the advisory lock migrations take
 
 
 def resolve_url(url: str | None) -> str:
@@ -101,13 +102,24 @@ class Database:
             return set(MigrationContext.configure(conn).get_current_heads())
 
     def upgrade(self, *, only_if_needed: bool = False) -> list[str]:
-        """Apply every migration branch up to its head; returns the heads now current."""
-        if only_if_needed and self.current() == self.heads():
-            return sorted(self.heads())
+        """Apply every migration branch up to its head; returns the heads now current.
+
+        Several processes may open a new database at once (workers, tests): the migration runs
+        under a lock — SQLite's write lock (BEGIN IMMEDIATE), a transaction-level advisory lock on
+        PostgreSQL — and whoever gets it second finds the schema current and does nothing.
+        """
+        heads = self.heads()
+        if only_if_needed and self.current() == heads:
+            return sorted(heads)
         cfg = self.alembic_config()
         with self.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "heads")
+            if not self.is_sqlite:
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
+            if set(MigrationContext.configure(conn).get_current_heads()) != heads:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "heads")
         return sorted(self.current())
 
     def dispose(self) -> None:
