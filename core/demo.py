@@ -57,6 +57,7 @@ def main() -> None:
                 settings[field.name] = "${" + env + "}"
         config = Path(tmp, "salesforce.json")
         config.write_text(json.dumps(settings, indent=2))
+        os.environ.setdefault("COLUMNS", "120")  # room for the invoice table
         runner = CliRunner()
         print(f"A Salesforce sandbox with 200 users is listening at {crm.url}")
 
@@ -84,8 +85,10 @@ def main() -> None:
         run(runner, "install", "acme", "salesforce", "--config", str(config), as_of=day0)
         run(runner, "sync", "acme", "salesforce", "--full", as_of=day0)
 
+        run(runner, "billing", "run", "--period", "2025-10", as_of="2025-10-01T06:00:00Z")
         enabled = "2025-10-04T00:00:00Z"  # Manage Seats is enabled in the UK (seed 000)
         run(runner, "seats", "grandfather", "acme", "salesforce", as_of=enabled)
+        run(runner, "billing", "run", "--period", "2026-01", as_of="2026-01-01T06:00:00Z")
 
         crm.store.add(1)  # a new agent appears in the CRM
         run(runner, "sync", "acme", "salesforce", as_of="2026-02-01T09:00:00Z")
