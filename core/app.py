@@ -66,6 +66,11 @@ class App:
             from .plugins import build_plugin_manager
 
             self._plugins = build_plugin_manager()
+        from .billing_listener import PLUGIN_NAME, BillingListener
+
+        if not self._plugins.pm.has_plugin(PLUGIN_NAME):
+            # The billing core listens to activations on whichever manager this App uses.
+            self._plugins.register(BillingListener(self), PLUGIN_NAME, "builtin")
         return self._plugins
 
     def products(self) -> frozenset[str]:
@@ -139,9 +144,22 @@ class App:
     def assign(
         self, account: str, product: str, emails: Sequence[str], actor: str | None
     ) -> seats.SeatResult:
+        """Manage Seats, as an admin: the seats and the purchase commitment of the added users
+        (seed 002: adding users is a purchase) commit together."""
+        from . import purchases
+
         with self.write() as conn:
             self._check_product(product)
-            return seats.assign(conn, account, product, emails, actor=actor, at=self.now())
+            at = self.now()
+            result = seats.assign(conn, account, product, emails, actor=actor, at=at)
+            if result.newly_assigned:
+                acct = accounts.get_account(conn, account)
+                purchases.record_added_users(
+                    conn, acct, contracts.get_contract(conn, acct, product),
+                    (actor or "").strip().lower(), at,
+                    result.newly_assigned, result.assigned_count,
+                )  # fmt: skip
+            return result
 
     def unassign(
         self, account: str, product: str, emails: Sequence[str], actor: str | None

@@ -63,7 +63,8 @@ commitments = sa.Table(
     sa.Column("product", sa.String(40), nullable=False),
     sa.Column("actor", sa.String(254), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
-    sa.Column("action", sa.String(30), nullable=False),  # plan_change | seats_buy | uninstall
+    # install | add_users | plan_change | seats_buy | uninstall
+    sa.Column("action", sa.String(30), nullable=False),
     sa.Column("detail", JSONText, nullable=False, default=dict),
     sa.Column("price_shown", Money),  # the indicative price the actor saw
     sa.Column("currency", sa.String(3)),

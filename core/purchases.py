@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -253,6 +254,31 @@ def open_ticket(
         )  # fmt: skip
     return {"account": account, "product": product, "kind": kind, "ticket": ticket_id,
             "opened_at": now}  # fmt: skip
+
+
+# -- adding users -----------------------------------------------------------------------------------
+def record_added_users(
+    conn: sa.Connection,
+    acct: Account,
+    contract: Contract,
+    actor: str,
+    at: dt.datetime,
+    emails: Sequence[str],
+    assigned_after: int,
+) -> None:
+    """Seed 002, "Purchasing Authority" and "Adding Users above Contracted Quantities": adding users
+    is a purchase, recorded as a commitment. The price shown is the indicative cost per billing
+    period of the added users the contract does not cover (0 when it covers them all); invoices
+    bill them from the seat ledger, whether or not this record exists."""
+    if not emails:
+        return
+    before = assigned_after - len(emails)
+    above = max(0, assigned_after - contract.quantity) - max(0, before - contract.quantity)
+    shown = Decimal("0")
+    if above > 0:
+        shown = Decimal(quote_seats(conn, acct, contract, above, at.date())["per_billing_period"])
+    detail = {"added": len(emails), "above_contract": above, "emails": list(emails[:20])}
+    _commit(conn, acct, contract.product, actor, at, "add_users", detail, shown, contract.currency)
 
 
 # -- buying seats ------------------------------------------------------------------------------------

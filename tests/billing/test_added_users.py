@@ -1,0 +1,48 @@
+"""Seed 002, "Purchasing Authority": adding users is a purchase, recorded as a commitment with the
+indicative price of the users the contract does not cover."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from billing_scenario import ADMIN, Scenario
+
+from seatgate.core.billing_tables import commitments
+
+
+def added_users(scenario: Scenario) -> list[sa.Row]:
+    with scenario.app.db.read() as conn:
+        query = sa.select(commitments).where(commitments.c.action == "add_users")
+        return list(conn.execute(query.order_by(commitments.c.id)))
+
+
+def test_users_within_the_contract_are_a_commitment_priced_at_nothing(scenario: Scenario) -> None:
+    scenario.account(users=3)
+    scenario.contract(seats=10)
+    scenario.on("2026-01-10").assign(0, 3)
+    (row,) = added_users(scenario)
+    assert row.actor == ADMIN
+    assert row.detail["added"] == 3 and row.detail["above_contract"] == 0
+    assert str(row.price_shown) == "0"
+
+
+def test_users_above_an_auto_expand_contract_show_their_price_per_billing_period(
+    scenario: Scenario,
+) -> None:
+    scenario.account(users=4)
+    scenario.contract(seats=2, mode="auto_expand", frequency="quarterly")
+    scenario.on("2026-01-10").assign(0, 1)
+    scenario.assign(1, 4)  # 4 users on 2 seats: the last two are above the contract
+    first, second = added_users(scenario)
+    assert first.detail["above_contract"] == 0
+    assert second.detail["above_contract"] == 2
+    assert str(second.price_shown) == "150.00"  # 2 users x 25.00 a month x 3 months
+    assert second.currency == "USD"
+
+
+def test_a_refused_assignment_records_no_commitment(scenario: Scenario) -> None:
+    scenario.account(users=3)
+    scenario.contract(seats=1)
+    scenario.on("2026-01-10").assign(0, 1)
+    result = scenario.app.assign("acme", "salesforce", ["u1@acme.example"], ADMIN)
+    assert result.refused == [{"email": "u1@acme.example", "reason": "capacity_reached"}]
+    assert len(added_users(scenario)) == 1
