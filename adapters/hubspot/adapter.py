@@ -393,10 +393,10 @@ class HubSpotAdapter:
                     page = s.call(ctx, lambda a=after, ar=archived: s.owners_page(a, ar))  # type: ignore[misc]
                     users = []
                     for owner in page["results"]:
+                        if since is not None and _older_than(owner, since):
+                            continue  # unchanged: not worth mapping (most of an incremental pull)
                         user = _to_user(owner, roles)
                         if user is None or (teams and not teams.intersection(user.raw["teams"])):
-                            continue
-                        if since is not None and user.modified_at < since:  # type: ignore[operator]
                             continue
                         users.append(user)
                     if users:
@@ -480,6 +480,15 @@ def _user_roles(s: _Session, ctx: RequestContext) -> dict[str, tuple[str, ...]]:
         if nxt.after == after:
             raise MalformedResponse("HubSpot sent the same users page cursor twice: it loops")
         after = nxt.after
+
+
+def _older_than(owner: Mapping[str, Any], since: dt.datetime) -> bool:
+    """True when the owner's ``updatedAt`` is before ``since``; a stamp that does not parse is not
+    older (the full mapping then reports it)."""
+    try:
+        return _utc(dt.datetime.fromisoformat(owner["updatedAt"])) < since  # type: ignore[operator]
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def _next_after(page: Mapping[str, Any]) -> str | None:
