@@ -449,3 +449,26 @@ def test_the_console_script_is_installed_and_answers_json(sqlite_cli: Cli) -> No
     assert proc.returncode == 2
     assert proc.stderr == ""
     assert json.loads(proc.stdout)["code"] == "bad_input"
+
+
+def test_assign_reads_emails_from_a_file_one_per_line(cli: Cli, tmp_path: Path) -> None:
+    listing = tmp_path / "seats.txt"
+    listing.write_text("# the sales team\nANN@example.com\n\nbob@example.com\n")
+    code, data = cli.json("seats assign acme salesforce", "--from-file", str(listing))
+    assert code == 0
+    assert data["assigned"] == ["ann@example.com", "bob@example.com"]
+    code, data = cli.json(
+        "seats unassign acme salesforce bob@example.com --from-file", str(listing)
+    )
+    assert code == 0  # bob is named twice, on the line and in the file: unassigned once
+    assert sorted(data["unassigned"]) == ["ann@example.com", "bob@example.com"]
+
+
+def test_assign_without_any_email_is_bad_input(cli: Cli) -> None:
+    before = cli.rows()
+    code, out, err = cli("seats assign acme salesforce")
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        "error: bad emails 'none': expected EMAIL arguments or --from-file FILE (one per line)"
+    )
+    assert cli.rows() == before

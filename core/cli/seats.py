@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TextIO
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from .. import seats as seats_mod
+from ..errors import BadInput
 from ..records import FEATURES
 from . import Context, pass_ctx
 
@@ -48,24 +50,50 @@ def _run(ctx: Context, kind: str, fn: object) -> None:
         sys.exit(1)
 
 
+def _emails(emails: tuple[str, ...], from_file: TextIO | None) -> list[str]:
+    """EMAIL arguments and/or one address per line of --from-file (``-`` for stdin): argv tops
+    out near 90,000 addresses, a file does not."""
+    listed = list(emails)
+    if from_file is not None:
+        listed += [line.strip() for line in from_file if line.strip() and not line.startswith("#")]
+    if not listed:
+        raise BadInput("emails", "none", "EMAIL arguments or --from-file FILE (one per line)")
+    return listed
+
+
+_from_file = click.option(
+    "--from-file",
+    type=click.File("r"),
+    help="Read emails from FILE, one per line ('-' for stdin), besides any EMAIL arguments.",
+)
+
+
 @seats.command("assign")
 @click.argument("account")
 @click.argument("product")
-@click.argument("emails", metavar="EMAIL...", nargs=-1, required=True)
+@click.argument("emails", metavar="[EMAIL...]", nargs=-1)
+@_from_file
 @pass_ctx
-def assign(ctx: Context, account: str, product: str, emails: tuple[str, ...]) -> None:
+def assign(
+    ctx: Context, account: str, product: str, emails: tuple[str, ...], from_file: TextIO | None
+) -> None:
     """Assign seats of PRODUCT to users; refused beyond the hard cap or while in overage."""
-    _run(ctx, "assign", lambda: ctx.app.assign(account, product, emails, ctx.actor))
+    wanted = _emails(emails, from_file)
+    _run(ctx, "assign", lambda: ctx.app.assign(account, product, wanted, ctx.actor))
 
 
 @seats.command("unassign")
 @click.argument("account")
 @click.argument("product")
-@click.argument("emails", metavar="EMAIL...", nargs=-1, required=True)
+@click.argument("emails", metavar="[EMAIL...]", nargs=-1)
+@_from_file
 @pass_ctx
-def unassign(ctx: Context, account: str, product: str, emails: tuple[str, ...]) -> None:
+def unassign(
+    ctx: Context, account: str, product: str, emails: tuple[str, ...], from_file: TextIO | None
+) -> None:
     """Take seats back (the bill does not go down within the term)."""
-    _run(ctx, "unassign", lambda: ctx.app.unassign(account, product, emails, ctx.actor))
+    wanted = _emails(emails, from_file)
+    _run(ctx, "unassign", lambda: ctx.app.unassign(account, product, wanted, ctx.actor))
 
 
 @seats.command("grandfather")
