@@ -20,7 +20,6 @@ import importlib
 import json
 import math
 import multiprocessing
-import resource
 import statistics
 import subprocess
 import sys
@@ -107,6 +106,7 @@ class RemoteSandbox:
 def child(product: str, users: int) -> dict[str, Any]:
     # The sandbox process is forked first, before this process has grown.
     remote = RemoteSandbox(product, users)
+    from benchlib import peak_rss_mb
     from sync_engine import prepare  # bench/sync_engine.py
 
     from seatgate.core import sync as sync_mod
@@ -154,7 +154,7 @@ def child(product: str, users: int) -> dict[str, Any]:
         out["incremental_requests"] = sandbox.requests - before
         out["incremental_pulled"] = result.summary.pulled
         out["incremental_outcome"] = result.summary.outcome
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = peak_rss_mb()
     return out
 
 

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import resource
-import statistics
-import sys
-import time
 from collections.abc import Callable
 
 import urllib3
+from benchlib import peak_rss_mb, time_pull
 from hubspot import HubSpot
 
 from seatgate.adapters.hubspot import plugin
@@ -61,26 +58,13 @@ CASES: dict[str, Callable[[HubSpotSandbox], int]] = {
 }
 
 
-def peak_rss_mb() -> float:
-    # ru_maxrss is KiB on Linux, bytes on macOS.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
 def measure(sandbox: HubSpotSandbox, fn: Callable[[HubSpotSandbox], int], runs: int) -> dict:
-    seconds, requests, users = [], [], 0
-    for _ in range(runs):
-        before = sandbox.requests
-        start = time.perf_counter()
-        users = fn(sandbox)
-        seconds.append(time.perf_counter() - start)
-        requests.append(sandbox.requests - before)
-    median = statistics.median(seconds)
+    users, median, requests = time_pull(fn, sandbox, runs)
     return {
         "users": users,
         "seconds": median,
         "users_per_s": users / median if median else float("inf"),
-        "requests": int(statistics.median(requests)),
+        "requests": requests,
         "peak_rss_mb": peak_rss_mb(),
     }
 

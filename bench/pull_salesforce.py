@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import resource
-import statistics
-import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
+from benchlib import peak_rss_mb, time_pull
 from simple_salesforce import Salesforce
 
 from seatgate.adapters.salesforce import plugin
@@ -60,29 +57,12 @@ def adapter_pull_password(sandbox: SalesforceSandbox) -> int:
     return adapter_pull(sandbox, auth="password")
 
 
-def peak_rss_mb() -> float:
-    # ru_maxrss is KiB on Linux, bytes on macOS.
-    scale = 1 / 1024 if sys.platform != "darwin" else 1 / (1024 * 1024)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
-
-
-def measure(
-    name: str, fn: Callable[[SalesforceSandbox], int], sandbox: SalesforceSandbox, runs: int
-) -> None:
-    times, requests = [], []
-    count = 0
-    for _ in range(runs):
-        before = sandbox.requests
-        start = time.perf_counter()
-        count = fn(sandbox)
-        times.append(time.perf_counter() - start)
-        requests.append(sandbox.requests - before)
-    seconds = statistics.median(times)
+def measure(name: str, fn: Callable[[Any], int], sandbox: Any, runs: int) -> None:
+    count, seconds, requests = time_pull(fn, sandbox, runs)
     minimum = math.ceil(len(sandbox.store.users) / BATCH_SIZE)
     print(
         f"{name:<28} users={count:>7}  {seconds:7.3f} s  {count / seconds:>9,.0f} users/s  "
-        f"requests={int(statistics.median(requests))} (min {minimum})  "
-        f"peak RSS={peak_rss_mb():.0f} MB"
+        f"requests={requests} (min {minimum})  peak RSS={peak_rss_mb():.0f} MB"
     )
 
 

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import resource
-import statistics
-import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pysnow
+from benchlib import peak_rss_mb, time_pull
 
 from seatgate.adapters.servicenow import plugin
 from seatgate.adapters.servicenow.adapter import CONFIG_SCHEMA, MAX_PAGE
@@ -67,29 +64,12 @@ def adapter_pull_oauth(sandbox: ServiceNowSandbox) -> int:
     return adapter_pull(sandbox, {**sandbox.settings(), "timeout": 120})
 
 
-def peak_rss_mb() -> float:
-    # ru_maxrss is KiB on Linux, bytes on macOS.
-    scale = 1 / 1024 if sys.platform != "darwin" else 1 / (1024 * 1024)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
-
-
-def measure(
-    name: str, fn: Callable[[ServiceNowSandbox], int], sandbox: ServiceNowSandbox, runs: int
-) -> None:
-    times, requests = [], []
-    count = 0
-    for _ in range(runs):
-        before = sandbox.requests
-        start = time.perf_counter()
-        count = fn(sandbox)
-        times.append(time.perf_counter() - start)
-        requests.append(sandbox.requests - before)
-    seconds = statistics.median(times)
+def measure(name: str, fn: Callable[[Any], int], sandbox: Any, runs: int) -> None:
+    count, seconds, requests = time_pull(fn, sandbox, runs)
     minimum = math.ceil(len(sandbox.store.users) / MAX_PAGE)
     print(
         f"{name:<28} users={count:>7}  {seconds:7.3f} s  {count / seconds:>9,.0f} users/s  "
-        f"requests={int(statistics.median(requests))} (min {minimum})  "
-        f"peak RSS={peak_rss_mb():.0f} MB"
+        f"requests={requests} (min {minimum})  peak RSS={peak_rss_mb():.0f} MB"
     )
 
 

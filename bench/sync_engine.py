@@ -24,7 +24,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from benchlib import peak_rss_mb
 
 from seatgate.core import accounts, contracts
 from seatgate.core import sync as sync_mod
@@ -93,10 +94,6 @@ def prepare(
     install(app, account, product, config, ADMIN)
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
 def child(users: int, scenario: str) -> dict[str, Any]:
     from seatgate.core.plugins import build_plugin_manager
     from seatgate.core.testing.memory import MEMORY_SCHEMA, MemoryAdapter, MemorySandbox
@@ -122,11 +119,11 @@ def child(users: int, scenario: str) -> dict[str, Any]:
         if scenario == "resync":
             full_sync(app, "bench", "memory")
             clock.advance(hours=1)
-        before = _rss_mb()
+        before = peak_rss_mb()
         t0 = time.perf_counter()
         summary = full_sync(app, "bench", "memory")
         seconds = time.perf_counter() - t0
-        peak = _rss_mb()
+        peak = peak_rss_mb()
         app.db.dispose()
     if summary.outcome != "succeeded" or summary.pulled != users:
         raise SystemExit(f"bench run did not sync every user: {summary}")
