@@ -29,7 +29,7 @@ from .contracts import find_contract, get_contract, set_quantity
 from .domain import FREQUENCY_MONTHS, Account, Contract, add_months, check_choice
 from .errors import BadInput, Conflict
 from .pricing import charge
-from .seats import count_assigned
+from .seats import SeatCount, count_assigned
 from .storage.tables import installations
 
 if TYPE_CHECKING:
@@ -321,7 +321,9 @@ def quote_seats(
         "per_billing_period": str(full.amount),
         "billing_period_months": billing.period_months(contract),
         "assigned": assigned,
-        "in_overage_after": contract.mode == "hard_cap" and assigned > contract.quantity + quantity,
+        "in_overage_after": SeatCount(
+            contract.quantity + quantity, assigned, contract.mode
+        ).in_overage,
     }
 
 
