@@ -128,12 +128,14 @@ class App:
                 self.entitlements.invalidate()
 
     def list_price(self, product: str, plan: str) -> tuple[Decimal, str] | None:
-        """The catalog's monthly list price and currency for a plan now, if the catalog has it."""
-        try:
-            from . import catalog
-        except ImportError:  # the catalog lands with billing
+        """The catalog's monthly list price and currency for a base plan now; None when the
+        catalog does not list it as a base plan (the contract then needs --unit-price)."""
+        from . import catalog
+
+        found = catalog.load().find(product, plan, self.now().date())
+        if found is None or found.addon:
             return None
-        return catalog.lookup_list_price(self, product, plan)
+        return found.monthly_price, found.currency
 
     # -- use cases ----------------------------------------------------------------------------------
     def check(

@@ -27,7 +27,7 @@ import attrs
 from .errors import BadInput, PolicyError
 
 if TYPE_CHECKING:
-    from .app import App
+    pass
 
 CHARGE_MODELS: tuple[str, ...] = ("per_seat", "per_account")
 CATALOG_ENV = "SEATGATE_CATALOG"
@@ -178,15 +178,6 @@ def load() -> Catalog:
     if key not in _loaded:
         _loaded[key] = Catalog.from_file(key) if key else Catalog.default()
     return _loaded[key]
-
-
-def lookup_list_price(app: App, product: str, plan: str) -> tuple[Decimal, str] | None:
-    """The then-listed monthly price and currency of ``plan`` (base plans only), for
-    ``App.list_price``; None when the catalog does not list it as a base plan."""
-    found = load().find(product, plan, app.now().date())
-    if found is None or found.addon:
-        return None
-    return found.monthly_price, found.currency
 
 
 def check_contract_plan(product: str, plan: str, day: dt.date) -> None:

@@ -130,13 +130,7 @@ def main_group(
 
 
 for _name in COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"{__name__}.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"{__name__}.{_name}":
-            raise
-        continue  # a concern whose commands have not landed yet
-    _module.register(main_group)
+    importlib.import_module(f"{__name__}.{_name}").register(main_group)
 
 
 def fail(
