@@ -148,6 +148,12 @@ def resolve_env_refs(value: str, key: str) -> str:
     return _ENV_REF.sub(sub, value)
 
 
+def reveal(value: object) -> str:
+    """The clear text of a setting: a :class:`Secret` from validated settings, or a plain value.
+    Call it only where a client library needs the credential, never to log or display it."""
+    return value.reveal() if isinstance(value, Secret) else str(value)
+
+
 def redact(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Settings fit for display: secrets shown as ``***``."""
     return {k: ("***" if isinstance(v, Secret) else v) for k, v in settings.items()}

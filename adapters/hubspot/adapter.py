@@ -36,7 +36,7 @@ from hubspot.crm.properties.models import PropertyGroupCreate
 from hubspot.oauth.exceptions import ApiException as OAuthApiException
 from hubspot.settings.users.exceptions import ApiException as UsersApiException
 
-from seatgate.core.config import ConfigSchema, Field, Secret, require_tls
+from seatgate.core.config import ConfigSchema, Field, require_tls, reveal
 from seatgate.core.errors import (
     AdapterError,
     AuthFailed,
@@ -120,10 +120,6 @@ EXAMPLE_CONFIG: dict[str, Any] = {
     "teams": ["Support Team"],
     "read_user_roles": True,
 }
-
-
-def _reveal(value: Any) -> str:
-    return value.reveal() if isinstance(value, Secret) else str(value)
 
 
 def check_base_url(url: str) -> str:
@@ -213,7 +209,7 @@ class _Session:
         self.timeout = float(settings.get("timeout") or 30)
         self._settings = settings
         self.oauth = "access_token" not in settings
-        token = None if self.oauth else _reveal(settings["access_token"])
+        token = None if self.oauth else reveal(settings["access_token"])
         # Retry(0): no hidden retry nor sleep on 429 + Retry-After; the core's policy decides.
         retry = urllib3.Retry(total=0, redirect=0, respect_retry_after_header=False)
         # client_side_validation: 12.x ships it off, so a page missing required fields would
@@ -285,9 +281,9 @@ class _Session:
             answer = self.run(
                 lambda: tokens.create(
                     grant_type="refresh_token",
-                    client_id=_reveal(s["client_id"]),
-                    client_secret=_reveal(s["client_secret"]),
-                    refresh_token=_reveal(s["refresh_token"]),
+                    client_id=reveal(s["client_id"]),
+                    client_secret=reveal(s["client_secret"]),
+                    refresh_token=reveal(s["refresh_token"]),
                     _request_timeout=self.timeout,
                 )
             )

@@ -55,7 +55,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from seatgate.core.config import LOOPBACK_HOSTS, ConfigSchema, Field, Secret, require_tls
+from seatgate.core.config import LOOPBACK_HOSTS, ConfigSchema, Field, require_tls, reveal
 from seatgate.core.errors import (
     AdapterError,
     AuthFailed,
@@ -192,10 +192,6 @@ EXAMPLE_CONFIG: dict[str, Any] = {
     "voice_call_centers": ["04v000000000001AAA"],
     "read_permission_sets": True,
 }
-
-
-def _reveal(value: Any) -> str:
-    return value.reveal() if isinstance(value, Secret) else str(value)
 
 
 def parse_stamp(text: str) -> dt.datetime:
@@ -416,13 +412,13 @@ class Connection:
         }
         if self.flow == "session":
             return Salesforce(
-                session_id=_reveal(s["session_id"]), instance_url=s["instance_url"], **common
+                session_id=reveal(s["session_id"]), instance_url=s["instance_url"], **common
             )
         if self.flow == "password":
             return Salesforce(
                 username=s["username"],
-                password=_reveal(s["password"]),
-                security_token=_reveal(s["security_token"]),
+                password=reveal(s["password"]),
+                security_token=reveal(s["security_token"]),
                 domain=self._domain(),
                 **common,
             )
@@ -431,13 +427,13 @@ class Connection:
                 username=s["username"],
                 consumer_key=s["consumer_key"],
                 domain=self._domain(),
-                privatekey=_reveal(s["private_key"]) if self.flow == "jwt" else None,
+                privatekey=reveal(s["private_key"]) if self.flow == "jwt" else None,
                 privatekey_file=str(s["private_key_file"]) if self.flow == "jwt_file" else None,
                 **common,
             )
         return Salesforce(
             consumer_key=s["consumer_key"],
-            consumer_secret=_reveal(s["consumer_secret"]),
+            consumer_secret=reveal(s["consumer_secret"]),
             domain=self._domain(),
             **common,
         )

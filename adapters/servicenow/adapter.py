@@ -50,7 +50,7 @@ from oauthlib.oauth2 import TokenExpiredError
 from pysnow.exceptions import MissingResult, PysnowException, ResponseError, TokenCreateError
 from requests_oauthlib import OAuth2Session
 
-from seatgate.core.config import ConfigSchema, Field, Secret, require_tls
+from seatgate.core.config import ConfigSchema, Field, require_tls, reveal
 from seatgate.core.errors import (
     AdapterError,
     AuthFailed,
@@ -200,10 +200,6 @@ def _loopback_oauth() -> Iterator[None]:
                 os.environ.pop("OAUTHLIB_INSECURE_TRANSPORT", None)
 
 
-def _reveal(value: Any) -> str:
-    return value.reveal() if isinstance(value, Secret) else str(value)
-
-
 class _Connection:
     """A pysnow client for one run, and how to get a fresh session when ServiceNow says 401."""
 
@@ -227,7 +223,7 @@ class _Connection:
         if self.oauth:
             self.client = pysnow.OAuthClient(
                 client_id=settings["client_id"],
-                client_secret=_reveal(settings["client_secret"]),
+                client_secret=reveal(settings["client_secret"]),
                 host=host,
                 use_ssl=use_ssl,
             )
@@ -237,7 +233,7 @@ class _Connection:
                 host=host,
                 use_ssl=use_ssl,
                 user=settings["username"],
-                password=_reveal(settings["password"]),
+                password=reveal(settings["password"]),
             )
 
     def __repr__(self) -> str:
@@ -248,7 +244,7 @@ class _Connection:
         try:
             with self.transport():
                 token = self.client.generate_token(
-                    self.settings["username"], _reveal(self.settings["password"])
+                    self.settings["username"], reveal(self.settings["password"])
                 )
         except TokenCreateError as exc:
             # ServiceNow answers refused credentials with 401 {"error": "server_error",

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..config import ConfigSchema, Field, Secret
+from ..config import ConfigSchema, Field, reveal
 from ..errors import (
     AuthFailed,
     MalformedResponse,
@@ -192,8 +192,7 @@ def _sandbox(settings: Mapping[str, Any]) -> MemorySandbox:
 
 
 def _key(settings: Mapping[str, Any]) -> str:
-    key = settings["api_key"]
-    return key.reveal() if isinstance(key, Secret) else str(key)
+    return reveal(settings["api_key"])
 
 
 class MemoryAdapter:
