@@ -8,6 +8,8 @@ Sleeping goes through ``policy.sleep`` so tests move time without waiting for it
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -18,6 +20,25 @@ import tenacity
 from .errors import AuthFailed, RateLimited, TokenExpired, TransientError
 
 T = TypeVar("T")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from an HTTP ``Retry-After`` header: delta-seconds or an HTTP-date (RFC
+    9110 §10.2.3). None when absent or unreadable, so the policy's backoff applies instead."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    # The vendor's date against the real clock: this is network time, not a business rule.
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 @attrs.define

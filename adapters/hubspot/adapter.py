@@ -49,7 +49,7 @@ from seatgate.core.errors import (
 )
 from seatgate.core.hookspecs import hookimpl
 from seatgate.core.records import AdapterInfo, ExternalUser, UserPage
-from seatgate.core.retry import RequestContext
+from seatgate.core.retry import RequestContext, parse_retry_after
 
 T = TypeVar("T")
 
@@ -138,12 +138,9 @@ def _body(exc: Exception) -> dict[str, Any]:
 def _retry_after(headers: Mapping[str, str] | None) -> float | None:
     if not headers:
         return None
-    raw = headers.get("Retry-After")
-    if raw:
-        try:
-            return max(float(raw), 0.0)
-        except ValueError:
-            pass
+    seconds = parse_retry_after(headers.get("Retry-After"))
+    if seconds is not None:
+        return seconds
     # Without Retry-After, the rolling window HubSpot reports is the longest wait that helps.
     interval = headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
     if interval and interval.isdigit():

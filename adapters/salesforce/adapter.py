@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import email.utils
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import Any, TypeVar
@@ -68,7 +67,7 @@ from seatgate.core.errors import (
 )
 from seatgate.core.hookspecs import hookimpl
 from seatgate.core.records import AdapterInfo, ExternalUser, UserPage
-from seatgate.core.retry import RequestContext
+from seatgate.core.retry import RequestContext, parse_retry_after
 
 T = TypeVar("T")
 
@@ -265,14 +264,7 @@ def build_query(product: str, settings: Mapping[str, Any], since: dt.datetime | 
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+    return parse_retry_after(response.headers.get("Retry-After"))
 
 
 class LoopbackSession(requests.Session):

@@ -63,7 +63,7 @@ from seatgate.core.errors import (
 )
 from seatgate.core.hookspecs import hookimpl
 from seatgate.core.records import AdapterInfo, ExternalUser, UserPage
-from seatgate.core.retry import RequestContext
+from seatgate.core.retry import RequestContext, parse_retry_after
 
 T = TypeVar("T")
 UTC = dt.UTC
@@ -367,12 +367,9 @@ def _error_message(response: requests.Response | None) -> str:
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is not None:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
+    seconds = parse_retry_after(response.headers.get("Retry-After"))
+    if seconds is not None:
+        return seconds
     reset = response.headers.get("X-RateLimit-Reset")
     if reset is not None:
         try:
