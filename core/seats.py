@@ -183,6 +183,28 @@ def _seated_ids(conn: sa.Connection, account_id: int, product: str, ids: Sequenc
     return {r[0] for r in rows}
 
 
+def _authorize(
+    conn: sa.Connection,
+    acct: Account,
+    actor: str | None,
+    action: str,
+    at: dt.datetime,
+    wanted: Sequence[str],
+    result: SeatResult,
+) -> str:
+    """Purchasing authority for a seat command; a refusal answers every email ``not_authorized``
+    in the command's usual shape (:class:`SeatsRefused`)."""
+    detail: dict[str, object] = {"product": result.product}
+    if wanted:
+        detail["emails"] = len(wanted)
+    try:
+        return require_purchasing_authority(conn, acct, actor, action, at, detail)
+    except NotAuthorized as exc:
+        result.refused = [{"email": e, "reason": "not_authorized"} for e in wanted]
+        _fill_counts(conn, acct, result.product, result)
+        raise SeatsRefused(result, exc) from None
+
+
 def assign(
     conn: sa.Connection,
     account: str,
@@ -203,14 +225,7 @@ def assign(
     wanted = list(dict.fromkeys(normalize_email(e) for e in emails))
     result = SeatResult(account, product)
     if authorize:
-        try:
-            actor = require_purchasing_authority(
-                conn, acct, actor, "seats.assign", at, {"product": product, "emails": len(wanted)}
-            )
-        except NotAuthorized as exc:
-            result.refused = [{"email": e, "reason": "not_authorized"} for e in wanted]
-            _fill_counts(conn, acct, product, result)
-            raise SeatsRefused(result, exc) from None
+        actor = _authorize(conn, acct, actor, "seats.assign", at, wanted, result)
     contract = find_contract(conn, acct, product, lock=True)
     if contract is None:
         result.refused = [{"email": e, "reason": "no_contract"} for e in wanted]
@@ -284,14 +299,7 @@ def unassign(
     acct = get_account(conn, account)
     wanted = list(dict.fromkeys(normalize_email(e) for e in emails))
     result = SeatResult(account, product)
-    try:
-        actor = require_purchasing_authority(
-            conn, acct, actor, "seats.unassign", at, {"product": product, "emails": len(wanted)}
-        )
-    except NotAuthorized as exc:
-        result.refused = [{"email": e, "reason": "not_authorized"} for e in wanted]
-        _fill_counts(conn, acct, product, result)
-        raise SeatsRefused(result, exc) from None
+    actor = _authorize(conn, acct, actor, "seats.unassign", at, wanted, result)
     contract = find_contract(conn, acct, product, lock=True)
     if contract is None:
         result.refused = [{"email": e, "reason": "no_contract"} for e in wanted]
@@ -347,13 +355,7 @@ def grandfather(
     """
     acct = get_account(conn, account)
     result = SeatResult(account, product)
-    try:
-        actor = require_purchasing_authority(
-            conn, acct, actor, "seats.grandfather", at, {"product": product}
-        )
-    except NotAuthorized as exc:
-        _fill_counts(conn, acct, product, result)
-        raise SeatsRefused(result, exc) from None
+    actor = _authorize(conn, acct, actor, "seats.grandfather", at, [], result)
     contract = find_contract(conn, acct, product, lock=True)
     if contract is None:
         result.refused = [{"email": "*", "reason": "no_contract"}]
