@@ -14,16 +14,15 @@ contract keeps the unit price it was signed at: a later version never touches it
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import datafiles
 from .errors import BadInput, PolicyError
 
 if TYPE_CHECKING:
@@ -117,18 +116,11 @@ class Catalog:
     # -- loading ------------------------------------------------------------------------------------
     @classmethod
     def default(cls) -> Catalog:
-        text = resources.files("seatgate.core").joinpath("data/catalog.json").read_text()
-        return cls.from_json(json.loads(text), source="built-in catalog")
+        return cls.from_json(datafiles.packaged("catalog.json"), source="built-in catalog")
 
     @classmethod
     def from_file(cls, path: str | Path) -> Catalog:
-        try:
-            data = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise PolicyError(f"catalog file {str(path)!r} does not exist") from None
-        except json.JSONDecodeError as exc:
-            raise PolicyError(f"catalog file {str(path)!r} is not JSON: {exc}") from None
-        return cls.from_json(data, source=str(path))
+        return cls.from_json(datafiles.from_file(path, "catalog file"), source=str(path))
 
     @classmethod
     def from_json(cls, data: Any, source: str = "") -> Catalog:

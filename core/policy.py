@@ -19,14 +19,13 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import itertools
-import json
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from . import datafiles
 from .clock import start_of
 from .domain import REGIONS
 from .errors import PolicyError
@@ -107,18 +106,11 @@ class Timeline:
     # -- loading ------------------------------------------------------------------------------------
     @classmethod
     def default(cls) -> Timeline:
-        text = resources.files("seatgate.core").joinpath("data/timeline.json").read_text()
-        return cls.from_json(json.loads(text), source="built-in timeline")
+        return cls.from_json(datafiles.packaged("timeline.json"), source="built-in timeline")
 
     @classmethod
     def from_file(cls, path: str | Path) -> Timeline:
-        try:
-            data = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise PolicyError(f"policy file {str(path)!r} does not exist") from None
-        except json.JSONDecodeError as exc:
-            raise PolicyError(f"policy file {str(path)!r} is not JSON: {exc}") from None
-        return cls.from_json(data, source=str(path))
+        return cls.from_json(datafiles.from_file(path, "policy file"), source=str(path))
 
     @classmethod
     def from_json(cls, data: Any, source: str = "") -> Timeline:
