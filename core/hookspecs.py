@@ -68,6 +68,7 @@ def seatgate_pull_users(
     settings: Mapping[str, Any],
     since: dt.datetime | None,
     ctx: RequestContext,
+    activated_roles: frozenset[str],
 ) -> Iterator[UserPage]:
     """Stream the CRM's integration users for ``product``, one page at a time.
 
@@ -81,6 +82,10 @@ def seatgate_pull_users(
     :param settings: the validated settings.
     :param since: the incremental cursor, or None for a full pull.
     :param ctx: runs each request under the retry policy and counts requests and retries.
+    :param activated_roles: the connector's activated roles (seed 002 auto install), the only roles
+        the core acts on. An adapter whose roles cost requests of their own (ServiceNow's
+        ``sys_user_has_role``) may read just these, and none when the set is empty; an adapter that
+        gets roles with the user record for free returns them all.
     """
 
 

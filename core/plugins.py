@@ -271,9 +271,14 @@ class AdapterHooks:
         settings: Mapping[str, Any],
         since: dt.datetime | None,
         ctx: RequestContext,
+        activated_roles: Iterable[str] = (),
     ) -> Iterator[UserPage]:
         pages = self._callers["seatgate_pull_users"](
-            product=product, settings=settings, since=since, ctx=ctx
+            product=product,
+            settings=settings,
+            since=since,
+            ctx=ctx,
+            activated_roles=frozenset(activated_roles),
         )
         if pages is None:
             raise self._missing("seatgate_pull_users")

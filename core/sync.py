@@ -328,7 +328,10 @@ class _Run:
             )
         ).inserted_primary_key[0]  # type: ignore[index]
         active_before = self._count_active_linked() if self.full else 0
-        for page in self.hooks.pull_users(self.product, self.settings, since, self.ctx):
+        pages = self.hooks.pull_users(
+            self.product, self.settings, since, self.ctx, activated_roles=self.activated
+        )
+        for page in pages:
             self._page(page.users)
             if self.on_page is not None:
                 self.on_page(self.counts.pulled)
