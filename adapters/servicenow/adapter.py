@@ -5,21 +5,23 @@ Request cost of one pull (``page_size`` = 10,000 by default):
 - ``sys_user``: ``ceil(users / page_size)`` requests, the minimum (paged with ``sysparm_limit`` /
   ``sysparm_offset`` until ``X-Total-Count`` is reached, because pysnow's Resource API does not
   follow ``Link`` headers).
-- roles, by ``roles_source``:
-  ``"sys_user_has_role"`` (the default: the authoritative grants, right for auto install whatever
-  the connector's activated roles are) adds ``ceil(grants / page_size)`` requests on a full pull,
-  read in bulk with the dot-walked ``role.name`` (never one request per user), and on an
-  incremental pull only the grants of the users changed since the cursor (dot-walked
-  ``user.sys_updated_on>=``): one request for a 1% change. A user changed while the pull runs
-  costs one more request for its page (see :class:`_Roles`).
-  ``"roles_field"`` reads the user's ``roles`` column instead, at no extra request: full and
-  incremental pulls cost the minimum.
-  ``"none"`` reads no roles at no extra request: only for installations without activated roles
-  (auto install then never sees a role).
+- roles, by ``roles_source``, for the roles that matter: the ``roles`` setting if given, else the
+  connector's activated roles (``activated_roles``, the only roles the core acts on: auto install).
+  ``"sys_user_has_role"`` (the default: the authoritative grants) adds ``ceil(grants / page_size)``
+  requests on a full pull for the grants of those roles, read in bulk with the dot-walked
+  ``role.name`` (never one request per user), and on an incremental pull only the grants of the
+  users changed since the cursor (dot-walked ``user.sys_updated_on>=``): one request for a 1%
+  change. A user changed while the pull runs costs one more request for its page (see
+  :class:`_Roles`). When no role matters (no ``roles``, no activated roles) it reads no grants at
+  all: the pull costs the minimum, and the users carry no roles, which is all auto install needs.
+  ``"roles_field"`` reads the user's ``roles`` column instead, at no extra request (all of the
+  user's roles when none is named).
+  ``"none"`` reads no roles at no extra request.
 - OAuth: one ``/oauth_token.do`` request per run (basic auth: none).
 
-So 100,000 users with one role each cost 10 requests with ``roles_field`` or ``none``, 20 with the
-default (plus 1 with OAuth), and an incremental pull of 1,000 changed users 1 or 2 (plus 1).
+So 100,000 users cost 10 requests (plus 1 with OAuth) with ``roles_field``, ``none``, or the
+default without activated roles; with one activated role each, 20 with the default; an
+incremental pull of 1,000 changed users 1 or 2 (plus 1).
 
 The next user page is read (and mapped) by a worker thread while the engine stores the current
 one, one request in flight at a time: a pull takes about the longer of the CRM's time and the
@@ -130,7 +132,8 @@ CONFIG_SCHEMA = ConfigSchema(
             "roles",
             type="list",
             default=[],
-            description="role names that matter for auto install; empty means all roles",
+            description="role names that matter for auto install; empty means the connector's "
+            "activated roles",
         ),
     ),
     auth={
@@ -491,11 +494,12 @@ class ServiceNowAdapter:
         settings: Mapping[str, Any],
         since: dt.datetime | None,
         ctx: RequestContext,
+        activated_roles: frozenset[str],
     ) -> Iterator[UserPage]:
         _check_product(product)
         # Validate and connect before the first page is asked for, so bad settings fail the call.
         conn = _Connection(settings, ctx)
-        return _pull(conn, settings, since)
+        return _pull(conn, settings, since, activated_roles)
 
     @hookimpl
     def seatgate_install(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
@@ -618,11 +622,18 @@ class _Roles:
     """
 
     def __init__(
-        self, conn: _Connection, settings: Mapping[str, Any], since: dt.datetime | None
+        self,
+        conn: _Connection,
+        settings: Mapping[str, Any],
+        since: dt.datetime | None,
+        activated: frozenset[str],
     ) -> None:
         self.conn = conn
-        self.wanted = frozenset(str(r) for r in settings.get("roles") or ())
+        self.wanted = frozenset(str(r) for r in settings.get("roles") or ()) or activated
         self.source = settings.get("roles_source") or ROLE_SOURCES[0]
+        if self.source == "sys_user_has_role" and not self.wanted:
+            # No role matters to the core: every grant read would cost requests for nothing.
+            self.source = "none"
         self.grants: Grants = {}
         self.checked = ""  # users without grants changed up to this stamp truly have none
         if self.source == "sys_user_has_role":
@@ -675,9 +686,12 @@ def _format(since: dt.datetime) -> str:
 
 
 def _pull(
-    conn: _Connection, settings: Mapping[str, Any], since: dt.datetime | None
+    conn: _Connection,
+    settings: Mapping[str, Any],
+    since: dt.datetime | None,
+    activated: frozenset[str],
 ) -> Iterator[UserPage]:
-    roles = _Roles(conn, settings, since)
+    roles = _Roles(conn, settings, since, activated)
     fields = roles.fields
     query = _user_query(settings, since)
 

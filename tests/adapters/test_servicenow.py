@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pytest
 
 from seatgate.adapters.servicenow import plugin
 from seatgate.adapters.servicenow.adapter import CONFIG_SCHEMA
-from seatgate.adapters.servicenow.sandbox import ServiceNowSandbox
+from seatgate.adapters.servicenow.sandbox import ROLES, ServiceNowSandbox
 from seatgate.core.errors import (
     AuthFailed,
     BadInput,
@@ -47,14 +47,23 @@ def settings(raw: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
     return CONFIG_SCHEMA.validate({**raw, **extra}, resolve_env=False)
 
 
+# A connector that activates every role the sandbox grants, so every grant matters.
+ALL_ROLES = frozenset(ROLES)
+
+
 def pull(
     sb: ServiceNowSandbox,
     ctx: RequestContext,
     since: dt.datetime | None = None,
     raw: Mapping[str, Any] | None = None,
+    activated: Iterable[str] = ALL_ROLES,
 ) -> list[list[ExternalUser]]:
     pages = plugin.seatgate_pull_users(
-        product="servicenow", settings=settings(raw or sb.settings()), since=since, ctx=ctx
+        product="servicenow",
+        settings=settings(raw or sb.settings()),
+        since=since,
+        ctx=ctx,
+        activated_roles=frozenset(activated),
     )
     return [page.users for page in pages]
 
@@ -163,6 +172,38 @@ def test_incremental_pull_reads_only_the_changed_users_grants(
     assert ctx.requests == sandbox.requests == 3
 
 
+def test_without_activated_roles_no_grant_is_read(
+    sandbox: ServiceNowSandbox, ctx: RequestContext
+) -> None:
+    # The default source, but no role matters to the connector: the user pages alone, the minimum.
+    users = flat(pull(sandbox, ctx, raw=sandbox.basic_settings(), activated=()))
+    assert len(users) == 25 and all(u.roles == () for u in users)
+    assert ctx.requests == sandbox.requests == 3
+
+
+def test_only_the_activated_roles_grants_are_read(
+    sandbox: ServiceNowSandbox, ctx: RequestContext
+) -> None:
+    users = flat(
+        pull(sandbox, ctx, raw=sandbox.basic_settings(), activated=["sn_customerservice_agent"])
+    )
+    holders = {u.id for u in sandbox.store.users if "sn_customerservice_agent" in u.roles}
+    assert holders and len(holders) < 10
+    assert {u.external_id for u in users if u.roles} == holders
+    assert all(u.roles in ((), ("sn_customerservice_agent",)) for u in users)
+    # One page of grants (only that role's, fewer than 10), three user pages, and one re-read:
+    # the last users, stamped after the newest holder, are confirmed to hold no grant.
+    assert ctx.requests == sandbox.requests == 5
+
+
+def test_the_roles_setting_overrides_the_activated_roles(
+    sandbox: ServiceNowSandbox, ctx: RequestContext
+) -> None:
+    raw = {**sandbox.basic_settings(), "roles": ["itil"]}
+    users = flat(pull(sandbox, ctx, raw=raw, activated=["sn_openframe_user"]))
+    assert {r for u in users for r in u.roles} == {"itil"}
+
+
 def test_roles_source_none_reads_no_grants(sandbox: ServiceNowSandbox, ctx: RequestContext) -> None:
     users = flat(pull(sandbox, ctx, raw={**sandbox.basic_settings(), "roles_source": "none"}))
     assert len(users) == 25 and all(u.roles == () for u in users)
@@ -173,7 +214,11 @@ def test_user_changed_during_the_pull_gets_its_current_roles(
     sandbox: ServiceNowSandbox, ctx: RequestContext
 ) -> None:
     pages = plugin.seatgate_pull_users(
-        product="servicenow", settings=settings(sandbox.basic_settings()), since=None, ctx=ctx
+        product="servicenow",
+        settings=settings(sandbox.basic_settings()),
+        since=None,
+        ctx=ctx,
+        activated_roles=ALL_ROLES,
     )
     first = next(pages)  # grants read, page 1 (and page 2, ahead) read
     moved = sandbox.store.by_number[1]
@@ -191,7 +236,11 @@ def test_pull_closed_early_leaves_no_request_running(
     sandbox: ServiceNowSandbox, ctx: RequestContext
 ) -> None:
     pages = plugin.seatgate_pull_users(
-        product="servicenow", settings=settings(sandbox.basic_settings()), since=None, ctx=ctx
+        product="servicenow",
+        settings=settings(sandbox.basic_settings()),
+        since=None,
+        ctx=ctx,
+        activated_roles=ALL_ROLES,
     )
     next(pages)
     pages.close()  # cancels the page read ahead, or waits for it if it has started
@@ -377,7 +426,11 @@ def test_unsafe_or_contradictory_settings_refused(
     raw = {"username": "u", "password": SENTINEL, **extra}
     with pytest.raises(BadInput, match=fragment) as info:
         plugin.seatgate_pull_users(
-            product="servicenow", settings=settings(raw), since=None, ctx=ctx
+            product="servicenow",
+            settings=settings(raw),
+            since=None,
+            ctx=ctx,
+            activated_roles=ALL_ROLES,
         )
     assert "\n" not in str(info.value) and SENTINEL not in str(info.value)
     assert ctx.requests == 0
