@@ -38,7 +38,7 @@ from .domain import Account, Contract
 from .errors import BadInput, Conflict, NotFound
 from .retry import RequestContext, RetryPolicy
 from .storage.tables import accounts, installations
-from .sync_tables import sync_connectors
+from .sync_tables import sync_connectors, sync_cursors
 
 if TYPE_CHECKING:
     from .app import App
@@ -331,6 +331,19 @@ def install(
             "guard_min": connector.guard_min,
             "uninstalled_at": None,
         }
+        before = conn.execute(
+            sa.select(sync_connectors.c.activated_roles).where(
+                sync_connectors.c.account_id == acct.id, sync_connectors.c.product == product
+            )
+        ).scalar()
+        if before is not None and set(before) != set(connector.activated_roles):
+            # An adapter may read only the activated roles (seatgate_pull_users): with a new set,
+            # the stored roles are stale, and only a full pull reads every user's again.
+            conn.execute(
+                sync_cursors.delete().where(
+                    sync_cursors.c.account_id == acct.id, sync_cursors.c.product == product
+                )
+            )
         done = conn.execute(
             sync_connectors.update()
             .where(sync_connectors.c.account_id == acct.id, sync_connectors.c.product == product)

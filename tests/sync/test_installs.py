@@ -155,3 +155,16 @@ def test_the_secret_never_reaches_the_database_logs_or_output(
                 assert secret.encode() not in raw.read()
         except FileNotFoundError:
             continue
+
+
+def test_changing_the_activated_roles_makes_the_next_sync_full(
+    ready: App, crm: MemorySandbox
+) -> None:
+    # Adapters may read only the activated roles, so users' stored roles are stale for a new set.
+    install(ready, ACCOUNT, P, memory_config(crm, activated_roles=["Agent"]), ADMIN)
+    assert sync(ready, ACCOUNT, P).summary.full is True
+    assert sync(ready, ACCOUNT, P).summary.full is False
+    install(ready, ACCOUNT, P, memory_config(crm, activated_roles=["Agent"]), ADMIN)
+    assert sync(ready, ACCOUNT, P).summary.full is False  # the same set: the cursor stands
+    install(ready, ACCOUNT, P, memory_config(crm, activated_roles=["Agent", "Lead"]), ADMIN)
+    assert sync(ready, ACCOUNT, P).summary.full is True
