@@ -10,7 +10,10 @@ the benchmarks drive all of them the same way:
 * :meth:`Sandbox.inject` — the next requests fail with a fault: ``rate_limit`` (429 + Retry-After),
   ``server_error`` (5xx), ``timeout`` (no answer in time), ``malformed`` (a broken page),
   ``expired_token`` (the session is rejected once), ``quota`` (the daily limit is spent);
-* a counter of requests served, for the "requests = the minimum" benchmark.
+* counters of requests served (all, and the login / token ones), for the "requests = the minimum"
+  benchmark;
+* :meth:`Sandbox.drop_caches` — forget what the sandbox rendered ahead, so that every timed pull of
+  a benchmark pays the same server work.
 
 The server binds 127.0.0.1 on a free port and runs in a daemon thread: ``with Sandbox(...) as sb``.
 """
@@ -198,6 +201,7 @@ class Sandbox:
     def __init__(self, users: int = 100, *, store: UserStore | None = None, port: int = 0) -> None:
         self.store = store or self.make_store(users)
         self.requests = 0
+        self.auth_requests = 0  # of which logins and token requests (see is_auth)
         self.timeout_seconds = 2.0
         self._faults: deque[str] = deque()
         # What install/uninstall left on the CRM side (e.g. a marker record per platform account),
@@ -220,6 +224,14 @@ class Sandbox:
         None when this request is not one the fault applies to (the fault waits for the next)."""
         raise NotImplementedError
 
+    def is_auth(self, request: Request) -> bool:
+        """Whether ``request`` is a login or token request (counted apart: it fetches no user)."""
+        return False
+
+    def drop_caches(self) -> None:
+        """Forget anything rendered ahead of time (sandboxes that cache JSON fragments override
+        this), so the next pull costs the server as much as the first did."""
+
     # -- knobs ------------------------------------------------------------------------------------
     def inject(self, fault: str, times: int = 1) -> None:
         """Make the next ``times`` requests fail with ``fault``."""
@@ -232,9 +244,15 @@ class Sandbox:
         with self._lock:
             self._faults.clear()
 
+    def _count(self, request: Request) -> None:
+        """Count ``request`` as served; call with ``_lock`` held."""
+        self.requests += 1
+        if self.is_auth(request):
+            self.auth_requests += 1
+
     def _next_fault(self, request: Request) -> str | None:
         with self._lock:
-            self.requests += 1
+            self._count(request)
             return self._faults.popleft() if self._faults else None
 
     # -- server -------------------------------------------------------------------------------------

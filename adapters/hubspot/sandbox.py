@@ -197,6 +197,12 @@ class HubSpotSandbox(Sandbox):
             "INVALID_AUTHENTICATION",
         )
 
+    def is_auth(self, request: Request) -> bool:
+        return request.path == "/oauth/v1/token"
+
+    def drop_caches(self) -> None:
+        self._fragments.clear()
+
     def route(self, request: Request) -> Response:
         path = request.path
         if path == "/oauth/v1/token" and request.method == "POST":

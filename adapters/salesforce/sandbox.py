@@ -172,6 +172,9 @@ class SalesforceSandbox(Sandbox):
         return self._jwt_keys
 
     # -- routing -----------------------------------------------------------------------------------
+    def is_auth(self, request: Request) -> bool:
+        return _is_login(request.path)
+
     def route(self, request: Request) -> Response:
         path = request.path
         if request.method == "POST" and path.startswith("/services/Soap/u/"):
@@ -199,7 +202,7 @@ class SalesforceSandbox(Sandbox):
         if _is_login(request.path):
             with self._lock:
                 if self._faults and self._faults[0] == "expired_token":
-                    self.requests += 1
+                    self._count(request)
                     return None
         return super()._next_fault(request)
 

@@ -103,7 +103,7 @@ class ServiceNowSandbox(Sandbox):
         # Faults hit the Table API; the token endpoint is how a client recovers from them.
         if not request.path.startswith("/api/now/"):
             with self._lock:
-                self.requests += 1
+                self._count(request)
             return None
         return super()._next_fault(request)
 
@@ -149,6 +149,14 @@ class ServiceNowSandbox(Sandbox):
             self.tokens.discard(auth[7:])
 
     # -- routing --------------------------------------------------------------------------------
+    def is_auth(self, request: Request) -> bool:
+        return request.path == "/oauth_token.do"
+
+    def drop_caches(self) -> None:
+        self._fragments.clear()
+        self._values_cache.clear()
+        self._grant_fragments.clear()
+
     def route(self, request: Request) -> Response:
         if request.path == "/oauth_token.do" and request.method == "POST":
             return self._token(request)

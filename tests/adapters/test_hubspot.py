@@ -410,3 +410,21 @@ def test_errors_are_adapter_errors_with_one_line(
     with pytest.raises(AdapterError) as raised:
         plugin.seatgate_check_connection(product="hubspot", settings=settings_of(sandbox), ctx=ctx)
     assert "\n" not in str(raised.value) and "correlation id" in str(raised.value)
+
+
+# -- the sandbox's counters and caches (the benchmark's fair comparison) -------------------------
+
+
+def test_token_requests_are_counted_apart_and_dropped_caches_render_the_same(
+    oauth_sandbox: HubSpotSandbox, ctx: RequestContext
+) -> None:
+    def seen() -> list[tuple[str, str | None, bool, tuple[str, ...]]]:
+        return sorted(
+            (u.external_id, u.email, u.active, u.roles) for u in flat(pull(oauth_sandbox, ctx))
+        )
+
+    first = seen()
+    oauth_sandbox.drop_caches()
+    assert seen() == first and len(first) == 1234
+    assert oauth_sandbox.auth_requests == 2  # one token per pull, beside the listing pages
+    assert oauth_sandbox.requests - oauth_sandbox.auth_requests == 2 * (3 + 1)

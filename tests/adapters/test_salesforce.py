@@ -399,3 +399,15 @@ def test_sandbox_refuses_soql_it_does_not_know(sandbox: SalesforceSandbox) -> No
     small = sf.query("SELECT Id FROM User", headers={"Sforce-Query-Options": "batchSize=50"})
     # batchSize is clamped to 200..2000 (the knob page_size=7 caps it further here).
     assert len(small["records"]) == 7 and small["totalSize"] == 30 and not small["done"]
+
+
+# -- the sandbox's counters (the benchmark's "requests = the minimum") ---------------------------
+
+
+@pytest.mark.parametrize(("auth", "logins"), [("password", 1), ("jwt", 1), ("session", 0)])
+def test_logins_are_counted_apart_from_the_query_pages(
+    sandbox: SalesforceSandbox, ctx: RequestContext, auth: str, logins: int
+) -> None:
+    assert len(pull(sandbox, ctx, auth=auth)) == 30
+    assert sandbox.auth_requests == logins
+    assert sandbox.requests - sandbox.auth_requests == 5  # 30 users at 7 a page

@@ -434,3 +434,19 @@ def test_unsafe_or_contradictory_settings_refused(
         )
     assert "\n" not in str(info.value) and SENTINEL not in str(info.value)
     assert ctx.requests == 0
+
+
+# -- the sandbox's counters and caches (the benchmark's fair comparison) -------------------------
+
+
+def test_token_requests_are_counted_apart_and_dropped_caches_render_the_same(
+    sandbox: ServiceNowSandbox, ctx: RequestContext
+) -> None:
+    def seen() -> list[tuple[str, str | None, bool, tuple[str, ...]]]:
+        return sorted((u.external_id, u.email, u.active, u.roles) for u in flat(pull(sandbox, ctx)))
+
+    first = seen()
+    sandbox.drop_caches()
+    assert seen() == first and len(first) == 25
+    assert sandbox.auth_requests == 2  # one OAuth token per pull
+    assert sandbox.requests - sandbox.auth_requests == 2 * (3 + 3)  # grants and users, 3 pages each
