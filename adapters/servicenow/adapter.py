@@ -2,9 +2,10 @@
 
 Request cost of one pull (``page_size`` = 10,000 by default):
 
-- ``sys_user``: ``ceil(users / page_size)`` requests, the minimum (paged with ``sysparm_limit`` /
-  ``sysparm_offset`` until ``X-Total-Count`` is reached, because pysnow's Resource API does not
-  follow ``Link`` headers).
+- ``sys_user``: ``ceil(users / page_size)`` requests, the minimum: keyset paging in sys_id order
+  (``sys_id>`` the last one read, ``sysparm_limit``), until ``X-Total-Count`` says the page held
+  all that was left. Not ``sysparm_offset``, and not the ``Link`` headers (which pysnow's Resource
+  API does not follow anyway): offsets skip a user whenever another one changes during the pull.
 - roles, by ``roles_source``, for the roles that matter: the ``roles`` setting if given, else the
   connector's activated roles (``activated_roles``, the only roles the core acts on: auto install).
   ``"sys_user_has_role"`` (the default: the authoritative grants) adds ``ceil(grants / page_size)``
@@ -553,14 +554,18 @@ def _act(resource: Any, action: str, key: str) -> None:
         resource.request("DELETE", path_append=f"/{key}")
 
 
-def _user_query(settings: Mapping[str, Any], since: dt.datetime | None) -> str:
+def _user_query(settings: Mapping[str, Any], since: dt.datetime | None, after: str) -> str:
     parts = []
     if settings.get("user_query"):
         parts.append(str(settings["user_query"]))
     if since is not None:
         parts.append(f"sys_updated_on>={_format(since)}")
-    # Changes during the pull move users to the end of this order, so no offset is skipped.
-    parts.append("ORDERBYsys_updated_on^ORDERBYsys_id")
+    # Keyset paging on sys_id, not sysparm_offset: a user changed during the pull would move in a
+    # sys_updated_on order and shift every later offset by one, so one user would be skipped (and
+    # a full pull would take them for deactivated). sys_id never changes, so nobody moves.
+    if after:
+        parts.append(f"sys_id>{after}")
+    parts.append("ORDERBYsys_id")
     return "^".join(parts)
 
 
@@ -693,25 +698,31 @@ def _pull(
 ) -> Iterator[UserPage]:
     roles = _Roles(conn, settings, since, activated)
     fields = roles.fields
-    query = _user_query(settings, since)
+    limit = conn.page_size
 
-    def fetch(offset: int) -> tuple[list[ExternalUser], int, int | None]:
-        records, total = conn.get_page("sys_user", query, fields, offset, conn.page_size)
-        return roles.users(records), len(records), total
+    def fetch(after: str) -> tuple[list[ExternalUser], str, bool]:
+        query = _user_query(settings, since, after)
+        records, total = conn.get_page("sys_user", query, fields, 0, limit)
+        last = _value(records[-1].get("sys_id")) if records else ""
+        if records and (not last or last <= after):
+            raise MalformedResponse(
+                "ServiceNow sent a sys_user page out of sys_id order: the listing would loop; "
+                "retry later, and report it if it persists"
+            )
+        # X-Total-Count counts what is left after ``after``: no request for an empty last page.
+        done = _done(len(records), len(records), total, limit)
+        return roles.users(records), last, done
 
     # One page ahead: while the engine stores page k, a worker thread reads and maps page k+1, so
     # the CRM's latency overlaps the engine's work. Only one request is ever in flight, so the
     # request context and the session are used by one thread at a time.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="servicenow-pull") as pool:
-        future = pool.submit(fetch, 0)
-        offset = 0
+        future = pool.submit(fetch, "")
         try:
             while True:
-                users, count, total = future.result()
-                offset += count
-                done = _done(count, offset, total, conn.page_size)
+                users, last, done = future.result()
                 if not done:
-                    future = pool.submit(fetch, offset)
+                    future = pool.submit(fetch, last)
                 if users:
                     yield UserPage(users=users)
                 if done:

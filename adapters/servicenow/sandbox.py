@@ -14,6 +14,7 @@ one ``b",".join``.
 from __future__ import annotations
 
 import base64
+import bisect
 import datetime as dt
 import json
 import secrets
@@ -84,6 +85,10 @@ class ServiceNowSandbox(Sandbox):
         self._fragments: dict[tuple[str, ...], dict[int, tuple[dt.datetime, bytes]]] = {}
         self._values_cache: dict[int, tuple[dt.datetime, dict[str, str]]] = {}
         self._grant_fragments: dict[tuple[str, ...], dict[str, bytes]] = {}
+        self._sorted: tuple[dt.datetime | None, list[SandboxUser]] = (None, [])
+        # A broken instance that ignores sys_id> and serves the first page again (the conformance
+        # kit's repeated page token, for keyset paging).
+        self.repeat_page_token = False
         self._grants: tuple[dt.datetime, int, list[dict[str, str]]] | None = None
 
     @property
@@ -256,10 +261,19 @@ class ServiceNowSandbox(Sandbox):
     def _users(self, request: Request) -> Response:
         offset, limit = self._paging(request)
         since: dt.datetime | None = None
+        after: str | None = None  # sys_id>X: keyset paging
+        order = ""
         equals: list[tuple[str, str]] = []
         for term in (request.arg("sysparm_query") or "").split("^"):
-            if not term or term.startswith("ORDERBY"):
-                continue  # the store is kept in sys_updated_on order, which is unique here
+            if not term:
+                continue
+            if term.startswith("ORDERBY"):
+                # The store is kept in sys_updated_on order (unique here); the first ORDERBY wins.
+                order = order or term[len("ORDERBY") :]
+                continue
+            if term.startswith("sys_id>"):
+                after = None if self.repeat_page_token else term[len("sys_id>") :]
+                continue
             for op in (">=", ">"):
                 if term.startswith("sys_updated_on" + op):
                     try:
@@ -275,13 +289,31 @@ class ServiceNowSandbox(Sandbox):
                 if not eq:
                     return _error(400, "Invalid query", term)
                 equals.append((field, value))
-        users = self.store.since(since)
+        if order == "sys_id":
+            users = self._by_sys_id(since)
+            if after is not None:
+                users = users[bisect.bisect_right(users, after, key=_sys_id) :]
+        else:
+            users = self.store.since(since)
+            if after is not None:
+                users = [u for u in users if u.id > after]
         if equals:
             users = [u for u in users if all(self._field(u, f) == v for f, v in equals)]
         fields = tuple(f for f in (request.arg("sysparm_fields") or "").split(",") if f)
         links = (request.arg("sysparm_exclude_reference_link") or "").lower() != "true"
         parts = self._render(users[offset : offset + limit], fields, links)
         return self._page(request, parts, offset, limit, len(users))
+
+    def _by_sys_id(self, since: dt.datetime | None) -> list[SandboxUser]:
+        """The users changed since ``since``, in sys_id order; the whole listing is sorted once
+        per state of the store, as an instance's index would be."""
+        if since is not None:
+            return sorted(self.store.since(since), key=_sys_id)
+        version, listing = self._sorted
+        if version != self.store.now:
+            listing = sorted(self.store.users, key=_sys_id)
+            self._sorted = (self.store.now, listing)
+        return listing
 
     def _record(self, user: SandboxUser, links: bool) -> dict[str, Any]:
         record: dict[str, Any] = dict(self._values(user))
@@ -487,3 +519,7 @@ class ServiceNowSandbox(Sandbox):
 SANDBOX = ServiceNowSandbox
 
 __all__ = ["SANDBOX", "ServiceNowSandbox"]
+
+
+def _sys_id(user: SandboxUser) -> str:
+    return user.id

@@ -210,7 +210,7 @@ def test_roles_source_none_reads_no_grants(sandbox: ServiceNowSandbox, ctx: Requ
     assert ctx.requests == sandbox.requests == 3
 
 
-def test_user_changed_during_the_pull_gets_its_current_roles(
+def test_users_changed_during_the_pull_skip_nobody_and_get_their_current_roles(
     sandbox: ServiceNowSandbox, ctx: RequestContext
 ) -> None:
     pages = plugin.seatgate_pull_users(
@@ -221,14 +221,16 @@ def test_user_changed_during_the_pull_gets_its_current_roles(
         activated_roles=ALL_ROLES,
     )
     first = next(pages)  # grants read, page 1 (and page 2, ahead) read
-    moved = sandbox.store.by_number[1]
-    sandbox.store.change([1], roles=["sn_customerservice_agent", "itil"])
+    ahead = sandbox.store.by_number[25]  # on the last page, not read yet
+    sandbox.store.change([1])  # read already: with offsets, this shifted everyone after it
+    sandbox.store.change([25], roles=["sn_customerservice_agent", "itil"])
     later = [u for page in pages for u in page.users]
-    assert first.users[0].external_id == moved.id
-    again = [u for u in later if u.external_id == moved.id]
-    assert [u.roles for u in again] == [("itil", "sn_customerservice_agent")]
-    assert again[0].modified_at == moved.modified_at
-    # Three grants pages, three user pages, and one re-read of the moved user's grants.
+    ids = [u.external_id for u in first.users + later]
+    assert sorted(ids) == sorted(u.id for u in sandbox.store.users)  # each once, nobody skipped
+    [changed] = [u for u in later if u.external_id == ahead.id]
+    assert changed.roles == ("itil", "sn_customerservice_agent")
+    assert changed.modified_at == ahead.modified_at
+    # Three grants pages, three user pages, and one re-read of the changed user's grants.
     assert ctx.requests == sandbox.requests == 7
 
 
