@@ -25,6 +25,7 @@ import json
 import secrets
 import threading
 import uuid
+from json.encoder import encode_basestring_ascii as _encode
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -41,7 +42,8 @@ _TRUE = ("true", "True", "1")
 
 
 def _stamp(value: dt.datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # isoformat, not strftime: four times faster, and rendering is the sandbox's hot path.
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def _error(
@@ -168,9 +170,28 @@ class HubSpotSandbox(Sandbox):
         cached = self._fragments.get(user.number)
         if cached is not None and cached[0] == user.modified_at:
             return cached[1]
-        fragment = json.dumps(self.owner(user), separators=(",", ":")).encode()
+        fragment = self._render(user)
         self._fragments[user.number] = (user.modified_at, fragment)
         return fragment
+
+    def _render(self, user: SandboxUser) -> bytes:
+        """:meth:`owner` as compact JSON, written out directly: ``json.dumps`` of the dict took
+        most of the time of serving a page, and the sandbox must not be what a benchmark of the
+        adapter measures. Strings go through the json module's own escaping."""
+        user_id = _USER_ID_BASE + user.number
+        teams = ",".join(
+            f'{{"id":"{self.team_id(name)}","name":{_encode(name)},'
+            f'"primary":{"true" if i == 0 else "false"}}}'
+            for i, name in enumerate(user.roles)
+        )
+        return (
+            f'{{"id":{_encode(user.id)},"email":{_encode(user.email)},"type":"PERSON",'
+            f'"firstName":{_encode(user.first_name)},"lastName":{_encode(user.last_name)},'
+            f'"userId":{user_id if user.active else "null"},'
+            f'"userIdIncludingInactive":{user_id},'
+            f'"createdAt":"{_stamp(user.created_at)}","updatedAt":"{_stamp(user.modified_at)}",'
+            f'"archived":{"false" if user.active else "true"},"teams":[{teams}]}}'
+        ).encode()
 
     def _listing(self, archived: bool) -> tuple[list[int], list[SandboxUser]]:
         # The store is ordered by change stamp; owners page in id order, so a change during a
