@@ -21,6 +21,7 @@ built with ``Retry(0)`` so the core's policy (``ctx.call``, injectable sleep) is
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -48,6 +49,7 @@ from seatgate.core.errors import (
     TransientError,
 )
 from seatgate.core.hookspecs import hookimpl
+from seatgate.core.readahead import read_ahead
 from seatgate.core.records import AdapterInfo, ExternalUser, UserPage
 from seatgate.core.retry import RequestContext, parse_retry_after
 
@@ -379,13 +381,31 @@ class HubSpotAdapter:
         teams = frozenset(settings.get("teams") or ())
         with session(settings, ctx) as s:
             roles = _user_roles(s, ctx) if settings.get("read_user_roles") else {}
-            for archived in (False, True):
-                after: str | None = None
-                seen: set[str] = set()
-                while True:
-                    page = s.call(ctx, lambda a=after, ar=archived: s.owners_page(a, ar))  # type: ignore[misc]
+            seen: set[tuple[bool, str]] = set()
+
+            def fetch(
+                at: tuple[bool, str | None],
+            ) -> tuple[list[Any], tuple[bool, str | None] | None]:
+                archived, after = at
+                page = s.call(ctx, lambda: s.owners_page(after, archived))
+                nxt = _next_after(page)
+                if nxt is None:  # the live listing is followed by the archived one
+                    return page["results"], None if archived else (True, None)
+                if (archived, nxt) in seen:
+                    raise MalformedResponse(
+                        "HubSpot sent a page cursor it had already sent: the listing loops; "
+                        "retry later or report it to HubSpot"
+                    )
+                seen.add((archived, nxt))
+                return page["results"], (archived, nxt)
+
+            # Mapped here while the worker reads the next page: the next request waits only for
+            # the page's cursor, not for the mapping.
+            # closing(): a pull closed early stops its worker before the session closes.
+            with contextlib.closing(read_ahead(fetch, (False, None), "hubspot-pull")) as pages:
+                for owners in pages:
                     users = []
-                    for owner in page["results"]:
+                    for owner in owners:
                         if since is not None and _older_than(owner, since):
                             continue  # unchanged: not worth mapping (most of an incremental pull)
                         user = _to_user(owner, roles)
@@ -394,15 +414,6 @@ class HubSpotAdapter:
                         users.append(user)
                     if users:
                         yield UserPage(users=users)
-                    after = _next_after(page)
-                    if after is None:
-                        break
-                    if after in seen:
-                        raise MalformedResponse(
-                            "HubSpot sent a page cursor it had already sent: the listing loops; "
-                            "retry later or report it to HubSpot"
-                        )
-                    seen.add(after)
 
     @hookimpl
     def seatgate_install(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:

@@ -25,8 +25,8 @@ default without activated roles; with one activated role each, 20 with the defau
 incremental pull of 1,000 changed users 1 or 2 (plus 1).
 
 The next user page is read (and mapped) by a worker thread while the engine stores the current
-one, one request in flight at a time: a pull takes about the longer of the CRM's time and the
-engine's, not their sum.
+one, one request in flight at a time (:func:`seatgate.core.readahead.read_ahead`): a pull takes
+about the longer of the CRM's time and the engine's, not their sum.
 
 Every request runs through :meth:`RequestContext.call`; pysnow and requests have no retries of their
 own here (requests' adapters default to ``max_retries=0``; the OAuth session gets no auto-refresh
@@ -43,7 +43,6 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -65,6 +64,7 @@ from seatgate.core.errors import (
     TransientError,
 )
 from seatgate.core.hookspecs import hookimpl
+from seatgate.core.readahead import read_ahead
 from seatgate.core.records import AdapterInfo, ExternalUser, UserPage
 from seatgate.core.retry import RequestContext, parse_retry_after
 
@@ -700,7 +700,7 @@ def _pull(
     fields = roles.fields
     limit = conn.page_size
 
-    def fetch(after: str) -> tuple[list[ExternalUser], str, bool]:
+    def fetch(after: str) -> tuple[list[ExternalUser], str | None]:
         query = _user_query(settings, since, after)
         records, total = conn.get_page("sys_user", query, fields, 0, limit)
         last = _value(records[-1].get("sys_id")) if records else ""
@@ -711,24 +711,14 @@ def _pull(
             )
         # X-Total-Count counts what is left after ``after``: no request for an empty last page.
         done = _done(len(records), len(records), total, limit)
-        return roles.users(records), last, done
+        # Mapped in the worker: a page's grants re-read (see _Roles) is a request, and requests
+        # must not overlap.
+        return roles.users(records), None if done else last
 
-    # One page ahead: while the engine stores page k, a worker thread reads and maps page k+1, so
-    # the CRM's latency overlaps the engine's work. Only one request is ever in flight, so the
-    # request context and the session are used by one thread at a time.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="servicenow-pull") as pool:
-        future = pool.submit(fetch, "")
-        try:
-            while True:
-                users, last, done = future.result()
-                if not done:
-                    future = pool.submit(fetch, last)
-                if users:
-                    yield UserPage(users=users)
-                if done:
-                    return
-        finally:
-            future.cancel()
+    with contextlib.closing(read_ahead(fetch, "", "servicenow-pull")) as pages:
+        for users in pages:
+            if users:
+                yield UserPage(users=users)
 
 
 def minimum_requests(users: int) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -428,3 +430,25 @@ def test_token_requests_are_counted_apart_and_dropped_caches_render_the_same(
     assert seen() == first and len(first) == 1234
     assert oauth_sandbox.auth_requests == 2  # one token per pull, beside the listing pages
     assert oauth_sandbox.requests - oauth_sandbox.auth_requests == 2 * (3 + 1)
+
+
+def test_the_sandbox_renders_each_owner_as_its_model_says(sandbox: HubSpotSandbox) -> None:
+    # The sandbox writes owner JSON by hand for speed; it must be what json.dumps would send.
+    sandbox.store.change([5], first_name='Zoë "Q" \\ O\'Brien', roles=[])
+    sandbox.store.change([6], roles=["Sales Team", "Support Team"])
+    sandbox.store.deactivate([7])
+    for n in (1, 5, 6, 7):
+        user = sandbox.store.by_number[n]
+        assert json.loads(sandbox._render(user)) == sandbox.owner(user)
+
+
+def test_pull_closed_early_leaves_no_request_running(
+    sandbox: HubSpotSandbox, ctx: RequestContext
+) -> None:
+    pages = plugin.seatgate_pull_users(
+        product="hubspot", settings=settings_of(sandbox), since=None, ctx=ctx
+    )
+    next(pages)
+    pages.close()  # cancels the page read ahead, or waits for it if it has started
+    assert not [t for t in threading.enumerate() if t.name.startswith("hubspot-pull")]
+    assert sandbox.requests in (1, 2)  # page 1; page 2 only if the worker had started it
