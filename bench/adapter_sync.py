@@ -147,7 +147,7 @@ def child(product: str, users: int, activated_roles: list[str]) -> dict[str, Any
         sandbox.drop_caches()
         before = sandbox.counts()
         t0 = time.perf_counter()
-        pulled = raw_pull(sandbox)
+        pulled = raw_pull(sandbox, activated_roles)
         out["raw_seconds"] = time.perf_counter() - t0
         out["raw_requests"], out["raw_logins"] = _counted(sandbox, before)
         out["raw_users"] = pulled

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import urllib3
 from benchlib import peak_rss_mb, time_pull
@@ -25,8 +25,9 @@ from seatgate.adapters.hubspot.sandbox import HubSpotSandbox
 from seatgate.core.retry import RequestContext
 
 
-def raw_pull(sandbox: HubSpotSandbox) -> int:
-    """Every owner, live then archived, with the bare client; returns how many."""
+def raw_pull(sandbox: HubSpotSandbox, activated_roles: Sequence[str] = ()) -> int:
+    """Every owner, live then archived, with the bare client; returns how many. Teams come with
+    the owner: activated roles need nothing more."""
     client = HubSpot(
         access_token=sandbox.access_token, host=sandbox.url, retry=urllib3.Retry(total=0)
     )
@@ -48,7 +49,9 @@ def adapter_pull(sandbox: HubSpotSandbox) -> int:
     """The adapter's full pull; returns how many users it yielded."""
     settings = CONFIG_SCHEMA.validate(sandbox.settings())
     ctx = RequestContext()
-    pages = plugin.seatgate_pull_users(product="hubspot", settings=settings, since=None, ctx=ctx)
+    pages = plugin.seatgate_pull_users(
+        product="hubspot", settings=settings, since=None, ctx=ctx, activated_roles=frozenset()
+    )
     return sum(len(page.users) for page in pages)
 
 

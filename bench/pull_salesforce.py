@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchlib import peak_rss_mb, time_pull
@@ -29,8 +29,9 @@ from seatgate.adapters.salesforce.sandbox import SalesforceSandbox
 from seatgate.core.retry import RequestContext
 
 
-def raw_pull(sandbox: SalesforceSandbox) -> int:
-    """The minimal loop a developer writes with simple-salesforce: ``query_all_iter`` at 2000."""
+def raw_pull(sandbox: SalesforceSandbox, activated_roles: Sequence[str] = ()) -> int:
+    """The minimal loop a developer writes with simple-salesforce: ``query_all_iter`` at 2000.
+    Profile and role come with the user: activated roles need nothing more."""
     https = sandbox.url.replace("http://", "https://")
     sf = Salesforce(
         session_id=sandbox.SESSION_ID,
@@ -48,7 +49,11 @@ def adapter_pull(sandbox: SalesforceSandbox, auth: str = "session") -> int:
     raw: dict[str, Any] = {**sandbox.settings(auth=auth), "timeout": 120}
     settings = CONFIG_SCHEMA.validate(raw, resolve_env=False)
     pages = plugin.seatgate_pull_users(
-        product="salesforce", settings=settings, since=None, ctx=RequestContext()
+        product="salesforce",
+        settings=settings,
+        since=None,
+        ctx=RequestContext(),
+        activated_roles=frozenset(),
     )
     return sum(len(page.users) for page in pages)
 
