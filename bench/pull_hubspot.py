@@ -49,9 +49,7 @@ def adapter_pull(sandbox: HubSpotSandbox) -> int:
     """The adapter's full pull; returns how many users it yielded."""
     settings = CONFIG_SCHEMA.validate(sandbox.settings())
     ctx = RequestContext()
-    pages = plugin.seatgate_pull_users(
-        product="hubspot", settings=settings, since=None, ctx=ctx, activated_roles=frozenset()
-    )
+    pages = plugin.seatgate_pull_users(product="hubspot", settings=settings, since=None, ctx=ctx)
     return sum(len(page.users) for page in pages)
 
 

@@ -53,7 +53,6 @@ def adapter_pull(sandbox: SalesforceSandbox, auth: str = "session") -> int:
         settings=settings,
         since=None,
         ctx=RequestContext(),
-        activated_roles=frozenset(),
     )
     return sum(len(page.users) for page in pages)
 
