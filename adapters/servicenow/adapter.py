@@ -78,7 +78,7 @@ VERSION = "0.1.0"
 # The Table API's cap on sysparm_limit (glide.db.max_view_records / REST max, 10,000 by default).
 MAX_PAGE = 10_000
 ROLE_SOURCES = ("sys_user_has_role", "roles_field", "none")
-GRANT_FIELDS = ["user", "role.name", "user.sys_updated_on"]
+GRANT_FIELDS = ["sys_id", "user", "role.name", "user.sys_updated_on"]
 USER_FIELDS = (
     "sys_id",
     "user_name",
@@ -581,15 +581,16 @@ def _grant_query(wanted: frozenset[str], condition: str) -> str:
 
 
 def _load_roles(conn: _Connection, wanted: frozenset[str], condition: str = "") -> Grants:
-    """Active grants from sys_user_has_role in bulk (a page per 10,000 grants), with the dot-walked
-    ``role.name`` and ``user.sys_updated_on``; ``condition`` narrows the users (``^...``)."""
-    query = _grant_query(wanted, condition)
+    """Active grants from sys_user_has_role (a page per 10,000 grants, keyset-paged on sys_id),
+    with the dot-walked ``role.name`` and ``user.sys_updated_on``; ``condition`` narrows the
+    users (``^...``)."""
     grants: dict[str, tuple[str, set[str]]] = {}
-    offset = 0
+    limit = conn.page_size
+    after = ""
     while True:
-        records, total = conn.get_page(
-            "sys_user_has_role", query, GRANT_FIELDS, offset, conn.page_size
-        )
+        keyset = f"^sys_id>{after}" if after else ""
+        query = _grant_query(wanted, condition + keyset)
+        records, total = conn.get_page("sys_user_has_role", query, GRANT_FIELDS, 0, limit)
         for record in records:
             role = _value(record.get("role.name"))
             if role:
@@ -599,10 +600,21 @@ def _load_roles(conn: _Connection, wanted: frozenset[str], condition: str = "") 
                     grants[user] = (_value(record.get("user.sys_updated_on")), {role})
                 else:
                     entry[1].add(role)
-        offset += len(records)
-        if _done(len(records), offset, total, conn.page_size):
+        if _done(len(records), len(records), total, limit):
             break
+        after = _last_key(records, after, "sys_user_has_role")
     return {user: (stamp, tuple(sorted(roles))) for user, (stamp, roles) in grants.items()}
+
+
+def _last_key(records: list[dict[str, Any]], after: str, table: str) -> str:
+    """The sys_id to page on from; a page that does not move past ``after`` would loop."""
+    last = _value(records[-1].get("sys_id")) if records else ""
+    if records and (not last or last <= after):
+        raise MalformedResponse(
+            f"ServiceNow sent a {table} page out of sys_id order: the listing would loop; "
+            "retry later, and report it if it persists"
+        )
+    return last
 
 
 def _done(count: int, offset: int, total: int | None, limit: int) -> bool:
@@ -616,14 +628,16 @@ def _done(count: int, offset: int, total: int | None, limit: int) -> bool:
 class _Roles:
     """Role names for the users of a pull, by ``roles_source``.
 
-    ``sys_user_has_role`` reads the grants once, before the first user page: all of them on a full
-    pull; on an incremental pull only those of the users changed since the cursor (a dot-walked
-    ``user.sys_updated_on>=`` condition), so a 1% incremental costs one grants page, not all of
-    them. Each grant carries its user's ``sys_updated_on``. A user whose record has moved on since
-    the grants were read (changed during the pull), or who has no grant and changed after the
-    newest user read so far, is not trusted: the grants of that page's window of change stamps
-    are read again (one request per page that has such users, none in the usual case), so nobody
-    loses roles for having changed during the pull.
+    ``sys_user_has_role`` reads the grants of the roles that matter once, before the first user
+    page, in bulk: ``ceil(grants / 10,000)`` requests, the fewest (a read per user page would cost
+    one a page however few the grants). On a full pull all of them; on an incremental pull only
+    those of the users changed since the cursor (a dot-walked ``user.sys_updated_on>=``
+    condition), so a 1% incremental costs one grants page. Each grant carries its user's
+    ``sys_updated_on``. A user whose record has moved on since the grants were read (changed
+    during the pull), or who has no grant and changed after the newest user read so far, is not
+    trusted: the grants of that page's window of change stamps are read again (one request per
+    page that has such users, none in the usual case), so nobody loses roles for having changed
+    during the pull.
     """
 
     def __init__(
@@ -651,7 +665,7 @@ class _Roles:
         return [*USER_FIELDS, "roles"] if self.source == "roles_field" else list(USER_FIELDS)
 
     def users(self, records: list[dict[str, Any]]) -> list[ExternalUser]:
-        if self.source == "none":
+        if self.source == "none" or not records:
             return [to_user(r, ()) for r in records]
         if self.source == "roles_field":
             wanted = self.wanted
@@ -703,12 +717,7 @@ def _pull(
     def fetch(after: str) -> tuple[list[ExternalUser], str | None]:
         query = _user_query(settings, since, after)
         records, total = conn.get_page("sys_user", query, fields, 0, limit)
-        last = _value(records[-1].get("sys_id")) if records else ""
-        if records and (not last or last <= after):
-            raise MalformedResponse(
-                "ServiceNow sent a sys_user page out of sys_id order: the listing would loop; "
-                "retry later, and report it if it persists"
-            )
+        last = _last_key(records, after, "sys_user")
         # X-Total-Count counts what is left after ``after``: no request for an empty last page.
         done = _done(len(records), len(records), total, limit)
         # Mapped in the worker: a page's grants re-read (see _Roles) is a request, and requests

@@ -407,7 +407,7 @@ class ServiceNowSandbox(Sandbox):
         grants = self._all_grants()
         for term in (request.arg("sysparm_query") or "").split("^"):
             if not term or term.startswith("ORDERBY"):
-                continue
+                continue  # grants are kept in sys_id order, the only one the adapter asks for
             if term.startswith("role.nameIN"):
                 names = set(term[len("role.nameIN") :].split(","))
                 grants = [g for g in grants if g["role.name"] in names]
@@ -420,6 +420,10 @@ class ServiceNowSandbox(Sandbox):
             elif term.startswith("user.sys_updated_on<="):
                 high = term[len("user.sys_updated_on<=") :]
                 grants = [g for g in grants if g["user.sys_updated_on"] <= high]
+            elif term.startswith("sys_id>"):  # keyset paging; the listing is in sys_id order
+                after = term[len("sys_id>") :]
+                if not self.repeat_page_token:
+                    grants = [g for g in grants if g["sys_id"] > after]
             elif "=" in term:
                 field, _, value = term.partition("=")
                 grants = [g for g in grants if g.get(field) == value]
