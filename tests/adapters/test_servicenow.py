@@ -452,3 +452,13 @@ def test_token_requests_are_counted_apart_and_dropped_caches_render_the_same(
     assert seen() == first and len(first) == 25
     assert sandbox.auth_requests == 2  # one OAuth token per pull
     assert sandbox.requests - sandbox.auth_requests == 2 * (3 + 3)  # grants and users, 3 pages each
+
+
+def test_a_grants_listing_that_repeats_its_page_is_refused(
+    sandbox: ServiceNowSandbox, ctx: RequestContext
+) -> None:
+    # The grants are keyset-paged like the users: a page that does not move on would loop.
+    sandbox.repeat_page_token = True
+    with pytest.raises(MalformedResponse, match="sys_user_has_role page out of sys_id order"):
+        pull(sandbox, ctx, raw=sandbox.basic_settings())
+    assert sandbox.requests == 2  # two grants pages, the second the same as the first
