@@ -149,7 +149,6 @@ EXAMPLE_CONFIG: dict[str, Any] = {
     "password": "${SERVICENOW_PASSWORD}",
     "client_id": "3f0c1e2d4b5a69788796a5b4c3d2e1f0",
     "client_secret": "${SERVICENOW_CLIENT_SECRET}",
-    "roles": ["sn_openframe_user", "itil"],
 }
 
 FEATURES = (
