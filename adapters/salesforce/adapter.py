@@ -66,6 +66,7 @@ from seatgate.core.errors import (
     TransientError,
 )
 from seatgate.core.hookspecs import hookimpl
+from seatgate.core.readahead import read_ahead
 from seatgate.core.records import AdapterInfo, ExternalUser, UserPage
 from seatgate.core.retry import RequestContext, parse_retry_after
 
@@ -565,20 +566,31 @@ class Connection:
         soql = build_query(self.product, self.settings, since)
         _, implied_roles = user_filter(self.product, self.settings)
         timeout = self.timeout
-        result = self.call(ctx, lambda c: c.query(soql, headers=BATCH_HEADERS, timeout=timeout))
         seen: set[str] = set()
-        while True:
-            records, done, next_url = _page_parts(result)
-            yield UserPage(users=[to_user(r, implied_roles) for r in records])
+
+        def fetch(next_url: str) -> tuple[list[Any], str | None]:
+            if next_url:
+                result = self.call(ctx, partial(_query_more, url=next_url, timeout=timeout))
+            else:
+                result = self.call(
+                    ctx, lambda c: c.query(soql, headers=BATCH_HEADERS, timeout=timeout)
+                )
+            records, done, following = _page_parts(result)
             if done:
-                return
-            if next_url in seen:
+                return records, None
+            if following in seen:
                 raise MalformedResponse(
                     "Salesforce named a page it already sent as the next one; the pull stops "
                     "instead of looping, try again"
                 )
-            seen.add(next_url)
-            result = self.call(ctx, partial(_query_more, url=next_url, timeout=timeout))
+            seen.add(following)
+            return records, following
+
+        # The next page is read while this one is mapped and stored; closing() stops the worker
+        # when the pull is closed early.
+        with contextlib.closing(read_ahead(fetch, "", "salesforce-pull")) as results:
+            for records in results:
+                yield UserPage(users=[to_user(r, implied_roles) for r in records])
 
 
 def _query_more(client: Salesforce, *, url: str, timeout: float) -> Any:
