@@ -36,6 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -154,12 +155,14 @@ def _upsert(conn: sa.Connection, table: sa.Table) -> Any:
 
 
 class _Bulk:
-    """An INSERT (or upsert) sent straight to the driver's ``executemany``.
+    """An INSERT (or upsert) sent straight to the driver: multi-row statements on SQLite,
+    ``executemany`` on PostgreSQL.
 
     The run's hot writes (users, links, agents: one row per pulled user) spend most of their time
-    in SQLAlchemy's per-row parameter processing. Here the caller hands rows of values already in
-    the driver's form: constants (the run's instant, the account) converted once with the
-    column type's own bind processor (:meth:`value`), JSON roles once per distinct role set.
+    in SQLAlchemy's per-row parameter processing. Here the caller hands the rows' values in one
+    flat list, row after row, already in the driver's form: constants (the run's instant, the
+    account) converted once with the column type's own bind processor (:meth:`value`), JSON roles
+    once per distinct role set.
     The SQL is plain enough to be the same on SQLite and PostgreSQL (``ON CONFLICT ... DO UPDATE
     SET c = excluded.c``); column names are the tables' own identifiers, never user input.
     """
@@ -173,18 +176,25 @@ class _Bulk:
     ) -> None:
         self.conn = conn
         self.table = table
-        mark = _mark(conn)
-        sql = (
-            f"INSERT INTO {table.name} ({', '.join(columns)}) "
-            f"VALUES ({', '.join([mark] * len(columns))})"
-        )
+        self.width = len(columns)
+        self._head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+        self._row = f"({', '.join([_mark(conn)] * len(columns))})"
+        self._tail = ""
         if conflict:
             updates = [c for c in columns if c not in conflict]
-            sql += f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET " + ", ".join(
+            self._tail = f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET " + ", ".join(
                 f"{c} = excluded.{c}" for c in updates
             )
-        self.sql = sql
+        self.sql = self._head + self._row + self._tail
         self._json: dict[tuple[str, ...], Any] = {}
+        self._multi: dict[int, str] = {}  # rows -> the multi-row statement (SQLite)
+        self._rows_per = 0
+        if conn.dialect.name == "sqlite":
+            # As many rows as the connection's variable limit allows, at most SQLite's default.
+            limit = conn.connection.dbapi_connection.getlimit(  # type: ignore[union-attr]
+                sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
+            )
+            self._rows_per = max(1, min(limit, 32766) // len(columns))
 
     def value(self, column: str, value: Any) -> Any:
         """``value`` as the driver must receive it for ``column``."""
@@ -200,9 +210,25 @@ class _Bulk:
             out = self._json[roles] = self.value("roles", list(roles))
         return out
 
-    def run(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        if rows:
-            self.conn.exec_driver_sql(self.sql, list(rows))
+    def run(self, values: list[Any]) -> None:
+        """Write the rows whose values, row after row, are ``values``."""
+        if not values:
+            return
+        width = self.width
+        if not self._rows_per:  # psycopg pipelines executemany
+            self.conn.exec_driver_sql(self.sql, list(zip(*[iter(values)] * width, strict=True)))
+            return
+        # SQLite: one multi-row INSERT per few thousand rows. sqlite3's executemany binds and
+        # steps row by row, releasing the GIL at every step: slower alone, and much slower while
+        # an adapter's read-ahead thread holds the GIL (each step may wait a switch interval).
+        step = self._rows_per * width
+        for start in range(0, len(values), step):
+            chunk = tuple(values[start : start + step])
+            rows = len(chunk) // width
+            sql = self._multi.get(rows)
+            if sql is None:
+                sql = self._multi[rows] = self._head + ", ".join([self._row] * rows) + self._tail
+            self.conn.exec_driver_sql(sql, chunk)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -452,11 +478,11 @@ class _Run:
             by_email[email] = (uid, cur_name, bool(cur_active), roles_of(cur_roles))
 
         activated = self.activated
-        inserts: list[tuple[str, str, bool, tuple[str, ...]]] = []  # email, name, active, roles
-        insert_ext: dict[str, str] = {}  # email -> external id
-        links: list[tuple[int, str, str, int]] = []
+        users, gained = self.users, self.gained
+        # ext, email, name, active, roles, gains an activated role
+        inserts: list[tuple[str, str, str, bool, tuple[str, ...], bool]] = []
+        links: list[Any] = []  # account, product, external id, user id; row after row
         updates: list[dict[str, Any]] = []
-        gained_new: list[tuple[str, int | None]] = []  # (email, user id once known)
         norm_roles = self._norm_roles
         for ext, email, user in valid:
             name = (user.name or "")[:_NAME_MAX]
@@ -472,23 +498,23 @@ class _Run:
                 uid, cur_email, cur_name, cur_active, cur_roles = found
                 if cur_email != email and email in by_email:
                     self._quarantine(quarantined, user, "email_taken")
-                    self.users[uid] = (cur_email, cur_name, ext, bool(cur_active))  # as it was
+                    users[uid] = (cur_email, cur_name, ext, bool(cur_active))  # as it was
                     continue
             else:
                 other = by_email.get(email)
                 if other is None:
-                    inserts.append((email, name, active, roles))
-                    insert_ext[email] = ext
-                    if active and activated and activated.intersection(roles):
-                        gained_new.append((email, None))
+                    gains = active and bool(activated) and bool(activated.intersection(roles))
+                    if gains:
+                        gained[email] = 0  # keeps the pull order; the id comes with the insert
+                    inserts.append((ext, email, name, active, roles, gains))
                     continue
                 uid, cur_name, cur_active, cur_roles = other
                 cur_email = email
-                links.append((acct_id, product, ext, uid))
-            self.users[uid] = (email, name, ext, active)
+                links.extend((acct_id, product, ext, uid))
+            users[uid] = (email, name, ext, active)
             had_role = cur_active and bool(activated.intersection(cur_roles))
             if active and not had_role and activated.intersection(roles):
-                gained_new.append((email, uid))
+                gained[email] = uid
             if (
                 cur_email != email
                 or cur_name != name
@@ -506,34 +532,27 @@ class _Run:
                         "b_at": at,
                     }
                 )
-        new_ids: dict[str, int] = {}
         if inserts:
+            new_ids: Sequence[int]
             if conn.dialect.name == "sqlite":
                 # The run holds SQLite's write lock (BEGIN IMMEDIATE) from its first page, so it
                 # can hand out ids itself and skip RETURNING, the costliest part of a bulk insert.
                 if self.next_id is None:
                     self.next_id = int(conn.execute(sa.select(sa.func.max(iu.c.id))).scalar() or 0)
+                new_ids = range(self.next_id + 1, self.next_id + 1 + len(inserts))
+                self.next_id += len(inserts)
                 bulk, at_value = self.bulk_users, self.at_value
-                batch: list[tuple[Any, ...]] = []
-                for email, name, active, roles in inserts:
-                    self.next_id += 1
-                    new_ids[email] = self.next_id
-                    batch.append(
-                        (
-                            self.next_id,
-                            acct_id,
-                            email,
-                            name,
-                            active,
-                            bulk.roles(roles),
-                            at_value,
-                            at_value,
-                        )
-                    )
-                bulk.run(batch)
+                as_json = bulk.roles
+                values: list[Any] = []
+                add = values.extend
+                for uid, (_ext, email, name, active, roles, _gains) in zip(
+                    new_ids, inserts, strict=True
+                ):
+                    add((uid, acct_id, email, name, active, as_json(roles), at_value, at_value))
+                bulk.run(values)
             else:
                 created = conn.execute(
-                    iu.insert().returning(iu.c.id, iu.c.email, sort_by_parameter_order=True),
+                    iu.insert().returning(iu.c.id, sort_by_parameter_order=True),
                     [
                         {
                             "account_id": acct_id,
@@ -544,15 +563,17 @@ class _Run:
                             "created_at": at,
                             "updated_at": at,
                         }
-                        for email, name, active, roles in inserts
+                        for _ext, email, name, active, roles, _gains in inserts
                     ],
                 )
-                new_ids = {email: uid for uid, email in created}
-            for email, name, active, _roles in inserts:
-                uid = new_ids[email]
-                ext = insert_ext[email]
-                self.users[uid] = (email, name, ext, active)
-                links.append((acct_id, product, ext, uid))
+                new_ids = [uid for (uid,) in created]
+            for uid, (ext, email, name, active, _roles, gains) in zip(
+                new_ids, inserts, strict=True
+            ):
+                users[uid] = (email, name, ext, active)
+                links.extend((acct_id, product, ext, uid))
+                if gains:
+                    gained[email] = uid
             self.counts.created += len(inserts)
         self.bulk_links.run(links)
         if updates:
@@ -571,8 +592,6 @@ class _Run:
             self.counts.updated += len(updates)
         if inserts or updates:
             self.users_changed = True
-        for email, known in gained_new:
-            self.gained[email] = new_ids[email] if known is None else known
 
     def _deactivate_missing(self, active_before: int) -> None:
         """A full pull is the only basis for deactivation: active users of this connector none of
@@ -810,7 +829,8 @@ class _Run:
                 r[0]: bool(r[1])
                 for r in _select_in(conn, agents_sql, (acct_id, product), chunk, _CHUNK)
             }
-            writes: list[tuple[Any, ...]] = []
+            writes: list[Any] = []
+            write = writes.extend
             for uid in chunk:
                 email, name, ext, active = users[uid]
                 seated = uid in seated_ids
@@ -835,7 +855,7 @@ class _Run:
                     self.counts.agents_synced += 1
                 elif uid not in agent_rows:
                     continue  # never an agent: nothing to take back
-                writes.append((acct_id, product, uid, ext, email, name, is_agent, at_value, run_id))
+                write((acct_id, product, uid, ext, email, name, is_agent, at_value, run_id))
             bulk.run(writes)
 
     def _commit_cursor(self, cursor_row: Any) -> None:

@@ -1,0 +1,88 @@
+"""The engine's bulk writes on SQLite: rows are sent as multi-row INSERTs, as many rows per
+statement as the connection's variable limit allows. Split into many statements, they must write
+exactly what fewer, larger statements write."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from seatgate.core.app import App
+from seatgate.core.clock import FixedClock, parse_instant
+from seatgate.core.installs import install
+from seatgate.core.storage.tables import external_ids, integration_users, seats
+from seatgate.core.sync import sync
+from seatgate.core.sync_tables import agent_directory, auto_install_waiting
+from seatgate.core.testing.memory import MemorySandbox
+
+from .conftest import ACCOUNT, ADMIN, KEY_ENV, memory_config, memory_plugins, setup_account
+
+P = "memory"
+TABLES = (integration_users, external_ids, seats, agent_directory, auto_install_waiting)
+
+
+def _contents(app: App) -> dict[str, list[Any]]:
+    with app.db.read() as conn:
+        return {
+            t.name: conn.execute(sa.select(t).order_by(*t.primary_key.columns)).all()
+            for t in TABLES
+        }
+
+
+def _scenario(
+    url: str, variable_limit: int | None, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """Two runs over 300 users (one page): a first sync with auto install beyond capacity, then a
+    full sync after changes, additions and removals in the CRM."""
+    clock = FixedClock(parse_instant("2026-02-01T12:00:00Z"))  # transition: all are agents
+    app = App(url, clock=clock, plugins=memory_plugins())
+    inserts: list[str] = []
+
+    @sa.event.listens_for(app.db.engine, "before_cursor_execute")
+    def _count(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO integration_users"):
+            inserts.append(statement)
+
+    if variable_limit is not None:
+
+        @sa.event.listens_for(app.db.engine, "connect")
+        def _limit(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, variable_limit)
+
+        app.db.engine.dispose()  # connections from now on have the limit
+    try:
+        with MemorySandbox(users=300) as crm:
+            monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
+            setup_account(app, seats=100)
+            install(app, ACCOUNT, P, memory_config(crm, activated_roles=["Agent"]), ADMIN)
+            first = sync(app, ACCOUNT, P).as_dict()
+            crm.store.change(range(1, 40), last_name="Renamed")
+            crm.store.deactivate(range(40, 60))
+            crm.store.users = crm.store.users[10:]
+            crm.store.add(150)
+            clock.advance(hours=1)
+            second = sync(app, ACCOUNT, P, full=True, force=True).as_dict()
+            return {"first": first, "second": second, "inserts": len(inserts), **_contents(app)}
+    finally:
+        app.db.dispose()
+
+
+def test_statements_split_by_the_variable_limit_write_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 999 (SQLite's default before 3.32): 124 users, 249 links, 111 agents per statement.
+    small = _scenario(f"sqlite:///{tmp_path}/small.db", 999, monkeypatch)
+    large = _scenario(f"sqlite:///{tmp_path}/large.db", None, monkeypatch)
+    for outcome in (small["first"], small["second"]):
+        outcome.pop("seconds")
+    for outcome in (large["first"], large["second"]):
+        outcome.pop("seconds")
+    assert small["first"]["created"] == 300 and small["second"]["created"] == 150
+    assert small["second"]["deactivated"] == 10 and small["second"]["updated"] == 59
+    assert len(small["agent_directory"]) > 111 and len(small["auto_install_waiting"]) > 0
+    assert (small.pop("inserts"), large.pop("inserts")) == (3 + 2, 1 + 1)
+    assert small == large
