@@ -329,6 +329,7 @@ class _Run:
         self.run_id = 0
         self.users_changed = False
         self.gone: set[int] = set()  # users a full pull no longer returns
+        self.had_links = True  # the connector had linked users when the run began
         self._roles_text: dict[str | None, tuple[str, ...]] = {}
         self._norm_roles: dict[tuple[str, ...], tuple[str, ...]] = {}
 
@@ -354,6 +355,7 @@ class _Run:
             )
         ).inserted_primary_key[0]  # type: ignore[index]
         active_before = self._count_active_linked() if self.full else 0
+        self.had_links = self._has_links()
         pages = self.hooks.pull_users(
             self.product, self.settings, since, self.ctx, activated_roles=self.activated
         )
@@ -368,6 +370,19 @@ class _Run:
         self._auto_install()
         self._gate_and_write_agents()
         self._commit_cursor(cursor_row)
+
+    def _has_links(self) -> bool:
+        return (
+            self.conn.execute(
+                sa.select(external_ids.c.user_id)
+                .where(
+                    external_ids.c.account_id == self.acct.id,
+                    external_ids.c.product == self.product,
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
 
     def _count_active_linked(self) -> int:
         return int(
@@ -453,20 +468,27 @@ class _Run:
         mark = _mark(conn)
         roles_of = self._stored_roles
         linked: dict[str, tuple[int, str, str, bool, tuple[str, ...]]] = {}
-        for ext, uid, cur_email, cur_name, cur_active, cur_roles in _select_in(
-            conn,
-            "SELECT external_ids.external_id, integration_users.id, integration_users.email, "
-            "integration_users.name, integration_users.active, integration_users.roles "
-            "FROM external_ids JOIN integration_users "
-            "ON integration_users.id = external_ids.user_id "
-            f"WHERE external_ids.account_id = {mark} AND external_ids.product = {mark} "
-            "AND external_ids.external_id IN",
-            (acct_id, product),
-            [v[0] for v in valid],
-        ):
-            linked[ext] = (uid, cur_email, cur_name, bool(cur_active), roles_of(cur_roles))
+        # With no link of this connector before the run, no pulled id can be linked: the run's own
+        # links are to ids it has seen, and a seen id comes back only as a duplicate.
+        if self.had_links:
+            for ext, uid, cur_email, cur_name, cur_active, cur_roles in _select_in(
+                conn,
+                "SELECT external_ids.external_id, integration_users.id, integration_users.email, "
+                "integration_users.name, integration_users.active, integration_users.roles "
+                "FROM external_ids JOIN integration_users "
+                "ON integration_users.id = external_ids.user_id "
+                f"WHERE external_ids.account_id = {mark} AND external_ids.product = {mark} "
+                "AND external_ids.external_id IN",
+                (acct_id, product),
+                [v[0] for v in valid],
+            ):
+                linked[ext] = (uid, cur_email, cur_name, bool(cur_active), roles_of(cur_roles))
         # Users the account already knows by email (added by an admin, or another CRM's).
-        wanted = [email for ext, email, _ in valid if linked.get(ext, (0, email))[1] != email]
+        wanted = (
+            [email for ext, email, _ in valid if linked.get(ext, (0, email))[1] != email]
+            if linked
+            else []
+        )
         by_email: dict[str, tuple[int, str, bool, tuple[str, ...]]] = {}
         for email, uid, cur_name, cur_active, cur_roles in _select_in(
             conn,
