@@ -240,6 +240,17 @@ def _mark(conn: sa.Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
+def _rows(conn: sa.Connection, sql: str, params: Sequence[Any]) -> Sequence[Any]:
+    """Rows of ``sql``, sent straight to the driver, as the driver's own tuples: booleans may be
+    0/1 (SQLite), JSON is text. On a run's 100,000-row reads SQLAlchemy's Row objects would cost
+    as much as the fetch itself."""
+    result = conn.exec_driver_sql(sql, tuple(params))
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
 def _select_in(
     conn: sa.Connection,
     sql: str,
@@ -248,14 +259,12 @@ def _select_in(
     size: int = _CHUNK,
 ) -> Iterator[Sequence[Any]]:
     """Rows of ``sql`` (a SELECT whose last condition is ``... IN``) for ``values``, chunked and
-    sent straight to the driver, like :class:`_Bulk`'s writes: SQLAlchemy's expanding IN renders
-    the statement anew and processes every parameter, a good part of a run's lookups. Rows come
-    back as the driver gives them: booleans may be 0/1 (SQLite), JSON is text."""
+    sent straight to the driver (:func:`_rows`), like :class:`_Bulk`'s writes: SQLAlchemy's
+    expanding IN renders the statement anew and processes every parameter, a good part of a run's
+    lookups."""
     mark = _mark(conn)
     for chunk in _chunks(values, size):
-        yield from conn.exec_driver_sql(
-            f"{sql} ({', '.join([mark] * len(chunk))})", (*params, *chunk)
-        )
+        yield from _rows(conn, f"{sql} ({', '.join([mark] * len(chunk))})", (*params, *chunk))
 
 
 class _Run:
@@ -619,21 +628,25 @@ class _Run:
         """A full pull is the only basis for deactivation: active users of this connector none of
         whose external ids came back. Users also linked to another CRM stay active for the account
         (that CRM still vouches for them); only this connector's agent row goes inactive."""
+        if not active_before:
+            # Every active linked user now was made active by this run's pull, so none is gone.
+            return
         conn, acct_id, product = self.conn, self.acct.id, self.product
-        rows = conn.execute(
-            sa.select(external_ids.c.external_id, external_ids.c.user_id)
-            .join(integration_users, integration_users.c.id == external_ids.c.user_id)
-            .where(
-                external_ids.c.account_id == acct_id,
-                external_ids.c.product == product,
-                integration_users.c.active.is_(True),
-            )
+        mark = _mark(conn)
+        rows = _rows(
+            conn,
+            "SELECT external_ids.external_id, external_ids.user_id "
+            "FROM external_ids JOIN integration_users "
+            "ON integration_users.id = external_ids.user_id "
+            f"WHERE external_ids.account_id = {mark} AND external_ids.product = {mark} "
+            f"AND integration_users.active = {mark}",
+            (acct_id, product, True),
         )
-        present: set[int] = set()
-        absent: set[int] = set()
-        for ext, uid in rows:
-            (present if ext in self.seen_ids else absent).add(uid)
-        gone = sorted(absent - present)
+        seen = self.seen_ids
+        absent = {uid for ext, uid in rows if ext not in seen}
+        if absent:
+            absent.difference_update([uid for ext, uid in rows if ext in seen])
+        gone = sorted(absent)
         guard = self.inst.connector
         if (
             gone
