@@ -846,7 +846,8 @@ class _Run:
         decisions: dict[tuple[bool, bool], bool] = {}
         bulk = self.bulk_agents
         at_value, run_id = self.at_value, self.run_id
-        users = self.users
+        users, gone = self.users, self.gone
+        gated = synced = 0
         mark = _mark(conn)
         seats_sql = (
             f"SELECT user_id FROM seats WHERE account_id = {mark} AND product = {mark} "
@@ -856,14 +857,32 @@ class _Run:
             "SELECT user_id, active FROM agent_directory "
             f"WHERE account_id = {mark} AND product = {mark} AND user_id IN"
         )
+        # No seat or no directory row at all (a first sync): nothing to look up per user.
+        any_seats = assigned > 0
+        any_agents = (
+            conn.execute(
+                sa.select(agent_directory.c.user_id)
+                .where(
+                    agent_directory.c.account_id == acct_id, agent_directory.c.product == product
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
         for chunk in _chunks(sorted(users), 1000):
-            seated_ids = {
-                r[0] for r in _select_in(conn, seats_sql, (acct_id, product), chunk, _CHUNK)
-            }
-            agent_rows = {
-                r[0]: bool(r[1])
-                for r in _select_in(conn, agents_sql, (acct_id, product), chunk, _CHUNK)
-            }
+            seated_ids = (
+                {r[0] for r in _select_in(conn, seats_sql, (acct_id, product), chunk, _CHUNK)}
+                if any_seats
+                else set()
+            )
+            agent_rows = (
+                {
+                    r[0]: bool(r[1])
+                    for r in _select_in(conn, agents_sql, (acct_id, product), chunk, _CHUNK)
+                }
+                if any_agents
+                else {}
+            )
             writes: list[Any] = []
             write = writes.extend
             for uid in chunk:
@@ -882,16 +901,18 @@ class _Run:
                     allowed = False  # a new agent while the account is in overage
                 # A user this connector dropped stays active for the account if another CRM
                 # still has them, but is no longer this connector's agent.
-                dropped = uid in self.gone
+                dropped = uid in gone
                 is_agent = active and allowed and not dropped
                 if active and not allowed and not dropped:
-                    self.counts.gated += 1
+                    gated += 1
                 if is_agent:
-                    self.counts.agents_synced += 1
+                    synced += 1
                 elif uid not in agent_rows:
                     continue  # never an agent: nothing to take back
                 write((acct_id, product, uid, ext, email, name, is_agent, at_value, run_id))
             bulk.run(writes)
+        self.counts.gated += gated
+        self.counts.agents_synced += synced
 
     def _commit_cursor(self, cursor_row: Any) -> None:
         conn = self.conn
