@@ -339,6 +339,7 @@ class _Run:
         self.users_changed = False
         self.gone: set[int] = set()  # users a full pull no longer returns
         self.had_links = True  # the connector had linked users when the run began
+        self.had_users = True  # the account had users when the run began
         self._roles_text: dict[str | None, tuple[str, ...]] = {}
         self._norm_roles: dict[tuple[str, ...], tuple[str, ...]] = {}
 
@@ -365,6 +366,7 @@ class _Run:
         ).inserted_primary_key[0]  # type: ignore[index]
         active_before = self._count_active_linked() if self.full else 0
         self.had_links = self._has_links()
+        self.had_users = self._has_users()
         pages = self.hooks.pull_users(
             self.product, self.settings, since, self.ctx, activated_roles=self.activated
         )
@@ -388,6 +390,16 @@ class _Run:
                     external_ids.c.account_id == self.acct.id,
                     external_ids.c.product == self.product,
                 )
+                .limit(1)
+            ).first()
+            is not None
+        )
+
+    def _has_users(self) -> bool:
+        return (
+            self.conn.execute(
+                sa.select(integration_users.c.id)
+                .where(integration_users.c.account_id == self.acct.id)
                 .limit(1)
             ).first()
             is not None
@@ -492,10 +504,16 @@ class _Run:
                 [v[0] for v in valid],
             ):
                 linked[ext] = (uid, cur_email, cur_name, bool(cur_active), roles_of(cur_roles))
-        # Users the account already knows by email (added by an admin, or another CRM's).
+        # Users the account already knows by email (added by an admin, or another CRM's), for ids
+        # not linked yet and for linked users whose email changed. With no user in the account
+        # before the run there is none: the run's own users have emails it has seen.
         wanted = (
-            [email for ext, email, _ in valid if linked.get(ext, (0, email))[1] != email]
-            if linked
+            [
+                email
+                for ext, email, _ in valid
+                if (found := linked.get(ext)) is None or found[1] != email
+            ]
+            if self.had_users
             else []
         )
         by_email: dict[str, tuple[int, str, bool, tuple[str, ...]]] = {}

@@ -1,0 +1,64 @@
+"""Users the account already knows by email (added by an admin, or by another CRM) are linked to
+the CRM's id on their first sync, not created a second time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from seatgate.core import accounts
+from seatgate.core.app import App
+from seatgate.core.storage.tables import external_ids, integration_users
+from seatgate.core.sync import sync
+from seatgate.core.testing.memory import MemorySandbox
+
+from .conftest import ACCOUNT
+
+P = "memory"
+
+
+def _user(app: App, email: str) -> tuple[int, str, bool, list[str]]:
+    with app.db.read() as conn:
+        row = conn.execute(
+            sa.select(
+                integration_users.c.id,
+                integration_users.c.name,
+                integration_users.c.active,
+                integration_users.c.roles,
+            ).where(integration_users.c.email == email)
+        ).one()
+    return row.id, row.name, row.active, row.roles
+
+
+def _links(app: App, user_id: int) -> list[str]:
+    with app.db.read() as conn:
+        return list(
+            conn.execute(
+                sa.select(external_ids.c.external_id).where(external_ids.c.user_id == user_id)
+            ).scalars()
+        )
+
+
+def test_users_known_by_email_are_linked_not_duplicated(
+    installed: Callable[..., App], crm: MemorySandbox
+) -> None:
+    app = installed()
+    with app.write() as conn:
+        accounts.add_users(
+            conn, ACCOUNT, ["USER000007@example.com", "someone@else.example"], app.now(), name="Pre"
+        )
+    known = _user(app, "user000007@example.com")[0]
+    result = sync(app, ACCOUNT, P)
+    s = result.summary
+    assert (s.outcome, s.pulled, s.created, s.updated, s.quarantined) == ("succeeded", 40, 39, 1, 0)
+    uid, name, active, _roles = _user(app, "user000007@example.com")
+    assert uid == known and name != "Pre" and active is True  # the CRM's record, same user
+    assert _links(app, uid) == ["mem-0000007"]
+    assert _links(app, _user(app, "someone@else.example")[0]) == []
+    with app.db.read() as conn:
+        count = conn.execute(sa.select(sa.func.count()).select_from(integration_users)).scalar()
+    assert count == 41
+    # The next full pull finds the user by its link: nothing left to change.
+    again = sync(app, ACCOUNT, P, full=True)
+    assert (again.summary.created, again.summary.updated, again.summary.deactivated) == (0, 0, 0)
