@@ -875,31 +875,48 @@ class _Run:
             "SELECT user_id, active FROM agent_directory "
             f"WHERE account_id = {mark} AND product = {mark} AND user_id IN"
         )
-        # No seat or no directory row at all (a first sync): nothing to look up per user.
-        any_seats = assigned > 0
-        any_agents = (
-            conn.execute(
-                sa.select(agent_directory.c.user_id)
-                .where(
-                    agent_directory.c.account_id == acct_id, agent_directory.c.product == product
+        # Per chunk of users, their seats and directory rows are looked up by id; when the
+        # connector has no more such rows than the run has users (a full sync), one read of them
+        # all costs less than as many lookups.
+        agent_count = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(agent_directory)
+            .where(agent_directory.c.account_id == acct_id, agent_directory.c.product == product)
+        ).scalar_one()
+        all_seated: set[int] | None = None
+        if assigned <= len(users):
+            all_seated = {
+                r[0]
+                for r in _rows(
+                    conn,
+                    f"SELECT user_id FROM seats WHERE account_id = {mark} AND product = {mark}",
+                    (acct_id, product),
                 )
-                .limit(1)
-            ).first()
-            is not None
-        )
+            }
+        all_agents: dict[int, bool] | None = None
+        if agent_count <= len(users):
+            all_agents = {
+                r[0]: bool(r[1])
+                for r in _rows(
+                    conn,
+                    "SELECT user_id, active FROM agent_directory "
+                    f"WHERE account_id = {mark} AND product = {mark}",
+                    (acct_id, product),
+                )
+            }
         for chunk in _chunks(sorted(users), 1000):
             seated_ids = (
-                {r[0] for r in _select_in(conn, seats_sql, (acct_id, product), chunk, _CHUNK)}
-                if any_seats
-                else set()
+                all_seated
+                if all_seated is not None
+                else {r[0] for r in _select_in(conn, seats_sql, (acct_id, product), chunk, _CHUNK)}
             )
             agent_rows = (
-                {
+                all_agents
+                if all_agents is not None
+                else {
                     r[0]: bool(r[1])
                     for r in _select_in(conn, agents_sql, (acct_id, product), chunk, _CHUNK)
                 }
-                if any_agents
-                else {}
             )
             writes: list[Any] = []
             write = writes.extend
