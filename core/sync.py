@@ -443,6 +443,10 @@ class _Run:
         max_stamp = self.max_stamp
         for user in users:
             self.counts.pulled += 1
+            if not self.counts.pulled % 256:
+                # An adapter's read-ahead thread (core.readahead) needs the GIL after each socket
+                # read of the next page; without a turn now and then it waits a switch interval.
+                time.sleep(0)
             stamp = user.modified_at
             if stamp is not None and (max_stamp is None or stamp > max_stamp):
                 max_stamp = stamp
