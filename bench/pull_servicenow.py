@@ -18,11 +18,13 @@ import pysnow
 from benchlib import peak_rss_mb, time_pull
 
 from seatgate.adapters.servicenow import plugin
-from seatgate.adapters.servicenow.adapter import CONFIG_SCHEMA, MAX_PAGE
+from seatgate.adapters.servicenow.adapter import CONFIG_SCHEMA, MAX_PAGE, USER_FIELDS
 from seatgate.adapters.servicenow.sandbox import ROLES, ServiceNowSandbox
 from seatgate.core.retry import RequestContext
 
-FIELDS = ["sys_id", "user_name", "email", "first_name", "last_name", "active", "sys_updated_on"]
+# The same fields the adapter asks for (as bench/pull_salesforce.py sends the adapter's SOQL): the
+# comparison is of two ways to read the same data.
+FIELDS = list(USER_FIELDS)
 
 
 def raw_pull(sandbox: ServiceNowSandbox, activated_roles: Sequence[str] = ()) -> int:
