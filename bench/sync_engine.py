@@ -21,7 +21,6 @@ Adapter benchmarks reuse :func:`prepare` and :func:`full_sync` with their own Ap
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import statistics
@@ -30,19 +29,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from benchlib import peak_rss_mb
 
-from seatgate.core import accounts, contracts
 from seatgate.core import sync as sync_mod
 from seatgate.core.app import App
 from seatgate.core.clock import FixedClock, parse_instant
 from seatgate.core.config import ConfigSchema
 from seatgate.core.installs import install
 from seatgate.core.sync_types import SyncSummary
+from seatgate.core.testing.setup import account_with_contract
 
 ADMIN = "bench-admin@example.com"
 
@@ -74,23 +72,7 @@ def prepare(
             config[field.name] = "${" + env + "}"
     if activated_roles:
         config["activated_roles"] = list(activated_roles)
-    at = app.now()
-    with app.write() as conn:
-        accounts.create_account(conn, account, region, at)
-        accounts.grant(conn, account, ADMIN, "install", at)
-        contracts.create_contract(
-            conn,
-            account,
-            product,
-            products=tuple(app.products()),
-            seats=seats,
-            plan="standard",
-            frequency="monthly",
-            start=dt.date(2026, 1, 1),
-            months=12,
-            unit_price=Decimal("10"),
-            at=at,
-        )
+    account_with_contract(app, account, product, admin=ADMIN, seats=seats, region=region)
     install(app, account, product, config, ADMIN)
 
 

@@ -3,6 +3,8 @@
 * :class:`AdapterConformance` (in :mod:`.conformance`) — the base test class an adapter's test module
   subclasses; it imports pytest, so it is loaded only by the modules that use it.
 * :mod:`.memory` — an in-memory adapter (product ``memory``) and its sandbox, for the engine's tests.
+* :mod:`.setup` — ``account_with_contract``: the account, admin and contract a sync needs, for an
+  adapter's engine-level tests.
 * :mod:`.plugin` — the pytest plugin (pytest11 entry point ``seatgate``): small shared fixtures.
 """
 

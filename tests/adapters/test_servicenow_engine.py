@@ -3,17 +3,15 @@ adapter reads (none when no role is activated), and auto install seats the holde
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
-from decimal import Decimal
 
 import pytest
 
 from seatgate.adapters.servicenow.sandbox import ServiceNowSandbox
-from seatgate.core import accounts, contracts
 from seatgate.core.app import App
 from seatgate.core.installs import install
 from seatgate.core.sync import full_sync, seated_emails
+from seatgate.core.testing.setup import account_with_contract
 
 ADMIN = "admin@example.com"
 
@@ -30,23 +28,7 @@ def installed(
     raw = sb.basic_settings()
     monkeypatch.setenv("SN_TEST_PASSWORD", raw["password"])
     config = {**raw, "password": "${SN_TEST_PASSWORD}", "page_size": 10, **core}
-    at = app.now()
-    with app.write() as conn:
-        accounts.create_account(conn, "acme", "US", at)
-        accounts.grant(conn, "acme", ADMIN, "install", at)
-        contracts.create_contract(
-            conn,
-            "acme",
-            "servicenow",
-            products=tuple(app.products()),
-            seats=100,
-            plan="standard",
-            frequency="monthly",
-            start=dt.date(2026, 1, 1),
-            months=12,
-            unit_price=Decimal("10"),
-            at=at,
-        )
+    account_with_contract(app, "acme", "servicenow", admin=ADMIN, seats=100)
     install(app, "acme", "servicenow", config, ADMIN)
 
 

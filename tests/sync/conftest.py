@@ -3,20 +3,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from seatgate.core import accounts, contracts
 from seatgate.core.app import App
 from seatgate.core.clock import FixedClock
 from seatgate.core.installs import install
 from seatgate.core.plugins import Plugins, build_plugin_manager
 from seatgate.core.retry import RetryPolicy
 from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
+from seatgate.core.testing.setup import account_with_contract
 
 ACCOUNT = "acme"
 ADMIN = "admin@acme.example"
@@ -75,25 +73,16 @@ def setup_account(
     with_contract: bool = True,
     product: str = "memory",
 ) -> None:
-    at = app.now()
-    with app.write() as conn:
-        accounts.create_account(conn, ACCOUNT, region, at)
-        accounts.grant(conn, ACCOUNT, ADMIN, "install", at)
-        if with_contract:
-            contracts.create_contract(
-                conn,
-                ACCOUNT,
-                product,
-                products=tuple(app.products()),
-                seats=seats,
-                plan="standard",
-                frequency="monthly",
-                start=dt.date(2026, 1, 1),
-                months=12,
-                unit_price=Decimal("10"),
-                at=at,
-                mode=mode,
-            )
+    account_with_contract(
+        app,
+        ACCOUNT,
+        product,
+        admin=ADMIN,
+        seats=seats,
+        mode=mode,
+        region=region,
+        with_contract=with_contract,
+    )
 
 
 def memory_config(crm: MemorySandbox, **core: Any) -> dict[str, Any]:

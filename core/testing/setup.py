@@ -1,0 +1,47 @@
+"""Set up what a sync needs before an adapter can be installed: an account, an admin who may
+install and buy, and a contract for the product. For an adapter team's own engine-level tests, the
+core's tests and the benchmarks alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from .. import accounts, contracts
+from ..app import App
+
+
+def account_with_contract(
+    app: App,
+    account: str,
+    product: str,
+    *,
+    admin: str,
+    seats: int = 1000,
+    mode: str = "hard_cap",
+    region: str = "US",
+    with_contract: bool = True,
+) -> None:
+    """Create ``account`` (in ``region``) with ``admin`` holding the install permission, and a
+    monthly ``standard`` contract of ``seats`` for ``product`` from 2026-01-01 for 12 months at
+    10.00 a seat, in one transaction at ``app.now()``."""
+    at = app.now()
+    with app.write() as conn:
+        accounts.create_account(conn, account, region, at)
+        accounts.grant(conn, account, admin, "install", at)
+        if with_contract:
+            contracts.create_contract(
+                conn,
+                account,
+                product,
+                products=tuple(app.products()),
+                seats=seats,
+                plan="standard",
+                frequency="monthly",
+                start=dt.date(2026, 1, 1),
+                months=12,
+                unit_price=Decimal("10"),
+                at=at,
+                mode=mode,
+            )
