@@ -24,9 +24,9 @@ So 100,000 users cost 10 requests (plus 1 with OAuth) with ``roles_field``, ``no
 default without activated roles; with one activated role each, 20 with the default; an
 incremental pull of 1,000 changed users 1 or 2 (plus 1).
 
-The next user page is read (and mapped) by a worker thread while the engine stores the current
-one, one request in flight at a time (:func:`seatgate.core.readahead.read_ahead`): a pull takes
-about the longer of the CRM's time and the engine's, not their sum.
+The next user page is read by a worker thread while the engine maps and stores the current one,
+one request in flight at a time (:func:`seatgate.core.readahead.read_ahead`): a pull takes about
+the longer of the CRM's time and the engine's, not their sum.
 
 Every request runs through :meth:`RequestContext.call`; pysnow and requests have no retries of their
 own here (requests' adapters default to ``max_retries=0``; the OAuth session gets no auto-refresh
