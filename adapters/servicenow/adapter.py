@@ -120,7 +120,8 @@ CONFIG_SCHEMA = ConfigSchema(
             "user_query",
             default="",
             description="encoded query selecting the integration users, e.g. department=ops; "
-            "do not filter on active, full pulls must see deactivated users",
+            "do not filter on active, full pulls must see deactivated users; no ORDERBY, the "
+            "pull pages in sys_id order",
         ),
         Field(
             "roles_source",
@@ -214,6 +215,10 @@ class _Connection:
         self.page_size = int(settings.get("page_size") or MAX_PAGE)
         if not 1 <= self.page_size <= MAX_PAGE:
             raise BadInput("config page_size", self.page_size, f"1 to {MAX_PAGE}")
+        user_query = str(settings.get("user_query") or "")
+        if "ORDERBY" in user_query.upper():
+            # The pull pages by sys_id (keyset); another order would break it.
+            raise BadInput("config user_query", user_query, "an encoded query without ORDERBY")
         self.transport: Callable[[], contextlib.AbstractContextManager[None]] = (
             _loopback_oauth if not use_ssl else contextlib.nullcontext
         )
