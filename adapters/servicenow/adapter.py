@@ -12,8 +12,11 @@ Request cost of one pull (``page_size`` = 10,000 by default):
   requests on a full pull for the grants of those roles, read in bulk with the dot-walked
   ``role.name`` (never one request per user), and on an incremental pull only the grants of the
   users changed since the cursor (dot-walked ``user.sys_updated_on>=``): one request for a 1%
-  change. A user changed while the pull runs costs one more request for its page (see
-  :class:`_Roles`). When no role matters (no ``roles``, no activated roles) it reads no grants at
+  change, plus one for the grants changed since the cursor (granting a role need not touch the
+  user's sys_user record); users whose grants changed but whose record did not are then read by
+  sys_id, with their grants, two requests per 100 of them. A grant deleted outright leaves no
+  record to find: the next full pull sees it. A user changed while the pull runs costs one more
+  request for its page (see :class:`_Roles`). When no role matters (no ``roles``, no activated roles) it reads no grants at
   all: the pull costs the minimum, and the users carry no roles, which is all auto install needs.
   ``"roles_field"`` reads the user's ``roles`` column instead, at no extra request (all of the
   user's roles when none is named).
@@ -22,7 +25,7 @@ Request cost of one pull (``page_size`` = 10,000 by default):
 
 So 100,000 users cost 10 requests (plus 1 with OAuth) with ``roles_field``, ``none``, or the
 default without activated roles; with one activated role each, 20 with the default; an
-incremental pull of 1,000 changed users 1 or 2 (plus 1).
+incremental pull of 1,000 changed users 1 (none activated) or 3 (plus 1).
 
 The next user page is read by a worker thread while the engine maps and stores the current one,
 one request in flight at a time (:func:`seatgate.core.readahead.read_ahead`): a pull takes about
@@ -79,6 +82,9 @@ VERSION = "0.1.0"
 MAX_PAGE = 10_000
 ROLE_SOURCES = ("sys_user_has_role", "roles_field", "none")
 GRANT_FIELDS = ["sys_id", "user", "role.name", "user.sys_updated_on"]
+REGRANT_FIELDS = ["sys_id", "user", "sys_updated_on"]
+# Users read by sys_id in one request (sys_idIN...): 100 ids keep the URL near 3.5 KB.
+_BY_ID = 100
 USER_FIELDS = (
     "sys_id",
     "user_name",
@@ -580,37 +586,61 @@ def _user_query(settings: Mapping[str, Any], since: dt.datetime | None, after: s
 Grants = dict[str, tuple[str, tuple[str, ...]]]
 
 
-def _grant_query(wanted: frozenset[str], condition: str) -> str:
-    query = "state=active"
+def _grant_query(wanted: frozenset[str], condition: str, active: bool = True) -> str:
+    terms = ["state=active"] if active else []
     if wanted:
-        query += "^role.nameIN" + ",".join(sorted(wanted))
-    return query + condition + "^ORDERBYsys_id"
+        terms.append("role.nameIN" + ",".join(sorted(wanted)))
+    return "^".join(terms) + condition + "^ORDERBYsys_id"
 
 
-def _load_roles(conn: _Connection, wanted: frozenset[str], condition: str = "") -> Grants:
-    """Active grants from sys_user_has_role (a page per 10,000 grants, keyset-paged on sys_id),
-    with the dot-walked ``role.name`` and ``user.sys_updated_on``; ``condition`` narrows the
-    users (``^...``)."""
-    grants: dict[str, tuple[str, set[str]]] = {}
+def _grant_records(
+    conn: _Connection,
+    wanted: frozenset[str],
+    condition: str,
+    fields: list[str],
+    active: bool = True,
+) -> Iterator[dict[str, Any]]:
+    """sys_user_has_role records of the ``wanted`` roles (only active grants unless ``active`` is
+    False), a page per 10,000, keyset-paged on sys_id; ``condition`` narrows them (``^...``)."""
     limit = conn.page_size
     after = ""
     while True:
         keyset = f"^sys_id>{after}" if after else ""
-        query = _grant_query(wanted, condition + keyset)
-        records, total = conn.get_page("sys_user_has_role", query, GRANT_FIELDS, 0, limit)
-        for record in records:
-            role = _value(record.get("role.name"))
-            if role:
-                user = _value(record.get("user"))
-                entry = grants.get(user)
-                if entry is None:
-                    grants[user] = (_value(record.get("user.sys_updated_on")), {role})
-                else:
-                    entry[1].add(role)
+        query = _grant_query(wanted, condition + keyset, active)
+        records, total = conn.get_page("sys_user_has_role", query, fields, 0, limit)
+        yield from records
         if _done(len(records), len(records), total, limit):
-            break
+            return
         after = _last_key(records, after, "sys_user_has_role")
+
+
+def _load_roles(conn: _Connection, wanted: frozenset[str], condition: str = "") -> Grants:
+    """Active grants of the ``wanted`` roles, as role names per user with the dot-walked
+    ``user.sys_updated_on`` (for :class:`_Roles`' staleness check)."""
+    grants: dict[str, tuple[str, set[str]]] = {}
+    for record in _grant_records(conn, wanted, condition, GRANT_FIELDS):
+        role = _value(record.get("role.name"))
+        if role:
+            user = _value(record.get("user"))
+            entry = grants.get(user)
+            if entry is None:
+                grants[user] = (_value(record.get("user.sys_updated_on")), {role})
+            else:
+                entry[1].add(role)
     return {user: (stamp, tuple(sorted(roles))) for user, (stamp, roles) in grants.items()}
+
+
+def _regranted(conn: _Connection, wanted: frozenset[str], since: str) -> dict[str, str]:
+    """Users with a grant of the ``wanted`` roles changed at or after ``since`` (added, or made
+    active or inactive), with the newest such change: granting a role need not touch the
+    user's own sys_user record, so an incremental pull of sys_user alone would not see it."""
+    users: dict[str, str] = {}
+    condition = f"^sys_updated_on>={since}"
+    for record in _grant_records(conn, wanted, condition, REGRANT_FIELDS, active=False):
+        user, stamp = _value(record.get("user")), _value(record.get("sys_updated_on"))
+        if user and stamp > users.get(user, ""):
+            users[user] = stamp
+    return users
 
 
 def _last_key(records: list[dict[str, Any]], after: str, table: str) -> str:
@@ -662,10 +692,14 @@ class _Roles:
             self.source = "none"
         self.grants: Grants = {}
         self.checked = ""  # users without grants changed up to this stamp truly have none
+        # Incremental pulls: users whose grants changed since the cursor, with the newest change.
+        self.regranted: dict[str, str] = {}
         if self.source == "sys_user_has_role":
             condition = f"^user.sys_updated_on>={_format(since)}" if since is not None else ""
             self.grants = _load_roles(conn, self.wanted, condition)
             self.checked = max((stamp for stamp, _ in self.grants.values()), default="")
+            if since is not None:
+                self.regranted = _regranted(conn, self.wanted, _format(since))
 
     @property
     def fields(self) -> list[str]:
@@ -736,11 +770,39 @@ def _pull(
         done = _done(len(records), len(records), total, limit)
         return (roles.users(records) if in_worker else records), None if done else last
 
+    seen: set[str] = set()
     with contextlib.closing(read_ahead(fetch, "", "servicenow-pull")) as pages:
         for page in pages:
             users = page if in_worker else roles.users(page)
+            if roles.regranted:
+                seen.update(u.external_id for u in users)
             if users:
                 yield UserPage(users=users)
+    missing = [user for user in roles.regranted if user not in seen]
+    for start in range(0, len(missing), _BY_ID):
+        users = _regranted_users(conn, settings, roles, missing[start : start + _BY_ID])
+        if users:
+            yield UserPage(users=users)
+
+
+def _regranted_users(
+    conn: _Connection, settings: Mapping[str, Any], roles: _Roles, ids: list[str]
+) -> list[ExternalUser]:
+    """Users whose grants changed while their sys_user record did not: their records by sys_id,
+    with all their current grants. Their change stamp is the newer of the record's and the
+    grants', so the cursor moves past the grant change."""
+    joined = ",".join(ids)
+    grants = _load_roles(conn, roles.wanted, f"^userIN{joined}")
+    terms = [str(settings["user_query"])] if settings.get("user_query") else []
+    query = "^".join([*terms, f"sys_idIN{joined}", "ORDERBYsys_id"])
+    records, _ = conn.get_page("sys_user", query, roles.fields, 0, len(ids))
+    users = []
+    for record in records:
+        sys_id = _value(record.get("sys_id"))
+        stamp = max(_value(record.get("sys_updated_on")), roles.regranted.get(sys_id, ""))
+        held = grants.get(sys_id)
+        users.append(to_user({**record, "sys_updated_on": stamp}, held[1] if held else ()))
+    return users
 
 
 def minimum_requests(users: int) -> int:

@@ -262,6 +262,7 @@ class ServiceNowSandbox(Sandbox):
         offset, limit = self._paging(request)
         since: dt.datetime | None = None
         after: str | None = None  # sys_id>X: keyset paging
+        chosen: set[str] | None = None  # sys_idINa,b,c
         order = ""
         equals: list[tuple[str, str]] = []
         for term in (request.arg("sysparm_query") or "").split("^"):
@@ -273,6 +274,9 @@ class ServiceNowSandbox(Sandbox):
                 continue
             if term.startswith("sys_id>"):
                 after = None if self.repeat_page_token else term[len("sys_id>") :]
+                continue
+            if term.startswith("sys_idIN"):
+                chosen = set(term[len("sys_idIN") :].split(","))
                 continue
             for op in (">=", ">"):
                 if term.startswith("sys_updated_on" + op):
@@ -297,6 +301,8 @@ class ServiceNowSandbox(Sandbox):
             users = self.store.since(since)
             if after is not None:
                 users = [u for u in users if u.id > after]
+        if chosen is not None:
+            users = [u for u in users if u.id in chosen]
         if equals:
             users = [u for u in users if all(self._field(u, f) == v for f, v in equals)]
         fields = tuple(f for f in (request.arg("sysparm_fields") or "").split(",") if f)
@@ -385,6 +391,9 @@ class ServiceNowSandbox(Sandbox):
             grants = []
             stamps = {n: _stamp(u.modified_at) for n, u in users.items()}
             for user in users.values():
+                # A grant's own stamp: when the user's roles were last granted apart from the
+                # user (UserStore.grant), else when the user was created.
+                granted = _stamp(user.extra.get("roles_at", user.created_at))
                 for role in user.roles:
                     grants.append(
                         {
@@ -393,6 +402,7 @@ class ServiceNowSandbox(Sandbox):
                             "role": _role_sys_id(role),
                             "role.name": role,
                             "user.sys_updated_on": stamps[user.number],
+                            "sys_updated_on": granted,
                             "state": "active",
                             "inherited": "false",
                         }
@@ -420,6 +430,9 @@ class ServiceNowSandbox(Sandbox):
             elif term.startswith("user.sys_updated_on<="):
                 high = term[len("user.sys_updated_on<=") :]
                 grants = [g for g in grants if g["user.sys_updated_on"] <= high]
+            elif term.startswith("sys_updated_on>="):  # the grant's own stamp
+                low = term[len("sys_updated_on>=") :]
+                grants = [g for g in grants if g["sys_updated_on"] >= low]
             elif term.startswith("sys_id>"):  # keyset paging; the listing is in sys_id order
                 after = term[len("sys_id>") :]
                 if not self.repeat_page_token:

@@ -168,8 +168,27 @@ def test_incremental_pull_reads_only_the_changed_users_grants(
     users = {u.external_id: u for u in flat(pull(sandbox, ctx, since=since))}
     assert users[sandbox.store.by_number[3].id].roles == ("itil", "sn_openframe_user")
     assert users[sandbox.store.by_number[7].id].roles == tuple(sandbox.store.by_number[7].roles)
-    # One token, one grants page (3 grants, not 26), one user page.
-    assert ctx.requests == sandbox.requests == 3
+    # One token, one grants page (3 grants, not 26), one page of grants changed since (none), one
+    # user page.
+    assert ctx.requests == sandbox.requests == 4
+
+
+def test_incremental_pull_sees_a_grant_that_did_not_touch_the_user(
+    sandbox: ServiceNowSandbox, ctx: RequestContext
+) -> None:
+    # ServiceNow keeps grants in sys_user_has_role: granting a role need not touch sys_user.
+    since = sandbox.store.now + dt.timedelta(seconds=1)
+    sandbox.store.change([7])  # the user record changes
+    sandbox.store.grant([5, 9], ["itil", "sn_openframe_user"])  # only the grants change
+    five, seven, nine = (sandbox.store.by_number[n] for n in (5, 7, 9))
+    users = {u.external_id: u for u in flat(pull(sandbox, ctx, since=since))}
+    assert set(users) == {five.id, seven.id, nine.id}
+    assert users[five.id].roles == users[nine.id].roles == ("itil", "sn_openframe_user")
+    assert users[five.id].modified_at == five.extra["roles_at"]  # the cursor moves past it
+    assert users[five.id].email == five.email and users[five.id].active
+    # Token, grants of changed users, grants changed since, the user page; then the two users
+    # by sys_id: their grants and their records.
+    assert ctx.requests == sandbox.requests == 6
 
 
 def test_without_activated_roles_no_grant_is_read(

@@ -10,7 +10,7 @@ import pytest
 from seatgate.adapters.servicenow.sandbox import ServiceNowSandbox
 from seatgate.core.app import App
 from seatgate.core.installs import install
-from seatgate.core.sync import full_sync, seated_emails
+from seatgate.core.sync import full_sync, seated_emails, sync
 from seatgate.core.testing.setup import account_with_contract
 
 ADMIN = "admin@example.com"
@@ -52,3 +52,22 @@ def test_activated_roles_are_read_and_their_holders_seated(
     assert summary.seated == len(holders)
     with app.db.read() as conn:
         assert sorted(seated_emails(conn, "acme", "servicenow")) == holders
+
+
+def test_a_role_granted_apart_from_the_user_is_seated_by_the_next_incremental_sync(
+    app: App, sandbox: ServiceNowSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed(app, sandbox, monkeypatch, activated_roles=["itil"])
+    full_sync(app, "acme", "servicenow")
+    newcomer = next(u for u in sandbox.store.users if "itil" not in u.roles)
+    sandbox.store.grant([newcomer.number], ["itil"])  # sys_user_has_role only
+    app.clock.advance(hours=1)  # type: ignore[attr-defined]
+    summary = sync(app, "acme", "servicenow").summary
+    # Pulled: the newcomer, and the user stamped on the cursor (the boundary is inclusive).
+    assert summary.full is False and summary.pulled == 2 and summary.seated == 1
+    with app.db.read() as conn:
+        assert newcomer.email in seated_emails(conn, "acme", "servicenow")
+    app.clock.advance(hours=1)  # type: ignore[attr-defined]
+    again = sync(app, "acme", "servicenow").summary
+    # The cursor moved to the grant: only the newcomer, on the boundary now, comes again.
+    assert (again.pulled, again.seated, again.updated) == (1, 0, 0)
