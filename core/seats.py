@@ -266,8 +266,7 @@ def assign(
     )
     if new_rows:
         bump_version(conn, contract.id)
-    result.contracted, result.assigned_count = contract.quantity, assigned
-    result.in_overage = SeatCount(contract.quantity, assigned, contract.mode).in_overage
+    _set_counts(result, SeatCount(contract.quantity, assigned, contract.mode))
     audit.record(
         conn,
         at=at,
@@ -330,8 +329,7 @@ def unassign(
             )
         _ledger(conn, acct, product, rows, "unassign", actor or "system", at, reason)
         bump_version(conn, contract.id)
-    result.contracted, result.assigned_count = contract.quantity, assigned
-    result.in_overage = SeatCount(contract.quantity, assigned, contract.mode).in_overage
+    _set_counts(result, SeatCount(contract.quantity, assigned, contract.mode))
     audit.record(
         conn,
         at=at,
@@ -428,12 +426,12 @@ def _fill_counts(
     contract = contract or find_contract(conn, acct, product)
     if contract is None:
         return
-    count = seat_count(conn, acct, contract)
-    result.contracted, result.assigned_count, result.in_overage = (
-        count.contracted,
-        count.assigned,
-        count.in_overage,
-    )
+    _set_counts(result, seat_count(conn, acct, contract))
+
+
+def _set_counts(result: SeatResult, count: SeatCount) -> None:
+    result.contracted, result.assigned_count = count.contracted, count.assigned
+    result.in_overage = count.in_overage
 
 
 def _write(
