@@ -203,24 +203,47 @@ class Response:
         return json.dumps(self.body, separators=(",", ":")).encode()
 
 
-class Sandbox:
+class FaultKnobs:
+    """The fault knobs every sandbox has, the HTTP ones and the in-memory one alike: a queue of
+    faults the next requests meet, and a count of the requests served."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self._faults: deque[str] = deque()
+        self._lock = threading.Lock()
+
+    def inject(self, fault: str, times: int = 1) -> None:
+        """Make the next ``times`` requests fail with ``fault``."""
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}: expected one of {', '.join(FAULTS)}")
+        with self._lock:
+            self._faults.extend([fault] * times)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _pop_fault(self) -> str | None:
+        """The fault the request being served meets, if any; call with ``_lock`` held."""
+        return self._faults.popleft() if self._faults else None
+
+
+class Sandbox(FaultKnobs):
     """Base class: subclasses implement :meth:`route` and :meth:`fault_response`."""
 
     name = "sandbox"
 
     def __init__(self, users: int = 100, *, store: UserStore | None = None, port: int = 0) -> None:
+        super().__init__()
         self.store = store or self.make_store(users)
-        self.requests = 0
         self.auth_requests = 0  # of which logins and token requests (see is_auth)
         self.timeout_seconds = 2.0
-        self._faults: deque[str] = deque()
         # What install/uninstall left on the CRM side (e.g. a marker record per platform account),
         # so the kit can check that install is idempotent and uninstall reverses it.
         self.installations: set[str] = set()
         self._port = port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
 
     # -- to implement -------------------------------------------------------------------------------
     def make_store(self, users: int) -> UserStore:
@@ -242,18 +265,7 @@ class Sandbox:
         """Forget anything rendered ahead of time (sandboxes that cache JSON fragments override
         this), so the next pull costs the server as much as the first did."""
 
-    # -- knobs ------------------------------------------------------------------------------------
-    def inject(self, fault: str, times: int = 1) -> None:
-        """Make the next ``times`` requests fail with ``fault``."""
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}: expected one of {', '.join(FAULTS)}")
-        with self._lock:
-            self._faults.extend([fault] * times)
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
+    # -- counting ---------------------------------------------------------------------------------
     def _count(self, request: Request) -> None:
         """Count ``request`` as served; call with ``_lock`` held."""
         self.requests += 1
@@ -263,7 +275,7 @@ class Sandbox:
     def _next_fault(self, request: Request) -> str | None:
         with self._lock:
             self._count(request)
-            return self._faults.popleft() if self._faults else None
+            return self._pop_fault()
 
     # -- server -------------------------------------------------------------------------------------
     @property

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import threading
 import weakref
-from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -35,7 +33,7 @@ from ..errors import (
 from ..hookspecs import hookimpl
 from ..records import AdapterInfo, ExternalUser, UserPage
 from ..retry import RequestContext
-from ..sandbox import FAULTS, SandboxUser, UserStore
+from ..sandbox import FaultKnobs, SandboxUser, UserStore
 
 __all__ = ["MEMORY_SCHEMA", "MemoryAdapter", "MemorySandbox", "plugin"]
 
@@ -54,36 +52,23 @@ _INSTANCES: weakref.WeakValueDictionary[str, MemorySandbox] = weakref.WeakValueD
 _counter = itertools.count(1)
 
 
-class MemorySandbox:
+class MemorySandbox(FaultKnobs):
     """An in-process CRM with the knobs of :class:`seatgate.core.sandbox.Sandbox`."""
 
     name = PRODUCT
 
     def __init__(self, users: int = 100, *, store: UserStore | None = None, port: int = 0) -> None:
+        super().__init__()
         self.store = store or UserStore(users, id_format="mem-{n:07d}", roles=("Agent", "Admin"))
         # Served after the store's users, for records a store cannot produce (bad emails...).
         self.extra: list[ExternalUser] = []
         self.page_size = MAX_PAGE_SIZE  # the largest page this fake API serves (a kit knob)
         self.retry_after = 7.0  # what a rate_limit fault asks the client to wait
         self.repeat_page_token = False  # when True, every page names itself as the next one
-        self.requests = 0
         self.installations: set[str] = set()
         self.instance = f"memory-{next(_counter)}"
         self._api_key = f"mk-{self.instance}-0f3a9c"
-        self._faults: deque[str] = deque()
-        self._lock = threading.Lock()
         _INSTANCES[self.instance] = self
-
-    # -- the knobs every sandbox has ---------------------------------------------------------------
-    def inject(self, fault: str, times: int = 1) -> None:
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}: expected one of {', '.join(FAULTS)}")
-        with self._lock:
-            self._faults.extend([fault] * times)
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
 
     def start(self) -> MemorySandbox:
         return self
@@ -111,7 +96,7 @@ class MemorySandbox:
     def _request(self, api_key: str) -> None:
         with self._lock:
             self.requests += 1
-            fault = self._faults.popleft() if self._faults else None
+            fault = self._pop_fault()
         if fault == "rate_limit":
             raise RateLimited("the memory CRM is throttling; retry later", self.retry_after)
         if fault in ("server_error", "timeout"):
