@@ -6,6 +6,7 @@ this module by name.
 
 from __future__ import annotations
 
+import math
 import resource
 import statistics
 import sys
@@ -32,3 +33,14 @@ def time_pull(fn: Callable[[Any], int], sandbox: Any, runs: int) -> tuple[int, f
         times.append(time.perf_counter() - start)
         requests.append(sandbox.requests - before)
     return users, statistics.median(times), int(statistics.median(requests))
+
+
+def measure(name: str, fn: Callable[[Any], int], sandbox: Any, runs: int, page: int) -> None:
+    """Time ``fn(sandbox)`` (see :func:`time_pull`) and print one line: users, median seconds,
+    users/s, requests against the minimum ceil(users / ``page``), peak RSS."""
+    count, seconds, requests = time_pull(fn, sandbox, runs)
+    minimum = math.ceil(len(sandbox.store.users) / page)
+    print(
+        f"{name:<28} users={count:>7}  {seconds:7.3f} s  {count / seconds:>9,.0f} users/s  "
+        f"requests={requests} (min {minimum})  peak RSS={peak_rss_mb():.0f} MB"
+    )

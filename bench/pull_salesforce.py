@@ -11,11 +11,10 @@ users synced.
 from __future__ import annotations
 
 import argparse
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from benchlib import peak_rss_mb, time_pull
+from benchlib import measure
 from simple_salesforce import Salesforce
 
 from seatgate.adapters.salesforce import plugin
@@ -61,15 +60,6 @@ def adapter_pull_password(sandbox: SalesforceSandbox) -> int:
     return adapter_pull(sandbox, auth="password")
 
 
-def measure(name: str, fn: Callable[[Any], int], sandbox: Any, runs: int) -> None:
-    count, seconds, requests = time_pull(fn, sandbox, runs)
-    minimum = math.ceil(len(sandbox.store.users) / BATCH_SIZE)
-    print(
-        f"{name:<28} users={count:>7}  {seconds:7.3f} s  {count / seconds:>9,.0f} users/s  "
-        f"requests={requests} (min {minimum})  peak RSS={peak_rss_mb():.0f} MB"
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--users", type=int, default=100_000)
@@ -79,9 +69,9 @@ def main(argv: list[str] | None = None) -> None:
         # Render every user once, so no variant pays the sandbox's first-render cost.
         raw_pull(sandbox)
         print(f"Salesforce sandbox, {args.users} users, median of {args.runs} runs")
-        measure("raw query_all_iter", raw_pull, sandbox, args.runs)
-        measure("adapter (session id)", adapter_pull, sandbox, args.runs)
-        measure("adapter (SOAP login)", adapter_pull_password, sandbox, args.runs)
+        measure("raw query_all_iter", raw_pull, sandbox, args.runs, BATCH_SIZE)
+        measure("adapter (session id)", adapter_pull, sandbox, args.runs, BATCH_SIZE)
+        measure("adapter (SOAP login)", adapter_pull_password, sandbox, args.runs, BATCH_SIZE)
 
 
 if __name__ == "__main__":

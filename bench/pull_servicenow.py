@@ -10,12 +10,11 @@ as a third function taking the sandbox and returning the users synced.
 from __future__ import annotations
 
 import argparse
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pysnow
-from benchlib import peak_rss_mb, time_pull
+from benchlib import measure
 
 from seatgate.adapters.servicenow import plugin
 from seatgate.adapters.servicenow.adapter import CONFIG_SCHEMA, MAX_PAGE, USER_FIELDS
@@ -85,15 +84,6 @@ def adapter_pull_oauth(sandbox: ServiceNowSandbox) -> int:
     return adapter_pull(sandbox, {**sandbox.settings(), "timeout": 120}, ROLES)
 
 
-def measure(name: str, fn: Callable[[Any], int], sandbox: Any, runs: int) -> None:
-    count, seconds, requests = time_pull(fn, sandbox, runs)
-    minimum = math.ceil(len(sandbox.store.users) / MAX_PAGE)
-    print(
-        f"{name:<28} users={count:>7}  {seconds:7.3f} s  {count / seconds:>9,.0f} users/s  "
-        f"requests={requests} (min {minimum})  peak RSS={peak_rss_mb():.0f} MB"
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--users", type=int, default=100_000)
@@ -104,12 +94,14 @@ def main(argv: list[str] | None = None) -> None:
         raw_pull(sandbox)
         adapter_pull_roles_field(sandbox)
         print(f"ServiceNow sandbox, {args.users} users, median of {args.runs} runs")
-        measure("raw pysnow loop", raw_pull, sandbox, args.runs)
-        measure("raw loop, users + grants", lambda sb: raw_pull(sb, ROLES), sandbox, args.runs)
-        measure("adapter (no activated role)", adapter_pull, sandbox, args.runs)
-        measure("adapter (sys_user_has_role)", adapter_pull_has_role, sandbox, args.runs)
-        measure("adapter (roles field)", adapter_pull_roles_field, sandbox, args.runs)
-        measure("adapter (OAuth, has_role)", adapter_pull_oauth, sandbox, args.runs)
+        measure("raw pysnow loop", raw_pull, sandbox, args.runs, MAX_PAGE)
+        measure(
+            "raw loop, users + grants", lambda sb: raw_pull(sb, ROLES), sandbox, args.runs, MAX_PAGE
+        )
+        measure("adapter (no activated role)", adapter_pull, sandbox, args.runs, MAX_PAGE)
+        measure("adapter (sys_user_has_role)", adapter_pull_has_role, sandbox, args.runs, MAX_PAGE)
+        measure("adapter (roles field)", adapter_pull_roles_field, sandbox, args.runs, MAX_PAGE)
+        measure("adapter (OAuth, has_role)", adapter_pull_oauth, sandbox, args.runs, MAX_PAGE)
 
 
 if __name__ == "__main__":
