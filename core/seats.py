@@ -64,7 +64,7 @@ class SeatCount:
         """Why one more seat cannot be assigned now, or None if it can."""
         if self.mode == "auto_expand":
             return None
-        if self.assigned > self.contracted:
+        if self.in_overage:
             return "in_overage"
         if self.assigned >= self.contracted:
             return "capacity_reached"
@@ -255,7 +255,6 @@ def assign(
             refused.append({"email": email, "reason": why})
             continue
         assigned += 1
-        held.add(uid)
         seated_now.append(email)
         newly.append(email)
         new_rows.append((uid, email, assigned))

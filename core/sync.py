@@ -676,7 +676,7 @@ class _Run:
             and len(gone) >= guard.guard_min
             and len(gone) > guard.guard_share * active_before
         ):
-            share = len(gone) / active_before if active_before else 1.0
+            share = len(gone) / active_before  # > 0: with none active before, nothing is gone
             raise _Halted(
                 f"deletion guard: the full pull would deactivate {len(gone)} of {active_before} "
                 f"active users ({share:.0%} > {guard.guard_share:.0%}); nothing was written; "
