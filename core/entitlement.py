@@ -257,12 +257,11 @@ class Entitlements:
             snap, checked = cached
             if now - checked < self.max_age:
                 return snap
-            with self.db.read() as conn:
-                if current_version(conn, account, product) == snap.version:
-                    self._cache[key] = (snap, now)
-                    return snap
         with self.db.read() as conn:
-            snap = load_snapshot(conn, account, product)
+            # A cached snapshot whose version still holds is kept; otherwise it is loaded anew in
+            # the same read transaction.
+            if cached is None or current_version(conn, account, product) != cached[0].version:
+                snap = load_snapshot(conn, account, product)
         self._cache[key] = (snap, now)
         return snap
 
