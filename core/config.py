@@ -117,11 +117,14 @@ class ConfigSchema:
                 continue
             if resolve_env and isinstance(value, str):
                 value = resolve_env_refs(value, f.name)
-            if not isinstance(value, _TYPES[f.type]) or (f.type != "boolean" and value is True):
-                shown = "***" if f.secret else value
+            shown = "***" if f.secret else value
+            # bool is an int to isinstance: true and false are no numbers.
+            if not isinstance(value, _TYPES[f.type]) or (
+                f.type != "boolean" and isinstance(value, bool)
+            ):
                 raise BadInput(f"config {f.name}", shown, f"a {f.type}")
             if f.choices and value not in f.choices:
-                raise BadInput(f"config {f.name}", value, f.choices)
+                raise BadInput(f"config {f.name}", shown, f.choices)
             out[f.name] = Secret(str(value)) if f.secret else value
         if self.auth:
             given = [name for name, keys in self.auth.items() if all(k in out for k in keys)]
