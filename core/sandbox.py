@@ -330,7 +330,13 @@ class Sandbox(FaultKnobs):
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        try:
+            self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        except OSError as exc:
+            raise ValueError(
+                f"cannot serve on 127.0.0.1:{self._port} ({exc.strerror}): expected a free port, "
+                "or 0 for any"
+            ) from None
         self._server.daemon_threads = True
         # A short poll interval: shutdown() waits up to one interval, and tests stop many sandboxes.
         self._thread = threading.Thread(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
+import pkgutil
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import NotFound
+from ..errors import BadInput, NotFound
 from ..plugins import build_plugin_manager
 from ..sandbox import Sandbox
 from ..scaffold import new_adapter as write_adapter
@@ -86,20 +88,26 @@ def new_adapter(ctx: Context, name: str, directory: Path) -> None:
 
 def start_sandbox(name: str, users: int, port: int) -> Sandbox:
     """Start the sandbox of the built-in adapter ``name`` (its module-level ``SANDBOX`` class)."""
+    import seatgate.adapters
+
+    # The built-in adapters that ship a sandbox; a name is checked against them before import.
+    known = sorted(
+        m.name
+        for m in pkgutil.iter_modules(seatgate.adapters.__path__)
+        if m.ispkg and importlib.util.find_spec(f"seatgate.adapters.{m.name}.sandbox")
+    )
+    if name not in known:
+        raise NotFound("adapter sandbox", name, f"one of {', '.join(known)}")
     module_name = f"seatgate.adapters.{name}.sandbox"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name not in (module_name, f"seatgate.adapters.{name}"):
-            raise
-        raise NotFound(
-            "adapter sandbox", name, "expected a built-in adapter with a sandbox"
-        ) from None
+    module = importlib.import_module(module_name)
     sandbox_class = getattr(module, "SANDBOX", None)
     if sandbox_class is None:
         raise NotFound("adapter sandbox", name, f"{module_name} defines no SANDBOX")
     sandbox: Sandbox = sandbox_class(users=users, port=port)
-    return sandbox.start()
+    try:
+        return sandbox.start()
+    except ValueError:  # the port is taken (core.sandbox says so in its own words)
+        raise BadInput("--port", port, "a free port, or 0 for any") from None
 
 
 @click.command("sandbox")
