@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml setup.py
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m seatgate.core.demo
+	$(BIN)/python -m seatgate.core.entrypoints.demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -136,8 +136,7 @@ def child(product: str, users: int, activated_roles: list[str]) -> dict[str, Any
     from benchlib import peak_rss_mb
     from sync_engine import prepare  # bench/sync_engine.py
 
-    from seatgate.core import sync as sync_mod
-    from seatgate.core.app import App
+    from seatgate.core.bootstrap import App
     from seatgate.core.clock import FixedClock
 
     page = CRMS[product][2]
@@ -168,7 +167,7 @@ def child(product: str, users: int, activated_roles: list[str]) -> dict[str, Any
         sandbox.drop_caches()
         before = sandbox.counts()
         t0 = time.perf_counter()
-        summary = sync_mod.full_sync(app, "bench", product)
+        summary = app.sync.full_sync("bench", product)
         out["sync_seconds"] = time.perf_counter() - t0
         out["sync_requests"], out["sync_logins"] = _counted(sandbox, before)
         out["sync_outcome"] = summary.outcome
@@ -181,7 +180,7 @@ def child(product: str, users: int, activated_roles: list[str]) -> dict[str, Any
         sandbox.drop_caches()
         before = sandbox.counts()
         t0 = time.perf_counter()
-        result = sync_mod.sync(app, "bench", product)
+        result = app.sync.sync("bench", product)
         out["incremental_seconds"] = time.perf_counter() - t0
         out["incremental_requests"], out["incremental_logins"] = _counted(sandbox, before)
         out["incremental_pulled"] = result.summary.pulled

@@ -24,9 +24,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from seatgate.core import billing
-from seatgate.core.app import App
+from seatgate.core.bootstrap import App
 from seatgate.core.clock import UTC, FixedClock
-from seatgate.core.domain import PRODUCTS
+from seatgate.core.domain.vocabulary import PRODUCTS
 from seatgate.core.storage.tables import accounts, contracts, integration_users, seat_ledger, seats
 
 USERS = 20

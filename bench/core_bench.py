@@ -34,11 +34,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from seatgate.core import accounts as accounts_mod
-from seatgate.core import contracts as contracts_mod
-from seatgate.core.app import App
+from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock, isoformat
-from seatgate.core.entitlement import Entitlements
+from seatgate.core.domain.money import parse_amount
+from seatgate.core.services.entitlement import Entitlements
 
 ACCOUNT = "bench"
 PRODUCT = "salesforce"
@@ -54,23 +53,19 @@ def emails(n: int) -> list[str]:
 def build(url: str, users: int, seats: int) -> App:
     """An account with a hard-cap contract of ``seats`` and ``users`` integration users."""
     app = App(url, clock=FixedClock(SETUP_AT))
-    with app.write() as conn:
-        accounts_mod.create_account(conn, ACCOUNT, "US", SETUP_AT)
-        accounts_mod.grant(conn, ACCOUNT, ADMIN, "manage", SETUP_AT)
-        contracts_mod.create_contract(
-            conn,
-            ACCOUNT,
-            PRODUCT,
-            products=tuple(app.products()),
-            seats=seats,
-            plan="standard",
-            frequency="annual",
-            start=dt.date(2025, 10, 1),
-            months=12,
-            unit_price=contracts_mod.parse_money("25"),
-            at=SETUP_AT,
-        )
-        accounts_mod.add_users(conn, ACCOUNT, emails(users), SETUP_AT)
+    app.accounts.create(ACCOUNT, "US")
+    app.accounts.grant(ACCOUNT, ADMIN, "manage", None)
+    app.contracts.create(
+        ACCOUNT,
+        PRODUCT,
+        seats=seats,
+        plan="standard",
+        frequency="annual",
+        start=dt.date(2025, 10, 1),
+        months=12,
+        unit_price=parse_amount("25"),
+    )
+    app.accounts.add_users(ACCOUNT, emails(users))
     return app
 
 
@@ -109,9 +104,7 @@ def bench_checks(workdir: Path, args: argparse.Namespace) -> None:
             check(ACCOUNT, PRODUCT, unseated[i % len(unseated)], "cti", CHECK_AT)
         return n / (time.perf_counter() - start)
 
-    batched = Entitlements(
-        app.db, app.timeline, app.products, app.gated_features, audit_batch=args.audit_batch
-    )
+    batched = Entitlements(app.ports, audit_batch=args.audit_batch)
 
     def batched_run(n: int) -> float:
         check = batched.check

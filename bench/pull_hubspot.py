@@ -22,7 +22,7 @@ from hubspot import HubSpot
 from seatgate.adapters.hubspot import plugin
 from seatgate.adapters.hubspot.adapter import CONFIG_SCHEMA, OWNERS_PAGE_MAX
 from seatgate.adapters.hubspot.sandbox import HubSpotSandbox
-from seatgate.core.retry import RequestContext
+from seatgate.core.plugins import RequestContext
 
 
 def raw_pull(sandbox: HubSpotSandbox, activated_roles: Sequence[str] = ()) -> int:

@@ -25,7 +25,7 @@ from seatgate.adapters.salesforce.adapter import (
     build_query,
 )
 from seatgate.adapters.salesforce.sandbox import SalesforceSandbox
-from seatgate.core.retry import RequestContext
+from seatgate.core.plugins import RequestContext
 
 
 def raw_pull(sandbox: SalesforceSandbox, activated_roles: Sequence[str] = ()) -> int:

@@ -19,7 +19,7 @@ from benchlib import measure
 from seatgate.adapters.servicenow import plugin
 from seatgate.adapters.servicenow.adapter import CONFIG_SCHEMA, MAX_PAGE, USER_FIELDS
 from seatgate.adapters.servicenow.sandbox import ROLES, ServiceNowSandbox
-from seatgate.core.retry import RequestContext
+from seatgate.core.plugins import RequestContext
 
 # The same fields the adapter asks for (as bench/pull_salesforce.py sends the adapter's SOQL): the
 # comparison is of two ways to read the same data.

@@ -34,12 +34,9 @@ from typing import Any
 
 from benchlib import peak_rss_mb
 
-from seatgate.core import sync as sync_mod
-from seatgate.core.app import App
+from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock, parse_instant
-from seatgate.core.config import ConfigSchema
-from seatgate.core.installs import install
-from seatgate.core.sync_types import SyncSummary
+from seatgate.core.plugins import ConfigSchema, SyncSummary
 from seatgate.core.testing.setup import account_with_contract
 
 ADMIN = "bench-admin@example.com"
@@ -47,7 +44,7 @@ ADMIN = "bench-admin@example.com"
 
 def full_sync(app: App, account: str, product: str) -> SyncSummary:
     """One forced full sync through the whole pipeline; returns the run's summary."""
-    return sync_mod.full_sync(app, account, product)
+    return app.sync.full_sync(account, product)
 
 
 def prepare(
@@ -73,11 +70,11 @@ def prepare(
     if activated_roles:
         config["activated_roles"] = list(activated_roles)
     account_with_contract(app, account, product, admin=ADMIN, seats=seats, region=region)
-    install(app, account, product, config, ADMIN)
+    app.installs.install(account, product, config, ADMIN)
 
 
 def child(users: int, scenario: str) -> dict[str, Any]:
-    from seatgate.core.plugins import build_plugin_manager
+    from seatgate.core.plugins.manager import build_plugin_manager
     from seatgate.core.testing.memory import MEMORY_SCHEMA, MemoryAdapter, MemorySandbox
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,11 +96,11 @@ def child(users: int, scenario: str) -> dict[str, Any]:
             activated_roles=roles,
         )
         if scenario == "resync":
-            full_sync(app, "bench", "memory")
+            app.sync.full_sync("bench", "memory")
             clock.advance(hours=1)
         before = peak_rss_mb()
         t0 = time.perf_counter()
-        summary = full_sync(app, "bench", "memory")
+        summary = app.sync.full_sync("bench", "memory")
         seconds = time.perf_counter() - t0
         peak = peak_rss_mb()
         app.db.dispose()

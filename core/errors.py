@@ -15,7 +15,10 @@
         └── MalformedResponse      the CRM answered something we cannot parse: fail the run cleanly
 
 Messages are one line and say what was wrong and what is accepted, because the CLI prints them as
-they are.
+they are. They never name a command or a flag: an error carries the ``field`` it is about and a
+``remedy`` code (with the ``context`` the remedy needs, e.g. the account and product), and each
+entrypoint renders the remedy in its own words (the CLI as a command to run, the HTTP API as a
+``problem+json`` member).
 """
 
 from __future__ import annotations
@@ -24,10 +27,32 @@ from collections.abc import Iterable
 
 
 class SeatgateError(Exception):
-    """Base of every error seatgate raises on purpose."""
+    """Base of every error seatgate raises on purpose.
+
+    :param field: the input the error is about (``--seats`` is the CLI's rendering of ``seats``).
+    :param remedy: a code naming what to do next (``create_account``, ``grant_permission``...).
+    :param context: values the remedy refers to (``account``, ``product``...).
+    """
 
     exit_code = 1
     code = "error"
+    field: str | None = None
+    remedy: str | None = None
+    context: dict[str, object]
+
+    def __init__(
+        self,
+        *args: object,
+        field: str | None = None,
+        remedy: str | None = None,
+        context: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(*args)
+        if field is not None:
+            self.field = field
+        if remedy is not None:
+            self.remedy = remedy
+        self.context = dict(context or {})
 
 
 class BadInput(SeatgateError):
@@ -36,13 +61,26 @@ class BadInput(SeatgateError):
     exit_code = 2
     code = "bad_input"
 
-    def __init__(self, what: str, value: object, accepted: str | Iterable[str]) -> None:
+    def __init__(
+        self,
+        what: str,
+        value: object,
+        accepted: str | Iterable[str],
+        *,
+        remedy: str | None = None,
+        context: dict[str, object] | None = None,
+    ) -> None:
         if not isinstance(accepted, str):
             accepted = "one of " + ", ".join(str(a) for a in accepted)
         self.what = what
         self.value = value
         self.accepted = accepted
-        super().__init__(f"bad {what} {value!r}: expected {accepted}")
+        super().__init__(
+            f"bad {what} {value!r}: expected {accepted}",
+            field=what,
+            remedy=remedy,
+            context=context,
+        )
 
 
 class NotFound(SeatgateError):
@@ -51,11 +89,21 @@ class NotFound(SeatgateError):
     exit_code = 2
     code = "not_found"
 
-    def __init__(self, what: str, value: object, hint: str = "") -> None:
+    def __init__(
+        self,
+        what: str,
+        value: object,
+        hint: str = "",
+        *,
+        remedy: str | None = None,
+        context: dict[str, object] | None = None,
+    ) -> None:
         self.what = what
         self.value = value
         msg = f"unknown {what} {value!r}"
-        super().__init__(f"{msg}: {hint}" if hint else msg)
+        super().__init__(
+            f"{msg}: {hint}" if hint else msg, field=what, remedy=remedy, context=context
+        )
 
 
 class NotAuthorized(SeatgateError):
@@ -68,9 +116,17 @@ class NotAuthorized(SeatgateError):
     exit_code = 2
     code = "not_authorized"
 
-    def __init__(self, message: str, audit_entry: dict[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        audit_entry: dict[str, object] | None = None,
+        *,
+        field: str | None = None,
+        remedy: str | None = None,
+        context: dict[str, object] | None = None,
+    ) -> None:
         self.audit_entry = audit_entry
-        super().__init__(message)
+        super().__init__(message, field=field, remedy=remedy, context=context)
 
 
 class Conflict(SeatgateError):

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
-from seatgate.core.app import App
+from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock, parse_instant
 
 PG_ENV = "SEATGATE_TEST_POSTGRES_URL"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from seatgate.core.cli import adapters as cli_adapters
-from seatgate.core.cli import main_group
+from seatgate.core.entrypoints.cli import adapters as cli_adapters
+from seatgate.core.entrypoints.cli import main_group
 from seatgate.core.errors import NotFound
-from seatgate.core.plugins import BUILTIN_ADAPTERS
+from seatgate.core.plugins.manager import BUILTIN_ADAPTERS
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from seatgate.core.cli import main
+from seatgate.core.entrypoints.cli import main
 
 ADMIN = "admin@example.com"
 TRANSITION = "2026-02-01T12:00:00Z"  # US enabled 2025-10-25; restrictions from 2026-03-16
@@ -228,8 +228,8 @@ def test_assign_by_an_actor_without_permission_is_refused_audited_exit_2(cli: Cl
     before = cli.rows()
     code, data = cli.json("seats assign acme salesforce ann@example.com")
     assert code == 2
-    assert data["code"] == "not_authorized"
-    assert "clerk@example.com" in data["error"]
+    assert data["error"]["code"] == "not_authorized"
+    assert "clerk@example.com" in data["error"]["message"]
     assert data["refused"] == [{"email": "ann@example.com", "reason": "not_authorized"}]
     after = cli.rows()
     assert after["audit_log"] == before["audit_log"] + 1  # the refusal, and nothing else
@@ -393,9 +393,9 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
     if as_json:
         assert err == ""
         document = json.loads(out)
-        assert names in document["error"]
-        assert "\n" not in document["error"]
-        assert document["code"] in {"bad_input", "not_found", "conflict"}
+        assert names in document["error"]["message"]
+        assert "\n" not in document["error"]["message"]
+        assert document["error"]["code"] in {"bad_input", "not_found", "conflict"}
     else:
         assert out == ""
         assert err.startswith("error: ")
@@ -430,7 +430,7 @@ def test_a_bad_policy_file_is_one_line_exit_2_nothing_written(
         f"--policy {policy} check acme salesforce ann@example.com cti", json_out=True
     )
     assert (code, err) == (2, "")
-    assert json.loads(out)["code"] == "bad_policy"
+    assert json.loads(out)["error"]["code"] == "bad_policy"
     assert sqlite_cli.rows() == before
 
 
@@ -448,7 +448,7 @@ def test_the_console_script_is_installed_and_answers_json(sqlite_cli: Cli) -> No
     )
     assert proc.returncode == 2
     assert proc.stderr == ""
-    assert json.loads(proc.stdout)["code"] == "bad_input"
+    assert json.loads(proc.stdout)["error"]["code"] == "bad_input"
 
 
 def test_assign_reads_emails_from_a_file_one_per_line(cli: Cli, tmp_path: Path) -> None:

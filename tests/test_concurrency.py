@@ -17,10 +17,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from seatgate.core import accounts as accounts_mod
-from seatgate.core import contracts as contracts_mod
-from seatgate.core.app import App
+from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
+from seatgate.core.domain.money import parse_amount
 from seatgate.core.storage.tables import seat_ledger, seats
 
 WORKERS = 20
@@ -37,23 +36,19 @@ def emails() -> list[str]:
 
 def prepare(url: str) -> None:
     app = App(url, clock=FixedClock(AT))
-    with app.write() as conn:
-        accounts_mod.create_account(conn, "acme", "US", AT)
-        accounts_mod.grant(conn, "acme", ADMIN, "manage", AT)
-        contracts_mod.create_contract(
-            conn,
-            "acme",
-            PRODUCT,
-            products=tuple(app.products()),
-            seats=SEATS,
-            plan="standard",
-            frequency="monthly",
-            start=dt.date(2025, 10, 1),
-            months=12,
-            unit_price=contracts_mod.parse_money("30"),
-            at=AT,
-        )
-        accounts_mod.add_users(conn, "acme", emails(), AT)
+    app.accounts.create("acme", "US")
+    app.accounts.grant("acme", ADMIN, "manage", None)
+    app.contracts.create(
+        "acme",
+        PRODUCT,
+        seats=SEATS,
+        plan="standard",
+        frequency="monthly",
+        start=dt.date(2025, 10, 1),
+        months=12,
+        unit_price=parse_amount("30"),
+    )
+    app.accounts.add_users("acme", emails())
     app.db.dispose()
 
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from seatgate.core.plugins import build_plugin_manager
-from seatgate.core.retry import RequestContext
+from seatgate.core.plugins import RequestContext
+from seatgate.core.plugins.manager import build_plugin_manager
 from seatgate.core.testing import AdapterConformance
 from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
 
@@ -61,7 +61,7 @@ def test_kit_fails_a_broken_adapter(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
         from seatgate.core.errors import AuthFailed
-        from seatgate.core.hookspecs import hookimpl
+        from seatgate.core.plugins import hookimpl
         from seatgate.core.testing import AdapterConformance
         from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
 

@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from seatgate.core import accounts as accounts_mod
-from seatgate.core import contracts as contracts_mod
-from seatgate.core.app import App
+from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
-from seatgate.core.entitlement import Entitlements
+from seatgate.core.domain.money import parse_amount
+from seatgate.core.services.entitlement import Entitlements
 from seatgate.core.storage.tables import audit_log, seat_ledger, seats
 
 SETUP_AT = dt.datetime(2026, 2, 1, 12, tzinfo=dt.UTC)
@@ -30,30 +29,26 @@ UNSEATED = [f"agent{i}@example.com" for i in range(12)]
 @pytest.fixture
 def app(db_url: str) -> Iterator[App]:
     application = App(db_url, clock=FixedClock(SETUP_AT))
-    with application.write() as conn:
-        accounts_mod.create_account(conn, "acme", "US", SETUP_AT)
-        accounts_mod.grant(conn, "acme", ADMIN, "manage", SETUP_AT)
-        contracts_mod.create_contract(
-            conn,
-            "acme",
-            "salesforce",
-            products=tuple(application.products()),
-            seats=len(SEATED),
-            plan="standard",
-            frequency="annual",
-            start=dt.date(2025, 10, 1),
-            months=12,
-            unit_price=contracts_mod.parse_money("25"),
-            at=SETUP_AT,
-        )
-        accounts_mod.add_users(conn, "acme", SEATED + UNSEATED, SETUP_AT)
+    application.accounts.create("acme", "US")
+    application.accounts.grant("acme", ADMIN, "manage", None)
+    application.contracts.create(
+        "acme",
+        "salesforce",
+        seats=len(SEATED),
+        plan="standard",
+        frequency="annual",
+        start=dt.date(2025, 10, 1),
+        months=12,
+        unit_price=parse_amount("25"),
+    )
+    application.accounts.add_users("acme", SEATED + UNSEATED)
     application.assign("acme", "salesforce", SEATED, ADMIN)
     yield application
     application.db.dispose()
 
 
 def entitlements(app: App, batch: int) -> Entitlements:
-    return Entitlements(app.db, app.timeline, app.products, app.gated_features, audit_batch=batch)
+    return Entitlements(app.ports, audit_batch=batch)
 
 
 def denied_rows(app: App) -> list[dict[str, Any]]:
@@ -138,11 +133,11 @@ def test_pending_rows_are_written_at_process_exit(app: App) -> None:
     script = textwrap.dedent(
         f"""
         import datetime as dt
-        from seatgate.core.app import App
-        from seatgate.core.entitlement import Entitlements
+        from seatgate.core.bootstrap import App
+        from seatgate.core.services.entitlement import Entitlements
         app = App({app.db.url!r})
         ents = Entitlements(
-            app.db, app.timeline, app.products, app.gated_features, audit_batch=100
+            app.ports, audit_batch=100
         )
         at = dt.datetime(2026, 3, 20, 12, tzinfo=dt.UTC)
         for email in {UNSEATED[:3]!r}:

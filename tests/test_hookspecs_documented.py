@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from seatgate.core import hookspecs
+from seatgate.core.plugins import hookspecs
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "hooks.md"
 

@@ -12,18 +12,23 @@ from typing import Any
 
 import pytest
 
-from seatgate.core.config import ConfigSchema, Field
 from seatgate.core.errors import NotFound
-from seatgate.core.hookspecs import hookimpl
 from seatgate.core.plugins import (
+    AdapterInfo,
+    ConfigSchema,
+    ExternalUser,
+    Field,
+    RequestContext,
+    SyncSummary,
+    UserPage,
+    hookimpl,
+)
+from seatgate.core.plugins.manager import (
     BUILTIN_ADAPTERS,
     PluginLoadError,
     Plugins,
     build_plugin_manager,
 )
-from seatgate.core.records import AdapterInfo, ExternalUser, UserPage
-from seatgate.core.retry import RequestContext
-from seatgate.core.sync_types import SyncSummary
 from seatgate.core.testing.memory import MemoryAdapter
 
 AT = dt.datetime(2026, 3, 16, tzinfo=dt.UTC)
@@ -110,7 +115,7 @@ def install_dist(
 
 ACME_MODULE = """
     import attrs
-    from seatgate.core.hookspecs import hookimpl
+    from seatgate.core.plugins import hookimpl
     from seatgate.core.testing.memory import MemoryAdapter
 
     class Acme(MemoryAdapter):
@@ -147,7 +152,7 @@ def test_broken_entry_points_are_reported_and_skipped(site: Path) -> None:
         {
             "sgtest_boom": "raise RuntimeError('import-time failure')\n",
             "sgtest_garbage": """
-                from seatgate.core.hookspecs import hookimpl
+                from seatgate.core.plugins import hookimpl
                 from seatgate.core.testing.memory import MemoryAdapter
 
                 class Garbage(MemoryAdapter):

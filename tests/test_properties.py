@@ -29,10 +29,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from seatgate.core import accounts as accounts_mod
-from seatgate.core import contracts as contracts_mod
-from seatgate.core.app import App
+from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
+from seatgate.core.domain.money import parse_amount
 from seatgate.core.storage.tables import accounts as accounts_table
 from seatgate.core.storage.tables import integration_users, seats
 
@@ -63,23 +62,19 @@ class SeatRules(RuleBasedStateMachine):
     @initialize(quantity=st.integers(min_value=1, max_value=5), start_with=emails)
     def open_account(self, quantity: int, start_with: list[str]) -> None:
         app = self.app
-        with app.write() as conn:
-            accounts_mod.create_account(conn, self.account, "US", AT)
-            accounts_mod.grant(conn, self.account, ADMIN, "manage", AT)
-            contracts_mod.create_contract(
-                conn,
-                self.account,
-                PRODUCT,
-                products=tuple(app.products()),
-                seats=quantity,
-                plan="standard",
-                frequency="monthly",
-                start=dt.date(2025, 10, 1),
-                months=12,
-                unit_price=contracts_mod.parse_money("30"),
-                at=AT,
-            )
-            accounts_mod.add_users(conn, self.account, self.known, AT)
+        app.accounts.create(self.account, "US")
+        app.accounts.grant(self.account, ADMIN, "manage", None)
+        app.contracts.create(
+            self.account,
+            PRODUCT,
+            seats=quantity,
+            plan="standard",
+            frequency="monthly",
+            start=dt.date(2025, 10, 1),
+            months=12,
+            unit_price=parse_amount("30"),
+        )
+        app.accounts.add_users(self.account, self.known)
         self.contracted = quantity
         self.opened = True
         self.assign(start_with)
@@ -134,8 +129,7 @@ class SeatRules(RuleBasedStateMachine):
     @rule()
     def a_new_user_joins(self) -> None:
         email = f"late{len(self.known)}@example.com"
-        with self.app.write() as conn:
-            accounts_mod.add_users(conn, self.account, [email], AT)
+        self.app.accounts.add_users(self.account, [email])
         self.known.append(email)
 
     # -- what must always hold -----------------------------------------------------------------------

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from seatgate.core.readahead import read_ahead
+from seatgate.core.plugins import read_ahead
 
 
 def test_pages_come_in_order_and_the_next_is_fetched_ahead() -> None:

@@ -7,7 +7,7 @@ import email.utils
 
 import pytest
 
-from seatgate.core.retry import parse_retry_after
+from seatgate.core.plugins import parse_retry_after
 
 
 @pytest.mark.parametrize(

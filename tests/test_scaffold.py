@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from seatgate.core.entrypoints.scaffold import new_adapter
 from seatgate.core.errors import BadInput, Conflict
-from seatgate.core.plugins import build_plugin_manager
-from seatgate.core.scaffold import new_adapter
+from seatgate.core.plugins.manager import build_plugin_manager
 
 
 def _pip_install(package: Path, target: Path) -> None:

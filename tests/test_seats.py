@@ -18,12 +18,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from seatgate.core import accounts as accounts_mod
-from seatgate.core import contracts as contracts_mod
-from seatgate.core.app import App
+from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
+from seatgate.core.domain.money import parse_amount
 from seatgate.core.errors import NotAuthorized
-from seatgate.core.seats import SeatsRefused
+from seatgate.core.services.seats import SeatsRefused
 from seatgate.core.storage.tables import accounts as accounts_table
 from seatgate.core.storage.tables import audit_log, integration_users, seat_ledger, seats
 
@@ -57,28 +56,23 @@ def open_account(
 ) -> None:
     """An account in the US whose admin holds Manage, with a contract (unless product is None)
     and integration users known before any sync."""
-    now = app.now()
-    with app.write() as conn:
-        accounts_mod.create_account(conn, account, "US", now)
-        accounts_mod.grant(conn, account, ADMIN, "manage", now)
-        if product is not None:
-            contracts_mod.create_contract(
-                conn,
-                account,
-                product,
-                products=tuple(app.products()),
-                seats=seats,
-                plan="standard",
-                frequency="monthly",
-                start=dt.date(2025, 10, 1),
-                months=12,
-                unit_price=contracts_mod.parse_money("30"),
-                at=now,
-                mode=mode,
-                channel="marketplace" if mode == "auto_expand" else "order_form",
-            )
-        if known:
-            accounts_mod.add_users(conn, account, known, now)
+    app.accounts.create(account, "US")
+    app.accounts.grant(account, ADMIN, "manage", None)
+    if product is not None:
+        app.contracts.create(
+            account,
+            product,
+            seats=seats,
+            plan="standard",
+            frequency="monthly",
+            start=dt.date(2025, 10, 1),
+            months=12,
+            unit_price=parse_amount("30"),
+            mode=mode,
+            channel="marketplace" if mode == "auto_expand" else "order_form",
+        )
+    if known:
+        app.accounts.add_users(account, known)
 
 
 def seated(app: App, account: str = "acme", product: str = PRODUCT) -> set[str]:
@@ -102,8 +96,7 @@ def count(app: App, table: sa.Table, **where: Any) -> int:
 
 def add_newcomer(app: App) -> None:
     """A user who joins after Manage Seats was enabled (grandfathering does not cover them)."""
-    with app.write() as conn:
-        accounts_mod.add_users(conn, "acme", ["newcomer@example.com"], app.now())
+    app.accounts.add_users("acme", ["newcomer@example.com"])
 
 
 def refusals(result: Any) -> dict[str, str]:
@@ -250,8 +243,7 @@ def test_unassign_without_permission_is_refused_and_audited(app: App) -> None:
 
 def test_install_permission_is_enough_to_assign(app: App) -> None:
     open_account(app, seats=5, known=users(1))
-    with app.write() as conn:
-        accounts_mod.grant(conn, "acme", "Installer@Example.com", "install", app.now())
+    app.accounts.grant("acme", "Installer@Example.com", "install", None)
     result = app.assign("acme", PRODUCT, users(1), "installer@example.com")
     assert result.newly_assigned == users(1)
 
@@ -275,7 +267,7 @@ def test_an_unknown_user_is_refused_and_the_others_assigned(app: App) -> None:
 
 def test_an_inactive_user_is_refused(app: App) -> None:
     open_account(app, seats=5, known=users(2))
-    with app.write() as conn:  # as a CRM sync would, on a user deactivated in the CRM
+    with app.db.write() as conn:  # as a CRM sync would, on a user deactivated in the CRM
         conn.execute(
             integration_users.update()
             .where(integration_users.c.email == "agent2@example.com")
@@ -350,8 +342,7 @@ def test_grandfathering_runs_once(app: App) -> None:
     open_account(app, seats=1, known=users(3))
     app.grandfather("acme", PRODUCT, ADMIN)
     ledger = count(app, seat_ledger)
-    with app.write() as conn:
-        accounts_mod.add_users(conn, "acme", ["late@example.com"], app.now())
+    app.accounts.add_users("acme", ["late@example.com"])
     again = app.grandfather("acme", PRODUCT, ADMIN)
     assert again.newly_assigned == []
     assert count(app, seat_ledger) == ledger
@@ -372,8 +363,8 @@ def test_unassigning_a_user_without_a_seat_is_refused(app: App) -> None:
 
 def test_emails_are_case_insensitive(app: App) -> None:
     open_account(app, seats=2, known=["Ann.Lee@Example.COM"])
-    with app.write() as conn:
-        added, known = accounts_mod.add_users(conn, "acme", ["ANN.LEE@example.com"], app.now())
+    done = app.accounts.add_users("acme", ["ANN.LEE@example.com"])
+    added, known = done.added, done.already_known
     assert (added, known) == ([], ["ann.lee@example.com"])
 
     result = app.assign("acme", PRODUCT, ["ann.lee@EXAMPLE.com"], ADMIN)

@@ -21,13 +21,12 @@ from typing import Any
 
 import pytest
 
-from seatgate.core import accounts as accounts_mod
-from seatgate.core import contracts as contracts_mod
-from seatgate.core.app import App
-from seatgate.core.cli import main
+from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock, parse_instant
+from seatgate.core.domain.money import parse_amount
+from seatgate.core.entrypoints.cli import main
 from seatgate.core.errors import PolicyError
-from seatgate.core.policy import Timeline
+from seatgate.core.storage.datafiles import load_timeline
 
 ENABLEMENT = {
     "UK": "2025-10-04",
@@ -124,7 +123,7 @@ PHASE_TABLE = [
 
 @pytest.mark.parametrize(("instant", "region", "phase", "revision", "restrictions"), PHASE_TABLE)
 def test_phase_at(instant: str, region: str, phase: str, revision: str, restrictions: str) -> None:
-    got = Timeline.default().phase_at(region, at(instant))
+    got = load_timeline().phase_at(region, at(instant))
     assert got.phase == phase
     assert got.revision_id == revision
     assert got.restrictions_begin == dt.date.fromisoformat(restrictions)
@@ -141,26 +140,21 @@ def timeline_app(sqlite_url: str) -> Iterator[App]:
     """One account per region, each with a 1-seat salesforce contract held by SEATED; UNSEATED is
     a known integration user without a seat."""
     app = App(sqlite_url, clock=FixedClock(at("2025-09-15")))
-    with app.write() as conn:
-        for region in ENABLEMENT:
-            name = f"acct-{region.lower()}"
-            now = app.now()
-            accounts_mod.create_account(conn, name, region, now)
-            accounts_mod.grant(conn, name, "admin@example.com", "manage", now)
-            contracts_mod.create_contract(
-                conn,
-                name,
-                "salesforce",
-                products=tuple(app.products()),
-                seats=1,
-                plan="standard",
-                frequency="monthly",
-                start=dt.date(2025, 9, 1),
-                months=24,
-                unit_price=contracts_mod.parse_money("25"),
-                at=now,
-            )
-            accounts_mod.add_users(conn, name, [SEATED, UNSEATED], now)
+    for region in ENABLEMENT:
+        name = f"acct-{region.lower()}"
+        app.accounts.create(name, region)
+        app.accounts.grant(name, "admin@example.com", "manage", None)
+        app.contracts.create(
+            name,
+            "salesforce",
+            seats=1,
+            plan="standard",
+            frequency="monthly",
+            start=dt.date(2025, 9, 1),
+            months=24,
+            unit_price=parse_amount("25"),
+        )
+        app.accounts.add_users(name, [SEATED, UNSEATED])
     for region in ENABLEMENT:
         result = app.assign(f"acct-{region.lower()}", "salesforce", [SEATED], "admin@example.com")
         assert result.newly_assigned == [SEATED]
@@ -498,7 +492,7 @@ def test_a_bad_policy_file_is_one_line_and_exit_2(
     assert message in err
     assert str(policy) in err
     with pytest.raises(PolicyError):
-        Timeline.from_file(policy)
+        load_timeline(policy)
 
 
 def test_a_bad_policy_file_with_json_is_one_document(
@@ -513,8 +507,8 @@ def test_a_bad_policy_file_with_json_is_one_document(
     assert code == 2
     assert err == ""
     document = json.loads(out)
-    assert document["code"] == "bad_policy"
-    assert "increasing publication order" in document["error"]
+    assert document["error"]["code"] == "bad_policy"
+    assert "increasing publication order" in document["error"]["message"]
 
 
 def test_a_missing_policy_file_is_one_line_and_exit_2(
@@ -531,7 +525,7 @@ def test_a_missing_policy_file_is_one_line_and_exit_2(
 
 
 def test_the_shipped_policy_is_the_seed() -> None:
-    timeline = Timeline.default()
+    timeline = load_timeline()
     assert [r.id for r in timeline.revisions] == [FIRST_NOTICE, UPDATE]
     first, update = timeline.revisions
     assert {k: str(v) for k, v in update.enablement.items()} == ENABLEMENT

@@ -1,5 +1,16 @@
-"""The HubSpot adapter (product ``hubspot``) and its sandbox."""
+"""The hubspot adapter and its sandbox. ``plugin`` loads the adapter (and its client library) on
+first access; ``declaration`` says what it serves without loading it."""
 
-from .adapter import HubSpotAdapter, plugin
+from __future__ import annotations
 
-__all__ = ["HubSpotAdapter", "plugin"]
+from typing import Any
+
+__all__ = ["plugin"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "plugin":
+        from .adapter import plugin
+
+        return plugin
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

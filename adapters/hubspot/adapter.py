@@ -37,26 +37,31 @@ from hubspot.crm.properties.models import PropertyGroupCreate
 from hubspot.oauth.exceptions import ApiException as OAuthApiException
 from hubspot.settings.users.exceptions import ApiException as UsersApiException
 
-from seatgate.core.config import ConfigSchema, Field, require_tls, reveal
-from seatgate.core.errors import (
+from seatgate.adapters.hubspot.declaration import FEATURES, NAME, PRODUCTS
+from seatgate.core.plugins import (
     AdapterError,
+    AdapterInfo,
     AuthFailed,
     BadInput,
+    ConfigSchema,
+    ExternalUser,
+    Field,
     MalformedResponse,
     QuotaExhausted,
     RateLimited,
+    RequestContext,
     TokenExpired,
     TransientError,
+    UserPage,
+    hookimpl,
+    parse_retry_after,
+    read_ahead,
+    require_tls,
+    reveal,
 )
-from seatgate.core.hookspecs import hookimpl
-from seatgate.core.readahead import read_ahead
-from seatgate.core.records import AdapterInfo, ExternalUser, UserPage
-from seatgate.core.retry import RequestContext, parse_retry_after
 
 T = TypeVar("T")
 
-NAME = "hubspot"
-PRODUCTS = ("hubspot",)
 VERSION = "0.1.0"
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 OWNERS_PAGE_MAX = 500  # "limit: Must be less than or equal to 500"
@@ -64,18 +69,6 @@ USERS_PAGE_MAX = 100  # settings users: "maximum 100 users per page"
 INSTALL_GROUP_PREFIX = "seatgate_"
 INSTALL_LABEL_PREFIX = "seatgate: "
 INSTALL_OBJECT_TYPE = "contacts"
-
-# HubSpot ships no managed package (that is Salesforce's packaging); everything else applies: the
-# calling extension (CTI), its embedded login, activity logging and workflow (automation) actions.
-FEATURES: dict[str, tuple[str, ...]] = {
-    "hubspot": (
-        "cti",
-        "activities_identification",
-        "embedded_login",
-        "automation_identification",
-        "agent_sync",
-    ),
-}
 
 _API_ERRORS = (OwnersApiException, UsersApiException, PropertiesApiException, OAuthApiException)
 

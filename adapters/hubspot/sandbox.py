@@ -29,7 +29,13 @@ from json.encoder import encode_basestring_ascii as _encode
 from typing import Any
 from urllib.parse import parse_qs
 
-from seatgate.core.sandbox import Request, Response, Sandbox, SandboxUser, UserStore
+from seatgate.core.plugins import (
+    Request,
+    Response,
+    Sandbox,
+    SandboxUser,
+    UserStore,
+)
 
 OWNERS_MAX_LIMIT = 500
 USERS_MAX_LIMIT = 100

@@ -54,26 +54,32 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from seatgate.core.config import LOOPBACK_HOSTS, ConfigSchema, Field, require_tls, reveal
-from seatgate.core.errors import (
+from seatgate.adapters.salesforce.declaration import FEATURES, NAME, PRODUCTS
+from seatgate.core.plugins import (
+    LOOPBACK_HOSTS,
     AdapterError,
+    AdapterInfo,
     AuthFailed,
     BadInput,
+    ConfigSchema,
+    ExternalUser,
+    Field,
     MalformedResponse,
     QuotaExhausted,
     RateLimited,
+    RequestContext,
     TokenExpired,
     TransientError,
+    UserPage,
+    hookimpl,
+    parse_retry_after,
+    read_ahead,
+    require_tls,
+    reveal,
 )
-from seatgate.core.hookspecs import hookimpl
-from seatgate.core.readahead import read_ahead
-from seatgate.core.records import AdapterInfo, ExternalUser, UserPage
-from seatgate.core.retry import RequestContext, parse_retry_after
 
 T = TypeVar("T")
 
-NAME = "salesforce"
-PRODUCTS = ("salesforce", "salesforce_voice")
 VERSION = "0.1.0"
 API_VERSION = "59.0"
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
@@ -82,26 +88,6 @@ BATCH_HEADERS = {"Sforce-Query-Options": f"batchSize={BATCH_SIZE}"}
 SF_SUFFIX = ".salesforce.com"
 INSTALL_OBJECT = "Seatgate_Installation__c"
 INSTALL_KEY = "Account_Key__c"
-
-# The managed package (the CTI's Lightning components, its objects) exists for the salesforce
-# product only; Salesforce Voice runs on the org's native call centers, with no package to enter.
-FEATURES: dict[str, tuple[str, ...]] = {
-    "salesforce": (
-        "cti",
-        "managed_package",
-        "activities_identification",
-        "embedded_login",
-        "automation_identification",
-        "agent_sync",
-    ),
-    "salesforce_voice": (
-        "cti",
-        "activities_identification",
-        "embedded_login",
-        "automation_identification",
-        "agent_sync",
-    ),
-}
 
 USER_FIELDS = (
     "Id",

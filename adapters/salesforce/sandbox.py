@@ -43,7 +43,13 @@ from typing import Any
 
 import attrs
 
-from seatgate.core.sandbox import Request, Response, Sandbox, SandboxUser, UserStore
+from seatgate.core.plugins import (
+    Request,
+    Response,
+    Sandbox,
+    SandboxUser,
+    UserStore,
+)
 
 VERSION = "59.0"
 API = f"/services/data/v{VERSION}"

@@ -1,5 +1,16 @@
-"""ServiceNow adapter: ``sys_user`` and ``sys_user_has_role`` through pysnow."""
+"""The servicenow adapter and its sandbox. ``plugin`` loads the adapter (and its client library) on
+first access; ``declaration`` says what it serves without loading it."""
 
-from .adapter import plugin
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["plugin"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "plugin":
+        from .adapter import plugin
+
+        return plugin
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -55,28 +55,33 @@ from oauthlib.oauth2 import TokenExpiredError
 from pysnow.exceptions import MissingResult, PysnowException, ResponseError, TokenCreateError
 from requests_oauthlib import OAuth2Session
 
-from seatgate.core.config import ConfigSchema, Field, require_tls, reveal
-from seatgate.core.errors import (
+from seatgate.adapters.servicenow.declaration import FEATURES, NAME, PRODUCT
+from seatgate.core.plugins import (
     AdapterError,
+    AdapterInfo,
     AuthFailed,
     BadInput,
+    ConfigSchema,
+    ExternalUser,
+    Field,
     MalformedResponse,
     QuotaExhausted,
     RateLimited,
+    RequestContext,
     TokenExpired,
     TransientError,
+    UserPage,
+    hookimpl,
+    parse_retry_after,
+    read_ahead,
+    require_tls,
+    reveal,
 )
-from seatgate.core.hookspecs import hookimpl
-from seatgate.core.readahead import read_ahead
-from seatgate.core.records import AdapterInfo, ExternalUser, UserPage
-from seatgate.core.retry import RequestContext, parse_retry_after
 
 T = TypeVar("T")
 UTC = dt.UTC
 _fromisoformat = dt.datetime.fromisoformat
 
-NAME = "servicenow"
-PRODUCT = "servicenow"
 VERSION = "0.1.0"
 # The Table API's cap on sysparm_limit (glide.db.max_view_records / REST max, 10,000 by default).
 MAX_PAGE = 10_000
@@ -157,15 +162,6 @@ EXAMPLE_CONFIG: dict[str, Any] = {
     "client_id": "3f0c1e2d4b5a69788796a5b4c3d2e1f0",
     "client_secret": "${SERVICENOW_CLIENT_SECRET}",
 }
-
-FEATURES = (
-    "cti",
-    "activities_identification",
-    "embedded_login",
-    "automation_identification",
-    "agent_sync",
-)
-
 
 # ---------------------------------------------------------------------------------------------------
 # Connecting
@@ -484,7 +480,7 @@ class ServiceNowAdapter:
             products=(PRODUCT,),
             version=VERSION,
             # No managed_package: ServiceNow apps are scoped Store apps, there is no managed package.
-            features={PRODUCT: FEATURES},
+            features=FEATURES,
             config_schema=CONFIG_SCHEMA,
             example_config=EXAMPLE_CONFIG,
             supports_cursor=True,

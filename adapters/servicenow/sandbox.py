@@ -24,7 +24,13 @@ from json.encoder import encode_basestring_ascii as _encode
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
-from seatgate.core.sandbox import Request, Response, Sandbox, SandboxUser, UserStore
+from seatgate.core.plugins import (
+    Request,
+    Response,
+    Sandbox,
+    SandboxUser,
+    UserStore,
+)
 
 MAX_PAGE = 10_000
 STAMP_FORMAT = "%Y-%m-%d %H:%M:%S"

@@ -1,5 +1,6 @@
-"""The core's tables. Other concerns (billing, sync) declare theirs in their own modules on the
-same ``metadata`` and own an Alembic branch of their own (see migrations/)."""
+"""Every table of seatgate, on one ``metadata``: the core's, billing's and the sync engine's. Each
+concern keeps an Alembic branch of its own (``core``, ``billing``, ``sync``: see migrations/); the
+migration drift test compares this module with what the migrations build."""
 
 from __future__ import annotations
 
@@ -143,4 +144,250 @@ installations = sa.Table(
     sa.Column("uninstall_effective", sa.Date),
 )
 
+# The event outbox: every domain event, written in the transaction of the change it reports and
+# marked delivered once the listeners were called (seatgate.core.services.base.deliver_pending).
+event_outbox = sa.Table(
+    "event_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("account", sa.String(100), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("payload", JSONText, nullable=False),
+    sa.Column("delivered_at", UTCDateTime),
+    sa.Index("ix_event_outbox_delivered_at", "delivered_at"),
+)
+
 APPEND_ONLY = ("seat_ledger", "audit_log")
+
+
+# ------------------------------------------------------------------------------------------------
+# Billing's tables (Alembic branch ``billing``). Invoices and their lines are append-only: an
+# issued invoice never changes; a correction is a new document (triggers in the migration).
+# ------------------------------------------------------------------------------------------------
+
+invoices = sa.Table(
+    "billing_invoices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("number", sa.String(60), nullable=False, unique=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),  # YYYY-MM: the month it bills
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("total", Money, nullable=False),
+    sa.Column("issued_at", UTCDateTime, nullable=False),
+    sa.Index("ix_billing_invoices_account_period", "account_id", "period"),
+)
+
+invoice_lines = sa.Table(
+    "billing_invoice_lines",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("invoice_id", sa.ForeignKey("billing_invoices.id"), nullable=False, index=True),
+    sa.Column("contract_id", sa.ForeignKey("contracts.id"), nullable=False),
+    sa.Column("product", sa.String(40), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # base | additional_seats | ... | proration
+    # What the line charges for (a credit's kind is ``proration``, its charge_kind what it credits).
+    sa.Column("charge_kind", sa.String(20), nullable=False),
+    sa.Column("ref", sa.Integer, nullable=False),  # the purchase / plan change it comes from, or 0
+    sa.Column("slot_lo", sa.Integer, nullable=False),  # seats slot_lo..slot_hi of that charge
+    sa.Column("slot_hi", sa.Integer, nullable=False),
+    sa.Column("sign", sa.Integer, nullable=False),  # 1 charge, -1 credit
+    sa.Column("description", sa.String(300), nullable=False),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price", Money, nullable=False),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("start", sa.Date, nullable=False),
+    sa.Column("end", sa.Date, nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),  # the contract billing period it bills
+)
+
+# One row per contract billing period invoiced: the idempotency of billing runs.
+billed_periods = sa.Table(
+    "billing_periods_billed",
+    metadata,
+    sa.Column("contract_id", sa.ForeignKey("contracts.id"), primary_key=True),
+    sa.Column("period_start", sa.Date, primary_key=True),
+    sa.Column("period_end", sa.Date, nullable=False),
+    sa.Column("invoice_id", sa.ForeignKey("billing_invoices.id"), nullable=False),
+)
+
+# Seed 002 "Purchasing Authority": every install, plan change or user addition is a commitment.
+commitments = sa.Table(
+    "billing_commitments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("product", sa.String(40), nullable=False),
+    sa.Column("actor", sa.String(254), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    # install | add_users | plan_change | seats_buy | uninstall
+    sa.Column("action", sa.String(30), nullable=False),
+    sa.Column("detail", JSONText, nullable=False, default=dict),
+    sa.Column("price_shown", Money),  # the indicative price the actor saw
+    sa.Column("currency", sa.String(3)),
+    # The event a listener recorded this commitment from (users added): one commitment per event.
+    sa.Column("event_id", sa.String(32), unique=True),
+)
+
+plan_changes = sa.Table(
+    "billing_plan_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("contract_id", sa.ForeignKey("contracts.id"), nullable=False, index=True),
+    sa.Column("plan", sa.String(60), nullable=False),
+    sa.Column("charge_model", sa.String(16), nullable=False),
+    sa.Column("unit_price", Money, nullable=False),  # the then-listed price
+    sa.Column("effective", sa.Date, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(254), nullable=False),
+)
+
+purchases = sa.Table(
+    "billing_seat_purchases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("idempotency_key", sa.String(100), nullable=False, unique=True),
+    sa.Column("contract_id", sa.ForeignKey("contracts.id"), nullable=False, index=True),
+    sa.Column("request", JSONText, nullable=False),  # the arguments: a reused key must match
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price", Money, nullable=False),
+    sa.Column("effective", sa.Date, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(254), nullable=False),
+    sa.Column("result", JSONText, nullable=False),  # what the first call answered
+)
+
+uninstalls = sa.Table(
+    "billing_uninstalls",
+    metadata,
+    sa.Column("contract_id", sa.ForeignKey("contracts.id"), primary_key=True),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("effective", sa.Date, nullable=False),
+    sa.Column("actor", sa.String(254), nullable=False),
+)
+
+tickets = sa.Table(
+    "billing_tickets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("contract_id", sa.ForeignKey("contracts.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(30), nullable=False),  # billing_cancellation | renewal_adjustment
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(254)),
+)
+
+BILLING_APPEND_ONLY = ("billing_invoices", "billing_invoice_lines")
+
+
+# ------------------------------------------------------------------------------------------------
+# The sync engine's tables (Alembic branch ``sync``): per-connector sync settings, cursors, runs,
+# quarantined records, users waiting for an auto-install seat, and the platform's agent directory.
+# ------------------------------------------------------------------------------------------------
+
+# What the core (not the adapter) needs to know about an installation: the activated roles of auto
+# install (seed 002), how often it syncs, how often a full pull runs, the deletion guard. Kept apart
+# from ``installations.settings``, which is the adapter's own schema and nothing else.
+sync_connectors = sa.Table(
+    "sync_connectors",
+    metadata,
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("product", sa.String(40), primary_key=True),
+    sa.Column("activated_roles", JSONText, nullable=False, default=list),
+    sa.Column("interval_minutes", sa.Integer, nullable=False, default=60),
+    sa.Column("full_every", sa.Integer, nullable=False, default=24),
+    sa.Column("guard_share", sa.Float, nullable=False, default=0.10),
+    sa.Column("guard_min", sa.Integer, nullable=False, default=5),
+    # Set once the adapter's uninstall hook has run for a due ``uninstall_effective``.
+    sa.Column("uninstalled_at", UTCDateTime),
+)
+
+# One row per connector; changed only in the transaction that reconciles the users it covers.
+sync_cursors = sa.Table(
+    "sync_cursors",
+    metadata,
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("product", sa.String(40), primary_key=True),
+    sa.Column("cursor", UTCDateTime),  # max change stamp seen, never past a run's start
+    sa.Column("runs_since_full", sa.Integer, nullable=False, default=0),
+    sa.Column("last_full_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("product", sa.String(40), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("outcome", sa.String(12), nullable=False),  # succeeded | failed | halted
+    sa.Column("full", sa.Boolean, nullable=False),
+    sa.Column("forced", sa.Boolean, nullable=False, default=False),
+    sa.Column("pulled", sa.Integer, nullable=False, default=0),
+    sa.Column("created", sa.Integer, nullable=False, default=0),
+    sa.Column("updated", sa.Integer, nullable=False, default=0),
+    sa.Column("deactivated", sa.Integer, nullable=False, default=0),
+    sa.Column("quarantined", sa.Integer, nullable=False, default=0),
+    sa.Column("seated", sa.Integer, nullable=False, default=0),
+    sa.Column("waiting", sa.Integer, nullable=False, default=0),
+    sa.Column("gated", sa.Integer, nullable=False, default=0),
+    sa.Column("agents_synced", sa.Integer, nullable=False, default=0),
+    sa.Column("requests", sa.Integer, nullable=False, default=0),
+    sa.Column("retries", sa.Integer, nullable=False, default=0),
+    sa.Column("seconds", sa.Float, nullable=False, default=0.0),
+    sa.Column("message", sa.String(500), nullable=False, default=""),
+    sa.Index("ix_sync_runs_account_product_started", "account_id", "product", "started_at"),
+)
+
+# A record the run could not use, with why (bad email, missing id, duplicate within the run...).
+sync_quarantine = sa.Table(
+    "sync_quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.ForeignKey("sync_runs.id"), nullable=False, index=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("product", sa.String(40), nullable=False),
+    sa.Column("external_id", sa.String(100), nullable=False, default=""),
+    sa.Column("email", sa.String(254), nullable=False, default=""),
+    sa.Column("reason", sa.String(40), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+# Seed 002 auto install in hard_cap: "only up to capacity; the rest wait and are reported".
+auto_install_waiting = sa.Table(
+    "auto_install_waiting",
+    metadata,
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("product", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("integration_users.id"), primary_key=True),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.String(40), nullable=False),
+)
+
+# The platform's agent directory, as each connector feeds it. ``run_id`` is the last run that
+# wrote the row, so the rows of one run can be streamed to the ``agents_written`` listeners.
+agent_directory = sa.Table(
+    "agent_directory",
+    metadata,
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("product", sa.String(40), primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("integration_users.id"), primary_key=True),
+    sa.Column("external_id", sa.String(100), nullable=False),
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Index("ix_agent_directory_run", "run_id"),
+)
+
+SYNC_TABLES = (
+    sync_connectors,
+    sync_cursors,
+    sync_runs,
+    sync_quarantine,
+    auto_install_waiting,
+    agent_directory,
+)

@@ -26,11 +26,17 @@ from typing import Any, ClassVar
 
 import pytest
 
-from ..config import ConfigSchema, Secret
 from ..errors import AdapterError, AuthFailed, BadInput, MalformedResponse, TransientError
-from ..plugins import AdapterHooks, Plugins, build_plugin_manager
-from ..records import FEATURES, AdapterInfo, ExternalUser
-from ..retry import RequestContext, RetryPolicy
+from ..plugins import (
+    FEATURES,
+    AdapterInfo,
+    ConfigSchema,
+    ExternalUser,
+    RequestContext,
+    RetryPolicy,
+    Secret,
+)
+from ..plugins.manager import AdapterHooks, Plugins, build_plugin_manager
 
 __all__ = ["SENTINEL", "AdapterConformance", "SleepRecorder"]
 

@@ -21,19 +21,25 @@ import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..config import ConfigSchema, Field, reveal
-from ..errors import (
+from ..plugins import (
+    AdapterInfo,
     AuthFailed,
+    ConfigSchema,
+    ExternalUser,
+    FaultKnobs,
+    Field,
     MalformedResponse,
     QuotaExhausted,
     RateLimited,
+    RequestContext,
+    SandboxUser,
     TokenExpired,
     TransientError,
+    UserPage,
+    UserStore,
+    hookimpl,
+    reveal,
 )
-from ..hookspecs import hookimpl
-from ..records import AdapterInfo, ExternalUser, UserPage
-from ..retry import RequestContext
-from ..sandbox import FaultKnobs, SandboxUser, UserStore
 
 __all__ = ["MEMORY_SCHEMA", "MemoryAdapter", "MemorySandbox", "plugin"]
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from .. import accounts, contracts
-from ..app import App
+from ..bootstrap import App
 
 
 def account_with_contract(
@@ -25,23 +24,18 @@ def account_with_contract(
 ) -> None:
     """Create ``account`` (in ``region``) with ``admin`` holding the install permission, and a
     monthly ``standard`` contract of ``seats`` for ``product`` from 2026-01-01 for 12 months at
-    10.00 a seat, in one transaction at ``app.now()``."""
-    at = app.now()
-    with app.write() as conn:
-        accounts.create_account(conn, account, region, at)
-        accounts.grant(conn, account, admin, "install", at)
-        if with_contract:
-            contracts.create_contract(
-                conn,
-                account,
-                product,
-                products=tuple(app.products()),
-                seats=seats,
-                plan="standard",
-                frequency="monthly",
-                start=dt.date(2026, 1, 1),
-                months=12,
-                unit_price=Decimal("10"),
-                at=at,
-                mode=mode,
-            )
+    10.00 a seat, at ``app.now()``."""
+    app.accounts.create(account, region)
+    app.accounts.grant(account, admin, "install", None)
+    if with_contract:
+        app.contracts.create(
+            account,
+            product,
+            seats=seats,
+            plan="standard",
+            frequency="monthly",
+            start=dt.date(2026, 1, 1),
+            months=12,
+            unit_price=Decimal("10"),
+            mode=mode,
+        )

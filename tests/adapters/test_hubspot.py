@@ -22,8 +22,7 @@ from seatgate.core.errors import (
     QuotaExhausted,
     TransientError,
 )
-from seatgate.core.records import FEATURES, ExternalUser
-from seatgate.core.retry import RequestContext, RetryPolicy
+from seatgate.core.plugins import FEATURES, ExternalUser, RequestContext, RetryPolicy
 
 SENTINEL = "pat-na1-SENTINEL-0b5e7c9d"
 

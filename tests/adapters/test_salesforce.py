@@ -29,8 +29,7 @@ from seatgate.core.errors import (
     QuotaExhausted,
     TransientError,
 )
-from seatgate.core.records import ExternalUser
-from seatgate.core.retry import RequestContext, RetryPolicy
+from seatgate.core.plugins import ExternalUser, RequestContext, RetryPolicy
 
 SENTINEL = "S3NT1NEL-sf-4c2a"
 

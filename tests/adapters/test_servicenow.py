@@ -20,8 +20,7 @@ from seatgate.core.errors import (
     QuotaExhausted,
     TransientError,
 )
-from seatgate.core.records import FEATURES, ExternalUser
-from seatgate.core.retry import RequestContext, RetryPolicy
+from seatgate.core.plugins import FEATURES, ExternalUser, RequestContext, RetryPolicy
 
 SENTINEL = "s3ntinel-Pa55word-do-not-print"
 

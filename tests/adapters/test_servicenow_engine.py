@@ -8,9 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from seatgate.adapters.servicenow.sandbox import ServiceNowSandbox
-from seatgate.core.app import App
-from seatgate.core.installs import install
-from seatgate.core.sync import full_sync, seated_emails, sync
+from seatgate.core.bootstrap import App
 from seatgate.core.testing.setup import account_with_contract
 
 ADMIN = "admin@example.com"
@@ -29,7 +27,7 @@ def installed(
     monkeypatch.setenv("SN_TEST_PASSWORD", raw["password"])
     config = {**raw, "password": "${SN_TEST_PASSWORD}", "page_size": 10, **core}
     account_with_contract(app, "acme", "servicenow", admin=ADMIN, seats=100)
-    install(app, "acme", "servicenow", config, ADMIN)
+    app.installs.install("acme", "servicenow", config, ADMIN)
 
 
 def test_without_activated_roles_a_sync_reads_only_the_user_pages(
@@ -37,7 +35,7 @@ def test_without_activated_roles_a_sync_reads_only_the_user_pages(
 ) -> None:
     installed(app, sandbox, monkeypatch)
     before = sandbox.requests
-    summary = full_sync(app, "acme", "servicenow")
+    summary = app.sync.full_sync("acme", "servicenow")
     assert summary.pulled == 30 and summary.seated == 0
     assert sandbox.requests - before == 3  # 30 users at 10 a page, not one grant read
 
@@ -46,28 +44,26 @@ def test_activated_roles_are_read_and_their_holders_seated(
     app: App, sandbox: ServiceNowSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     installed(app, sandbox, monkeypatch, activated_roles=["itil"])
-    summary = full_sync(app, "acme", "servicenow")
+    summary = app.sync.full_sync("acme", "servicenow")
     holders = sorted(u.email for u in sandbox.store.users if "itil" in u.roles)
     assert 0 < len(holders) < 30
     assert summary.seated == len(holders)
-    with app.db.read() as conn:
-        assert sorted(seated_emails(conn, "acme", "servicenow")) == holders
+    assert sorted(app.seats.seated_emails("acme", "servicenow")) == holders
 
 
 def test_a_role_granted_apart_from_the_user_is_seated_by_the_next_incremental_sync(
     app: App, sandbox: ServiceNowSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     installed(app, sandbox, monkeypatch, activated_roles=["itil"])
-    full_sync(app, "acme", "servicenow")
+    app.sync.full_sync("acme", "servicenow")
     newcomer = next(u for u in sandbox.store.users if "itil" not in u.roles)
     sandbox.store.grant([newcomer.number], ["itil"])  # sys_user_has_role only
     app.clock.advance(hours=1)  # type: ignore[attr-defined]
-    summary = sync(app, "acme", "servicenow").summary
+    summary = app.sync.sync("acme", "servicenow").summary
     # Pulled: the newcomer, and the user stamped on the cursor (the boundary is inclusive).
     assert summary.full is False and summary.pulled == 2 and summary.seated == 1
-    with app.db.read() as conn:
-        assert newcomer.email in seated_emails(conn, "acme", "servicenow")
+    assert newcomer.email in app.seats.seated_emails("acme", "servicenow")
     app.clock.advance(hours=1)  # type: ignore[attr-defined]
-    again = sync(app, "acme", "servicenow").summary
+    again = app.sync.sync("acme", "servicenow").summary
     # The cursor moved to the grant: only the newcomer, on the boundary now, comes again.
     assert (again.pulled, again.seated, again.updated) == (1, 0, 0)

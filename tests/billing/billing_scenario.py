@@ -8,9 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from seatgate.core import accounts, billing, contracts, purchases
-from seatgate.core.app import App
+from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock, parse_instant
+from seatgate.core.domain.model import Contract
 
 ADMIN = "admin@acme.example"
 
@@ -30,15 +30,13 @@ class Scenario:
         return self
 
     def account(self, name: str = "acme", region: str = "US", users: int = 0) -> str:
-        now = self.app.now()
-        with self.app.write() as conn:
-            accounts.create_account(conn, name, region, now)
-            accounts.grant(conn, name, ADMIN, "manage", now)
-            if users:
-                accounts.add_users(conn, name, [f"u{i}@acme.example" for i in range(users)], now)
+        self.app.accounts.create(name, region)
+        self.app.accounts.grant(name, ADMIN, "manage", None)
+        if users:
+            self.app.accounts.add_users(name, [f"u{i}@acme.example" for i in range(users)])
         return name
 
-    def contract(self, product: str = "salesforce", **terms: Any) -> contracts.Contract:
+    def contract(self, product: str = "salesforce", **terms: Any) -> Contract:
         values: dict[str, Any] = dict(
             seats=10,
             plan="standard",
@@ -51,11 +49,7 @@ class Scenario:
         )
         values.update(terms)
         account = values.pop("account", "acme")
-        with self.app.write() as conn:
-            return contracts.create_contract(
-                conn, account, product, products=tuple(self.app.products()),
-                at=self.app.now(), **values,
-            )  # fmt: skip
+        return self.app.contracts.create(account, product, **values)
 
     def assign(self, n_from: int, n_to: int, product: str = "salesforce") -> None:
         emails = [f"u{i}@acme.example" for i in range(n_from, n_to)]
@@ -67,16 +61,16 @@ class Scenario:
         self.app.unassign("acme", product, emails, ADMIN)
 
     def run(self, period: str) -> dict[str, Any]:
-        return billing.run(self.app, period)
+        return self.app.billing.run(period)
 
     def invoice(self, period: str, account: str = "acme") -> dict[str, Any]:
         """The invoice issued for ``period`` (running the month first), as preview shows it."""
         self.run(period)
-        return billing.preview(self.app, account, None, period)
+        return self.app.billing.preview(account, None, period)
 
     def buy(self, quantity: int, key: str | None = None, actor: str = ADMIN) -> dict[str, Any]:
-        return purchases.buy_seats(
-            self.app, "acme", "salesforce", quantity, actor, confirm=True, idempotency_key=key
+        return self.app.purchases.buy_seats(
+            "acme", "salesforce", quantity, actor, confirm=True, idempotency_key=key
         )
 
     def count(self, table: sa.Table) -> int:

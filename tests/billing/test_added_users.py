@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from billing_scenario import ADMIN, Scenario
 
-from seatgate.core.billing_tables import commitments
+from seatgate.core.storage.tables import commitments
 
 
 def added_users(scenario: Scenario) -> list[sa.Row]:

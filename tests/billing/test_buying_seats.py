@@ -6,11 +6,10 @@ import pytest
 import sqlalchemy as sa
 from billing_scenario import ADMIN, Scenario, kinds
 
-from seatgate.core import accounts, audit, purchases
-from seatgate.core.billing_tables import commitments
-from seatgate.core.billing_tables import purchases as purchases_table
 from seatgate.core.errors import BadInput, Conflict, NotAuthorized
-from seatgate.core.storage.tables import contracts
+from seatgate.core.storage.repositories.audit import SqlAuditLog
+from seatgate.core.storage.tables import commitments, contracts
+from seatgate.core.storage.tables import purchases as purchases_table
 
 
 def in_overage(s: Scenario) -> None:
@@ -19,8 +18,7 @@ def in_overage(s: Scenario) -> None:
     s.contract(seats=10, mode="hard_cap")
     s.on("2025-12-15")
     s.app.grandfather("acme", "salesforce", ADMIN)
-    with s.app.write() as conn:
-        accounts.add_users(conn, "acme", ["u12@acme.example"], s.app.now())
+    s.app.accounts.add_users("acme", ["u12@acme.example"])
 
 
 def test_an_overage_account_buys_exactly_enough_and_adds_a_user_right_after(
@@ -52,7 +50,7 @@ def test_the_summary_shows_the_price_and_writes_nothing(scenario: Scenario) -> N
     scenario.contract(seats=10)
     scenario.on("2026-03-17")  # 15 of March's 31 days left, then 9 full months of the term
     before = scenario.count(commitments)
-    quote = purchases.buy_seats(scenario.app, "acme", "salesforce", 2, ADMIN, confirm=False)
+    quote = scenario.app.purchases.buy_seats("acme", "salesforce", 2, ADMIN, confirm=False)
     assert quote["committed"] is False
     assert (quote["quantity_before"], quote["quantity_after"]) == (10, 12)
     assert quote["per_billing_period"] == "50.00"
@@ -128,7 +126,7 @@ def test_an_actor_without_permission_is_refused_and_audited(scenario: Scenario) 
     with pytest.raises(NotAuthorized):
         scenario.buy(2, actor="intern@acme.example")
     with scenario.app.db.read() as conn:
-        last = audit.entries(conn, "acme", 1)[0]
+        last = SqlAuditLog(conn).entries("acme", 1)[0]
         assert (last["action"], last["outcome"]) == ("seats.buy", "not_authorized")
         assert conn.execute(sa.select(contracts.c.quantity)).scalar_one() == 10
     assert scenario.count(purchases_table) == 0

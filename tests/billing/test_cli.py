@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from seatgate.core.cli import main as cli_main
+from seatgate.core.entrypoints.cli import main as cli_main
 
 ADMIN = "admin@acme.example"
 
@@ -126,8 +126,8 @@ def test_seats_buy_summary_then_commit(cli: Cli) -> None:
     [
         (("plan", "change", "acme", "salesforce", "--plan", "gold"), "bad salesforce plan 'gold'"),
         (("plan", "change", "acme", "salesforce", "--plan", "analytics"), "only the partner"),
-        (("billing", "preview", "acme", "--period", "2026-13"), "bad period '2026-13'"),
-        (("billing", "run", "--period", "May"), "bad period 'May'"),
+        (("billing", "preview", "acme", "--period", "2026-13"), "bad --period '2026-13'"),
+        (("billing", "run", "--period", "May"), "bad --period 'May'"),
         (("ticket", "open", "acme", "hubspot", "--kind", "renewal_adjustment"), "'hubspot'"),
         (("ticket", "open", "acme", "salesforce", "--kind", "refund"), "bad --kind 'refund'"),
         (("ticket", "open", "acme", "salesforce", "--kind", "billing_cancellation"), "uninstall"),

@@ -6,9 +6,8 @@ import threading
 
 from billing_scenario import Scenario
 
-from seatgate.core import billing
-from seatgate.core.app import App
-from seatgate.core.billing_tables import billed_periods, invoices
+from seatgate.core.bootstrap import App
+from seatgate.core.storage.tables import billed_periods, invoices
 
 
 def test_two_runs_at_once_issue_one_invoice(scenario: Scenario) -> None:
@@ -23,7 +22,7 @@ def test_two_runs_at_once_issue_one_invoice(scenario: Scenario) -> None:
     def run(app: App) -> None:
         try:
             barrier.wait()
-            counts.append(billing.run(app, "2026-01")["count"])
+            counts.append(app.billing.run("2026-01")["count"])
         except BaseException as exc:  # reported below: a thread's exception would be lost
             errors.append(exc)
 

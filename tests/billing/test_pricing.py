@@ -10,8 +10,9 @@ from fractions import Fraction
 
 import pytest
 
-from seatgate.core.money import Money, round_cents
-from seatgate.core.pricing import charge, months_between
+from seatgate.core.domain.calendar import months_between
+from seatgate.core.domain.money import Money, round_cents
+from seatgate.core.domain.pricing import charge
 
 D = dt.date
 

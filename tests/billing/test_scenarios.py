@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 from billing_scenario import ADMIN, Scenario, kinds
 
-from seatgate.core import billing, purchases
-from seatgate.core.billing_tables import invoice_lines, invoices
+import seatgate.core
+from seatgate.core.storage.repositories.audit import SqlAuditLog
+from seatgate.core.storage.tables import invoice_lines, invoices
 
 MONTHS_2026 = [f"2026-{m:02d}" for m in range(1, 13)]
 
@@ -79,7 +80,7 @@ def test_the_peak_carries_into_the_renewal_unless_a_renewal_adjustment_ticket(
         s.assign(0, 13)
         s.unassign(10, 13)
         if ticket:
-            purchases.open_ticket(s.app, "acme", "salesforce", "renewal_adjustment", ADMIN)
+            s.app.purchases.open_ticket("acme", "salesforce", "renewal_adjustment", ADMIN)
         s.on("2026-02-01")
         assert s.invoice("2026-02")["total"] == expected
         s.app.db.dispose()
@@ -132,9 +133,9 @@ def test_overage_date_comes_from_the_policy_revision_in_force(scenario: Scenario
     # Before 2026-01-06 the published overage date was 2026-02-02.
     grandfathered_overage(scenario)
     scenario.on("2026-01-01")
-    assert billing._overage_begins(scenario.app) == dt.date(2026, 2, 2)
+    assert scenario.app.billing.overage_begins() == dt.date(2026, 2, 2)
     scenario.on("2026-01-06")
-    assert billing._overage_begins(scenario.app) == dt.date(2026, 5, 4)
+    assert scenario.app.billing.overage_begins() == dt.date(2026, 5, 4)
 
 
 def test_plan_change_mid_term_bills_the_new_plan_for_all_users_at_the_listed_price(
@@ -145,7 +146,7 @@ def test_plan_change_mid_term_bills_the_new_plan_for_all_users_at_the_listed_pri
     scenario.on("2026-01-01")
     scenario.invoice("2026-01")
     scenario.on("2026-01-16")
-    changed = purchases.change_plan(scenario.app, "acme", "salesforce", "premium", ADMIN)
+    changed = scenario.app.purchases.change_plan("acme", "salesforce", "premium", ADMIN)
     assert changed["price_per_period"] == "400.00"  # 10 x 40.00, shown before billing
     scenario.on("2026-02-01")
     assert kinds(scenario.invoice("2026-02")) == [
@@ -170,7 +171,7 @@ def test_uninstall_without_a_cancellation_ticket_renews(scenario: Scenario) -> N
     scenario.account()
     scenario.contract(seats=2, months=3)
     scenario.on("2026-02-10")
-    done = purchases.uninstall(scenario.app, "acme", "salesforce", ADMIN)
+    done = scenario.app.purchases.uninstall("acme", "salesforce", ADMIN)
     assert done["effective"] == "2026-04-01"
     scenario.on("2026-04-01")
     assert kinds(scenario.invoice("2026-04")) == [("base", "50.00", "2026-04-01", "2026-05-01")]
@@ -182,8 +183,8 @@ def test_uninstall_with_a_cancellation_ticket_stops_billing_at_the_term_end(
     scenario.account()
     scenario.contract(seats=2, months=3)
     scenario.on("2026-02-10")
-    purchases.uninstall(scenario.app, "acme", "salesforce", ADMIN)
-    purchases.open_ticket(scenario.app, "acme", "salesforce", "billing_cancellation", ADMIN)
+    scenario.app.purchases.uninstall("acme", "salesforce", ADMIN)
+    scenario.app.purchases.open_ticket("acme", "salesforce", "billing_cancellation", ADMIN)
     scenario.on("2026-03-01")
     assert scenario.invoice("2026-03")["total"] == "50.00"  # the term is still billed to its end
     scenario.on("2026-04-01")
@@ -193,7 +194,9 @@ def test_uninstall_with_a_cancellation_ticket_stops_billing_at_the_term_end(
 def test_a_catalog_price_change_leaves_a_running_contract_alone(
     scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    builtin = json.loads((Path(billing.__file__).parent / "data" / "catalog.json").read_text())
+    builtin = json.loads(
+        (Path(seatgate.core.__file__).parent / "data" / "catalog.json").read_text()
+    )
     raised = json.loads(json.dumps(builtin["versions"][0]))
     raised["effective"] = "2026-03-01"
     raised["products"]["salesforce"]["base_plans"]["standard"]["monthly_price"] = "30.00"
@@ -208,7 +211,7 @@ def test_a_catalog_price_change_leaves_a_running_contract_alone(
     scenario.on("2026-03-01")
     assert scenario.app.list_price("salesforce", "standard") == (Decimal("30.00"), "USD")
     assert kinds(scenario.invoice("2026-03")) == [("base", "100.00", "2026-03-01", "2026-04-01")]
-    summary = purchases.purchase_summary(scenario.app, "salesforce", "standard", 4)
+    summary = scenario.app.purchases.summary("salesforce", "standard", 4)
     assert summary["per_period"] == "120.00"  # new purchases see the then-listed price
 
 
@@ -223,16 +226,14 @@ def test_billing_runs_are_idempotent_and_issued_invoices_never_change(
     again = scenario.run("2026-01")
     assert again["count"] == 0
     assert scenario.count(invoices) == 1
-    with pytest.raises(sa.exc.DBAPIError, match="append-only"), scenario.app.write() as conn:
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), scenario.app.db.write() as conn:
         conn.execute(invoice_lines.update().values(amount=Decimal("0")))
 
 
 def test_the_purchase_summary_and_the_invoice_use_the_same_price(scenario: Scenario) -> None:
     scenario.account()
     scenario.on("2026-01-01")
-    shown = purchases.purchase_summary(
-        scenario.app, "salesforce", "premium", 7, frequency="quarterly"
-    )
+    shown = scenario.app.purchases.summary("salesforce", "premium", 7, frequency="quarterly")
     assert shown["indicative"] is True
     scenario.contract(seats=7, plan="premium", frequency="quarterly", unit_price=Decimal("40"))
     assert scenario.invoice("2026-01")["total"] == shown["per_period"] == "840.00"
@@ -248,19 +249,18 @@ def test_self_serve_contracts_bill_month_to_month(scenario: Scenario) -> None:
 
 
 def test_a_plan_change_needs_purchasing_authority_and_is_recorded(scenario: Scenario) -> None:
-    from seatgate.core import audit
-    from seatgate.core.billing_tables import commitments
     from seatgate.core.errors import NotAuthorized
+    from seatgate.core.storage.tables import commitments
 
     scenario.account()
     scenario.contract(seats=2)
     scenario.on("2026-01-05")
     with pytest.raises(NotAuthorized):
-        purchases.change_plan(scenario.app, "acme", "salesforce", "premium", "intern@acme.example")
+        scenario.app.purchases.change_plan("acme", "salesforce", "premium", "intern@acme.example")
     with scenario.app.db.read() as conn:
-        assert audit.entries(conn, "acme", 1)[0]["outcome"] == "not_authorized"
+        assert SqlAuditLog(conn).entries("acme", 1)[0]["outcome"] == "not_authorized"
     assert scenario.count(commitments) == 0
-    purchases.change_plan(scenario.app, "acme", "salesforce", "premium", ADMIN)
+    scenario.app.purchases.change_plan("acme", "salesforce", "premium", ADMIN)
     with scenario.app.db.read() as conn:
         row = conn.execute(sa.select(commitments)).one()
     assert (row.actor, row.action, row.price_shown) == (ADMIN, "plan_change", Decimal("80.00"))

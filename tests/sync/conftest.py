@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from seatgate.core.app import App
+from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
-from seatgate.core.installs import install
-from seatgate.core.plugins import Plugins, build_plugin_manager
-from seatgate.core.retry import RetryPolicy
+from seatgate.core.plugins import RetryPolicy
+from seatgate.core.plugins.manager import Plugins, build_plugin_manager
 from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
 from seatgate.core.testing.setup import account_with_contract
 
@@ -98,7 +97,7 @@ def installed(
 
     def make(*, seats: int = 1000, mode: str = "hard_cap", **core: Any) -> App:
         setup_account(mem_app, seats=seats, mode=mode)
-        install(mem_app, ACCOUNT, "memory", memory_config(crm, **core), ADMIN)
+        mem_app.installs.install(ACCOUNT, "memory", memory_config(crm, **core), ADMIN)
         return mem_app
 
     return make

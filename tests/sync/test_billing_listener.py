@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from seatgate.core.app import App
-from seatgate.core.billing_listener import AUTO_INSTALL_ACTOR, PLUGIN_NAME
-from seatgate.core.billing_tables import commitments
-from seatgate.core.sync import sync
+from seatgate.core.bootstrap import App
+from seatgate.core.plugins.default_billing import PLUGIN_NAME
+from seatgate.core.services.commitments import AUTO_INSTALL_ACTOR
+from seatgate.core.storage.tables import commitments
 
 
 def test_the_billing_listener_is_registered_on_the_apps_plugin_manager(
@@ -24,7 +24,7 @@ def test_auto_install_above_an_auto_expand_contract_is_recorded_for_billing(
     installed: Callable[..., App],
 ) -> None:
     app = installed(seats=5, mode="auto_expand", activated_roles=["Agent"])  # 20 Agents of 40
-    result = sync(app, "acme", "memory")
+    result = app.sync.sync("acme", "memory")
     assert result.summary.seated == 20
     with app.db.read() as conn:
         rows = list(conn.execute(sa.select(commitments).where(commitments.c.action == "add_users")))

@@ -11,9 +11,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from seatgate.core.app import App
-from seatgate.core.cli import Context, main, main_group
+from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
+from seatgate.core.entrypoints.cli import Context, main, main_group
 from seatgate.core.testing.memory import MemorySandbox
 
 from .conftest import ACCOUNT, ADMIN, KEY_ENV, setup_account
@@ -133,6 +133,6 @@ def test_bad_input_is_one_line_and_exit_2(
     assert code == 2 and "bad config file" in err and err.count("\n") == 1
 
     code, out, _ = run_main(["--db", sqlite_url, "--json", "sync", ACCOUNT], capsys)
-    assert code == 2 and json.loads(out)["code"] == "bad_input"
+    assert code == 2 and json.loads(out)["error"]["code"] == "bad_input"
     code, _, err = run_main(["--db", sqlite_url, "sync", "--due", "--full"], capsys)
     assert code == 2 and "--due" in err

@@ -10,23 +10,26 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from seatgate.core import contracts, seats
-from seatgate.core.app import App
+from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock, parse_instant
+from seatgate.core.entrypoints.cli import remedy_text
 from seatgate.core.errors import Conflict, TransientError
-from seatgate.core.hookspecs import hookimpl
-from seatgate.core.installs import set_enabled
-from seatgate.core.records import ExternalUser, UserPage
-from seatgate.core.retry import RequestContext, RetryPolicy
-from seatgate.core.storage.tables import external_ids, integration_users
-from seatgate.core.sync import agents, run_due, sync
-from seatgate.core.sync_tables import (
+from seatgate.core.plugins import (
+    ExternalUser,
+    RequestContext,
+    RetryPolicy,
+    SyncSummary,
+    UserPage,
+    hookimpl,
+)
+from seatgate.core.storage.tables import (
     auto_install_waiting,
+    external_ids,
+    integration_users,
     sync_cursors,
     sync_quarantine,
     sync_runs,
 )
-from seatgate.core.sync_types import SyncSummary
 from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
 
 from .conftest import ACCOUNT, ADMIN, Sleeps, make_app, memory_plugins
@@ -64,7 +67,7 @@ def test_first_sync_creates_users_links_agents_and_commits_cursor(
     installed: Callable[..., App], crm: MemorySandbox, retry: RetryPolicy
 ) -> None:
     app = installed()
-    result = sync(app, ACCOUNT, P, retry=retry)
+    result = app.sync.sync(ACCOUNT, P, retry=retry)
     assert result.outcome == "succeeded"
     assert set(result.as_dict()) == {
         "outcome", "pulled", "created", "updated", "deactivated", "quarantined", "seated",
@@ -77,7 +80,7 @@ def test_first_sync_creates_users_links_agents_and_commits_cursor(
     assert len(db_users) == 40 and db_users["user000007@example.com"][1] is True
     with app.db.read() as conn:
         links = conn.execute(sa.select(sa.func.count()).select_from(external_ids)).scalar()
-        directory = agents(conn, ACCOUNT, P)
+        directory = app.sync.agents(ACCOUNT, P)
     assert links == 40
     # 2026-02-01 is the transition phase in the US: unseated users keep access (grace).
     assert s.agents_synced == 40 and s.gated == 0
@@ -91,9 +94,9 @@ def test_second_run_is_incremental_and_updates_only_changes(
     installed: Callable[..., App], crm: MemorySandbox
 ) -> None:
     app = installed()
-    sync(app, ACCOUNT, P)
+    app.sync.sync(ACCOUNT, P)
     crm.store.change([3, 4, 5], last_name="Renamed")
-    result = sync(app, ACCOUNT, P)
+    result = app.sync.sync(ACCOUNT, P)
     s = result.summary
     assert s.full is False
     # The cursor is inclusive: the user on the boundary comes back too, unchanged.
@@ -108,20 +111,20 @@ def test_cursor_never_moves_past_the_runs_start(
     app = installed()
     # The CRM's stamps run to 2025-01-01T00:00:40Z; the run starts 20 s before the newest one.
     clock.set(parse_instant("2025-01-01T00:00:20Z"))
-    sync(app, ACCOUNT, P)
+    app.sync.sync(ACCOUNT, P)
     assert cursor_of(app).cursor == parse_instant("2025-01-01T00:00:20Z")
 
 
 def test_full_pull_every_n_runs_and_on_demand(installed: Callable[..., App]) -> None:
     app = installed(full_every=3)
-    kinds = [sync(app, ACCOUNT, P).summary.full for _ in range(4)]
+    kinds = [app.sync.sync(ACCOUNT, P).summary.full for _ in range(4)]
     assert kinds == [True, False, False, True]
-    assert sync(app, ACCOUNT, P, full=True).summary.full is True
+    assert app.sync.sync(ACCOUNT, P, full=True).summary.full is True
 
 
 def test_dry_run_writes_nothing(installed: Callable[..., App]) -> None:
     app = installed()
-    result = sync(app, ACCOUNT, P, dry_run=True)
+    result = app.sync.sync(ACCOUNT, P, dry_run=True)
     assert result.outcome == "succeeded" and result.summary.created == 40
     assert result.run_id is None
     assert users_in_db(app) == {} and cursor_of(app) is None and run_rows(app) == []
@@ -132,7 +135,7 @@ def test_bad_records_are_quarantined_and_the_run_goes_on(
     installed: Callable[..., App], crm: MemorySandbox
 ) -> None:
     app = installed()
-    sync(app, ACCOUNT, P)
+    app.sync.sync(ACCOUNT, P)
     stamp = crm.store.now
     crm.extra = [
         ExternalUser("x-1", "not-an-email", modified_at=stamp),
@@ -142,7 +145,7 @@ def test_bad_records_are_quarantined_and_the_run_goes_on(
         ExternalUser("x-3", "USER000002@example.com", modified_at=stamp),  # email of mem-0000002
         ExternalUser("x-4", "fresh@example.com", name="Fresh", modified_at=stamp),
     ]
-    result = sync(app, ACCOUNT, P, full=True)
+    result = app.sync.sync(ACCOUNT, P, full=True)
     assert result.outcome == "succeeded"
     assert result.summary.quarantined == 5 and result.summary.created == 1
     assert result.quarantine_reasons == {
@@ -160,9 +163,9 @@ def test_a_known_user_whose_record_turns_bad_is_not_deactivated(
     installed: Callable[..., App], crm: MemorySandbox
 ) -> None:
     app = installed()
-    sync(app, ACCOUNT, P)
+    app.sync.sync(ACCOUNT, P)
     crm.store.change([9], email="broken-address")
-    result = sync(app, ACCOUNT, P, full=True)
+    result = app.sync.sync(ACCOUNT, P, full=True)
     assert result.summary.quarantined == 1 and result.summary.deactivated == 0
     assert users_in_db(app)["user000009@example.com"][1] is True
 
@@ -172,10 +175,10 @@ def test_deactivation_only_from_a_full_pull(
     installed: Callable[..., App], crm: MemorySandbox
 ) -> None:
     app = installed()
-    sync(app, ACCOUNT, P)
+    app.sync.sync(ACCOUNT, P)
     drop_users(crm, {1, 2, 3})
-    assert sync(app, ACCOUNT, P).summary.deactivated == 0  # incremental: absence means nothing
-    result = sync(app, ACCOUNT, P, full=True)
+    assert app.sync.sync(ACCOUNT, P).summary.deactivated == 0  # incremental: absence means nothing
+    result = app.sync.sync(ACCOUNT, P, full=True)
     assert result.summary.deactivated == 3  # 3 < 5: under the guard's minimum
     db_users = users_in_db(app)
     assert [e for e, (_, active) in db_users.items() if not active] == [
@@ -183,8 +186,7 @@ def test_deactivation_only_from_a_full_pull(
         "user000002@example.com",
         "user000003@example.com",
     ]
-    with app.db.read() as conn:
-        directory = {a["email"]: a["active"] for a in agents(conn, ACCOUNT, P)}
+    directory = {a["email"]: a["active"] for a in app.sync.agents(ACCOUNT, P)}
     assert directory["user000001@example.com"] is False
     assert directory["user000004@example.com"] is True
 
@@ -193,9 +195,9 @@ def test_a_crm_deactivation_comes_through_incrementally(
     installed: Callable[..., App], crm: MemorySandbox
 ) -> None:
     app = installed()
-    sync(app, ACCOUNT, P)
+    app.sync.sync(ACCOUNT, P)
     crm.store.deactivate([5])
-    result = sync(app, ACCOUNT, P)
+    result = app.sync.sync(ACCOUNT, P)
     assert result.summary.updated == 1
     assert users_in_db(app)["user000005@example.com"][1] is False
 
@@ -204,20 +206,21 @@ def test_deletion_guard_halts_before_writing_and_force_proceeds(
     installed: Callable[..., App], crm: MemorySandbox
 ) -> None:
     app = installed()
-    sync(app, ACCOUNT, P)
+    app.sync.sync(ACCOUNT, P)
     before_cursor = cursor_of(app)
     drop_users(crm, set(range(1, 11)))  # 10 of 40 = 25% > 10%, and >= 5
     crm.store.change([20], last_name="Changed")
-    halted = sync(app, ACCOUNT, P, full=True)
+    halted = app.sync.sync(ACCOUNT, P, full=True)
     assert halted.outcome == "halted"
-    assert "10 of 40" in halted.summary.message and "--force" in halted.summary.message
+    assert "10 of 40" in halted.summary.message and halted.remedy == "force"
+    assert "--force" in remedy_text(halted.remedy, {})  # how the CLI says it
     assert halted.summary.deactivated == 0 and halted.summary.updated == 0
     db_users = users_in_db(app)
     assert all(active for _, active in db_users.values())
     assert not db_users["user000020@example.com"][0].endswith("Changed")  # nothing written
     assert cursor_of(app) == before_cursor
     assert run_rows(app)[-1].outcome == "halted"
-    forced = sync(app, ACCOUNT, P, full=True, force=True)
+    forced = app.sync.sync(ACCOUNT, P, full=True, force=True)
     assert forced.outcome == "succeeded" and forced.summary.deactivated == 10
     assert sum(1 for _, active in users_in_db(app).values() if not active) == 10
 
@@ -226,9 +229,9 @@ def test_deletion_guard_share_and_minimum_are_configurable(
     installed: Callable[..., App], crm: MemorySandbox
 ) -> None:
     app = installed(deletion_guard_share=0.5, deletion_guard_min=2)
-    sync(app, ACCOUNT, P)
+    app.sync.sync(ACCOUNT, P)
     drop_users(crm, set(range(1, 11)))  # 25% < 50%
-    assert sync(app, ACCOUNT, P, full=True).summary.deactivated == 10
+    assert app.sync.sync(ACCOUNT, P, full=True).summary.deactivated == 10
 
 
 # -- failures in the middle ------------------------------------------------------------------------
@@ -269,9 +272,8 @@ def crashing(
     app = make_app(db_url, clock, memory_plugins(adapter=adapter))
     monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
     setup_account(app)
-    from seatgate.core.installs import install
 
-    install(app, ACCOUNT, P, memory_config(crm, page_size=10), ADMIN)
+    app.installs.install(ACCOUNT, P, memory_config(crm, page_size=10), ADMIN)
     yield app, adapter
     app.db.dispose()
 
@@ -281,22 +283,22 @@ def test_crash_after_some_pages_loses_nothing_and_a_rerun_converges(
 ) -> None:
     app, adapter = crashing
     adapter.pages = 2  # 20 of 40 users pulled and reconciled, then the crash
-    failed = sync(app, ACCOUNT, P)
+    failed = app.sync.sync(ACCOUNT, P)
     assert failed.outcome == "failed" and failed.summary.pulled == 20
     assert "killed mid-pull" in failed.summary.message
     assert users_in_db(app) == {} and cursor_of(app) is None
     assert [r.outcome for r in run_rows(app)] == ["failed"]
     adapter.pages = None
-    assert sync(app, ACCOUNT, P).summary.created == 40
+    assert app.sync.sync(ACCOUNT, P).summary.created == 40
     good_cursor = cursor_of(app)
 
     crm.store.change(range(1, 41), last_name="Moved")  # every user changes
     adapter.pages = 3
-    assert sync(app, ACCOUNT, P).outcome == "failed"
+    assert app.sync.sync(ACCOUNT, P).outcome == "failed"
     assert not any(n.endswith("Moved") for n, _ in users_in_db(app).values())
     assert cursor_of(app) == good_cursor  # unchanged: the next run pulls the changes again
     adapter.pages = None
-    rerun = sync(app, ACCOUNT, P)
+    rerun = app.sync.sync(ACCOUNT, P)
     assert rerun.summary.updated == 40
     assert all(n.endswith("Moved") for n, _ in users_in_db(app).values())
     assert cursor_of(app).cursor == crm.store.now
@@ -306,11 +308,11 @@ def test_a_spent_quota_ends_the_run_without_retries_and_removes_nothing(
     installed: Callable[..., App], crm: MemorySandbox, retry: RetryPolicy, sleeps: Sleeps
 ) -> None:
     app = installed()
-    sync(app, ACCOUNT, P, retry=retry)
+    app.sync.sync(ACCOUNT, P, retry=retry)
     before = cursor_of(app)
     drop_users(crm, {1})
     crm.inject("quota")
-    result = sync(app, ACCOUNT, P, full=True, retry=retry)
+    result = app.sync.sync(ACCOUNT, P, full=True, retry=retry)
     assert result.outcome == "failed" and "quota" in result.summary.message
     assert result.summary.retries == 0 and sleeps == []
     assert all(active for _, active in users_in_db(app).values())
@@ -323,7 +325,7 @@ def test_transient_errors_are_retried_with_backoff(
     app = installed()
     crm.inject("server_error")
     crm.inject("rate_limit")
-    result = sync(app, ACCOUNT, P, retry=retry)
+    result = app.sync.sync(ACCOUNT, P, retry=retry)
     assert result.outcome == "succeeded" and result.summary.retries == 2
     assert result.summary.requests == 3
     assert sleeps[1] == crm.retry_after  # Retry-After honoured
@@ -334,17 +336,17 @@ def test_disabled_adapter_does_not_sync_and_checks_answer_adapter_disabled(
     installed: Callable[..., App],
 ) -> None:
     app = installed()
-    sync(app, ACCOUNT, P)
+    app.sync.sync(ACCOUNT, P)
     assert app.check(ACCOUNT, P, "user000001@example.com", "cti").allowed
-    assert set_enabled(app, ACCOUNT, P, False, ADMIN) is True
+    assert app.installs.set_enabled(ACCOUNT, P, False, ADMIN) is True
     decision = app.check(ACCOUNT, P, "user000001@example.com", "cti")
     assert (decision.allowed, decision.reason) == (False, "adapter_disabled")
     with pytest.raises(Conflict, match="disabled"):
-        sync(app, ACCOUNT, P)
-    assert run_due(app) == []  # not due while disabled
-    assert set_enabled(app, ACCOUNT, P, True, ADMIN) is True
+        app.sync.sync(ACCOUNT, P)
+    assert app.sync.run_due() == []  # not due while disabled
+    assert app.installs.set_enabled(ACCOUNT, P, True, ADMIN) is True
     assert app.check(ACCOUNT, P, "user000001@example.com", "cti").reason == "grace"
-    assert sync(app, ACCOUNT, P).outcome == "succeeded"
+    assert app.sync.sync(ACCOUNT, P).outcome == "succeeded"
 
 
 # -- auto install, the gate and the overage lock ---------------------------------------------------
@@ -393,12 +395,11 @@ def recorder_app(
 
 
 def _install(app: App, crm: MemorySandbox, *, seats_: int, **core: Any) -> None:
-    from seatgate.core.installs import install
 
     from .conftest import memory_config, setup_account
 
     setup_account(app, seats=seats_)
-    install(app, ACCOUNT, P, memory_config(crm, **core), ADMIN)
+    app.installs.install(ACCOUNT, P, memory_config(crm, **core), ADMIN)
 
 
 def test_a_failing_listener_stops_neither_the_run_nor_the_other_listeners(
@@ -406,7 +407,7 @@ def test_a_failing_listener_stops_neither_the_run_nor_the_other_listeners(
 ) -> None:
     app, recorder = recorder_app
     _install(app, crm, seats_=100)
-    result = sync(app, ACCOUNT, P)
+    result = app.sync.sync(ACCOUNT, P)
     assert result.outcome == "succeeded"
     assert len(recorder.agents) == 40 and recorder.finished[-1].outcome == "succeeded"
     assert "listener broken failed in seatgate_sync_finished" in caplog.text
@@ -419,18 +420,17 @@ def test_auto_install_up_to_capacity_in_hard_cap_the_rest_wait(
 ) -> None:
     app, recorder = recorder_app
     _install(app, crm, seats_=5, activated_roles=["Agent"])  # 20 of the 40 users are Agents
-    first = sync(app, ACCOUNT, P)
+    first = app.sync.sync(ACCOUNT, P)
     assert first.summary.seated == 5 and first.waiting == 15
     assert "15 user(s) wait" in first.summary.message
+    assert len(app.seats.seated_emails(ACCOUNT, P)) == 5
     with app.db.read() as conn:
-        assert len(seats.list_seated(conn, seats.get_account(conn, ACCOUNT), P)) == 5
         waiting = conn.execute(sa.select(sa.func.count()).select_from(auto_install_waiting))
         assert waiting.scalar() == 15
     assert len(recorder.activations) == 5
     # More seats bought: the next run (no CRM change at all) seats the longest-waiting users.
-    with app.write() as conn:
-        contracts.set_quantity(conn, ACCOUNT, P, 12, app.now())
-    second = sync(app, ACCOUNT, P)
+    app.contracts.set_quantity(ACCOUNT, P, 12, None)
+    second = app.sync.sync(ACCOUNT, P)
     assert second.summary.seated == 7 and second.waiting == 8
     assert len(recorder.activations) == 12
     # A user who loses the role leaves the waiting list.
@@ -441,7 +441,7 @@ def test_auto_install_up_to_capacity_in_hard_cap_the_rest_wait(
             )
         ).scalar()
     crm.store.change([int(first_waiting[4:10])], roles=["Admin"])
-    third = sync(app, ACCOUNT, P)
+    third = app.sync.sync(ACCOUNT, P)
     assert third.waiting == 7 and third.summary.seated == 0
 
 
@@ -450,11 +450,10 @@ def test_restricted_phase_gates_unseated_users_out_of_agent_sync(
 ) -> None:
     clock.set(parse_instant("2026-04-01T12:00:00Z"))  # after the 2026-03-16 restriction date
     app = installed(seats=10, activated_roles=["Agent"])
-    result = sync(app, ACCOUNT, P)
+    result = app.sync.sync(ACCOUNT, P)
     s = result.summary
     assert s.seated == 10 and s.agents_synced == 10 and s.gated == 30
-    with app.db.read() as conn:
-        directory = agents(conn, ACCOUNT, P)
+    directory = app.sync.agents(ACCOUNT, P)
     assert len(directory) == 10 and all(a["active"] for a in directory)
 
 
@@ -462,17 +461,15 @@ def test_in_overage_no_new_agent_is_added_existing_ones_go_on(
     installed: Callable[..., App], crm: MemorySandbox
 ) -> None:
     app = installed(seats=12)
-    sync(app, ACCOUNT, P)  # transition: all 40 are agents (grace)
+    app.sync.sync(ACCOUNT, P)  # transition: all 40 are agents (grace)
     emails = [f"user{n:06d}@example.com" for n in range(1, 13)]
     app.assign(ACCOUNT, P, emails, ADMIN)
-    with app.write() as conn:
-        contracts.set_quantity(conn, ACCOUNT, P, 10, app.now())  # 12 seated > 10: in overage
+    app.contracts.set_quantity(ACCOUNT, P, 10, None)  # 12 seated > 10: in overage
     crm.store.add(3)
     crm.store.change([30], last_name="StillHere")
-    result = sync(app, ACCOUNT, P)
+    result = app.sync.sync(ACCOUNT, P)
     assert result.summary.created == 3 and result.summary.gated == 3
-    with app.db.read() as conn:
-        directory = {a["email"]: a["active"] for a in agents(conn, ACCOUNT, P)}
+    directory = {a["email"]: a["active"] for a in app.sync.agents(ACCOUNT, P)}
     assert "user000041@example.com" not in directory
     assert directory["user000030@example.com"] is True  # an existing agent, unseated, goes on
 
@@ -482,32 +479,29 @@ def test_sync_due_runs_what_is_due_and_one_failure_does_not_stop_the_rest(
 ) -> None:
     app = installed(sync_interval_minutes=30)
     # A second account whose CRM is gone: its run fails, the first account's still runs.
-    from seatgate.core import accounts
-    from seatgate.core.installs import install
 
     from .conftest import memory_config
 
     with MemorySandbox(users=5) as other_crm:
-        with app.write() as conn:
-            accounts.create_account(conn, "globex", "US", app.now())
-            accounts.grant(conn, "globex", ADMIN, "install", app.now())
+        app.accounts.create("globex", "US")
+        app.accounts.grant("globex", ADMIN, "install", None)
         import os
 
         os.environ["SEATGATE_TEST_OTHER_KEY"] = other_crm.settings()["api_key"]
         try:
             config = {**memory_config(other_crm), "api_key": "${SEATGATE_TEST_OTHER_KEY}"}
-            install(app, "globex", P, config, ADMIN)
+            app.installs.install("globex", P, config, ADMIN)
         finally:
             del os.environ["SEATGATE_TEST_OTHER_KEY"]
-        results = {r.account: r for r in run_due(app)}
+        results = {r.account: r for r in app.sync.run_due()}
     assert results[ACCOUNT].outcome == "succeeded"
     assert (
         results["globex"].outcome == "error"
         and "SEATGATE_TEST_OTHER_KEY" in results["globex"].message
     )
-    assert run_due(app) == [r for r in run_due(app) if r.account == "globex"]
+    assert app.sync.run_due() == [r for r in app.sync.run_due() if r.account == "globex"]
     clock.advance(minutes=31)
-    again = {r.account: r.outcome for r in run_due(app)}
+    again = {r.account: r.outcome for r in app.sync.run_due()}
     assert again[ACCOUNT] == "succeeded"
 
 
@@ -518,18 +512,18 @@ def test_due_uninstall_runs_the_adapters_uninstall_hook_once(
 
     app = installed()
     assert f"{ACCOUNT}:{P}" in crm.installations
-    with app.write() as conn:
+    with app.db.write() as conn:
         conn.execute(installations.update().values(uninstall_effective=dt.date(2026, 12, 31)))
-    run_due(app)
+    app.sync.run_due()
     assert f"{ACCOUNT}:{P}" in crm.installations  # not yet
     clock.set(parse_instant("2026-12-31T00:00:01Z"))
-    run_due(app)
+    app.sync.run_due()
     assert f"{ACCOUNT}:{P}" not in crm.installations
     crm.installations.add(f"{ACCOUNT}:{P}")
-    assert run_due(app) == []  # done once; and the connector no longer syncs
+    assert app.sync.run_due() == []  # done once; and the connector no longer syncs
     assert f"{ACCOUNT}:{P}" in crm.installations
     with pytest.raises(Conflict):
-        sync(app, ACCOUNT, P)
+        app.sync.sync(ACCOUNT, P)
 
 
 def test_a_failure_message_never_carries_the_secret(
@@ -548,10 +542,9 @@ def test_a_failure_message_never_carries_the_secret(
     key = crm.settings()["api_key"]
     monkeypatch.setenv(KEY_ENV, key)
     setup_account(app)
-    from seatgate.core.installs import install
 
-    install(app, ACCOUNT, P, memory_config(crm), ADMIN)
-    result = sync(app, ACCOUNT, P, retry=RetryPolicy(attempts=1, sleep=lambda s: None))
+    app.installs.install(ACCOUNT, P, memory_config(crm), ADMIN)
+    result = app.sync.sync(ACCOUNT, P, retry=RetryPolicy(attempts=1, sleep=lambda s: None))
     assert result.outcome == "failed" and "***" in result.summary.message
     assert key not in result.summary.message
     assert key not in run_rows(app)[-1].message

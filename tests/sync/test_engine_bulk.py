@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from seatgate.core.app import App
+from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock, parse_instant
-from seatgate.core.installs import install
-from seatgate.core.storage.tables import external_ids, integration_users, seats
-from seatgate.core.sync import sync
-from seatgate.core.sync_tables import agent_directory, auto_install_waiting
+from seatgate.core.storage.tables import (
+    agent_directory,
+    auto_install_waiting,
+    external_ids,
+    integration_users,
+    seats,
+)
 from seatgate.core.testing.memory import MemorySandbox
 
 from .conftest import ACCOUNT, ADMIN, KEY_ENV, memory_config, memory_plugins, setup_account
@@ -58,14 +61,14 @@ def _scenario(
         with MemorySandbox(users=300) as crm:
             monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
             setup_account(app, seats=100)
-            install(app, ACCOUNT, P, memory_config(crm, activated_roles=["Agent"]), ADMIN)
-            first = sync(app, ACCOUNT, P).as_dict()
+            app.installs.install(ACCOUNT, P, memory_config(crm, activated_roles=["Agent"]), ADMIN)
+            first = app.sync.sync(ACCOUNT, P).as_dict()
             crm.store.change(range(1, 40), last_name="Renamed")
             crm.store.deactivate(range(40, 60))
             crm.store.users = crm.store.users[10:]
             crm.store.add(150)
             clock.advance(hours=1)
-            second = sync(app, ACCOUNT, P, full=True, force=True).as_dict()
+            second = app.sync.sync(ACCOUNT, P, full=True, force=True).as_dict()
             return {"first": first, "second": second, "inserts": len(inserts), **_contents(app)}
     finally:
         app.db.dispose()

@@ -7,10 +7,8 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from seatgate.core import accounts
-from seatgate.core.app import App
+from seatgate.core.bootstrap import App
 from seatgate.core.storage.tables import external_ids, integration_users
-from seatgate.core.sync import sync
 from seatgate.core.testing.memory import MemorySandbox
 
 from .conftest import ACCOUNT
@@ -44,12 +42,9 @@ def test_users_known_by_email_are_linked_not_duplicated(
     installed: Callable[..., App], crm: MemorySandbox
 ) -> None:
     app = installed()
-    with app.write() as conn:
-        accounts.add_users(
-            conn, ACCOUNT, ["USER000007@example.com", "someone@else.example"], app.now(), name="Pre"
-        )
+    app.accounts.add_users(ACCOUNT, ["USER000007@example.com", "someone@else.example"], name="Pre")
     known = _user(app, "user000007@example.com")[0]
-    result = sync(app, ACCOUNT, P)
+    result = app.sync.sync(ACCOUNT, P)
     s = result.summary
     assert (s.outcome, s.pulled, s.created, s.updated, s.quarantined) == ("succeeded", 40, 39, 1, 0)
     uid, name, active, _roles = _user(app, "user000007@example.com")
@@ -60,5 +55,5 @@ def test_users_known_by_email_are_linked_not_duplicated(
         count = conn.execute(sa.select(sa.func.count()).select_from(integration_users)).scalar()
     assert count == 41
     # The next full pull finds the user by its link: nothing left to change.
-    again = sync(app, ACCOUNT, P, full=True)
+    again = app.sync.sync(ACCOUNT, P, full=True)
     assert (again.summary.created, again.summary.updated, again.summary.deactivated) == (0, 0, 0)

@@ -10,14 +10,12 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from seatgate.core import audit
-from seatgate.core.app import App
-from seatgate.core.billing_tables import commitments
+from seatgate.core.bootstrap import App
+from seatgate.core.entrypoints.cli import render
 from seatgate.core.errors import AuthFailed, BadInput, NotAuthorized, NotFound
-from seatgate.core.installs import install, set_enabled
-from seatgate.core.storage.tables import installations
+from seatgate.core.storage.repositories.audit import SqlAuditLog
+from seatgate.core.storage.tables import commitments, installations
 from seatgate.core.storage.tables import metadata as all_tables
-from seatgate.core.sync import sync
 from seatgate.core.testing.memory import MemorySandbox
 
 from .conftest import ACCOUNT, ADMIN, KEY_ENV, memory_config, setup_account
@@ -40,19 +38,21 @@ def installation_rows(app: App) -> list[sa.Row[tuple[object, ...]]]:
 def test_install_validates_checks_the_crm_runs_the_hook_and_records_a_commitment(
     ready: App, crm: MemorySandbox
 ) -> None:
-    result = install(ready, ACCOUNT, P, memory_config(crm, activated_roles=["Agent"]), ADMIN)
+    result = ready.installs.install(
+        ACCOUNT, P, memory_config(crm, activated_roles=["Agent"]), ADMIN
+    )
     assert result.settings["api_key"] == "***" and result.reinstalled is False
     assert f"{ACCOUNT}:{P}" in crm.installations  # the adapter's install hook ran
     [row] = installation_rows(ready)
     assert row.enabled and row.installed_by == ADMIN and row.adapter == "memory"
     assert row.settings["api_key"] == "${" + KEY_ENV + "}"  # the reference, never the value
     with ready.db.read() as conn:
-        actions = [e["action"] for e in audit.entries(conn, ACCOUNT)]
+        actions = [e["action"] for e in SqlAuditLog(conn).entries(ACCOUNT)]
         [commitment] = conn.execute(sa.select(commitments)).all()
     assert "adapter.install" in actions
     assert (commitment.actor, commitment.product, commitment.action) == (ADMIN, P, "install")
     assert commitment.detail == {"what": "install", "plan": "standard", "reinstall": False}
-    again = install(ready, ACCOUNT, P, memory_config(crm), ADMIN)
+    again = ready.installs.install(ACCOUNT, P, memory_config(crm), ADMIN)
     assert again.reinstalled is True and len(installation_rows(ready)) == 1
     with ready.db.read() as conn:
         rows = conn.execute(sa.select(commitments.c.detail).order_by(commitments.c.id)).all()
@@ -61,10 +61,12 @@ def test_install_validates_checks_the_crm_runs_the_hook_and_records_a_commitment
 
 def test_install_needs_the_install_or_manage_permission(ready: App, crm: MemorySandbox) -> None:
     with pytest.raises(NotAuthorized, match="does not hold the install or manage permission"):
-        install(ready, ACCOUNT, P, memory_config(crm), "agent@acme.example")
+        ready.installs.install(ACCOUNT, P, memory_config(crm), "agent@acme.example")
     assert installation_rows(ready) == [] and crm.installations == set()
     with ready.db.read() as conn:
-        refused = [e for e in audit.entries(conn, ACCOUNT) if e["action"] == "adapter.install"]
+        refused = [
+            e for e in SqlAuditLog(conn).entries(ACCOUNT) if e["action"] == "adapter.install"
+        ]
     assert refused[0]["outcome"] == "not_authorized"  # the refusal is kept
 
 
@@ -87,7 +89,7 @@ def test_a_bad_config_is_refused_in_one_line_and_nothing_is_written(
 ) -> None:
     monkeypatch.setenv("K", "whatever")
     with pytest.raises(BadInput) as info:
-        install(ready, ACCOUNT, P, config, ADMIN)
+        ready.installs.install(ACCOUNT, P, config, ADMIN)
     assert message in str(info.value) and "\n" not in str(info.value)
     assert "expected" in str(info.value)
     assert installation_rows(ready) == []
@@ -98,7 +100,7 @@ def test_a_secret_given_in_clear_is_refused_without_quoting_it(
 ) -> None:
     clear = crm.settings()["api_key"]
     with pytest.raises(BadInput) as info:
-        install(ready, ACCOUNT, P, {"instance": crm.instance, "api_key": clear}, ADMIN)
+        ready.installs.install(ACCOUNT, P, {"instance": crm.instance, "api_key": clear}, ADMIN)
     assert clear not in str(info.value) and "${ENV_VAR} reference" in str(info.value)
     assert installation_rows(ready) == []
 
@@ -108,23 +110,26 @@ def test_bad_credentials_fail_the_install_cleanly(
 ) -> None:
     monkeypatch.setenv(KEY_ENV, "mk-wrong")
     with pytest.raises(AuthFailed):
-        install(ready, ACCOUNT, P, memory_config(crm), ADMIN)
+        ready.installs.install(ACCOUNT, P, memory_config(crm), ADMIN)
     assert installation_rows(ready) == [] and crm.requests == 1  # no retries
 
 
 def test_unknown_product_and_missing_installation(ready: App) -> None:
     with pytest.raises(NotFound, match="no adapter serves it"):
-        install(ready, ACCOUNT, "nosuch", {}, ADMIN)
-    with pytest.raises(NotFound, match="seatgate install acme memory"):
-        set_enabled(ready, ACCOUNT, P, False, ADMIN)
+        ready.installs.install(ACCOUNT, "nosuch", {}, ADMIN)
+    with pytest.raises(NotFound, match="memory installation") as missing:
+        ready.installs.set_enabled(ACCOUNT, P, False, ADMIN)
+    # The service names the remedy; the CLI renders it as `seatgate install acme memory ...`.
+    assert missing.value.remedy == "install"
+    assert "seatgate install acme memory" in render(missing.value, None)
 
 
 def test_enable_disable_need_authority_and_are_idempotent(ready: App, crm: MemorySandbox) -> None:
-    install(ready, ACCOUNT, P, memory_config(crm), ADMIN)
+    ready.installs.install(ACCOUNT, P, memory_config(crm), ADMIN)
     with pytest.raises(NotAuthorized):
-        set_enabled(ready, ACCOUNT, P, False, "someone@acme.example")
-    assert set_enabled(ready, ACCOUNT, P, False, ADMIN) is True
-    assert set_enabled(ready, ACCOUNT, P, False, ADMIN) is False
+        ready.installs.set_enabled(ACCOUNT, P, False, "someone@acme.example")
+    assert ready.installs.set_enabled(ACCOUNT, P, False, ADMIN) is True
+    assert ready.installs.set_enabled(ACCOUNT, P, False, ADMIN) is False
     assert installation_rows(ready)[0].enabled is False
 
 
@@ -136,10 +141,10 @@ def test_the_secret_never_reaches_the_database_logs_or_output(
 ) -> None:
     secret = crm.settings()["api_key"]
     caplog.set_level(logging.DEBUG)
-    result = install(ready, ACCOUNT, P, memory_config(crm), ADMIN)
+    result = ready.installs.install(ACCOUNT, P, memory_config(crm), ADMIN)
     print(result, result.as_dict(), json.dumps(result.as_dict()))
     crm.inject("server_error")
-    summary = sync(ready, ACCOUNT, P).summary
+    summary = ready.sync.sync(ACCOUNT, P).summary
     print(summary)
     dump = []
     with ready.db.read() as conn:
@@ -161,10 +166,10 @@ def test_changing_the_activated_roles_makes_the_next_sync_full(
     ready: App, crm: MemorySandbox
 ) -> None:
     # Adapters may read only the activated roles, so users' stored roles are stale for a new set.
-    install(ready, ACCOUNT, P, memory_config(crm, activated_roles=["Agent"]), ADMIN)
-    assert sync(ready, ACCOUNT, P).summary.full is True
-    assert sync(ready, ACCOUNT, P).summary.full is False
-    install(ready, ACCOUNT, P, memory_config(crm, activated_roles=["Agent"]), ADMIN)
-    assert sync(ready, ACCOUNT, P).summary.full is False  # the same set: the cursor stands
-    install(ready, ACCOUNT, P, memory_config(crm, activated_roles=["Agent", "Lead"]), ADMIN)
-    assert sync(ready, ACCOUNT, P).summary.full is True
+    ready.installs.install(ACCOUNT, P, memory_config(crm, activated_roles=["Agent"]), ADMIN)
+    assert ready.sync.sync(ACCOUNT, P).summary.full is True
+    assert ready.sync.sync(ACCOUNT, P).summary.full is False
+    ready.installs.install(ACCOUNT, P, memory_config(crm, activated_roles=["Agent"]), ADMIN)
+    assert ready.sync.sync(ACCOUNT, P).summary.full is False  # the same set: the cursor stands
+    ready.installs.install(ACCOUNT, P, memory_config(crm, activated_roles=["Agent", "Lead"]), ADMIN)
+    assert ready.sync.sync(ACCOUNT, P).summary.full is True

@@ -9,13 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from seatgate.adapters.servicenow.sandbox import ServiceNowSandbox
-from seatgate.core.app import App
+from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
-from seatgate.core.installs import install
-from seatgate.core.plugins import build_plugin_manager
-from seatgate.core.retry import RetryPolicy
+from seatgate.core.plugins import RetryPolicy
+from seatgate.core.plugins.manager import build_plugin_manager
 from seatgate.core.storage.tables import integration_users
-from seatgate.core.sync import agents, sync
 
 from .conftest import ACCOUNT, ADMIN, Sleeps, setup_account
 
@@ -50,22 +48,22 @@ def test_servicenow_sync_over_http(
     }
     setup_account(app, seats=100, product=P)
     retry = RetryPolicy(attempts=3, sleep=sleeps)
-    install(app, ACCOUNT, P, config, ADMIN, retry=retry)
+    app.installs.install(ACCOUNT, P, config, ADMIN, retry=retry)
     assert ACCOUNT in sandbox.installations
 
-    first = sync(app, ACCOUNT, P, retry=retry)
+    first = app.sync.sync(ACCOUNT, P, retry=retry)
     assert first.outcome == "succeeded", first.summary.message
     assert (first.summary.pulled, first.summary.created) == (25, 25)
     assert first.summary.requests >= 3  # a token, then pages
 
     sandbox.store.change([2, 3], last_name="Changed")
     sandbox.inject("rate_limit")
-    second = sync(app, ACCOUNT, P, retry=retry)
+    second = app.sync.sync(ACCOUNT, P, retry=retry)
     assert second.outcome == "succeeded" and second.summary.full is False
     assert second.summary.updated == 2 and second.summary.retries == 1 and sleeps
 
     sandbox.store.deactivate([4])
-    third = sync(app, ACCOUNT, P, full=True, retry=retry)
+    third = app.sync.sync(ACCOUNT, P, full=True, retry=retry)
     assert third.summary.updated == 1 and third.summary.deactivated == 0
     with app.db.read() as conn:
         inactive = [
@@ -74,7 +72,7 @@ def test_servicenow_sync_over_http(
                 sa.select(integration_users.c.email).where(integration_users.c.active.is_(False))
             )
         ]
-        directory = {a["email"]: a["active"] for a in agents(conn, ACCOUNT, P)}
+        directory = {a["email"]: a["active"] for a in app.sync.agents(ACCOUNT, P)}
     assert inactive == [sandbox.store.by_number[4].email]
     assert directory[sandbox.store.by_number[4].email] is False
     assert sum(directory.values()) == 24

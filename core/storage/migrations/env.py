@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from seatgate.core.storage.schema import metadata
+from seatgate.core.storage.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:

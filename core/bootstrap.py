@@ -1,0 +1,216 @@
+"""The composition root: the one place where seatgate is wired.
+
+:class:`App` builds the database (migrated only when it is behind), the clock, the enforcement
+timeline, the catalog, the plugins and the services over them, and hands each service its
+:class:`~seatgate.core.services.ports.Ports`. Nothing imports this module but the entrypoints
+(CLI, HTTP API, worker, demo) and :mod:`seatgate.core.testing`. Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+
+from .clock import Clock, SystemClock
+from .domain.catalog import Catalog
+from .domain.entitlement import Decision
+from .domain.events import Event
+from .domain.model import Account, Contract
+from .domain.records import AgentRecord
+from .domain.timeline import Timeline
+from .domain.vocabulary import check_choice
+from .plugins.default_billing import PLUGIN_NAME, BillingListener
+from .plugins.directory import Declarations, PluginDirectory
+from .plugins.manager import Plugins, build_plugin_manager
+from .services.accounts import AccountService
+from .services.billing import BillingService
+from .services.contracts import ContractService
+from .services.entitlement import Entitlements
+from .services.installs import InstallService
+from .services.ports import Ports
+from .services.purchases import PurchaseService
+from .services.seats import SeatResult, SeatService
+from .services.sync import SyncService
+from .storage import datafiles
+from .storage.db import Database
+from .storage.unit_of_work import SqlUnitOfWorkFactory
+
+__all__ = ["CATALOG_ENV", "App", "catalog_from_env"]
+
+CATALOG_ENV = "SEATGATE_CATALOG"
+
+_catalogs: dict[str, Catalog] = {}
+
+
+def catalog_from_env() -> Catalog:
+    """The catalog in force: the file named by ``SEATGATE_CATALOG``, else the built-in one (read
+    once per file)."""
+    key = os.environ.get(CATALOG_ENV, "")
+    if key not in _catalogs:
+        _catalogs[key] = datafiles.load_catalog(key or None)
+    return _catalogs[key]
+
+
+class _Publisher:
+    """The publisher port over the plugin manager's listeners, built on first publish."""
+
+    def __init__(self, plugins: Callable[[], Plugins]) -> None:
+        self._plugins = plugins
+
+    def publish(self, events: Sequence[Event]) -> None:
+        self._plugins().listeners.publish(events)
+
+    def wants_agents(self) -> bool:
+        return bool(self._plugins().pm.hook.seatgate_agents_written.get_hookimpls())
+
+    def agents_written(
+        self, account: str, product: str, agents: Sequence[AgentRecord], at: dt.datetime
+    ) -> None:
+        self._plugins().listeners.agents_written(account, product, agents, at)
+
+
+class App:
+    """seatgate, wired. ``clock`` decides "now" for every rule (``--as-of`` fixes it).
+
+    :param db: a :class:`Database` or its URL (default: ``SEATGATE_DATABASE_URL`` or
+        ``sqlite:///seatgate.db``).
+    :param timeline: the enforcement timeline (default: ``policy_file`` or the built-in one).
+    :param catalog: the catalog, or a function giving the one in force (default: the built-in one
+        or ``SEATGATE_CATALOG``).
+    :param plugins: a plugin manager (default: built-ins and entry points, loaded on first use).
+    :param entitlement_max_age: seconds a cached entitlement snapshot is trusted unchecked.
+    :param entitlement_audit_batch: denied-check audit rows written per transaction (1: each
+        before the answer).
+    """
+
+    def __init__(
+        self,
+        db: Database | str | None = None,
+        *,
+        clock: Clock | None = None,
+        timeline: Timeline | None = None,
+        policy_file: str | Path | None = None,
+        catalog: Catalog | Callable[[], Catalog] | None = None,
+        plugins: Plugins | None = None,
+        entitlement_max_age: float = 1.0,
+        entitlement_audit_batch: int = 1,
+    ) -> None:
+        self.db = db if isinstance(db, Database) else Database(db)
+        self.clock: Clock = clock or SystemClock()
+        if timeline is None:
+            timeline = datafiles.load_timeline(policy_file)
+        self.timeline = timeline
+        if catalog is None:
+            self._catalog: Callable[[], Catalog] = catalog_from_env
+        elif isinstance(catalog, Catalog):
+            fixed = catalog
+            self._catalog = lambda: fixed
+        else:
+            self._catalog = catalog
+        self._plugins = plugins
+        self._entitlement_max_age = entitlement_max_age
+        self._entitlement_audit_batch = entitlement_audit_batch
+        self.uow = SqlUnitOfWorkFactory(self.db)
+        self.directory = PluginDirectory(
+            lambda: self.plugins,
+            # A manager built in code may hold adapters no declaration names: ask it instead.
+            None if plugins is not None else Declarations.load,
+        )
+        self.ports = Ports(
+            db=self.uow,
+            clock=self.clock,
+            timeline=self.timeline,
+            catalog=self._catalog,
+            publisher=_Publisher(lambda: self.plugins),
+            adapters=self.directory,
+        )
+        self.accounts = AccountService(self.ports)
+        self.contracts = ContractService(self.ports)
+        self.seats = SeatService(self.ports)
+        self.installs = InstallService(self.ports)
+        self.purchases = PurchaseService(self.ports)
+        self.billing = BillingService(self.ports)
+        self.sync = SyncService(self.ports)
+
+    def __repr__(self) -> str:
+        return f"App({self.db!r}, clock={self.clock!r})"
+
+    def now(self) -> dt.datetime:
+        return self.clock.now()
+
+    # -- wiring -------------------------------------------------------------------------------------
+    @property
+    def plugins(self) -> Plugins:
+        """The plugin manager: built on first use (built-in adapters load when one is needed),
+        with the billing listener registered as a default plugin."""
+        if self._plugins is None:
+            self._plugins = build_plugin_manager(lazy=True)
+        if not self._plugins.pm.has_plugin(PLUGIN_NAME):
+            self._plugins.register(BillingListener(self.ports), PLUGIN_NAME, "builtin")
+        return self._plugins
+
+    def catalog(self) -> Catalog:
+        return self._catalog()
+
+    def products(self) -> frozenset[str]:
+        """The seven products of seed 000 plus whatever the loaded adapters serve."""
+        return self.directory.products()
+
+    def gated_features(self, product: str) -> frozenset[str] | None:
+        """The gated features the product's adapter declares, or None (all gated) without one."""
+        return self.directory.gated_features(product)
+
+    @cached_property
+    def entitlements(self) -> Entitlements:
+        return Entitlements(
+            self.ports,
+            max_age=self._entitlement_max_age,
+            audit_batch=self._entitlement_audit_batch,
+        )
+
+    def close(self) -> None:
+        """Write any buffered audit rows and release the database connections."""
+        if "entitlements" in self.__dict__:
+            self.entitlements.close()
+        self.db.dispose()
+
+    def list_price(self, product: str, plan: str) -> tuple[Decimal, str] | None:
+        """The catalog's monthly list price and currency for a base plan now; None when the
+        catalog does not list it as a base plan."""
+        found = self.catalog().list_price(product, plan, self.now().date())
+        return None if found is None else (found.monthly_price, found.currency)
+
+    # -- the use cases most callers want, by their short names --------------------------------------
+    def check(
+        self, account: str, product: str, email: str, feature: str, at: dt.datetime | None = None
+    ) -> Decision:
+        """The entitlement check (seed 000): may ``email`` use ``feature`` of ``product`` now?"""
+        return self.entitlements.check(account, product, email, feature, at or self.now())
+
+    def assign(
+        self, account: str, product: str, emails: Sequence[str], actor: str | None
+    ) -> SeatResult:
+        return self.seats.assign(account, product, emails, actor)
+
+    def unassign(
+        self, account: str, product: str, emails: Sequence[str], actor: str | None
+    ) -> SeatResult:
+        return self.seats.unassign(account, product, emails, actor)
+
+    def grandfather(self, account: str, product: str, actor: str | None) -> SeatResult:
+        return self.seats.grandfather(account, product, actor)
+
+    def create_account(self, name: str, region: str) -> Account:
+        return self.accounts.create(name, region)
+
+    def set_quantity(
+        self, account: str, product: str, quantity: int, actor: str | None = None
+    ) -> Contract:
+        return self.contracts.set_quantity(account, product, quantity, actor)
+
+    def check_product(self, product: str) -> None:
+        check_choice("product", product, tuple(sorted(self.products())))

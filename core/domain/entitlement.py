@@ -1,0 +1,129 @@
+"""The entitlement decision of seed 000, pure: may this user use this gated feature now?
+
+:func:`decide` takes a :class:`Snapshot` of one (account, product) — read by storage, cached by the
+entitlement service — the instant, the timeline and the adapter's gated features, and answers a
+:class:`Decision`. No I/O: the CLI's ``check``, the HTTP API and a sync's ``agent_sync`` gate all
+call this one function.
+
+Reasons (``Decision.reason``, a :class:`~.vocabulary.DecisionReason`):
+
+- allowed: ``seated``; ``grace`` (transition phase, no seat: access until ``access_ends``, the
+  restriction date); ``pre_enablement`` (Manage Seats not yet enabled in the region: nothing gated);
+  ``not_gated`` (the feature does not apply to this product's adapter);
+- denied: ``no_seat`` (restricted phases, no seat); ``user_inactive``; ``no_contract``;
+  ``adapter_disabled``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+import attrs
+
+from ..errors import NotFound
+from .timeline import Timeline
+from .vocabulary import DecisionReason, Phase
+
+__all__ = ["ALLOWED_REASONS", "DENIED_REASONS", "Decision", "Snapshot", "decide"]
+
+ALLOWED_REASONS = tuple(r for r in DecisionReason if r.allowed)
+DENIED_REASONS = tuple(r for r in DecisionReason if not r.allowed)
+
+
+@attrs.frozen(slots=True)
+class Decision:
+    """An answer of the entitlement check (what ``seatgate --json check`` prints)."""
+
+    allowed: bool
+    reason: str
+    phase: str
+    policy_revision: str | None
+    assigned: int
+    contracted: int
+    access_ends: dt.date | None
+    account: str
+    product: str
+    email: str
+    feature: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "allowed": self.allowed,
+            "reason": self.reason,
+            "phase": self.phase,
+            "policy_revision": self.policy_revision,
+            "assigned": self.assigned,
+            "contracted": self.contracted,
+            "access_ends": self.access_ends.isoformat() if self.access_ends else None,
+            "account": self.account,
+            "product": self.product,
+            "email": self.email,
+            "feature": self.feature,
+        }
+
+
+@attrs.frozen(slots=True)
+class Snapshot:
+    """What a decision needs about one (account, product), read in one transaction."""
+
+    account: str
+    region: str
+    version: int  # the contract's entitlement_version, -1 without a contract
+    has_contract: bool
+    contracted: int
+    enabled: bool
+    users: Mapping[str, tuple[bool, bool]]  # email -> (active, seated)
+    assigned: int
+
+
+def decide(
+    snap: Snapshot,
+    product: str,
+    email: str,
+    feature: str,
+    at: dt.datetime,
+    timeline: Timeline,
+    gated: frozenset[str] | None,
+) -> Decision:
+    """The rule, pure: no I/O. ``gated`` is the adapter's declared features (None: all gated)."""
+    user = snap.users.get(email)
+    if user is None:
+        raise NotFound(
+            "user", email, f"no integration user with that email in account {snap.account!r}"
+        )
+    active, seated = user
+    phase_at = timeline.phase_at(snap.region, at)
+    phase = phase_at.phase
+    ends: dt.date | None = None
+    reason: DecisionReason
+    if not snap.has_contract:
+        reason = DecisionReason.NO_CONTRACT
+    elif not snap.enabled:
+        reason = DecisionReason.ADAPTER_DISABLED
+    elif gated is not None and feature not in gated:
+        reason = DecisionReason.NOT_GATED
+    elif phase == Phase.PRE_ENABLEMENT:
+        reason = DecisionReason.PRE_ENABLEMENT
+    elif not active:
+        reason = DecisionReason.USER_INACTIVE
+    elif seated:
+        reason = DecisionReason.SEATED
+    elif phase == Phase.TRANSITION:
+        # Seed 000: during the transition users without a seat keep working, warned of the date.
+        reason, ends = DecisionReason.GRACE, phase_at.restrictions_begin
+    else:
+        reason = DecisionReason.NO_SEAT
+    return Decision(
+        allowed=reason.allowed,
+        reason=reason,
+        phase=phase,
+        policy_revision=phase_at.revision_id,
+        assigned=snap.assigned,
+        contracted=snap.contracted,
+        access_ends=ends,
+        account=snap.account,
+        product=product,
+        email=email,
+        feature=feature,
+    )

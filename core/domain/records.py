@@ -1,0 +1,107 @@
+"""What an adapter hands the core (one CRM user, a page of them, what the adapter is), and what a
+sync hands listeners (an agent written, the summary of a run).
+
+These are the whole contract between a CRM adapter and the sync engine. An adapter maps its CRM's
+user object onto :class:`ExternalUser` and nothing else; validation (a usable email, etc.) happens in
+the core, so a bad record is quarantined with its reason instead of failing the page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from .vocabulary import Feature
+
+# The gated features of seed 000, as their names (see :class:`~.vocabulary.Feature`).
+FEATURES: tuple[str, ...] = tuple(Feature)
+
+
+@attrs.frozen(slots=True)
+class ExternalUser:
+    """One user as the CRM reports it, already mapped to the core's names.
+
+    :param external_id: the CRM's stable id for the user (Salesforce ``Id``, ServiceNow ``sys_id``...).
+    :param email: as the CRM has it (may be missing or malformed: the core quarantines such records).
+    :param name: display name.
+    :param active: False when the CRM has deactivated, archived or locked the user.
+    :param roles: role / profile / team names used by auto install ("activated roles").
+    :param modified_at: the CRM's change stamp (UTC), the basis of incremental pulls.
+    :param raw: a few untouched source fields worth keeping for support (never credentials).
+    """
+
+    external_id: str
+    email: str | None
+    name: str = ""
+    active: bool = True
+    roles: tuple[str, ...] = ()
+    modified_at: dt.datetime | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+
+
+@attrs.frozen(slots=True)
+class UserPage:
+    """One page of a pull, in the order the CRM returned it."""
+
+    users: list[ExternalUser]
+
+
+@attrs.frozen(slots=True)
+class AdapterInfo:
+    """What an adapter declares about itself (``seatgate adapters list`` shows it).
+
+    :param name: the adapter's name (``salesforce``).
+    :param products: the products it serves (``("salesforce", "salesforce_voice")``).
+    :param version: the adapter's version string.
+    :param features: per product, the gated features that apply to it.
+    :param config_schema: the configuration it accepts (see :mod:`seatgate.core.config`).
+    :param example_config: a configuration that passes the schema (used by docs and the kit).
+    :param supports_cursor: True when the CRM has a change stamp to pull incrementally on.
+    :param page_size: the largest page the CRM API allows, which the adapter uses.
+    """
+
+    name: str
+    products: tuple[str, ...]
+    version: str
+    features: Mapping[str, tuple[str, ...]]
+    config_schema: Any
+    example_config: Mapping[str, Any]
+    supports_cursor: bool = True
+    page_size: int = 1000
+    description: str = ""
+
+
+@attrs.frozen(slots=True)
+class AgentRecord:
+    """An agent as written to the platform's agent directory."""
+
+    email: str
+    name: str
+    external_id: str
+    active: bool
+
+
+@attrs.frozen
+class SyncSummary:
+    """The record of one sync run."""
+
+    account: str
+    product: str
+    outcome: str  # succeeded | failed | halted
+    full: bool
+    started_at: dt.datetime
+    seconds: float
+    pulled: int = 0
+    created: int = 0
+    updated: int = 0
+    deactivated: int = 0
+    quarantined: int = 0
+    seated: int = 0
+    gated: int = 0
+    agents_synced: int = 0
+    requests: int = 0
+    retries: int = 0
+    message: str = ""

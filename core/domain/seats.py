@@ -1,0 +1,113 @@
+"""Manage Seats (seed 000), pure: seat counts, the overage rule, and the plan of an assignment.
+
+- **hard cap** — CRM integrations: an assignment that would take assigned seats above contracted
+  seats is refused (``capacity_reached``).
+- **overage** — an account whose integration users already exceed its contracted seats keeps them
+  and is *in overage*: "unable to add additional users until they reduce their user count to their
+  contracted seats, or purchase additional seats" — by an admin, by auto install, or as a new
+  agent in a sync (``in_overage``). :func:`seats_above_contract` is the one count of it, which the
+  seat lock, the sync gate and billing all use.
+- **auto_expand** — marketplace apps (seed 002): users may be added above the contracted quantity;
+  the extra quantity is billed under the contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+import attrs
+
+from .vocabulary import RefusalReason, SeatMode
+
+__all__ = ["AssignmentPlan", "SeatCount", "plan_assignment", "seats_above_contract"]
+
+
+def seats_above_contract(contracted: int, held: int) -> int:
+    """Seats held above the contracted quantity: the overage of a hard-cap contract (seed 000),
+    the additional seats of an auto_expand one (seed 002)."""
+    return max(0, held - contracted)
+
+
+@attrs.frozen
+class SeatCount:
+    """Contracted and assigned seats of one contract, and its seat mode."""
+
+    contracted: int
+    assigned: int
+    mode: str
+
+    @property
+    def in_overage(self) -> bool:
+        """Seed 000: more users hold seats than the contract covers (only hard-cap accounts; an
+        auto_expand account above its quantity is simply billed for the extra)."""
+        return (
+            self.mode == SeatMode.HARD_CAP
+            and seats_above_contract(self.contracted, self.assigned) > 0
+        )
+
+    def refusal_for_one_more(self) -> RefusalReason | None:
+        """Why one more seat cannot be assigned now, or None if it can."""
+        if self.mode == SeatMode.AUTO_EXPAND:
+            return None
+        if self.in_overage:
+            return RefusalReason.IN_OVERAGE
+        if self.assigned >= self.contracted:
+            return RefusalReason.CAPACITY_REACHED
+        return None
+
+
+@attrs.frozen
+class AssignmentPlan:
+    """What assigning seats to ``wanted`` users does, decided before anything is written.
+
+    :param already: users who hold a seat already (a rerun is a no-op, not a refusal).
+    :param new: ``(user id, email, seats held right after)`` of each seat to write, in order.
+    :param refused: ``(email, reason)`` of each user refused.
+    :param assigned: seats held after the assignment.
+    """
+
+    already: list[str]
+    new: list[tuple[int, str, int]]
+    refused: list[tuple[str, RefusalReason]]
+    assigned: int
+
+
+def plan_assignment(
+    wanted: Sequence[str],
+    users: Mapping[str, tuple[int, bool]],
+    held: Collection[int],
+    count: SeatCount,
+) -> AssignmentPlan:
+    """Assign seats to ``wanted`` (normalised emails, in order) until the cap refuses.
+
+    :param users: email -> (user id, active) of the account's users among ``wanted``.
+    :param held: the ids of those users who already hold a seat of the product.
+    :param count: the contract's seats before the assignment.
+    """
+    assigned = count.assigned
+    # The refusal depends on (mode, assigned, contracted) only, and assigned moves only up here:
+    # below capacity it stays None, so it is asked again only once capacity is reached.
+    why = count.refusal_for_one_more()
+    already: list[str] = []
+    new: list[tuple[int, str, int]] = []
+    refused: list[tuple[str, RefusalReason]] = []
+    for email in wanted:
+        user = users.get(email)
+        if user is None:
+            refused.append((email, RefusalReason.UNKNOWN_USER))
+            continue
+        uid, active = user
+        if uid in held:
+            already.append(email)
+            continue
+        if not active:
+            refused.append((email, RefusalReason.INACTIVE_USER))
+            continue
+        if why:
+            refused.append((email, why))
+            continue
+        assigned += 1
+        new.append((uid, email, assigned))
+        if assigned >= count.contracted:
+            why = SeatCount(count.contracted, assigned, count.mode).refusal_for_one_more()
+    return AssignmentPlan(already, new, refused, assigned)

@@ -1,0 +1,266 @@
+"""The ``seatgate`` command line.
+
+Global options come before the command: ``seatgate --db URL --as-of 2026-03-16T12:00:00Z --json
+check ...``. With ``--json`` (before the command, or a command's own ``--json``) stdout carries
+exactly one JSON document, errors included: ``{"error": {"code", "message", "field"?,
+"remedy"?}}``. Exit codes: 0 done (or allowed), 1 done with refusals (or denied), 2 bad input /
+not found / not authorized.
+
+Each command group lives in one module of this package (:data:`COMMAND_MODULES`), which defines it
+and its ``register(main)``. Modules import the services lazily, inside their commands, so
+``seatgate --help`` loads neither the database layer nor any CRM client.
+
+The services speak of fields and remedy codes; this module renders them for a shell: a field as the
+command's flag (``quantity`` -> ``--quantity``), a remedy as the command to run (:data:`REMEDIES`).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
+
+import click
+
+from ...clock import FixedClock, SystemClock, isoformat, parse_instant
+from ...errors import BadInput, SeatgateError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ...bootstrap import App
+
+COMMAND_MODULES: tuple[str, ...] = ("db", "accounts", "seats", "adapters", "billing", "sync")
+
+# What to do next, per remedy code of an error (seatgate.core.errors), as a shell command.
+REMEDIES: dict[str, str] = {
+    "create_account": "create it with `seatgate account create {account} --region REGION`",
+    "grant_permission": (
+        "an admin can grant it with `seatgate account grant {account} EMAIL --permission manage`"
+    ),
+    "name_actor": "give --actor EMAIL or set SEATGATE_ACTOR",
+    "create_contract": "create one with `seatgate contract create {account} {product} ...`",
+    "install": "install it with `seatgate install {account} {product} --config FILE`",
+    "enable": "enable it with `seatgate adapters enable {account} {product}`",
+    "uninstall": "uninstall it first: `seatgate uninstall {account} {product}`",
+    "renewal_adjustment_ticket": (
+        "`seatgate ticket open {account} {product} --kind renewal_adjustment`"
+    ),
+    "billing_cancellation_ticket": (
+        "`seatgate ticket open {account} {product} --kind billing_cancellation`"
+    ),
+    "force": "check the CRM, then rerun with --force to proceed",
+    "confirm": "add --yes to buy",
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def remedy_text(code: str | None, context: dict[str, object]) -> str:
+    """The shell rendering of a remedy code ("" for none or an unknown one)."""
+    if not code or code not in REMEDIES:
+        return ""
+    values = {"account": "ACCOUNT", "product": "PRODUCT", **context}
+    return REMEDIES[code].format(**values)
+
+
+class Context:
+    """What every command gets: the options, the App (built on first use), and output helpers."""
+
+    def __init__(
+        self,
+        db: str | None,
+        as_of: str | None,
+        actor: str | None,
+        as_json: bool,
+        policy: Path | None,
+    ) -> None:
+        self.db_url = db
+        self.clock = FixedClock(parse_instant(as_of, "--as-of")) if as_of else SystemClock()
+        self.actor = actor
+        self.json = as_json
+        self.policy = policy
+        self.command: click.Command | None = None
+        self._app: App | None = None
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=False, highlight=False, soft_wrap=True)
+        return self._console
+
+    def close(self) -> None:
+        """Flush buffered audit rows and close the database (the CLI can run in process)."""
+        if self._app is not None:
+            self._app.close()
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            from ...bootstrap import App
+
+            self._app = App(self.db_url, clock=self.clock, policy_file=self.policy)
+        return self._app
+
+    def emit(self, data: Any, human: Callable[[Console], None] | None = None) -> None:
+        """Print ``data`` as one JSON document (``--json``) or through ``human`` for people."""
+        if self.json:
+            click.echo(json.dumps(data, indent=2, default=json_default))
+        elif human is not None:
+            human(self.console)
+        else:
+            self.console.print(data)
+
+
+def json_default(value: Any) -> Any:
+    import datetime as dt
+    from decimal import Decimal
+
+    if isinstance(value, dt.datetime):
+        return isoformat(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+# The Context of the command being run, for rendering its errors (set by pass_ctx).
+_current: list[Context] = []
+
+
+def pass_ctx(f: F) -> F:
+    """Pass the :class:`Context` as the first argument, and note which command runs (its flags
+    name the fields of its errors)."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        cctx = click.get_current_context()
+        obj = cctx.find_object(Context)
+        assert obj is not None
+        obj.command = cctx.command
+        return f(obj, *args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "db",
+    metavar="URL",
+    envvar="SEATGATE_DATABASE_URL",
+    help="Database URL (default sqlite:///seatgate.db; postgresql://... for PostgreSQL).",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="DATETIME",
+    envvar="SEATGATE_NOW",
+    help="Run every rule as of this instant (ISO-8601; default: now).",
+)
+@click.option(
+    "--actor",
+    metavar="EMAIL",
+    envvar="SEATGATE_ACTOR",
+    help="Who is acting (needs install or manage for purchases and seats).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.option(
+    "--policy",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="SEATGATE_POLICY",
+    help="Enforcement timeline file (default: the built-in one).",
+)
+@click.version_option(package_name="seatgate")
+@click.pass_context
+def main_group(
+    ctx: click.Context,
+    db: str | None,
+    as_of: str | None,
+    actor: str | None,
+    as_json: bool,
+    policy: Path | None,
+) -> None:
+    """seatgate: licensed seats, enforcement timeline, billing and user sync for CRM integrations."""
+    ctx.obj = Context(db, as_of, actor, as_json, policy)
+    _current[:] = [ctx.obj]
+    ctx.call_on_close(ctx.obj.close)
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"{__name__}.{_name}").register(main_group)
+
+
+def _flag(command: click.Command | None, field: str | None) -> str | None:
+    """The command's option for an error's field (``idempotency key`` -> ``--idempotency-key``)."""
+    if command is None or not field:
+        return None
+    wanted = "--" + field.strip().replace(" ", "-").replace("_", "-")
+    for param in command.params:
+        if isinstance(param, click.Option) and wanted in param.opts:
+            return wanted
+    return None
+
+
+def render(exc: SeatgateError, command: click.Command | None) -> str:
+    """One line for a person: the message, a field named as the command's flag, the remedy."""
+    message = str(exc)
+    flag = _flag(command, exc.field)
+    if isinstance(exc, BadInput) and flag:
+        message = f"bad {flag} {exc.value!r}: expected {exc.accepted}"
+    hint = remedy_text(exc.remedy, exc.context)
+    if hint:
+        message = f"{message}; {hint}"
+    return message.replace("\n", " ")
+
+
+def fail(
+    message: str,
+    code: str,
+    exit_code: int,
+    as_json: bool,
+    extra: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+) -> NoReturn:
+    if as_json:
+        document = {"error": {"code": code, "message": message, **(error or {})}, **(extra or {})}
+        click.echo(json.dumps(document, indent=2, default=json_default))
+    else:
+        click.echo(f"error: {message}", err=True)
+    sys.exit(exit_code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: click parses; every error becomes one line (or one JSON document)."""
+    args = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in args or os.environ.get("SEATGATE_JSON") == "1"
+    _current.clear()
+    try:
+        main_group.main(args=args, prog_name="seatgate", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        fail("aborted", "aborted", 1, as_json)
+    except click.ClickException as exc:
+        fail(exc.format_message().replace("\n", " "), "bad_input", 2, as_json)
+    except SeatgateError as exc:
+        command = _current[0].command if _current else None
+        extra = getattr(exc, "json_extra", None)
+        error: dict[str, Any] = {}
+        flag = _flag(command, exc.field)
+        if exc.field:
+            error["field"] = flag or exc.field
+        if exc.remedy:
+            error["remedy"] = exc.remedy
+        fail(render(exc, command), exc.code, exc.exit_code, as_json, extra, error)

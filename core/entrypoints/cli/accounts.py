@@ -1,0 +1,181 @@
+"""``seatgate account``, ``contract`` and ``users``: who the customer is and what it bought."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from ...clock import parse_date
+from ...domain.timeline import REGIONS
+from ...domain.vocabulary import Channel, Frequency, Permission, SeatMode
+from . import Context, pass_ctx
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+CHANNELS = tuple(Channel)
+FREQUENCIES = tuple(Frequency)
+PERMISSIONS = tuple(Permission)
+SEAT_MODES = tuple(SeatMode)
+
+
+@click.group()
+def account() -> None:
+    """Accounts and purchasing authority."""
+
+
+@account.command("create")
+@click.argument("name")
+@click.option("--region", required=True, help=f"One of {', '.join(REGIONS)}.")
+@pass_ctx
+def account_create(ctx: Context, name: str, region: str) -> None:
+    """Create an account in a region (the region sets its Manage Seats enablement date)."""
+    acct = ctx.app.accounts.create(name, region)
+    ctx.emit(
+        {"account": acct.name, "region": acct.region},
+        lambda c: c.print(f"account {acct.name} created in {acct.region}"),
+    )
+
+
+@account.command("grant")
+@click.argument("name")
+@click.argument("email")
+@click.option("--permission", required=True, help=f"One of {', '.join(PERMISSIONS)}.")
+@pass_ctx
+def account_grant(ctx: Context, name: str, email: str, permission: str) -> None:
+    """Give EMAIL the install or manage permission (purchasing authority, seed 002)."""
+    grant = ctx.app.accounts.grant(name, email, permission, ctx.actor)
+    ctx.emit(
+        grant.as_dict(),
+        lambda c: c.print(f"{grant.email} may now {grant.permission} in {name}"),
+    )
+
+
+@click.group()
+def contract() -> None:
+    """Contracts: plan, seats, price, billing frequency and term per product."""
+
+
+@contract.command("create")
+@click.argument("account_name", metavar="ACCOUNT")
+@click.argument("product")
+@click.option("--seats", type=int, required=True, help="Contracted seats (quantity).")
+@click.option("--plan", required=True, help="Base plan.")
+@click.option("--frequency", required=True, help=f"One of {', '.join(FREQUENCIES)}.")
+@click.option("--start", required=True, help="Term start date (YYYY-MM-DD).")
+@click.option("--months", type=int, required=True, help="Term length in months.")
+@click.option("--channel", default="order_form", show_default=True, help=", ".join(CHANNELS))
+@click.option("--mode", default="hard_cap", show_default=True, help=", ".join(SEAT_MODES))
+@click.option("--unit-price", "unit_price", help="Monthly price per seat (default: the catalog's).")
+@click.option("--currency", default=None, help="ISO currency (default: the catalog's, else USD).")
+@pass_ctx
+def contract_create(
+    ctx: Context,
+    account_name: str,
+    product: str,
+    seats: int,
+    plan: str,
+    frequency: str,
+    start: str,
+    months: int,
+    channel: str,
+    mode: str,
+    unit_price: str | None,
+    currency: str | None,
+) -> None:
+    """Record what ACCOUNT bought for PRODUCT."""
+    from ...domain.money import parse_amount
+
+    app = ctx.app
+    made = app.contracts.create(
+        account_name,
+        product,
+        seats=seats,
+        plan=plan,
+        frequency=frequency,
+        start=parse_date(start, "--start"),
+        months=months,
+        unit_price=None if unit_price is None else parse_amount(unit_price, "unit price"),
+        channel=channel,
+        mode=mode,
+        currency=currency,
+        actor=ctx.actor,
+    )
+    view = app.contracts.view(made)
+    ctx.emit(
+        view.as_dict(),
+        lambda c: c.print(
+            f"{made.product} contract for {made.account}: {made.quantity} seats on {made.plan}, "
+            f"{made.unit_price} {made.currency}/seat/month billed {made.frequency}, "
+            f"{view.term[0]} to {view.term[1]} ({made.mode})"
+        ),
+    )
+
+
+@contract.command("list")
+@click.argument("account_name", metavar="ACCOUNT", required=False)
+@pass_ctx
+def contract_list(ctx: Context, account_name: str | None) -> None:
+    """List contracts (of one account, or all)."""
+    rows = [v.as_dict() for v in ctx.app.contracts.list(account_name)]
+
+    def human(console: Console) -> None:
+        from rich.table import Table
+
+        table = Table(
+            "account",
+            "product",
+            "plan",
+            "seats",
+            "unit price",
+            "frequency",
+            "term",
+            "channel",
+            "mode",
+        )
+        for r in rows:
+            table.add_row(
+                str(r["account"]),
+                str(r["product"]),
+                str(r["plan"]),
+                str(r["seats"]),
+                f"{r['unit_price']} {r['currency']}",
+                str(r["frequency"]),
+                f"{r['term_start']} → {r['term_end']}",
+                str(r["channel"]),
+                str(r["mode"]),
+            )
+        console.print(table)
+
+    ctx.emit({"contracts": rows}, human)
+
+
+@click.group()
+def users() -> None:
+    """Integration users of an account."""
+
+
+@users.command("add")
+@click.argument("account_name", metavar="ACCOUNT")
+@click.argument("emails", metavar="EMAIL...", nargs=-1, required=True)
+@click.option("--role", "roles", multiple=True, help="CRM role (repeatable), for auto install.")
+@click.option("--name", default="", help="Display name (for a single user).")
+@pass_ctx
+def users_add(
+    ctx: Context, account_name: str, emails: tuple[str, ...], roles: tuple[str, ...], name: str
+) -> None:
+    """Make users known to ACCOUNT before any CRM sync."""
+    done = ctx.app.accounts.add_users(account_name, emails, roles=roles, name=name, actor=ctx.actor)
+    ctx.emit(
+        done.as_dict(),
+        lambda c: c.print(
+            f"added {len(done.added)} user(s); {len(done.already_known)} already known"
+        ),
+    )
+
+
+def register(main: click.Group) -> None:
+    main.add_command(account)
+    main.add_command(contract)
+    main.add_command(users)

@@ -1,0 +1,194 @@
+"""``seatgate billing|plan|uninstall|ticket|catalog``: purchases and billing (seed 002, and the
+overage rule of seed 000)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ...domain.vocabulary import Frequency, TicketKind
+from . import Context, pass_ctx, remedy_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+FREQUENCIES = tuple(Frequency)
+TICKET_KINDS = tuple(TicketKind)
+
+
+def _print_invoice(console: Console, data: dict[str, Any], title: str) -> None:
+    from rich.table import Table
+
+    table = Table(
+        "product", "kind", "description", "qty", "unit", "amount", "from", "to", title=title
+    )
+    for ln in data["lines"]:
+        table.add_row(
+            ln["product"], ln["kind"], ln["description"], str(ln["quantity"]),
+            ln["unit_price"], ln["amount"], ln["start"], ln["end"],
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"total: {data['total']} {data['currency']}")
+
+
+@click.group()
+def billing() -> None:
+    """Invoices: preview, idempotent runs, issued invoices, and the purchase summary."""
+
+
+@billing.command("preview")
+@click.argument("account")
+@click.argument("product", required=False)
+@click.option("--period", required=True, metavar="YYYY-MM", help="The month to bill.")
+@pass_ctx
+def preview(ctx: Context, account: str, product: str | None, period: str) -> None:
+    """What ACCOUNT's invoice for the month holds as of now (writes nothing)."""
+    data = ctx.app.billing.preview(account, product, period)
+    ctx.emit(
+        data,
+        lambda c: _print_invoice(c, data, f"{account} {data['period']} (issued and pending)"),
+    )
+
+
+@billing.command("run")
+@click.option("--period", required=True, metavar="YYYY-MM", help="The month to bill.")
+@pass_ctx
+def run(ctx: Context, period: str) -> None:
+    """Issue the month's invoices for all accounts; running it again issues nothing new."""
+    data = ctx.app.billing.run(period, ctx.actor)
+    ctx.emit(
+        data,
+        lambda c: c.print(
+            f"billing run {data['period']}: {data['count']} invoice(s) issued, total {data['total']}"
+        ),
+    )
+
+
+@billing.command("invoices")
+@click.argument("account")
+@pass_ctx
+def invoices(ctx: Context, account: str) -> None:
+    """The invoices issued to ACCOUNT (they never change)."""
+    data = ctx.app.billing.invoices(account)
+
+    def human(console: Console) -> None:
+        if not data["invoices"]:
+            console.print(f"no invoices issued to {account}")
+        for inv in data["invoices"]:
+            _print_invoice(console, inv, f"{inv['number']} ({inv['period']})")
+
+    ctx.emit(data, human)
+
+
+@billing.command("summary")
+@click.argument("product")
+@click.option("--plan", required=True, help="A base plan of PRODUCT (`seatgate catalog list`).")
+@click.option("--users", required=True, type=int, help="How many users.")
+@click.option("--frequency", default="monthly", show_default=True, help=", ".join(FREQUENCIES))
+@pass_ctx
+def summary(ctx: Context, product: str, plan: str, users: int, frequency: str) -> None:
+    """The purchase summary: an indicative price, never a bill."""
+    data = ctx.app.purchases.summary(product, plan, users, frequency)
+    ctx.emit(
+        data,
+        lambda c: c.print(
+            f"{product} {plan} ({data['charge_model']}), {users} user(s): {data['per_period']} "
+            f"{data['currency']} per {frequency} period at the listed {data['list_price']}/month "
+            f"— {data['note']}"
+        ),
+    )
+
+
+@click.group()
+def plan() -> None:
+    """Base plans of an installed product."""
+
+
+@plan.command("change")
+@click.argument("account")
+@click.argument("product")
+@click.option("--plan", "plan_name", required=True, help="The base plan to select.")
+@pass_ctx
+def plan_change(ctx: Context, account: str, product: str, plan_name: str) -> None:
+    """Select another base plan: billed for all selected users at the then-listed price."""
+    data = ctx.app.purchases.change_plan(account, product, plan_name, ctx.actor)
+    ctx.emit(
+        data,
+        lambda c: c.print(
+            f"{product} on {account}: plan {data['from']} -> {data['to']} from {data['effective']}"
+            f"; {data['price_per_period']} {data['currency']} per billing period ({data['note']})"
+        ),
+    )
+
+
+@click.command("uninstall")
+@click.argument("account")
+@click.argument("product")
+@pass_ctx
+def uninstall(ctx: Context, account: str, product: str) -> None:
+    """Uninstall PRODUCT at the end of its current term."""
+    data = ctx.app.purchases.uninstall(account, product, ctx.actor)
+    how = remedy_text(data.pop("remedy", None), {"account": account, "product": product})
+    if how:
+        data["billing"] = f"{data['billing']}: {how}"
+    ctx.emit(
+        data,
+        lambda c: c.print(f"{product} uninstalls from {account} on {data['effective']}; "
+                          f"billing {data['billing']}"),
+    )  # fmt: skip
+
+
+@click.group()
+def ticket() -> None:
+    """Billing tickets with Support."""
+
+
+@ticket.command("open")
+@click.argument("account")
+@click.argument("product")
+@click.option("--kind", required=True, help=" or ".join(TICKET_KINDS))
+@pass_ctx
+def ticket_open(ctx: Context, account: str, product: str, kind: str) -> None:
+    """Open a billing_cancellation or renewal_adjustment ticket."""
+    data = ctx.app.purchases.open_ticket(account, product, kind, ctx.actor)
+    ctx.emit(data, lambda c: c.print(f"ticket {data['ticket']} ({kind}) opened for {product}"))
+
+
+@click.group()
+def catalog() -> None:
+    """The marketplace catalog (SEATGATE_CATALOG=FILE replaces the built-in one)."""
+
+
+@catalog.command("list")
+@click.argument("product", required=False)
+@pass_ctx
+def catalog_list(ctx: Context, product: str | None) -> None:
+    """Plans and their then-listed monthly prices, as of now."""
+    if product is not None:
+        ctx.app.check_product(product)
+    day = ctx.app.now().date()
+    plans = ctx.app.catalog().plans_at(day, product)
+    data = {"as_of": day.isoformat(), "plans": [p.as_dict() for p in plans]}
+
+    def human(console: Console) -> None:
+        from rich.table import Table
+
+        table = Table("product", "plan", "type", "charge model", "monthly price", "effective")
+        for p in plans:
+            table.add_row(
+                p.product, p.name, "add-on (partner only)" if p.addon else "base",
+                p.charge_model, f"{p.monthly_price} {p.currency}", str(p.effective),
+            )  # fmt: skip
+        console.print(table)
+        console.print("prices are illustrative monthly equivalents")
+
+    ctx.emit(data, human)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(billing)
+    main.add_command(plan)
+    main.add_command(uninstall)
+    main.add_command(ticket)
+    main.add_command(catalog)

@@ -1,0 +1,81 @@
+"""The surface seatgate offers its plugins: everything a CRM adapter (or a listener) imports.
+
+An adapter imports from here and nowhere else in seatgate (the import contracts check it)::
+
+    from seatgate.core.plugins import AdapterInfo, ExternalUser, UserPage, hookimpl, kit
+
+- the hooks: :data:`hookimpl` (and the specs in :mod:`.hookspecs`, documented in docs/hooks.md);
+- the records an adapter hands the core: :class:`ExternalUser`, :class:`UserPage`,
+  :class:`AdapterInfo`, and the gated :data:`FEATURES`;
+- configuration: :class:`ConfigSchema`, :class:`Field`, :class:`Secret`, :func:`reveal`,
+  :func:`require_tls`;
+- requests: :class:`RequestContext` (the run's retry policy and counts), :class:`RetryPolicy`,
+  :func:`parse_retry_after`, :func:`read_ahead`, and the :mod:`.kit` (status -> error, throttle
+  headers, the paged loop, an httpx JSON client);
+- sandboxes: :class:`Sandbox`, :class:`SandboxUser`, :class:`UserStore`, :class:`FaultKnobs`,
+  :class:`Request`, :class:`Response`;
+- the errors an adapter raises (:mod:`seatgate.core.errors`).
+
+The plugin manager itself (loading, the registry, the typed facades) is :mod:`.manager`, for the
+core's own wiring.
+"""
+
+from __future__ import annotations
+
+from ..domain.events import Event
+from ..domain.records import FEATURES, AdapterInfo, AgentRecord, ExternalUser, SyncSummary, UserPage
+from ..errors import (
+    AdapterError,
+    AuthFailed,
+    BadInput,
+    MalformedResponse,
+    QuotaExhausted,
+    RateLimited,
+    SeatgateError,
+    TokenExpired,
+    TransientError,
+)
+from . import kit
+from .config import LOOPBACK_HOSTS, ConfigSchema, Field, Secret, redact, require_tls, reveal
+from .hookspecs import hookimpl
+from .readahead import read_ahead
+from .retry import RequestContext, RetryPolicy, parse_retry_after
+from .sandbox import FaultKnobs, Request, Response, Sandbox, SandboxUser, UserStore
+
+__all__ = [
+    "FEATURES",
+    "LOOPBACK_HOSTS",
+    "AdapterError",
+    "AdapterInfo",
+    "AgentRecord",
+    "AuthFailed",
+    "BadInput",
+    "ConfigSchema",
+    "Event",
+    "ExternalUser",
+    "FaultKnobs",
+    "Field",
+    "MalformedResponse",
+    "QuotaExhausted",
+    "RateLimited",
+    "Request",
+    "RequestContext",
+    "Response",
+    "RetryPolicy",
+    "Sandbox",
+    "SandboxUser",
+    "SeatgateError",
+    "Secret",
+    "SyncSummary",
+    "TokenExpired",
+    "TransientError",
+    "UserPage",
+    "UserStore",
+    "hookimpl",
+    "kit",
+    "parse_retry_after",
+    "read_ahead",
+    "redact",
+    "require_tls",
+    "reveal",
+]

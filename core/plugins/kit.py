@@ -1,0 +1,307 @@
+"""The adapter kit: what every CRM adapter needs besides its vendor's own ways.
+
+An adapter keeps what is its CRM's (auth, the query, the field mapping, the change stamp) and takes
+the rest from here:
+
+- :func:`throttle_wait` — how long a CRM asks us to wait, from ``Retry-After`` (seconds or an
+  HTTP-date) and the vendors' own throttle headers (:data:`THROTTLE_HEADERS`);
+- :func:`error_for_status` — an HTTP status (and the vendor's words) as seatgate's error: 401 is an
+  expired token when the adapter can refresh it and refused credentials otherwise, 403 names the
+  permission the integration user lacks, 408/5xx are transient, 429 waits or ends the run when
+  the wait is longer than the policy accepts (a spent quota);
+- :func:`pages` — the paged loop: fetches the next page in a worker thread while the caller stores
+  the current one (:func:`~.readahead.read_ahead`), and refuses a CRM that hands back a cursor it
+  already gave (a loop that would never end);
+- :class:`HttpClient` — a small JSON client on ``httpx`` (timeouts set, one connection pool per run,
+  each request under the run's retry policy), for CRMs without a maintained Python client.
+
+Messages name the CRM and what to do; they never carry a credential, a URL's query or a body.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import httpx
+
+from ..errors import (
+    AdapterError,
+    AuthFailed,
+    MalformedResponse,
+    QuotaExhausted,
+    RateLimited,
+    TokenExpired,
+    TransientError,
+)
+from .readahead import read_ahead
+from .retry import RequestContext, parse_retry_after
+
+__all__ = [
+    "THROTTLE_HEADERS",
+    "HttpClient",
+    "error_for_status",
+    "pages",
+    "throttle_wait",
+]
+
+C = TypeVar("C")
+R = TypeVar("R")
+
+# Throttle headers besides Retry-After, and what their value means.
+THROTTLE_HEADERS: dict[str, str] = {
+    # ServiceNow: when the rate-limit window resets, as Unix epoch seconds.
+    "x-ratelimit-reset": "epoch_seconds",
+    # HubSpot: the rolling window, in milliseconds (the longest wait that helps).
+    "x-hubspot-ratelimit-interval-milliseconds": "milliseconds",
+    # Oracle B2C Service: milliseconds to wait before the next call (sent on every answer).
+    "osvc-crest-next-request-after": "milliseconds",
+}
+
+
+def throttle_wait(
+    headers: Mapping[str, str] | None, *, now: Callable[[], dt.datetime] | None = None
+) -> float | None:
+    """Seconds the CRM asks to wait: ``Retry-After`` first, then the vendor headers of
+    :data:`THROTTLE_HEADERS`. None when the answer says nothing (the policy's backoff applies).
+
+    ``now`` gives the current instant for epoch headers (the network's clock, not a business
+    rule: the real clock by default).
+    """
+    if not headers:
+        return None
+    lower = {k.lower(): v for k, v in headers.items()}
+    seconds = parse_retry_after(lower.get("retry-after"))
+    if seconds is not None:
+        return seconds
+    for name, kind in THROTTLE_HEADERS.items():
+        raw = lower.get(name)
+        if raw is None:
+            continue
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            continue
+        if kind == "milliseconds":
+            return max(0.0, value / 1000)
+        current = (now or (lambda: dt.datetime.now(dt.UTC)))()
+        return max(0.0, value - current.timestamp())
+    return None
+
+
+def error_for_status(
+    status: int,
+    *,
+    crm: str,
+    detail: str = "",
+    retry_after: float | None = None,
+    max_retry_after: float = 300.0,
+    can_refresh: bool = False,
+    permission: str = "",
+    credentials: str = "the credentials in the config",
+) -> AdapterError:
+    """Seatgate's error for an HTTP answer of ``status`` from ``crm``.
+
+    :param detail: the vendor's own words (an error code or message, already cut to one line).
+    :param retry_after: the wait the CRM asked for (:func:`throttle_wait`), in seconds.
+    :param max_retry_after: a longer wait is a spent quota: the run ends (no hot retries).
+    :param can_refresh: the adapter can get a new token, so a 401 is an expired one (refreshed
+        once by the retry policy).
+    :param permission: what the integration user needs, named in a 403's message.
+    :param credentials: which settings to check, named in a 401's message.
+    """
+    said = f" ({detail})" if detail else ""
+    if status == 401:
+        if can_refresh:
+            return TokenExpired(f"{crm} rejected the access token{said}")
+        return AuthFailed(f"{crm} refused the credentials{said}: check {credentials}")
+    if status == 403:
+        need = f": the integration user needs {permission}" if permission else ""
+        return AuthFailed(f"{crm} denied access (403){said}{need}")
+    if status == 429:
+        if retry_after is not None and retry_after > max_retry_after:
+            return QuotaExhausted(
+                f"{crm} asks to wait {int(retry_after)} s{said}; the run ends and resumes at the "
+                "next schedule"
+            )
+        return RateLimited(f"{crm} throttled the request (429){said}", retry_after)
+    if status == 408 or status >= 500 or status == 0:
+        return TransientError(f"{crm} answered {status or 'nothing'}{said}; retrying may succeed")
+    return MalformedResponse(f"{crm} answered {status}{said}: not expected here")
+
+
+def pages(
+    fetch: Callable[[C], tuple[R, C | None]],
+    first: C,
+    *,
+    name: str,
+    crm: str,
+    key: Callable[[C], object] = lambda cursor: cursor,
+) -> Iterator[R]:
+    """The paged loop with read-ahead: yields ``fetch(cursor)``'s results from ``first`` until a
+    fetch returns no next cursor.
+
+    A next cursor whose ``key`` was seen before means the CRM repeats itself: the pull would never
+    end, or would read the same users twice, so it fails with :class:`MalformedResponse`.
+    """
+    seen: set[object] = {key(first)}
+
+    def guarded(cursor: C) -> tuple[R, C | None]:
+        result, nxt = fetch(cursor)
+        if nxt is not None:
+            k = key(nxt)
+            if k in seen:
+                raise MalformedResponse(
+                    f"{crm} handed back a page cursor it already gave; the pull stops rather "
+                    "than read the same users again"
+                )
+            seen.add(k)
+        return result, nxt
+
+    return read_ahead(guarded, first, name)
+
+
+class HttpClient:
+    """A JSON client for one CRM on ``httpx``: one connection pool for a run, timeouts on
+    connect/read/write/pool, and every request under the run's retry policy.
+
+    Subclasses (each adapter's ``Client``) say how to authenticate (:meth:`auth_headers`,
+    :meth:`refresh`), how to read the vendor's error body (:meth:`error_detail`) and what a 403
+    needs (``permission``). A transport failure (timeout, reset, refused connection) is a
+    :class:`TransientError` naming the CRM, never the URL.
+    """
+
+    crm = "the CRM"
+    permission = ""
+    credentials = "the credentials in the config"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout),
+            headers=dict(headers or {}),
+            transport=transport,
+            follow_redirects=False,
+        )
+        self.last_wait: float | None = None  # the CRM's latest throttle hint, seconds
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_url!r})"
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- what a subclass says -------------------------------------------------------------------
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that authenticate a request (Basic, Bearer, a session...)."""
+        return {}
+
+    @property
+    def can_refresh(self) -> bool:
+        """True when :meth:`refresh` can get a new token (a 401 is then an expired one)."""
+        return False
+
+    def refresh(self) -> None:
+        """Get a new token; called once by the retry policy after a :class:`TokenExpired`."""
+
+    def error_detail(self, response: httpx.Response) -> str:
+        """The vendor's words for an error answer, one line (no secrets, no URLs)."""
+        try:
+            body = response.json()
+        except ValueError:
+            return ""
+        if isinstance(body, dict):
+            for key in ("detail", "title", "message", "error_description", "error"):
+                value = body.get(key)
+                if isinstance(value, str) and value:
+                    return value.replace("\n", " ")[:200]
+        return ""
+
+    def throttle(self, response: httpx.Response) -> None:
+        """Called on every answer; records the CRM's throttle hint (``last_wait``). A subclass
+        may sleep on it, through the policy's clock, before its next call."""
+        self.last_wait = throttle_wait(response.headers)
+
+    # -- requests -------------------------------------------------------------------------------
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        max_retry_after: float = 300.0,
+    ) -> httpx.Response:
+        """One request, no retry: a 2xx answer, or the error for its status."""
+        try:
+            response = self._http.request(
+                method,
+                path,
+                params=params,
+                json=json,
+                data=data,
+                headers={**self.auth_headers(), **(headers or {})},
+            )
+        except httpx.TimeoutException:
+            raise TransientError(
+                f"{self.crm} did not answer in time; retrying may succeed"
+            ) from None
+        except httpx.TransportError as exc:
+            raise TransientError(
+                f"could not reach {self.crm} ({type(exc).__name__}); check base_url and the network"
+            ) from None
+        self.throttle(response)
+        if response.is_success:
+            return response
+        raise error_for_status(
+            response.status_code,
+            crm=self.crm,
+            detail=self.error_detail(response),
+            retry_after=throttle_wait(response.headers),
+            max_retry_after=max_retry_after,
+            can_refresh=self.can_refresh,
+            permission=self.permission,
+            credentials=self.credentials,
+        )
+
+    def request(
+        self,
+        ctx: RequestContext,
+        method: str,
+        path: str,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """:meth:`send` under the run's retry policy (``ctx.call``): throttling and transient
+        errors are retried, an expired token is refreshed once."""
+        kwargs.setdefault("max_retry_after", ctx.policy.max_retry_after)
+        refresh = self.refresh if self.can_refresh else None
+        return ctx.call(lambda: self.send(method, path, **kwargs), refresh=refresh)
+
+    def json(self, ctx: RequestContext, method: str, path: str, **kwargs: Any) -> Any:
+        """The JSON body of :meth:`request`; a body that is not JSON is
+        :class:`MalformedResponse`."""
+        response = self.request(ctx, method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise MalformedResponse(
+                f"{self.crm} sent an answer that is not JSON; retry later, and report it if it "
+                "persists"
+            ) from None

@@ -1,0 +1,126 @@
+"""Billing as use cases: the preview of a month's invoice, the idempotent billing run, and issued
+invoices. The rules are the domain's (:mod:`seatgate.core.domain.billing`); histories and invoices
+are storage's.
+
+Billing runs are idempotent: each contract billing period is invoiced once (``billing_periods_billed``
+is keyed on it), and invoices and their lines are append-only in the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from ..domain.billing import draft_invoices, parse_period
+from ..errors import BadInput
+from .base import read, transaction
+from .ports import Ports
+
+__all__ = ["BillingService"]
+
+
+class BillingService:
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
+
+    def overage_begins(self) -> dt.date | None:
+        """Seed 000: the overage-billing date of the timeline revision in force now."""
+        revision = self.ports.timeline.revision_at(self.ports.now())
+        return revision.overage_billing_begins if revision else None
+
+    def preview(self, account: str, product: str | None, period: str) -> dict[str, Any]:
+        """The month's invoice for ``account`` as it stands now: lines already issued for the
+        month plus what a run would issue now. Writes nothing.
+
+        :param period: the month, ``YYYY-MM``. Raises :class:`BadInput` for a bad period or a
+            product the account has no contract for.
+        """
+        ports = self.ports
+        month = parse_period(period)
+        with read(ports) as uow:
+            acct = uow.accounts.get(account)
+            histories, ids = uow.billing.histories(
+                ports.now(), ports.catalog(), self.overage_begins(), account
+            )
+            if product is not None:
+                if product not in {h.contract.product for h in histories}:
+                    have = sorted(h.contract.product for h in histories) or ["(no contract)"]
+                    raise BadInput(f"product of account {account!r}", product, have)
+                histories = [h for h in histories if h.contract.product == product]
+            billed, prior = uow.billing.state([h.contract.id for h in histories])
+            issued = [
+                inv
+                for inv in uow.billing.issued_invoices(acct.id)
+                if inv["period"] == month.strftime("%Y-%m")
+            ]
+        drafts = draft_invoices(histories, month, billed, prior, ids)
+        currency = (
+            drafts[0].currency
+            if drafts
+            else (histories[0].contract.currency if histories else "USD")
+        )
+        lines = [ln.as_dict() for d in drafts for ln in d.lines]
+        issued_lines = [
+            ln
+            for inv in issued
+            for ln in inv["lines"]
+            if product is None or ln["product"] == product
+        ]
+        all_lines = issued_lines + lines
+        total = sum((Decimal(ln["amount"]) for ln in all_lines), Decimal("0.00"))
+        return {
+            "account": account,
+            "period": month.strftime("%Y-%m"),
+            "currency": currency,
+            "total": str(total),
+            "lines": all_lines,
+            "issued": [inv["number"] for inv in issued],
+            "pending": len(lines),
+        }
+
+    def run(self, period: str, actor: str | None = None) -> dict[str, Any]:
+        """Issue the month's invoices for every account. Idempotent: a period already invoiced
+        for a contract is skipped, so a second run issues nothing. Raises :class:`BadInput` for a
+        month that has not begun."""
+        ports = self.ports
+        month = parse_period(period)
+        now = ports.now()
+        if month > now.date():
+            raise BadInput(
+                "period",
+                period,
+                f"a month that has begun by {now.date()} (preview a later one instead)",
+            )
+        with transaction(ports) as uow:
+            uow.billing.lock_runs()
+            histories, ids = uow.billing.histories(now, ports.catalog(), self.overage_begins())
+            billed, prior = uow.billing.state()
+            drafts = draft_invoices(histories, month, billed, prior, ids)
+            issued = [uow.billing.issue(d, now) for d in drafts]
+            uow.audit.record(
+                at=now,
+                action="billing.run",
+                outcome="ok" if issued else "unchanged",
+                actor=actor,
+                detail={"period": month.strftime("%Y-%m"), "invoices_issued": len(issued)},
+            )
+        total = sum((Decimal(i["total"]) for i in issued), Decimal("0.00"))
+        return {
+            "period": month.strftime("%Y-%m"),
+            "issued": issued,
+            "count": len(issued),
+            "total": str(total),
+        }
+
+    def invoices(self, account: str) -> dict[str, Any]:
+        """The invoices issued to ``account`` (they never change)."""
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            return {"account": account, "invoices": uow.billing.issued_invoices(acct.id)}
+
+    def commitments(self, account: str) -> list[dict[str, Any]]:
+        """Who committed to what, when, at which price shown (seed 002)."""
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            return uow.billing.commitments(acct.id)

@@ -1,0 +1,203 @@
+"""The entitlement check as a service: the hot path (the CTI asks at every login).
+
+``check(account, product, email, feature, at)`` decides with the domain's
+:func:`~seatgate.core.domain.entitlement.decide` on an in-process snapshot of the account's seats per
+product, rebuilt only when the contract's ``entitlement_version`` moved (every seat change, user
+change, contract change or adapter enable/disable bumps it). A snapshot is re-validated against the
+database at most every ``max_age`` seconds, so another process's change is seen within that bound;
+this process's own changes invalidate it at once (:meth:`Entitlements.invalidate`).
+
+Denied decisions are written to the audit log: by default each in a transaction of its own,
+committed before ``check`` returns (write-through; the CLI relies on it). ``audit_batch=N`` buffers
+them instead, for bursts of denied checks (see :class:`Entitlements`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from ..domain.entitlement import Decision, Snapshot, decide
+from ..domain.records import FEATURES
+from ..domain.vocabulary import normalize_email
+from ..errors import BadInput
+from .ports import Ports, UnitOfWorkFactory
+
+__all__ = ["Entitlements"]
+
+logger = logging.getLogger("seatgate.entitlement")
+
+
+class Entitlements:
+    """Entitlement checks with a per-(account, product) snapshot cache. Thread-safe.
+
+    Audit of denied decisions (``check(..., audit_denied=True)``):
+
+    - ``audit_batch=1`` (the default), write-through: each denied decision's audit row is
+      committed in its own transaction before ``check`` returns. A denied check then costs a
+      database commit (a few thousand per second on SQLite).
+    - ``audit_batch=N`` (N > 1), batched: rows are buffered in memory and written together, in
+      one transaction, when N are pending, when :meth:`flush` is called, at :meth:`close`, and at
+      normal interpreter exit or when the instance is garbage-collected (``weakref.finalize``).
+      The decision itself is unchanged and returned at once.
+
+      **Durability trade-off**: until its batch is written, a denied decision's audit row exists
+      only in this process. Up to N - 1 rows (N if a write fails; they are kept for the next
+      one) are lost if the process dies without running exit hooks (SIGKILL, ``os._exit``, a
+      crash of the interpreter, the machine going down), and other processes reading the audit
+      log see them only once written. A quiet process can hold a few rows for long: long-running
+      servers should call :meth:`flush` periodically (and :meth:`close` on shutdown). Rows keep
+      the decision's own instant (``at``) whenever they are written.
+    """
+
+    def __init__(
+        self,
+        ports: Ports,
+        *,
+        max_age: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        audit_batch: int = 1,
+    ) -> None:
+        if audit_batch < 1:
+            raise BadInput("audit_batch", str(audit_batch), "a whole number >= 1")
+        self.ports = ports
+        self.db = ports.db
+        self.timeline = ports.timeline
+        self._products = ports.adapters.products
+        self._gated = ports.adapters.gated_features
+        self.max_age = max_age
+        self._monotonic = monotonic
+        self._cache: dict[tuple[str, str], tuple[Snapshot, float, int]] = {}
+        self._lock = threading.Lock()
+        self.audit_batch = audit_batch
+        self._pending: list[dict[str, Any]] = []  # never rebound: the finalizer holds it
+        self._audit_lock = threading.Lock()  # held while a batch is taken and written
+        if audit_batch > 1:
+            # Runs at interpreter exit, or when this instance is collected; holds no reference to
+            # the instance itself.
+            weakref.finalize(self, _flush_at_exit, self.db, self._pending, self._audit_lock)
+
+    def invalidate(self, account: str | None = None) -> None:
+        with self._lock:
+            if account is None:
+                self._cache.clear()
+            else:
+                for key in [k for k in self._cache if k[0] == account]:
+                    del self._cache[key]
+
+    def snapshot(self, account: str, product: str) -> Snapshot:
+        key = (account, product)
+        now = self._monotonic()
+        generation = self.db.generation
+        cached = self._cache.get(key)
+        if cached is not None:
+            snap, checked, seen = cached
+            # Trusted for max_age seconds, unless this process wrote since (its own changes show
+            # at once; another process's within max_age, through the version).
+            if now - checked < self.max_age and seen == generation:
+                return snap
+        with self.db.read() as uow:
+            # A cached snapshot whose version still holds is kept; otherwise it is loaded anew in
+            # the same read transaction.
+            if cached is None or uow.snapshots.version(account, product) != cached[0].version:
+                snap = uow.snapshots.load(account, product)
+        self._cache[key] = (snap, now, generation)
+        return snap
+
+    def check(
+        self,
+        account: str,
+        product: str,
+        email: str,
+        feature: str,
+        at: dt.datetime,
+        *,
+        audit_denied: bool = True,
+    ) -> Decision:
+        if feature not in FEATURES:
+            raise BadInput("feature", feature, FEATURES)
+        if product not in self._products():
+            raise BadInput("product", product, sorted(self._products()))
+        key_email = email.strip().lower()
+        snap = self.snapshot(account, product)
+        if key_email not in snap.users:
+            key_email = normalize_email(email)  # a malformed address gets the format error
+        decision = decide(
+            snap, product, key_email, feature, at, self.timeline, self._gated(product)
+        )
+        if not decision.allowed and audit_denied:
+            entry: dict[str, Any] = {
+                "at": at,
+                "action": "check.denied",
+                "outcome": decision.reason,
+                "account": account,
+                "actor": key_email,
+                "detail": {
+                    "product": product,
+                    "feature": feature,
+                    "phase": decision.phase,
+                    "policy_revision": decision.policy_revision,
+                },
+            }
+            if self.audit_batch == 1:
+                with self.db.write() as uow:
+                    uow.audit.record(**entry)
+            else:
+                with self._audit_lock:
+                    self._pending.append(entry)
+                    if len(self._pending) >= self.audit_batch:
+                        _write_rows(self.db, self._pending)
+        return decision
+
+    @property
+    def pending_audit(self) -> int:
+        """Denied decisions whose audit rows are not written yet (always 0 in write-through)."""
+        return len(self._pending)
+
+    def flush(self) -> int:
+        """Write every pending audit row now, in one transaction; returns how many. On a failure
+        the rows stay pending (for the next flush) and the error is raised."""
+        with self._audit_lock:
+            return _write_rows(self.db, self._pending)
+
+    def close(self) -> None:
+        """Write every pending audit row (what a server does on shutdown). The instance stays
+        usable: rows buffered later are written by the next flush, close or exit."""
+        self.flush()
+
+
+def _write_rows(db: UnitOfWorkFactory, pending: list[dict[str, Any]]) -> int:
+    """Write ``pending`` audit rows in one transaction and empty it; on a failure the rows stay
+    in ``pending`` (ahead of any newer ones) and the error is raised. The caller holds the
+    instance's audit lock: one batch at a time, rows in decision order."""
+    rows = pending[:]
+    if not rows:
+        return 0
+    del pending[:]
+    try:
+        with db.write() as uow:
+            uow.audit.record_many(rows)
+    except BaseException:
+        pending[:0] = rows
+        raise
+    return len(rows)
+
+
+def _flush_at_exit(
+    db: UnitOfWorkFactory, pending: list[dict[str, Any]], lock: threading.Lock
+) -> None:
+    """A batching instance's finalizer: at exit (or collection) nothing can be retried, so a
+    failure is logged with the number of rows it lost."""
+    with lock:
+        try:
+            written = _write_rows(db, pending)
+        except Exception:
+            logger.exception("could not write %d denied-check audit row(s)", len(pending))
+        else:
+            if written:
+                logger.debug("wrote %d denied-check audit row(s) at exit", written)

@@ -1,0 +1,97 @@
+"""The billing store: contract histories as of an instant, invoices, and the purchase records of
+seed 002 (commitments, plan changes, seats bought, uninstalls, billing tickets)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any, Protocol
+
+from ...domain.billing import Draft, History
+from ...domain.calendar import Interval
+from ...domain.catalog import Catalog
+
+__all__ = ["BillingStore"]
+
+
+class BillingStore(Protocol):
+    def histories(
+        self,
+        at: dt.datetime,
+        catalog: Catalog,
+        overage_begins: dt.date | None,
+        account: str | None = None,
+    ) -> tuple[list[History], dict[str, int]]:
+        """Every contract's history as known at ``at``, and account ids by name."""
+        ...
+
+    def state(
+        self, contract_ids: Iterable[int] | None = None
+    ) -> tuple[dict[int, list[Interval]], dict[tuple[int, dt.date], list[dict[str, Any]]]]:
+        """Billing periods invoiced per contract, and the lines issued for each."""
+        ...
+
+    def lock_runs(self) -> None:
+        """Serialise billing runs for the rest of the transaction."""
+        ...
+
+    def issue(self, draft: Draft, at: dt.datetime) -> dict[str, Any]: ...
+
+    def issued_invoices(self, account_id: int) -> list[dict[str, Any]]: ...
+
+    def record_commitment(
+        self,
+        *,
+        account_id: int,
+        product: str,
+        actor: str,
+        at: dt.datetime,
+        action: str,
+        detail: Mapping[str, Any],
+        price_shown: Decimal | None,
+        currency: str | None,
+        event_id: str | None = None,
+    ) -> bool: ...
+
+    def commitments(self, account_id: int) -> list[dict[str, Any]]: ...
+
+    def selected_plan(self, contract_id: int) -> str | None: ...
+
+    def add_plan_change(
+        self,
+        contract_id: int,
+        *,
+        plan: str,
+        charge_model: str,
+        unit_price: Decimal,
+        effective: dt.date,
+        at: dt.datetime,
+        actor: str,
+    ) -> None: ...
+
+    def purchase_by_key(self, key: str) -> tuple[dict[str, Any], dict[str, Any]] | None: ...
+
+    def add_purchase(
+        self,
+        contract_id: int,
+        *,
+        key: str,
+        request: Mapping[str, Any],
+        quantity: int,
+        unit_price: Decimal,
+        effective: dt.date,
+        at: dt.datetime,
+        actor: str,
+        result: Mapping[str, Any],
+    ) -> None: ...
+
+    def uninstall_effective(self, contract_id: int) -> dt.date | None: ...
+
+    def add_uninstall(
+        self, contract_id: int, *, requested_at: dt.datetime, effective: dt.date, actor: str
+    ) -> None: ...
+
+    def open_ticket(
+        self, contract_id: int, *, kind: str, at: dt.datetime, actor: str | None
+    ) -> int: ...

@@ -1,0 +1,97 @@
+"""The unit of work: one transaction over every store, and the events it records.
+
+``with ports.db.write() as uow:`` opens a write transaction; leaving the block without an exception
+commits it (with the events recorded by :meth:`UnitOfWork.record`, written to the outbox in the
+same transaction), an exception rolls everything back. ``read()`` opens a read-only one. The
+services' :func:`~seatgate.core.services.base.transaction` adds what every write needs: the refused
+action's audit row survives the rollback, and events reach the listeners after the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import attrs
+
+from ...clock import Clock
+from ...domain.catalog import Catalog
+from ...domain.events import Event
+from ...domain.timeline import Timeline
+from .adapters import AdapterDirectory
+from .billing import BillingStore
+from .publisher import Publisher
+from .stores import AccountStore, AuditLog, ContractStore, InstallStore, SeatStore, SnapshotStore
+
+__all__ = ["Ports", "UnitOfWork", "UnitOfWorkFactory"]
+
+
+class UnitOfWork(Protocol):
+    """The stores of one transaction, and the events it will publish once committed."""
+
+    @property
+    def accounts(self) -> AccountStore: ...
+
+    @property
+    def contracts(self) -> ContractStore: ...
+
+    @property
+    def seats(self) -> SeatStore: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def snapshots(self) -> SnapshotStore: ...
+
+    @property
+    def installs(self) -> InstallStore: ...
+
+    @property
+    def billing(self) -> BillingStore: ...
+
+    @property
+    def connection(self) -> Any:
+        """The transaction's connection: the sync engine's SQL still works on it directly
+        (transitional, until its store is split out)."""
+        ...
+
+    @property
+    def events(self) -> list[Event]: ...
+
+    def record(self, event: Event) -> None:
+        """Publish ``event`` once this unit of work commits."""
+        ...
+
+
+class UnitOfWorkFactory(Protocol):
+    # Bumped after every write transaction of this process (committed or not): in-process caches
+    # compare it to know a write happened since they last looked.
+    generation: int
+
+    def write(self) -> AbstractContextManager[UnitOfWork]: ...
+
+    def read(self) -> AbstractContextManager[UnitOfWork]: ...
+
+    def pending_events(self, limit: int = 1000) -> list[tuple[int, Event]]:
+        """Events committed but not yet delivered (outbox id, event), oldest first."""
+        ...
+
+    def mark_delivered(self, outbox_ids: list[int], at: dt.datetime) -> None: ...
+
+
+@attrs.frozen
+class Ports:
+    """Everything a service may use. Built by :mod:`seatgate.core.bootstrap`."""
+
+    db: UnitOfWorkFactory
+    clock: Clock
+    timeline: Timeline
+    catalog: Callable[[], Catalog]  # the catalog in force (the file may be named at run time)
+    publisher: Publisher
+    adapters: AdapterDirectory
+
+    def now(self) -> dt.datetime:
+        return self.clock.now()

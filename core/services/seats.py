@@ -1,0 +1,395 @@
+"""Manage Seats (seed 000) as a use case: assign, unassign, grandfather, list.
+
+The rules are the domain's (:mod:`seatgate.core.domain.seats`); this module runs them in one
+transaction: the contract row is locked (PostgreSQL) or the write transaction holds the database
+(SQLite ``BEGIN IMMEDIATE``), so concurrent assignments never over-assign. Every change goes to the
+append-only seat ledger, is audited, and is published after the commit (``SeatsAssigned``,
+``SeatsUnassigned``, ``UsersActivated``).
+
+Purchasing authority (seed 002): only an actor holding Install or Manage may assign or unassign;
+other actors are refused (``not_authorized``) and the refusal is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from ..domain.catalog import Catalog
+from ..domain.events import SeatsAssigned, SeatsUnassigned, UsersActivated
+from ..domain.model import Account, Contract
+from ..domain.seats import SeatCount, plan_assignment, seats_above_contract
+from ..domain.vocabulary import RefusalReason, check_choice, normalize_email
+from ..errors import NotAuthorized
+from .base import read, require_purchasing_authority, transaction
+from .ports import Ports, UnitOfWork
+from .ports.stores import SeatRow
+from .quotes import added_users_price
+
+__all__ = ["SeatResult", "SeatService", "SeatsRefused", "assign_seats", "seat_count"]
+
+SYSTEM = "system"
+
+
+@attrs.define
+class SeatResult:
+    """What a seat command did. ``assigned`` lists users holding a seat because of (or already
+    before) this command; ``refused`` lists ``{"email", "reason"}``."""
+
+    account: str
+    product: str
+    assigned: list[str] = attrs.field(factory=list)
+    unassigned: list[str] = attrs.field(factory=list)
+    refused: list[dict[str, str]] = attrs.field(factory=list)
+    newly_assigned: list[str] = attrs.field(factory=list)
+    contracted: int = 0
+    assigned_count: int = 0
+    in_overage: bool = False
+
+    def set_counts(self, count: SeatCount) -> None:
+        self.contracted, self.assigned_count = count.contracted, count.assigned
+        self.in_overage = count.in_overage
+
+    def as_dict(self, kind: str = "assign") -> dict[str, object]:
+        out: dict[str, object] = {"account": self.account, "product": self.product}
+        if kind == "unassign":
+            out["unassigned"] = self.unassigned
+        else:
+            out["assigned"] = self.assigned
+        out.update(
+            refused=self.refused,
+            assigned_count=self.assigned_count,
+            contracted=self.contracted,
+            in_overage=self.in_overage,
+        )
+        return out
+
+
+class SeatsRefused(NotAuthorized):
+    """The whole seat command was refused for want of purchasing authority; carries the result so
+    an entrypoint can still answer in the documented shape. The refusal audit row is committed."""
+
+    def __init__(self, result: SeatResult, cause: NotAuthorized) -> None:
+        self.result = result
+        super().__init__(
+            str(cause),
+            audit_entry=cause.audit_entry,
+            field=cause.field,
+            remedy=cause.remedy,
+            context=cause.context,
+        )
+
+
+def seat_count(uow: UnitOfWork, account: Account, contract: Contract) -> SeatCount:
+    return SeatCount(
+        contract.quantity, uow.seats.count_assigned(account.id, contract.product), contract.mode
+    )
+
+
+def _authorize(
+    uow: UnitOfWork,
+    acct: Account,
+    actor: str | None,
+    action: str,
+    at: dt.datetime,
+    wanted: Sequence[str],
+    result: SeatResult,
+) -> str:
+    """Purchasing authority for a seat command; a refusal answers every email ``not_authorized``
+    in the command's usual shape (:class:`SeatsRefused`)."""
+    detail: dict[str, object] = {"product": result.product}
+    if wanted:
+        detail["emails"] = len(wanted)
+    try:
+        return require_purchasing_authority(uow, acct, actor, action, at, detail)
+    except NotAuthorized as exc:
+        result.refused = [{"email": e, "reason": RefusalReason.NOT_AUTHORIZED} for e in wanted]
+        contract = uow.contracts.find(acct, result.product)
+        if contract is not None:
+            result.set_counts(seat_count(uow, acct, contract))
+        raise SeatsRefused(result, exc) from None
+
+
+def assign_seats(
+    uow: UnitOfWork,
+    acct: Account,
+    product: str,
+    wanted: Sequence[str],
+    *,
+    actor: str,
+    at: dt.datetime,
+    reason: str,
+    catalog: Catalog,
+) -> SeatResult:
+    """Assign seats in the caller's unit of work, in order, until the cap refuses; records
+    ``SeatsAssigned`` and ``UsersActivated`` (with the indicative price of the users the contract
+    does not cover). Used by admins (after the authority check) and by a sync's auto install
+    (acting on the account's standing purchase commitment)."""
+    result = SeatResult(acct.name, product)
+    contract = uow.contracts.find(acct, product, lock=True)
+    if contract is None:
+        result.refused = [{"email": e, "reason": RefusalReason.NO_CONTRACT} for e in wanted]
+        return result
+    count = seat_count(uow, acct, contract)
+    users = uow.seats.users_by_email(acct.id, wanted)
+    held = uow.seats.seated_ids(acct.id, product, [uid for uid, _ in users.values()])
+    plan = plan_assignment(wanted, users, held, count)
+    result.refused = [{"email": e, "reason": str(why)} for e, why in plan.refused]
+    result.newly_assigned = [email for _, email, _ in plan.new]
+    # Users holding a seat because of, or already before, this command, in the order asked.
+    seated = set(plan.already) | set(result.newly_assigned)
+    result.assigned = [e for e in wanted if e in seated]
+    if plan.new:
+        uow.seats.add(
+            acct.id,
+            product,
+            plan.new,
+            action="assign",
+            actor=actor,
+            at=at,
+            reason=reason,
+            grandfathered=False,
+        )
+        uow.contracts.bump_version(contract.id)
+        emails = tuple(result.newly_assigned)
+        uow.record(
+            SeatsAssigned(
+                account=acct.name, product=product, at=at, emails=emails, actor=actor, reason=reason
+            )
+        )
+        above = seats_above_contract(contract.quantity, plan.assigned) - seats_above_contract(
+            contract.quantity, count.assigned
+        )
+        price = added_users_price(catalog, contract, above, at.date())
+        uow.record(
+            UsersActivated(
+                account=acct.name,
+                product=product,
+                at=at,
+                emails=emails,
+                actor=actor,
+                assigned_after=plan.assigned,
+                above_contract=above,
+                price_shown=str(price.amount),
+                currency=price.currency,
+            )
+        )
+    result.set_counts(SeatCount(contract.quantity, plan.assigned, contract.mode))
+    return result
+
+
+class SeatService:
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
+
+    def _check_product(self, product: str) -> None:
+        check_choice("product", product, tuple(sorted(self.ports.adapters.products())))
+
+    def assign(
+        self, account: str, product: str, emails: Iterable[str], actor: str | None
+    ) -> SeatResult:
+        """Manage Seats, as an admin: assign seats to ``emails`` in order until the cap refuses.
+
+        Refusals (per user) are in the result; raises :class:`SeatsRefused` when the actor lacks
+        purchasing authority (seed 002), :class:`BadInput` for a bad product or address.
+        """
+        self._check_product(product)
+        wanted = list(dict.fromkeys(normalize_email(e) for e in emails))
+        at = self.ports.now()
+        with transaction(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            who = _authorize(
+                uow, acct, actor, "seats.assign", at, wanted, SeatResult(account, product)
+            )
+            result = assign_seats(
+                uow,
+                acct,
+                product,
+                wanted,
+                actor=who,
+                at=at,
+                reason="admin",
+                catalog=self.ports.catalog(),
+            )
+            uow.audit.record(
+                at=at,
+                action="seats.assign",
+                outcome="ok" if not result.refused else "partial",
+                account=account,
+                actor=who,
+                detail={
+                    "product": product,
+                    "assigned": len(result.newly_assigned),
+                    "refused": len(result.refused),
+                    "reason": "admin",
+                },
+            )
+        return result
+
+    def unassign(
+        self, account: str, product: str, emails: Iterable[str], actor: str | None
+    ) -> SeatResult:
+        """Take seats back. Billing is not lowered by this within a term (seed 002)."""
+        self._check_product(product)
+        wanted = list(dict.fromkeys(normalize_email(e) for e in emails))
+        at = self.ports.now()
+        with transaction(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            result = SeatResult(account, product)
+            who = _authorize(uow, acct, actor, "seats.unassign", at, wanted, result)
+            contract = uow.contracts.find(acct, product, lock=True)
+            if contract is None:
+                result.refused = [{"email": e, "reason": RefusalReason.NO_CONTRACT} for e in wanted]
+                return result
+            users = uow.seats.users_by_email(acct.id, wanted)
+            held = uow.seats.seated_ids(acct.id, product, [uid for uid, _ in users.values()])
+            assigned = uow.seats.count_assigned(acct.id, product)
+            rows: list[tuple[int, str, int]] = []  # user id, email, assigned_after
+            for email in wanted:
+                user = users.get(email)
+                if user is None:
+                    result.refused.append({"email": email, "reason": RefusalReason.UNKNOWN_USER})
+                elif user[0] not in held:
+                    result.refused.append({"email": email, "reason": RefusalReason.NOT_ASSIGNED})
+                else:
+                    assigned -= 1
+                    rows.append((user[0], email, assigned))
+                    result.unassigned.append(email)
+            if rows:
+                uow.seats.remove(acct.id, product, rows, actor=who, at=at, reason="admin")
+                uow.contracts.bump_version(contract.id)
+                uow.record(
+                    SeatsUnassigned(
+                        account=account,
+                        product=product,
+                        at=at,
+                        emails=tuple(result.unassigned),
+                        actor=who,
+                        reason="admin",
+                    )
+                )
+            result.set_counts(SeatCount(contract.quantity, assigned, contract.mode))
+            uow.audit.record(
+                at=at,
+                action="seats.unassign",
+                outcome="ok" if not result.refused else "partial",
+                account=account,
+                actor=who,
+                detail={
+                    "product": product,
+                    "unassigned": len(rows),
+                    "refused": len(result.refused),
+                },
+            )
+        return result
+
+    def grandfather(self, account: str, product: str, actor: str | None) -> SeatResult:
+        """The enablement step of seed 000: every active integration user of the product gets a
+        seat, even above capacity. Runs once per contract; a second run changes nothing.
+
+        "Integration users of the product": active users linked to the product's CRM (an external
+        id for it), and users known to the account but not linked to any CRM yet.
+        """
+        self._check_product(product)
+        at = self.ports.now()
+        with transaction(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            result = SeatResult(account, product)
+            who = _authorize(uow, acct, actor, "seats.grandfather", at, [], result)
+            contract = uow.contracts.find(acct, product, lock=True)
+            if contract is None:
+                result.refused = [{"email": "*", "reason": RefusalReason.NO_CONTRACT}]
+                return result
+            if contract.grandfathered_at is None:
+                candidates = uow.seats.grandfather_candidates(acct.id, product)
+                assigned = uow.seats.count_assigned(acct.id, product)
+                rows: list[tuple[int, str, int]] = []
+                for uid, email in candidates:
+                    assigned += 1
+                    rows.append((uid, email, assigned))
+                    result.newly_assigned.append(email)
+                uow.seats.add(
+                    acct.id,
+                    product,
+                    rows,
+                    action="grandfather",
+                    actor=who or SYSTEM,
+                    at=at,
+                    reason="enablement",
+                    grandfathered=True,
+                )
+                uow.contracts.mark_grandfathered(contract.id, at)
+                uow.contracts.bump_version(contract.id)
+                if rows:
+                    uow.record(
+                        SeatsAssigned(
+                            account=account,
+                            product=product,
+                            at=at,
+                            emails=tuple(result.newly_assigned),
+                            actor=who,
+                            reason="enablement",
+                        )
+                    )
+                uow.audit.record(
+                    at=at,
+                    action="seats.grandfather",
+                    outcome="ok",
+                    account=account,
+                    actor=who,
+                    detail={"product": product, "seated": len(rows)},
+                )
+            result.set_counts(seat_count(uow, acct, contract))
+            result.assigned = uow.seats.seated_emails(acct.id, product)
+        return result
+
+    def seated_emails(self, account: str, product: str) -> list[str]:
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            return uow.seats.seated_emails(acct.id, product)
+
+    def list(self, account: str, product: str | None = None) -> SeatListing:
+        """Seat holders, and each product's counts against its contract."""
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            rows = uow.seats.list(acct.id, product)
+            counts = [
+                (c, seat_count(uow, acct, c))
+                for c in uow.contracts.list(account)
+                if product is None or c.product == product
+            ]
+        return SeatListing(account, counts, rows)
+
+
+@attrs.frozen
+class SeatListing:
+    account: str
+    counts: list[tuple[Contract, SeatCount]]
+    seats: list[SeatRow]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "account": self.account,
+            "products": [
+                {
+                    "product": c.product,
+                    "contracted": n.contracted,
+                    "assigned": n.assigned,
+                    "in_overage": n.in_overage,
+                    "mode": c.mode,
+                }
+                for c, n in self.counts
+            ],
+            "seats": [
+                {
+                    "product": r.product,
+                    "email": r.email,
+                    "active": r.active,
+                    "assigned_at": r.assigned_at,
+                    "grandfathered": r.grandfathered,
+                }
+                for r in self.seats
+            ],
+        }

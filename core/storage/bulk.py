@@ -1,0 +1,144 @@
+"""The one bulk reader and writer of seatgate: statements sent straight to the driver.
+
+A sync writes a row per pulled user and an admin may assign 100,000 seats at once; SQLAlchemy's
+per-row parameter processing and its expanding ``IN`` would be most of that work. So:
+
+- :class:`BulkInsert` writes rows whose values arrive in one flat list, row after row, already in
+  the driver's form (:func:`bind` converts a constant once with the column type's own processor):
+  multi-row INSERTs on SQLite (as many rows as its variable limit allows), ``executemany`` on
+  PostgreSQL (psycopg pipelines it); optionally ``ON CONFLICT (...) DO UPDATE``;
+- :func:`select_in` reads the rows of a ``SELECT ... IN`` for many values, chunked under every
+  database's parameter limit, as the driver's own tuples (:func:`rows`).
+
+The SQL is plain enough to be the same on SQLite and PostgreSQL; table and column names are the
+schema's identifiers, never user input.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+__all__ = ["CHUNK", "BulkInsert", "bind", "chunks", "mark", "rows", "select_in"]
+
+CHUNK = 500  # keeps IN (...) lists under every database's parameter limit
+
+
+def mark(conn: sa.Connection) -> str:
+    """The driver's parameter marker."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def bind(conn: sa.Connection, column: sa.Column[Any], value: Any) -> Any:
+    """``value`` as the driver must receive it for ``column`` (the column type's own processor)."""
+    dialect = conn.dialect
+    # The dialect's own type: a TypeDecorator's generic impl (DateTime) would hand SQLite a
+    # datetime, which sqlite3's default adapter stores in another text form than SQLAlchemy.
+    proc = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return value if proc is None else proc(value)
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def rows(conn: sa.Connection, sql: str, params: Sequence[Any]) -> Sequence[Any]:
+    """Rows of ``sql``, sent straight to the driver, as the driver's own tuples: booleans may be
+    0/1 (SQLite), JSON is text. On 100,000-row reads SQLAlchemy's Row objects would cost as much
+    as the fetch itself."""
+    result = conn.exec_driver_sql(sql, tuple(params))
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
+def select_in(
+    conn: sa.Connection,
+    sql: str,
+    params: Sequence[Any],
+    values: Sequence[Any],
+    size: int = CHUNK,
+) -> Iterator[Sequence[Any]]:
+    """Rows of ``sql`` (a SELECT whose last condition is ``... IN``) for ``values``, chunked."""
+    m = mark(conn)
+    for chunk in chunks(values, size):
+        yield from rows(conn, f"{sql} ({', '.join([m] * len(chunk))})", (*params, *chunk))
+
+
+class BulkInsert:
+    """An INSERT (or upsert) of many rows, sent straight to the driver (see the module docstring).
+
+    ``conflict`` names the key of ``ON CONFLICT (...) DO UPDATE SET`` every other column.
+    """
+
+    def __init__(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        conflict: Sequence[str] = (),
+    ) -> None:
+        self.conn = conn
+        self.table = table
+        self.width = len(columns)
+        self._head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+        self._row = f"({', '.join([mark(conn)] * len(columns))})"
+        self._tail = ""
+        if conflict:
+            updates = [c for c in columns if c not in conflict]
+            self._tail = f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET " + ", ".join(
+                f"{c} = excluded.{c}" for c in updates
+            )
+        self.sql = self._head + self._row + self._tail
+        self._json: dict[tuple[str, ...], Any] = {}
+        self._multi: dict[int, str] = {}  # rows -> the multi-row statement (SQLite)
+        self._rows_per = 0
+        if conn.dialect.name == "sqlite":
+            # As many rows as the connection's variable limit allows, at most SQLite's default.
+            limit = conn.connection.dbapi_connection.getlimit(  # type: ignore[union-attr]
+                sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
+            )
+            self._rows_per = max(1, min(limit, 32766) // len(columns))
+
+    def value(self, column: str, value: Any) -> Any:
+        """``value`` as the driver must receive it for ``column``."""
+        return bind(self.conn, self.table.c[column], value)
+
+    def roles(self, roles: tuple[str, ...]) -> Any:
+        """A role list in the driver's form for the ``roles`` column, converted once per set."""
+        out = self._json.get(roles)
+        if out is None:
+            out = self._json[roles] = self.value("roles", list(roles))
+        return out
+
+    def run(self, values: list[Any]) -> None:
+        """Write the rows whose values, row after row, are ``values``."""
+        if not values:
+            return
+        width = self.width
+        if not self._rows_per:  # psycopg pipelines executemany
+            self.conn.exec_driver_sql(self.sql, list(zip(*[iter(values)] * width, strict=True)))
+            return
+        # SQLite: one multi-row INSERT per few thousand rows. sqlite3's executemany binds and
+        # steps row by row, releasing the GIL at every step: slower alone, and much slower while
+        # an adapter's read-ahead thread holds the GIL (each step may wait a switch interval).
+        step = self._rows_per * width
+        for start in range(0, len(values), step):
+            chunk = tuple(values[start : start + step])
+            n = len(chunk) // width
+            sql = self._multi.get(n)
+            if sql is None:
+                sql = self._multi[n] = self._head + ", ".join([self._row] * n) + self._tail
+            self.conn.exec_driver_sql(sql, chunk)
+
+    def rows(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Write ``rows`` (each a sequence of driver values)."""
+        flat: list[Any] = []
+        for row in rows:
+            flat.extend(row)
+        self.run(flat)

@@ -1,0 +1,143 @@
+"""Accounts, purchasing authority (permissions) and integration users, in SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from ...domain.model import Account
+from ...errors import Conflict, NotFound
+from ..bulk import chunks
+from ..tables import accounts, contracts, integration_users, permissions
+
+__all__ = ["SqlAccountStore"]
+
+
+class SqlAccountStore:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def create(self, name: str, region: str, at: dt.datetime) -> Account:
+        if self.find(name) is not None:
+            raise Conflict(f"account {name!r} already exists", field="account")
+        new_id = self.conn.execute(
+            accounts.insert().values(name=name, region=region, created_at=at)
+        ).inserted_primary_key[0]  # type: ignore[index]
+        return Account(id=new_id, name=name, region=region)
+
+    def find(self, name: str) -> Account | None:
+        row = self.conn.execute(
+            sa.select(accounts.c.id, accounts.c.name, accounts.c.region).where(
+                accounts.c.name == name
+            )
+        ).first()
+        return None if row is None else Account(id=row.id, name=row.name, region=row.region)
+
+    def get(self, name: str) -> Account:
+        found = self.find(name)
+        if found is None:
+            raise NotFound("account", name, remedy="create_account", context={"account": name})
+        return found
+
+    def grant(
+        self, account_id: int, email: str, permission: str, at: dt.datetime, actor: str | None
+    ) -> bool:
+        exists = self.conn.execute(
+            sa.select(permissions.c.email).where(
+                permissions.c.account_id == account_id,
+                permissions.c.email == email,
+                permissions.c.permission == permission,
+            )
+        ).first()
+        if exists:
+            return False
+        self.conn.execute(
+            permissions.insert().values(
+                account_id=account_id,
+                email=email,
+                permission=permission,
+                granted_at=at,
+                granted_by=actor,
+            )
+        )
+        return True
+
+    def revoke(self, account_id: int, email: str, permission: str) -> bool:
+        done = self.conn.execute(
+            permissions.delete().where(
+                permissions.c.account_id == account_id,
+                permissions.c.email == email,
+                permissions.c.permission == permission,
+            )
+        )
+        return bool(done.rowcount)
+
+    def permissions_of(self, account_id: int, email: str | None) -> set[str]:
+        if not email:
+            return set()
+        rows = self.conn.execute(
+            sa.select(permissions.c.permission).where(
+                permissions.c.account_id == account_id,
+                permissions.c.email == email.strip().lower(),
+            )
+        )
+        return {r[0] for r in rows}
+
+    def holders(self, account_id: int) -> list[tuple[str, str]]:
+        rows = self.conn.execute(
+            sa.select(permissions.c.email, permissions.c.permission)
+            .where(permissions.c.account_id == account_id)
+            .order_by(permissions.c.email, permissions.c.permission)
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def known_emails(self, account_id: int, emails: Sequence[str]) -> set[str]:
+        out: set[str] = set()
+        for chunk in chunks(list(emails)):
+            out.update(
+                r[0]
+                for r in self.conn.execute(
+                    sa.select(integration_users.c.email).where(
+                        integration_users.c.account_id == account_id,
+                        integration_users.c.email.in_(chunk),
+                    )
+                )
+            )
+        return out
+
+    def add_users(
+        self,
+        account_id: int,
+        emails: Sequence[str],
+        *,
+        name: str,
+        roles: Sequence[str],
+        at: dt.datetime,
+    ) -> None:
+        if not emails:
+            return
+        role_list = sorted(set(roles))
+        self.conn.execute(
+            integration_users.insert(),
+            [
+                {
+                    "account_id": account_id,
+                    "email": e,
+                    "name": name,
+                    "active": True,
+                    "roles": role_list,
+                    "created_at": at,
+                    "updated_at": at,
+                }
+                for e in emails
+            ],
+        )
+
+    def bump_versions(self, account_id: int) -> None:
+        self.conn.execute(
+            contracts.update()
+            .where(contracts.c.account_id == account_id)
+            .values(entitlement_version=contracts.c.entitlement_version + 1)
+        )

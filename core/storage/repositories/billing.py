@@ -1,0 +1,379 @@
+"""Billing's tables in SQL: contract histories as of an instant, invoices (append-only), purchase
+commitments, plan changes, seats bought, uninstalls and tickets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from ...domain.billing import Draft, History, PlanChange, Purchase
+from ...domain.calendar import Interval
+from ...domain.catalog import Catalog
+from ..tables import (
+    accounts,
+    audit_log,
+    billed_periods,
+    commitments,
+    invoice_lines,
+    invoices,
+    plan_changes,
+    purchases,
+    seat_ledger,
+    tickets,
+    uninstalls,
+)
+from .contracts import SqlContractStore
+
+__all__ = ["SqlBillingStore"]
+
+
+class SqlBillingStore:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def histories(
+        self,
+        at: dt.datetime,
+        catalog: Catalog,
+        overage_begins: dt.date | None,
+        account: str | None = None,
+    ) -> tuple[list[History], dict[str, int]]:
+        """Every contract's history as known at ``at`` (rows written later, e.g. under a later
+        ``--as-of``, are not seen). Returns the histories and account ids by name."""
+        conn = self.conn
+        ids_q = sa.select(accounts.c.name, accounts.c.id)
+        if account is not None:
+            ids_q = ids_q.where(accounts.c.name == account)
+        account_ids = {name: aid for name, aid in conn.execute(ids_q)}
+        contracts = [c for c in SqlContractStore(conn).list(account) if c.account in account_ids]
+        by_id = {c.id: c for c in contracts}
+        key_of = {(account_ids[c.account], c.product): c.id for c in contracts}
+
+        ledger: dict[int, list[tuple[dt.date, int]]] = defaultdict(list)
+        q = sa.select(
+            seat_ledger.c.account_id,
+            seat_ledger.c.product,
+            seat_ledger.c.at,
+            seat_ledger.c.assigned_after,
+        ).where(seat_ledger.c.at <= at)
+        if account is not None:
+            q = q.where(seat_ledger.c.account_id.in_(list(account_ids.values())))
+        for aid, product, when, after in conn.execute(q.order_by(seat_ledger.c.id)):
+            cid = key_of.get((aid, product))
+            if cid is not None:
+                ledger[cid].append((when.date(), after))
+
+        qty: dict[int, list[tuple[dt.date, int, int]]] = defaultdict(list)
+        aq = sa.select(audit_log.c.account, audit_log.c.at, audit_log.c.detail).where(
+            audit_log.c.action == "contract.quantity", audit_log.c.at <= at
+        )
+        if account is not None:
+            aq = aq.where(audit_log.c.account == account)
+        for name, when, detail in conn.execute(aq.order_by(audit_log.c.id)):
+            cid = key_of.get((account_ids.get(name, -1), detail.get("product")))
+            if cid is not None:
+                qty[cid].append((when.date(), int(detail["from"]), int(detail["to"])))
+
+        bought: dict[int, list[Purchase]] = defaultdict(list)
+        for row in conn.execute(
+            sa.select(purchases).where(purchases.c.at <= at).order_by(purchases.c.id)
+        ):
+            if row.contract_id in by_id:
+                bought[row.contract_id].append(
+                    Purchase(row.id, row.effective, row.quantity, row.unit_price)
+                )
+        changes: dict[int, list[PlanChange]] = defaultdict(list)
+        for row in conn.execute(
+            sa.select(plan_changes).where(plan_changes.c.at <= at).order_by(plan_changes.c.id)
+        ):
+            if row.contract_id in by_id:
+                changes[row.contract_id].append(
+                    PlanChange(row.id, row.effective, row.plan, row.charge_model, row.unit_price)
+                )
+        gone = {
+            row.contract_id: row.effective
+            for row in conn.execute(sa.select(uninstalls).where(uninstalls.c.requested_at <= at))
+        }
+        opened: dict[int, dict[str, list[dt.date]]] = defaultdict(lambda: defaultdict(list))
+        for row in conn.execute(sa.select(tickets).where(tickets.c.opened_at <= at)):
+            opened[row.contract_id][row.kind].append(row.opened_at.date())
+
+        histories = [
+            History(
+                contract=c,
+                charge_model=catalog.charge_model(c.product, c.plan, c.term_start),
+                quantity_changes=qty.get(c.id, ()),
+                ledger=ledger.get(c.id, ()),
+                purchases=bought.get(c.id, ()),
+                plan_changes=changes.get(c.id, ()),
+                uninstall_effective=gone.get(c.id),
+                ticket_days=dict(opened.get(c.id, {})),
+                overage_begins=overage_begins,
+            )
+            for c in contracts
+        ]
+        return histories, account_ids
+
+    def state(
+        self, contract_ids: Iterable[int] | None = None
+    ) -> tuple[dict[int, list[Interval]], dict[tuple[int, dt.date], list[dict[str, Any]]]]:
+        """Which contract billing periods are invoiced, and the lines issued for each."""
+        conn = self.conn
+        billed: dict[int, list[Interval]] = defaultdict(list)
+        q = sa.select(billed_periods)
+        ids = None if contract_ids is None else list(contract_ids)
+        if ids is not None:
+            q = q.where(billed_periods.c.contract_id.in_(ids))
+        for row in conn.execute(q):
+            billed[row.contract_id].append((row.period_start, row.period_end))
+        prior: dict[tuple[int, dt.date], list[dict[str, Any]]] = defaultdict(list)
+        if billed:
+            lq = sa.select(invoice_lines)
+            if ids is not None:
+                lq = lq.where(invoice_lines.c.contract_id.in_(ids))
+            for row in conn.execute(lq):
+                prior[(row.contract_id, row.period_start)].append(dict(row._mapping))
+        return billed, prior
+
+    def issue(self, draft: Draft, at: dt.datetime) -> dict[str, Any]:
+        """Write one invoice. Its billed periods are keyed on (contract, period start): a second run
+        that slipped past the check would fail on the key rather than bill twice."""
+        conn = self.conn
+        seq = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(invoices)
+            .where(invoices.c.account_id == draft.account_id, invoices.c.period == draft.period)
+        ).scalar_one()
+        number = f"INV-{draft.period}-{draft.account_id:06d}-{seq + 1}"
+        invoice_id = conn.execute(  # type: ignore[index]
+            invoices.insert().values(
+                number=number,
+                account_id=draft.account_id,
+                period=draft.period,
+                currency=draft.currency,
+                total=draft.total.amount,
+                issued_at=at,
+            )
+        ).inserted_primary_key[0]
+        if draft.lines:
+            conn.execute(
+                invoice_lines.insert(),
+                [
+                    {
+                        "invoice_id": invoice_id,
+                        "contract_id": ln.contract_id,
+                        "product": ln.product,
+                        "kind": ln.kind,
+                        "charge_kind": ln.charge_kind,
+                        "ref": ln.ref,
+                        "slot_lo": ln.slot_lo,
+                        "slot_hi": ln.slot_hi,
+                        "sign": ln.sign,
+                        "description": ln.description,
+                        "quantity": ln.quantity,
+                        "unit_price": ln.unit_price,
+                        "amount": ln.amount.amount,
+                        "start": ln.start,
+                        "end": ln.end,
+                        "period_start": ln.period_start,
+                    }
+                    for ln in draft.lines
+                ],
+            )
+        conn.execute(
+            billed_periods.insert(),
+            [
+                {"contract_id": cid, "period_start": a, "period_end": b, "invoice_id": invoice_id}
+                for cid, (a, b) in draft.periods
+            ],
+        )
+        return {"number": number, "account": draft.account, "total": str(draft.total.amount)}
+
+    def issued_invoices(self, account_id: int) -> list[dict[str, Any]]:
+        conn = self.conn
+        rows = conn.execute(
+            sa.select(invoices).where(invoices.c.account_id == account_id).order_by(invoices.c.id)
+        ).all()
+        lines: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        if rows:
+            for ln in conn.execute(
+                sa.select(invoice_lines)
+                .where(invoice_lines.c.invoice_id.in_([r.id for r in rows]))
+                .order_by(invoice_lines.c.id)
+            ):
+                lines[ln.invoice_id].append(
+                    {
+                        "product": ln.product,
+                        "kind": ln.kind,
+                        "description": ln.description,
+                        "quantity": ln.quantity,
+                        "unit_price": str(ln.unit_price),
+                        "amount": str(ln.amount),
+                        "start": ln.start.isoformat(),
+                        "end": ln.end.isoformat(),
+                    }
+                )
+        return [
+            {
+                "number": r.number,
+                "period": r.period,
+                "currency": r.currency,
+                "total": str(r.total),
+                "issued_at": r.issued_at,
+                "lines": lines[r.id],
+            }
+            for r in rows
+        ]
+
+    def lock_runs(self) -> None:
+        """Serialise billing runs: two at once would both find the month unbilled. PostgreSQL takes
+        an advisory lock for the transaction; SQLite's BEGIN IMMEDIATE already waits."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtext('seatgate.billing.run'))")
+            )
+
+    # -- purchases -------------------------------------------------------------------------------
+    def record_commitment(
+        self,
+        *,
+        account_id: int,
+        product: str,
+        actor: str,
+        at: dt.datetime,
+        action: str,
+        detail: Mapping[str, Any],
+        price_shown: Decimal | None,
+        currency: str | None,
+        event_id: str | None = None,
+    ) -> bool:
+        """One purchase commitment; with ``event_id``, at most one per event (a redelivered
+        event records nothing new). True when a row was written."""
+        if event_id is not None:
+            seen = self.conn.execute(
+                sa.select(commitments.c.id).where(commitments.c.event_id == event_id)
+            ).first()
+            if seen is not None:
+                return False
+        self.conn.execute(
+            commitments.insert().values(
+                account_id=account_id,
+                product=product,
+                actor=actor,
+                at=at,
+                action=action,
+                detail=dict(detail),
+                price_shown=price_shown,
+                currency=currency,
+                event_id=event_id,
+            )
+        )
+        return True
+
+    def commitments(self, account_id: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            sa.select(commitments)
+            .where(commitments.c.account_id == account_id)
+            .order_by(commitments.c.id)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    def selected_plan(self, contract_id: int) -> str | None:
+        """The plan of the latest plan change, or None (the contracted plan is in force)."""
+        row = self.conn.execute(
+            sa.select(plan_changes.c.plan)
+            .where(plan_changes.c.contract_id == contract_id)
+            .order_by(plan_changes.c.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else str(row[0])
+
+    def add_plan_change(
+        self,
+        contract_id: int,
+        *,
+        plan: str,
+        charge_model: str,
+        unit_price: Decimal,
+        effective: dt.date,
+        at: dt.datetime,
+        actor: str,
+    ) -> None:
+        self.conn.execute(
+            plan_changes.insert().values(
+                contract_id=contract_id,
+                plan=plan,
+                charge_model=charge_model,
+                unit_price=unit_price,
+                effective=effective,
+                at=at,
+                actor=actor,
+            )
+        )
+
+    def purchase_by_key(self, key: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(request, result) of the seat purchase made with idempotency key ``key``."""
+        row = self.conn.execute(
+            sa.select(purchases.c.request, purchases.c.result).where(
+                purchases.c.idempotency_key == key
+            )
+        ).first()
+        return None if row is None else (row.request, row.result)
+
+    def add_purchase(
+        self,
+        contract_id: int,
+        *,
+        key: str,
+        request: Mapping[str, Any],
+        quantity: int,
+        unit_price: Decimal,
+        effective: dt.date,
+        at: dt.datetime,
+        actor: str,
+        result: Mapping[str, Any],
+    ) -> None:
+        self.conn.execute(
+            purchases.insert().values(
+                idempotency_key=key,
+                contract_id=contract_id,
+                request=dict(request),
+                quantity=quantity,
+                unit_price=unit_price,
+                effective=effective,
+                at=at,
+                actor=actor,
+                result=dict(result),
+            )
+        )
+
+    def uninstall_effective(self, contract_id: int) -> dt.date | None:
+        row = self.conn.execute(
+            sa.select(uninstalls.c.effective).where(uninstalls.c.contract_id == contract_id)
+        ).first()
+        return None if row is None else row[0]
+
+    def add_uninstall(
+        self, contract_id: int, *, requested_at: dt.datetime, effective: dt.date, actor: str
+    ) -> None:
+        self.conn.execute(
+            uninstalls.insert().values(
+                contract_id=contract_id, requested_at=requested_at, effective=effective, actor=actor
+            )
+        )
+
+    def open_ticket(
+        self, contract_id: int, *, kind: str, at: dt.datetime, actor: str | None
+    ) -> int:
+        return int(
+            self.conn.execute(  # type: ignore[index]
+                tickets.insert().values(
+                    contract_id=contract_id, kind=kind, opened_at=at, actor=actor
+                )
+            ).inserted_primary_key[0]
+        )
