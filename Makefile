@@ -21,6 +21,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy core
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -q
 
 format: $(STAMP)
