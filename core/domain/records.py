@@ -61,6 +61,9 @@ class AdapterInfo:
     :param example_config: a configuration that passes the schema (used by docs and the kit).
     :param supports_cursor: True when the CRM has a change stamp to pull incrementally on.
     :param page_size: the largest page the CRM API allows, which the adapter uses.
+    :param lookback_seconds: how far before the cursor an incremental pull re-reads (seconds): a
+        change committed late with an older stamp (replication lag, a long transaction in the
+        CRM) is still seen. Re-reading a record already applied changes nothing.
     """
 
     name: str
@@ -72,6 +75,7 @@ class AdapterInfo:
     supports_cursor: bool = True
     page_size: int = 1000
     description: str = ""
+    lookback_seconds: int = 300
 
 
 @attrs.frozen(slots=True)
