@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .clock import Clock, SystemClock
 from .domain.catalog import Catalog
@@ -23,9 +24,7 @@ from .domain.model import Account, Contract
 from .domain.records import AgentRecord
 from .domain.timeline import Timeline
 from .domain.vocabulary import check_choice
-from .plugins.default_billing import PLUGIN_NAME, BillingListener
 from .plugins.directory import Declarations, PluginDirectory
-from .plugins.manager import Plugins, build_plugin_manager
 from .services.accounts import AccountService
 from .services.billing import BillingService
 from .services.contracts import ContractService
@@ -38,6 +37,9 @@ from .services.sync import SyncService
 from .storage import datafiles
 from .storage.db import Database
 from .storage.unit_of_work import SqlUnitOfWorkFactory
+
+if TYPE_CHECKING:
+    from .plugins.manager import Plugins
 
 __all__ = ["CATALOG_ENV", "App", "catalog_from_env"]
 
@@ -147,6 +149,11 @@ class App:
     def plugins(self) -> Plugins:
         """The plugin manager: built on first use (built-in adapters load when one is needed),
         with the billing listener registered as a default plugin."""
+        # Imported here: pluggy and the listeners are needed only once something is published or
+        # an adapter is used, never by a check.
+        from .plugins.default_billing import PLUGIN_NAME, BillingListener
+        from .plugins.manager import build_plugin_manager
+
         if self._plugins is None:
             self._plugins = build_plugin_manager(lazy=True)
         if not self._plugins.pm.has_plugin(PLUGIN_NAME):

@@ -22,6 +22,9 @@ core's own wiring.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ..domain.events import Event
 from ..domain.records import FEATURES, AdapterInfo, AgentRecord, ExternalUser, SyncSummary, UserPage
 from ..errors import (
@@ -35,12 +38,41 @@ from ..errors import (
     TokenExpired,
     TransientError,
 )
-from . import kit
 from .config import LOOPBACK_HOSTS, ConfigSchema, Field, Secret, redact, require_tls, reveal
 from .hookspecs import hookimpl
-from .readahead import read_ahead
-from .retry import RequestContext, RetryPolicy, parse_retry_after
-from .sandbox import FaultKnobs, Request, Response, Sandbox, SandboxUser, UserStore
+
+if TYPE_CHECKING:
+    from . import kit
+    from .readahead import read_ahead
+    from .retry import RequestContext, RetryPolicy, parse_retry_after
+    from .sandbox import FaultKnobs, Request, Response, Sandbox, SandboxUser, UserStore
+
+# Loaded on first use: the kit imports httpx, the retry policy tenacity, the sandboxes an HTTP
+# server; a CLI command that only checks an entitlement needs none of them.
+_LAZY = {
+    "kit": (".kit", None),
+    "read_ahead": (".readahead", "read_ahead"),
+    "RequestContext": (".retry", "RequestContext"),
+    "RetryPolicy": (".retry", "RetryPolicy"),
+    "parse_retry_after": (".retry", "parse_retry_after"),
+    "FaultKnobs": (".sandbox", "FaultKnobs"),
+    "Request": (".sandbox", "Request"),
+    "Response": (".sandbox", "Response"),
+    "Sandbox": (".sandbox", "Sandbox"),
+    "SandboxUser": (".sandbox", "SandboxUser"),
+    "UserStore": (".sandbox", "UserStore"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module_name, attr = _LAZY[name]
+        module = importlib.import_module(module_name, __name__)
+        value = module if attr is None else getattr(module, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FEATURES",

@@ -20,12 +20,15 @@ import importlib
 import importlib.metadata
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain.vocabulary import PRODUCTS
 from .config import ConfigSchema, Secret, redact
-from .manager import BUILTIN_ADAPTERS, ENTRY_POINT_GROUP, ENV_LOAD, AdapterHooks, Plugins
-from .retry import RequestContext, RetryPolicy
+from .names import BUILTIN_ADAPTERS, ENTRY_POINT_GROUP, ENV_LOAD
+
+if TYPE_CHECKING:
+    from .manager import AdapterHooks, Plugins
+    from .retry import RequestContext
 
 __all__ = ["DECLARATION_GROUP", "Declarations", "PluginDirectory"]
 
@@ -120,6 +123,8 @@ class PluginDirectory:
         return self.plugins.adapter(product)
 
     def request_context(self, retry: Any = None) -> RequestContext:
+        from .retry import RequestContext, RetryPolicy
+
         return RequestContext(policy=retry if isinstance(retry, RetryPolicy) else RetryPolicy())
 
     def _schema(self, product: str) -> ConfigSchema:

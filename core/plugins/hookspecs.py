@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from ..domain.events import Event
 from ..domain.records import AdapterInfo, AgentRecord, SyncSummary, UserPage
-from .retry import RequestContext
+
+if TYPE_CHECKING:
+    from .retry import RequestContext
 
 PROJECT = "seatgate"
 hookspec = pluggy.HookspecMarker(PROJECT)

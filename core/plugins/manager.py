@@ -44,6 +44,7 @@ from ..errors import NotFound, SeatgateError
 from ..services.ports import RequestStats
 from . import hookspecs
 from .config import ConfigSchema
+from .names import BUILTIN_ADAPTERS, ENTRY_POINT_GROUP, ENV_LOAD, ENV_STRICT, ENV_TRACE
 
 __all__ = [
     "ADAPTER_HOOKS",
@@ -64,16 +65,6 @@ __all__ = [
 
 logger = logging.getLogger("seatgate.plugins")
 trace_logger = logging.getLogger("seatgate.plugins.trace")
-
-BUILTIN_ADAPTERS: tuple[str, ...] = (
-    "seatgate.adapters.salesforce",
-    "seatgate.adapters.servicenow",
-    "seatgate.adapters.hubspot",
-)
-ENTRY_POINT_GROUP = "seatgate.adapters"
-ENV_LOAD = "SEATGATE_LOAD_PLUGINS"
-ENV_TRACE = "SEATGATE_TRACE_PLUGINS"
-ENV_STRICT = "SEATGATE_STRICT_PLUGINS"
 
 ADAPTER_HOOKS: tuple[str, ...] = (
     "seatgate_adapter_info",
