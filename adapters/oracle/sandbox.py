@@ -35,6 +35,7 @@ import datetime as dt
 import itertools
 import re
 import secrets
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -284,7 +285,7 @@ class OracleSandbox(Sandbox):
     :attr:`site_utc_offset_hours`; the faults of :data:`~seatgate.core.plugins.sandbox.FAULTS` and
     ``truncated``. Counters: :attr:`requests`, :attr:`auth_requests`, :attr:`queries` (the ROQL
     received, latest last), :attr:`unechoed` (calls that did not echo the QoS token they were
-    given).
+    given), :attr:`last_headers` (of the latest API call; of ``Authorization`` only its scheme).
     """
 
     name = "oracle"
@@ -314,6 +315,7 @@ class OracleSandbox(Sandbox):
         self.tokens_issued = 0
         self.queries: deque[str] = deque(maxlen=1000)
         self.unechoed = 0
+        self.last_headers: dict[str, str] = {}  # of the latest API call, credentials left out
         self.records: dict[int, dict[str, str]] = {}
         self._record_ids = itertools.count(1)
         self._qos_tokens: deque[str] = deque(maxlen=10_000)
@@ -322,6 +324,15 @@ class OracleSandbox(Sandbox):
         self._ordered_version: tuple[dt.datetime, int] | None = None
         self._ordered: list[SandboxUser] = []
         self._numbers: list[int] = []
+
+    def start(self) -> OracleSandbox:
+        super().start()
+        assert self._server is not None
+        # The base server writes the headers and the body apart; with Nagle on, each answer on a
+        # kept-alive connection waits for the client's delayed ACK (40 ms). Accepted sockets
+        # inherit the option from the listening one (Linux).
+        self._server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return self
 
     def make_store(self, users: int) -> UserStore:
         store = UserStore(users, id_format="{n}", roles=PROFILES)
@@ -418,9 +429,10 @@ class OracleSandbox(Sandbox):
             return "1" if value else "0"
         if isinstance(value, dt.datetime):
             if utc:
-                return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+                moment = value.astimezone(dt.UTC).replace(tzinfo=None)
+                return moment.isoformat(timespec="milliseconds") + "Z"
             local = value.astimezone(dt.timezone(dt.timedelta(hours=self.site_utc_offset_hours)))
-            return local.strftime("%Y-%m-%dT%H:%M:%S")
+            return local.replace(tzinfo=None).isoformat(timespec="seconds")
         return str(value)
 
     def _literal(self, lit: Lit, sample: Any, utc: bool) -> Any:
@@ -643,6 +655,8 @@ class OracleSandbox(Sandbox):
         match = API.fullmatch(request.path)
         if match is None:
             return _problem(404, "Not Found", f"no resource at {request.path}")
+        self.last_headers = {k: v for k, v in request.headers.items() if k != "authorization"}
+        self.last_headers["authorization"] = request.headers.get("authorization", "").split(" ")[0]
         refused = self._refusal(request)
         if refused is not None:
             return self._answer(refused)
