@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     with OracleSandbox(args.users) as sandbox:
         # Render every account once, so no case pays the sandbox's first render.
         raw_pull(sandbox)
-        print(f"Oracle B2C Service sandbox, {args.users} staff accounts, median of {args.runs} runs")
+        print(
+            f"Oracle B2C Service sandbox, {args.users} staff accounts, median of {args.runs} runs"
+        )
         measure("raw httpx loop", raw_pull, sandbox, args.runs, MAX_ROWS)
         measure("adapter full pull", adapter_pull, sandbox, args.runs, MAX_ROWS)
 

@@ -97,7 +97,9 @@ class Query:
 
 def split_queries(text: str) -> list[str]:
     """``Q1;Q2;`` as its queries (a ``;`` inside a string literal is no separator)."""
-    out, current, quoted = [], [], False
+    out: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == "'":
             quoted = not quoted
@@ -485,7 +487,7 @@ class OracleSandbox(Sandbox):
             negated = node[3]
             return lambda row: (get(row) in values) != negated
         op, value = node[2], self._literal(node[3], probe, utc)
-        compare = {
+        compare: Callable[[Any], bool] = {
             "=": lambda a: a == value,
             "!=": lambda a: a != value,
             "<>": lambda a: a != value,
