@@ -395,6 +395,7 @@ class Client(kit.HttpClient):
         self._owed = 0.0  # seconds the last answer asked to wait before the next call
         self._sleep: Callable[[float], None] | None = None
         self.refused: int | None = None  # the status of the last error answer, if any
+        self.refused_detail = ""  # and Oracle's words for it
 
     # -- what the kit asks of a vendor client ----------------------------------------------------
     def auth_headers(self) -> dict[str, str]:
@@ -464,7 +465,8 @@ class Client(kit.HttpClient):
             return ""
         code, words = body.get("o:errorCode"), body.get("detail") or body.get("title")
         text = ": ".join(str(p) for p in (code, words) if p)
-        return " ".join(text.split())[:200]
+        self.refused_detail = " ".join(text.split())[:200]
+        return self.refused_detail
 
     def throttle(self, response: httpx.Response) -> None:
         super().throttle(response)
@@ -481,7 +483,7 @@ class Client(kit.HttpClient):
         owed, self._owed = self._owed, 0.0
         if owed > 0 and self._sleep is not None:
             self._sleep(owed)
-        self.refused = None
+        self.refused, self.refused_detail = None, ""
         try:
             return super().send(method, path, **kwargs)
         except RateLimited as exc:
@@ -490,9 +492,10 @@ class Client(kit.HttpClient):
             raise
         except MalformedResponse:
             if self.refused == 400:
+                said = f": {self.refused_detail}" if self.refused_detail else ""
                 raise AdapterError(
-                    f"{CRM} refused the request (400): check user_filter and the field settings "
-                    "(email_field, email_filter, name_field, inactive_fields, role_fields)"
+                    f"{CRM} refused the request (400{said}): check user_filter and the field "
+                    "settings (email_field, email_filter, name_field, inactive_fields, role_fields)"
                 ) from None
             raise
 

@@ -415,6 +415,7 @@ def test_a_misspelt_field_shows_at_the_connection_check(
         plugin.seatgate_check_connection(product="oracle_sc", settings=settings, ctx=ctx)
     message = str(raised.value)
     assert "400" in message and "role_fields" in message and "\n" not in message
+    assert "Profile.Nmae" in message  # Oracle's own words say which field
     assert ctx.retries == 0
 
 
