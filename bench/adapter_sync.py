@@ -45,7 +45,10 @@ CRMS = {
     "salesforce": ("seatgate.adapters.salesforce.sandbox", "SalesforceSandbox", 2000),
     "servicenow": ("seatgate.adapters.servicenow.sandbox", "ServiceNowSandbox", 10000),
     "hubspot": ("seatgate.adapters.hubspot.sandbox", "HubSpotSandbox", 500),
+    "oracle_sc": ("seatgate.adapters.oracle.sandbox", "OracleSandbox", 20000),
 }
+# The raw pull's script, where it is not bench/pull_<product>.py.
+PULL_SCRIPTS = {"oracle_sc": "pull_oracle"}
 
 
 def _host(conn: Any, product: str, users: int) -> None:
@@ -140,7 +143,7 @@ def child(product: str, users: int, activated_roles: list[str]) -> dict[str, Any
     from seatgate.core.clock import FixedClock
 
     page = CRMS[product][2]
-    raw_pull = importlib.import_module(f"pull_{product}").raw_pull
+    raw_pull = importlib.import_module(PULL_SCRIPTS.get(product, f"pull_{product}")).raw_pull
     out: dict[str, Any] = {"product": product, "users": users, "minimum": math.ceil(users / page)}
     with remote as sandbox, tempfile.TemporaryDirectory() as tmp:
         sandbox.drop_caches()
