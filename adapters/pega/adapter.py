@@ -248,10 +248,12 @@ def format_stamp(instant: dt.datetime, style: str = "pega") -> str:
     """``instant`` (naive means UTC) as Pega writes it, cut down to the millisecond: floored, so a
     filter ``>=`` on it still includes ``instant`` itself."""
     at = instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
-    ms = at.microsecond // 1000
+    # Field by field: strftime's %Y does not pad a year before 1000 on every platform.
+    day = (at.year, at.month, at.day)
+    clock = (at.hour, at.minute, at.second, at.microsecond // 1000)
     if style == "iso":
-        return f"{at:%Y-%m-%dT%H:%M:%S}.{ms:03d}Z"
-    return f"{at.year:04d}{at.month:02d}{at.day:02d}T{at:%H%M%S}.{ms:03d} GMT"
+        return "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z".format(*day, *clock)
+    return "{:04d}{:02d}{:02d}T{:02d}{:02d}{:02d}.{:03d} GMT".format(*day, *clock)
 
 
 # -- the field mapping ------------------------------------------------------------------------------
@@ -400,12 +402,7 @@ class Client(kit.HttpClient):
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        base = require_tls(base_url, "base_url", "https://acme.pegacloud.io")
-        root = context_root.strip("/")
-        if not _NAME_RE.fullmatch(root):
-            raise BadInput("config context_root", context_root, "a path segment such as prweb")
-        if app_alias and not re.fullmatch(r"[A-Za-z0-9_-]+", app_alias, re.ASCII):
-            raise BadInput("config app_alias", app_alias, "an application URL alias")
+        base, root = _locate(base_url, context_root, app_alias)
         super().__init__(
             base, timeout=timeout, headers={"Accept": "application/json"}, transport=transport
         )
@@ -452,7 +449,10 @@ class Client(kit.HttpClient):
                     f"Pega's token endpoint refused the request{self.said()}: the OAuth 2.0 "
                     "client registration must allow the client credentials grant"
                 ) from None
-            raise
+            raise MalformedResponse(
+                f"Pega's token endpoint {self.token_path} answered {self._status}{self.said()}: "
+                "check base_url and context_root in the config"
+            ) from None
         try:
             body = response.json()
         except ValueError:
@@ -526,6 +526,7 @@ class Client(kit.HttpClient):
     ) -> dict[str, Any]:
         """One page of a list data view: ``{"data": [...], ...}`` as Pega sent it."""
         path = f"{self.api_path}/data_views/{_view(data_view)}"
+        self.ensure_token(ctx)  # outside the try: a 404 below is the data view's
         try:
             page = self.json(ctx, "POST", path, json=dict(body))
         except MalformedResponse:
@@ -563,6 +564,39 @@ class Client(kit.HttpClient):
             return True
 
         return self.call(ctx, delete)
+
+
+def _locate(base_url: str, context_root: str, app_alias: str) -> tuple[str, str]:
+    """The base URL (TLS unless loopback) and the context root, checked; :class:`BadInput`
+    names the bad setting."""
+    base = require_tls(base_url, "base_url", "https://acme.pegacloud.io")
+    root = context_root.strip("/")
+    if not _NAME_RE.fullmatch(root):
+        raise BadInput("config context_root", context_root, "a path segment such as prweb")
+    if app_alias and not re.fullmatch(r"[A-Za-z0-9_-]+", app_alias, re.ASCII):
+        raise BadInput("config app_alias", app_alias, "an application URL alias such as MyApp")
+    return base, root
+
+
+def check_settings(settings: Mapping[str, Any]) -> tuple[FieldMap, str, int]:
+    """Everything a request needs from ``settings``, checked before any request is made: the
+    field mapping, the data view and the page size. :class:`BadInput` names the bad setting."""
+    _locate(
+        str(settings.get("base_url") or ""),
+        str(settings.get("context_root") or "prweb"),
+        str(settings.get("app_alias") or ""),
+    )
+    fields = FieldMap.of(settings)
+    size = settings.get("page_size", MAX_PAGE)
+    size = MAX_PAGE if size is None else size
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_PAGE:
+        raise BadInput("config page_size", size, f"a whole number from 1 to {MAX_PAGE}")
+    view = str(settings.get("data_view") or DEFAULT_DATA_VIEW)
+    _view(view)
+    install_view = str(settings.get("install_data_view") or "")
+    if install_view:
+        _view(install_view)
+    return fields, view, size
 
 
 def _view(data_view: str) -> str:
@@ -722,8 +756,7 @@ class PegaAdapter:
         self, product: str, settings: Mapping[str, Any], ctx: RequestContext
     ) -> bool:
         _check_product(product)
-        fields = FieldMap.of(settings)
-        view = str(settings.get("data_view") or DEFAULT_DATA_VIEW)
+        fields, view, _ = check_settings(settings)
         with self.client(settings) as client:
             client.permission = READ_PERMISSION.format(view=view)
             body = query_body(
@@ -742,12 +775,7 @@ class PegaAdapter:
         ctx: RequestContext,
     ) -> Iterator[UserPage]:
         _check_product(product)
-        fields = FieldMap.of(settings)
-        size = int(settings.get("page_size") or MAX_PAGE)
-        if not 1 <= size <= MAX_PAGE:
-            raise BadInput("config page_size", size, f"a whole number from 1 to {MAX_PAGE}")
-        view = str(settings.get("data_view") or DEFAULT_DATA_VIEW)
-        _view(view)
+        fields, view, size = check_settings(settings)
         return self._pull(settings, fields, view, size, since, ctx)
 
     def _pull(

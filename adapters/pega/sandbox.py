@@ -97,11 +97,13 @@ class BadRequest(Exception):
 
 
 def render_stamp(instant: dt.datetime, style: str = "pega") -> str:
+    """How Pega writes an instant: ``20250101T000001.000 GMT``, or ISO 8601 (``iso``)."""
     at = instant.astimezone(dt.UTC)
-    ms = at.microsecond // 1000
+    day = (at.year, at.month, at.day)
+    clock = (at.hour, at.minute, at.second, at.microsecond // 1000)
     if style == "iso":
-        return f"{at:%Y-%m-%dT%H:%M:%S}.{ms:03d}Z"
-    return f"{at:%Y%m%dT%H%M%S}.{ms:03d} GMT"
+        return "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z".format(*day, *clock)
+    return "{:04d}{:02d}{:02d}T{:02d}{:02d}{:02d}.{:03d} GMT".format(*day, *clock)
 
 
 def read_stamp(value: Any) -> dt.datetime:
@@ -159,6 +161,9 @@ class PegaSandbox(Sandbox):
         self.savable: set[str] = {INSTALL_VIEW}
         self.records: dict[str, dict[str, Any]] = {}  # the savable data page's records by key
         self.bodies: list[Any] = []  # the JSON bodies of the data view requests, in order
+        self.seen: list[tuple[str, str]] = []  # (method, path) of every request routed
+        # (Authorization header, form) of every token request: a test checks the wire format.
+        self.token_requests: list[tuple[str, dict[str, str]]] = []
         self._render_lock = threading.Lock()
         self._fragments: dict[tuple[int, tuple[str, ...]], tuple[dt.datetime, bytes]] = {}
         self._sorted: tuple[tuple[dt.datetime, int], list[str], list[SandboxUser]] | None = None
@@ -285,6 +290,8 @@ class PegaSandbox(Sandbox):
             self._fragments.clear()
 
     def route(self, request: Request) -> Response:
+        with self._lock:
+            self.seen.append((request.method, request.path))
         if self.is_auth(request):
             if request.method != "POST":
                 return _error(405, "Method Not Allowed")
@@ -332,6 +339,8 @@ class PegaSandbox(Sandbox):
         form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
         client = (form.get("client_id"), form.get("client_secret"))
         header = request.headers.get("authorization", "")
+        with self._lock:
+            self.token_requests.append((header, form))
         if header.startswith("Basic "):
             try:
                 user, _, password = base64.b64decode(header[6:]).decode().partition(":")
