@@ -45,6 +45,7 @@ CRMS = {
     "salesforce": ("seatgate.adapters.salesforce.sandbox", "SalesforceSandbox", 2000),
     "servicenow": ("seatgate.adapters.servicenow.sandbox", "ServiceNowSandbox", 10000),
     "hubspot": ("seatgate.adapters.hubspot.sandbox", "HubSpotSandbox", 500),
+    "pega": ("seatgate.adapters.pega.sandbox", "PegaSandbox", 5000),
 }
 
 

@@ -221,9 +221,8 @@ EXAMPLE_CONFIG: dict[str, Any] = {
 
 # -- Pega's date-time stamps ------------------------------------------------------------------------
 
-_PEGA_STAMP = re.compile(
-    r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})\.([0-9]{3}) GMT", re.ASCII
-)
+_PEGA_STAMP = re.compile(r"[0-9]{8}T[0-9]{6}\.[0-9]{3} GMT", re.ASCII)
+_fromisoformat = dt.datetime.fromisoformat
 
 
 def parse_stamp(value: str) -> dt.datetime:
@@ -233,10 +232,10 @@ def parse_stamp(value: str) -> dt.datetime:
     a zone (``2025-01-01T09:30:00.250Z``) is read too. Raises ``ValueError`` for anything else,
     including a date that does not exist (``20250230T...``).
     """
-    m = _PEGA_STAMP.fullmatch(value)
-    if m is not None:
-        y, mo, d, h, mi, s, ms = (int(g) for g in m.groups())
-        return dt.datetime(y, mo, d, h, mi, s, ms * 1000, tzinfo=UTC)
+    if _PEGA_STAMP.fullmatch(value) and value[9:11] < "24":
+        # The shape is checked above; the C parser of ISO 8601's basic format then checks the
+        # calendar, several times faster than building the datetime from its parts here.
+        return _fromisoformat(value[:19] + "+00:00")
     if len(value) >= 20 and value[4:5] == "-" and value[10:11] == "T":
         parsed = dt.datetime.fromisoformat(value)
         if parsed.tzinfo is not None:
@@ -297,7 +296,12 @@ class FieldMap:
                 )
         return cls(roles=roles, **values)
 
-    @property
+    @functools.cached_property
+    def dotted(self) -> bool:
+        """Whether a mapped field is an embedded page's property (``pyAddresses.Email...``)."""
+        return any("." in f for f in self.select)
+
+    @functools.cached_property
     def select(self) -> list[str]:
         """The fields a query selects, each once."""
         wanted = (self.id, self.email, self.name, self.disabled, self.updated, *self.roles)
@@ -318,40 +322,45 @@ def _get(row: Mapping[str, Any], field: str) -> Any:
 
 
 def _flag(value: Any, field: str) -> bool:
-    if value is None or value == "":
+    if value is None or value == "" or value is False:
         return False  # Pega leaves false and empty properties out of a record
-    if isinstance(value, bool):
-        return value
+    if value is True:
+        return True
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     raise MalformedResponse(f"Pega sent an operator whose {field} is not true or false")
 
 
-def _names(value: Any, field: str) -> tuple[str, ...]:
+def _names(value: Any, field: str) -> tuple[str, ...] | list[str]:
     if value is None or value == "":
         return ()
-    if isinstance(value, str):
+    if type(value) is str:
         return (value,)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(v for v in value if v)
+    if type(value) is list and all(type(v) is str for v in value):
+        return value
     raise MalformedResponse(f"Pega sent an operator whose {field} is not a name or a list of names")
 
 
 def to_user(row: Any, fields: FieldMap) -> ExternalUser:
     """One data view row as the core's user. A row without its key, or with a field of the wrong
-    kind, means the page is not what the data view promises: :class:`MalformedResponse`."""
-    if not isinstance(row, Mapping):
+    kind, means the page is not what the data view promises: :class:`MalformedResponse`.
+
+    This runs once per operator (100,000 in a large pull): plain ``dict.get`` unless a mapped
+    field is an embedded page's property, and no work for what the row does not have.
+    """
+    if not isinstance(row, dict):
         raise MalformedResponse("Pega sent a data view row that is not an object")
-    key = _get(row, fields.id)
-    if not isinstance(key, str) or not key:
+    get: Callable[[str], Any] = functools.partial(_get, row) if fields.dotted else row.get
+    key = get(fields.id)
+    if type(key) is not str or not key:
         raise MalformedResponse(f"Pega sent an operator without {fields.id}")
-    email = _get(row, fields.email) if fields.email else None
-    name = _get(row, fields.name) if fields.name else None
-    if (email is not None and not isinstance(email, str)) or (
-        name is not None and not isinstance(name, str)
+    email = get(fields.email) if fields.email else None
+    name = get(fields.name) if fields.name else None
+    if (email is not None and type(email) is not str) or (
+        name is not None and type(name) is not str
     ):
         raise MalformedResponse(f"Pega sent operator {key} with a name or email that is no text")
-    stamp = _get(row, fields.updated)
+    stamp = get(fields.updated)
     modified_at = None
     if stamp is not None:
         try:
@@ -360,18 +369,19 @@ def to_user(row: Any, fields: FieldMap) -> ExternalUser:
             raise MalformedResponse(
                 f"Pega sent operator {key} with a {fields.updated} that is no date-time"
             ) from None
-    roles: dict[str, None] = {}
+    roles: tuple[str, ...] = ()
     for field in fields.roles:
-        roles.update(dict.fromkeys(_names(_get(row, field), field)))
-    disabled = _flag(_get(row, fields.disabled), fields.disabled) if fields.disabled else False
+        roles += tuple(_names(get(field), field))
+    if len(roles) > 1 or (roles and not roles[0]):
+        roles = tuple(dict.fromkeys(r for r in roles if r))  # each once, the primary first
+    disabled = _flag(get(fields.disabled), fields.disabled) if fields.disabled else False
     return ExternalUser(
         external_id=key,
         email=email or None,
         name=name or "",
         active=not disabled,
-        roles=tuple(roles),
+        roles=roles,
         modified_at=modified_at,
-        raw={fields.updated: stamp} if stamp is not None else {},
     )
 
 

@@ -30,7 +30,7 @@ from seatgate.adapters.pega.adapter import (
     query_body,
     to_user,
 )
-from seatgate.adapters.pega.sandbox import INSTALL_VIEW, PegaSandbox
+from seatgate.adapters.pega.sandbox import FIELDS, INSTALL_VIEW, PegaSandbox
 from seatgate.core.bootstrap import App
 from seatgate.core.entrypoints.cli import adapters as cli_adapters
 from seatgate.core.entrypoints.cli import main_group
@@ -904,3 +904,15 @@ def test_a_sync_seats_the_holders_of_an_activated_access_group(
         assert newcomer.email in app.seats.seated_emails("acme", "pega")
         f1 = sb.bodies[-1]["query"]["filter"]["filterConditions"]["F1"]
         assert f1["lhs"] == {"field": "pxUpdateDateTime"} and f1["comparator"] == "GTE"
+
+
+def test_the_sandbox_renders_each_operator_as_its_record_says(sandbox: PegaSandbox) -> None:
+    sandbox.store.change([3], roles=["CustomerService:CSR", 'Sales:Rep "EMEA" é'])
+    sandbox.store.deactivate([4])
+    for number in (1, 3, 4):
+        user = sandbox.store.by_number[number]
+        record = sandbox.operator(user)
+        for select in (FIELDS, tuple(FieldMap().select)):
+            rendered = json.loads(sandbox._render(user, select))
+            assert rendered == {f: record[f] for f in select if f in record}
+            assert list(rendered) == [f for f in select if f in record]
