@@ -46,6 +46,7 @@ CRMS = {
     "servicenow": ("seatgate.adapters.servicenow.sandbox", "ServiceNowSandbox", 10000),
     "hubspot": ("seatgate.adapters.hubspot.sandbox", "HubSpotSandbox", 500),
     "oracle_sc": ("seatgate.adapters.oracle.sandbox", "OracleSandbox", 20000),
+    "pega": ("seatgate.adapters.pega.sandbox", "PegaSandbox", 5000),
 }
 # The raw pull's script, where it is not bench/pull_<product>.py.
 PULL_SCRIPTS = {"oracle_sc": "pull_oracle"}

@@ -10,6 +10,7 @@ BUILTIN_ADAPTERS: tuple[str, ...] = (
     "seatgate.adapters.servicenow",
     "seatgate.adapters.hubspot",
     "seatgate.adapters.oracle",
+    "seatgate.adapters.pega",
 )
 ENTRY_POINT_GROUP = "seatgate.adapters"
 ENV_LOAD = "SEATGATE_LOAD_PLUGINS"
