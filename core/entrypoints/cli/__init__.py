@@ -16,6 +16,7 @@ command's flag (``quantity`` -> ``--quantity``), a remedy as the command to run 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import importlib
 import json
@@ -27,8 +28,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 
-from ...clock import FixedClock, SystemClock, isoformat, parse_instant
+from ...clock import FixedClock, SystemClock, isoformat
 from ...errors import BadInput, SeatgateError
+from . import params
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -61,6 +63,15 @@ REMEDIES: dict[str, str] = {
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 seat``, ``2 seats``, ``0 retries``: a count with its noun agreeing."""
+    if count == 1:
+        return f"{count} {noun}"
+    if noun.endswith("y") and noun[-2:-1] not in tuple("aeiou"):
+        return f"{count} {noun[:-1]}ies"
+    return f"{count} {noun}s"
+
+
 def remedy_text(code: str | None, context: dict[str, object]) -> str:
     """The shell rendering of a remedy code ("" for none or an unknown one)."""
     if not code or code not in REMEDIES:
@@ -75,13 +86,13 @@ class Context:
     def __init__(
         self,
         db: str | None,
-        as_of: str | None,
+        as_of: dt.datetime | None,
         actor: str | None,
         as_json: bool,
         policy: Path | None,
     ) -> None:
         self.db_url = db
-        self.clock = FixedClock(parse_instant(as_of, "--as-of")) if as_of else SystemClock()
+        self.clock = FixedClock(as_of) if as_of is not None else SystemClock()
         self.actor = actor
         self.json = as_json
         self.policy = policy
@@ -158,6 +169,7 @@ def pass_ctx(f: F) -> F:
 @click.option(
     "--db",
     "db",
+    type=params.URL,
     metavar="URL",
     envvar="SEATGATE_DATABASE_URL",
     help="Database URL (default sqlite:///seatgate.db; postgresql://... for PostgreSQL).",
@@ -165,12 +177,14 @@ def pass_ctx(f: F) -> F:
 @click.option(
     "--as-of",
     "as_of",
+    type=params.INSTANT,
     metavar="DATETIME",
     envvar="SEATGATE_NOW",
-    help="Run every rule as of this instant (ISO-8601; default: now).",
+    help="Run every rule as of this instant (ISO-8601, 2000-01-01 to 2099-12-31; default: now).",
 )
 @click.option(
     "--actor",
+    type=params.EMAIL,
     metavar="EMAIL",
     envvar="SEATGATE_ACTOR",
     help="Who is acting (needs install or manage for purchases and seats).",
@@ -178,7 +192,7 @@ def pass_ctx(f: F) -> F:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.option(
     "--policy",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=params.FilePath(),
     envvar="SEATGATE_POLICY",
     help="Enforcement timeline file (default: the built-in one).",
 )
@@ -187,7 +201,7 @@ def pass_ctx(f: F) -> F:
 def main_group(
     ctx: click.Context,
     db: str | None,
-    as_of: str | None,
+    as_of: dt.datetime | None,
     actor: str | None,
     as_json: bool,
     policy: Path | None,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ...errors import BadInput, NotFound
-from . import Context, pass_ctx
+from . import Context, params, pass_ctx
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -72,11 +72,11 @@ def adapters_list(ctx: Context, as_json: bool) -> None:
 
 
 @click.command("new-adapter")
-@click.argument("name")
+@click.argument("name", type=params.LABEL)
 @click.option(
     "--dir",
     "directory",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=params.DirPath(),
     default=Path("."),
     show_default=True,
     help="Where to create the package folder.",
@@ -118,9 +118,9 @@ def start_sandbox(name: str, users: int, port: int) -> Sandbox:
 
 
 @click.command("sandbox")
-@click.argument("name")
-@click.option("--users", type=click.IntRange(min=0), default=100, show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Default: a free port.")
+@click.argument("name", type=params.LABEL)
+@click.option("--users", type=params.counted(1_000_000, minimum=0), default=100, show_default=True)
+@click.option("--port", type=params.PORT, default=0, help="Default: a free port.")
 @pass_ctx
 def sandbox(ctx: Context, name: str, users: int, port: int) -> None:
     """Serve adapter NAME's sandbox CRM on 127.0.0.1 until Ctrl-C, and print the settings to use."""
@@ -144,13 +144,13 @@ def sandbox(ctx: Context, name: str, users: int, port: int) -> None:
 
 
 @click.command("install")
-@click.argument("account")
-@click.argument("product")
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT)
 @click.option(
     "--config",
     "config_file",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=params.FilePath(),
     help="JSON or TOML settings; secrets as ${ENV_VAR} references.",
 )
 @pass_ctx
@@ -174,8 +174,8 @@ def _toggle(enabled: bool) -> click.Command:
     verb = "enable" if enabled else "disable"
 
     @click.command(verb)
-    @click.argument("account")
-    @click.argument("product")
+    @click.argument("account", type=params.ACCOUNT)
+    @click.argument("product", type=params.PRODUCT)
     @pass_ctx
     def command(ctx: Context, account: str, product: str) -> None:
         changed = ctx.app.installs.set_enabled(account, product, enabled, ctx.actor)
