@@ -4,7 +4,8 @@ Global options come before the command: ``seatgate --db URL --as-of 2026-03-16T1
 check ...``. With ``--json`` (before the command, or a command's own ``--json``) stdout carries
 exactly one JSON document, errors included: ``{"error": {"code", "message", "field"?,
 "remedy"?}}``. Exit codes: 0 done (or allowed), 1 done with refusals (or denied), 2 bad input /
-not found / not authorized.
+not found / not authorized / a database that cannot be used, 75 the database stayed busy (another
+writer held it past ``SEATGATE_BUSY_TIMEOUT``: nothing written, try again).
 
 Each command group lives in one module of this package (:data:`COMMAND_MODULES`), which defines it
 and its ``register(main)``. Modules import the services lazily, inside their commands, so
@@ -58,6 +59,16 @@ REMEDIES: dict[str, str] = {
     ),
     "force": "check the CRM, then rerun with --force to proceed",
     "confirm": "add --yes to buy",
+    # The database (seatgate.core.storage.db): what to do when it cannot be used.
+    "start_database": "check that the server runs and that --db (or SEATGATE_DATABASE_URL) names it",
+    "create_database": "create it (`createdb {name}`) or give --db another database",
+    "database_credentials": "fix the user or password in --db (or SEATGATE_DATABASE_URL)",
+    "database_path": "give --db sqlite:///PATH, a file in a directory that exists",
+    "writable_database": (
+        "make the file and its directory writable by this user, or give --db another database"
+    ),
+    "other_database": "give --db a new file or a seatgate database",
+    "retry_busy": "try again when the other writer is done (SEATGATE_BUSY_TIMEOUT sets the wait)",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
