@@ -3,6 +3,7 @@ overage rule of seed 000)."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -55,15 +56,21 @@ def preview(ctx: Context, account: str, product: str | None, period: str) -> Non
 @click.option("--period", type=params.PERIOD, required=True, help="The month to bill.")
 @pass_ctx
 def run(ctx: Context, period: str) -> None:
-    """Issue the month's invoices for all accounts; running it again issues nothing new."""
+    """Issue the month's invoices for all accounts; running it again issues nothing new. Exit 1
+    when an account could not be billed (it is named; every other account was)."""
     data = ctx.app.billing.run(period, ctx.actor)
-    ctx.emit(
-        data,
-        lambda c: c.print(
+
+    def human(console: Console) -> None:
+        console.print(
             f"billing run {data['period']}: {plural(data['count'], 'invoice')} issued, "
             f"total {data['total']}"
-        ),
-    )
+        )
+        for skipped in data["skipped"]:
+            console.print(f"  skipped {skipped['account']}: {skipped['reason']}", markup=False)
+
+    ctx.emit(data, human)
+    if data["skipped"]:
+        sys.exit(1)
 
 
 @billing.command("invoices")
