@@ -35,6 +35,7 @@ from . import params
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from ...bootstrap import App
 
@@ -72,6 +73,18 @@ REMEDIES: dict[str, str] = {
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_UNBOUNDED = 100_000  # columns of a console that is not a terminal: tables are never cut
+
+
+def table(*headers: str, title: str | None = None) -> Table:
+    """A table whose cells wrap (``fold``) on a terminal instead of being cut to ``accou…``."""
+    from rich.table import Table
+
+    made = Table(title=title)
+    for header in headers:
+        made.add_column(header, overflow="fold")
+    return made
 
 
 def plural(count: int, noun: str) -> str:
@@ -113,10 +126,15 @@ class Context:
 
     @property
     def console(self) -> Console:
+        """Rich output. On a terminal tables fit its width, wrapping long values; anywhere else
+        (a pipe, a log) nothing is cut or wrapped: every value is printed whole."""
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=False, highlight=False, soft_wrap=True)
+            console = Console(stderr=False, highlight=False, soft_wrap=True)
+            if not console.is_terminal:
+                console = Console(stderr=False, highlight=False, soft_wrap=True, width=_UNBOUNDED)
+            self._console = console
         return self._console
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import click
 
 from ...domain.timeline import REGIONS
 from ...domain.vocabulary import Channel, Frequency, Permission, SeatMode
-from . import Context, params, pass_ctx, plural
+from . import Context, params, pass_ctx, plural, table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -147,9 +147,7 @@ def contract_list(ctx: Context, account_name: str | None) -> None:
     rows = [v.as_dict() for v in ctx.app.contracts.list(account_name)]
 
     def human(console: Console) -> None:
-        from rich.table import Table
-
-        table = Table(
+        grid = table(
             "account",
             "product",
             "plan",
@@ -161,7 +159,7 @@ def contract_list(ctx: Context, account_name: str | None) -> None:
             "mode",
         )
         for r in rows:
-            table.add_row(
+            grid.add_row(
                 str(r["account"]),
                 str(r["product"]),
                 str(r["plan"]),
@@ -172,7 +170,7 @@ def contract_list(ctx: Context, account_name: str | None) -> None:
                 str(r["channel"]),
                 str(r["mode"]),
             )
-        console.print(table)
+        console.print(grid)
 
     ctx.emit({"contracts": rows}, human)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ...errors import BadInput, NotFound
-from . import Context, params, pass_ctx
+from . import Context, params, pass_ctx, table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -49,12 +49,10 @@ def adapters_list(ctx: Context, as_json: bool) -> None:
     data = list_adapters()
 
     def human(console: Console) -> None:
-        from rich.table import Table
-
-        table = Table("adapter", "products", "version", "features", "settings", "origin")
+        grid = table("adapter", "products", "version", "features", "settings", "origin")
         for a in data["adapters"]:
             fields = a["config_schema"]["fields"] if isinstance(a["config_schema"], dict) else []
-            table.add_row(
+            grid.add_row(
                 a["name"],
                 ", ".join(a["products"]),
                 a["version"],
@@ -62,7 +60,7 @@ def adapters_list(ctx: Context, as_json: bool) -> None:
                 f"{len(fields)} ({sum(f['required'] for f in fields)} required)",
                 a["origin"],
             )
-        console.print(table)
+        console.print(grid)
         for p in data["problems"]:
             click.echo(
                 f"warning: plugin {p['name']} ({p['origin']}) skipped: {p['reason']}", err=True

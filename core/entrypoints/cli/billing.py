@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ...domain.vocabulary import Frequency, TicketKind
-from . import Context, params, pass_ctx, plural, remedy_text
+from . import Context, params, pass_ctx, plural, remedy_text, table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -19,17 +19,15 @@ TICKET_KINDS = tuple(TicketKind)
 
 
 def _print_invoice(console: Console, data: dict[str, Any], title: str) -> None:
-    from rich.table import Table
-
-    table = Table(
+    grid = table(
         "product", "kind", "description", "qty", "unit", "amount", "from", "to", title=title
     )
     for ln in data["lines"]:
-        table.add_row(
+        grid.add_row(
             ln["product"], ln["kind"], ln["description"], str(ln["quantity"]),
             ln["unit_price"], ln["amount"], ln["start"], ln["end"],
         )  # fmt: skip
-    console.print(table)
+    console.print(grid)
     console.print(f"total: {data['total']} {data['currency']}")
 
 
@@ -193,15 +191,13 @@ def catalog_list(ctx: Context, product: str | None) -> None:
     data = {"as_of": day.isoformat(), "plans": [p.as_dict() for p in plans]}
 
     def human(console: Console) -> None:
-        from rich.table import Table
-
-        table = Table("product", "plan", "type", "charge model", "monthly price", "effective")
+        grid = table("product", "plan", "type", "charge model", "monthly price", "effective")
         for p in plans:
-            table.add_row(
+            grid.add_row(
                 p.product, p.name, "add-on (partner only)" if p.addon else "base",
                 p.charge_model, f"{p.monthly_price} {p.currency}", str(p.effective),
             )  # fmt: skip
-        console.print(table)
+        console.print(grid)
         console.print("prices are illustrative monthly equivalents")
 
     ctx.emit(data, human)

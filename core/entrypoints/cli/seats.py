@@ -11,7 +11,7 @@ import click
 
 from ...domain.vocabulary import Feature
 from ...errors import BadInput
-from . import Context, params, pass_ctx, plural
+from . import Context, params, pass_ctx, plural, table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -124,21 +124,19 @@ def list_(ctx: Context, account: str, product: str | None) -> None:
     data = listing.as_dict()
 
     def human(console: Console) -> None:
-        from rich.table import Table
-
         for c, n in listing.counts:
             flag = " (in overage)" if n.in_overage else ""
             console.print(f"{c.product}: {n.assigned} of {plural(n.contracted, 'seat')}{flag}")
-        table = Table("product", "email", "active", "assigned at", "grandfathered")
+        grid = table("product", "email", "active", "assigned at", "grandfathered")
         for r in listing.seats:
-            table.add_row(
+            grid.add_row(
                 r.product,
                 r.email,
                 "yes" if r.active else "no",
                 str(r.assigned_at),
                 "yes" if r.grandfathered else "",
             )
-        console.print(table)
+        console.print(grid)
 
     ctx.emit(data, human)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ...errors import BadInput
-from . import Context, params, pass_ctx, plural, remedy_text
+from . import Context, params, pass_ctx, plural, remedy_text, table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -154,12 +154,10 @@ def runs_list(ctx: Context, account: str, product: str | None, limit: int) -> No
     rows = ctx.app.sync.runs(account, product, limit)
 
     def human(console: Console) -> None:
-        from rich.table import Table
-
-        table = Table("run", "product", "started", "outcome", "pulled", "+new ~upd -off", "seated")
+        grid = table("run", "product", "started", "outcome", "pulled", "+new ~upd -off", "seated")
         for r in rows:
             kind = "full" if r["full"] else "incr"
-            table.add_row(
+            grid.add_row(
                 str(r["id"]),
                 r["product"],
                 r["started_at"].strftime("%Y-%m-%d %H:%M"),
@@ -168,7 +166,7 @@ def runs_list(ctx: Context, account: str, product: str | None, limit: int) -> No
                 f"+{r['created']} ~{r['updated']} -{r['deactivated']}",
                 f"{r['seated']} (+{r['waiting']} waiting)",
             )
-        console.print(table)
+        console.print(grid)
         for r in rows:
             if r["message"]:
                 console.print(f"run {r['id']}: {r['message']}")
