@@ -126,13 +126,14 @@ class Context:
 
     @property
     def console(self) -> Console:
-        """Rich output. On a terminal tables fit its width, wrapping long values; anywhere else
-        (a pipe, a log) nothing is cut or wrapped: every value is printed whole."""
+        """Rich output. On a terminal (or with ``COLUMNS`` set) tables fit its width, wrapping
+        long values; anywhere else (a pipe, a log) nothing is cut or wrapped: every value is
+        printed whole."""
         if self._console is None:
             from rich.console import Console
 
             console = Console(stderr=False, highlight=False, soft_wrap=True)
-            if not console.is_terminal:
+            if not console.is_terminal and not os.environ.get("COLUMNS"):
                 console = Console(stderr=False, highlight=False, soft_wrap=True, width=_UNBOUNDED)
             self._console = console
         return self._console
