@@ -39,6 +39,7 @@ from ..errors import BadInput
 
 __all__ = [
     "ACCOUNT_NAME_MAX",
+    "BLANKS",
     "EARLIEST",
     "EMAIL_LOCAL_MAX",
     "EMAIL_MAX",
@@ -76,7 +77,12 @@ ACCOUNT_NAME_MAX = 100
 NAME_MAX = 200
 LABEL_MAX = 100
 
+# What is stripped around a value: spaces, tabs and line ends only (str.strip() would also take
+# control characters such as \x1f, which are refused instead).
+BLANKS = " \t\r\n"
+
 _ACCOUNT_NAME = re.compile(rf"[A-Za-z0-9._-]{{1,{ACCOUNT_NAME_MAX}}}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _PERIOD = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 _INTEGER = re.compile(r"[+-]?\d{1,30}")
 
@@ -100,6 +106,8 @@ def instant(value: str, what: str = "date/time") -> dt.datetime:
 
 def date(value: str, what: str = "date") -> dt.date:
     """A calendar date ``YYYY-MM-DD`` within the documented range."""
+    if not _DATE.fullmatch(value.strip(BLANKS)):
+        raise BadInput(what, value, "a date as YYYY-MM-DD")
     day = parse_date(value, what)
     if not EARLIEST <= day <= LATEST:
         raise BadInput(what, value, f"a date from {_date_range()}")
@@ -179,7 +187,7 @@ def _printable(value: str) -> bool:
 def text(value: str, what: str, *, maximum: int = LABEL_MAX) -> str:
     """A name or label: 1 to ``maximum`` characters, none of them a control character; returned
     as given (surrounding spaces removed)."""
-    stripped = value.strip()
+    stripped = value.strip(BLANKS)
     if not stripped or len(stripped) > maximum or not _printable(stripped):
         raise BadInput(what, value, f"1 to {maximum} printable characters")
     return stripped

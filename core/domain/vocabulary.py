@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from ..errors import BadInput
-from .bounds import check_email_length
+from .bounds import BLANKS, check_email_length
 
 __all__ = [
     "PRODUCTS",
@@ -228,7 +228,7 @@ def choice(what: str, value: str, accepted: type[StrEnum] | tuple[str, ...]) -> 
     ``uk`` is ``UK``): an entrypoint's reading of a choice. :class:`BadInput` naming what is
     accepted otherwise."""
     names = tuple(str(a) for a in accepted)
-    wanted = value.strip().casefold()
+    wanted = value.strip(BLANKS).casefold()
     for name in names:
         if name.casefold() == wanted:
             return name
@@ -241,7 +241,7 @@ def normalize_email(value: str) -> str:
     Raises :class:`BadInput` for anything that is not an address like ``name@example.com``, or
     one longer than RFC 5321 allows (:func:`seatgate.core.domain.bounds.check_email_length`).
     """
-    email = value.strip().lower()
+    email = value.strip(BLANKS).lower()
     local, at, domain = email.partition("@")
     if not at or not local or "." not in domain or " " in email or domain.startswith("."):
         raise BadInput("email", value, "an address like name@example.com")

@@ -291,7 +291,11 @@ class Database:
                 raise problem from context.original_exception
 
         if migrate:
-            self.upgrade(only_if_needed=True)
+            try:
+                self.upgrade(only_if_needed=True)
+            except BaseException:
+                self.engine.dispose()  # no connection is left open behind the error
+                raise
 
     def __repr__(self) -> str:
         return f"Database({self.shown!r})"

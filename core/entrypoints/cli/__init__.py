@@ -5,7 +5,8 @@ check ...``. With ``--json`` (before the command, or a command's own ``--json``)
 exactly one JSON document, errors included: ``{"error": {"code", "message", "field"?,
 "remedy"?}}``. Exit codes: 0 done (or allowed), 1 done with refusals (or denied), 2 bad input /
 not found / not authorized / a database that cannot be used, 75 the database stayed busy (another
-writer held it past ``SEATGATE_BUSY_TIMEOUT``: nothing written, try again).
+writer held it past ``SEATGATE_BUSY_TIMEOUT``: nothing written, try again), 70 an internal error
+(a bug: one line all the same; ``SEATGATE_DEBUG=1`` shows the traceback).
 
 Each command group lives in one module of this package (:data:`COMMAND_MODULES`), which defines it
 and its ``register(main)``. Modules import the services lazily, inside their commands, so
@@ -73,6 +74,8 @@ REMEDIES: dict[str, str] = {
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE of sysexits.h: seatgate itself failed (a bug), not the input
 
 _UNBOUNDED = 100_000  # columns of a console that is not a terminal: tables are never cut
 
@@ -308,3 +311,15 @@ def main(argv: list[str] | None = None) -> None:
         if exc.remedy:
             error["remedy"] = exc.remedy
         fail(render(exc, command), exc.code, exc.exit_code, as_json, extra, error)
+    except Exception as exc:  # a bug: still one line (SEATGATE_DEBUG=1 shows the traceback)
+        if os.environ.get("SEATGATE_DEBUG") == "1":
+            raise
+        from ...plugins.config import mask_secrets
+
+        detail = mask_secrets(f"{type(exc).__name__}: {exc}").replace("\n", " ")[:300]
+        fail(
+            f"internal error ({detail}); this is a bug: SEATGATE_DEBUG=1 shows where",
+            "internal",
+            INTERNAL_ERROR,
+            as_json,
+        )
