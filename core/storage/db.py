@@ -216,9 +216,13 @@ def check_sqlite_file(url: str, shown: str, busy_timeout: float) -> None:
     if not database or database == ":memory:" or parsed.query.get("uri"):
         return
     path = Path(database)
-    if path.is_dir():
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+    except OSError as exc:  # a directory on the way that this user may not enter
+        raise _unusable(shown, f"cannot read {shown}: {exc.strerror}", "writable_database") from None
+    if is_dir:
         raise _unusable(shown, f"{shown} is a directory, not a database file", "database_path")
-    if not path.exists():
+    if not exists:
         parent = path.parent
         if not parent.is_dir():
             raise _unusable(

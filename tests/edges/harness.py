@@ -35,14 +35,18 @@ def clean_environment() -> Iterator[None]:
     try:
         yield
     finally:
+        for k in SEATGATE_VARS:
+            os.environ.pop(k, None)
         os.environ.update(saved)
 
 
-def run(args: Sequence[str]) -> tuple[int, str, str]:
-    """``seatgate ARGS`` in process, through the console script's entry point."""
+def run(args: Sequence[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """``seatgate ARGS`` in process, through the console script's entry point, with no
+    SEATGATE_* variable but those of ``env``."""
     out, err = io.StringIO(), io.StringIO()
     code = 0
     with clean_environment(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        os.environ.update(env or {})
         try:
             main(list(args))
         except SystemExit as exc:
