@@ -219,7 +219,9 @@ def check_sqlite_file(url: str, shown: str, busy_timeout: float) -> None:
     try:
         is_dir, exists = path.is_dir(), path.exists()
     except OSError as exc:  # a directory on the way that this user may not enter
-        raise _unusable(shown, f"cannot read {shown}: {exc.strerror}", "writable_database") from None
+        raise _unusable(
+            shown, f"cannot read {shown}: {exc.strerror}", "writable_database"
+        ) from None
     if is_dir:
         raise _unusable(shown, f"{shown} is a directory, not a database file", "database_path")
     if not exists:

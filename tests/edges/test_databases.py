@@ -98,7 +98,7 @@ def test_a_database_of_another_alembic_project_is_refused(tmp_path: Path) -> Non
 def test_an_empty_file_is_a_new_database(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     path.touch()
-    code, out, err = run(["--db", f"sqlite:///{path}", *WRITE])
+    code, _out, err = run(["--db", f"sqlite:///{path}", *WRITE])
     assert code == 0, err
 
 
@@ -192,7 +192,7 @@ def test_a_postgres_database_that_does_not_exist() -> None:
     url = sa.engine.make_url(PG).set(database="sg_edges_nowhere", password="pw")
     db = url.render_as_string(hide_password=False)
     refused(db, LIST, "createdb sg_edges_nowhere")
-    code, out, err = run(["--db", db, *LIST])
+    _code, _out, err = run(["--db", db, *LIST])
     assert ":***@" in err and ":pw@" not in err
 
 
