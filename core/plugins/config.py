@@ -203,7 +203,7 @@ def _pairs(names: Iterable[str]) -> re.Pattern[str]:
     alternatives = "|".join(sorted({re.escape(n) for n in names}, key=len, reverse=True))
     return re.compile(
         rf"(?i)(?P<name>(?<![\w-])['\"]?(?:{alternatives})['\"]?\s*[:=]\s*)(?P<quote>['\"]?)"
-        r"(?P<value>[^\s&'\",;}\]]+)"
+        r"(?P<value>[^\s&'\",;})\]]+)"
     )
 
 
