@@ -101,10 +101,10 @@ class App:
         entitlement_max_age: float = 1.0,
         entitlement_audit_batch: int = 1,
     ) -> None:
+        if timeline is None:  # first: a bad policy file leaves no database connection open
+            timeline = datafiles.load_timeline(policy_file)
         self.db = db if isinstance(db, Database) else Database(db)
         self.clock: Clock = clock or SystemClock()
-        if timeline is None:
-            timeline = datafiles.load_timeline(policy_file)
         self.timeline = timeline
         if catalog is None:
             self._catalog: Callable[[], Catalog] = catalog_from_env

@@ -71,7 +71,7 @@ def parse_instant(text: str, what: str = "date/time") -> dt.datetime:
         if _DATE_RE.match(raw):
             return start_of(dt.date.fromisoformat(raw))
         return as_utc(dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00")))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an offset that leaves years 1-9999
         raise BadInput(
             what, text, "an ISO-8601 date or date-time, e.g. 2026-03-16T12:00:00Z"
         ) from None

@@ -6,6 +6,8 @@
     ├── NotAuthorized              the actor lacks the permission the action needs
     ├── Conflict                   the action contradicts the current state (e.g. idempotency key reuse)
     ├── PolicyError                a policy (timeline) or catalog file is invalid
+    ├── DatabaseUnusable           the database is not there, not writable or not seatgate's (exit 2)
+    │   └── DatabaseBusy           another writer held it past the bounded wait (exit 75: try again)
     └── AdapterError               talking to a CRM failed; carries no secret, ever
         ├── AuthFailed             credentials refused: no retry
         ├── TokenExpired           the session/token expired: refresh once, then AuthFailed
@@ -141,6 +143,23 @@ class PolicyError(SeatgateError):
 
     exit_code = 2
     code = "bad_policy"
+
+
+class DatabaseUnusable(SeatgateError):
+    """The database cannot be used as it is: the server is not reachable, the database or its
+    directory does not exist, it is not writable, or it is not seatgate's. The message names the
+    database with its password masked; ``remedy`` says what to do."""
+
+    exit_code = 2
+    code = "database"
+
+
+class DatabaseBusy(DatabaseUnusable):
+    """Another writer held the database longer than the bounded wait (``SEATGATE_BUSY_TIMEOUT``
+    seconds). Exit 75 (``EX_TEMPFAIL`` of sysexits.h): nothing was written; try again."""
+
+    exit_code = 75
+    code = "database_busy"
 
 
 class AdapterError(SeatgateError):

@@ -18,6 +18,37 @@ PG_ENV = "SEATGATE_TEST_POSTGRES_URL"
 REQUIRE_PG = os.environ.get("SEATGATE_REQUIRE_POSTGRES") == "1"
 
 
+def _needs_postgres(item: pytest.Item) -> bool:
+    return item.get_closest_marker("postgres") is not None or "postgres_url" in getattr(
+        item, "fixturenames", ()
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a PostgreSQL server (and not on CI) the PostgreSQL tests are left out and said so
+    once, not skipped one by one; with SEATGATE_REQUIRE_POSTGRES=1 they run, and fail if the
+    server is missing."""
+    if os.environ.get(PG_ENV) or REQUIRE_PG:
+        return
+    left_out = [item for item in items if _needs_postgres(item)]
+    if left_out:
+        items[:] = [item for item in items if not _needs_postgres(item)]
+        config.hook.pytest_deselected(items=left_out)
+        config.stash[_LEFT_OUT] = len(left_out)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    left_out = terminalreporter.config.stash.get(_LEFT_OUT, 0)
+    if left_out:
+        terminalreporter.write_line(
+            f"PostgreSQL: {left_out} tests not run; set {PG_ENV} to run them "
+            "(CI sets SEATGATE_REQUIRE_POSTGRES=1, which makes them mandatory)"
+        )
+
+
+_LEFT_OUT = pytest.StashKey[int]()
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: object) -> str:
     return f"sqlite:///{tmp_path}/seatgate.db"

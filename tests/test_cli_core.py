@@ -410,7 +410,7 @@ def test_bad_input_names_what_is_accepted(sqlite_cli: Cli) -> None:
     _, _, err = sqlite_cli("check acme salesforce ann@example.com pops")
     assert "cti" in err and "agent_sync" in err
     _, _, err = sqlite_cli(f"contract create acme hubspot --seats 0 {CONTRACT}")
-    assert "above 0" in err
+    assert "from 1 to 1,000,000" in err  # issue 13: the documented range of seats
     _, _, err = sqlite_cli("--as-of 2026-13-01 check acme salesforce ann@example.com cti")
     assert "ISO-8601" in err
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from seatgate.core.plugins import RequestContext
@@ -89,20 +87,18 @@ def test_kit_fails_a_broken_adapter(pytester: pytest.Pytester) -> None:
     }
 
 
-def test_memory_pull_of_100k_users_is_fast() -> None:
+def test_memory_pull_of_100k_users_is_streamed_in_full_pages() -> None:
+    # How fast is bench/sync_engine.py's to say: a test asserts no time.
     plugins = build_plugin_manager(
         builtins=(), entry_points=False, plugins=[("memory", MemoryAdapter())], strict=True
     )
     crm = MemorySandbox(users=100_000)
     info = plugins.registry.get("memory").info
     settings = info.config_schema.validate(crm.settings())
-    started = time.perf_counter()
     pulled = 0
     pages = 0
     for page in plugins.adapter("memory").pull_users("memory", settings, None, RequestContext()):
         pulled += len(page.users)
         pages += 1
-    elapsed = time.perf_counter() - started
     assert pulled == 100_000
     assert pages == 100  # streamed at the largest page size, not one list
-    assert elapsed < 1.0, f"{elapsed:.2f}s"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from ..errors import BadInput
+from .bounds import BLANKS, check_email_length
 
 __all__ = [
     "PRODUCTS",
@@ -28,6 +29,7 @@ __all__ = [
     "SyncOutcome",
     "TicketKind",
     "check_choice",
+    "choice",
     "normalize_email",
 ]
 
@@ -94,6 +96,17 @@ class Frequency(StrEnum):
         """Months in one billing period of this frequency."""
         return _FREQUENCY_MONTHS[self]
 
+    @property
+    def adverb(self) -> str:
+        """How often: "billed annually", "billed semiannually" (the enumeration's text is the
+        adjective, "an annual contract")."""
+        return _FREQUENCY_ADVERBS.get(self, self.value)
+
+
+_FREQUENCY_ADVERBS = {
+    Frequency.SEMIANNUAL: "semiannually",
+    Frequency.ANNUAL: "annually",
+}
 
 _FREQUENCY_MONTHS = {
     Frequency.MONTHLY: 1,
@@ -210,13 +223,27 @@ def check_choice(what: str, value: str, accepted: type[StrEnum] | tuple[str, ...
     return value
 
 
+def choice(what: str, value: str, accepted: type[StrEnum] | tuple[str, ...]) -> str:
+    """The one of ``accepted`` that ``value`` names, whatever its case (``MANAGE`` is ``manage``,
+    ``uk`` is ``UK``): an entrypoint's reading of a choice. :class:`BadInput` naming what is
+    accepted otherwise."""
+    names = tuple(str(a) for a in accepted)
+    wanted = value.strip(BLANKS).casefold()
+    for name in names:
+        if name.casefold() == wanted:
+            return name
+    raise BadInput(what, value, names)
+
+
 def normalize_email(value: str) -> str:
     """Emails identify users within an account, case-insensitively (seed 000, Manage Seats).
 
-    Raises :class:`BadInput` for anything that is not an address like ``name@example.com``.
+    Raises :class:`BadInput` for anything that is not an address like ``name@example.com``, or
+    one longer than RFC 5321 allows (:func:`seatgate.core.domain.bounds.check_email_length`).
     """
-    email = value.strip().lower()
+    email = value.strip(BLANKS).lower()
     local, at, domain = email.partition("@")
     if not at or not local or "." not in domain or " " in email or domain.startswith("."):
         raise BadInput("email", value, "an address like name@example.com")
+    check_email_length(email, value)
     return email

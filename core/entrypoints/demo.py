@@ -24,9 +24,13 @@ from .cli import main_group
 ADMIN = "admin@acme.example"
 
 
-def run(runner: CliRunner, *args: str, as_of: str, expect: tuple[int, ...] = (0,)) -> str:
+def run(
+    runner: CliRunner, *args: str, as_of: str, says: str, expect: tuple[int, ...] = (0,)
+) -> str:
+    """Print what the step shows (``says``), the command as a user would type it, and its output."""
     argv = ["--as-of", as_of, "--actor", ADMIN, *args]
-    print(f"\n$ seatgate {shlex.join(argv)}")
+    print(f"\n# {says}")
+    print(f"$ seatgate {shlex.join(argv)}")
     result = runner.invoke(main_group, argv)
     print(result.output.rstrip())
     exit_code = result.exit_code
@@ -62,8 +66,27 @@ def main() -> None:
         print(f"A Salesforce sandbox with 200 users is listening at {crm.url}")
 
         day0 = "2025-09-15T09:00:00Z"
-        run(runner, "account", "create", "acme", "--region", "UK", as_of=day0)
-        run(runner, "account", "grant", "acme", ADMIN, "--permission", "manage", as_of=day0)
+        run(
+            runner,
+            "account",
+            "create",
+            "acme",
+            "--region",
+            "UK",
+            as_of=day0,
+            says="A customer account in the UK: the region decides its enforcement dates (seed 000).",
+        )
+        run(
+            runner,
+            "account",
+            "grant",
+            "acme",
+            ADMIN,
+            "--permission",
+            "manage",
+            as_of=day0,
+            says="Its admin gets Manage: purchasing authority to install, buy and assign (seed 002).",
+        )
         run(
             runner,
             "contract",
@@ -81,17 +104,66 @@ def main() -> None:
             "--months",
             "12",
             as_of=day0,
+            says="The contract: 150 Salesforce seats, billed quarterly for a 12-month term.",
         )
-        run(runner, "install", "acme", "salesforce", "--config", str(config), as_of=day0)
-        run(runner, "sync", "acme", "salesforce", "--full", as_of=day0)
+        run(
+            runner,
+            "install",
+            "acme",
+            "salesforce",
+            "--config",
+            str(config),
+            as_of=day0,
+            says="Install the adapter: the config names its secrets as ${ENV} references only.",
+        )
+        run(
+            runner,
+            "sync",
+            "acme",
+            "salesforce",
+            "--full",
+            as_of=day0,
+            says="A full sync pulls the CRM's 200 integration users into the account.",
+        )
 
-        run(runner, "billing", "run", "--period", "2025-10", as_of="2025-10-01T06:00:00Z")
+        run(
+            runner,
+            "billing",
+            "run",
+            "--period",
+            "2025-10",
+            as_of="2025-10-01T06:00:00Z",
+            says="October's billing run invoices the first quarter of the contract.",
+        )
         enabled = "2025-10-04T00:00:00Z"  # Manage Seats is enabled in the UK (seed 000)
-        run(runner, "seats", "grandfather", "acme", "salesforce", as_of=enabled)
-        run(runner, "billing", "run", "--period", "2026-01", as_of="2026-01-01T06:00:00Z")
+        run(
+            runner,
+            "seats",
+            "grandfather",
+            "acme",
+            "salesforce",
+            as_of=enabled,
+            says="Manage Seats is enabled: all 200 active users keep a seat, 50 above the contract.",
+        )
+        run(
+            runner,
+            "billing",
+            "run",
+            "--period",
+            "2026-01",
+            as_of="2026-01-01T06:00:00Z",
+            says="January's run invoices the next quarter; the account is in overage.",
+        )
 
         crm.store.add(1)  # a new agent appears in the CRM
-        run(runner, "sync", "acme", "salesforce", as_of="2026-02-01T09:00:00Z")
+        run(
+            runner,
+            "sync",
+            "acme",
+            "salesforce",
+            as_of="2026-02-01T09:00:00Z",
+            says="A new agent appeared in the CRM; in overage, the sync cannot seat it.",
+        )
         newcomer = crm.store.users[-1].email
         run(
             runner,
@@ -101,6 +173,7 @@ def main() -> None:
             newcomer,
             "cti",
             as_of="2026-02-01T09:05:00Z",
+            says="Before restrictions begin, the unseated newcomer is still allowed (grace).",
             expect=(0,),
         )
         run(
@@ -111,6 +184,7 @@ def main() -> None:
             newcomer,
             "cti",
             as_of="2026-03-16T09:00:00Z",
+            says="From the restriction date the unseated newcomer is denied: exit 1.",
             expect=(1,),
         )
         run(
@@ -122,6 +196,7 @@ def main() -> None:
             "--quantity",
             "60",
             as_of="2026-03-16T10:00:00Z",
+            says="The purchase summary for 60 more seats, co-termed: nothing is bought yet.",
         )
         run(
             runner,
@@ -133,9 +208,28 @@ def main() -> None:
             "60",
             "--yes",
             as_of="2026-03-16T10:01:00Z",
+            says="--yes buys them: the account is out of overage.",
         )
-        run(runner, "seats", "assign", "acme", "salesforce", newcomer, as_of="2026-03-16T10:02:00Z")
-        run(runner, "check", "acme", "salesforce", newcomer, "cti", as_of="2026-03-16T10:03:00Z")
+        run(
+            runner,
+            "seats",
+            "assign",
+            "acme",
+            "salesforce",
+            newcomer,
+            as_of="2026-03-16T10:02:00Z",
+            says="Now the newcomer can be given a seat.",
+        )
+        run(
+            runner,
+            "check",
+            "acme",
+            "salesforce",
+            newcomer,
+            "cti",
+            as_of="2026-03-16T10:03:00Z",
+            says="Seated, the newcomer is allowed again.",
+        )
         run(
             runner,
             "billing",
@@ -145,6 +239,7 @@ def main() -> None:
             "--period",
             "2026-04",
             as_of="2026-03-16T10:04:00Z",
+            says="April's invoice as it stands: the seats bought are billed from the purchase.",
         )
         print("\nDemo finished: every step above is a real command against a real sandbox.")
 

@@ -8,9 +8,10 @@ Config files may say ``${ENV_VAR}`` for a value; it is resolved from the environ
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, final
 from urllib.parse import urlsplit
 
@@ -116,7 +117,9 @@ class ConfigSchema:
                     raise BadInput("config", f"missing {f.name}", f"a value for {f.name!r}")
                 continue
             if resolve_env and isinstance(value, str):
-                value = resolve_env_refs(value, f.name)
+                resolved = resolve_env_refs(value, f.name)
+                # An error about it shows the ${VAR} it came from, never the variable's value.
+                value = FromEnv(resolved, value) if resolved != value else value
             shown = "***" if f.secret else value
             # bool is an int to isinstance: true and false are no numbers.
             if not isinstance(value, _TYPES[f.type]) or (
@@ -132,6 +135,91 @@ class ConfigSchema:
                 options = "; ".join(f"{n}: {', '.join(keys)}" for n, keys in self.auth.items())
                 raise BadInput("config auth", "incomplete", f"one complete set of ({options})")
         return out
+
+
+class FromEnv(str):
+    """A setting's value read through ``${VAR}`` references: it *is* the value (a ``str``), but
+    its ``repr`` — what an error message quotes — is the reference as the config file wrote it,
+    since the variable may hold a secret even where the setting is not marked secret."""
+
+    reference: str
+
+    def __new__(cls, value: str, reference: str) -> FromEnv:
+        made = super().__new__(cls, value)
+        made.reference = reference
+        return made
+
+    def __repr__(self) -> str:
+        return repr(self.reference)
+
+    def __reduce__(self) -> Any:
+        return (FromEnv, (str(self), self.reference))
+
+
+def with_references(exc: BadInput, settings: Mapping[str, Any]) -> BadInput:
+    """``exc``, or the same error quoting the ``${VAR}`` reference where its value is (as a whole,
+    but for a trailing ``/``) a setting read from the environment: adapters check settings after
+    ``str()`` or ``rstrip`` has turned a :class:`FromEnv` back into a plain value."""
+    if not isinstance(exc.value, str) or isinstance(exc.value, FromEnv):
+        return exc
+    references = {
+        str(v).rstrip("/"): v.reference for v in settings.values() if isinstance(v, FromEnv)
+    }
+    reference = references.get(exc.value.rstrip("/"))
+    if reference is None:
+        return exc
+    return BadInput(exc.what, reference, exc.accepted, remedy=exc.remedy, context=exc.context)
+
+
+@contextlib.contextmanager
+def references_shown(settings: Mapping[str, Any]) -> Iterator[None]:
+    """Re-raise a :class:`BadInput` about a setting read from the environment with its
+    ``${VAR}`` reference instead of its value (:func:`with_references`)."""
+    try:
+        yield
+    except BadInput as exc:
+        shown = with_references(exc, settings)
+        if shown is exc:
+            raise
+        raise shown from None
+
+
+# Where a secret stands in a message, by place (never by searching free text for its value,
+# which garbles the message and, for a short secret, gives it away): a URL's credentials, an
+# authorization header, and a name=value or "name": "value" pair whose name is a secret's.
+SECRET_NAMES: tuple[str, ...] = (
+    "password", "passwd", "pwd", "secret", "client_secret", "token", "access_token",
+    "refresh_token", "id_token", "security_token", "api_key", "apikey", "key", "sid",
+    "session_id", "sessionid", "signature", "sig",
+)  # fmt: skip
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"<>]+@")
+_HEADER = re.compile(
+    r"(?i)(?P<name>['\"]?\b(?:authorization|proxy-authorization|cookie|set-cookie|x-api-key|"
+    r"x-auth-token|x-sfdc-session)['\"]?\s*[:=]\s*)(?P<quote>['\"]?)(?P<value>[^'\"\r\n]*)"
+)
+
+
+def _pairs(names: Iterable[str]) -> re.Pattern[str]:
+    alternatives = "|".join(sorted({re.escape(n) for n in names}, key=len, reverse=True))
+    return re.compile(
+        rf"(?i)(?P<name>(?<![\w-])['\"]?(?:{alternatives})['\"]?\s*[:=]\s*)(?P<quote>['\"]?)"
+        r"(?P<value>[^\s&'\",;})\]]+)"
+    )
+
+
+_DEFAULT_PAIRS = _pairs(SECRET_NAMES)
+
+
+def mask_secrets(text: str, names: Iterable[str] = ()) -> str:
+    """``text`` with the whole value masked as ``***`` wherever a secret stands by place: a URL's
+    ``user:password@``, an ``Authorization``-like header, a ``name=value`` / ``"name": "value"``
+    pair named in :data:`SECRET_NAMES` or ``names`` (a schema's secret fields). Nothing else is
+    touched: a secret is never searched for as a substring of free text."""
+    text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}***@", text)
+    text = _HEADER.sub(lambda m: f"{m['name']}{m['quote']}***", text)
+    extra = [n for n in names if n.lower() not in SECRET_NAMES]
+    pairs = _pairs([*SECRET_NAMES, *extra]) if extra else _DEFAULT_PAIRS
+    return pairs.sub(lambda m: f"{m['name']}{m['quote']}***", text)
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

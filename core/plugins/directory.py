@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..domain.vocabulary import PRODUCTS
-from .config import ConfigSchema, Secret, redact
+from .config import ConfigSchema, Secret, mask_secrets, redact
 from .names import BUILTIN_ADAPTERS, ENTRY_POINT_GROUP, ENV_LOAD
 
 if TYPE_CHECKING:
@@ -144,7 +144,5 @@ class PluginDirectory:
         return redact(settings)
 
     def scrub(self, text: str, settings: Mapping[str, Any]) -> str:
-        for value in settings.values():
-            if isinstance(value, Secret) and value.reveal():
-                text = text.replace(value.reveal(), "***")
-        return text.replace("\n", " ")[:500]
+        secret_names = [k for k, v in settings.items() if isinstance(v, Secret)]
+        return mask_secrets(text, secret_names).replace("\n", " ")[:500]

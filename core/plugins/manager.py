@@ -43,7 +43,7 @@ from ..domain.records import FEATURES, AdapterInfo, AgentRecord, SyncSummary, Us
 from ..errors import NotFound, SeatgateError
 from ..services.ports import RequestStats
 from . import hookspecs
-from .config import ConfigSchema
+from .config import ConfigSchema, references_shown
 from .names import BUILTIN_ADAPTERS, ENTRY_POINT_GROUP, ENV_LOAD, ENV_STRICT, ENV_TRACE
 
 __all__ = [
@@ -236,6 +236,11 @@ def _implemented(pm: pluggy.PluginManager, plugin: object) -> set[str]:
     return {caller.name for caller in pm.get_hookcallers(plugin) or ()}
 
 
+def _references_shown(pages: Iterator[UserPage], settings: Mapping[str, Any]) -> Iterator[UserPage]:
+    with references_shown(settings):
+        yield from pages
+
+
 @final
 class AdapterHooks:
     """Typed calls to one adapter's plugin, and to no other (``pm.subset_hook_caller``)."""
@@ -260,7 +265,10 @@ class AdapterHooks:
     def check_connection(
         self, product: str, settings: Mapping[str, Any], ctx: RequestStats
     ) -> bool:
-        ok = self._callers["seatgate_check_connection"](product=product, settings=settings, ctx=ctx)
+        with references_shown(settings):
+            ok = self._callers["seatgate_check_connection"](
+                product=product, settings=settings, ctx=ctx
+            )
         if ok is None:
             raise self._missing("seatgate_check_connection")
         return bool(ok)
@@ -273,28 +281,31 @@ class AdapterHooks:
         ctx: RequestStats,
         activated_roles: Iterable[str] = (),
     ) -> Iterator[UserPage]:
-        pages = self._callers["seatgate_pull_users"](
-            product=product,
-            settings=settings,
-            since=since,
-            ctx=ctx,
-            activated_roles=frozenset(activated_roles),
-        )
+        with references_shown(settings):
+            pages = self._callers["seatgate_pull_users"](
+                product=product,
+                settings=settings,
+                since=since,
+                ctx=ctx,
+                activated_roles=frozenset(activated_roles),
+            )
         if pages is None:
             raise self._missing("seatgate_pull_users")
-        return cast(Iterator[UserPage], iter(pages))
+        return _references_shown(cast(Iterator[UserPage], iter(pages)), settings)
 
     def install(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
-        done = self._callers["seatgate_install"](
-            account=account, product=product, settings=settings
-        )
+        with references_shown(settings):
+            done = self._callers["seatgate_install"](
+                account=account, product=product, settings=settings
+            )
         # No implementation means the CRM side needs no preparation.
         return True if done is None else bool(done)
 
     def uninstall(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
-        done = self._callers["seatgate_uninstall"](
-            account=account, product=product, settings=settings
-        )
+        with references_shown(settings):
+            done = self._callers["seatgate_uninstall"](
+                account=account, product=product, settings=settings
+            )
         return True if done is None else bool(done)
 
 

@@ -6,16 +6,14 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from ..domain import bounds
 from ..domain.model import Account
 from ..domain.timeline import REGIONS
 from ..domain.vocabulary import Permission, check_choice, normalize_email
-from ..errors import BadInput
 from .base import read, transaction
 from .ports import Ports
 
 __all__ = ["AccountService", "AddedUsers", "Grant"]
-
-_NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
 @attrs.frozen
@@ -47,8 +45,7 @@ class AccountService:
 
         Raises :class:`BadInput` for a bad name or region, :class:`Conflict` for a taken name.
         """
-        if not name or len(name) > 100 or not set(name) <= _NAME_OK:
-            raise BadInput("account name", name, "1-100 letters, digits, '-', '_' or '.'")
+        bounds.account_name(name)
         region = check_choice("region", region.upper(), REGIONS)
         at = self.ports.now()
         with transaction(self.ports) as uow:

@@ -9,10 +9,12 @@ is keyed on it), and invoices and their lines are append-only in the database.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from ..domain.billing import draft_invoices, parse_period
+from ..domain.billing import Draft, History, draft_invoices, parse_period
+from ..domain.calendar import Interval
 from ..errors import BadInput
 from .base import read, transaction
 from .ports import Ports
@@ -96,14 +98,18 @@ class BillingService:
             uow.billing.lock_runs()
             histories, ids = uow.billing.histories(now, ports.catalog(), self.overage_begins())
             billed, prior = uow.billing.state()
-            drafts = draft_invoices(histories, month, billed, prior, ids)
+            drafts, skipped = _drafts_per_account(histories, month, billed, prior, ids)
             issued = [uow.billing.issue(d, now) for d in drafts]
             uow.audit.record(
                 at=now,
                 action="billing.run",
-                outcome="ok" if issued else "unchanged",
+                outcome=("partial" if skipped else "ok") if issued else "unchanged",
                 actor=actor,
-                detail={"period": month.strftime("%Y-%m"), "invoices_issued": len(issued)},
+                detail={
+                    "period": month.strftime("%Y-%m"),
+                    "invoices_issued": len(issued),
+                    "accounts_skipped": [s["account"] for s in skipped],
+                },
             )
         total = sum((Decimal(i["total"]) for i in issued), Decimal("0.00"))
         return {
@@ -111,6 +117,7 @@ class BillingService:
             "issued": issued,
             "count": len(issued),
             "total": str(total),
+            "skipped": skipped,
         }
 
     def invoices(self, account: str) -> dict[str, Any]:
@@ -124,3 +131,26 @@ class BillingService:
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
             return uow.billing.commitments(acct.id)
+
+
+def _drafts_per_account(
+    histories: Sequence[History],
+    month: dt.date,
+    billed: Mapping[int, Sequence[Interval]],
+    prior: Mapping[tuple[int, dt.date], Sequence[Mapping[str, Any]]],
+    ids: Mapping[str, int],
+) -> tuple[list[Draft], list[dict[str, str]]]:
+    """The month's drafts, account by account: one account whose contracts cannot be billed (a
+    price or term no edge should have let in) is skipped and reported — ``{"account", "reason"}``
+    — and never stops another account's invoice."""
+    by_account: dict[str, list[History]] = {}
+    for h in histories:
+        by_account.setdefault(h.contract.account, []).append(h)
+    drafts: list[Draft] = []
+    skipped: list[dict[str, str]] = []
+    for account, own in sorted(by_account.items()):
+        try:
+            drafts += draft_invoices(own, month, billed, prior, ids)
+        except Exception as exc:  # whatever the bad row, the other accounts are still billed
+            skipped.append({"account": account, "reason": f"{type(exc).__name__}: {exc}"[:300]})
+    return drafts, skipped

@@ -25,6 +25,7 @@ from ..errors import BadInput, Conflict
 from .base import read, require_purchasing_authority, transaction
 from .commitments import record_commitment
 from .contracts import change_quantity, require_contract
+from .installs import require_installation
 from .ports import Ports
 from .quotes import INDICATIVE, quote_seats
 
@@ -159,6 +160,8 @@ class PurchaseService:
         with transaction(ports) as uow:
             acct = uow.accounts.get(account)
             contract = require_contract(uow, acct, product, lock=True)
+            # What was never installed cannot be uninstalled (as `adapters disable` says too).
+            require_installation(uow, account, product)
             who = require_purchasing_authority(
                 uow, acct, actor, "uninstall", now, {"product": product}
             )

@@ -51,6 +51,22 @@ class Scenario:
         account = values.pop("account", "acme")
         return self.app.contracts.create(account, product, **values)
 
+    def installed(self, product: str = "salesforce", account: str = "acme") -> None:
+        """The product's adapter installed on the account, as the install command leaves it
+        (without calling a CRM: billing needs only the installation row)."""
+        from seatgate.core.domain.connectors import split_settings
+
+        with self.app.ports.db.write() as uow:
+            uow.installs.save(
+                uow.accounts.get(account),
+                product,
+                adapter=product,
+                settings={},
+                connector=split_settings({})[1],
+                at=self.clock.now(),
+                actor=ADMIN,
+            )
+
     def assign(self, n_from: int, n_to: int, product: str = "salesforce") -> None:
         emails = [f"u{i}@acme.example" for i in range(n_from, n_to)]
         result = self.app.assign("acme", product, emails, ADMIN)

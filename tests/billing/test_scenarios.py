@@ -170,6 +170,7 @@ def test_per_account_plan_charges_once_whatever_the_seats(sqlite_url: str, users
 def test_uninstall_without_a_cancellation_ticket_renews(scenario: Scenario) -> None:
     scenario.account()
     scenario.contract(seats=2, months=3)
+    scenario.installed()  # issue 13: only what is installed can be uninstalled
     scenario.on("2026-02-10")
     done = scenario.app.purchases.uninstall("acme", "salesforce", ADMIN)
     assert done["effective"] == "2026-04-01"
@@ -182,6 +183,7 @@ def test_uninstall_with_a_cancellation_ticket_stops_billing_at_the_term_end(
 ) -> None:
     scenario.account()
     scenario.contract(seats=2, months=3)
+    scenario.installed()  # issue 13: only what is installed can be uninstalled
     scenario.on("2026-02-10")
     scenario.app.purchases.uninstall("acme", "salesforce", ADMIN)
     scenario.app.purchases.open_ticket("acme", "salesforce", "billing_cancellation", ADMIN)

@@ -4,7 +4,9 @@ Global options come before the command: ``seatgate --db URL --as-of 2026-03-16T1
 check ...``. With ``--json`` (before the command, or a command's own ``--json``) stdout carries
 exactly one JSON document, errors included: ``{"error": {"code", "message", "field"?,
 "remedy"?}}``. Exit codes: 0 done (or allowed), 1 done with refusals (or denied), 2 bad input /
-not found / not authorized.
+not found / not authorized / a database that cannot be used, 75 the database stayed busy (another
+writer held it past ``SEATGATE_BUSY_TIMEOUT``: nothing written, try again), 70 an internal error
+(a bug: one line all the same; ``SEATGATE_DEBUG=1`` shows the traceback).
 
 Each command group lives in one module of this package (:data:`COMMAND_MODULES`), which defines it
 and its ``register(main)``. Modules import the services lazily, inside their commands, so
@@ -16,6 +18,7 @@ command's flag (``quantity`` -> ``--quantity``), a remedy as the command to run 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import importlib
 import json
@@ -27,11 +30,13 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import click
 
-from ...clock import FixedClock, SystemClock, isoformat, parse_instant
+from ...clock import FixedClock, SystemClock, isoformat
 from ...errors import BadInput, SeatgateError
+from . import params
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from ...bootstrap import App
 
@@ -56,9 +61,42 @@ REMEDIES: dict[str, str] = {
     ),
     "force": "check the CRM, then rerun with --force to proceed",
     "confirm": "add --yes to buy",
+    # The database (seatgate.core.storage.db): what to do when it cannot be used.
+    "start_database": "check that the server runs and that --db (or SEATGATE_DATABASE_URL) names it",
+    "create_database": "create it (`createdb {name}`) or give --db another database",
+    "database_credentials": "fix the user or password in --db (or SEATGATE_DATABASE_URL)",
+    "database_path": "give --db sqlite:///PATH, a file in a directory that exists",
+    "writable_database": (
+        "make the file and its directory writable by this user, or give --db another database"
+    ),
+    "other_database": "give --db a new file or a seatgate database",
+    "retry_busy": "try again when the other writer is done (SEATGATE_BUSY_TIMEOUT sets the wait)",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE of sysexits.h: seatgate itself failed (a bug), not the input
+
+_UNBOUNDED = 100_000  # columns of a console that is not a terminal: tables are never cut
+
+
+def table(*headers: str, title: str | None = None) -> Table:
+    """A table whose cells wrap (``fold``) on a terminal instead of being cut to ``accou…``."""
+    from rich.table import Table
+
+    made = Table(title=title)
+    for header in headers:
+        made.add_column(header, overflow="fold")
+    return made
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 seat``, ``2 seats``, ``0 retries``: a count with its noun agreeing."""
+    if count == 1:
+        return f"{count} {noun}"
+    if noun.endswith("y") and noun[-2:-1] not in tuple("aeiou"):
+        return f"{count} {noun[:-1]}ies"
+    return f"{count} {noun}s"
 
 
 def remedy_text(code: str | None, context: dict[str, object]) -> str:
@@ -75,13 +113,13 @@ class Context:
     def __init__(
         self,
         db: str | None,
-        as_of: str | None,
+        as_of: dt.datetime | None,
         actor: str | None,
         as_json: bool,
         policy: Path | None,
     ) -> None:
         self.db_url = db
-        self.clock = FixedClock(parse_instant(as_of, "--as-of")) if as_of else SystemClock()
+        self.clock = FixedClock(as_of) if as_of is not None else SystemClock()
         self.actor = actor
         self.json = as_json
         self.policy = policy
@@ -91,10 +129,16 @@ class Context:
 
     @property
     def console(self) -> Console:
+        """Rich output. On a terminal (or with ``COLUMNS`` set) tables fit its width, wrapping
+        long values; anywhere else (a pipe, a log) nothing is cut or wrapped: every value is
+        printed whole."""
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=False, highlight=False, soft_wrap=True)
+            console = Console(stderr=False, highlight=False, soft_wrap=True)
+            if not console.is_terminal and not os.environ.get("COLUMNS"):
+                console = Console(stderr=False, highlight=False, soft_wrap=True, width=_UNBOUNDED)
+            self._console = console
         return self._console
 
     def close(self) -> None:
@@ -158,6 +202,7 @@ def pass_ctx(f: F) -> F:
 @click.option(
     "--db",
     "db",
+    type=params.URL,
     metavar="URL",
     envvar="SEATGATE_DATABASE_URL",
     help="Database URL (default sqlite:///seatgate.db; postgresql://... for PostgreSQL).",
@@ -165,12 +210,14 @@ def pass_ctx(f: F) -> F:
 @click.option(
     "--as-of",
     "as_of",
+    type=params.INSTANT,
     metavar="DATETIME",
     envvar="SEATGATE_NOW",
-    help="Run every rule as of this instant (ISO-8601; default: now).",
+    help="Run every rule as of this instant (ISO-8601, 2000-01-01 to 2099-12-31; default: now).",
 )
 @click.option(
     "--actor",
+    type=params.EMAIL,
     metavar="EMAIL",
     envvar="SEATGATE_ACTOR",
     help="Who is acting (needs install or manage for purchases and seats).",
@@ -178,7 +225,7 @@ def pass_ctx(f: F) -> F:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @click.option(
     "--policy",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=params.FilePath(),
     envvar="SEATGATE_POLICY",
     help="Enforcement timeline file (default: the built-in one).",
 )
@@ -187,7 +234,7 @@ def pass_ctx(f: F) -> F:
 def main_group(
     ctx: click.Context,
     db: str | None,
-    as_of: str | None,
+    as_of: dt.datetime | None,
     actor: str | None,
     as_json: bool,
     policy: Path | None,
@@ -264,3 +311,15 @@ def main(argv: list[str] | None = None) -> None:
         if exc.remedy:
             error["remedy"] = exc.remedy
         fail(render(exc, command), exc.code, exc.exit_code, as_json, extra, error)
+    except Exception as exc:  # a bug: still one line (SEATGATE_DEBUG=1 shows the traceback)
+        if os.environ.get("SEATGATE_DEBUG") == "1":
+            raise
+        from ...plugins.config import mask_secrets
+
+        detail = mask_secrets(f"{type(exc).__name__}: {exc}").replace("\n", " ")[:300]
+        fail(
+            f"internal error ({detail}); this is a bug: SEATGATE_DEBUG=1 shows where",
+            "internal",
+            INTERNAL_ERROR,
+            as_json,
+        )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import click
 
-from ...clock import parse_date
 from ...domain.timeline import REGIONS
 from ...domain.vocabulary import Channel, Frequency, Permission, SeatMode
-from . import Context, pass_ctx
+from . import Context, params, pass_ctx, plural, table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -26,8 +27,8 @@ def account() -> None:
 
 
 @account.command("create")
-@click.argument("name")
-@click.option("--region", required=True, help=f"One of {', '.join(REGIONS)}.")
+@click.argument("name", type=params.ACCOUNT)
+@click.option("--region", type=params.REGION, required=True, help=f"One of {', '.join(REGIONS)}.")
 @pass_ctx
 def account_create(ctx: Context, name: str, region: str) -> None:
     """Create an account in a region (the region sets its Manage Seats enablement date)."""
@@ -39,9 +40,11 @@ def account_create(ctx: Context, name: str, region: str) -> None:
 
 
 @account.command("grant")
-@click.argument("name")
-@click.argument("email")
-@click.option("--permission", required=True, help=f"One of {', '.join(PERMISSIONS)}.")
+@click.argument("name", type=params.ACCOUNT)
+@click.argument("email", type=params.EMAIL)
+@click.option(
+    "--permission", type=params.PERMISSION, required=True, help=f"One of {', '.join(PERMISSIONS)}."
+)
 @pass_ctx
 def account_grant(ctx: Context, name: str, email: str, permission: str) -> None:
     """Give EMAIL the install or manage permission (purchasing authority, seed 002)."""
@@ -58,17 +61,41 @@ def contract() -> None:
 
 
 @contract.command("create")
-@click.argument("account_name", metavar="ACCOUNT")
-@click.argument("product")
-@click.option("--seats", type=int, required=True, help="Contracted seats (quantity).")
-@click.option("--plan", required=True, help="Base plan.")
-@click.option("--frequency", required=True, help=f"One of {', '.join(FREQUENCIES)}.")
-@click.option("--start", required=True, help="Term start date (YYYY-MM-DD).")
-@click.option("--months", type=int, required=True, help="Term length in months.")
-@click.option("--channel", default="order_form", show_default=True, help=", ".join(CHANNELS))
-@click.option("--mode", default="hard_cap", show_default=True, help=", ".join(SEAT_MODES))
-@click.option("--unit-price", "unit_price", help="Monthly price per seat (default: the catalog's).")
-@click.option("--currency", default=None, help="ISO currency (default: the catalog's, else USD).")
+@click.argument("account_name", metavar="ACCOUNT", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT)
+@click.option(
+    "--seats", type=params.SEATS, required=True, help="Contracted seats (1 to 1,000,000)."
+)
+@click.option("--plan", type=params.LABEL, required=True, help="Base plan.")
+@click.option(
+    "--frequency", type=params.FREQUENCY, required=True, help=f"One of {', '.join(FREQUENCIES)}."
+)
+@click.option("--start", type=params.DATE, required=True, help="Term start date (YYYY-MM-DD).")
+@click.option(
+    "--months", type=params.MONTHS, required=True, help="Term length in months (1 to 120)."
+)
+@click.option(
+    "--channel",
+    type=params.CHANNEL,
+    default="order_form",
+    show_default=True,
+    help=", ".join(CHANNELS),
+)
+@click.option(
+    "--mode", type=params.MODE, default="hard_cap", show_default=True, help=", ".join(SEAT_MODES)
+)
+@click.option(
+    "--unit-price",
+    "unit_price",
+    type=params.MONEY,
+    help="Monthly price per seat, 0 to 100000.00 (default: the catalog's).",
+)
+@click.option(
+    "--currency",
+    type=params.LABEL,
+    default=None,
+    help="ISO currency (default: the catalog's, else USD).",
+)
 @pass_ctx
 def contract_create(
     ctx: Context,
@@ -77,16 +104,14 @@ def contract_create(
     seats: int,
     plan: str,
     frequency: str,
-    start: str,
+    start: dt.date,
     months: int,
     channel: str,
     mode: str,
-    unit_price: str | None,
+    unit_price: Decimal | None,
     currency: str | None,
 ) -> None:
     """Record what ACCOUNT bought for PRODUCT."""
-    from ...domain.money import parse_amount
-
     app = ctx.app
     made = app.contracts.create(
         account_name,
@@ -94,9 +119,9 @@ def contract_create(
         seats=seats,
         plan=plan,
         frequency=frequency,
-        start=parse_date(start, "--start"),
+        start=start,
         months=months,
-        unit_price=None if unit_price is None else parse_amount(unit_price, "unit price"),
+        unit_price=unit_price,
         channel=channel,
         mode=mode,
         currency=currency,
@@ -106,24 +131,23 @@ def contract_create(
     ctx.emit(
         view.as_dict(),
         lambda c: c.print(
-            f"{made.product} contract for {made.account}: {made.quantity} seats on {made.plan}, "
-            f"{made.unit_price} {made.currency}/seat/month billed {made.frequency}, "
+            f"{made.product} contract for {made.account}: {plural(made.quantity, 'seat')} on "
+            f"{made.plan}, {made.unit_price} {made.currency}/seat/month billed "
+            f"{Frequency(made.frequency).adverb}, "
             f"{view.term[0]} to {view.term[1]} ({made.mode})"
         ),
     )
 
 
 @contract.command("list")
-@click.argument("account_name", metavar="ACCOUNT", required=False)
+@click.argument("account_name", metavar="ACCOUNT", type=params.ACCOUNT, required=False)
 @pass_ctx
 def contract_list(ctx: Context, account_name: str | None) -> None:
     """List contracts (of one account, or all)."""
     rows = [v.as_dict() for v in ctx.app.contracts.list(account_name)]
 
     def human(console: Console) -> None:
-        from rich.table import Table
-
-        table = Table(
+        grid = table(
             "account",
             "product",
             "plan",
@@ -135,7 +159,7 @@ def contract_list(ctx: Context, account_name: str | None) -> None:
             "mode",
         )
         for r in rows:
-            table.add_row(
+            grid.add_row(
                 str(r["account"]),
                 str(r["product"]),
                 str(r["plan"]),
@@ -146,7 +170,7 @@ def contract_list(ctx: Context, account_name: str | None) -> None:
                 str(r["channel"]),
                 str(r["mode"]),
             )
-        console.print(table)
+        console.print(grid)
 
     ctx.emit({"contracts": rows}, human)
 
@@ -157,20 +181,32 @@ def users() -> None:
 
 
 @users.command("add")
-@click.argument("account_name", metavar="ACCOUNT")
-@click.argument("emails", metavar="EMAIL...", nargs=-1, required=True)
-@click.option("--role", "roles", multiple=True, help="CRM role (repeatable), for auto install.")
-@click.option("--name", default="", help="Display name (for a single user).")
+@click.argument("account_name", metavar="ACCOUNT", type=params.ACCOUNT)
+@click.argument("emails", metavar="EMAIL...", type=params.EMAIL, nargs=-1, required=True)
+@click.option(
+    "--role",
+    "roles",
+    type=params.LABEL,
+    multiple=True,
+    help="CRM role (repeatable), for auto install.",
+)
+@click.option("--name", type=params.NAME, default=None, help="Display name (for a single user).")
 @pass_ctx
 def users_add(
-    ctx: Context, account_name: str, emails: tuple[str, ...], roles: tuple[str, ...], name: str
+    ctx: Context,
+    account_name: str,
+    emails: tuple[str, ...],
+    roles: tuple[str, ...],
+    name: str | None,
 ) -> None:
     """Make users known to ACCOUNT before any CRM sync."""
-    done = ctx.app.accounts.add_users(account_name, emails, roles=roles, name=name, actor=ctx.actor)
+    done = ctx.app.accounts.add_users(
+        account_name, emails, roles=roles, name=name or "", actor=ctx.actor
+    )
     ctx.emit(
         done.as_dict(),
         lambda c: c.print(
-            f"added {len(done.added)} user(s); {len(done.already_known)} already known"
+            f"added {plural(len(done.added), 'user')}; {len(done.already_known)} already known"
         ),
     )
 

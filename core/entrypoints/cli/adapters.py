@@ -7,6 +7,9 @@ import importlib
 import importlib.util
 import json
 import pkgutil
+import shlex
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ...errors import BadInput, NotFound
-from . import Context, pass_ctx
+from . import Context, params, pass_ctx, table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -49,12 +52,10 @@ def adapters_list(ctx: Context, as_json: bool) -> None:
     data = list_adapters()
 
     def human(console: Console) -> None:
-        from rich.table import Table
-
-        table = Table("adapter", "products", "version", "features", "settings", "origin")
+        grid = table("adapter", "products", "version", "features", "settings", "origin")
         for a in data["adapters"]:
             fields = a["config_schema"]["fields"] if isinstance(a["config_schema"], dict) else []
-            table.add_row(
+            grid.add_row(
                 a["name"],
                 ", ".join(a["products"]),
                 a["version"],
@@ -62,7 +63,7 @@ def adapters_list(ctx: Context, as_json: bool) -> None:
                 f"{len(fields)} ({sum(f['required'] for f in fields)} required)",
                 a["origin"],
             )
-        console.print(table)
+        console.print(grid)
         for p in data["problems"]:
             click.echo(
                 f"warning: plugin {p['name']} ({p['origin']}) skipped: {p['reason']}", err=True
@@ -72,11 +73,11 @@ def adapters_list(ctx: Context, as_json: bool) -> None:
 
 
 @click.command("new-adapter")
-@click.argument("name")
+@click.argument("name", type=params.LABEL)
 @click.option(
     "--dir",
     "directory",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=params.DirPath(),
     default=Path("."),
     show_default=True,
     help="Where to create the package folder.",
@@ -117,24 +118,143 @@ def start_sandbox(name: str, users: int, port: int) -> Sandbox:
         raise BadInput("--port", port, "a free port, or 0 for any") from None
 
 
+def sandbox_config(name: str, settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A config file for the sandbox's ``settings`` as a user would write it — each secret as a
+    ``${NAME_FIELD}`` reference (``install`` refuses secrets in clear) — and the environment
+    those references need (the sandbox's own made-up credentials)."""
+    from ...plugins.manager import build_plugin_manager
+
+    secret: set[str] = set()
+    for adapter in build_plugin_manager().registry:
+        if adapter.name == name and hasattr(adapter.info.config_schema, "fields"):
+            secret = {f.name for f in adapter.info.config_schema.fields if f.secret}
+    config: dict[str, Any] = {}
+    env: dict[str, str] = {}
+    for key, value in settings.items():
+        if key in secret:
+            var = f"{name}_{key}".upper()
+            env[var] = str(value)
+            config[key] = "${" + var + "}"
+        else:
+            config[key] = value
+    return config, env
+
+
+def _exports(env: dict[str, str]) -> list[str]:
+    return [f"export {var}={shlex.quote(value)}" for var, value in env.items()]
+
+
+def _serve_in_background(name: str, users: int, port: int) -> tuple[int, dict[str, Any]]:
+    """Start ``seatgate sandbox NAME --serve`` as a process of its own session (it outlives this
+    one and the terminal) and return its pid and the first line it prints: its URL and settings."""
+    argv = [
+        sys.executable, "-c", "from seatgate.core.entrypoints.cli import main; main()",
+        "sandbox", name, "--users", str(users), "--port", str(port), "--serve",
+    ]  # fmt: skip
+    child = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        text=True,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    line = child.stdout.readline()  # the child prints one line once it serves, or exits
+    if not line:
+        error = child.stderr.read().strip().removeprefix("error: ")
+        child.wait()
+        raise BadInput("sandbox", name, error or "a sandbox that starts")
+    child.stdout.close()
+    child.stderr.close()
+    return child.pid, json.loads(line)
+
+
 @click.command("sandbox")
-@click.argument("name")
-@click.option("--users", type=click.IntRange(min=0), default=100, show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Default: a free port.")
+@click.argument("name", type=params.LABEL)
+@click.option("--users", type=params.counted(1_000_000, minimum=0), default=100, show_default=True)
+@click.option("--port", type=params.PORT, default=0, help="Default: a free port.")
+@click.option(
+    "--config",
+    "config_file",
+    type=params.FilePath(),
+    help="Write the settings to FILE, secrets as ${ENV} references (for `seatgate install`).",
+)
+@click.option(
+    "--background",
+    is_flag=True,
+    help="Serve from a process of its own and return; prints `export` lines for eval and the "
+    "pid in SEATGATE_SANDBOX_PID.",
+)
+@click.option("--serve", is_flag=True, hidden=True, help="Internal: the --background process.")
 @pass_ctx
-def sandbox(ctx: Context, name: str, users: int, port: int) -> None:
-    """Serve adapter NAME's sandbox CRM on 127.0.0.1 until Ctrl-C, and print the settings to use."""
+def sandbox(
+    ctx: Context,
+    name: str,
+    users: int,
+    port: int,
+    config_file: Path | None,
+    background: bool,
+    serve: bool,
+) -> None:
+    """Serve adapter NAME's sandbox CRM on 127.0.0.1 until Ctrl-C (or, with --background, until
+    `kill $SEATGATE_SANDBOX_PID`), and print the settings to install it with.
+
+    The settings name the sandbox's made-up secrets as ${ENV} references; the `export` lines
+    printed set them (`eval "$(seatgate sandbox NAME --background --config FILE)"`)."""
+    if background:
+        pid, started = _serve_in_background(name, users, port)
+        config, env = sandbox_config(name, started["settings"])
+        if config_file is not None:
+            config_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        data = {**started, "pid": pid, "config": config, "env": env}
+
+        def lines(console: Console) -> None:
+            # Output for `eval`: comments, and export lines only.
+            click.echo(f"# {name} sandbox with {users} users at {started['url']} (pid {pid})")
+            if config_file is not None:
+                click.echo(f"# settings written to {config_file}; stop it: kill {pid}")
+            for line in _exports({**env, "SEATGATE_SANDBOX_PID": str(pid)}):
+                click.echo(line)
+
+        ctx.emit(data, lines)
+        return
     sb = start_sandbox(name, users, port)
     try:
         # The sandbox's credentials are fake ones it made up, so they are shown in clear.
         settings = sb.settings()
+        if serve:  # the --background process: one line for the parent, then serve
+            click.echo(
+                json.dumps({"adapter": name, "url": sb.url, "users": users, "settings": settings})
+            )
+            sys.stdout.flush()
+        else:
+            config, env = sandbox_config(name, settings)
+            if config_file is not None:
+                config_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
-        def human(console: Console) -> None:
-            console.print(f"{name} sandbox with {users} users at {sb.url} (Ctrl-C to stop)")
-            console.print("settings:")
-            console.print(json.dumps(settings, indent=2), markup=False)
+            def human(console: Console) -> None:
+                console.print(f"{name} sandbox with {users} users at {sb.url} (Ctrl-C to stop)")
+                console.print("in another shell:", markup=False)
+                for line in _exports(env):
+                    console.print(f"  {line}", markup=False)
+                if config_file is not None:
+                    console.print(f"settings written to {config_file}", markup=False)
+                else:
+                    console.print("settings (save them as a config file for install):")
+                    console.print(json.dumps(config, indent=2), markup=False)
 
-        ctx.emit({"adapter": name, "url": sb.url, "users": users, "settings": settings}, human)
+            ctx.emit(
+                {
+                    "adapter": name,
+                    "url": sb.url,
+                    "users": users,
+                    "settings": settings,
+                    "config": config,
+                    "env": env,
+                },
+                human,
+            )
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -144,13 +264,13 @@ def sandbox(ctx: Context, name: str, users: int, port: int) -> None:
 
 
 @click.command("install")
-@click.argument("account")
-@click.argument("product")
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT)
 @click.option(
     "--config",
     "config_file",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=params.FilePath(),
     help="JSON or TOML settings; secrets as ${ENV_VAR} references.",
 )
 @pass_ctx
@@ -174,8 +294,8 @@ def _toggle(enabled: bool) -> click.Command:
     verb = "enable" if enabled else "disable"
 
     @click.command(verb)
-    @click.argument("account")
-    @click.argument("product")
+    @click.argument("account", type=params.ACCOUNT)
+    @click.argument("product", type=params.PRODUCT)
     @pass_ctx
     def command(ctx: Context, account: str, product: str) -> None:
         changed = ctx.app.installs.set_enabled(account, product, enabled, ctx.actor)

@@ -3,12 +3,13 @@ overage rule of seed 000)."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from ...domain.vocabulary import Frequency, TicketKind
-from . import Context, pass_ctx, remedy_text
+from . import Context, params, pass_ctx, plural, remedy_text, table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -18,17 +19,15 @@ TICKET_KINDS = tuple(TicketKind)
 
 
 def _print_invoice(console: Console, data: dict[str, Any], title: str) -> None:
-    from rich.table import Table
-
-    table = Table(
+    grid = table(
         "product", "kind", "description", "qty", "unit", "amount", "from", "to", title=title
     )
     for ln in data["lines"]:
-        table.add_row(
+        grid.add_row(
             ln["product"], ln["kind"], ln["description"], str(ln["quantity"]),
             ln["unit_price"], ln["amount"], ln["start"], ln["end"],
         )  # fmt: skip
-    console.print(table)
+    console.print(grid)
     console.print(f"total: {data['total']} {data['currency']}")
 
 
@@ -38,9 +37,9 @@ def billing() -> None:
 
 
 @billing.command("preview")
-@click.argument("account")
-@click.argument("product", required=False)
-@click.option("--period", required=True, metavar="YYYY-MM", help="The month to bill.")
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT, required=False)
+@click.option("--period", type=params.PERIOD, required=True, help="The month to bill.")
 @pass_ctx
 def preview(ctx: Context, account: str, product: str | None, period: str) -> None:
     """What ACCOUNT's invoice for the month holds as of now (writes nothing)."""
@@ -52,21 +51,28 @@ def preview(ctx: Context, account: str, product: str | None, period: str) -> Non
 
 
 @billing.command("run")
-@click.option("--period", required=True, metavar="YYYY-MM", help="The month to bill.")
+@click.option("--period", type=params.PERIOD, required=True, help="The month to bill.")
 @pass_ctx
 def run(ctx: Context, period: str) -> None:
-    """Issue the month's invoices for all accounts; running it again issues nothing new."""
+    """Issue the month's invoices for all accounts; running it again issues nothing new. Exit 1
+    when an account could not be billed (it is named; every other account was)."""
     data = ctx.app.billing.run(period, ctx.actor)
-    ctx.emit(
-        data,
-        lambda c: c.print(
-            f"billing run {data['period']}: {data['count']} invoice(s) issued, total {data['total']}"
-        ),
-    )
+
+    def human(console: Console) -> None:
+        console.print(
+            f"billing run {data['period']}: {plural(data['count'], 'invoice')} issued, "
+            f"total {data['total']}"
+        )
+        for skipped in data["skipped"]:
+            console.print(f"  skipped {skipped['account']}: {skipped['reason']}", markup=False)
+
+    ctx.emit(data, human)
+    if data["skipped"]:
+        sys.exit(1)
 
 
 @billing.command("invoices")
-@click.argument("account")
+@click.argument("account", type=params.ACCOUNT)
 @pass_ctx
 def invoices(ctx: Context, account: str) -> None:
     """The invoices issued to ACCOUNT (they never change)."""
@@ -82,10 +88,21 @@ def invoices(ctx: Context, account: str) -> None:
 
 
 @billing.command("summary")
-@click.argument("product")
-@click.option("--plan", required=True, help="A base plan of PRODUCT (`seatgate catalog list`).")
-@click.option("--users", required=True, type=int, help="How many users.")
-@click.option("--frequency", default="monthly", show_default=True, help=", ".join(FREQUENCIES))
+@click.argument("product", type=params.PRODUCT)
+@click.option(
+    "--plan",
+    type=params.LABEL,
+    required=True,
+    help="A base plan of PRODUCT (`seatgate catalog list`).",
+)
+@click.option("--users", required=True, type=params.SEATS, help="How many users (1 to 1,000,000).")
+@click.option(
+    "--frequency",
+    type=params.FREQUENCY,
+    default="monthly",
+    show_default=True,
+    help=", ".join(FREQUENCIES),
+)
 @pass_ctx
 def summary(ctx: Context, product: str, plan: str, users: int, frequency: str) -> None:
     """The purchase summary: an indicative price, never a bill."""
@@ -93,7 +110,7 @@ def summary(ctx: Context, product: str, plan: str, users: int, frequency: str) -
     ctx.emit(
         data,
         lambda c: c.print(
-            f"{product} {plan} ({data['charge_model']}), {users} user(s): {data['per_period']} "
+            f"{product} {plan} ({data['charge_model']}), {plural(users, 'user')}: {data['per_period']} "
             f"{data['currency']} per {frequency} period at the listed {data['list_price']}/month "
             f"— {data['note']}"
         ),
@@ -106,9 +123,11 @@ def plan() -> None:
 
 
 @plan.command("change")
-@click.argument("account")
-@click.argument("product")
-@click.option("--plan", "plan_name", required=True, help="The base plan to select.")
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT)
+@click.option(
+    "--plan", "plan_name", type=params.LABEL, required=True, help="The base plan to select."
+)
 @pass_ctx
 def plan_change(ctx: Context, account: str, product: str, plan_name: str) -> None:
     """Select another base plan: billed for all selected users at the then-listed price."""
@@ -123,8 +142,8 @@ def plan_change(ctx: Context, account: str, product: str, plan_name: str) -> Non
 
 
 @click.command("uninstall")
-@click.argument("account")
-@click.argument("product")
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT)
 @pass_ctx
 def uninstall(ctx: Context, account: str, product: str) -> None:
     """Uninstall PRODUCT at the end of its current term."""
@@ -145,9 +164,9 @@ def ticket() -> None:
 
 
 @ticket.command("open")
-@click.argument("account")
-@click.argument("product")
-@click.option("--kind", required=True, help=" or ".join(TICKET_KINDS))
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT)
+@click.option("--kind", type=params.TICKET_KIND, required=True, help=" or ".join(TICKET_KINDS))
 @pass_ctx
 def ticket_open(ctx: Context, account: str, product: str, kind: str) -> None:
     """Open a billing_cancellation or renewal_adjustment ticket."""
@@ -161,7 +180,7 @@ def catalog() -> None:
 
 
 @catalog.command("list")
-@click.argument("product", required=False)
+@click.argument("product", type=params.PRODUCT, required=False)
 @pass_ctx
 def catalog_list(ctx: Context, product: str | None) -> None:
     """Plans and their then-listed monthly prices, as of now."""
@@ -172,15 +191,13 @@ def catalog_list(ctx: Context, product: str | None) -> None:
     data = {"as_of": day.isoformat(), "plans": [p.as_dict() for p in plans]}
 
     def human(console: Console) -> None:
-        from rich.table import Table
-
-        table = Table("product", "plan", "type", "charge model", "monthly price", "effective")
+        grid = table("product", "plan", "type", "charge model", "monthly price", "effective")
         for p in plans:
-            table.add_row(
+            grid.add_row(
                 p.product, p.name, "add-on (partner only)" if p.addon else "base",
                 p.charge_model, f"{p.monthly_price} {p.currency}", str(p.effective),
             )  # fmt: skip
-        console.print(table)
+        console.print(grid)
         console.print("prices are illustrative monthly equivalents")
 
     ctx.emit(data, human)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 import click
 
 from ...domain.vocabulary import Feature
 from ...errors import BadInput
-from . import Context, pass_ctx
+from . import Context, params, pass_ctx, plural, table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -34,7 +34,9 @@ def _emit_result(ctx: Context, result: SeatResult, kind: str) -> None:
         verb = {"assign": "assigned", "unassign": "unassigned", "grandfather": "grandfathered"}[
             kind
         ]
-        console.print(f"{verb} {len(done)} seat(s) on {result.product} for {result.account}")
+        console.print(
+            f"{verb} {plural(len(done), 'seat')} on {result.product} for {result.account}"
+        )
         for refusal in result.refused:
             console.print(f"  refused {refusal['email']}: {refusal['reason']}")
         overage = " — in overage: no user can be added" if result.in_overage else ""
@@ -58,12 +60,10 @@ def _run(ctx: Context, kind: str, fn: Callable[[], SeatResult]) -> None:
         sys.exit(1)
 
 
-def _emails(emails: tuple[str, ...], from_file: TextIO | None) -> list[str]:
+def _emails(emails: tuple[str, ...], from_file: list[str] | None) -> list[str]:
     """EMAIL arguments and/or one address per line of --from-file (``-`` for stdin): argv tops
     out near 90,000 addresses, a file does not."""
-    listed = list(emails)
-    if from_file is not None:
-        listed += [line.strip() for line in from_file if line.strip() and not line.startswith("#")]
+    listed = list(emails) + list(from_file or ())
     if not listed:
         raise BadInput("emails", "none", "EMAIL arguments or --from-file FILE (one per line)")
     return listed
@@ -71,19 +71,20 @@ def _emails(emails: tuple[str, ...], from_file: TextIO | None) -> list[str]:
 
 _from_file = click.option(
     "--from-file",
-    type=click.File("r"),
-    help="Read emails from FILE, one per line ('-' for stdin), besides any EMAIL arguments.",
+    type=params.LINES,
+    help="Read emails from FILE, one per line ('-' for stdin), besides any EMAIL arguments: UTF-8 "
+    "(with or without BOM); blank lines and lines starting with # (however indented) are skipped.",
 )
 
 
 @seats.command("assign")
-@click.argument("account")
-@click.argument("product")
-@click.argument("emails", metavar="[EMAIL...]", nargs=-1)
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT)
+@click.argument("emails", metavar="[EMAIL...]", type=params.EMAIL, nargs=-1)
 @_from_file
 @pass_ctx
 def assign(
-    ctx: Context, account: str, product: str, emails: tuple[str, ...], from_file: TextIO | None
+    ctx: Context, account: str, product: str, emails: tuple[str, ...], from_file: list[str] | None
 ) -> None:
     """Assign seats of PRODUCT to users; refused beyond the hard cap or while in overage."""
     wanted = _emails(emails, from_file)
@@ -91,13 +92,13 @@ def assign(
 
 
 @seats.command("unassign")
-@click.argument("account")
-@click.argument("product")
-@click.argument("emails", metavar="[EMAIL...]", nargs=-1)
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT)
+@click.argument("emails", metavar="[EMAIL...]", type=params.EMAIL, nargs=-1)
 @_from_file
 @pass_ctx
 def unassign(
-    ctx: Context, account: str, product: str, emails: tuple[str, ...], from_file: TextIO | None
+    ctx: Context, account: str, product: str, emails: tuple[str, ...], from_file: list[str] | None
 ) -> None:
     """Take seats back (the bill does not go down within the term)."""
     wanted = _emails(emails, from_file)
@@ -105,8 +106,8 @@ def unassign(
 
 
 @seats.command("grandfather")
-@click.argument("account")
-@click.argument("product")
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT)
 @pass_ctx
 def grandfather(ctx: Context, account: str, product: str) -> None:
     """Enablement: seat every active integration user, even above capacity (once)."""
@@ -114,8 +115,8 @@ def grandfather(ctx: Context, account: str, product: str) -> None:
 
 
 @seats.command("list")
-@click.argument("account")
-@click.argument("product", required=False)
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT, required=False)
 @pass_ctx
 def list_(ctx: Context, account: str, product: str | None) -> None:
     """List seat holders, with counts against the contract."""
@@ -123,31 +124,36 @@ def list_(ctx: Context, account: str, product: str | None) -> None:
     data = listing.as_dict()
 
     def human(console: Console) -> None:
-        from rich.table import Table
-
         for c, n in listing.counts:
             flag = " (in overage)" if n.in_overage else ""
-            console.print(f"{c.product}: {n.assigned} of {n.contracted} seats{flag}")
-        table = Table("product", "email", "active", "assigned at", "grandfathered")
+            console.print(f"{c.product}: {n.assigned} of {plural(n.contracted, 'seat')}{flag}")
+        grid = table("product", "email", "active", "assigned at", "grandfathered")
         for r in listing.seats:
-            table.add_row(
+            grid.add_row(
                 r.product,
                 r.email,
                 "yes" if r.active else "no",
                 str(r.assigned_at),
                 "yes" if r.grandfathered else "",
             )
-        console.print(table)
+        console.print(grid)
 
     ctx.emit(data, human)
 
 
 @seats.command("buy")
-@click.argument("account")
-@click.argument("product")
-@click.option("--quantity", required=True, type=int, help="Seats to add (1 or more).")
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT)
+@click.option(
+    "--quantity", required=True, type=params.SEAT_CHANGE, help="Seats to add (1 to 1,000,000)."
+)
 @click.option("--yes", "confirm", is_flag=True, help="Commit the purchase (else: summary only).")
-@click.option("--idempotency-key", "key", help="Makes a retry a no-op (generated when absent).")
+@click.option(
+    "--idempotency-key",
+    "key",
+    type=params.LABEL,
+    help="Makes a retry a no-op (generated when absent).",
+)
 @pass_ctx
 def buy(
     ctx: Context, account: str, product: str, quantity: int, confirm: bool, key: str | None
@@ -159,7 +165,8 @@ def buy(
 
     def human(console: Console) -> None:
         console.print(
-            f"{product} on {account}: {data['quantity_before']} -> {data['quantity_after']} seats "
+            f"{product} on {account}: {data['quantity_before']} -> "
+            f"{plural(data['quantity_after'], 'seat')} "
             f"at {data['unit_price']} {data['currency']}/seat/month; "
             f"{data['prorated_rest_of_term']} for the rest of the term "
             f"({data['rest_of_term']['start']} to {data['rest_of_term']['end']}), "
@@ -177,10 +184,10 @@ def buy(
 
 
 @click.command("check")
-@click.argument("account")
-@click.argument("product")
-@click.argument("email")
-@click.argument("feature", metavar=f"FEATURE ({'|'.join(FEATURES)})")
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT)
+@click.argument("email", type=params.EMAIL)
+@click.argument("feature", type=params.FEATURE, metavar=f"FEATURE ({'|'.join(FEATURES)})")
 @pass_ctx
 def check(ctx: Context, account: str, product: str, email: str, feature: str) -> None:
     """May EMAIL use FEATURE of PRODUCT now? Exit 0 allowed, 1 denied, 2 bad input."""
@@ -194,7 +201,7 @@ def check(ctx: Context, account: str, product: str, email: str, feature: str) ->
         policy = decision.policy_revision or "none (before the first revision)"
         click.echo(
             f"{verdict}: {decision.reason} (phase {decision.phase}, policy {policy}; "
-            f"{decision.assigned} of {decision.contracted} seats assigned)"
+            f"{decision.assigned} of {plural(decision.contracted, 'seat')} assigned)"
         )
         if decision.access_ends:
             click.echo(f"warning: without a seat, access ends on {decision.access_ends}")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ...errors import BadInput
-from . import Context, pass_ctx, remedy_text
+from . import Context, params, pass_ctx, plural, remedy_text, table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -57,7 +57,9 @@ def _human(result: SyncResult) -> Callable[[Console], None]:
             f"  seated {s.seated}, waiting for a seat {result.waiting}, gated {s.gated}, "
             f"agents synced {s.agents_synced}"
         )
-        console.print(f"  {s.requests} requests, {s.retries} retries, {s.seconds:.2f}s")
+        console.print(
+            f"  {plural(s.requests, 'request')}, {plural(s.retries, 'retry')}, {s.seconds:.2f}s"
+        )
         for reason, n in sorted(result.quarantine_reasons.items()):
             console.print(f"  quarantined {n}: {reason}")
         if s.message:
@@ -68,8 +70,8 @@ def _human(result: SyncResult) -> Callable[[Console], None]:
 
 
 @click.command("sync")
-@click.argument("account", required=False)
-@click.argument("product", required=False)
+@click.argument("account", type=params.ACCOUNT, required=False)
+@click.argument("product", type=params.PRODUCT, required=False)
 @click.option("--full", is_flag=True, help="Pull every user (the only basis for deactivation).")
 @click.option("--dry-run", is_flag=True, help="Do everything, then roll it all back.")
 @click.option("--force", is_flag=True, help="Proceed past the deletion guard.")
@@ -143,21 +145,19 @@ def runs() -> None:
 
 
 @runs.command("list")
-@click.argument("account")
-@click.argument("product", required=False)
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT, required=False)
+@click.option("--limit", default=50, show_default=True, type=params.counted(10_000))
 @pass_ctx
 def runs_list(ctx: Context, account: str, product: str | None, limit: int) -> None:
     """List the latest sync runs of ACCOUNT (optionally of one PRODUCT)."""
     rows = ctx.app.sync.runs(account, product, limit)
 
     def human(console: Console) -> None:
-        from rich.table import Table
-
-        table = Table("run", "product", "started", "outcome", "pulled", "+new ~upd -off", "seated")
+        grid = table("run", "product", "started", "outcome", "pulled", "+new ~upd -off", "seated")
         for r in rows:
             kind = "full" if r["full"] else "incr"
-            table.add_row(
+            grid.add_row(
                 str(r["id"]),
                 r["product"],
                 r["started_at"].strftime("%Y-%m-%d %H:%M"),
@@ -166,7 +166,7 @@ def runs_list(ctx: Context, account: str, product: str | None, limit: int) -> No
                 f"+{r['created']} ~{r['updated']} -{r['deactivated']}",
                 f"{r['seated']} (+{r['waiting']} waiting)",
             )
-        console.print(table)
+        console.print(grid)
         for r in rows:
             if r["message"]:
                 console.print(f"run {r['id']}: {r['message']}")

@@ -76,5 +76,7 @@ class AdapterDirectory(Protocol):
         ...
 
     def scrub(self, text: str, settings: Mapping[str, Any]) -> str:
-        """``text`` with every secret value of ``settings`` replaced by ``***`` (one line)."""
+        """``text`` (one line) with every secret standing in a known place masked as ``***``: a
+        URL's credentials, an authorization header, a ``name=value`` pair named like a secret or
+        like one of the secret fields of ``settings``; never a substring of free text."""
         ...

@@ -1,0 +1,214 @@
+"""The documented ranges of what a person or a client may hand seatgate, checked at the edge.
+
+Every entrypoint (the CLI's parameter types, the HTTP API's request models) runs what it receives
+through these functions before a service sees it, so a value out of range is one line naming the
+value and the range — exit 2 on the CLI — and nothing is written. The ranges are the same on
+SQLite and PostgreSQL: SQLite would store a 300-character name or a 10¹⁹-seat contract that
+PostgreSQL refuses, so neither database gets to decide.
+
+=====================  =============================================================================
+kind                   accepted
+=====================  =============================================================================
+dates (``--start``)    2000-01-01 to 2099-12-31 (:data:`EARLIEST`, :data:`LATEST`)
+instants (``--as-of``) 2000-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z, any offset
+periods (``--period``) the months 2000-01 to 2099-12
+terms (``--months``)   1 to 120 months (:data:`MAX_TERM_MONTHS`)
+seats, quantities      1 to 1,000,000 (:data:`MAX_SEATS`); a change of seats up to 1,000,000 either
+                       way (its sign is the service's rule)
+money                  0 to 100,000.00 per seat per month (:data:`MAX_UNIT_PRICE`), in cents
+emails                 at most 254 characters, the part before the @ at most 64 (RFC 5321 4.5.3.1)
+account names          1 to 100 letters, digits, ``-``, ``_`` or ``.``
+other names and text   1 to 200 characters (display names), 100 (roles, idempotency keys, products,
+                       plans); no control characters
+=====================  =============================================================================
+
+Each function takes the text (or number) as received and ``what``, the name the entrypoint uses
+for it (``--seats``, ``email``); it returns the typed value or raises
+:class:`~seatgate.core.errors.BadInput` naming ``what``, the value and the accepted range.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
+
+from ..clock import parse_date, parse_instant, start_of
+from ..errors import BadInput
+
+__all__ = [
+    "ACCOUNT_NAME_MAX",
+    "BLANKS",
+    "EARLIEST",
+    "EMAIL_LOCAL_MAX",
+    "EMAIL_MAX",
+    "LABEL_MAX",
+    "LATEST",
+    "MAX_SEATS",
+    "MAX_TERM_MONTHS",
+    "MAX_UNIT_PRICE",
+    "NAME_MAX",
+    "account_name",
+    "check_email_length",
+    "count",
+    "date",
+    "instant",
+    "months",
+    "period",
+    "seat_change",
+    "text",
+    "unit_price",
+]
+
+EARLIEST = dt.date(2000, 1, 1)
+LATEST = dt.date(2099, 12, 31)
+_FIRST_INSTANT = start_of(EARLIEST)
+_END_INSTANT = start_of(LATEST + dt.timedelta(days=1))
+
+MAX_TERM_MONTHS = 120
+MAX_SEATS = 1_000_000
+MAX_UNIT_PRICE = Decimal("100000.00")
+_CENT = Decimal("0.01")
+
+EMAIL_MAX = 254  # RFC 5321 4.5.3.1.3: a path is at most 256 octets, "<" and ">" included
+EMAIL_LOCAL_MAX = 64  # RFC 5321 4.5.3.1.1
+ACCOUNT_NAME_MAX = 100
+NAME_MAX = 200
+LABEL_MAX = 100
+
+# What is stripped around a value: spaces, tabs and line ends only (str.strip() would also take
+# control characters such as \x1f, which are refused instead).
+BLANKS = " \t\r\n"
+
+_ACCOUNT_NAME = re.compile(rf"[A-Za-z0-9._-]{{1,{ACCOUNT_NAME_MAX}}}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_PERIOD = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+_INTEGER = re.compile(r"[+-]?\d{1,30}")
+
+
+def _date_range() -> str:
+    return f"{EARLIEST.isoformat()} to {LATEST.isoformat()}"
+
+
+def instant(value: str, what: str = "date/time") -> dt.datetime:
+    """An ISO-8601 date or date-time (``2026-03-16``, ``2026-03-16T12:00:00Z``, any offset) as a
+    UTC instant within the documented range."""
+    accepted = f"an ISO-8601 date or date-time from {_date_range()}, e.g. 2026-03-16T12:00:00Z"
+    try:
+        parsed = parse_instant(value, what)
+    except BadInput:
+        raise BadInput(what, value, accepted) from None
+    if not _FIRST_INSTANT <= parsed < _END_INSTANT:
+        raise BadInput(what, value, accepted)
+    return parsed
+
+
+def date(value: str, what: str = "date") -> dt.date:
+    """A calendar date ``YYYY-MM-DD`` within the documented range."""
+    if not _DATE.fullmatch(value.strip(BLANKS)):
+        raise BadInput(what, value, "a date as YYYY-MM-DD")
+    day = parse_date(value, what)
+    if not EARLIEST <= day <= LATEST:
+        raise BadInput(what, value, f"a date from {_date_range()}")
+    return day
+
+
+def period(value: str, what: str = "period") -> str:
+    """A month ``YYYY-MM`` within the documented range; returns it as ``YYYY-MM``."""
+    match = _PERIOD.fullmatch(value.strip())
+    if match is None:
+        raise BadInput(what, value, "a month as YYYY-MM, e.g. 2026-05")
+    if not EARLIEST.year <= int(match[1]) <= LATEST.year:
+        raise BadInput(what, value, f"a month from {EARLIEST:%Y-%m} to {LATEST:%Y-%m}")
+    return f"{match[1]}-{match[2]}"
+
+
+def _integer(value: str | int, what: str, accepted: str) -> int:
+    if isinstance(value, bool):
+        raise BadInput(what, value, accepted)
+    if isinstance(value, int):
+        return value
+    raw = value.strip().replace("_", "")
+    # 30 digits at most: int() of a string of a million digits is slow, and no bound is near it.
+    if not _INTEGER.fullmatch(raw):
+        raise BadInput(what, value, accepted)
+    return int(raw)
+
+
+def count(value: str | int, what: str, *, minimum: int = 1, maximum: int = MAX_SEATS) -> int:
+    """A whole number from ``minimum`` to ``maximum`` (seats, users, a quantity)."""
+    accepted = f"a whole number from {minimum:,} to {maximum:,}"
+    number = _integer(value, what, accepted)
+    if not minimum <= number <= maximum:
+        raise BadInput(what, number, accepted)
+    return number
+
+
+def seat_change(value: str | int, what: str) -> int:
+    """A change of seats, at most :data:`MAX_SEATS` either way. Whether a negative or zero change
+    is allowed is the service's rule (it names the remedy), not a bound."""
+    accepted = f"a whole number of seats up to {MAX_SEATS:,}"
+    number = _integer(value, what, accepted)
+    if abs(number) > MAX_SEATS:
+        raise BadInput(what, number, accepted)
+    return number
+
+
+def months(value: str | int, what: str = "months") -> int:
+    """A term in months: 1 to :data:`MAX_TERM_MONTHS` (the term must end after it starts)."""
+    return count(value, what, maximum=MAX_TERM_MONTHS)
+
+
+def unit_price(value: str | Decimal, what: str = "unit price") -> Decimal:
+    """A monthly price per seat: from 0 to :data:`MAX_UNIT_PRICE`, in whole cents (``12.50``)."""
+    accepted = f"an amount from 0 to {MAX_UNIT_PRICE:,} in cents, e.g. 12.50"
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise BadInput(what, value, accepted) from None
+    if (
+        not amount.is_finite()
+        or not 0 <= amount <= MAX_UNIT_PRICE
+        or amount != amount.quantize(_CENT)
+    ):
+        raise BadInput(what, value, accepted)
+    if amount.as_tuple().exponent > 0:  # type: ignore[operator]
+        amount = amount.quantize(Decimal(1))  # "1E+2" is stored and shown as "100"
+    return amount if amount else Decimal(0)  # "-0" is 0
+
+
+def _printable(value: str) -> bool:
+    # Control characters and lone surrogates (undecodable bytes of an argv) can be neither stored
+    # on PostgreSQL nor printed.
+    return not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value)
+
+
+def text(value: str, what: str, *, maximum: int = LABEL_MAX) -> str:
+    """A name or label: 1 to ``maximum`` characters, none of them a control character; returned
+    as given (surrounding spaces removed)."""
+    stripped = value.strip(BLANKS)
+    if not stripped or len(stripped) > maximum or not _printable(stripped):
+        raise BadInput(what, value, f"1 to {maximum} printable characters")
+    return stripped
+
+
+def account_name(value: str, what: str = "account name") -> str:
+    """An account's name: 1 to 100 letters, digits, ``-``, ``_`` or ``.`` (it appears in
+    commands, invoice numbers and file names)."""
+    if not _ACCOUNT_NAME.fullmatch(value):
+        raise BadInput(what, value, f"1-{ACCOUNT_NAME_MAX} letters, digits, '-', '_' or '.'")
+    return value
+
+
+def check_email_length(email: str, value: str, what: str = "email") -> None:
+    """RFC 5321's limits on an address (``email`` already normalised; ``value`` as given), and no
+    control character in it."""
+    local = email.partition("@")[0]
+    if len(email) > EMAIL_MAX or len(local) > EMAIL_LOCAL_MAX or not _printable(email):
+        raise BadInput(
+            what,
+            value,
+            f"an address like name@example.com of at most {EMAIL_MAX} characters, "
+            f"{EMAIL_LOCAL_MAX} before the @",
+        )
