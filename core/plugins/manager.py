@@ -69,6 +69,7 @@ BUILTIN_ADAPTERS: tuple[str, ...] = (
     "seatgate.adapters.salesforce",
     "seatgate.adapters.servicenow",
     "seatgate.adapters.hubspot",
+    "seatgate.adapters.sap_c4c",
 )
 ENTRY_POINT_GROUP = "seatgate.adapters"
 ENV_LOAD = "SEATGATE_LOAD_PLUGINS"
