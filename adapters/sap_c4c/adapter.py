@@ -67,6 +67,7 @@ from seatgate.core.plugins import (
     Field,
     MalformedResponse,
     RequestContext,
+    RetryPolicy,
     UserPage,
     hookimpl,
     kit,
@@ -269,9 +270,16 @@ class Options:
 
 
 class SapC4CAdapter:
-    """The SAP Cloud for Customer plugin (product ``sap_c4c``)."""
+    """The SAP Cloud for Customer plugin (product ``sap_c4c``).
+
+    :param write_policy: the retry policy of install and uninstall, whose hooks get no request
+        context of their own (tests pass one whose sleep is recorded).
+    """
 
     name = NAME
+
+    def __init__(self, write_policy: RetryPolicy | None = None) -> None:
+        self.write_policy = write_policy or RetryPolicy()
 
     def __repr__(self) -> str:
         return "SapC4CAdapter()"
@@ -324,7 +332,7 @@ class SapC4CAdapter:
         options = Options.of(settings)
         if not options.install_collection:
             return True
-        ctx = RequestContext()
+        ctx = RequestContext(self.write_policy)
         with Client(settings) as client:
             marker = _Installation(client, options, account, product)
             if not marker.find(ctx, fetch_token=True):
@@ -343,7 +351,7 @@ class SapC4CAdapter:
         options = Options.of(settings)
         if not options.install_collection:
             return True
-        ctx = RequestContext()
+        ctx = RequestContext(self.write_policy)
         with Client(settings) as client:
             marker = _Installation(client, options, account, product)
             for object_id in marker.find(ctx, fetch_token=True):
@@ -552,9 +560,13 @@ class _Installation:
         headers = {"x-csrf-token": "fetch"} if fetch_token else None
         try:
             rows, _following = self.client.page(ctx, self._lookup, headers=headers)
-        except MalformedResponse as exc:
+        except MalformedResponse:
+            if self.client.last_status != 404:
+                raise
             raise MalformedResponse(
-                f"{exc}; the integration user needs {self.permission}"
+                f"{CRM} has no installation object at {self.path}: deploy seatgate's custom "
+                "business object there, or set install_service and install_collection (empty: "
+                "no installation record)"
             ) from None
         return self._ids(rows)
 

@@ -162,7 +162,7 @@ def envelope(body: Any) -> tuple[list[Any], str | None]:
 
 class CsrfRequired(AuthFailed):
     """C4C refused a write for want of a (fresh) CSRF token: ``403`` + ``x-csrf-token: Required``.
-    :meth:`Client.request` fetches a new token and tries once more; escaping that, it reads as the
+    :meth:`Client.call` fetches a new token and tries once more; escaping that, it reads as the
     one-line 403 it is."""
 
 
@@ -215,6 +215,7 @@ class Client(kit.HttpClient):
         self._csrf_required = False
         self.csrf_url: str | None = None  # where a stale token is fetched again (a service root)
         self.last_status = 0
+        self.last_detail = ""
 
     def __repr__(self) -> str:
         return f"Client({self.base_url!r}, auth={self.auth_mode!r})"
@@ -228,7 +229,12 @@ class Client(kit.HttpClient):
 
     def error_detail(self, response: httpx.Response) -> str:
         """OData v2's ``{"error": {"code": ..., "message": {"value": ...}}}`` [I] as one line;
-        an HTML or empty body (a refused logon) says nothing worth repeating."""
+        an HTML or empty body (a refused logon) says nothing worth repeating. Kept as
+        :attr:`last_detail` for the messages that name a setting."""
+        self.last_detail = self._detail(response)
+        return self.last_detail
+
+    def _detail(self, response: httpx.Response) -> str:
         try:
             body = response.json()
         except ValueError:
@@ -271,6 +277,7 @@ class Client(kit.HttpClient):
         if method not in ("GET", "HEAD") and self._csrf is not None:
             extra["x-csrf-token"] = self._csrf
         self.last_wait, self._csrf_required, self.last_status = None, False, 0
+        self.last_detail = ""
         saved = self.permission
         if permission:
             self.permission = permission
@@ -325,15 +332,16 @@ class Client(kit.HttpClient):
         """
         try:
             body = self.json(ctx, "GET", url, headers=headers)
-        except MalformedResponse as exc:
+        except MalformedResponse:
             if self.last_status == 404:
                 raise MalformedResponse(
                     f"{CRM} has no collection at {url.split('?', 1)[0]}: check service_path and "
                     "collection in the config"
                 ) from None
             if self.last_status == 400:
+                said = self.last_detail or "400"
                 raise MalformedResponse(
-                    f"{CRM} refused the query ({exc}): check filter and the field names in the "
+                    f"{CRM} refused the query ({said}): check filter and the field names in the "
                     "config"
                 ) from None
             raise
@@ -399,9 +407,13 @@ class Client(kit.HttpClient):
             if tried and exists():
                 return None
             tried = True
-            return self.send(
-                "POST", url, json=dict(body), permission=permission, max_retry_after=limit
-            )
+            try:
+                return self.send(
+                    "POST", url, json=dict(body), permission=permission, max_retry_after=limit
+                )
+            except CsrfRequired:
+                tried = False  # refused before anything was written
+                raise
 
         response = self.call(ctx, attempt)
         if response is None:

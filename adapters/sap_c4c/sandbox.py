@@ -35,8 +35,10 @@ with :attr:`busy_retry_after`), ``timeout``, ``malformed`` (per :attr:`malformed
 short, an envelope without ``results``, an employee without its key), ``expired_token`` (bearer: a
 401; Basic: every session and CSRF token is dropped, so the next write must fetch a new one).
 Other knobs: :attr:`repeat_page_token`, :attr:`install_forbidden` (writes to the installation
-object are 403), :attr:`install_deployed` (False: the custom service does not exist), and
-:attr:`wire`, the last requests served (without their Authorization header).
+object are 403), :attr:`install_deployed` (False: the custom service does not exist),
+:attr:`lost_write_answers` (the next writes are made, then answered 504, as a gateway timing out
+after the commit would), and :attr:`wire`, the last requests served (without their Authorization
+header).
 """
 
 from __future__ import annotations
@@ -292,6 +294,8 @@ class SapC4CSandbox(Sandbox):
         self.stamp_offset_minutes: int | None = None
         self.install_forbidden = False
         self.install_deployed = True
+        self._expire_sessions = False
+        self.lost_write_answers = 0  # writes applied, then answered 504 (the answer was lost)
         self.wire: deque[Request] = deque(maxlen=100)
         # State.
         self.sessions: dict[str, str | None] = {}  # session id -> its CSRF token
@@ -423,7 +427,8 @@ class SapC4CSandbox(Sandbox):
         with self._cache_lock:
             version = (self.store.now, len(self.store.by_number))
             if self._listing_version != version:
-                self._listing = list(self.store.by_number.values())
+                # In key order ($orderby=ObjectID, C4C's order for server paging too).
+                self._listing = sorted(self.store.by_number.values(), key=lambda u: u.id)
                 self._listing_version = version
             return self._listing
 
@@ -460,6 +465,14 @@ class SapC4CSandbox(Sandbox):
                     {**headers, "x-csrf-token": "Required", "Content-Type": "text/plain"},
                 )
         response = self._dispatch(request)
+        if self._expire_sessions:
+            with self._lock:
+                self.sessions.clear()
+                self._expire_sessions = False
+        if request.method in _WRITES and response.status < 300 and self.lost_write_answers:
+            with self._lock:
+                self.lost_write_answers -= 1
+            return odata_error(504, "GATEWAY_TIMEOUT", "The gateway timed out")
         return Response(response.status, response.body, {**headers, **response.headers})
 
     def _dispatch(self, request: Request) -> Response:
@@ -556,7 +569,7 @@ class SapC4CSandbox(Sandbox):
         stamp = _stamp_bound(tree)
         if stamp is not None:
             bound, rest = stamp
-            candidates = sorted(self.store.since(bound), key=lambda u: u.number)
+            candidates = sorted(self.store.since(bound), key=lambda u: u.id)
         if rest is None:
             return candidates
         return [u for u in candidates if matches(rest, self.employee(u))]
@@ -724,9 +737,9 @@ class SapC4CSandbox(Sandbox):
                         "WWW-Authenticate": 'Bearer error="invalid_token"',
                     },
                 )
-            # Basic: the session (and its CSRF token) expires; Basic signs the request on again.
-            with self._lock:
-                self.sessions.clear()
+            # Basic: the session (and its CSRF token) expires once this request is served; Basic
+            # signs the next request on again, but a write needs a new token.
+            self._expire_sessions = True
             return None
         raise ValueError(f"SapC4CSandbox has no response for fault {fault!r}")
 
