@@ -45,6 +45,7 @@ CRMS = {
     "salesforce": ("seatgate.adapters.salesforce.sandbox", "SalesforceSandbox", 2000),
     "servicenow": ("seatgate.adapters.servicenow.sandbox", "ServiceNowSandbox", 10000),
     "hubspot": ("seatgate.adapters.hubspot.sandbox", "HubSpotSandbox", 500),
+    "sap_c4c": ("seatgate.adapters.sap_c4c.sandbox", "SapC4CSandbox", 1000),
 }
 
 

@@ -479,56 +479,64 @@ def _bad(field: str, what: str = "employee") -> MalformedResponse:
 def to_user(row: Any, options: Options) -> ExternalUser:
     """One employee row (OData JSON) as the core's user.
 
+    Types are checked exactly (``type(x) is str``: JSON gives no subclasses) and each property
+    read once: a pull maps 1,000 rows a page while the next page is read.
+
     :raises MalformedResponse: the row lacks its key, or a mapped property has the wrong type.
     """
-    if not isinstance(row, dict):
+    if type(row) is not dict:
         raise _bad("record")
-    key = row.get(options.id_field)
-    if not isinstance(key, str) or not key:
+    get = row.get
+    key = get(options.id_field)
+    if type(key) is not str or not key:
         raise _bad(options.id_field)
-    email = row.get(options.email_field)
-    if email is not None and not isinstance(email, str):
+    email = get(options.email_field)
+    if email is not None and type(email) is not str:
         raise _bad(options.email_field)
-    name = row.get(options.name_field) if options.name_field else None
-    if name is not None and not isinstance(name, str):
+    name = get(options.name_field) if options.name_field else None
+    if name is not None and type(name) is not str:
         raise _bad(options.name_field)
-    locked = row.get(options.locked_field)
-    if locked is not None and not isinstance(locked, bool):
+    locked = get(options.locked_field)
+    if locked is not None and type(locked) is not bool:
         raise _bad(options.locked_field)
-    user_id = row.get(options.user_id_field) if options.user_id_field else None
-    if user_id is not None and not isinstance(user_id, str):
+    user_id = get(options.user_id_field) if options.user_id_field else None
+    if user_id is not None and type(user_id) is not str:
         raise _bad(options.user_id_field)
-    stamp = row.get(options.changed_field)
-    try:
-        modified = None if stamp is None else parse_date(stamp)
-    except (TypeError, ValueError):
-        raise _bad(options.changed_field) from None
-    roles = _roles(row, options) if options.roles_navigation else ()
-    has_user = bool(user_id) if options.user_id_field else True
+    stamp = get(options.changed_field)
+    if stamp is None:
+        modified = None
+    elif type(stamp) is str:
+        try:
+            modified = parse_date(stamp)
+        except ValueError:
+            raise _bad(options.changed_field) from None
+    else:
+        raise _bad(options.changed_field)
+    roles = _roles(get(options.roles_navigation), options) if options.roles_navigation else ()
     return ExternalUser(
         external_id=key,
         email=email or None,
         name=name or "",
-        active=not locked and has_user,
+        active=not locked and (bool(user_id) or not options.user_id_field),
         roles=roles,
         modified_at=modified,
-        raw={"UserID": user_id, "locked": bool(locked)},
+        raw={"UserID": user_id, "locked": locked is True},
     )
 
 
-def _roles(row: Mapping[str, Any], options: Options) -> tuple[str, ...]:
+def _roles(nav: Any, options: Options) -> tuple[str, ...]:
     """The role ids of the expanded assignments: ``{"results": [...]}`` (OData v2), or a bare
     list as some servers write an expanded collection."""
-    nav = row.get(options.roles_navigation)
-    items = nav.get("results") if isinstance(nav, dict) else nav
-    if not isinstance(items, list):
+    items = nav.get("results") if type(nav) is dict else nav
+    if type(items) is not list:
         # Absent or ``__deferred``: the expansion asked for did not come.
         raise _bad(options.roles_navigation)
+    field = options.role_field
     roles: list[str] = []
     for item in items:
-        role = item.get(options.role_field) if isinstance(item, dict) else None
-        if not isinstance(role, str) or not role:
-            raise _bad(options.role_field, "employee role assignment")
+        role = item.get(field) if type(item) is dict else None
+        if type(role) is not str or not role:
+            raise _bad(field, "employee role assignment")
         if role not in roles:
             roles.append(role)
     return tuple(roles)
