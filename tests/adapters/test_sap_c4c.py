@@ -40,6 +40,7 @@ from seatgate.core.errors import (
     BadInput,
     MalformedResponse,
     QuotaExhausted,
+    TransientError,
 )
 from seatgate.core.plugins import ExternalUser, RequestContext, RetryPolicy, SandboxUser
 
@@ -483,11 +484,18 @@ def test_fair_use_lockout_ends_the_run_without_retrying(
     assert ctx.retries == 0
 
 
-def test_timeout_is_retried(small: SapC4CSandbox, ctx: RequestContext) -> None:
-    small.timeout_seconds = 1.0
+def test_a_timeout_is_retried_then_transient(small: SapC4CSandbox, sleeps: Sleeps) -> None:
+    small.timeout_seconds = 2.0
+    settings = settings_of(small, timeout=0.6)
+    ctx = RequestContext(RetryPolicy(attempts=2, sleep=sleeps))
     small.inject("timeout")
-    assert len(flat(pull(small, ctx, timeout=0.3))) == 12
-    assert ctx.retries == 1
+    assert plugin.seatgate_check_connection("sap_c4c", settings, ctx) is True
+    assert ctx.retries == 1 and ctx.requests == 2
+    small.inject("timeout", times=2)
+    with pytest.raises(TransientError, match="did not answer in time"):
+        plugin.seatgate_check_connection(
+            "sap_c4c", settings, RequestContext(RetryPolicy(attempts=2, sleep=sleeps))
+        )
 
 
 @pytest.mark.parametrize(
