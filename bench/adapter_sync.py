@@ -47,6 +47,7 @@ CRMS = {
     "hubspot": ("seatgate.adapters.hubspot.sandbox", "HubSpotSandbox", 500),
     "oracle_sc": ("seatgate.adapters.oracle.sandbox", "OracleSandbox", 20000),
     "pega": ("seatgate.adapters.pega.sandbox", "PegaSandbox", 5000),
+    "sap_c4c": ("seatgate.adapters.sap_c4c.sandbox", "SapC4CSandbox", 1000),
 }
 # The raw pull's script, where it is not bench/pull_<product>.py.
 PULL_SCRIPTS = {"oracle_sc": "pull_oracle"}

@@ -11,6 +11,7 @@ BUILTIN_ADAPTERS: tuple[str, ...] = (
     "seatgate.adapters.hubspot",
     "seatgate.adapters.oracle",
     "seatgate.adapters.pega",
+    "seatgate.adapters.sap_c4c",
 )
 ENTRY_POINT_GROUP = "seatgate.adapters"
 ENV_LOAD = "SEATGATE_LOAD_PLUGINS"
