@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml setup.py
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m seatgate.core.entrypoints.demo
+	$(BIN)/seatgate demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .

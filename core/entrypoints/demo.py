@@ -1,10 +1,17 @@
-"""``make demo``: the whole story, end to end, against a local Salesforce sandbox.
+"""``seatgate demo`` (what ``make demo`` runs): the whole story, end to end, against seven local CRM
+sandboxes.
 
-An account in the UK buys 150 Salesforce seats; its CRM has 200 integration users. Manage Seats is
-enabled (grandfathering all 200: the account is in overage), a new agent appears in the CRM and
-cannot be seated, restrictions begin and the unseated agent is denied, the admin buys seats, the
-agent is seated, and the bill is previewed. Each step is the real CLI, printed as a user would type
-it, against a throwaway SQLite database.
+An account in the UK buys each of the seven paid CRM integrations of seed 000 and installs them;
+each connector syncs its CRM's users (one sandbox per CRM, started in this process and stopped at
+the end). Then the rules at work, on Salesforce and HubSpot: Manage Seats is enabled and the users
+above the contract are grandfathered (the account is in overage); a new agent appears in the CRM
+and is gated; an admin's assignment is refused ``in_overage``; the unseated agent keeps access in
+the transition and is denied once restrictions begin; the admin buys seats and seats the agent;
+HubSpot, still in overage, is billed for it once overage billing begins.
+
+Every step is the real CLI, printed as a user would type it, against a throwaway SQLite database.
+``seatgate --json demo`` prints one JSON document instead: the per-connector counts under each
+product's name, and every step with its command, exit code and JSON answer.
 """
 
 from __future__ import annotations
@@ -14,235 +21,207 @@ import os
 import shlex
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
 from ..errors import SeatgateError
-from .cli import main_group
 
 ADMIN = "admin@acme.example"
+ACCOUNT = "acme"
+USERS = 200
+
+# product -> (adapter, contracted seats, activated roles for auto install)
+CONNECTORS: dict[str, tuple[str, int, list[str]]] = {
+    "salesforce": ("salesforce", 150, []),
+    "salesforce_voice": ("salesforce", 120, []),
+    "servicenow": ("servicenow", 60, ["sn_openframe_user"]),
+    "hubspot": ("hubspot", 150, []),
+    "oracle_sc": ("oracle", 250, []),
+    "sap_c4c": ("sap_c4c", 250, []),
+    "pega": ("pega", 250, []),
+}
+COUNTS = ("pulled", "seated", "gated", "agents_synced", "quarantined", "requests")
 
 
-def run(
-    runner: CliRunner, *args: str, as_of: str, says: str, expect: tuple[int, ...] = (0,)
-) -> str:
-    """Print what the step shows (``says``), the command as a user would type it, and its output."""
-    argv = ["--as-of", as_of, "--actor", ADMIN, *args]
-    print(f"\n# {says}")
-    print(f"$ seatgate {shlex.join(argv)}")
-    result = runner.invoke(main_group, argv)
-    print(result.output.rstrip())
-    exit_code = result.exit_code
-    if isinstance(result.exception, SeatgateError):  # what `seatgate` itself prints for it
-        print(f"error: {result.exception}")
-        exit_code = result.exception.exit_code
-    elif result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    if exit_code not in expect:
-        print(f"(unexpected exit code {result.exit_code})", file=sys.stderr)
-        sys.exit(1)
-    return result.output
+class Story:
+    """Runs CLI steps in process and keeps what they answered."""
+
+    def __init__(self, as_json: bool) -> None:
+        from .cli import main_group
+
+        self.main_group = main_group
+        self.runner = CliRunner()
+        self.as_json = as_json
+        self.steps: list[dict[str, Any]] = []
+
+    def invoke(self, argv: list[str]) -> tuple[int, str, Any]:
+        """Run ``seatgate ARGV`` in process: (exit code, output, the exception if any)."""
+        result = self.runner.invoke(self.main_group, argv)
+        code = result.exit_code
+        if isinstance(result.exception, SeatgateError):  # what `seatgate` itself would answer
+            code = result.exception.exit_code
+        elif result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return code, result.output, result.exception
+
+    def run(self, *args: str, at: str, says: str, expect: tuple[int, ...] = (0,)) -> None:
+        """One step, run once: ``says`` what it shows. With ``--json`` its JSON answer is kept;
+        otherwise the command and its output are printed as a user would see them."""
+        argv = ["--as-of", at, "--actor", ADMIN, *args]
+        if self.as_json:
+            code, output, exc = self.invoke(["--json", *argv])
+            answer: Any = json.loads(output) if output.strip() else None
+            if isinstance(exc, SeatgateError) and answer is None:
+                answer = {"error": {"code": exc.code, "message": str(exc)}}
+            self.steps.append(
+                {"says": says, "command": ["seatgate", *argv], "exit_code": code, "answer": answer}
+            )
+        else:
+            print(f"\n# {says}")
+            print(f"$ seatgate {shlex.join(argv)}")
+            code, output, exc = self.invoke(argv)
+            print(output.rstrip() or (f"error: {exc}" if exc is not None else ""))
+        if code not in expect:
+            raise SystemExit(f"demo step failed (exit {code}): seatgate {shlex.join(argv)}")
+
+    def last_run(self, product: str, at: str) -> dict[str, Any]:
+        """The counts of the product's latest sync run (read-only: ``runs list --json``)."""
+        code, output, _ = self.invoke(
+            ["--json", "--as-of", at, "runs", "list", ACCOUNT, product, "--limit", "1"]
+        )
+        rows = json.loads(output) if code == 0 else []
+        return dict(rows[0]) if rows else {}
 
 
-def main() -> None:
-    from seatgate.adapters.salesforce import plugin
-    from seatgate.adapters.salesforce.sandbox import SalesforceSandbox
+@contextmanager
+def sandboxes(tmp: Path) -> Iterator[dict[str, Path]]:
+    """Start one sandbox per CRM (in this process) and write each product's config file, secrets
+    as ``${ENV}`` references with the environment set; stop them all at the end."""
+    from .cli.adapters import sandbox_config, start_sandbox
 
-    with tempfile.TemporaryDirectory() as tmp, SalesforceSandbox(users=200) as crm:
+    with ExitStack() as stack:
+        started: dict[str, Any] = {}
+        configs: dict[str, Path] = {}
+        for product, (adapter, _, roles) in CONNECTORS.items():
+            sb = started.get(adapter)
+            if sb is None:
+                sb = started[adapter] = start_sandbox(adapter, USERS, 0)
+                stack.callback(sb.stop)
+            config, env = sandbox_config(adapter, dict(sb.settings()))
+            os.environ.update(env)
+            if roles:
+                config["activated_roles"] = roles
+            path = tmp / f"{product}.json"
+            path.write_text(json.dumps(config, indent=2))
+            configs[product] = path
+        yield configs
+
+
+def story(as_json: bool) -> dict[str, Any]:
+    """Run the demo; returns its JSON document (also what ``--json`` prints)."""
+    began = time.perf_counter()
+    story = Story(as_json)
+    connectors: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = {k: os.environ.get(k) for k in ("SEATGATE_DATABASE_URL", "COLUMNS")}
         os.environ["SEATGATE_DATABASE_URL"] = f"sqlite:///{tmp}/demo.db"
-        # A real config file names its secrets as ${ENV_VAR}; seatgate never stores them in clear.
-        settings = crm.settings()
-        schema = plugin.seatgate_adapter_info().config_schema
-        for field in schema.fields:
-            if field.secret and field.name in settings:
-                env = f"SALESFORCE_{field.name.upper()}"
-                os.environ[env] = str(settings[field.name])
-                settings[field.name] = "${" + env + "}"
-        config = Path(tmp, "salesforce.json")
-        config.write_text(json.dumps(settings, indent=2))
         os.environ.setdefault("COLUMNS", "120")  # room for the invoice table
-        runner = CliRunner()
-        print(f"A Salesforce sandbox with 200 users is listening at {crm.url}")
+        try:
+            with sandboxes(Path(tmp)) as configs:
+                day0 = "2025-09-15T09:00:00Z"
+                story.run("account", "create", ACCOUNT, "--region", "UK", at=day0,
+                          says="A customer account in the UK: the region sets its enforcement "
+                               "dates (seed 000).")  # fmt: skip
+                story.run("account", "grant", ACCOUNT, ADMIN, "--permission", "manage", at=day0,
+                          says="Its admin holds Manage: purchasing authority (seed 002).")  # fmt: skip
+                for product, (_, seats, _) in CONNECTORS.items():
+                    story.run("contract", "create", ACCOUNT, product, "--seats", str(seats),
+                              "--plan", "standard", "--frequency", "quarterly",
+                              "--start", "2025-10-01", "--months", "12", at=day0,
+                              says=f"It buys {seats} seats of {product} on a signed order form.")  # fmt: skip
+                    story.run("install", ACCOUNT, product, "--config", str(configs[product]),
+                              at=day0, says=f"It installs {product}: a purchase commitment; the "
+                              "config names its secrets as ${ENV} references.")  # fmt: skip
+                    story.run("sync", ACCOUNT, product, "--full", at=day0,
+                              says=f"The {product} connector pulls its CRM's users.")  # fmt: skip
+                    run = story.last_run(product, day0)
+                    connectors[product] = {k: run.get(k, 0) for k in COUNTS}
+                _rules(story)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    document = {
+        "account": ACCOUNT,
+        "connectors": connectors,
+        "steps": story.steps,
+        "seconds": round(time.perf_counter() - began, 1),
+    }
+    if not as_json:
+        _print_connectors(connectors)
+        print(f"\nDemo finished in {document['seconds']} s: every step above is a real command "
+              "against a real sandbox.")  # fmt: skip
+    return document
 
-        day0 = "2025-09-15T09:00:00Z"
-        run(
-            runner,
-            "account",
-            "create",
-            "acme",
-            "--region",
-            "UK",
-            as_of=day0,
-            says="A customer account in the UK: the region decides its enforcement dates (seed 000).",
-        )
-        run(
-            runner,
-            "account",
-            "grant",
-            "acme",
-            ADMIN,
-            "--permission",
-            "manage",
-            as_of=day0,
-            says="Its admin gets Manage: purchasing authority to install, buy and assign (seed 002).",
-        )
-        run(
-            runner,
-            "contract",
-            "create",
-            "acme",
-            "salesforce",
-            "--seats",
-            "150",
-            "--plan",
-            "standard",
-            "--frequency",
-            "quarterly",
-            "--start",
-            "2025-10-01",
-            "--months",
-            "12",
-            as_of=day0,
-            says="The contract: 150 Salesforce seats, billed quarterly for a 12-month term.",
-        )
-        run(
-            runner,
-            "install",
-            "acme",
-            "salesforce",
-            "--config",
-            str(config),
-            as_of=day0,
-            says="Install the adapter: the config names its secrets as ${ENV} references only.",
-        )
-        run(
-            runner,
-            "sync",
-            "acme",
-            "salesforce",
-            "--full",
-            as_of=day0,
-            says="A full sync pulls the CRM's 200 integration users into the account.",
-        )
 
-        run(
-            runner,
-            "billing",
-            "run",
-            "--period",
-            "2025-10",
-            as_of="2025-10-01T06:00:00Z",
-            says="October's billing run invoices the first quarter of the contract.",
-        )
-        enabled = "2025-10-04T00:00:00Z"  # Manage Seats is enabled in the UK (seed 000)
-        run(
-            runner,
-            "seats",
-            "grandfather",
-            "acme",
-            "salesforce",
-            as_of=enabled,
-            says="Manage Seats is enabled: all 200 active users keep a seat, 50 above the contract.",
-        )
-        run(
-            runner,
-            "billing",
-            "run",
-            "--period",
-            "2026-01",
-            as_of="2026-01-01T06:00:00Z",
-            says="January's run invoices the next quarter; the account is in overage.",
-        )
+def _rules(story: Story) -> None:
+    """The rules of the seeds at work, on Salesforce (bought its way out of overage) and HubSpot
+    (left in overage, billed for it)."""
+    enabled = "2025-10-04T00:00:00Z"  # Manage Seats is enabled in the UK (seed 000)
+    for product in ("salesforce", "hubspot"):
+        story.run("seats", "grandfather", ACCOUNT, product, at=enabled,
+                  says=f"Enablement: every {product} user keeps a seat, even above the contract "
+                       "(grandfathered); the account is now in overage.")  # fmt: skip
+    crm = "2026-02-01T09:00:00Z"
+    newcomer = "user000201@example.com"
+    story.run("users", "add", ACCOUNT, newcomer, at=crm,
+              says="A new agent joins the account.")  # fmt: skip
+    story.run("seats", "assign", ACCOUNT, "salesforce", newcomer, at=crm, expect=(1,),
+              says="In overage no user can be added: the assignment is refused in_overage "
+                   "(seed 000).")  # fmt: skip
+    story.run("check", ACCOUNT, "salesforce", "user000001@example.com", "cti", at=crm,
+              says="A grandfathered agent works on: seated.")  # fmt: skip
+    story.run("check", ACCOUNT, "servicenow", newcomer, "cti", at=crm,
+              says="On ServiceNow (not in overage) the unseated newcomer keeps access in the "
+                   "transition, warned of the date restrictions begin (grace).")  # fmt: skip
+    story.run("check", ACCOUNT, "salesforce", newcomer, "cti", at="2026-03-16T09:00:00Z",
+              expect=(1,), says="Restrictions begin on 2026-03-16: the unseated agent is "
+                                "denied the CTI.")  # fmt: skip
+    story.run("seats", "buy", ACCOUNT, "salesforce", "--quantity", "60",
+              at="2026-03-16T10:00:00Z",
+              says="The way out of overage: the purchase summary first, nothing bought.")  # fmt: skip
+    story.run("seats", "buy", ACCOUNT, "salesforce", "--quantity", "60", "--yes",
+              at="2026-03-16T10:01:00Z",
+              says="Then the purchase, co-termed with the contract.")  # fmt: skip
+    story.run("seats", "assign", ACCOUNT, "salesforce", newcomer, at="2026-03-16T10:02:00Z",
+              says="Out of overage: the agent gets a seat.")  # fmt: skip
+    story.run("check", ACCOUNT, "salesforce", newcomer, "cti", at="2026-03-16T10:03:00Z",
+              says="And the CTI lets them in.")  # fmt: skip
+    story.run("billing", "preview", ACCOUNT, "hubspot", "--period", "2026-07",
+              at="2026-07-01T06:00:00Z",
+              says="HubSpot stayed in overage past 2026-05-04: its users above the contract are "
+                   "billed (seed 000).")  # fmt: skip
 
-        crm.store.add(1)  # a new agent appears in the CRM
-        run(
-            runner,
-            "sync",
-            "acme",
-            "salesforce",
-            as_of="2026-02-01T09:00:00Z",
-            says="A new agent appeared in the CRM; in overage, the sync cannot seat it.",
-        )
-        newcomer = crm.store.users[-1].email
-        run(
-            runner,
-            "check",
-            "acme",
-            "salesforce",
-            newcomer,
-            "cti",
-            as_of="2026-02-01T09:05:00Z",
-            says="Before restrictions begin, the unseated newcomer is still allowed (grace).",
-            expect=(0,),
-        )
-        run(
-            runner,
-            "check",
-            "acme",
-            "salesforce",
-            newcomer,
-            "cti",
-            as_of="2026-03-16T09:00:00Z",
-            says="From the restriction date the unseated newcomer is denied: exit 1.",
-            expect=(1,),
-        )
-        run(
-            runner,
-            "seats",
-            "buy",
-            "acme",
-            "salesforce",
-            "--quantity",
-            "60",
-            as_of="2026-03-16T10:00:00Z",
-            says="The purchase summary for 60 more seats, co-termed: nothing is bought yet.",
-        )
-        run(
-            runner,
-            "seats",
-            "buy",
-            "acme",
-            "salesforce",
-            "--quantity",
-            "60",
-            "--yes",
-            as_of="2026-03-16T10:01:00Z",
-            says="--yes buys them: the account is out of overage.",
-        )
-        run(
-            runner,
-            "seats",
-            "assign",
-            "acme",
-            "salesforce",
-            newcomer,
-            as_of="2026-03-16T10:02:00Z",
-            says="Now the newcomer can be given a seat.",
-        )
-        run(
-            runner,
-            "check",
-            "acme",
-            "salesforce",
-            newcomer,
-            "cti",
-            as_of="2026-03-16T10:03:00Z",
-            says="Seated, the newcomer is allowed again.",
-        )
-        run(
-            runner,
-            "billing",
-            "preview",
-            "acme",
-            "salesforce",
-            "--period",
-            "2026-04",
-            as_of="2026-03-16T10:04:00Z",
-            says="April's invoice as it stands: the seats bought are billed from the purchase.",
-        )
-        print("\nDemo finished: every step above is a real command against a real sandbox.")
+
+def _print_connectors(connectors: dict[str, dict[str, Any]]) -> None:
+    print("\nOne line per connector (the full sync of each):")
+    print(f"  {'product':<18}" + "".join(f"{name:>14}" for name in COUNTS))
+    for product, counts in connectors.items():
+        print(f"  {product:<18}" + "".join(f"{counts.get(n, 0):>14}" for n in COUNTS))
+
+
+def main(as_json: bool = False) -> None:
+    document = story(as_json)
+    if as_json:
+        print(json.dumps(document, indent=2, default=str))
 
 
 if __name__ == "__main__":
-    main()
+    main("--json" in sys.argv[1:])
