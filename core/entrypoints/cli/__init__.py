@@ -56,6 +56,14 @@ REMEDIES: dict[str, str] = {
     ),
     "force": "check the CRM, then rerun with --force to proceed",
     "confirm": "add --yes to buy",
+    "plan_not_listed": (
+        "if you can't find the base plan you contracted, contact Talkdesk Support via "
+        "Technical and Product Support > AppConnect > App Install/Uninstall"
+    ),
+    "self_serve_purchase": (
+        "name the plan and user count to buy it self-serve: "
+        "`seatgate install {account} {product} --config FILE --plan PLAN --users N`"
+    ),
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
