@@ -128,16 +128,15 @@ class ContractService:
             )
         elif listed is not None:
             charge_model = None  # the catalog's
-        if channel == Channel.SELF_SERVE:
-            if listed is None:
-                raise BadInput(
-                    "plan",
-                    plan,
-                    f"a base plan the catalog lists for {product} (self-serve purchases are at "
-                    "the then-listed price)",
-                    remedy="plan_not_listed",
-                    context={"product": product, "plan": plan},
-                )
+        if channel == Channel.SELF_SERVE and listed is None:
+            raise BadInput(
+                "plan",
+                plan,
+                f"a base plan the catalog lists for {product} (self-serve purchases are at the "
+                "then-listed price)",
+                remedy="plan_not_listed",
+                context={"product": product, "plan": plan},
+            )
         if unit_price is None:
             if listed is None:
                 raise BadInput(
