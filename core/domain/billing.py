@@ -34,6 +34,7 @@ from ..errors import BadInput
 from .calendar import (
     Interval,
     add_months,
+    full_period,
     period_containing,
     periods_of_term,
     periods_starting_in,
@@ -61,6 +62,8 @@ __all__ = [
     "owed",
     "parse_period",
     "period_containing",
+    "plan_change_quote",
+    "purchase_quote",
     "removing_users_doesnt_impact_billing",
     "rest_of_term",
 ]
@@ -379,6 +382,30 @@ def _normalize(intervals: Iterable[Interval]) -> list[Interval]:
     return out
 
 
+def _net(charged: Iterable[Interval], credited: Iterable[Interval]) -> list[Interval]:
+    """The days a slot's invoices cover: charged days net of credited ones, counted — a day
+    charged, credited and charged again (a plan selected, then the contracted plan again) is
+    covered once, never twice."""
+    steps: dict[dt.date, int] = defaultdict(int)
+    for s, e in charged:
+        steps[s] += 1
+        steps[e] -= 1
+    for s, e in credited:
+        steps[s] -= 1
+        steps[e] += 1
+    out: list[Interval] = []
+    depth = 0
+    opened: dt.date | None = None
+    for day in sorted(steps):
+        depth += steps[day]
+        if depth > 0 and opened is None:
+            opened = day
+        elif depth <= 0 and opened is not None:
+            _extend(out, opened, day)
+            opened = None
+    return out
+
+
 def _subtract(have: Iterable[Interval], minus: Iterable[Interval]) -> list[Interval]:
     result = _normalize(have)
     for ms, me in _normalize(minus):
@@ -617,7 +644,7 @@ def _period_true_up(
     has: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(dict)
     for key, per_slot in covered.items():
         for n, intervals in per_slot.items():
-            has[key][n] = _subtract(intervals, credited.get(key, {}).get(n, []))
+            has[key][n] = _net(intervals, credited.get(key, {}).get(n, []))
     new: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(dict)
     gone: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(dict)
     for key in set(now_owed) | set(has):
@@ -674,6 +701,50 @@ def rest_of_term(
         for line in lines:
             total += line.amount
     return total
+
+
+def purchase_quote(
+    h: History,
+    at: dt.datetime,
+    quantity: int,
+    unit_price: Decimal,
+    billed: Sequence[Interval],
+    prior: Mapping[tuple[int, dt.date], Sequence[Mapping[str, Any]]],
+) -> Money:
+    """What buying ``quantity`` seats at ``at`` (at ``unit_price`` a month) adds to the invoices
+    of the rest of the term: :func:`rest_of_term` with the purchase minus without it — the
+    amount a purchase summary shows and its commitment records (seed 002, "Purchase Summary")."""
+    before = h.contracted_on(at)
+    after = attrs.evolve(
+        h,
+        purchases=[*h.purchases, Purchase(0, at.date(), quantity, unit_price)],
+        quantity_changes=[*h.quantity_changes, (at, before, before + quantity)],
+    )
+    return rest_of_term(after, at.date(), billed, prior) - rest_of_term(h, at.date(), billed, prior)
+
+
+def plan_change_quote(
+    h: History, day: dt.date, unit_price: Decimal, charge_model: str
+) -> tuple[int, Money]:
+    """``(users, price)`` of selecting a base plan at ``unit_price`` (``charge_model``) on
+    ``day``: seed 002's "all selected Users" (:meth:`History.selected_users`, what the invoice's
+    ``plan_change`` lines bill) for one full billing period — the next full period's line."""
+    c = h.contract
+    on = max(day, c.term_start)
+    j, _ = period_containing(c, on)
+    users = h.selected_users(j, on)
+    quantity = 1 if charge_model == ChargeModel.PER_ACCOUNT else users
+    a, b = full_period(c, on)
+    price = charge(
+        unit_price,
+        quantity,
+        c.currency,
+        anchor=c.term_start,
+        since=term_start(c, j),
+        start=a,
+        end=b,
+    )
+    return users, price
 
 
 def invoice_dict(account: str, period: str, currency: str, lines: Sequence[Line]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from ..domain import calendar
+from ..domain.billing import plan_change_quote
 from ..domain.events import PlanChanged, RenewalAdjusted, Uninstalled
 from ..domain.model import Account
 from ..domain.pricing import charge
@@ -114,19 +115,7 @@ class PurchaseService:
                         f"a plan listed in the contract's currency {contract.currency}",
                     )
                 unit, model = found.monthly_price, found.charge_model
-            j, _ = calendar.period_containing(contract, today)
-            users = history.selected_users(j, max(today, contract.term_start))
-            quantity = 1 if model == ChargeModel.PER_ACCOUNT else users
-            a, b = calendar.full_period(contract, today)
-            shown = charge(
-                unit,
-                quantity,
-                contract.currency,
-                anchor=contract.term_start,
-                since=calendar.term_start(contract, j),
-                start=a,
-                end=b,
-            )
+            users, shown = plan_change_quote(history, today, unit, model)
             uow.billing.add_plan_change(
                 contract.id,
                 plan=plan,

@@ -15,10 +15,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-import attrs
-
 from ..domain import calendar
-from ..domain.billing import History, PlanChange, Purchase, rest_of_term
+from ..domain.billing import History, PlanChange, purchase_quote
 from ..domain.calendar import Interval
 from ..domain.catalog import Catalog
 from ..domain.model import Contract
@@ -135,15 +133,9 @@ def quote_seats(
     change = history.plan_in_force(today)
     unit, model = terms_in_force(catalog, contract, change, today)
     before = history.contracted_on(at)
-    after = attrs.evolve(
-        history,
-        purchases=[
-            *history.purchases,
-            Purchase(0, today, quantity, seat_price(catalog, contract, today)),
-        ],
-        quantity_changes=[*history.quantity_changes, (at, before, before + quantity)],
+    rest = purchase_quote(
+        history, at, quantity, seat_price(catalog, contract, today), billed, prior
     )
-    rest = rest_of_term(after, today, billed, prior) - rest_of_term(history, today, billed, prior)
     start = max(today, contract.term_start)
     _, end = calendar.current_term(contract, start)
     full, _ = _per_period(contract, unit, model, quantity, today)
