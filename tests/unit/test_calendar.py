@@ -9,6 +9,7 @@ channel.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from decimal import Decimal
 from fractions import Fraction
 
@@ -101,7 +102,7 @@ def test_a_quarter_from_the_last_day_of_november_is_three_months() -> None:
     h = History(contract=c, charge_model="per_seat")
     for span in calendar.periods_of_term(c, 1):
         slots = owed(h, 1, span)
-        assert list(slots) == [("base", Decimal("25.00"), 0)] and len(slots[list(slots)[0]]) == 4
+        assert list(slots) == [("base", Decimal("25.00"), 0)] and len(slots[next(iter(slots))]) == 4
     assert charge(
         Decimal("25.00"),
         4,
@@ -161,7 +162,7 @@ def test_every_full_period_bills_exactly_its_months(
         assert t0 == add_months(start, j * calendar.term_months(c))
         spans = calendar.periods_of_term(c, j)
         assert spans[0][0] == t0 and spans[-1][1] == t1
-        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
         term_total = Decimal(0)
         for a, b in spans:
             whole = months_between(start, b) - months_between(start, a)
