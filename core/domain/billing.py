@@ -139,6 +139,8 @@ class History:
         order (a renewal adjustment is not one: it is computed, see :meth:`contracted_on`).
     :param ledger: ``(day, seats held right after)``, in time order
         (:func:`~.seats.held_counts`).
+    :param initial_quantity: the contracted quantity the contract was created with (the changes
+        known at the instant may be fewer than were made since).
     """
 
     contract: Contract
@@ -150,6 +152,7 @@ class History:
     uninstalls: Sequence[Uninstall] = ()
     tickets: Sequence[Ticket] = ()
     overage_begins: dt.date | None = None
+    initial_quantity: int | None = None  # as created (None: the first change's, or the contract's)
 
     # -- the contracted quantity ---------------------------------------------------------------------
     def renewal_adjustment(self, k: int) -> Ticket | None:
@@ -190,7 +193,9 @@ class History:
     def _quantity(self, explicit_until: dt.datetime, renewals_until: dt.date) -> int:
         """The latest of: the explicit changes stamped before ``explicit_until`` (the last one
         written), and the adjusted renewals on or before ``renewals_until``."""
-        q = self.quantity_changes[0][1] if self.quantity_changes else self.contract.quantity
+        q = self.initial_quantity
+        if q is None:
+            q = self.quantity_changes[0][1] if self.quantity_changes else self.contract.quantity
         latest: dt.date | None = None
         for when, _, to in self.quantity_changes:
             if when < explicit_until:
@@ -600,6 +605,7 @@ def draft_invoices(
             for j, span in periods_starting_in(c, month)
             if span not in done_set and (stops is None or span[0] < stops)
         ]
+        new = sorted(new + _resumed(h, month, done_set), key=lambda p: p[1])
         lines: list[Line] = []
         if done:
             lines += _true_up(h, _true_up_since(h, month, stops), month, done, prior)
@@ -613,6 +619,23 @@ def draft_invoices(
         drafts[key].lines.extend(lines)
         drafts[key].periods.extend((c.id, span) for _, span in new)
     return list(drafts.values())
+
+
+def _resumed(h: History, month: dt.date, done: set[Interval]) -> list[tuple[int, Interval]]:
+    """Periods that started while billing was stopped, before ``month``, and were never invoiced:
+    once the app is installed again (a new purchase) they are billed from that day."""
+    c = h.contract
+    out: list[tuple[int, Interval]] = []
+    for stop, resume in h.gaps():
+        if resume is None or resume >= add_months(month, 1):
+            continue
+        j = term_index(c, stop)
+        while term_start(c, j) < month:
+            for span in periods_of_term(c, j):
+                if stop <= span[0] < min(resume, month) and span not in done:
+                    out.append((j, span))
+            j += 1
+    return out
 
 
 def _true_up_since(h: History, month: dt.date, stops: dt.date | None) -> dt.date:

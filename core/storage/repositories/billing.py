@@ -83,7 +83,7 @@ class SqlBillingStore:
             if cid is not None:
                 rows[cid].append((when, user, action))
         ledger = {cid: [(when.date(), n) for when, n in held_counts(r)] for cid, r in rows.items()}
-        qty = self._quantity_changes(account_ids, key_of, at, account)
+        qty, initial = self._quantity_changes(account_ids, key_of, at, account)
         bought: dict[int, list[Purchase]] = defaultdict(list)
         for row in conn.execute(
             sa.select(purchases).where(purchases.c.at <= at).order_by(purchases.c.id)
@@ -107,6 +107,7 @@ class SqlBillingStore:
                 charge_model=c.charge_model
                 or catalog.charge_model(c.product, c.plan, c.term_start),
                 quantity_changes=qty.get(c.id, ()),
+                initial_quantity=initial.get(c.id),
                 ledger=ledger.get(c.id, ()),
                 purchases=bought.get(c.id, ()),
                 plan_changes=changes.get(c.id, ()),
@@ -124,22 +125,25 @@ class SqlBillingStore:
         key_of: Mapping[tuple[int, str], int],
         at: dt.datetime | None,
         account: str | None,
-    ) -> dict[int, list[tuple[dt.datetime, int, int]]]:
+    ) -> tuple[dict[int, list[tuple[dt.datetime, int, int]]], dict[int, int]]:
         """``(instant, from, to)`` of the contracted-quantity changes (audited as
-        ``contract.quantity``) per contract, in write order, stamped on or before ``at``."""
+        ``contract.quantity``) per contract, in write order, stamped on or before ``at``; and the
+        quantity each contract was created with (the first change's ``from``, of all of them)."""
         qty: dict[int, list[tuple[dt.datetime, int, int]]] = defaultdict(list)
+        initial: dict[int, int] = {}
         aq = sa.select(audit_log.c.account, audit_log.c.at, audit_log.c.detail).where(
             audit_log.c.action == "contract.quantity"
         )
-        if at is not None:
-            aq = aq.where(audit_log.c.at <= at)
         if account is not None:
             aq = aq.where(audit_log.c.account == account)
         for name, when, detail in self.conn.execute(aq.order_by(audit_log.c.id)):
             cid = key_of.get((account_ids.get(name, -1), detail.get("product")))
-            if cid is not None:
+            if cid is None:
+                continue
+            initial.setdefault(cid, int(detail["from"]))
+            if at is None or when <= at:
                 qty[cid].append((when, int(detail["from"]), int(detail["to"])))
-        return qty
+        return qty, initial
 
     def _uninstalls_and_tickets(
         self, contract_ids: set[int], at: dt.datetime | None
@@ -195,7 +199,7 @@ class SqlBillingStore:
         changes stamped by then, and a renewal a ``renewal_adjustment`` ticket adjusted."""
         account_ids = {contract.account: self._account_id(contract.account)}
         key_of = {(account_ids[contract.account], contract.product): contract.id}
-        qty = self._quantity_changes(account_ids, key_of, at, contract.account)
+        qty, initial = self._quantity_changes(account_ids, key_of, at, contract.account)
         _, opened = self._uninstalls_and_tickets({contract.id}, at)
         adjusting = [
             t for t in opened.get(contract.id, ()) if t.kind == TicketKind.RENEWAL_ADJUSTMENT
@@ -216,6 +220,7 @@ class SqlBillingStore:
             contract=contract,
             charge_model="",
             quantity_changes=qty.get(contract.id, ()),
+            initial_quantity=initial.get(contract.id),
             ledger=ledger,
             tickets=adjusting,
         )
