@@ -667,7 +667,9 @@ def _period_true_up(
     has: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(dict)
     for key, per_slot in covered.items():
         for n, intervals in per_slot.items():
-            has[key][n] = _net(intervals, credited.get(key, {}).get(n, []))
+            credits = credited.get(key, {}).get(n)
+            # Without credits (the common case) the days covered are the days charged.
+            has[key][n] = _net(intervals, credits) if credits else _normalize(intervals)
     new: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(dict)
     gone: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(dict)
     for key in set(now_owed) | set(has):

@@ -17,6 +17,7 @@ of the current term), the purchase summary and every invoice ask this module.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from fractions import Fraction
 
 from .model import Contract
@@ -41,6 +42,9 @@ __all__ = [
 Interval = tuple[dt.date, dt.date]
 
 
+# Pure functions of their arguments, asked for the same few anchors again and again by every
+# invoice line of a billing run: cached.
+@functools.lru_cache(maxsize=1 << 16)
 def add_months(day: dt.date, months: int) -> dt.date:
     """``day`` plus whole months, clamped to the month's last day (Jan 31 + 1 month = Feb 28).
 
@@ -54,6 +58,7 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, last))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def months_between(anchor: dt.date, day: dt.date) -> Fraction:
     """Exact months from ``anchor`` to ``day`` (``day >= anchor``) along the anchor's own calendar:
     whole months ``k`` while ``add_months(anchor, k) <= day`` (each counted from the anchor itself,

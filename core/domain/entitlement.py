@@ -102,15 +102,33 @@ class Snapshot:
     settled: dt.datetime | None = None
     until: dt.datetime | None = None
 
+    # [lo, hi): the instants this snapshot holds what existed at, computed once (the check is on
+    # the entitlement hot path).
+    _window: tuple[dt.datetime, dt.datetime] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_window", self._holds())
+
+    def _holds(self) -> tuple[dt.datetime, dt.datetime]:
+        if self.as_of is None:
+            return _FAR, _FAR  # not read as of an instant: never reused for another
+        if self.settled is not None and self.as_of < self.settled:
+            return self.as_of, self.as_of + _TICK  # rows stamped later exist: this instant only
+        lo = self.settled if self.settled is not None else _NEAR
+        hi = self.until if self.until is not None else _FAR
+        return (lo, hi) if self.as_of < hi else (self.as_of, self.as_of + _TICK)
+
     def valid_at(self, at: dt.datetime) -> bool:
         """Whether this snapshot holds what existed at ``at`` as well: the instant it was read
         at, or — when it was read after every row it depends on was written — any instant after
         those rows too, up to the next renewal."""
-        if at == self.as_of or self.as_of is None:
-            return at == self.as_of
-        if self.settled is not None and (at < self.settled or self.as_of < self.settled):
-            return False
-        return self.until is None or (at < self.until and self.as_of < self.until)
+        lo, hi = self._window
+        return lo <= at < hi
+
+
+_TICK = dt.timedelta(microseconds=1)
+_NEAR = dt.datetime.min.replace(tzinfo=dt.UTC)
+_FAR = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 def decide(

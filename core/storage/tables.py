@@ -224,7 +224,7 @@ commitments = sa.Table(
     sa.Column("product", sa.String(40), nullable=False),
     sa.Column("actor", sa.String(254), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
-    # install | add_users | plan_change | seats_buy | uninstall
+    # install | self_serve_purchase | add_users | plan_change | seats_buy | uninstall
     sa.Column("action", sa.String(30), nullable=False),
     sa.Column("detail", JSONText, nullable=False, default=dict),
     sa.Column("price_shown", Money),  # the indicative price the actor saw
