@@ -219,9 +219,9 @@ class ContractService:
         at = self.ports.now()
         with transaction(self.ports) as uow:
             acct = uow.accounts.get(account)
-            contract = require_contract(uow, acct, product, lock=True)
+            contract = self._as_of(uow, require_contract(uow, acct, product, lock=True))
             change_quantity(uow, acct, contract, quantity, at, actor, reason)
-            return require_contract(uow, acct, product)
+            return self._as_of(uow, require_contract(uow, acct, product))
 
     def list(self, account: str | None = None) -> list[ContractView]:
         """Contracts as of now (only those that existed then, with the quantity then)."""
