@@ -503,3 +503,113 @@ def test_an_install_before_the_uninstall_takes_effect_withdraws_it() -> None:
     # A new purchase from the reinstall: 16 of May's 31 days, then June in full.
     assert kinds(runs, "2026-05") == [("base", "129.03", D(2026, 5, 16), D(2026, 6, 1))]
     assert kinds(runs, "2026-06") == [("base", "250.00", D(2026, 6, 1), D(2026, 7, 1))]
+
+
+# -- the kinds of items 4, 5 and 7, as properties ----------------------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    changes=st.lists(
+        st.tuples(
+            st.dates(min_value=D(2026, 1, 1), max_value=D(2026, 12, 31)),
+            st.sampled_from(["standard", "premium"]),
+        ),
+        max_size=5,
+    ),
+    day=st.dates(min_value=D(2026, 1, 1), max_value=D(2026, 12, 31)),
+)
+def test_on_the_contracted_plan_the_contract_terms_apply_whatever_came_before(
+    changes: list[tuple[dt.date, str]], day: dt.date
+) -> None:
+    c = contract(unit_price=Decimal("20.00"))
+    h = History(
+        contract=c,
+        charge_model="per_seat",
+        plan_changes=[
+            PlanChange(
+                i + 1, when, plan, "per_seat", Decimal("25.00" if plan == "standard" else "40.00")
+            )
+            for i, (when, plan) in enumerate(sorted(changes))
+        ],
+    )
+    j, span = calendar.period_containing(c, day)
+    slots = owed(h, j, span)
+    in_force = [plan for when, plan in sorted(changes) if when <= day]
+    on_day = {
+        key for key, per in slots.items() for iv in per.values() for a, b in iv if a <= day < b
+    }
+    if not in_force or in_force[-1] == "standard":
+        assert on_day == {("base", Decimal("20.00"), 0)}  # the negotiated price, not 25.00
+    else:
+        assert {key[0] for key in on_day} == {"plan_change"}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    ledger=ledgers,
+    changed_on=st.dates(min_value=D(2025, 10, 1), max_value=D(2026, 9, 1)),
+    mode=st.sampled_from(["hard_cap", "auto_expand"]),
+    frequency=st.sampled_from(["monthly", "quarterly"]),
+)
+def test_a_plan_change_quotes_what_its_next_full_period_bills(
+    ledger: list[tuple[dt.date, int]], changed_on: dt.date, mode: str, frequency: str
+) -> None:
+    c = contract(quantity=2, mode=mode, frequency=frequency, term_start=D(2025, 10, 1))
+    h = History(
+        contract=c,
+        charge_model="per_seat",
+        ledger=[(d, n) for d, n in ledger if d <= changed_on],  # nothing changes afterwards
+        overage_begins=D(2026, 5, 4),
+    )
+    _, shown = plan_change_quote(h, changed_on, Decimal("40.00"), "per_seat")
+    changed = attrs.evolve(
+        h, plan_changes=[PlanChange(1, changed_on, "premium", "per_seat", Decimal("40.00"))]
+    )
+    # The next period that starts after the change, billed in full under the new plan.
+    j, (_, end) = calendar.period_containing(c, changed_on)
+    k = calendar.term_index(c, end)
+    nxt = next(p for p in calendar.periods_of_term(c, k) if p[0] == end)
+    assume(nxt[1] == calendar.full_period(c, end)[1] and k == j)  # same term, a whole period
+    slots = owed(changed, k, nxt)
+    billed = sum(
+        (
+            charge(
+                key[1],
+                1,
+                "USD",
+                anchor=c.term_start,
+                since=calendar.term_start(c, k),
+                start=s,
+                end=e,
+            ).amount
+            for key, per in slots.items()
+            for iv in per.values()
+            for s, e in iv
+        ),
+        Decimal("0"),
+    )
+    assert billed == shown.amount
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    held=st.integers(0, 20),
+    renewal_quantity=st.one_of(st.none(), st.integers(0, 20)),
+    contracted=st.integers(1, 15),
+)
+def test_an_adjusted_renewal_bills_the_renewal_quantity_or_the_users_held(
+    held: int, renewal_quantity: int | None, contracted: int
+) -> None:
+    c = contract(quantity=contracted, frequency="quarterly", term_months=3, mode="auto_expand")
+    h = History(
+        contract=c,
+        charge_model="per_seat",
+        ledger=[(D(2026, 1, 5), 20), (D(2026, 2, 1), held)],  # a peak of 20, then cut
+        tickets=[Ticket(1, "renewal_adjustment", D(2026, 2, 2), renewal_quantity)],
+    )
+    runs = Runs()
+    runs.run(h, D(2026, 4, 1))
+    quantity = held if renewal_quantity is None else renewal_quantity
+    assert runs.total_of("2026-04") == Decimal("75.00") * max(quantity, held)
+    assert h.contracted_on(at(D(2026, 4, 1))) == quantity
