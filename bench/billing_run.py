@@ -23,7 +23,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from seatgate.core import billing
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import UTC, FixedClock
 from seatgate.core.domain.vocabulary import PRODUCTS
@@ -73,7 +72,7 @@ def build(url: str, n_accounts: int) -> None:
         conn.execute(seats.insert(), seat_rows)
         conn.execute(seat_ledger.insert(), ledger_rows)
     app.clock = FixedClock(dt.datetime(2026, 5, 1, 6, tzinfo=UTC))
-    billing.run(app, "2026-05")
+    app.billing.run("2026-05")
     app.db.dispose()
 
 
@@ -97,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
                     shutil.copy(f"{base}{suffix}", f"{db}{suffix}")
             app = App(f"sqlite:///{db}", clock=FixedClock(dt.datetime(2026, 6, 1, 6, tzinfo=UTC)))
             start = time.perf_counter()
-            result = billing.run(app, "2026-06")
+            result = app.billing.run("2026-06")
             times.append(time.perf_counter() - start)
             issued = result["count"]
             with app.db.read() as conn:

@@ -98,7 +98,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def open_acme(cli: Cli) -> None:
-    """acme (US): admin holds Manage; 2 salesforce seats; three integration users."""
+    """acme (US): admin holds Manage; 2 salesforce seats; three integration users — set up on
+    2025-10-01, before Manage Seats is enabled in the US, so they are the users grandfathering
+    covers (seed 000) and every later instant sees them."""
+    as_of, cli.as_of = cli.as_of, "2025-10-01T12:00:00Z"
     cli.ok("account create acme --region US")
     cli.ok(f"account grant acme {ADMIN} --permission manage")
     cli.ok(
@@ -106,6 +109,7 @@ def open_acme(cli: Cli) -> None:
         "--start 2025-10-01 --months 12 --unit-price 30"
     )
     cli.ok("users add acme ann@example.com bob@example.com cat@example.com")
+    cli.as_of = as_of
 
 
 @pytest.fixture
@@ -131,7 +135,10 @@ def test_the_setup_commands_answer_what_they_did(
     sqlite_url: str, capsys: pytest.CaptureFixture[str], clean_env: None
 ) -> None:
     cli = Cli(sqlite_url, capsys)
-    assert cli.ok("account create acme --region uk") == {"account": "acme", "region": "UK"}
+    created = cli.ok("account create acme --region uk")
+    assert (created["account"], created["region"]) == ("acme", "UK")
+    # Issue 11 item 16: the answer says when Manage Seats is enabled for the region.
+    assert created["enablement"]["enabled_on"] == "2025-10-04"
     assert cli.ok(f"account grant acme {ADMIN.upper()} --permission install") == {
         "account": "acme",
         "email": ADMIN,
@@ -301,7 +308,7 @@ BAD_INPUT = [
     pytest.param(
         f"contract create acme zendesk --seats 3 {CONTRACT}", "'zendesk'", id="contract: product"
     ),
-    pytest.param("account create newco --region FR", "'FR'", id="region"),
+    pytest.param("account create newco --region France", "'France'", id="region"),
     pytest.param("check acme salesforce ann@example.com pops", "'pops'", id="feature"),
     pytest.param(
         "check acme salesforce zed@example.com cti", "'zed@example.com'", id="unknown email"
@@ -405,8 +412,8 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
 
 
 def test_bad_input_names_what_is_accepted(sqlite_cli: Cli) -> None:
-    _, _, err = sqlite_cli("account create newco --region FR")
-    assert "UK, AU, CA, EU, US" in err
+    _, _, err = sqlite_cli("account create newco --region France")
+    assert "a two-letter region code such as US, UK or BR" in err
     _, _, err = sqlite_cli("check acme salesforce ann@example.com pops")
     assert "cti" in err and "agent_sync" in err
     _, _, err = sqlite_cli(f"contract create acme hubspot --seats 0 {CONTRACT}")

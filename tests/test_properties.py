@@ -2,6 +2,7 @@
 
 The rules (seed 000, hard cap):
 
+- grandfathering seats the users known when Manage Seats was enabled, once, never a later joiner;
 - no sequence of assign, unassign, grandfather and contract quantity changes ever leaves an account
   with more seats assigned than contracted, unless grandfathering or a lower contracted quantity
   put it there (an assignment never does);
@@ -38,6 +39,7 @@ from seatgate.core.storage.tables import integration_users, seats
 ADMIN = "admin@example.com"
 PRODUCT = "salesforce"
 AT = dt.datetime(2026, 2, 1, 12, tzinfo=dt.UTC)
+BEFORE_ENABLEMENT = dt.datetime(2025, 10, 1, 12, tzinfo=dt.UTC)
 KNOWN = [f"user{i}@example.com" for i in range(6)]
 
 emails = st.lists(st.sampled_from(KNOWN), min_size=1, max_size=4)
@@ -61,6 +63,18 @@ class SeatRules(RuleBasedStateMachine):
 
     @initialize(quantity=st.integers(min_value=1, max_value=5), start_with=emails)
     def open_account(self, quantity: int, start_with: list[str]) -> None:
+        # Opened before Manage Seats is enabled in the US (2025-10-25): its first users are the
+        # ones grandfathering covers (seed 000); later joiners are not.
+        clock = self.app.clock
+        assert isinstance(clock, FixedClock)
+        clock.set(BEFORE_ENABLEMENT)
+        try:
+            self._open(quantity)
+        finally:
+            clock.set(AT)
+        self.assign(start_with)
+
+    def _open(self, quantity: int) -> None:
         app = self.app
         app.accounts.create(self.account, "US")
         app.accounts.grant(self.account, ADMIN, "manage", None)
@@ -77,7 +91,6 @@ class SeatRules(RuleBasedStateMachine):
         app.accounts.add_users(self.account, self.known)
         self.contracted = quantity
         self.opened = True
-        self.assign(start_with)
 
     # -- the actions ---------------------------------------------------------------------------------
     @rule(wanted=emails)
@@ -112,8 +125,9 @@ class SeatRules(RuleBasedStateMachine):
         if self.grandfathered:
             assert result.newly_assigned == [], "grandfathering ran twice"
         else:
-            assert set(result.newly_assigned) == set(self.known) - self.seated
-            self.seated = set(self.known)
+            # Only the users of enablement day (issue 11, item 8), never a later joiner.
+            assert set(result.newly_assigned) == set(KNOWN) - self.seated
+            self.seated |= set(KNOWN)
             self.grandfathered = True
             self.excess_allowed = len(self.seated) > self.contracted
 

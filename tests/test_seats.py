@@ -31,6 +31,7 @@ FORGER = "forger@example.com"
 PRODUCT = "salesforce"
 TRANSITION = dt.datetime(2026, 2, 1, 12, tzinfo=dt.UTC)  # US: enabled, not yet restricted
 RESTRICTED = dt.datetime(2026, 3, 20, 12, tzinfo=dt.UTC)
+SETUP = dt.datetime(2025, 10, 1, 12, tzinfo=dt.UTC)  # before US enablement
 
 
 def users(n: int, prefix: str = "agent") -> list[str]:
@@ -55,7 +56,22 @@ def open_account(
     product: str | None = PRODUCT,
 ) -> None:
     """An account in the US whose admin holds Manage, with a contract (unless product is None)
-    and integration users known before any sync."""
+    and integration users known before any sync — set up on 2025-10-01, before Manage Seats is
+    enabled in the US (2025-10-25), so its users are the ones grandfathering covers (seed 000);
+    the clock then goes back to where it was."""
+    clock = app.clock
+    assert isinstance(clock, FixedClock)
+    now = clock.now()
+    clock.set(SETUP)
+    try:
+        _open_account(app, seats=seats, known=known, mode=mode, account=account, product=product)
+    finally:
+        clock.set(now)
+
+
+def _open_account(
+    app: App, *, seats: int, known: list[str], mode: str, account: str, product: str | None
+) -> None:
     app.accounts.create(account, "US")
     app.accounts.grant(account, ADMIN, "manage", None)
     if product is not None:
@@ -243,7 +259,7 @@ def test_unassign_without_permission_is_refused_and_audited(app: App) -> None:
 
 def test_install_permission_is_enough_to_assign(app: App) -> None:
     open_account(app, seats=5, known=users(1))
-    app.accounts.grant("acme", "Installer@Example.com", "install", None)
+    app.accounts.grant("acme", "Installer@Example.com", "install", ADMIN)  # a manage holder
     result = app.assign("acme", PRODUCT, users(1), "installer@example.com")
     assert result.newly_assigned == users(1)
 

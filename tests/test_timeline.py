@@ -451,15 +451,26 @@ BAD_POLICIES = [
         "restrictions_begin",
         id="restrictions before an enablement (overlap)",
     ),
+    # Issue 11 item 16: a revision names the regions it schedules (any two-letter codes).
     pytest.param(
-        {"revisions": [revision(UPDATE, "2026-03-16", "2026-05-04", {"UK": "2025-10-04"})]},
-        "missing ['AU', 'CA', 'EU', 'US']",
-        id="missing regions",
+        {"revisions": [revision(UPDATE, "2026-03-16", "2026-05-04", {})]},
+        "enablement must map each region",
+        id="no regions",
     ),
     pytest.param(
         {"revisions": [revision(UPDATE, "2026-03-16", "2026-05-04", {**ENABLEMENT, "FR": "x"})]},
-        "unknown ['FR']",
-        id="unknown region",
+        "FR 'x' is not a date",
+        id="bad region date",
+    ),
+    pytest.param(
+        {"revisions": [revision(UPDATE, "2026-03-16", "2026-05-04", {"France": "2025-10-04"})]},
+        "'France' is not a two-letter upper-case code",
+        id="region not a code",
+    ),
+    pytest.param(
+        {"timezone": "Europe/London", "revisions": [revision(UPDATE, "2026-03-16", "2026-05-04")]},
+        "timezone 'Europe/London' is not supported",
+        id="timezone other than UTC",
     ),
     pytest.param(
         {"revisions": [revision(UPDATE, "16/03/2026", "2026-05-04")]},

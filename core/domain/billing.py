@@ -29,8 +29,18 @@ from typing import Any
 
 import attrs
 
+from ..clock import start_of
 from ..errors import BadInput
-from .calendar import Interval, period_containing, periods_starting_in, term_index, term_start
+from .calendar import (
+    Interval,
+    add_months,
+    full_period,
+    period_containing,
+    periods_of_term,
+    periods_starting_in,
+    term_index,
+    term_start,
+)
 from .model import Contract
 from .money import Money
 from .pricing import charge
@@ -45,12 +55,17 @@ __all__ = [
     "Line",
     "PlanChange",
     "Purchase",
+    "Ticket",
+    "Uninstall",
     "draft_invoices",
     "invoice_dict",
     "owed",
     "parse_period",
     "period_containing",
+    "plan_change_quote",
+    "purchase_quote",
     "removing_users_doesnt_impact_billing",
+    "rest_of_term",
 ]
 
 LINE_KINDS: tuple[str, ...] = tuple(k for k in LineKind if k != LineKind.ADD_ON)
@@ -72,6 +87,8 @@ def parse_period(text: str) -> dt.date:
 # -- what a contract's history says ------------------------------------------------------------------
 @attrs.frozen
 class Purchase:
+    """Seats bought (``seats buy``): ``quantity`` more from ``effective``, co-termed."""
+
     id: int
     effective: dt.date
     quantity: int
@@ -80,6 +97,8 @@ class Purchase:
 
 @attrs.frozen
 class PlanChange:
+    """A base plan selected on ``effective`` at its then-listed ``unit_price`` (seed 002)."""
+
     id: int
     effective: dt.date
     plan: str
@@ -88,28 +107,115 @@ class PlanChange:
 
 
 @attrs.frozen
+class Ticket:
+    """A billing ticket with Support (seed 002). ``renewal_quantity``: the contracted quantity
+    Support set for the renewal a ``renewal_adjustment`` ticket asks for (None: not set yet)."""
+
+    id: int
+    kind: str
+    opened: dt.date
+    renewal_quantity: int | None = None
+
+
+@attrs.frozen
+class Uninstall:
+    """An uninstall that takes effect on ``effective`` (the end of the term it was asked in).
+
+    :param reinstalled: the day the app was installed again, if it was: before ``effective`` that
+        withdrew the uninstall; on or after it, a new purchase from that day.
+    :param cancelled: a ``billing_cancellation`` ticket (not withdrawn) exists for it.
+    """
+
+    effective: dt.date
+    reinstalled: dt.date | None = None
+    cancelled: bool = False
+
+
+@attrs.frozen
 class History:
-    """Everything billing needs about one contract, as known at one instant (pure data)."""
+    """Everything billing needs about one contract, as known at one instant (pure data).
+
+    :param quantity_changes: ``(instant, from, to)`` of every contracted-quantity change, in write
+        order (a renewal adjustment is not one: it is computed, see :meth:`contracted_on`).
+    :param ledger: ``(day, seats held right after)``, in time order
+        (:func:`~.seats.held_counts`).
+    :param initial_quantity: the contracted quantity the contract was created with (the changes
+        known at the instant may be fewer than were made since).
+    """
 
     contract: Contract
     charge_model: str  # of the contracted base plan
-    quantity_changes: Sequence[tuple[dt.date, int, int]] = ()  # (day, from, to)
-    ledger: Sequence[tuple[dt.date, int]] = ()  # (day, seats assigned right after), in order
+    quantity_changes: Sequence[tuple[dt.datetime, int, int]] = ()
+    ledger: Sequence[tuple[dt.date, int]] = ()
     purchases: Sequence[Purchase] = ()
     plan_changes: Sequence[PlanChange] = ()
-    uninstall_effective: dt.date | None = None
-    ticket_days: Mapping[str, Sequence[dt.date]] = attrs.field(factory=dict)
+    uninstalls: Sequence[Uninstall] = ()
+    tickets: Sequence[Ticket] = ()
     overage_begins: dt.date | None = None
+    initial_quantity: int | None = None  # as created (None: the first change's, or the contract's)
 
-    def quantity_before(self, day: dt.date) -> int:
-        """The contracted quantity in force before ``day`` (from the audited quantity changes)."""
-        q = self.quantity_changes[0][1] if self.quantity_changes else self.contract.quantity
+    # -- the contracted quantity ---------------------------------------------------------------------
+    def renewal_adjustment(self, k: int) -> Ticket | None:
+        """The ``renewal_adjustment`` ticket opened during term ``k`` (the one Support set a
+        quantity on last, else the last one), or None."""
+        c = self.contract
+        t0, t1 = term_start(c, k), term_start(c, k + 1)
+        found = [
+            t
+            for t in self.tickets
+            if t.kind == TicketKind.RENEWAL_ADJUSTMENT and t0 <= t.opened < t1
+        ]
+        resolved = [t for t in found if t.renewal_quantity is not None]
+        chosen = resolved or found
+        return chosen[-1] if chosen else None
+
+    def _renewals(self) -> list[tuple[dt.date, int]]:
+        """``(renewal day, contracted quantity from then)`` of each renewal a
+        ``renewal_adjustment`` ticket adjusts: the quantity Support set, else the users held at
+        the renewal (seed 002: "To trigger Billing adjustments at renewal, you need to issue a
+        Billing ticket")."""
+        out = []
+        terms = sorted(
+            {
+                term_index(self.contract, t.opened)
+                for t in self.tickets
+                if t.kind == TicketKind.RENEWAL_ADJUSTMENT
+            }
+        )
+        for k in terms:
+            ticket = self.renewal_adjustment(k)
+            assert ticket is not None
+            day = term_start(self.contract, k + 1)
+            q = ticket.renewal_quantity
+            out.append((day, self.assigned_before(day) if q is None else q))
+        return out
+
+    def _quantity(self, explicit_until: dt.datetime, renewals_until: dt.date) -> int:
+        """The latest of: the explicit changes stamped before ``explicit_until`` (the last one
+        written), and the adjusted renewals on or before ``renewals_until``."""
+        q = self.initial_quantity
+        if q is None:
+            q = self.quantity_changes[0][1] if self.quantity_changes else self.contract.quantity
+        latest: dt.date | None = None
         for when, _, to in self.quantity_changes:
-            if when < day:
-                q = to
+            if when < explicit_until:
+                q, latest = to, when.date()
+        for day, value in self._renewals():
+            if day <= renewals_until and (latest is None or day > latest):
+                q = value
         return q
 
+    def contracted_on(self, at: dt.datetime) -> int:
+        """The contracted quantity in force at ``at``: what seats, checks and quotes use."""
+        return self._quantity(at + _TICK, at.date())
+
+    def quantity_before(self, day: dt.date) -> int:
+        """The contracted quantity a term starting on ``day`` starts with: changes made before
+        that day, and the renewal adjustment of that day if there is one."""
+        return self._quantity(start_of(day), day)
+
     def assigned_before(self, day: dt.date) -> int:
+        """Seats held at the start of ``day`` (after every change of the days before)."""
         n = 0
         for when, after in self.ledger:
             if when >= day:
@@ -117,32 +223,95 @@ class History:
             n = after
         return n
 
+    # -- the seats billed ----------------------------------------------------------------------------
+    def peak(self, since: dt.date, upto: dt.date) -> int:
+        """The most seats held from the start of ``since`` to the end of ``upto``."""
+        top = self.assigned_before(since)
+        for when, after in self.ledger:
+            if when > upto:
+                break
+            if when >= since:
+                top = max(top, after)
+        return top
+
+    def countable_peak(self, j: int, upto: dt.date) -> int:
+        """The peak held in term ``j`` up to ``upto`` that can be billed above the contract:
+        auto_expand counts the whole term (seed 002, additional users); hard_cap only from the
+        overage-billing date (seed 000: customers *continuing* to be in overage), never before."""
+        t0 = term_start(self.contract, j)
+        if self.contract.mode == SeatMode.AUTO_EXPAND:
+            return self.peak(t0, upto)
+        if self.overage_begins is None or upto < self.overage_begins:
+            return 0
+        return self.peak(max(t0, self.overage_begins), upto)
+
+    def contracted_in_term(self, j: int, upto: dt.date) -> int:
+        """Contracted seats in term ``j`` on ``upto``: the term's quantity plus the seats bought
+        in the term by then."""
+        c = self.contract
+        t0, t1 = term_start(c, j), term_start(c, j + 1)
+        bought = sum(p.quantity for p in self.purchases if t0 <= p.effective <= upto < t1)
+        return self.quantity_before(t0) + bought
+
+    def selected_users(self, j: int, upto: dt.date) -> int:
+        """Seed 002's "all selected Users" of a plan change, and the billable seats of a term:
+        max(contracted, the term's peak), never below what the last term carried over (seed 002
+        "Removing Users doesn't Impact Billing"). The quote of a plan change and its invoice lines
+        both ask this."""
+        t0 = term_start(self.contract, j)
+        floor = removing_users_doesnt_impact_billing(self, j)
+        return max(self.contracted_in_term(j, upto), floor, self.peak(t0, upto))
+
+    def plan_in_force(self, day: dt.date) -> PlanChange | None:
+        """The plan change in force on ``day``, or None when the contracted plan is (seed 002: no
+        extra charge "unless you ... select a different plan than the contracted Base Plan", so
+        selecting the contracted plan again brings back the contract's terms)."""
+        change = next((p for p in reversed(self.plan_changes) if p.effective <= day), None)
+        if change is None or change.plan == self.contract.plan:
+            return None
+        return change
+
+    # -- when billing stops --------------------------------------------------------------------------
+    def gaps(self) -> list[tuple[dt.date, dt.date | None]]:
+        """``[stop, resume)`` of each stretch billing is stopped: an uninstall took effect with a
+        cancellation ticket, until the app was installed again (None: never)."""
+        out: list[tuple[dt.date, dt.date | None]] = []
+        for u in self.uninstalls:
+            if not u.cancelled or (u.reinstalled is not None and u.reinstalled <= u.effective):
+                continue
+            out.append((u.effective, u.reinstalled))
+        return out
+
     def billing_stops(self) -> dt.date | None:
         """Seed 002: "Uninstalling the App will take effect at the end of the product's current
         contracted term and requires you to issue a Billing ticket ... to trigger Billing
-        Cancellation." Billing stops at the uninstall only once such a ticket exists."""
-        if self.uninstall_effective and self.ticket_days.get("billing_cancellation"):
-            return self.uninstall_effective
+        Cancellation." The day billing stopped for good (an uninstall with a cancellation ticket
+        that no install came after), or None."""
+        for stop, resume in reversed(self.gaps()):
+            return stop if resume is None else None
         return None
+
+    def billed_on(self, day: dt.date) -> bool:
+        return not any(
+            stop <= day and (resume is None or day < resume) for stop, resume in self.gaps()
+        )
+
+
+_TICK = dt.timedelta(microseconds=1)
 
 
 def removing_users_doesnt_impact_billing(h: History, j: int) -> int:
     """Seed 002, "Removing Users doesn't Impact Billing": the seats a term starts billed for —
-    the billable seats (max of contracted and peak assigned) the previous term ended with, carried
-    over at renewal unless a ``renewal_adjustment`` ticket was opened during that term."""
+    the billable seats (max of contracted and the countable peak) the previous term ended with,
+    carried over at renewal unless a ``renewal_adjustment`` ticket was opened during that term
+    (then the renewal bills max(the renewal quantity, the users held))."""
     floor = 0
     for k in range(1, j + 1):
-        prev_start, start = term_start(h.contract, k - 1), term_start(h.contract, k)
-        contracted = h.quantity_before(prev_start) + sum(
-            p.quantity for p in h.purchases if prev_start <= p.effective < start
-        )
-        peak = max(
-            [floor, h.assigned_before(prev_start)]
-            + [a for d, a in h.ledger if prev_start <= d < start]
-        )
+        last_day = term_start(h.contract, k) - dt.timedelta(days=1)
+        contracted = h.contracted_in_term(k - 1, last_day)
+        peak = max(floor, h.countable_peak(k - 1, last_day))
         billable = max(contracted, peak)
-        adjusted = any(prev_start <= d < start for d in h.ticket_days.get("renewal_adjustment", ()))
-        floor = 0 if adjusted else billable
+        floor = 0 if h.renewal_adjustment(k - 1) is not None else billable
     return floor
 
 
@@ -150,37 +319,35 @@ def owed(h: History, j: int, period: Interval) -> dict[SlotKey, dict[int, list[I
     """What the contract owes for one billing period of term ``j``, as slot intervals."""
     c = h.contract
     a, b = period
-    stops = h.billing_stops()
-    if stops is not None:
-        b = min(b, stops)
     out: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(lambda: defaultdict(list))
     if a >= b:
         return out
     t0, t1 = term_start(c, j), term_start(c, j + 1)
     base_q = h.quantity_before(t0)
     term_purchases = [p for p in h.purchases if t0 <= p.effective < t1]
+    floor = removing_users_doesnt_impact_billing(h, j)
     events = {d for d, _ in h.ledger if a < d < b}
     events |= {p.effective for p in term_purchases if a < p.effective < b}
     events |= {p.effective for p in h.plan_changes if a < p.effective < b}
+    events |= {d for gap in h.gaps() for d in gap if d is not None and a < d < b}
     if h.overage_begins and a < h.overage_begins < b:
         events.add(h.overage_begins)
     bounds = [a, *sorted(events), b]
-    floor = max(removing_users_doesnt_impact_billing(h, j), h.assigned_before(t0))
-    in_term = [(d, n) for d, n in h.ledger if t0 <= d]
     for s, e in itertools.pairwise(bounds):
-        peak = max([floor] + [n for d, n in in_term if d <= s])
+        if not h.billed_on(s):
+            continue
         bought = [p for p in term_purchases if p.effective <= s]
         contracted = base_q + sum(p.quantity for p in bought)
-        change = next((p for p in reversed(h.plan_changes) if p.effective <= s), None)
 
         def hold(key: SlotKey, slots: Iterable[int], s: dt.date = s, e: dt.date = e) -> None:
             for n in slots:
                 _extend(out[key][n], s, e)
 
+        change = h.plan_in_force(s)
         if change is not None:
             # Seed 002: "Selecting a Base Plan different from the contracted one will trigger
             # billing for the new Plan, for all selected Users, at the then listed price".
-            users = 1 if change.charge_model == ChargeModel.PER_ACCOUNT else max(contracted, peak)
+            users = 1 if change.charge_model == ChargeModel.PER_ACCOUNT else h.selected_users(j, s)
             hold(("plan_change", change.unit_price, change.id), range(1, users + 1))
             continue
         if h.charge_model == ChargeModel.PER_ACCOUNT:
@@ -191,14 +358,14 @@ def owed(h: History, j: int, period: Interval) -> dict[SlotKey, dict[int, list[I
         hold(("base", c.unit_price, 0), range(1, base_q + 1))
         for p in bought:
             hold(("seats_purchased", p.unit_price, p.id), range(1, p.quantity + 1))
-        extra = seats_above_contract(contracted, peak)
+        extra = seats_above_contract(contracted, max(floor, h.countable_peak(j, s)))
         if extra and c.mode == SeatMode.AUTO_EXPAND:
             # Seed 002: "Adding Users above contracted quantities will trigger billing for the
             # additional quantities under contracted terms."
             hold(("additional_seats", c.unit_price, 0), range(1, extra + 1))
         elif extra and h.overage_begins and s >= h.overage_begins:
             # Seed 000: "customers continuing to be in overage will be billed for the additional
-            # users" — from the overage-billing date of the policy, not before.
+            # users" — seats held above the contract on or after the overage-billing date.
             hold(("overage", c.unit_price, 0), range(1, extra + 1))
     return out
 
@@ -217,6 +384,30 @@ def _normalize(intervals: Iterable[Interval]) -> list[Interval]:
             out[-1] = (out[-1][0], max(e, out[-1][1]))
         else:
             out.append((s, e))
+    return out
+
+
+def _net(charged: Iterable[Interval], credited: Iterable[Interval]) -> list[Interval]:
+    """The days a slot's invoices cover: charged days net of credited ones, counted — a day
+    charged, credited and charged again (a plan selected, then the contracted plan again) is
+    covered once, never twice."""
+    steps: dict[dt.date, int] = defaultdict(int)
+    for s, e in charged:
+        steps[s] += 1
+        steps[e] -= 1
+    for s, e in credited:
+        steps[s] -= 1
+        steps[e] += 1
+    out: list[Interval] = []
+    depth = 0
+    opened: dt.date | None = None
+    for day in sorted(steps):
+        depth += steps[day]
+        if depth > 0 and opened is None:
+            opened = day
+        elif depth <= 0 and opened is not None:
+            _extend(out, opened, day)
+            opened = None
     return out
 
 
@@ -277,7 +468,7 @@ def _lines(
 ) -> list[Line]:
     """Group slot intervals into lines: same charge, same days, contiguous slots."""
     c = h.contract
-    anchor = term_start(c, j)
+    since = term_start(c, j)
     grouped: dict[tuple[SlotKey, dt.date, dt.date], list[int]] = defaultdict(list)
     for key, per_slot in slots.items():
         for slot, intervals in per_slot.items():
@@ -295,7 +486,7 @@ def _lines(
                 runs.append([n])
         for run in runs:
             qty = len(run)
-            money = charge(unit, qty, c.currency, anchor=anchor, start=s, end=e)
+            money = charge(unit, qty, c.currency, anchor=c.term_start, since=since, start=s, end=e)
             out.append(
                 Line(
                     contract_id=c.id,
@@ -349,8 +540,8 @@ def _describe(
         what = f"{seats} above the contracted quantity (auto_expand) at {price} each"
     elif kind == "overage":
         what = (
-            f"{seats} in overage above contracted seats, billed from {h.overage_begins}, "
-            f"at {price} each"
+            f"{seats} held above the contracted seats on or after the overage-billing date "
+            f"{h.overage_begins}, at {price} each"
         )
     else:
         change = next(p for p in h.plan_changes if p.id == ref)
@@ -394,68 +585,191 @@ def draft_invoices(
     prior: Mapping[tuple[int, dt.date], Sequence[Mapping[str, Any]]],
     account_ids: Mapping[str, int],
 ) -> list[Draft]:
-    """The invoices the month's billing run would issue, per account and currency."""
+    """The invoices the month's billing run would issue, per account and currency.
+
+    For each contract: the billing periods starting in ``month`` not invoiced yet, in full as
+    known now, and the true-up of the periods already invoiced that started before ``month`` (this
+    term and the last; every term once billing has stopped — the final invoice carries every
+    charge and credit not yet invoiced). So a purchase or an added user is invoiced by the next
+    monthly run after it happens, whatever the billing frequency.
+    """
     period = month.strftime("%Y-%m")
     drafts: dict[tuple[str, str], Draft] = {}
     for h in sorted(histories, key=lambda h: (h.contract.account, h.contract.product)):
         c = h.contract
-        done = set(billed.get(c.id, ()))
+        done = billed.get(c.id, ())
+        done_set = set(done)
         stops = h.billing_stops()
-        for j, span in periods_starting_in(c, month):
-            if span in done or (stops is not None and span[0] >= stops):
-                continue
-            lines = _true_up(h, j, span, billed.get(c.id, ()), prior)
+        new = [
+            (j, span)
+            for j, span in periods_starting_in(c, month)
+            if span not in done_set and (stops is None or span[0] < stops)
+        ]
+        new = sorted(new + _resumed(h, month, done_set), key=lambda p: p[1])
+        lines: list[Line] = []
+        if done:
+            lines += _true_up(h, _true_up_since(h, month, stops), month, done, prior)
+        for j, span in new:
             lines += _lines(h, j, span, owed(h, j, span), 1)
-            key = (c.account, c.currency)
-            if key not in drafts:
-                drafts[key] = Draft(c.account, account_ids[c.account], period, c.currency, [], [])
-            drafts[key].lines.extend(lines)
-            drafts[key].periods.append((c.id, span))
+        if not new and not lines:
+            continue
+        key = (c.account, c.currency)
+        if key not in drafts:
+            drafts[key] = Draft(c.account, account_ids[c.account], period, c.currency, [], [])
+        drafts[key].lines.extend(lines)
+        drafts[key].periods.extend((c.id, span) for _, span in new)
     return list(drafts.values())
+
+
+def _resumed(h: History, month: dt.date, done: set[Interval]) -> list[tuple[int, Interval]]:
+    """Periods that started while billing was stopped, before ``month``, and were never invoiced:
+    once the app is installed again (a new purchase) they are billed from that day."""
+    c = h.contract
+    out: list[tuple[int, Interval]] = []
+    for stop, resume in h.gaps():
+        if resume is None or resume >= add_months(month, 1):
+            continue
+        j = term_index(c, stop)
+        while term_start(c, j) < month:
+            for span in periods_of_term(c, j):
+                if stop <= span[0] < min(resume, month) and span not in done:
+                    out.append((j, span))
+            j += 1
+    return out
+
+
+def _true_up_since(h: History, month: dt.date, stops: dt.date | None) -> dt.date:
+    """The first day whose invoiced periods a run of ``month`` trues up: the start of the term
+    before the month's; the contract's first day once billing has stopped (the final invoice)."""
+    c = h.contract
+    if stops is not None and stops < add_months(month, 1):
+        return c.term_start
+    return term_start(c, max(0, term_index(c, month) - 1))
+
+
+def _period_true_up(
+    h: History,
+    earlier: Interval,
+    prior: Mapping[tuple[int, dt.date], Sequence[Mapping[str, Any]]],
+) -> list[Line]:
+    """What an invoiced period owes now minus what its invoices covered: newly owed days are
+    billed, days no longer owed are credited as ``proration``."""
+    c = h.contract
+    k = term_index(c, earlier[0])
+    now_owed = owed(h, k, earlier)
+    covered: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(lambda: defaultdict(list))
+    credited: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(lambda: defaultdict(list))
+    for row in prior.get((c.id, earlier[0]), ()):
+        key = (row["charge_kind"], row["unit_price"], row["ref"])
+        target = covered if row["sign"] > 0 else credited
+        for n in range(row["slot_lo"], row["slot_hi"] + 1):
+            target[key][n].append((row["start"], row["end"]))
+    has: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(dict)
+    for key, per_slot in covered.items():
+        for n, intervals in per_slot.items():
+            credits = credited.get(key, {}).get(n)
+            # Without credits (the common case) the days covered are the days charged.
+            has[key][n] = _net(intervals, credits) if credits else _normalize(intervals)
+    new: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(dict)
+    gone: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(dict)
+    for key in set(now_owed) | set(has):
+        for n in set(now_owed.get(key, {})) | set(has.get(key, {})):
+            want = now_owed.get(key, {}).get(n, [])
+            got = has.get(key, {}).get(n, [])
+            if want == got:  # the common case: nothing happened since the invoice
+                continue
+            if more := _subtract(want, got):
+                new[key][n] = more
+            if less := _subtract(got, want):
+                gone[key][n] = less
+    return _lines(h, k, earlier, new, 1) + _lines(h, k, earlier, gone, -1)
 
 
 def _true_up(
     h: History,
-    j: int,
-    span: Interval,
+    since: dt.date,
+    before: dt.date,
     billed: Sequence[Interval],
     prior: Mapping[tuple[int, dt.date], Sequence[Mapping[str, Any]]],
 ) -> list[Line]:
-    """Lines for periods already invoiced (this term and the last): newly owed days are billed,
-    days no longer owed are credited as ``proration``."""
-    c = h.contract
-    since = term_start(c, max(0, j - 1))
+    """True-up lines of the invoiced periods starting from ``since`` and before ``before``."""
     out: list[Line] = []
     for earlier in sorted(billed):
-        if not (since <= earlier[0] < span[0]):
-            continue
-        k = term_index(c, earlier[0])
-        now_owed = owed(h, k, earlier)
-        covered: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(lambda: defaultdict(list))
-        credited: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(lambda: defaultdict(list))
-        for row in prior.get((c.id, earlier[0]), ()):
-            key = (row["charge_kind"], row["unit_price"], row["ref"])
-            target = covered if row["sign"] > 0 else credited
-            for n in range(row["slot_lo"], row["slot_hi"] + 1):
-                target[key][n].append((row["start"], row["end"]))
-        has: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(dict)
-        for key, per_slot in covered.items():
-            for n, intervals in per_slot.items():
-                has[key][n] = _subtract(intervals, credited.get(key, {}).get(n, []))
-        new: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(dict)
-        gone: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(dict)
-        for key in set(now_owed) | set(has):
-            for n in set(now_owed.get(key, {})) | set(has.get(key, {})):
-                want = now_owed.get(key, {}).get(n, [])
-                got = has.get(key, {}).get(n, [])
-                if want == got:  # the common case: nothing happened since the invoice
-                    continue
-                if more := _subtract(want, got):
-                    new[key][n] = more
-                if less := _subtract(got, want):
-                    gone[key][n] = less
-        out += _lines(h, k, earlier, new, 1) + _lines(h, k, earlier, gone, -1)
+        if since <= earlier[0] < before:
+            out += _period_true_up(h, earlier, prior)
     return out
+
+
+def rest_of_term(
+    h: History,
+    day: dt.date,
+    billed: Sequence[Interval],
+    prior: Mapping[tuple[int, dt.date], Sequence[Mapping[str, Any]]],
+) -> Money:
+    """What the invoices still to come will bill for the periods of ``day``'s term that end after
+    ``day`` (from the term start when ``day`` is before it): the true-up of the invoiced ones and
+    the full lines of the others. A quote is this for the history with the purchase minus this for
+    the history without it — so what is shown is what is billed, to the cent."""
+    c = h.contract
+    day = max(day, c.term_start)
+    j = term_index(c, day)
+    done = set(billed)
+    total = Money.zero(c.currency)
+    for span in periods_of_term(c, j):
+        if span[1] <= day:
+            continue
+        lines = (
+            _period_true_up(h, span, prior)
+            if span in done
+            else _lines(h, j, span, owed(h, j, span), 1)
+        )
+        for line in lines:
+            total += line.amount
+    return total
+
+
+def purchase_quote(
+    h: History,
+    at: dt.datetime,
+    quantity: int,
+    unit_price: Decimal,
+    billed: Sequence[Interval],
+    prior: Mapping[tuple[int, dt.date], Sequence[Mapping[str, Any]]],
+) -> Money:
+    """What buying ``quantity`` seats at ``at`` (at ``unit_price`` a month) adds to the invoices
+    of the rest of the term: :func:`rest_of_term` with the purchase minus without it — the
+    amount a purchase summary shows and its commitment records (seed 002, "Purchase Summary")."""
+    before = h.contracted_on(at)
+    after = attrs.evolve(
+        h,
+        purchases=[*h.purchases, Purchase(0, at.date(), quantity, unit_price)],
+        quantity_changes=[*h.quantity_changes, (at, before, before + quantity)],
+    )
+    return rest_of_term(after, at.date(), billed, prior) - rest_of_term(h, at.date(), billed, prior)
+
+
+def plan_change_quote(
+    h: History, day: dt.date, unit_price: Decimal, charge_model: str
+) -> tuple[int, Money]:
+    """``(users, price)`` of selecting a base plan at ``unit_price`` (``charge_model``) on
+    ``day``: seed 002's "all selected Users" (:meth:`History.selected_users`, what the invoice's
+    ``plan_change`` lines bill) for one full billing period — the next full period's line."""
+    c = h.contract
+    on = max(day, c.term_start)
+    j, _ = period_containing(c, on)
+    users = h.selected_users(j, on)
+    quantity = 1 if charge_model == ChargeModel.PER_ACCOUNT else users
+    a, b = full_period(c, on)
+    price = charge(
+        unit_price,
+        quantity,
+        c.currency,
+        anchor=c.term_start,
+        since=term_start(c, j),
+        start=a,
+        end=b,
+    )
+    return users, price
 
 
 def invoice_dict(account: str, period: str, currency: str, lines: Sequence[Line]) -> dict[str, Any]:

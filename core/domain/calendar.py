@@ -17,6 +17,7 @@ of the current term), the purchase summary and every invoice ask this module.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from fractions import Fraction
 
 from .model import Contract
@@ -26,6 +27,7 @@ __all__ = [
     "Interval",
     "add_months",
     "current_term",
+    "full_period",
     "month_to_month",
     "months_between",
     "period_containing",
@@ -40,6 +42,9 @@ __all__ = [
 Interval = tuple[dt.date, dt.date]
 
 
+# Pure functions of their arguments, asked for the same few anchors again and again by every
+# invoice line of a billing run: cached.
+@functools.lru_cache(maxsize=1 << 16)
 def add_months(day: dt.date, months: int) -> dt.date:
     """``day`` plus whole months, clamped to the month's last day (Jan 31 + 1 month = Feb 28).
 
@@ -53,10 +58,14 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, last))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def months_between(anchor: dt.date, day: dt.date) -> Fraction:
-    """Exact months from ``anchor`` to ``day`` (``day >= anchor``): whole calendar months counted
-    from the anchor, then the remaining days over the length of the anchor-aligned month they fall
-    in. Raises :class:`ValueError` when ``day`` is before ``anchor``."""
+    """Exact months from ``anchor`` to ``day`` (``day >= anchor``) along the anchor's own calendar:
+    whole months ``k`` while ``add_months(anchor, k) <= day`` (each counted from the anchor itself,
+    so an anchor on the 31st has months ending Feb 28, Mar 31, Apr 30 …), then the remaining days
+    over the length of the month they fall in. Pass the contract's ``term_start``, never a date
+    clamped from it (issue 11, item 1). Raises :class:`ValueError` when ``day`` is before
+    ``anchor``."""
     if day < anchor:
         raise ValueError(f"{day} is before the anchor {anchor}")
     # Whole months: a first guess from the calendar, corrected for month-end clamping.
@@ -133,6 +142,18 @@ def period_containing(contract: Contract, day: dt.date) -> tuple[int, Interval]:
         if a <= day < b:
             return j, (a, b)
     return j, periods_of_term(contract, j)[0]
+
+
+def full_period(contract: Contract, day: dt.date) -> Interval:
+    """The whole billing period (the frequency's months, not cut at a term end) that starts with
+    the period containing ``day``: what "per billing period" prices in a quote cover."""
+    j, (a, _) = period_containing(contract, day)
+    offset = j * term_months(contract)
+    step = period_months(contract)
+    k = offset
+    while add_months(contract.term_start, k) < a:
+        k += step
+    return add_months(contract.term_start, k), add_months(contract.term_start, k + step)
 
 
 def periods_starting_in(contract: Contract, month: dt.date) -> list[tuple[int, Interval]]:

@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from ..errors import BadInput, PolicyError
-from .vocabulary import ChargeModel
+from .vocabulary import Channel, ChargeModel
 
 CHARGE_MODELS: tuple[str, ...] = tuple(ChargeModel)
 
@@ -82,11 +82,20 @@ class Catalog:
         return None if version is None else version.plans.get((product, plan))
 
     def require_base_plan(self, product: str, plan: str, day: dt.date) -> Plan:
-        """The base plan an admin may select; an unknown plan or an add-on is refused."""
+        """The base plan an admin may select on the marketplace; an unknown plan or an add-on is
+        refused. An unlisted plan answers where to go (remedy ``plan_not_listed``, seed 002: "If
+        you can't find the App Base Plan you contracted, please contact Talkdesk Support via
+        'Technical and Product Support' > 'AppConnect' > 'App Install/Uninstall'")."""
         found = self.find(product, plan, day)
         bases = sorted(p.name for p in self.plans_at(day, product) if not p.addon)
         if found is None:
-            raise BadInput(f"{product} plan", plan, bases or ["(none listed for this product)"])
+            raise BadInput(
+                f"{product} plan",
+                plan,
+                f"a base plan listed on the marketplace: {', '.join(bases) or '(none listed)'}",
+                remedy="plan_not_listed",
+                context={"product": product, "plan": plan},
+            )
         if found.addon:
             raise BadInput(
                 f"{product} plan",
@@ -101,12 +110,20 @@ class Catalog:
         found = self.find(product, plan, day) or self._any_version(product, plan)
         return found.charge_model if found else "per_seat"
 
-    def check_contract_plan(self, product: str, plan: str, day: dt.date) -> None:
-        """A contract's base plan must be a base plan the catalog lists for the product on
-        ``day``; an add-on is never a base plan. Products the catalog does not list at all (a
-        third-party adapter's) are not checked. Raises :class:`BadInput`."""
-        if self.plans_at(day, product):
-            self.require_base_plan(product, plan, day)
+    def check_contract_plan(self, product: str, plan: str, day: dt.date, channel: str) -> bool:
+        """Whether a contract's base plan is the catalog's. A marketplace or self-serve contract's
+        plan must be a base plan the catalog lists for the product on ``day``; an order-form
+        contract may carry a negotiated plan of its own (seed 002, "Buying through a Signed Order
+        Form": its unit price and charge model come with it), but never an add-on plan under a
+        base plan's name. Products the catalog does not list at all (a third-party adapter's) are
+        not checked. Returns False for an order-form plan of its own; raises :class:`BadInput`."""
+        if not self.plans_at(day, product):
+            return False
+        found = self.find(product, plan, day)
+        if channel == Channel.ORDER_FORM and found is None:
+            return False
+        self.require_base_plan(product, plan, day)
+        return True
 
     def list_price(self, product: str, plan: str, day: dt.date) -> Plan | None:
         """The base plan as listed on ``day`` (its monthly list price and currency); None when

@@ -10,8 +10,16 @@ Reasons (``Decision.reason``, a :class:`~.vocabulary.DecisionReason`):
 - allowed: ``seated``; ``grace`` (transition phase, no seat: access until ``access_ends``, the
   restriction date); ``pre_enablement`` (Manage Seats not yet enabled in the region: nothing gated);
   ``not_gated`` (the feature does not apply to this product's adapter);
-- denied: ``no_seat`` (restricted phases, no seat); ``user_inactive``; ``no_contract``;
-  ``adapter_disabled``.
+- denied: ``no_seat`` (restricted phases, no seat); ``in_overage`` (no seat, not grandfathered,
+  while the account is in overage: seed 000's overage lock, "restricted from adding new users until
+  in compliance", in every phase from enablement on); ``user_inactive``; ``no_contract``;
+  ``adapter_disabled``; ``uninstalled`` (from the uninstall's effective date, seed 002 "Uninstalling
+  the App will take effect at the end of the product's current contracted term", whether or not
+  anything ran since).
+
+A :class:`Snapshot` is read *as of* an instant (``Snapshot.as_of``): it holds only what existed then
+(seats, users, the contracted quantity, a requested uninstall), so a test clock can replay any past
+instant. :meth:`Snapshot.valid_at` says whether it answers for another instant too.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from collections.abc import Mapping
 
 import attrs
 
+from ..clock import start_of
 from ..errors import NotFound
 from .timeline import Timeline
 from .vocabulary import DecisionReason, Phase
@@ -65,7 +74,18 @@ class Decision:
 
 @attrs.frozen(slots=True)
 class Snapshot:
-    """What a decision needs about one (account, product), read in one transaction."""
+    """What a decision needs about one (account, product), read in one transaction as of
+    ``as_of``.
+
+    :param users: email -> (active, seated) of the users that existed at ``as_of``.
+    :param grandfathered: emails of the users grandfathered at enablement (seed 000: they keep
+        working in overage).
+    :param in_overage: the account holds more seats than its contract covers
+        (:attr:`~.seats.SeatCount.in_overage`).
+    :param uninstall_effective: the day a requested uninstall takes effect, or None.
+    :param settled: the latest instant of any row the snapshot depends on (None: no row at all),
+        and ``until`` the next instant its content changes without a write (a renewal), or None.
+    """
 
     account: str
     region: str
@@ -75,6 +95,40 @@ class Snapshot:
     enabled: bool
     users: Mapping[str, tuple[bool, bool]]  # email -> (active, seated)
     assigned: int
+    grandfathered: frozenset[str] = frozenset()
+    in_overage: bool = False
+    uninstall_effective: dt.date | None = None
+    as_of: dt.datetime | None = None
+    settled: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    # [lo, hi): the instants this snapshot holds what existed at, computed once (the check is on
+    # the entitlement hot path).
+    _window: tuple[dt.datetime, dt.datetime] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_window", self._holds())
+
+    def _holds(self) -> tuple[dt.datetime, dt.datetime]:
+        if self.as_of is None:
+            return _FAR, _FAR  # not read as of an instant: never reused for another
+        if self.settled is not None and self.as_of < self.settled:
+            return self.as_of, self.as_of + _TICK  # rows stamped later exist: this instant only
+        lo = self.settled if self.settled is not None else _NEAR
+        hi = self.until if self.until is not None else _FAR
+        return (lo, hi) if self.as_of < hi else (self.as_of, self.as_of + _TICK)
+
+    def valid_at(self, at: dt.datetime) -> bool:
+        """Whether this snapshot holds what existed at ``at`` as well: the instant it was read
+        at, or — when it was read after every row it depends on was written — any instant after
+        those rows too, up to the next renewal."""
+        lo, hi = self._window
+        return lo <= at < hi
+
+
+_TICK = dt.timedelta(microseconds=1)
+_NEAR = dt.datetime.min.replace(tzinfo=dt.UTC)
+_FAR = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 def decide(
@@ -99,6 +153,8 @@ def decide(
     reason: DecisionReason
     if not snap.has_contract:
         reason = DecisionReason.NO_CONTRACT
+    elif snap.uninstall_effective is not None and at >= start_of(snap.uninstall_effective):
+        reason = DecisionReason.UNINSTALLED
     elif not snap.enabled:
         reason = DecisionReason.ADAPTER_DISABLED
     elif gated is not None and feature not in gated:
@@ -109,6 +165,11 @@ def decide(
         reason = DecisionReason.USER_INACTIVE
     elif seated:
         reason = DecisionReason.SEATED
+    elif snap.in_overage and email not in snap.grandfathered:
+        # Seed 000: "customers in overage ... will be unable to add additional users until they
+        # reduce their user count to their contracted seats, or purchase additional seats" — a
+        # user added while in overage gets no grace, whatever the phase.
+        reason = DecisionReason.IN_OVERAGE
     elif phase == Phase.TRANSITION:
         # Seed 000: during the transition users without a seat keep working, warned of the date.
         reason, ends = DecisionReason.GRACE, phase_at.restrictions_begin

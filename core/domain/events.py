@@ -22,6 +22,7 @@ __all__ = [
     "Event",
     "Installed",
     "PlanChanged",
+    "RenewalAdjusted",
     "SeatsAssigned",
     "SeatsUnassigned",
     "SyncFinished",
@@ -128,6 +129,19 @@ class PlanChanged(Event):
 
 
 @attrs.frozen(kw_only=True)
+class RenewalAdjusted(Event):
+    """Support set the renewal quantity of a ``renewal_adjustment`` ticket (seed 002: "To trigger
+    Billing adjustments at renewal, you need to issue a Billing ticket with Talkdesk Support"):
+    from ``effective`` (the renewal) the contracted quantity is ``renewal_quantity``."""
+
+    kind: ClassVar[str] = "renewal.adjusted"
+    actor: str
+    ticket: int
+    renewal_quantity: int
+    effective: dt.date
+
+
+@attrs.frozen(kw_only=True)
 class SyncFinished(Event):
     """A sync run ended (succeeded, failed or halted); ``at`` is when it started. The fields are
     those of :class:`~.records.SyncSummary`."""
@@ -159,6 +173,7 @@ EVENT_KINDS: dict[str, type[Event]] = {
         Installed,
         Uninstalled,
         PlanChanged,
+        RenewalAdjusted,
         SyncFinished,
     )
 }

@@ -13,13 +13,59 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import datetime as dt
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import attrs
 
 from .vocabulary import RefusalReason, SeatMode
 
-__all__ = ["AssignmentPlan", "SeatCount", "plan_assignment", "seats_above_contract"]
+__all__ = [
+    "AssignmentPlan",
+    "LedgerRow",
+    "SeatCount",
+    "held_counts",
+    "plan_assignment",
+    "seats_above_contract",
+    "seats_held",
+]
+
+# One row of the append-only seat ledger, in write order: (instant, user id, action), the action
+# being ``assign``, ``grandfather`` or ``unassign``.
+LedgerRow = tuple[dt.datetime, int, str]
+
+RELEASE = "unassign"
+
+
+def seats_held(rows: Iterable[LedgerRow], at: dt.datetime) -> set[int]:
+    """The users holding a seat as of ``at``: what existed at ``at`` is what the writes stamped on
+    or before it made, applied in write order (a test clock may write behind a later instant; the
+    seats table is the state after every write). ``rows`` in write order."""
+    last: dict[int, str] = {}
+    for when, user, action in rows:
+        if when <= at:
+            last[user] = action
+    return {user for user, action in last.items() if action != RELEASE}
+
+
+def held_counts(rows: Sequence[LedgerRow]) -> list[tuple[dt.datetime, int]]:
+    """``(instant, seats held right after)`` of each ledger row, in time order (then write
+    order): the last count at an instant is what :func:`seats_held` gives then, and the counts
+    before it are the seats held along the way (seed 002: removing users does not lower the bill
+    of the term, so a seat held for a moment counts toward its peak). ``rows`` in write order."""
+    order = sorted(range(len(rows)), key=lambda i: rows[i][0])
+    best: dict[int, int] = {}  # user -> index (write order) of the row in force
+    held = 0
+    out: list[tuple[dt.datetime, int]] = []
+    for i in order:
+        when, user, action = rows[i]
+        prior = best.get(user)
+        if prior is None or prior < i:  # a row written later than the one in force replaces it
+            was = prior is not None and rows[prior][2] != RELEASE
+            held += int(action != RELEASE) - int(was)
+            best[user] = i
+        out.append((when, held))
+    return out
 
 
 def seats_above_contract(contracted: int, held: int) -> int:

@@ -5,7 +5,15 @@ Its dates were revised once (published 2026-01-06). New dates are a new revision
 never a code change: a decision at instant *t* uses the latest revision published on or before *t*
 and records which one.
 
-Phases of an account at *t* (dates are 00:00 UTC of the day):
+Regions are policy data too: a revision's ``enablement`` names each region it schedules (seed 000:
+UK, AU, CA, EU, US). An account of a region the revision does not list is enabled on the revision's
+latest enablement date — seed 000 enables "all CRM integration customer accounts between October 4,
+2025 and October 25, 2025" — and :meth:`Revision.enablement_of` says so.
+
+Every date is a UTC day: its first instant is 00:00 UTC. A policy file may say so with
+``"timezone": "UTC"``; any other timezone is refused rather than silently read as UTC.
+
+Phases of an account at *t*:
 
 - ``pre_enablement``  before the region's enablement date: nothing is gated;
 - ``transition``      seats are assignable and the overage lock is on; users without a seat keep
@@ -25,13 +33,22 @@ from typing import Any
 import attrs
 
 from ..clock import start_of
-from ..errors import PolicyError
+from ..errors import BadInput, PolicyError
 from .vocabulary import Phase
 
 PHASES: tuple[str, ...] = tuple(Phase)
 
-# The regions of seed 000's enablement schedule.
-REGIONS: tuple[str, ...] = ("UK", "AU", "CA", "EU", "US")
+# The regions of seed 000's enablement schedule (the shipped policy's; a policy file names its own).
+SEED_REGIONS: tuple[str, ...] = ("UK", "AU", "CA", "EU", "US")
+
+
+def check_region(region: str) -> str:
+    """A region code as accounts carry it: two letters, upper-cased ("br" -> "BR"). Raises
+    :class:`~seatgate.core.errors.BadInput` naming what is accepted."""
+    code = region.strip().upper()
+    if len(code) != 2 or not code.isascii() or not code.isalpha():
+        raise BadInput("region", region, "a two-letter region code such as US, UK or BR")
+    return code
 
 
 @attrs.frozen
@@ -47,17 +64,33 @@ class Revision:
 
     # The first instants of those days, computed once: phase() is on the entitlement hot path.
     _enabled_at: Mapping[str, dt.datetime] = attrs.field(init=False, repr=False, eq=False)
+    _latest_enabled_at: dt.datetime = attrs.field(init=False, repr=False, eq=False)
     _restricted_at: dt.datetime = attrs.field(init=False, repr=False, eq=False)
     _overage_at: dt.datetime = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         enabled = {r: start_of(d) for r, d in self.enablement.items()}
         object.__setattr__(self, "_enabled_at", enabled)
+        object.__setattr__(self, "_latest_enabled_at", max(enabled.values()))
         object.__setattr__(self, "_restricted_at", start_of(self.restrictions_begin))
         object.__setattr__(self, "_overage_at", start_of(self.overage_billing_begins))
 
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The regions this revision schedules, in its order."""
+        return tuple(self.enablement)
+
+    def enablement_of(self, region: str) -> tuple[dt.date, bool]:
+        """``(the day Manage Seats is enabled for region, whether the revision lists region)``: a
+        region it does not list is enabled on its latest enablement date (seed 000: every account
+        is enabled by then)."""
+        listed = self.enablement.get(region)
+        if listed is not None:
+            return listed, True
+        return max(self.enablement.values()), False
+
     def phase(self, region: str, at: dt.datetime) -> str:
-        if at < self._enabled_at[region]:
+        if at < self._enabled_at.get(region, self._latest_enabled_at):
             return "pre_enablement"
         if at < self._restricted_at:
             return "transition"
@@ -110,6 +143,12 @@ class Timeline:
         where = f"policy {source}" if source else "policy"
         if not isinstance(data, dict) or not isinstance(data.get("revisions"), list):
             raise PolicyError(f'{where}: expected an object with a "revisions" list')
+        zone = data.get("timezone", "UTC")
+        if zone != "UTC":
+            raise PolicyError(
+                f"{where}: timezone {zone!r} is not supported: policy dates are UTC days "
+                '(remove the key, or set it to "UTC")'
+            )
         revisions = [_revision(raw, where) for raw in data["revisions"]]
         if not revisions:
             raise PolicyError(f"{where}: no revisions")
@@ -139,18 +178,21 @@ def _revision(raw: Any, where: str) -> Revision:
     rid = str(raw.get("id") or raw.get("published") or "")
     where = f"{where}, revision {rid!r}"
     enablement_raw = raw.get("enablement")
-    if not isinstance(enablement_raw, dict):
+    if not isinstance(enablement_raw, dict) or not enablement_raw:
         raise PolicyError(
-            f"{where}: enablement must map each region ({', '.join(REGIONS)}) to a date"
+            f"{where}: enablement must map each region (two-letter codes, e.g. "
+            f"{', '.join(SEED_REGIONS)}) to a date"
         )
-    missing = [r for r in REGIONS if r not in enablement_raw]
-    unknown = [r for r in enablement_raw if r not in REGIONS]
-    if missing or unknown:
+    bad = [
+        r
+        for r in enablement_raw
+        if not (isinstance(r, str) and len(r) == 2 and r.isascii() and r.isalpha() and r.isupper())
+    ]
+    if bad:
         raise PolicyError(
-            f"{where}: enablement must name exactly the regions {', '.join(REGIONS)}"
-            f" (missing {missing or 'none'}, unknown {unknown or 'none'})"
+            f"{where}: enablement region {bad[0]!r} is not a two-letter upper-case code (e.g. US)"
         )
-    enablement = {r: _date(enablement_raw, r, where) for r in REGIONS}
+    enablement = {r: _date(enablement_raw, r, where) for r in enablement_raw}
     restrictions = _date(raw, "restrictions_begin", where)
     overage = _date(raw, "overage_billing_begins", where)
     late = [r for r, d in enablement.items() if d >= restrictions]

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 
 import attrs
 
 from ..domain import bounds
 from ..domain.model import Account
-from ..domain.timeline import REGIONS
+from ..domain.timeline import check_region
 from ..domain.vocabulary import Permission, check_choice, normalize_email
-from .base import read, transaction
+from ..errors import Conflict
+from .base import read, require_manage, transaction
 from .ports import Ports
 
-__all__ = ["AccountService", "AddedUsers", "Grant"]
+__all__ = ["AccountService", "AddedUsers", "Enablement", "Grant"]
 
 
 @attrs.frozen
@@ -25,6 +27,39 @@ class Grant:
 
     def as_dict(self) -> dict[str, object]:
         return {"account": self.account, "email": self.email, "permission": self.permission}
+
+
+@attrs.frozen
+class Enablement:
+    """When Manage Seats is enabled for a region (seed 000), by the policy revision in force.
+
+    :param listed: whether the revision names the region; one it does not name is enabled on the
+        revision's latest enablement date.
+    """
+
+    region: str
+    day: dt.date | None
+    listed: bool
+    revision: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "region": self.region,
+            "enabled_on": self.day.isoformat() if self.day else None,
+            "listed": self.listed,
+            "policy_revision": self.revision,
+        }
+
+    @property
+    def note(self) -> str:
+        if self.day is None:
+            return "no policy revision is published yet"
+        if self.listed:
+            return f"Manage Seats is enabled in {self.region} on {self.day}"
+        return (
+            f"region {self.region} is not in the enablement schedule of policy revision "
+            f"{self.revision}: Manage Seats is enabled on its latest enablement date, {self.day}"
+        )
 
 
 @attrs.frozen
@@ -40,13 +75,19 @@ class AccountService:
     def __init__(self, ports: Ports) -> None:
         self.ports = ports
 
-    def create(self, name: str, region: str) -> Account:
-        """A new account in ``region`` (its Manage Seats enablement date, seed 000).
+    def create(
+        self, name: str, region: str, *, admin: str | None = None, actor: str | None = None
+    ) -> Account:
+        """A new account in ``region`` (a two-letter code; its Manage Seats enablement date comes
+        from the policy, :meth:`enablement`). ``admin`` is the account's first holder of the
+        ``manage`` permission (seed 002 "Purchasing Authority").
 
-        Raises :class:`BadInput` for a bad name or region, :class:`Conflict` for a taken name.
+        Raises :class:`BadInput` for a bad name, region or admin address, :class:`Conflict` for a
+        taken name.
         """
         bounds.account_name(name)
-        region = check_choice("region", region.upper(), REGIONS)
+        region = check_region(region)
+        first = None if admin is None else normalize_email(admin)
         at = self.ports.now()
         with transaction(self.ports) as uow:
             acct = uow.accounts.create(name, region, at)
@@ -55,9 +96,29 @@ class AccountService:
                 action="account.create",
                 outcome="ok",
                 account=name,
-                detail={"region": region},
+                actor=actor,
+                detail={"region": region, **({"admin": first} if first else {})},
             )
+            if first is not None:
+                uow.accounts.grant(acct.id, first, Permission.MANAGE, at, actor)
+                uow.audit.record(
+                    at=at,
+                    action="account.grant",
+                    outcome="ok",
+                    account=name,
+                    actor=actor,
+                    detail={"email": first, "permission": Permission.MANAGE, "first": True},
+                )
         return acct
+
+    def enablement(self, region: str) -> Enablement:
+        """When Manage Seats is enabled for ``region`` by the policy revision in force now."""
+        region = check_region(region)
+        revision = self.ports.timeline.revision_at(self.ports.now())
+        if revision is None:
+            return Enablement(region, None, False, None)
+        day, listed = revision.enablement_of(region)
+        return Enablement(region, day, listed, revision.id)
 
     def get(self, name: str) -> Account:
         """Raises :class:`NotFound`."""
@@ -65,20 +126,59 @@ class AccountService:
             return uow.accounts.get(name)
 
     def grant(self, account: str, email: str, permission: str, actor: str | None) -> Grant:
-        """Delegate purchasing authority (seed 002) to ``email``. Idempotent."""
+        """Delegate purchasing authority (seed 002) to ``email``. Idempotent.
+
+        Only a holder of ``manage`` grants; on an account nobody holds a permission in yet, the
+        first grant names its first holder. A refusal raises :class:`NotAuthorized` and is
+        audited.
+        """
         permission = check_choice("permission", permission, Permission)
         email = normalize_email(email)
         at = self.ports.now()
+        detail = {"email": email, "permission": permission}
         with transaction(self.ports) as uow:
             acct = uow.accounts.get(account)
-            changed = uow.accounts.grant(acct.id, email, permission, at, actor)
+            first = not uow.accounts.has_holders(acct.id)
+            who = actor
+            if not first:
+                who = require_manage(uow, acct, actor, "account.grant", at, detail)
+            changed = uow.accounts.grant(acct.id, email, permission, at, who)
             uow.audit.record(
                 at=at,
                 action="account.grant",
                 outcome="ok" if changed else "unchanged",
                 account=account,
-                actor=actor,
-                detail={"email": email, "permission": permission},
+                actor=who,
+                detail={**detail, **({"first": True} if first else {})},
+            )
+        return Grant(account, email, permission, changed)
+
+    def revoke(self, account: str, email: str, permission: str, actor: str | None) -> Grant:
+        """Take purchasing authority back from ``email``. Only a holder of ``manage`` revokes
+        (refusals audited); the account's last ``manage`` holder cannot be revoked (nobody could
+        grant again). Idempotent: revoking what is not held changes nothing."""
+        permission = check_choice("permission", permission, Permission)
+        email = normalize_email(email)
+        at = self.ports.now()
+        detail = {"email": email, "permission": permission}
+        with transaction(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            who = require_manage(uow, acct, actor, "account.revoke", at, detail)
+            managers = {e for e, p in uow.accounts.holders(acct.id) if p == Permission.MANAGE}
+            if permission == Permission.MANAGE and managers == {email}:
+                raise Conflict(
+                    f"{email} is the last holder of manage in account {account!r}: grant manage "
+                    "to someone else first",
+                    field="email",
+                )
+            changed = uow.accounts.revoke(acct.id, email, permission)
+            uow.audit.record(
+                at=at,
+                action="account.revoke",
+                outcome="ok" if changed else "unchanged",
+                account=account,
+                actor=who,
+                detail=detail,
             )
         return Grant(account, email, permission, changed)
 

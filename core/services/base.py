@@ -22,7 +22,13 @@ from ..domain.vocabulary import Permission
 from ..errors import NotAuthorized
 from .ports import Ports, UnitOfWork
 
-__all__ = ["deliver_pending", "read", "require_purchasing_authority", "transaction"]
+__all__ = [
+    "deliver_pending",
+    "read",
+    "require_manage",
+    "require_purchasing_authority",
+    "transaction",
+]
 
 logger = logging.getLogger("seatgate.services")
 
@@ -82,12 +88,39 @@ def require_purchasing_authority(
     Raises :class:`NotAuthorized` carrying the audit entry of the refusal (``field`` = actor,
     ``remedy`` = ``grant_permission``); :func:`transaction` commits that entry on its own.
     """
+    return _require(uow, account, actor, action, at, detail, set(Permission), "install or manage")
+
+
+def require_manage(
+    uow: UnitOfWork,
+    account: Account,
+    actor: str | None,
+    action: str,
+    at: dt.datetime,
+    detail: Mapping[str, object] | None = None,
+) -> str:
+    """Only a holder of ``manage`` grants or revokes purchasing authority (seed 002: the "Roles
+    and Permissions" section defines "the users that can install and manage apps"). Returns the
+    actor, normalised; raises :class:`NotAuthorized` like :func:`require_purchasing_authority`."""
+    return _require(uow, account, actor, action, at, detail, {Permission.MANAGE}, "manage")
+
+
+def _require(
+    uow: UnitOfWork,
+    account: Account,
+    actor: str | None,
+    action: str,
+    at: dt.datetime,
+    detail: Mapping[str, object] | None,
+    needed: set[Permission],
+    names: str,
+) -> str:
     held = uow.accounts.permissions_of(account.id, actor)
-    if held & set(Permission):
+    if held & needed:
         return (actor or "").strip().lower()
     who = repr(actor) if actor else "no actor"
     raise NotAuthorized(
-        f"{who} does not hold the install or manage permission in account {account.name!r}",
+        f"{who} does not hold the {names} permission in account {account.name!r}",
         audit_entry={
             "at": at,
             "action": action,

@@ -18,6 +18,7 @@ from ..domain.calendar import Interval
 from ..errors import BadInput
 from .base import read, transaction
 from .ports import Ports
+from .quotes import overage_begins
 
 __all__ = ["BillingService"]
 
@@ -28,8 +29,7 @@ class BillingService:
 
     def overage_begins(self) -> dt.date | None:
         """Seed 000: the overage-billing date of the timeline revision in force now."""
-        revision = self.ports.timeline.revision_at(self.ports.now())
-        return revision.overage_billing_begins if revision else None
+        return overage_begins(self.ports)
 
     def preview(self, account: str, product: str | None, period: str) -> dict[str, Any]:
         """The month's invoice for ``account`` as it stands now: lines already issued for the
@@ -82,9 +82,11 @@ class BillingService:
         }
 
     def run(self, period: str, actor: str | None = None) -> dict[str, Any]:
-        """Issue the month's invoices for every account. Idempotent: a period already invoiced
-        for a contract is skipped, so a second run issues nothing. Raises :class:`BadInput` for a
-        month that has not begun."""
+        """Issue the month's invoices for every account: the periods starting in the month, the
+        true-up of those already invoiced, and the final invoice of a contract whose billing
+        stopped (:func:`~seatgate.core.domain.billing.draft_invoices`). Idempotent: a period
+        already invoiced for a contract is skipped and issued lines are not issued again, so a
+        second run issues nothing. Raises :class:`BadInput` for a month that has not begun."""
         ports = self.ports
         month = parse_period(period)
         now = ports.now()

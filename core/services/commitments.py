@@ -31,8 +31,9 @@ def record_commitment(
     *,
     event_id: str | None = None,
 ) -> bool:
-    """One commitment in ``uow``'s transaction (install, add_users, plan_change, seats_buy,
-    uninstall). With ``event_id`` at most one per event. True when written."""
+    """One commitment in ``uow``'s transaction (install, self_serve_purchase, add_users,
+    plan_change, seats_buy, uninstall). With ``event_id`` at most one per event. True when
+    written."""
     return uow.billing.record_commitment(
         account_id=account.id,
         product=product,

@@ -9,9 +9,11 @@ import attrs
 
 from ..domain import calendar
 from ..domain.model import Account, Contract
-from ..domain.vocabulary import Channel, Frequency, SeatMode, check_choice
+from ..domain.pricing import charge
+from ..domain.vocabulary import Channel, ChargeModel, Frequency, SeatMode, check_choice
 from ..errors import BadInput, Conflict, NotFound
-from .base import read, transaction
+from .base import read, require_purchasing_authority, transaction
+from .commitments import record_commitment
 from .ports import Ports, UnitOfWork
 
 __all__ = ["ContractService", "ContractView", "change_quantity", "require_contract"]
@@ -38,6 +40,7 @@ class ContractView:
             "term_end": self.term[1].isoformat(),
             "channel": c.channel,
             "mode": c.mode,
+            "charge_model": c.charge_model,
             "grandfathered_at": c.grandfathered_at.isoformat() if c.grandfathered_at else None,
         }
 
@@ -48,6 +51,12 @@ class ContractService:
 
     def view(self, contract: Contract) -> ContractView:
         return ContractView(contract, calendar.current_term(contract, self.ports.now().date()))
+
+    def _as_of(self, uow: UnitOfWork, contract: Contract) -> Contract:
+        """``contract`` with the quantity in force now (a renewal adjustment included)."""
+        return attrs.evolve(
+            contract, quantity=uow.billing.contracted_on(contract, self.ports.now())
+        )
 
     def create(
         self,
@@ -63,14 +72,22 @@ class ContractService:
         channel: str = Channel.ORDER_FORM,
         mode: str = SeatMode.HARD_CAP,
         currency: str | None = None,
+        charge_model: str | None = None,
         actor: str | None = None,
     ) -> Contract:
         """Record what ``account`` bought for ``product``.
 
         :param seats: the contracted quantity (seats), 1 or more.
-        :param unit_price: the monthly price of a seat; default: the catalog's list price.
-        :param months: the term, in months.
-        Raises :class:`BadInput` (nothing written) or :class:`Conflict` (a contract exists).
+        :param plan: a base plan of the catalog; an order-form contract may carry a negotiated
+            plan of its own (seed 002, "Buying through a Signed Order Form"), with its
+            ``unit_price`` and ``charge_model`` (default ``per_seat``).
+        :param unit_price: the monthly price of a seat; default: the catalog's list price. A
+            self-serve contract is at the then-listed price (seed 002's self-serve exception).
+        :param months: the term, in months (a self-serve contract is month to month whatever it
+            says).
+        A self-serve contract is a purchase: ``actor`` needs purchasing authority (seed 002) and
+        a commitment is recorded. Raises :class:`BadInput` (nothing written), :class:`Conflict`
+        (a contract exists) or :class:`NotAuthorized` (audited).
         """
         ports = self.ports
         at = ports.now()
@@ -84,12 +101,43 @@ class ContractService:
         check_choice("frequency", frequency, Frequency)
         check_choice("channel", channel, Channel)
         check_choice("mode", mode, SeatMode)
+        if charge_model is not None:
+            check_choice("charge model", charge_model, ChargeModel)
         if not plan:
             raise BadInput("plan", plan, "a plan name")
         catalog = ports.catalog()
-        catalog.check_contract_plan(product, plan, at.date())
+        listed_plan = catalog.check_contract_plan(product, plan, at.date(), channel)
+        own_plan = not listed_plan and bool(catalog.plans_at(at.date(), product))
+        listed = catalog.list_price(product, plan, at.date())
+        if own_plan:
+            # Seed 002, "Buying through a Signed Order Form": the order form's own plan, with the
+            # price and charge model it was signed at.
+            if unit_price is None:
+                raise BadInput(
+                    "unit price",
+                    None,
+                    f"the order form's monthly price: plan {plan!r} is not in the {product} "
+                    "catalog, so a contract of its own names its price",
+                )
+            charge_model = charge_model or ChargeModel.PER_SEAT
+        elif listed is not None and charge_model not in (None, listed.charge_model):
+            raise BadInput(
+                "charge model",
+                charge_model,
+                f"{listed.charge_model}, the catalog's for plan {plan!r} (or leave it out)",
+            )
+        elif listed is not None:
+            charge_model = None  # the catalog's
+        if channel == Channel.SELF_SERVE and listed is None:
+            raise BadInput(
+                "plan",
+                plan,
+                f"a base plan the catalog lists for {product} (self-serve purchases are at the "
+                "then-listed price)",
+                remedy="plan_not_listed",
+                context={"product": product, "plan": plan},
+            )
         if unit_price is None:
-            listed = catalog.list_price(product, plan, at.date())
             if listed is None:
                 raise BadInput(
                     "unit price",
@@ -111,31 +159,52 @@ class ContractService:
             "term_months": months,
             "channel": channel,
             "mode": mode,
+            "charge_model": charge_model,
             "created_at": at,
         }
         with transaction(ports) as uow:
             acct = uow.accounts.get(account)
+            who = actor
+            if channel == Channel.SELF_SERVE:
+                who = require_purchasing_authority(
+                    uow, acct, actor, "contract.create", at, {"product": product, "plan": plan}
+                )
             if uow.contracts.exists(acct.id, product):
                 raise Conflict(f"account {account!r} already has a {product} contract")
             made = uow.contracts.create(acct, values)
+            detail = {
+                "product": product,
+                "seats": seats,
+                "plan": plan,
+                "mode": mode,
+                "frequency": frequency,
+                "start": start.isoformat(),
+                "months": months,
+                "unit_price": str(unit_price),
+                "channel": channel,
+                **({"charge_model": charge_model} if charge_model else {}),
+            }
             uow.audit.record(
                 at=at,
                 action="contract.create",
                 outcome="ok",
                 account=account,
-                actor=actor,
-                detail={
-                    "product": product,
-                    "seats": seats,
-                    "plan": plan,
-                    "mode": mode,
-                    "frequency": frequency,
-                    "start": start.isoformat(),
-                    "months": months,
-                    "unit_price": str(unit_price),
-                    "channel": channel,
-                },
+                actor=who,
+                detail=detail,
             )
+            if channel == Channel.SELF_SERVE and listed is not None and who:
+                shown = first_period_price(made, listed.charge_model)
+                record_commitment(
+                    uow,
+                    acct,
+                    product,
+                    who,
+                    at,
+                    "self_serve_purchase",
+                    {"plan": plan, "users": seats, "start": start.isoformat()},
+                    shown,
+                    made.currency,
+                )
         return made
 
     def set_quantity(
@@ -150,20 +219,24 @@ class ContractService:
         at = self.ports.now()
         with transaction(self.ports) as uow:
             acct = uow.accounts.get(account)
-            contract = require_contract(uow, acct, product, lock=True)
+            contract = self._as_of(uow, require_contract(uow, acct, product, lock=True))
             change_quantity(uow, acct, contract, quantity, at, actor, reason)
-            return require_contract(uow, acct, product)
+            return self._as_of(uow, require_contract(uow, acct, product))
 
     def list(self, account: str | None = None) -> list[ContractView]:
+        """Contracts as of now (only those that existed then, with the quantity then)."""
+        now = self.ports.now()
         with read(self.ports) as uow:
             if account is not None:
                 uow.accounts.get(account)
-            return [self.view(c) for c in uow.contracts.list(account)]
+            return [
+                self.view(self._as_of(uow, c)) for c in uow.contracts.list(account, created_by=now)
+            ]
 
     def get(self, account: str, product: str) -> Contract:
         """Raises :class:`NotFound` naming the contract."""
         with read(self.ports) as uow:
-            return require_contract(uow, uow.accounts.get(account), product)
+            return self._as_of(uow, require_contract(uow, uow.accounts.get(account), product))
 
 
 def require_contract(
@@ -209,3 +282,13 @@ def change_quantity(
             "reason": reason,
         },
     )
+
+
+def first_period_price(contract: Contract, charge_model: str) -> Decimal:
+    """What the contracted quantity costs for the contract's first full billing period at its
+    unit price (per-account plans: once): the price a self-serve purchase shows."""
+    a, b = calendar.full_period(contract, contract.term_start)
+    quantity = 1 if charge_model == ChargeModel.PER_ACCOUNT else contract.quantity
+    return charge(
+        contract.unit_price, quantity, contract.currency, anchor=contract.term_start, start=a, end=b
+    ).amount

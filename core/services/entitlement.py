@@ -90,11 +90,15 @@ class Entitlements:
                 for key in [k for k in self._cache if k[0] == account]:
                     del self._cache[key]
 
-    def snapshot(self, account: str, product: str) -> Snapshot:
+    def snapshot(self, account: str, product: str, at: dt.datetime) -> Snapshot:
+        """The snapshot of (account, product) as of ``at``: cached, and reused for another
+        instant only when it holds what existed then too (:meth:`Snapshot.valid_at`)."""
         key = (account, product)
         now = self._monotonic()
         generation = self.db.generation
         cached = self._cache.get(key)
+        if cached is not None and not cached[0].valid_at(at):
+            cached = None
         if cached is not None:
             snap, checked, seen = cached
             # Trusted for max_age seconds, unless this process wrote since (its own changes show
@@ -105,7 +109,7 @@ class Entitlements:
             # A cached snapshot whose version still holds is kept; otherwise it is loaded anew in
             # the same read transaction.
             if cached is None or uow.snapshots.version(account, product) != cached[0].version:
-                snap = uow.snapshots.load(account, product)
+                snap = uow.snapshots.load(account, product, at)
         self._cache[key] = (snap, now, generation)
         return snap
 
@@ -124,7 +128,7 @@ class Entitlements:
         if product not in self._products():
             raise BadInput("product", product, sorted(self._products()))
         key_email = email.strip().lower()
-        snap = self.snapshot(account, product)
+        snap = self.snapshot(account, product, at)
         if key_email not in snap.users:
             key_email = normalize_email(email)  # a malformed address gets the format error
         decision = decide(

@@ -19,39 +19,120 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
+from ..domain import calendar
 from ..domain.connectors import is_secret_reference, split_settings
 from ..domain.events import Installed
+from ..domain.model import Account
+from ..domain.pricing import charge
+from ..domain.vocabulary import PRODUCTS, Channel, ChargeModel, Frequency, SeatMode
 from ..errors import BadInput, Conflict, NotFound
 from .base import read, require_purchasing_authority, transaction
 from .commitments import record_commitment
 from .ports import Ports, UnitOfWork
 from .ports.stores import Installation
+from .quotes import INDICATIVE
 
-__all__ = ["InstallResult", "InstallService", "UninstallOutcome", "require_installation"]
+__all__ = [
+    "InstallResult",
+    "InstallService",
+    "SelfServePurchase",
+    "UninstallOutcome",
+    "require_installation",
+]
+
+
+@attrs.frozen
+class SelfServePurchase:
+    """A marketplace install without a contract (seed 002's self-serve exception): a
+    month-to-month contract of ``users`` seats at the then-listed ``unit_price``."""
+
+    product: str
+    plan: str
+    unit_price: Decimal
+    currency: str
+    users: int
+    at: dt.datetime
+    summary: Mapping[str, Any]
+
+    def create(self, uow: UnitOfWork, account: Account, actor: str) -> None:
+        """The contract, in ``uow``'s transaction, audited like ``contract create``."""
+        # The seven paid CRM integrations are hard-capped (seed 000); other marketplace apps
+        # bill the users above the quantity (seed 002, auto_expand).
+        mode = SeatMode.HARD_CAP if self.product in PRODUCTS else SeatMode.AUTO_EXPAND
+        start = self.at.date()
+        uow.contracts.create(
+            account,
+            {
+                "product": self.product,
+                "plan": self.plan,
+                "quantity": self.users,
+                "unit_price": self.unit_price,
+                "currency": self.currency,
+                "frequency": Frequency.MONTHLY,
+                "term_start": start,
+                "term_months": 1,
+                "channel": Channel.SELF_SERVE,
+                "mode": mode,
+                "charge_model": None,
+                "created_at": self.at,
+            },
+        )
+        uow.audit.record(
+            at=self.at,
+            action="contract.create",
+            outcome="ok",
+            account=account.name,
+            actor=actor,
+            detail={
+                "product": self.product,
+                "seats": self.users,
+                "plan": self.plan,
+                "mode": mode,
+                "frequency": Frequency.MONTHLY,
+                "start": start.isoformat(),
+                "months": 1,
+                "unit_price": str(self.unit_price),
+                "channel": Channel.SELF_SERVE,
+                "via": "install",
+            },
+        )
 
 
 @attrs.frozen
 class InstallResult:
+    """What ``install`` did. ``committed`` is False for a self-serve purchase shown but not
+    confirmed (nothing written, the CRM not contacted); ``purchase`` is its summary."""
+
     account: str
     product: str
     adapter: str
     reinstalled: bool
     settings: Mapping[str, Any]  # redacted
     commitment: str  # how the purchase commitment was recorded
+    committed: bool = True
+    purchase: Mapping[str, Any] | None = None
+    uninstall_withdrawn: dt.date | None = None  # the effective day of an uninstall withdrawn
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "account": self.account,
             "product": self.product,
             "adapter": self.adapter,
             "reinstalled": self.reinstalled,
             "settings": dict(self.settings),
             "commitment": self.commitment,
+            "committed": self.committed,
         }
+        if self.purchase is not None:
+            out["purchase"] = dict(self.purchase)
+        if self.uninstall_withdrawn is not None:
+            out["uninstall_withdrawn"] = self.uninstall_withdrawn.isoformat()
+        return out
 
 
 @attrs.frozen
@@ -88,6 +169,9 @@ class InstallService:
         config: Mapping[str, Any],
         actor: str | None,
         *,
+        plan: str | None = None,
+        users: int | None = None,
+        confirm: bool = False,
         retry: Any = None,
     ) -> InstallResult:
         """Install ``product``'s adapter on ``account`` with ``config`` (seed 002 install).
@@ -95,7 +179,15 @@ class InstallService:
         Order matters: bad input is refused before anything is written or any CRM is called; the
         authority check comes before the CRM is contacted; the rows are written only after the
         CRM answered and the install hook succeeded. Reinstalling replaces the settings (the hook
-        is idempotent) and is a new purchase commitment.
+        is idempotent) and is a new purchase commitment; it withdraws an uninstall that has not
+        taken effect yet (with its cancellation ticket), and after it took effect it is a new
+        purchase, billed from that day (issue 11, item 12).
+
+        Without a contract, a product the marketplace lists is a self-serve purchase (seed 002:
+        "Marketplace Self-Serve new app purchases ... are billed month to month"): ``plan`` and
+        ``users`` name it; without ``confirm`` the purchase summary is returned and nothing is
+        written; with it a month-to-month contract is created at the then-listed price, in the
+        same transaction as the installation.
         """
         ports = self.ports
         adapters = ports.adapters
@@ -113,15 +205,33 @@ class InstallService:
         settings = adapters.validate_settings(product, adapter_raw)  # resolves ${ENV}
         at = ports.now()
         what = {"product": product, "adapter": info.name, "action": "install"}
+        with read(ports) as uow:
+            acct = uow.accounts.get(account)
+            has_contract = uow.contracts.find(acct, product) is not None
+        purchase = self._self_serve(account, product, plan, users, has_contract, at)
+        if purchase is not None and not confirm:
+            return InstallResult(
+                account,
+                product,
+                info.name,
+                False,
+                adapters.redact(settings),
+                "",
+                committed=False,
+                purchase=purchase.summary,
+            )
         with transaction(ports) as uow:
             acct = uow.accounts.get(account)
             require_purchasing_authority(uow, acct, actor, "adapter.install", at, what)
         # Fail cleanly, without retries, on bad credentials (AuthFailed propagates at once).
         hooks.check_connection(product, settings, adapters.request_context(retry))
         hooks.install(account, product, settings)
+        withdrawn: dt.date | None = None
         with transaction(ports) as uow:
             acct = uow.accounts.get(account)
             who = require_purchasing_authority(uow, acct, actor, "adapter.install", at, what)
+            if purchase is not None:
+                purchase.create(uow, acct, who)
             existed, roles_before = uow.installs.save(
                 acct,
                 product,
@@ -136,12 +246,27 @@ class InstallService:
                 # set the stored roles are stale, and only a full pull reads every user's again.
                 uow.installs.drop_cursor(acct.id, product)
             contract = uow.contracts.find(acct, product)
+            after_uninstall = None
             if contract is not None:
                 uow.contracts.bump_version(contract.id)  # an installation can change `enabled`
+                after_uninstall = uow.billing.reinstall(contract.id, at)
+                if after_uninstall is not None and after_uninstall[1]:
+                    withdrawn = after_uninstall[0]
             # Seed 002: every install is a purchase commitment (who, when, what, price shown):
-            # the catalog's monthly list price of the contract's plan when the catalog lists it.
-            plan = contract.plan if contract is not None else None
-            listed = ports.catalog().list_price(product, plan, at.date()) if plan else None
+            # the self-serve purchase's price for a billing period, else the catalog's monthly
+            # list price of the contract's plan when the catalog lists it.
+            plan_name = contract.plan if contract is not None else None
+            listed = (
+                ports.catalog().list_price(product, plan_name, at.date()) if plan_name else None
+            )
+            detail: dict[str, Any] = {"what": "install", "plan": plan_name, "reinstall": existed}
+            price = None if listed is None else listed.monthly_price
+            if purchase is not None:
+                detail.update(users=purchase.users, self_serve=True)
+                price = Decimal(purchase.summary["per_period"])
+            if after_uninstall is not None:
+                key = "uninstall_withdrawn" if after_uninstall[1] else "new_purchase_after"
+                detail[key] = after_uninstall[0].isoformat()
             record_commitment(
                 uow,
                 acct,
@@ -149,8 +274,8 @@ class InstallService:
                 who,
                 at,
                 "install",
-                {"what": "install", "plan": plan, "reinstall": existed},
-                None if listed is None else listed.monthly_price,
+                detail,
+                price,
                 None if listed is None else listed.currency,
             )
             uow.audit.record(
@@ -163,13 +288,83 @@ class InstallService:
                     "product": product,
                     "adapter": info.name,
                     "settings": adapters.redact(settings),
+                    **({"uninstall": detail.get("uninstall_withdrawn")} if withdrawn else {}),
                 },
             )
             uow.record(
                 Installed(account=account, product=product, at=at, actor=who, reinstall=existed)
             )
         return InstallResult(
-            account, product, info.name, existed, adapters.redact(settings), "billing_commitments"
+            account,
+            product,
+            info.name,
+            existed,
+            adapters.redact(settings),
+            "billing_commitments",
+            purchase=None if purchase is None else purchase.summary,
+            uninstall_withdrawn=withdrawn,
+        )
+
+    def _self_serve(
+        self,
+        account: str,
+        product: str,
+        plan: str | None,
+        users: int | None,
+        has_contract: bool,
+        at: dt.datetime,
+    ) -> SelfServePurchase | None:
+        """The self-serve purchase an install without a contract makes, checked (nothing
+        written); None when the account has a contract, or the marketplace does not list the
+        product (a third-party adapter's: installed without a contract, checks answer
+        ``no_contract``)."""
+        catalog = self.ports.catalog()
+        today = at.date()
+        if has_contract:
+            if plan is not None or users is not None:
+                raise BadInput(
+                    "plan",
+                    plan if plan is not None else users,
+                    f"no plan or user count: account {account!r} has a {product} contract "
+                    "already (its terms apply; select another plan with a plan change)",
+                )
+            return None
+        if not catalog.plans_at(today, product):
+            return None
+        if plan is None or users is None:
+            raise BadInput(
+                "plan" if plan is None else "users",
+                None,
+                f"a base plan and a user count: account {account!r} has no {product} contract, "
+                "so installing it is a self-serve purchase, billed month to month at the "
+                "then-listed price",
+                remedy="self_serve_purchase",
+                context={"account": account, "product": product},
+            )
+        if users <= 0:
+            raise BadInput("users", users, "a whole number of users, 1 or more")
+        found = catalog.require_base_plan(product, plan, today)
+        quantity = 1 if found.charge_model == ChargeModel.PER_ACCOUNT else users
+        end = calendar.add_months(today, 1)
+        price = charge(
+            found.monthly_price, quantity, found.currency, anchor=today, start=today, end=end
+        )
+        summary = {
+            "product": product,
+            "plan": plan,
+            "charge_model": found.charge_model,
+            "users": users,
+            "frequency": "monthly",
+            "list_price": str(found.monthly_price),
+            "currency": found.currency,
+            "per_period": str(price.amount),
+            "term": "month to month",
+            "start": today.isoformat(),
+            "indicative": True,
+            "note": INDICATIVE,
+        }
+        return SelfServePurchase(
+            product, found.name, found.monthly_price, found.currency, users, at, summary
         )
 
     def set_enabled(self, account: str, product: str, enabled: bool, actor: str | None) -> bool:

@@ -17,8 +17,12 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from ..domain import calendar
-from ..domain.events import PlanChanged, Uninstalled
+from ..domain.billing import plan_change_quote
+from ..domain.events import PlanChanged, RenewalAdjusted, Uninstalled
+from ..domain.model import Account
 from ..domain.pricing import charge
 from ..domain.vocabulary import ChargeModel, Frequency, TicketKind, check_choice
 from ..errors import BadInput, Conflict
@@ -26,8 +30,8 @@ from .base import read, require_purchasing_authority, transaction
 from .commitments import record_commitment
 from .contracts import change_quantity, require_contract
 from .installs import require_installation
-from .ports import Ports
-from .quotes import INDICATIVE, quote_seats
+from .ports import Ports, UnitOfWork
+from .quotes import INDICATIVE, contract_history, quote_seats, seat_price, terms_in_force
 
 __all__ = ["PurchaseService"]
 
@@ -76,37 +80,48 @@ class PurchaseService:
         """Seed 002: "Selecting a Base Plan different from the contracted one will trigger billing
         for the new Plan, for all selected Users, at the then listed price, and under your current
         Talkdesk contract term." Effective today; the contract keeps its contracted plan on
-        record."""
+        record, and selecting it again brings back the contract's own terms (its price, an
+        order-form plan of its own included).
+
+        The price shown is the new plan's for one full billing period, for the users the invoice
+        will bill (:meth:`History.selected_users <seatgate.core.domain.billing.History.
+        selected_users>`, the one function both use). Raises :class:`BadInput` for an unlisted
+        plan (remedy ``plan_not_listed``) or an add-on, :class:`NotAuthorized` (audited).
+        """
         ports = self.ports
         now = ports.now()
         today = now.date()
         self._check_product(product)
-        found = ports.catalog().require_base_plan(product, plan, today)
         with transaction(ports) as uow:
             acct = uow.accounts.get(account)
             contract = require_contract(uow, acct, product, lock=True)
             who = require_purchasing_authority(
                 uow, acct, actor, "plan.change", now, {"product": product, "plan": plan}
             )
-            current = uow.billing.selected_plan(contract.id) or contract.plan
+            history = contract_history(uow, ports, contract)
+            contract = history.contract
+            in_force = history.plan_in_force(today)
+            current = in_force.plan if in_force is not None else contract.plan
             if plan == current:
                 raise BadInput("plan", plan, f"a plan other than the current one ({current})")
-            if found.currency != contract.currency:
-                raise BadInput(
-                    "plan", plan, f"a plan listed in the contract's currency {contract.currency}"
-                )
-            users = max(contract.quantity, uow.seats.count_assigned(acct.id, product))
-            quantity = 1 if found.charge_model == ChargeModel.PER_ACCOUNT else users
-            j, (a, b) = calendar.period_containing(contract, today)
-            anchor = calendar.term_start(contract, j)
-            shown = charge(
-                found.monthly_price, quantity, contract.currency, anchor=anchor, start=a, end=b
-            )
+            catalog = ports.catalog()
+            if plan == contract.plan:
+                unit, model = terms_in_force(catalog, contract, None, today)
+            else:
+                found = catalog.require_base_plan(product, plan, today)
+                if found.currency != contract.currency:
+                    raise BadInput(
+                        "plan",
+                        plan,
+                        f"a plan listed in the contract's currency {contract.currency}",
+                    )
+                unit, model = found.monthly_price, found.charge_model
+            users, shown = plan_change_quote(history, today, unit, model)
             uow.billing.add_plan_change(
                 contract.id,
                 plan=plan,
-                charge_model=found.charge_model,
-                unit_price=found.monthly_price,
+                charge_model=model,
+                unit_price=unit,
                 effective=today,
                 at=now,
                 actor=who,
@@ -115,7 +130,7 @@ class PurchaseService:
                 "from": current,
                 "to": plan,
                 "users": users,
-                "list_price": str(found.monthly_price),
+                "list_price": str(unit),
                 "effective": today.isoformat(),
             }
             record_commitment(
@@ -144,7 +159,7 @@ class PurchaseService:
             "account": account,
             "product": product,
             **detail,
-            "charge_model": found.charge_model,
+            "charge_model": model,
             "price_per_period": str(shown.amount),
             "currency": shown.currency,
             "note": INDICATIVE,
@@ -153,7 +168,9 @@ class PurchaseService:
     def uninstall(self, account: str, product: str, actor: str | None) -> dict[str, Any]:
         """Seed 002: "Uninstalling the App will take effect at the end of the product's current
         contracted term"; billing stops then only with a ``billing_cancellation`` ticket
-        (``remedy`` of the answer: ``billing_cancellation_ticket``)."""
+        (``remedy`` of the answer: ``billing_cancellation_ticket``). From that day every check
+        answers ``uninstalled``. An uninstall an install came after (issue 11, item 12) no longer
+        counts: the app can be uninstalled again."""
         ports = self.ports
         now = ports.now()
         self._check_product(product)
@@ -168,11 +185,15 @@ class PurchaseService:
             already = uow.billing.uninstall_effective(contract.id)
             if already is not None:
                 raise Conflict(
-                    f"{product} is already uninstalled from {account!r}, effective {already}"
+                    f"{product} is already uninstalled from {account!r}, effective {already}; "
+                    "install it again to withdraw that",
+                    remedy="install",
+                    context={"account": account, "product": product},
                 )
             _, effective = calendar.current_term(contract, now.date())
             uow.billing.add_uninstall(contract.id, requested_at=now, effective=effective, actor=who)
             uow.installs.set_uninstall_effective(acct.id, product, effective)
+            uow.contracts.bump_version(contract.id)  # checks answer `uninstalled` from then
             detail = {"effective": effective.isoformat()}
             record_commitment(uow, acct, product, who, now, "uninstall", detail, None, None)
             uow.audit.record(
@@ -202,7 +223,8 @@ class PurchaseService:
     ) -> dict[str, Any]:
         """A billing ticket with Support: ``billing_cancellation`` (after an uninstall) stops
         billing at the uninstall's effective date; ``renewal_adjustment`` lets the next term start
-        at the contracted quantity instead of the seats billed this term."""
+        at a renewal quantity Support sets (:meth:`resolve_ticket`; until then, the users held at
+        the renewal) instead of the seats billed this term."""
         now = self.ports.now()
         check_choice("kind", kind, TicketKind)
         with transaction(self.ports) as uow:
@@ -211,10 +233,8 @@ class PurchaseService:
             if contract is None:
                 have = sorted(c.product for c in uow.contracts.list(account)) or ["(none)"]
                 raise BadInput(f"product installed on account {account!r}", product, have)
-            if (
-                kind == TicketKind.BILLING_CANCELLATION
-                and uow.billing.uninstall_effective(contract.id) is None
-            ):
+            pending = uow.billing.pending_uninstall(contract.id)
+            if kind == TicketKind.BILLING_CANCELLATION and pending is None:
                 raise BadInput(
                     "kind",
                     kind,
@@ -222,7 +242,16 @@ class PurchaseService:
                     remedy="uninstall",
                     context={"account": account, "product": product},
                 )
-            ticket_id = uow.billing.open_ticket(contract.id, kind=kind, at=now, actor=actor)
+            ticket_id = uow.billing.open_ticket(
+                contract.id,
+                kind=kind,
+                at=now,
+                actor=actor,
+                uninstall_id=pending[0]
+                if pending is not None and kind == TicketKind.BILLING_CANCELLATION
+                else None,
+            )
+            uow.contracts.bump_version(contract.id)
             uow.audit.record(
                 at=now,
                 action="ticket.open",
@@ -239,6 +268,83 @@ class PurchaseService:
             "opened_at": now,
         }
 
+    def resolve_ticket(
+        self,
+        account: str,
+        product: str,
+        ticket: int,
+        *,
+        renewal_quantity: int,
+        actor: str | None,
+    ) -> dict[str, Any]:
+        """Support sets the renewal quantity of a ``renewal_adjustment`` ticket (seed 002:
+        "To trigger Billing adjustments at renewal, you need to issue a Billing ticket with
+        Talkdesk Support"). From the renewal after the ticket the contracted quantity is
+        ``renewal_quantity`` and the renewal bills max(it, the users held). Audited
+        (``ticket.resolve``) under the Support agent named as ``actor``; records
+        :class:`~seatgate.core.domain.events.RenewalAdjusted`.
+
+        Raises :class:`BadInput` for a negative quantity, a ticket of another kind or contract,
+        or no actor (nothing written).
+        """
+        now = self.ports.now()
+        if renewal_quantity < 0:
+            raise BadInput(
+                "renewal quantity", renewal_quantity, "a whole number of seats, 0 or more"
+            )
+        if not actor:
+            raise BadInput(
+                "actor", actor, "the Support agent resolving the ticket", remedy="name_actor"
+            )
+        with transaction(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            contract = require_contract(uow, acct, product, lock=True)
+            row = uow.billing.ticket(ticket)
+            if (
+                row is None
+                or row["contract_id"] != contract.id
+                or row["kind"] != TicketKind.RENEWAL_ADJUSTMENT
+                or row["withdrawn_at"] is not None
+            ):
+                raise BadInput(
+                    "ticket",
+                    ticket,
+                    f"a renewal_adjustment ticket of {account}'s {product} contract",
+                )
+            renewal = calendar.term_start(
+                contract, calendar.term_index(contract, row["opened_at"].date()) + 1
+            )
+            uow.billing.resolve_ticket(
+                ticket, renewal_quantity=renewal_quantity, at=now, actor=actor
+            )
+            uow.contracts.bump_version(contract.id)
+            detail = {
+                "product": product,
+                "ticket": ticket,
+                "renewal_quantity": renewal_quantity,
+                "renewal": renewal.isoformat(),
+            }
+            uow.audit.record(
+                at=now,
+                action="ticket.resolve",
+                outcome="ok",
+                account=account,
+                actor=actor,
+                detail=detail,
+            )
+            uow.record(
+                RenewalAdjusted(
+                    account=account,
+                    product=product,
+                    at=now,
+                    actor=actor,
+                    ticket=ticket,
+                    renewal_quantity=renewal_quantity,
+                    effective=renewal,
+                )
+            )
+        return {"account": account, **detail}
+
     def buy_seats(
         self,
         account: str,
@@ -251,14 +357,17 @@ class PurchaseService:
     ) -> dict[str, Any]:
         """Without ``confirm``: the purchase summary, nothing written. With it: raise the
         contracted quantity at once (the account leaves overage for checks, assigns and syncs)
-        and record the purchase and the commitment. A retried key is a no-op returning the first
-        result; the same key with other arguments is refused (:class:`Conflict`).
+        and record the purchase and the commitment.
+
+        An idempotency key belongs to the account: a retry with it is a no-op answering the first
+        result, the same key with other arguments is refused (:class:`Conflict`), and another
+        account's key is never looked at. Purchasing authority is checked first, replays
+        included (:class:`NotAuthorized`, audited).
 
         :param quantity: seats to add, 1 or more (seats are never reduced within a term).
         """
         ports = self.ports
         now = ports.now()
-        today = now.date()
         self._check_product(product)
         if quantity <= 0:
             raise BadInput(
@@ -276,38 +385,44 @@ class PurchaseService:
         if not confirm:
             with read(ports) as uow:
                 acct = uow.accounts.get(account)
-                contract = require_contract(uow, acct, product)
-                assigned = uow.seats.count_assigned(acct.id, product)
-                quote = quote_seats(catalog, account, contract, quantity, today, assigned)
+                quote = self._quote(uow, acct, product, quantity)
             return {**quote, "committed": False, "note": "summary only: nothing bought"}
         key = idempotency_key or uuid.uuid4().hex
         with transaction(ports) as uow:
             acct = uow.accounts.get(account)
-            first = uow.billing.purchase_by_key(key)
+            who = require_purchasing_authority(uow, acct, actor, "seats.buy", now, request)
+            first = uow.billing.purchase_by_key(acct.id, key)
             if first is not None:
                 first_request, first_result = first
                 if first_request != request:
                     raise Conflict(
-                        f"idempotency key {key!r} was used for another purchase "
-                        f"({first_request}); use a new key for a different purchase",
+                        f"idempotency key {key!r} was used for another purchase of this "
+                        "account; use a new key for a different purchase",
                         field="idempotency key",
                     )
                 return {**first_result, "replayed": True}
-            contract = require_contract(uow, acct, product, lock=True)
-            who = require_purchasing_authority(uow, acct, actor, "seats.buy", now, request)
-            assigned = uow.seats.count_assigned(acct.id, product)
-            quote = quote_seats(catalog, account, contract, quantity, today, assigned)
+            require_contract(uow, acct, product, lock=True)
+            quote = self._quote(uow, acct, product, quantity)
+            contract = require_contract(uow, acct, product)
+            contracted = int(quote["quantity_before"])
             change_quantity(
-                uow, acct, contract, contract.quantity + quantity, now, who, "seats bought"
+                uow,
+                acct,
+                attrs.evolve(contract, quantity=contracted),
+                contracted + quantity,
+                now,
+                who,
+                "seats bought",
             )
             result = {**quote, "committed": True, "idempotency_key": key, "at": now.isoformat()}
             uow.billing.add_purchase(
                 contract.id,
+                account_id=acct.id,
                 key=key,
                 request=request,
                 quantity=quantity,
-                unit_price=Decimal(quote["unit_price"]),
-                effective=today,
+                unit_price=seat_price(catalog, contract, now.date()),
+                effective=now.date(),
                 at=now,
                 actor=who,
                 result=result,
@@ -324,3 +439,22 @@ class PurchaseService:
                 contract.currency,
             )
         return {**result, "replayed": False}
+
+    def _quote(self, uow: UnitOfWork, acct: Account, product: str, quantity: int) -> dict[str, Any]:
+        """The summary of ``quantity`` more seats, from the contract's history as billing reads
+        it and the invoices issued so far."""
+        ports = self.ports
+        contract = require_contract(uow, acct, product)
+        history = contract_history(uow, ports, contract)
+        billed, prior = uow.billing.state([contract.id])
+        assigned = uow.seats.count_assigned(acct.id, product)
+        quote = quote_seats(
+            ports.catalog(),
+            history,
+            quantity,
+            ports.now(),
+            assigned,
+            billed.get(contract.id, []),
+            prior,
+        )
+        return {"account": acct.name, **quote}

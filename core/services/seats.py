@@ -17,12 +17,13 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from ..clock import start_of
 from ..domain.catalog import Catalog
 from ..domain.events import SeatsAssigned, SeatsUnassigned, UsersActivated
 from ..domain.model import Account, Contract
 from ..domain.seats import SeatCount, plan_assignment, seats_above_contract
 from ..domain.vocabulary import RefusalReason, check_choice, normalize_email
-from ..errors import NotAuthorized
+from ..errors import Conflict, NotAuthorized
 from .base import read, require_purchasing_authority, transaction
 from .ports import Ports, UnitOfWork
 from .ports.stores import SeatRow
@@ -82,10 +83,17 @@ class SeatsRefused(NotAuthorized):
         )
 
 
-def seat_count(uow: UnitOfWork, account: Account, contract: Contract) -> SeatCount:
-    return SeatCount(
-        contract.quantity, uow.seats.count_assigned(account.id, contract.product), contract.mode
-    )
+def seat_count(
+    uow: UnitOfWork, account: Account, contract: Contract, at: dt.datetime, *, written: bool
+) -> SeatCount:
+    """The contract's seats at ``at``: the contracted quantity in force then (a renewal
+    adjustment included), and the seats held — as written (``written``: what a write decides on,
+    the seats table after every write) or as of ``at`` (a read: only what existed then)."""
+    if written:
+        held = uow.seats.count_assigned(account.id, contract.product)
+    else:
+        held = uow.seats.count_held(account.id, contract.product, at)
+    return SeatCount(uow.billing.contracted_on(contract, at), held, contract.mode)
 
 
 def _authorize(
@@ -108,7 +116,7 @@ def _authorize(
         result.refused = [{"email": e, "reason": RefusalReason.NOT_AUTHORIZED} for e in wanted]
         contract = uow.contracts.find(acct, result.product)
         if contract is not None:
-            result.set_counts(seat_count(uow, acct, contract))
+            result.set_counts(seat_count(uow, acct, contract, at, written=True))
         raise SeatsRefused(result, exc) from None
 
 
@@ -132,7 +140,8 @@ def assign_seats(
     if contract is None:
         result.refused = [{"email": e, "reason": RefusalReason.NO_CONTRACT} for e in wanted]
         return result
-    count = seat_count(uow, acct, contract)
+    count = seat_count(uow, acct, contract, at, written=True)
+    contract = attrs.evolve(contract, quantity=count.contracted)
     users = uow.seats.users_by_email(acct.id, wanted)
     held = uow.seats.seated_ids(acct.id, product, [uid for uid, _ in users.values()])
     plan = plan_assignment(wanted, users, held, count)
@@ -162,7 +171,8 @@ def assign_seats(
         above = seats_above_contract(contract.quantity, plan.assigned) - seats_above_contract(
             contract.quantity, count.assigned
         )
-        price = added_users_price(catalog, contract, above, at.date())
+        change = uow.billing.plan_in_force(contract, at.date()) if above > 0 else None
+        price = added_users_price(catalog, contract, change, above, at.date())
         uow.record(
             UsersActivated(
                 account=acct.name,
@@ -245,7 +255,8 @@ class SeatService:
                 return result
             users = uow.seats.users_by_email(acct.id, wanted)
             held = uow.seats.seated_ids(acct.id, product, [uid for uid, _ in users.values()])
-            assigned = uow.seats.count_assigned(acct.id, product)
+            count = seat_count(uow, acct, contract, at, written=True)
+            assigned = count.assigned
             rows: list[tuple[int, str, int]] = []  # user id, email, assigned_after
             for email in wanted:
                 user = users.get(email)
@@ -270,7 +281,7 @@ class SeatService:
                         reason="admin",
                     )
                 )
-            result.set_counts(SeatCount(contract.quantity, assigned, contract.mode))
+            result.set_counts(SeatCount(count.contracted, assigned, contract.mode))
             uow.audit.record(
                 at=at,
                 action="seats.unassign",
@@ -286,11 +297,17 @@ class SeatService:
         return result
 
     def grandfather(self, account: str, product: str, actor: str | None) -> SeatResult:
-        """The enablement step of seed 000: every active integration user of the product gets a
-        seat, even above capacity. Runs once per contract; a second run changes nothing.
+        """The enablement step of seed 000: the users who were integration users of the product
+        when Manage Seats was enabled for the account's region keep working — each gets a seat,
+        even above capacity ("an account whose integration users already exceed its contracted
+        seats when Manage Seats is enabled keeps them"). Runs once per contract; a second run
+        seats nobody new.
 
-        "Integration users of the product": active users linked to the product's CRM (an external
-        id for it), and users known to the account but not linked to any CRM yet.
+        Nobody else is grandfathered: not a user who joined after enablement, nor anyone on a
+        contract whose term starts after enablement (it had no users then). "Integration users of
+        the product": active users linked to the product's CRM (an external id for it), and users
+        known to the account but not linked to any CRM yet. Raises :class:`Conflict` before the
+        region's enablement date (who was a user then is not known yet).
         """
         self._check_product(product)
         at = self.ports.now()
@@ -302,8 +319,13 @@ class SeatService:
             if contract is None:
                 result.refused = [{"email": "*", "reason": RefusalReason.NO_CONTRACT}]
                 return result
+            enabled = self._enablement(acct.region, at)
             if contract.grandfathered_at is None:
-                candidates = uow.seats.grandfather_candidates(acct.id, product)
+                candidates = (
+                    uow.seats.grandfather_candidates(acct.id, product, start_of(enabled))
+                    if contract.term_start <= enabled
+                    else []
+                )
                 assigned = uow.seats.count_assigned(acct.id, product)
                 rows: list[tuple[int, str, int]] = []
                 for uid, email in candidates:
@@ -339,11 +361,29 @@ class SeatService:
                     outcome="ok",
                     account=account,
                     actor=who,
-                    detail={"product": product, "seated": len(rows)},
+                    detail={
+                        "product": product,
+                        "seated": len(rows),
+                        "enabled_on": enabled.isoformat(),
+                    },
                 )
-            result.set_counts(seat_count(uow, acct, contract))
+            result.set_counts(seat_count(uow, acct, contract, at, written=True))
             result.assigned = uow.seats.seated_emails(acct.id, product)
         return result
+
+    def _enablement(self, region: str, at: dt.datetime) -> dt.date:
+        """The day Manage Seats was enabled for ``region`` (seed 000, by the policy revision in
+        force); :class:`Conflict` before it."""
+        revision = self.ports.timeline.revision_at(at)
+        day = None if revision is None else revision.enablement_of(region)[0]
+        if day is None or at < start_of(day):
+            when = f"on {day}" if day is not None else "once a policy revision is published"
+            raise Conflict(
+                f"Manage Seats is not enabled in region {region} yet (it is {when}): "
+                "grandfathering covers the users of that day, so it runs from then",
+                field="as of",
+            )
+        return day
 
     def seated_emails(self, account: str, product: str) -> list[str]:
         with read(self.ports) as uow:
@@ -351,13 +391,15 @@ class SeatService:
             return uow.seats.seated_emails(acct.id, product)
 
     def list(self, account: str, product: str | None = None) -> SeatListing:
-        """Seat holders, and each product's counts against its contract."""
+        """Seat holders, and each product's counts against its contract, as of now: only the
+        seats, users and contracts that existed then (issue 13, item 7)."""
+        at = self.ports.now()
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
-            rows = uow.seats.list(acct.id, product)
+            rows = uow.seats.list(acct.id, product, at)
             counts = [
-                (c, seat_count(uow, acct, c))
-                for c in uow.contracts.list(account)
+                (c, seat_count(uow, acct, c, at, written=False))
+                for c in uow.contracts.list(account, created_by=at)
                 if product is None or c.product == product
             ]
         return SeatListing(account, counts, rows)

@@ -83,6 +83,8 @@ contracts = sa.Table(
     # being enabled): in-process entitlement caches compare it to know they are still fresh.
     sa.Column("entitlement_version", sa.Integer, nullable=False, default=0),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # A negotiated order-form plan's charge model (per_seat | per_account); NULL: the catalog's.
+    sa.Column("charge_model", sa.String(16)),
     sa.UniqueConstraint("account_id", "product", name="uq_contracts_account_product"),
     sa.CheckConstraint("quantity >= 0", name="quantity_not_negative"),
     sa.CheckConstraint("term_months > 0", name="term_positive"),
@@ -222,7 +224,7 @@ commitments = sa.Table(
     sa.Column("product", sa.String(40), nullable=False),
     sa.Column("actor", sa.String(254), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
-    # install | add_users | plan_change | seats_buy | uninstall
+    # install | self_serve_purchase | add_users | plan_change | seats_buy | uninstall
     sa.Column("action", sa.String(30), nullable=False),
     sa.Column("detail", JSONText, nullable=False, default=dict),
     sa.Column("price_shown", Money),  # the indicative price the actor saw
@@ -248,8 +250,10 @@ purchases = sa.Table(
     "billing_seat_purchases",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("idempotency_key", sa.String(100), nullable=False, unique=True),
+    sa.Column("idempotency_key", sa.String(100), nullable=False),
     sa.Column("contract_id", sa.ForeignKey("contracts.id"), nullable=False, index=True),
+    # An idempotency key belongs to one account: unique per account, never looked up across them.
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
     sa.Column("request", JSONText, nullable=False),  # the arguments: a reused key must match
     sa.Column("quantity", sa.Integer, nullable=False),
     sa.Column("unit_price", Money, nullable=False),
@@ -257,15 +261,22 @@ purchases = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("actor", sa.String(254), nullable=False),
     sa.Column("result", JSONText, nullable=False),  # what the first call answered
+    sa.UniqueConstraint(
+        "account_id", "idempotency_key", name="uq_billing_seat_purchases_account_key"
+    ),
 )
 
+# One row per uninstall. An install after it sets ``reinstalled_at``: before ``effective`` that
+# withdrew the uninstall (and its cancellation ticket); on or after it, a new purchase.
 uninstalls = sa.Table(
     "billing_uninstalls",
     metadata,
-    sa.Column("contract_id", sa.ForeignKey("contracts.id"), primary_key=True),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("contract_id", sa.ForeignKey("contracts.id"), nullable=False, index=True),
     sa.Column("requested_at", UTCDateTime, nullable=False),
     sa.Column("effective", sa.Date, nullable=False),
     sa.Column("actor", sa.String(254), nullable=False),
+    sa.Column("reinstalled_at", UTCDateTime),
 )
 
 tickets = sa.Table(
@@ -276,6 +287,12 @@ tickets = sa.Table(
     sa.Column("kind", sa.String(30), nullable=False),  # billing_cancellation | renewal_adjustment
     sa.Column("opened_at", UTCDateTime, nullable=False),
     sa.Column("actor", sa.String(254)),
+    sa.Column("uninstall_id", sa.ForeignKey("billing_uninstalls.id")),  # billing_cancellation
+    sa.Column("withdrawn_at", UTCDateTime),  # a reinstall before the uninstall took effect
+    # renewal_adjustment: the contracted quantity Support set for the renewal, when and by whom.
+    sa.Column("renewal_quantity", sa.Integer),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("resolved_by", sa.String(254)),
 )
 
 BILLING_APPEND_ONLY = ("billing_invoices", "billing_invoice_lines")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 from billing_scenario import ADMIN, Scenario, kinds
@@ -15,7 +17,7 @@ from seatgate.core.storage.tables import purchases as purchases_table
 def in_overage(s: Scenario) -> None:
     """12 users grandfathered on 10 hard_cap seats; a 13th user joins after enablement."""
     s.account(users=12)
-    s.contract(seats=10, mode="hard_cap")
+    s.contract(seats=10, mode="hard_cap", start=dt.date(2025, 10, 1))  # in force at enablement
     s.on("2025-12-15")
     s.app.grandfather("acme", "salesforce", ADMIN)
     s.app.accounts.add_users("acme", ["u12@acme.example"])

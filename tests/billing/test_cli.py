@@ -134,9 +134,11 @@ def test_seats_buy_summary_then_commit(cli: Cli) -> None:
         (("seats", "buy", "acme", "salesforce", "--quantity", "-2", "--yes"), "renewal_adjustment"),
         (("seats", "buy", "acme", "salesforce", "--quantity", "0"), "bad --quantity 0"),
         (("billing", "summary", "salesforce", "--plan", "premium", "--users", "0"), "--users"),
+        # Issue 11 item 6: an order form may carry a plan of its own; the marketplace may not.
         (("contract", "create", "acme", "hubspot", "--seats", "1", "--plan", "gold",
-          "--frequency", "monthly", "--start", "2026-01-01", "--months", "12", "--unit-price", "9"),
-         "bad hubspot plan 'gold'"),
+          "--frequency", "monthly", "--start", "2026-01-01", "--months", "12", "--unit-price", "9",
+          "--channel", "marketplace"),
+         "Technical and Product Support > AppConnect > App Install/Uninstall"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_exit_2_and_nothing_written(

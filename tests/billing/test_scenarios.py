@@ -105,7 +105,7 @@ def test_auto_expand_user_added_mid_period_is_billed_from_activation(scenario: S
 def grandfathered_overage(s: Scenario) -> None:
     """A hard_cap account with 12 users on 10 contracted seats, grandfathered at enablement."""
     s.account(users=12)
-    s.contract(seats=10, mode="hard_cap")
+    s.contract(seats=10, mode="hard_cap", start=dt.date(2025, 10, 1))  # in force at enablement
     s.on("2025-12-15")
     s.app.grandfather("acme", "salesforce", ADMIN)
 

@@ -65,7 +65,8 @@ def ok(db: str, *args: str) -> Any:
 
 
 def open_acme(db: str) -> None:
-    """acme (US): the admin holds Manage; 2 salesforce seats; ann (seated), bob and cat."""
+    """acme (US): the admin holds Manage; 2 salesforce seats; ann (seated), bob and cat; a
+    renewal_adjustment ticket (1)."""
     ok(db, "account", "create", "acme", "--region", "US")
     ok(db, "account", "grant", "acme", ADMIN, "--permission", "manage")
     ok(db, "contract", "create", "acme", "salesforce", "--seats", "2", "--plan", "standard",
@@ -73,6 +74,7 @@ def open_acme(db: str) -> None:
     ok(db, "users", "add", "acme", "ann@example.com", "bob@example.com", "cat@example.com")
     ok(db, "seats", "assign", "acme", "salesforce", "ann@example.com")
     install_row(db, "acme", "salesforce")
+    ok(db, "ticket", "open", "acme", "salesforce", "--kind", "renewal_adjustment")  # ticket 1
 
 
 def install_row(db: str, account: str, product: str) -> None:

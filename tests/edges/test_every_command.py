@@ -23,7 +23,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seatgate.core.domain import bounds
-from seatgate.core.domain.timeline import REGIONS
 from seatgate.core.domain.vocabulary import (
     Channel,
     Feature,
@@ -168,6 +167,11 @@ TEMPLATES: dict[str, tuple[tuple[str | Slot, ...], bool]] = {
         "--mode", ("mode", "hard_cap"), "--unit-price", ("money", "30"),
         "--currency", ("label", "USD"),
     ),
+    "account revoke": t(
+        "account", "revoke", ("account", "acme"), ("email", "ann@example.com"),
+        "--permission", ("permission", "install"),
+    ),
+    "commitments list": t("commitments", "list", ("account", "acme")),
     "contract list": t("contract", "list", ("account", "acme")),
     "users add": t(
         "users", "add", ("account", "acme"), ("email", "dan@example.com"),
@@ -210,7 +214,12 @@ TEMPLATES: dict[str, tuple[tuple[str | Slot, ...], bool]] = {
         "ticket", "open", ("account", "acme"), ("product", "salesforce"),
         "--kind", ("ticket_kind", "renewal_adjustment"),
     ),
+    "ticket resolve": t(
+        "ticket", "resolve", ("account", "acme"), ("product", "salesforce"), ("ticket", "1"),
+        "--renewal-quantity", ("renewal_quantity", "8"),
+    ),
     "catalog list": t("catalog", "list", ("product", "salesforce")),
+    "demo": t("demo", db=False),
     "adapters list": t("adapters", "list", "--json", db=False),
     "adapters enable": t("adapters", "enable", ("account", "acme"), ("product", "salesforce")),
     "adapters disable": t("adapters", "disable", ("account", "acme"), ("product", "salesforce")),
@@ -238,7 +247,10 @@ def kinds() -> dict[str, st.SearchStrategy[str]]:
         "label": label(bounds.LABEL_MAX, "standard"),
         "name": label(bounds.NAME_MAX, "Dan"),
         "email": EMAIL_BAD,
-        "region": not_a_choice(REGIONS),
+        # Regions belong to the policy: any two letters is a region (issue 11 item 16).
+        "region": st.one_of(BLANK, st.text(_CHARS, min_size=1, max_size=20)).filter(
+            lambda s: not (len(s.strip()) == 2 and s.strip().isascii() and s.strip().isalpha())
+        ),
         "permission": not_a_choice(tuple(Permission)),
         "frequency": not_a_choice(tuple(Frequency)),
         "channel": not_a_choice(tuple(Channel)),
@@ -257,6 +269,8 @@ def kinds() -> dict[str, st.SearchStrategy[str]]:
         "port": whole_outside(0, 65535),
         "sandbox_users": whole_outside(0, 1_000_000),
         "limit": whole_outside(1, 10_000),
+        "ticket": whole_outside(1, 2**31 - 1),
+        "renewal_quantity": whole_outside(0, 1_000_000),
         "lines": st.one_of(BLANK, bad_file, st.just("bad_email_list")),
         "config": st.one_of(BLANK, bad_file, st.just("not_json")),
         "file": st.one_of(BLANK, st.just("directory")),

@@ -79,6 +79,14 @@ REMEDIES: dict[str, str] = {
     ),
     "other_database": "give --db a new file or a seatgate database",
     "retry_busy": "try again when the other writer is done (SEATGATE_BUSY_TIMEOUT sets the wait)",
+    "plan_not_listed": (
+        "if you can't find the base plan you contracted, contact Talkdesk Support via "
+        "Technical and Product Support > AppConnect > App Install/Uninstall"
+    ),
+    "self_serve_purchase": (
+        "name the plan and user count to buy it self-serve: "
+        "`seatgate install {account} {product} --config FILE --plan PLAN --users N`"
+    ),
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

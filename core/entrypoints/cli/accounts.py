@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ...domain.timeline import REGIONS
-from ...domain.vocabulary import Channel, Frequency, Permission, SeatMode
+from ...domain.timeline import SEED_REGIONS
+from ...domain.vocabulary import Channel, ChargeModel, Frequency, Permission, SeatMode
 from . import Context, params, pass_ctx, plural, table
 
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 CHANNELS = tuple(Channel)
 FREQUENCIES = tuple(Frequency)
 PERMISSIONS = tuple(Permission)
+CHARGE_MODELS = tuple(ChargeModel)
 SEAT_MODES = tuple(SeatMode)
 
 
@@ -28,15 +29,34 @@ def account() -> None:
 
 @account.command("create")
 @click.argument("name", type=params.ACCOUNT)
-@click.option("--region", type=params.REGION, required=True, help=f"One of {', '.join(REGIONS)}.")
+@click.option(
+    "--region",
+    type=params.REGION,
+    required=True,
+    help=f"A two-letter code ({', '.join(SEED_REGIONS)}...); the policy gives its enablement date.",
+)
+@click.option(
+    "--admin", metavar="EMAIL", type=params.EMAIL, help="The account's first holder of manage."
+)
 @pass_ctx
-def account_create(ctx: Context, name: str, region: str) -> None:
+def account_create(ctx: Context, name: str, region: str, admin: str | None) -> None:
     """Create an account in a region (the region sets its Manage Seats enablement date)."""
-    acct = ctx.app.accounts.create(name, region)
-    ctx.emit(
-        {"account": acct.name, "region": acct.region},
-        lambda c: c.print(f"account {acct.name} created in {acct.region}"),
-    )
+    app = ctx.app
+    enablement = app.accounts.enablement(region)
+    acct = app.accounts.create(name, region, admin=admin, actor=ctx.actor)
+    data = {
+        "account": acct.name,
+        "region": acct.region,
+        "admin": admin.strip().lower() if admin else None,
+        "enablement": {**enablement.as_dict(), "note": enablement.note},
+    }
+
+    def human(c: Console) -> None:
+        c.print(f"account {acct.name} created in {acct.region}: {enablement.note}")
+        if admin:
+            c.print(f"{data['admin']} holds manage (purchasing authority)")
+
+    ctx.emit(data, human)
 
 
 @account.command("grant")
@@ -47,12 +67,56 @@ def account_create(ctx: Context, name: str, region: str) -> None:
 )
 @pass_ctx
 def account_grant(ctx: Context, name: str, email: str, permission: str) -> None:
-    """Give EMAIL the install or manage permission (purchasing authority, seed 002)."""
+    """Give EMAIL the install or manage permission (purchasing authority, seed 002). Only a
+    holder of manage grants, except the first grant of an account nobody holds one in."""
     grant = ctx.app.accounts.grant(name, email, permission, ctx.actor)
     ctx.emit(
         grant.as_dict(),
         lambda c: c.print(f"{grant.email} may now {grant.permission} in {name}"),
     )
+
+
+@account.command("revoke")
+@click.argument("name", type=params.ACCOUNT)
+@click.argument("email", type=params.EMAIL)
+@click.option(
+    "--permission", type=params.PERMISSION, required=True, help=f"One of {', '.join(PERMISSIONS)}."
+)
+@pass_ctx
+def account_revoke(ctx: Context, name: str, email: str, permission: str) -> None:
+    """Take the install or manage permission back from EMAIL (only a holder of manage)."""
+    grant = ctx.app.accounts.revoke(name, email, permission, ctx.actor)
+    ctx.emit(
+        {**grant.as_dict(), "changed": grant.changed},
+        lambda c: c.print(
+            f"{grant.email} no longer holds {grant.permission} in {name}"
+            if grant.changed
+            else f"{grant.email} did not hold {grant.permission} in {name}"
+        ),
+    )
+
+
+@click.group()
+def commitments() -> None:
+    """Purchase commitments (seed 002, "Purchasing Authority")."""
+
+
+@commitments.command("list")
+@click.argument("account_name", metavar="ACCOUNT", type=params.ACCOUNT)
+@pass_ctx
+def commitments_list(ctx: Context, account_name: str) -> None:
+    """Who committed to what, when, at which price shown."""
+    rows = ctx.app.billing.commitments(account_name)
+
+    def human(console: Console) -> None:
+        shown = table("at", "actor", "product", "action", "price shown", "detail")
+        for r in rows:
+            price = "" if r["price_shown"] is None else f"{r['price_shown']} {r['currency']}"
+            detail = ", ".join(f"{k}={v}" for k, v in sorted(r["detail"].items()))
+            shown.add_row(str(r["at"]), r["actor"], r["product"], r["action"], price, detail)
+        console.print(shown)
+
+    ctx.emit({"account": account_name, "commitments": rows}, human)
 
 
 @click.group()
@@ -96,6 +160,13 @@ def contract() -> None:
     default=None,
     help="ISO currency (default: the catalog's, else USD).",
 )
+@click.option(
+    "--charge-model",
+    "charge_model",
+    type=params.CHARGE_MODEL,
+    default=None,
+    help=f"An order-form plan of its own: {' or '.join(CHARGE_MODELS)} (default per_seat).",
+)
 @pass_ctx
 def contract_create(
     ctx: Context,
@@ -110,8 +181,11 @@ def contract_create(
     mode: str,
     unit_price: Decimal | None,
     currency: str | None,
+    charge_model: str | None,
 ) -> None:
-    """Record what ACCOUNT bought for PRODUCT."""
+    """Record what ACCOUNT bought for PRODUCT. An order form may name a plan of its own, with
+    --unit-price and --charge-model; a self-serve contract is a purchase (needs --actor with
+    install or manage)."""
     app = ctx.app
     made = app.contracts.create(
         account_name,
@@ -125,6 +199,7 @@ def contract_create(
         channel=channel,
         mode=mode,
         currency=currency,
+        charge_model=charge_model,
         actor=ctx.actor,
     )
     view = app.contracts.view(made)
@@ -213,5 +288,6 @@ def users_add(
 
 def register(main: click.Group) -> None:
     main.add_command(account)
+    main.add_command(commitments)
     main.add_command(contract)
     main.add_command(users)

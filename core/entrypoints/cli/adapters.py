@@ -273,17 +273,50 @@ def sandbox(
     type=params.FilePath(),
     help="JSON or TOML settings; secrets as ${ENV_VAR} references.",
 )
+@click.option(
+    "--plan", type=params.LABEL, help="Without a contract: the base plan to buy self-serve."
+)
+@click.option(
+    "--users", type=params.SEATS, help="Without a contract: how many users to buy (1 to 1,000,000)."
+)
+@click.option(
+    "--yes", "confirm", is_flag=True, help="Commit a self-serve purchase (else: summary)."
+)
 @pass_ctx
-def install_cmd(ctx: Context, account: str, product: str, config_file: Path) -> None:
-    """Install PRODUCT's adapter on ACCOUNT (needs install or manage; a purchase commitment)."""
+def install_cmd(
+    ctx: Context,
+    account: str,
+    product: str,
+    config_file: Path,
+    plan: str | None,
+    users: int | None,
+    confirm: bool,
+) -> None:
+    """Install PRODUCT's adapter on ACCOUNT (needs install or manage; a purchase commitment).
+    Without a contract, --plan and --users buy it self-serve, month to month at the then-listed
+    price: the purchase summary first, --yes to commit."""
     from .files import load_config_file
 
     config = load_config_file(config_file)
-    result = ctx.app.installs.install(account, product, config, ctx.actor)
+    result = ctx.app.installs.install(
+        account, product, config, ctx.actor, plan=plan, users=users, confirm=confirm
+    )
 
     def human(console: Console) -> None:
+        bought = result.purchase
+        if bought is not None:
+            console.print(
+                f"{product} {bought['plan']} ({bought['charge_model']}), {bought['users']} "
+                f"user(s): {bought['per_period']} {bought['currency']} per month at the listed "
+                f"{bought['list_price']}/month, month to month — {bought['note']}"
+            )
+        if not result.committed:
+            console.print("summary only, nothing bought or installed: add --yes to buy")
+            return
         verb = "reinstalled" if result.reinstalled else "installed"
         console.print(f"{verb} {product} on {account} (adapter {result.adapter})")
+        if result.uninstall_withdrawn is not None:
+            console.print(f"the uninstall effective {result.uninstall_withdrawn} is withdrawn")
         for key, value in result.settings.items():
             console.print(f"  {key} = {value}")
 

@@ -174,6 +174,35 @@ def ticket_open(ctx: Context, account: str, product: str, kind: str) -> None:
     ctx.emit(data, lambda c: c.print(f"ticket {data['ticket']} ({kind}) opened for {product}"))
 
 
+@ticket.command("resolve")
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT)
+@click.argument("ticket_id", metavar="TICKET", type=params.counted(2**31 - 1))
+@click.option(
+    "--renewal-quantity",
+    "renewal_quantity",
+    type=params.counted(1_000_000, minimum=0),
+    required=True,
+    help="The contracted seats from the renewal the ticket adjusts.",
+)
+@pass_ctx
+def ticket_resolve(
+    ctx: Context, account: str, product: str, ticket_id: int, renewal_quantity: int
+) -> None:
+    """Support: set the renewal quantity of a renewal_adjustment ticket (audited; --actor names
+    the Support agent)."""
+    data = ctx.app.purchases.resolve_ticket(
+        account, product, ticket_id, renewal_quantity=renewal_quantity, actor=ctx.actor
+    )
+    ctx.emit(
+        data,
+        lambda c: c.print(
+            f"ticket {ticket_id}: {product} on {account} renews on {data['renewal']} with "
+            f"{renewal_quantity} contracted seat(s)"
+        ),
+    )
+
+
 @click.group()
 def catalog() -> None:
     """The marketplace catalog (SEATGATE_CATALOG=FILE replaces the built-in one)."""

@@ -19,9 +19,10 @@ from typing import Any
 import click
 
 from ...domain import bounds
-from ...domain.timeline import REGIONS
+from ...domain.timeline import check_region
 from ...domain.vocabulary import (
     Channel,
+    ChargeModel,
     Feature,
     Frequency,
     Permission,
@@ -142,7 +143,8 @@ def counted(maximum: int, minimum: int = 1) -> Checked:
 
 LINES = Checked("FILE", "file", read_lines)  # '-' is stdin
 
-REGION = Choice("REGION", REGIONS)
+REGION = Checked("REGION", "region", lambda value, what: check_region(value))
+CHARGE_MODEL = Choice("CHARGE_MODEL", ChargeModel)
 PERMISSION = Choice("PERMISSION", Permission)
 FREQUENCY = Choice("FREQUENCY", Frequency)
 CHANNEL = Choice("CHANNEL", Channel)

@@ -8,9 +8,10 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
-from ...domain.billing import Draft, History
+from ...domain.billing import Draft, History, PlanChange
 from ...domain.calendar import Interval
 from ...domain.catalog import Catalog
+from ...domain.model import Contract
 
 __all__ = ["BillingStore"]
 
@@ -22,8 +23,14 @@ class BillingStore(Protocol):
         catalog: Catalog,
         overage_begins: dt.date | None,
         account: str | None = None,
+        product: str | None = None,
     ) -> tuple[list[History], dict[str, int]]:
-        """Every contract's history as known at ``at``, and account ids by name."""
+        """Every contract's history as known at ``at`` (of one account, and one product), and
+        account ids by name."""
+        ...
+
+    def contracted_on(self, contract: Contract, at: dt.datetime) -> int:
+        """The contracted quantity in force at ``at`` (a renewal adjustment included)."""
         ...
 
     def state(
@@ -56,6 +63,10 @@ class BillingStore(Protocol):
 
     def commitments(self, account_id: int) -> list[dict[str, Any]]: ...
 
+    def plan_in_force(self, contract: Contract, day: dt.date) -> PlanChange | None:
+        """The plan change in force on ``day``; None when the contracted plan's terms apply."""
+        ...
+
     def selected_plan(self, contract_id: int) -> str | None: ...
 
     def add_plan_change(
@@ -70,12 +81,17 @@ class BillingStore(Protocol):
         actor: str,
     ) -> None: ...
 
-    def purchase_by_key(self, key: str) -> tuple[dict[str, Any], dict[str, Any]] | None: ...
+    def purchase_by_key(
+        self, account_id: int, key: str
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The account's own purchase made with ``key``: (request, result)."""
+        ...
 
     def add_purchase(
         self,
         contract_id: int,
         *,
+        account_id: int,
         key: str,
         request: Mapping[str, Any],
         quantity: int,
@@ -86,12 +102,32 @@ class BillingStore(Protocol):
         result: Mapping[str, Any],
     ) -> None: ...
 
+    def pending_uninstall(self, contract_id: int) -> tuple[int, dt.date] | None:
+        """(id, effective day) of the uninstall no install came after."""
+        ...
+
     def uninstall_effective(self, contract_id: int) -> dt.date | None: ...
 
     def add_uninstall(
         self, contract_id: int, *, requested_at: dt.datetime, effective: dt.date, actor: str
-    ) -> None: ...
+    ) -> int: ...
+
+    def reinstall(self, contract_id: int, at: dt.datetime) -> tuple[dt.date, bool] | None:
+        """An install after an uninstall: (effective day, withdrawn), or None."""
+        ...
 
     def open_ticket(
-        self, contract_id: int, *, kind: str, at: dt.datetime, actor: str | None
+        self,
+        contract_id: int,
+        *,
+        kind: str,
+        at: dt.datetime,
+        actor: str | None,
+        uninstall_id: int | None = None,
     ) -> int: ...
+
+    def ticket(self, ticket_id: int) -> dict[str, Any] | None: ...
+
+    def resolve_ticket(
+        self, ticket_id: int, *, renewal_quantity: int, at: dt.datetime, actor: str
+    ) -> None: ...

@@ -54,6 +54,10 @@ class AccountStore(Protocol):
         """(email, permission) of every holder, by email."""
         ...
 
+    def has_holders(self, account_id: int) -> bool:
+        """Whether anyone holds a permission in the account."""
+        ...
+
     def known_emails(self, account_id: int, emails: Sequence[str]) -> set[str]: ...
 
     def add_users(
@@ -72,8 +76,16 @@ class AccountStore(Protocol):
 
 
 class ContractStore(Protocol):
-    def find(self, account: Account, product: str, *, lock: bool = False) -> Contract | None:
-        """``lock`` serialises seat changes (a row lock on PostgreSQL)."""
+    def find(
+        self,
+        account: Account,
+        product: str,
+        *,
+        lock: bool = False,
+        created_by: dt.datetime | None = None,
+    ) -> Contract | None:
+        """``lock`` serialises seat changes (a row lock on PostgreSQL); with ``created_by``, only
+        a contract that existed then."""
         ...
 
     def exists(self, account_id: int, product: str) -> bool: ...
@@ -88,7 +100,9 @@ class ContractStore(Protocol):
 
     def mark_grandfathered(self, contract_id: int, at: dt.datetime) -> None: ...
 
-    def list(self, account: str | None = None) -> list[Contract]: ...
+    def list(
+        self, account: str | None = None, *, created_by: dt.datetime | None = None
+    ) -> list[Contract]: ...
 
 
 @attrs.frozen
@@ -137,13 +151,30 @@ class SeatStore(Protocol):
         reason: str,
     ) -> None: ...
 
-    def grandfather_candidates(self, account_id: int, product: str) -> list[tuple[int, str]]:
-        """Active users of the product's CRM (or of none yet) without a seat: (id, email)."""
+    def grandfather_candidates(
+        self, account_id: int, product: str, existed_by: dt.datetime
+    ) -> list[tuple[int, str]]:
+        """Active users of the product's CRM (or of none yet), known to the account by
+        ``existed_by``, without a seat: (id, email)."""
         ...
 
     def seated_emails(self, account_id: int, product: str) -> list[str]: ...
 
-    def list(self, account_id: int, product: str | None = None) -> list[SeatRow]: ...
+    def held(
+        self, account_id: int, product: str | None, at: dt.datetime
+    ) -> dict[tuple[str, int], tuple[dt.datetime, bool]]:
+        """(product, user id) -> (since, grandfathered) of the seats held as of ``at``."""
+        ...
+
+    def count_held(self, account_id: int, product: str, at: dt.datetime) -> int:
+        """Seats of ``product`` held as of ``at`` (only what existed then)."""
+        ...
+
+    def list(
+        self, account_id: int, product: str | None = None, at: dt.datetime | None = None
+    ) -> list[SeatRow]:
+        """Seat holders (as of ``at``: only what existed then)."""
+        ...
 
 
 class AuditLog(Protocol):
@@ -166,8 +197,9 @@ class AuditLog(Protocol):
 
 
 class SnapshotStore(Protocol):
-    def load(self, account: str, product: str) -> Snapshot:
-        """What a decision needs about (account, product); raises :class:`NotFound`."""
+    def load(self, account: str, product: str, at: dt.datetime) -> Snapshot:
+        """What a decision needs about (account, product) as of ``at`` (only the rows stamped by
+        then); raises :class:`NotFound`."""
         ...
 
     def version(self, account: str, product: str) -> int:

@@ -93,6 +93,14 @@ class SqlAccountStore:
         )
         return [(r[0], r[1]) for r in rows]
 
+    def has_holders(self, account_id: int) -> bool:
+        return (
+            self.conn.execute(
+                sa.select(permissions.c.email).where(permissions.c.account_id == account_id)
+            ).first()
+            is not None
+        )
+
     def known_emails(self, account_id: int, emails: Sequence[str]) -> set[str]:
         out: set[str] = set()
         for chunk in chunks(list(emails)):

@@ -29,6 +29,7 @@ def to_contract(row: Any, account: str) -> Contract:
         channel=row.channel,
         mode=row.mode,
         grandfathered_at=row.grandfathered_at,
+        charge_model=row.charge_model,
     )
 
 
@@ -36,10 +37,22 @@ class SqlContractStore:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
 
-    def find(self, account: Account, product: str, *, lock: bool = False) -> Contract | None:
+    def find(
+        self,
+        account: Account,
+        product: str,
+        *,
+        lock: bool = False,
+        created_by: dt.datetime | None = None,
+    ) -> Contract | None:
+        """The account's contract for ``product``; with ``created_by``, only if it existed then.
+        Its ``quantity`` is the latest one written (a renewal adjustment is computed:
+        ``SqlBillingStore.contracted_on``)."""
         query = sa.select(contracts).where(
             contracts.c.account_id == account.id, contracts.c.product == product
         )
+        if created_by is not None:
+            query = query.where(contracts.c.created_at <= created_by)
         if lock:
             # PostgreSQL: the row lock serialises seat changes; on SQLite the write
             # transaction (BEGIN IMMEDIATE) already holds the database.
@@ -82,12 +95,18 @@ class SqlContractStore:
             contracts.update().where(contracts.c.id == contract_id).values(grandfathered_at=at)
         )
 
-    def list(self, account: str | None = None) -> list[Contract]:
+    def list(
+        self, account: str | None = None, *, created_by: dt.datetime | None = None
+    ) -> list[Contract]:
+        """Contracts (of one account, or all); with ``created_by``, only those that existed
+        then."""
         query = sa.select(contracts, accounts.c.name.label("account_name")).join(
             accounts, accounts.c.id == contracts.c.account_id
         )
         if account is not None:
             query = query.where(accounts.c.name == account)
+        if created_by is not None:
+            query = query.where(contracts.c.created_at <= created_by)
         return [
             to_contract(r, r.account_name)
             for r in self.conn.execute(query.order_by(contracts.c.id))

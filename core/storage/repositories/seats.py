@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from ...domain.seats import LedgerRow, seats_held
 from ...services.ports.stores import SeatRow
 from ..bulk import BulkInsert, bind, chunks, mark, select_in
 from ..tables import external_ids, integration_users, seat_ledger, seats
@@ -121,7 +122,9 @@ class SqlSeatStore:
             ]
         )
 
-    def grandfather_candidates(self, account_id: int, product: str) -> list[tuple[int, str]]:
+    def grandfather_candidates(
+        self, account_id: int, product: str, existed_by: dt.datetime
+    ) -> list[tuple[int, str]]:
         linked = sa.select(external_ids.c.user_id).where(external_ids.c.account_id == account_id)
         linked_here = linked.where(external_ids.c.product == product)
         iu = integration_users
@@ -130,6 +133,7 @@ class SqlSeatStore:
             .where(
                 iu.c.account_id == account_id,
                 iu.c.active.is_(True),
+                iu.c.created_at <= existed_by,
                 sa.or_(iu.c.id.in_(linked_here), iu.c.id.not_in(linked)),
                 iu.c.id.not_in(
                     sa.select(seats.c.user_id).where(
@@ -150,7 +154,41 @@ class SqlSeatStore:
         )
         return [r[0] for r in rows]
 
-    def list(self, account_id: int, product: str | None = None) -> list[SeatRow]:
+    def held(
+        self, account_id: int, product: str | None, at: dt.datetime
+    ) -> dict[tuple[str, int], tuple[dt.datetime, bool]]:
+        """(product, user id) -> (since, grandfathered) of each seat held as of ``at``: what the
+        ledger rows stamped by then made, in write order
+        (:func:`~seatgate.core.domain.seats.seats_held`)."""
+        q = sa.select(
+            seat_ledger.c.product, seat_ledger.c.at, seat_ledger.c.user_id, seat_ledger.c.action
+        ).where(seat_ledger.c.account_id == account_id, seat_ledger.c.at <= at)
+        if product is not None:
+            q = q.where(seat_ledger.c.product == product)
+        by_product: dict[str, list[LedgerRow]] = {}
+        for prod, when, user, action in self.conn.execute(q.order_by(seat_ledger.c.id)):
+            by_product.setdefault(prod, []).append((when, user, action))
+        out: dict[tuple[str, int], tuple[dt.datetime, bool]] = {}
+        for prod, rows in by_product.items():
+            held = seats_held(rows, at)
+            last: dict[int, LedgerRow] = {}
+            for row in rows:
+                last[row[1]] = row
+            for user in held:
+                when, _, action = last[user]
+                out[(prod, user)] = (when, action == "grandfather")
+        return out
+
+    def count_held(self, account_id: int, product: str, at: dt.datetime) -> int:
+        """Seats of ``product`` held as of ``at`` (:meth:`held`)."""
+        return len(self.held(account_id, product, at))
+
+    def list(
+        self, account_id: int, product: str | None = None, at: dt.datetime | None = None
+    ) -> list[SeatRow]:
+        """Seat holders; with ``at``, as of that instant (only what existed then)."""
+        if at is not None:
+            return _list_at(self.conn, self.held(account_id, product, at), account_id)
         query = (
             sa.select(
                 seats.c.product,
@@ -169,3 +207,29 @@ class SqlSeatStore:
             SeatRow(r.product, r.email, bool(r.active), r.assigned_at, bool(r.grandfathered))
             for r in self.conn.execute(query)
         ]
+
+
+def _list_at(
+    conn: sa.Connection,
+    held: dict[tuple[str, int], tuple[dt.datetime, bool]],
+    account_id: int,
+) -> list[SeatRow]:
+    """The seats of :meth:`SqlSeatStore.held` as rows of ``seats list``, by product and email."""
+    if not held:
+        return []
+    users = {
+        uid: (email, bool(active))
+        for uid, email, active in select_in(
+            conn,
+            f"SELECT id, email, active FROM integration_users WHERE account_id = {mark(conn)} "
+            "AND id IN",
+            (account_id,),
+            sorted({uid for _, uid in held}),
+        )
+    }
+    rows = [
+        SeatRow(prod, users[uid][0], users[uid][1], since, grandfathered)
+        for (prod, uid), (since, grandfathered) in held.items()
+        if uid in users
+    ]
+    return sorted(rows, key=lambda r: (r.product, r.email))
