@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -122,10 +123,19 @@ def test_an_admin_assignment_publishes_seats_assigned_and_users_activated_after_
 
 
 def test_unassign_and_grandfather_publish_from_the_admin_path(
-    recorded: tuple[App, Recording],
+    recorded: tuple[App, Recording], clock: FixedClock
 ) -> None:
     app, rec = recorded
-    _ready(app, seats=1)
+    # Grandfathering covers the users of a contract in force when Manage Seats is enabled in
+    # the region (US: 2025-10-25), so this story starts before that.
+    clock.set(dt.datetime(2025, 10, 1, 9, tzinfo=dt.UTC))
+    app.accounts.create(ACCOUNT, "US", admin=ADMIN)
+    app.contracts.create(
+        ACCOUNT, P, seats=1, plan="standard", frequency="monthly", start=dt.date(2025, 10, 1),
+        months=12, unit_price=Decimal("10"),
+    )  # fmt: skip
+    app.accounts.add_users(ACCOUNT, ["ann@acme.example", "bob@acme.example"])
+    clock.set(dt.datetime(2025, 10, 25, 9, tzinfo=dt.UTC))
     app.grandfather(ACCOUNT, P, ADMIN)  # both users, above the one seat (seed 000)
     assert rec.kinds() == ["seats.assigned"]
     assert rec.events[0].as_dict()["reason"] == "enablement"
