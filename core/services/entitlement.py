@@ -90,6 +90,17 @@ class Entitlements:
                 for key in [k for k in self._cache if k[0] == account]:
                     del self._cache[key]
 
+    def is_fresh(self, account: str, product: str) -> bool:
+        """Whether :meth:`check` would answer (account, product) from the cache without reading
+        the database for its snapshot: a server answers such checks on its event loop and sends
+        the others to a thread."""
+        cached = self._cache.get((account, product))
+        return (
+            cached is not None
+            and self._monotonic() - cached[1] < self.max_age
+            and cached[2] == self.db.generation
+        )
+
     def snapshot(self, account: str, product: str) -> Snapshot:
         key = (account, product)
         now = self._monotonic()

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from ...bootstrap import App
 
-COMMAND_MODULES: tuple[str, ...] = ("db", "accounts", "seats", "adapters", "billing", "sync")
+COMMAND_MODULES: tuple[str, ...] = ("db", "accounts", "seats", "adapters", "billing", "sync", "api")
 
 # What to do next, per remedy code of an error (seatgate.core.errors), as a shell command.
 REMEDIES: dict[str, str] = {
