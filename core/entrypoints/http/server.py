@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from ...bootstrap import App
 from ...clock import FixedClock, SystemClock, parse_instant
+from ...plugins.manager import Plugins
 from ...storage.limits import bound_waits
 from .app import create_app
 from .logs import LOG_CONFIG
@@ -23,9 +24,10 @@ __all__ = ["SETTINGS_ENV", "build_app", "build_core", "serve"]
 SETTINGS_ENV = "SEATGATE_HTTP_SETTINGS"
 
 
-def build_core(settings: Settings) -> App:
+def build_core(settings: Settings, plugins: Plugins | None = None) -> App:
     """The App a server runs on: buffered denied-check audit rows (flushed every
-    ``settings.audit_flush`` seconds and at shutdown), and bounded database waits."""
+    ``settings.audit_flush`` seconds and at shutdown), and bounded database waits. ``plugins``: a
+    plugin manager built in code (tests), else the installed adapters."""
     clock = (
         FixedClock(parse_instant(settings.as_of, "--as-of")) if settings.as_of else SystemClock()
     )
@@ -35,6 +37,7 @@ def build_core(settings: Settings) -> App:
         policy_file=settings.policy,
         entitlement_max_age=settings.max_age,
         entitlement_audit_batch=settings.audit_batch,
+        plugins=plugins,
     )
     bound_waits(core.db, seconds=settings.db_timeout)
     return core
