@@ -280,6 +280,10 @@ class PurchaseService:
         key = idempotency_key or uuid.uuid4().hex
         with transaction(ports) as uow:
             acct = uow.accounts.get(account)
+            # The key is looked up once the contract is locked: a retry sent while the first
+            # attempt is still running waits for it here, then finds it and replays it (looked
+            # up before the lock, both would buy, and the second fail on the key's uniqueness).
+            contract = require_contract(uow, acct, product, lock=True)
             first = uow.billing.purchase_by_key(key)
             if first is not None:
                 first_request, first_result = first
@@ -290,7 +294,6 @@ class PurchaseService:
                         field="idempotency key",
                     )
                 return {**first_result, "replayed": True}
-            contract = require_contract(uow, acct, product, lock=True)
             who = require_purchasing_authority(uow, acct, actor, "seats.buy", now, request)
             assigned = uow.seats.count_assigned(acct.id, product)
             quote = quote_seats(catalog, account, contract, quantity, today, assigned)

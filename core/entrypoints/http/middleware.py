@@ -25,10 +25,6 @@ request_log = logging.getLogger("seatgate.http.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class RequestLimits:
     """Wraps the app. ``max_body`` in bytes, ``timeout`` in seconds."""
 
@@ -55,12 +51,29 @@ class RequestLimits:
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         response_started = False
+        too_large = False  # the body went over the cap: whatever the app answers becomes a 413
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
+            if too_large and not response_started:
+                response_started = True
+                await self._too_large(request_id)(scope, receive, send_raw)
+                return
+            if too_large:
+                return  # the app's own answer to a cut-off body is dropped
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        async def send_raw(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -79,12 +92,17 @@ class RequestLimits:
         received = 0
 
         async def capped_receive() -> Message:
-            nonlocal received
+            # Over the cap the app is told the client went away: it stops reading and acts on
+            # nothing (an exception here would be taken for a malformed body).
+            nonlocal received, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise _TooLarge()
+                    too_large = True
+                    return {"type": "http.disconnect"}
             return message
 
         try:
@@ -94,8 +112,6 @@ class RequestLimits:
             else:
                 async with asyncio.timeout(self.timeout):
                     await self.app(scope, capped_receive, send_with_id)
-        except _TooLarge:
-            await reply(self._too_large(request_id))
         except TimeoutError:
             await reply(
                 problem(
