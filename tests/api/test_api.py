@@ -64,7 +64,9 @@ def test_the_check_answers_the_cli_document(
         url = world.settings.db_url
         assert url is not None
         with pytest.raises(SystemExit):
-            main(["--db", url, "--as-of", AS_OF, "--json", "check", ACME, "salesforce", email, "cti"])
+            main(
+                ["--db", url, "--as-of", AS_OF, "--json", "check", ACME, "salesforce", email, "cti"]
+            )
         assert got.json() == json.loads(capsys.readouterr().out)
     assert [r["reason"] for r in [got.json()]] == ["no_seat"]
 
@@ -96,7 +98,9 @@ def test_a_change_by_another_process_reaches_the_cache(
         feed = world.app.state.feed if world.app is not None else None
         if feed is not None:  # the notification travels as the commit does; wait for its arrival
             _wait_for(lambda: not world.core.entitlements.is_fresh(ACME, P))
-        assert client.get(check_url(USERS[1]), headers=world.h("check")).json()["reason"] == "no_seat"
+        assert (
+            client.get(check_url(USERS[1]), headers=world.h("check")).json()["reason"] == "no_seat"
+        )
     finally:
         other.close()
 
@@ -132,9 +136,12 @@ def test_check_refusals(client: TestClient, world: World) -> None:
         "not_found",
     )
     # a feature the memory adapter does not gate: allowed, not_gated
-    assert client.get(check_url(USERS[0], feature="embedded_login"), headers=world.h("check")).json()[
-        "reason"
-    ] == "not_gated"
+    assert (
+        client.get(check_url(USERS[0], feature="embedded_login"), headers=world.h("check")).json()[
+            "reason"
+        ]
+        == "not_gated"
+    )
 
 
 def test_denied_checks_are_audited(client: TestClient, world: World) -> None:
@@ -191,12 +198,8 @@ def test_the_tokens_actor_needs_install_or_manage(client: TestClient, world: Wor
 
 
 def test_a_token_of_another_account_gets_404(client: TestClient, world: World) -> None:
-    is_problem(
-        client.get(f"/v1/accounts/{ACME}/seats", headers=world.h("other")), 404, "not_found"
-    )
-    is_problem(
-        client.get(check_url(USERS[0]), headers=world.h("other")), 404, "not_found"
-    )
+    is_problem(client.get(f"/v1/accounts/{ACME}/seats", headers=world.h("other")), 404, "not_found")
+    is_problem(client.get(check_url(USERS[0]), headers=world.h("other")), 404, "not_found")
     got = client.get(f"/v1/accounts/{OTHER}/seats", headers=world.h("other"))
     assert got.status_code == 200 and got.json()["seats"] == []
 
@@ -339,16 +342,18 @@ def test_installs_enable_disable_uninstall(client: TestClient, world: World) -> 
     kinds = [r.action for r in audit_rows(world, "adapter.disable")]
     assert kinds == ["adapter.disable"]
     with world.core.db.read() as conn:
-        made = conn.execute(
-            sa.select(commitments.c.action).order_by(commitments.c.id)
-        ).scalars().all()
+        made = (
+            conn.execute(sa.select(commitments.c.action).order_by(commitments.c.id)).scalars().all()
+        )
     assert "uninstall" in made
 
 
 # -- purchases and billing --------------------------------------------------------------------------
 def test_seat_purchase_summary_then_idempotent_purchase(client: TestClient, world: World) -> None:
     base = f"/v1/accounts/{ACME}/products/salesforce/seats"
-    summary = client.get(f"{base}/purchase-summary", params={"quantity": 2}, headers=world.h("billing"))
+    summary = client.get(
+        f"{base}/purchase-summary", params={"quantity": 2}, headers=world.h("billing")
+    )
     assert summary.status_code == 200 and summary.json()["committed"] is False
     assert summary.json()["quantity_after"] == 5
     missing = client.post(f"{base}/purchases", json={"quantity": 2}, headers=world.h("billing"))
@@ -368,9 +373,12 @@ def test_seat_purchase_summary_then_idempotent_purchase(client: TestClient, worl
     assert world.core.contracts.get(ACME, "salesforce").quantity == 5
     with world.core.db.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(purchases)).scalar() == 1
-        assert conn.execute(
-            sa.select(sa.func.count()).where(commitments.c.action == "seats_buy")
-        ).scalar() == 1
+        assert (
+            conn.execute(
+                sa.select(sa.func.count()).where(commitments.c.action == "seats_buy")
+            ).scalar()
+            == 1
+        )
 
 
 def test_plan_change_tickets_preview_invoices(client: TestClient, world: World) -> None:
@@ -451,7 +459,11 @@ def test_sync_trigger_runs_show_and_quarantine(client: TestClient, world: World)
         "not_found",
     )
     is_problem(
-        client.get(f"/v1/accounts/{OTHER}/quarantine", params={"run": run["run_id"]}, headers=world.h("other")),
+        client.get(
+            f"/v1/accounts/{OTHER}/quarantine",
+            params={"run": run["run_id"]},
+            headers=world.h("other"),
+        ),
         404,
         "not_found",
     )
@@ -489,7 +501,10 @@ def test_health_ready_metrics_openapi(client: TestClient, world: World) -> None:
 
 
 def test_an_unforeseen_error_is_a_500_problem_without_its_text(
-    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    client: TestClient,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("SELECT * FROM api_tokens WHERE digest = 'secret'")
@@ -522,7 +537,9 @@ def test_one_json_log_line_per_request_without_secrets(
 
 def test_tokens_are_stored_as_digests(world: World) -> None:
     with world.core.db.read() as conn:
-        stored = json.dumps([dict(r._mapping) for r in conn.execute(sa.select(api_tokens))], default=str)
+        stored = json.dumps(
+            [dict(r._mapping) for r in conn.execute(sa.select(api_tokens))], default=str
+        )
     for secret in world.tokens.values():
         assert secret not in stored
     assert all(secret.startswith("sgt_") and len(secret) > 40 for secret in world.tokens.values())
