@@ -13,18 +13,14 @@ seconds (``0``: every request asks the database).
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable
 
-from limits import RateLimitItem
-from limits import parse as parse_rate
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from starlette.requests import Request
 
 from ...services.tokens import Principal, TokenService, digest_of
+from .ratelimit import RateLimiter
 
 __all__ = ["AccessDenied", "Gate"]
 
@@ -60,8 +56,7 @@ class Gate:
         self._monotonic = monotonic
         self._cache: dict[str, tuple[Principal | None, float]] = {}
         self._lock = threading.Lock()
-        self._rate: RateLimitItem = parse_rate(rate_limit)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = RateLimiter(rate_limit, monotonic)
 
     def forget(self) -> None:
         """Drop every cached token (a token was made or revoked somewhere)."""
@@ -117,13 +112,12 @@ class Gate:
                 "forbidden",
                 f"a {principal.role} token may not do this (it needs the {scope} scope)",
             )
-        if not self._limiter.hit(self._rate, principal.token_id):
-            reset, _ = self._limiter.get_window_stats(self._rate, principal.token_id)
-            wait = max(1, math.ceil(reset - time.time()))
+        wait = self._limiter.hit(principal.token_id)
+        if wait:
             raise AccessDenied(
                 429,
                 "rate_limited",
-                f"over {self._rate} for this token",
-                {"Retry-After": str(wait)},
+                f"over {self._limiter.rate} for this token",
+                {"Retry-After": RateLimiter.retry_after(wait)},
             )
         return principal

@@ -6,6 +6,7 @@ them up."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -53,6 +54,29 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+
+        # Labelled children, by their labels: ``labels()`` takes a lock and builds a key per call.
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._decision_children: dict[str, Any] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            code = str(status)
+            children = (
+                self.requests.labels(method, route, code),
+                self.latency.labels(route, code),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def decision(self, reason: str) -> None:
+        child = self._decision_children.get(reason)
+        if child is None:
+            child = self._decision_children[reason] = self.decisions.labels(reason)
+        child.inc()
 
     def exposition(self) -> bytes:
         if self.registry is not None:
