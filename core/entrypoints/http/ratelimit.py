@@ -18,6 +18,8 @@ from ...errors import BadInput
 __all__ = ["RateLimiter", "parse_rate"]
 
 _PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+# A request that waited exactly the wait it was told refills to 1 token less a rounding error.
+_EPSILON = 1e-9
 _RATE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(second|minute|hour|day)s?\s*$")
 
 
@@ -47,8 +49,8 @@ class RateLimiter:
         with self._lock:
             tokens, at = self._buckets.get(key, (float(self.count), now))
             tokens = min(float(self.count), tokens + (now - at) * self._per_second)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
+            if tokens >= 1.0 - _EPSILON:
+                self._buckets[key] = (max(0.0, tokens - 1.0), now)
                 return 0.0
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / self._per_second
