@@ -543,3 +543,27 @@ def test_tokens_are_stored_as_digests(world: World) -> None:
     for secret in world.tokens.values():
         assert secret not in stored
     assert all(secret.startswith("sgt_") and len(secret) > 40 for secret in world.tokens.values())
+
+
+def test_a_database_that_does_not_answer_in_time_is_a_503(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def locked(*args: object, **kwargs: object) -> None:
+        raise sa.exc.OperationalError("UPDATE contracts SET ...", {}, Exception("lock timeout"))
+
+    monkeypatch.setattr(world.core.listings, "seats", locked)
+    got = client.get(f"/v1/accounts/{ACME}/seats", headers=world.h("admin"))
+    body = is_problem(got, 503, "unavailable")
+    assert got.headers["retry-after"] == "1" and "UPDATE" not in got.text
+    assert body["detail"].startswith("the database did not answer")
+
+
+def test_database_waits_are_bounded(world: World) -> None:
+    """The server's connections carry the statement and lock timeouts (PostgreSQL) or the busy
+    timeout (SQLite) of its settings."""
+    with world.core.db.read() as conn:
+        if world.core.db.is_sqlite:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
+        else:
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "10s"
+            assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "10s"

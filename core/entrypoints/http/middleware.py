@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import Metrics
@@ -127,6 +128,18 @@ class RequestLimits:
                     f"the request took longer than {self.timeout:g} s; an act may still complete: "
                     "read its result before repeating it",
                     request_id=request_id,
+                )
+            )
+        except OperationalError:
+            # A statement, lock or connection wait ran out (storage.limits): the database is
+            # busy or away, not the request wrong.
+            await reply(
+                problem(
+                    503,
+                    "unavailable",
+                    "the database did not answer in time; retry shortly",
+                    request_id=request_id,
+                    headers={"Retry-After": "1"},
                 )
             )
         except Exception as exc:
