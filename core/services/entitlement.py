@@ -72,7 +72,13 @@ class Entitlements:
         self._gated = ports.adapters.gated_features
         self.max_age = max_age
         self._monotonic = monotonic
-        self._cache: dict[tuple[str, str], tuple[Snapshot, float, int]] = {}
+        # (snapshot, when checked, the stamp it was read under: see _stamp)
+        self._cache: dict[tuple[str, str], tuple[Snapshot, float, tuple[int, int, int]]] = {}
+        # Invalidations from outside (another process's commit, told by a notification): per
+        # account, and of everything. A snapshot read before an invalidation and stored after it
+        # carries the older count, so it is not trusted.
+        self._invalidated: dict[str, int] = {}
+        self._invalidated_all = 0
         self._lock = threading.Lock()
         self.audit_batch = audit_batch
         self._pending: list[dict[str, Any]] = []  # never rebound: the finalizer holds it
@@ -83,12 +89,21 @@ class Entitlements:
             weakref.finalize(self, _flush_at_exit, self.db, self._pending, self._audit_lock)
 
     def invalidate(self, account: str | None = None) -> None:
+        """Forget the snapshots of ``account`` (None: of every account): something they depend
+        on changed in another process."""
         with self._lock:
             if account is None:
+                self._invalidated_all += 1
                 self._cache.clear()
             else:
+                self._invalidated[account] = self._invalidated.get(account, 0) + 1
                 for key in [k for k in self._cache if k[0] == account]:
                     del self._cache[key]
+
+    def _stamp(self, account: str) -> tuple[int, int, int]:
+        """What a cached snapshot of ``account`` must have been read under to be trusted: this
+        process's write generation and the invalidations so far."""
+        return (self.db.generation, self._invalidated_all, self._invalidated.get(account, 0))
 
     def is_fresh(self, account: str, product: str) -> bool:
         """Whether :meth:`check` would answer (account, product) from the cache without reading
@@ -98,13 +113,13 @@ class Entitlements:
         return (
             cached is not None
             and self._monotonic() - cached[1] < self.max_age
-            and cached[2] == self.db.generation
+            and cached[2] == self._stamp(account)
         )
 
     def snapshot(self, account: str, product: str) -> Snapshot:
         key = (account, product)
         now = self._monotonic()
-        generation = self.db.generation
+        generation = self._stamp(account)
         cached = self._cache.get(key)
         if cached is not None:
             snap, checked, seen = cached

@@ -567,3 +567,46 @@ def test_database_waits_are_bounded(world: World) -> None:
         else:
             assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "10s"
             assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "10s"
+
+
+def test_a_snapshot_read_across_an_invalidation_is_not_trusted(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kind behind a stale allow: a notification that arrives while a snapshot is being read
+    (the read saw the state before the other process's commit) must not leave that snapshot
+    trusted."""
+    from seatgate.core.storage.repositories.snapshots import SqlSnapshotStore
+
+    core = world.core
+    core.entitlements.max_age = 60.0
+    load = SqlSnapshotStore.load
+
+    def load_then_notified(self: SqlSnapshotStore, account: str, product: str) -> Any:
+        snap = load(self, account, product)
+        core.entitlements.invalidate(account)  # the change feed, mid-read
+        return snap
+
+    monkeypatch.setattr(SqlSnapshotStore, "load", load_then_notified)
+    core.check(ACME, P, USERS[0], "cti")
+    assert not core.entitlements.is_fresh(ACME, P)
+    monkeypatch.setattr(SqlSnapshotStore, "load", load)
+    core.check(ACME, P, USERS[0], "cti")
+    assert core.entitlements.is_fresh(ACME, P)
+
+
+def test_a_token_read_across_a_revocation_is_not_cached(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert world.app is not None
+    gate = world.app.state.gate
+    gate.max_age = 60.0
+    authenticate = world.core.tokens.authenticate
+
+    def then_revoked(secret: str) -> Any:
+        found = authenticate(secret)
+        gate.forget()  # the change feed, mid-read
+        return found
+
+    monkeypatch.setattr(world.core.tokens, "authenticate", then_revoked)
+    assert client.get(check_url(USERS[0]), headers=world.h("check")).status_code == 200
+    assert gate.cached(world.tokens["check"]) == (False, None)

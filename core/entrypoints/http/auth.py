@@ -56,11 +56,13 @@ class Gate:
         self._monotonic = monotonic
         self._cache: dict[str, tuple[Principal | None, float]] = {}
         self._lock = threading.Lock()
+        self._forgotten = 0  # times forget() ran: an answer read across one is not kept
         self._limiter = RateLimiter(rate_limit, monotonic)
 
     def forget(self) -> None:
         """Drop every cached token (a token was made or revoked somewhere)."""
         with self._lock:
+            self._forgotten += 1
             self._cache.clear()
 
     def cached(self, secret: str) -> tuple[bool, Principal | None]:
@@ -73,8 +75,11 @@ class Gate:
 
     def lookup(self, secret: str) -> Principal | None:
         """Ask the database (a read) and cache the answer."""
+        before = self._forgotten
         found = self._tokens.authenticate(secret)
         with self._lock:
+            if self._forgotten != before:
+                return found  # a token changed while it was read: this answer is not cached
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
             self._cache[digest_of(secret)] = (found, self._monotonic())
