@@ -610,3 +610,19 @@ def test_a_token_read_across_a_revocation_is_not_cached(
     monkeypatch.setattr(world.core.tokens, "authenticate", then_revoked)
     assert client.get(check_url(USERS[0]), headers=world.h("check")).status_code == 200
     assert gate.cached(world.tokens["check"]) == (False, None)
+
+
+def test_a_sync_longer_than_its_wait_answers_202_and_goes_on(
+    client: TestClient, world: World
+) -> None:
+    url = f"/v1/accounts/{ACME}/products/{P}/sync-runs"
+    started = client.post(url, params={"wait": 0}, headers=world.h("admin"))
+    assert started.status_code == 202
+    assert started.json() == {"account": ACME, "product": P, "status": "running"}
+    assert started.headers["location"] == f"/v1/accounts/{ACME}/sync-runs?product={P}"
+    _wait_for(
+        lambda: client.get(started.headers["location"], headers=world.h("admin")).json()["runs"],
+        30,
+    )
+    too_long = client.post(url, params={"wait": 301}, headers=world.h("admin"))
+    assert is_problem(too_long, 400, "bad_input")["field"] == "wait"

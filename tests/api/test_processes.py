@@ -4,6 +4,7 @@ unassign on the other denies, and a token revoked by the CLI stops working on bo
 from __future__ import annotations
 
 import datetime as dt
+import json
 import socket
 import subprocess
 import sys
@@ -20,8 +21,6 @@ from seatgate.core.clock import FixedClock, parse_instant
 
 from .conftest import AS_OF, bearer
 
-pytestmark = pytest.mark.postgres
-
 SEATGATE = str(Path(sys.executable).with_name("seatgate"))
 EMAILS = [f"agent{i}@acme.example" for i in range(3)]
 CHECK = "/v1/accounts/acme/products/salesforce/users/{email}/entitlements/cti"
@@ -34,7 +33,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, url: str, freshness: str) -> None:
+    def __init__(self, url: str, freshness: str, workers: int = 1) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
@@ -49,6 +48,8 @@ class Server:
                 str(self.port),
                 "--freshness",
                 freshness,
+                "--workers",
+                str(workers),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -74,6 +75,34 @@ class Server:
             self.proc.kill()
             _, err = self.proc.communicate()
         return err.decode()
+
+
+def test_several_workers_add_up_their_metrics(sqlite_url: str) -> None:
+    """``serve --workers 2`` (SQLite: version freshness): the metrics of both workers in one
+    scrape, whichever worker answers it."""
+    core = App(sqlite_url, clock=FixedClock(parse_instant(AS_OF)))
+    core.accounts.create("acme", "US")
+    core.contracts.create(
+        "acme", "salesforce", seats=5, plan="standard", frequency="monthly",
+        start=dt.date(2026, 1, 1), months=12, unit_price=Decimal("10"),
+    )  # fmt: skip
+    core.accounts.add_users("acme", EMAILS, roles=(), name="", actor=None)
+    token = core.tokens.create("acme", "check").secret
+    core.close()
+    server = Server(sqlite_url, "auto", workers=2)
+    try:
+        server.wait_ready()
+        with httpx.Client(base_url=server.base, timeout=10) as http:
+            for _ in range(30):  # new connections: the kernel spreads them over both workers
+                got = httpx.get(server.base + CHECK.format(email=EMAILS[0]), headers=bearer(token))
+                assert got.json()["reason"] == "no_seat"
+            text = http.get("/metrics").text
+    finally:
+        log = server.stop()
+    assert 'seatgate_check_decisions_total{reason="no_seat"} 30.0' in text
+    lines = [json.loads(line) for line in log.splitlines() if '"request_id"' in line]
+    assert sum(1 for line in lines if line["route"].endswith("{feature}")) == 30
+    assert token not in log
 
 
 @pytest.fixture(params=["notify", "version"])
@@ -105,6 +134,7 @@ def two_servers(
         assert all(secret not in log for log in logs)
 
 
+@pytest.mark.postgres
 def test_a_check_right_after_an_unassign_on_the_other_server_denies(
     two_servers: tuple[Server, Server, App, dict[str, str]],
 ) -> None:
@@ -126,6 +156,7 @@ def test_a_check_right_after_an_unassign_on_the_other_server_denies(
             assert on_b.get(url, headers=check).json()["reason"] == "no_seat"
 
 
+@pytest.mark.postgres
 def test_a_token_revoked_by_the_cli_stops_working_on_every_server(
     two_servers: tuple[Server, Server, App, dict[str, str]], postgres_url: str
 ) -> None:
