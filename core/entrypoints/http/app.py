@@ -27,6 +27,7 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Route
 
 from ...bootstrap import App
 from ...clock import isoformat
@@ -238,6 +239,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
     async def check(request: Request) -> Response:
         """The same document as ``seatgate --json check``: allowed, reason, phase, policy
         revision, assigned, contracted, access_ends. 200 for allowed and denied alike."""
+        request.scope["route"] = fast_check  # the template for the metrics and the log line
         params = request.path_params
         account, product = params["account"], params["product"]
         email, feature = params["email"], params["feature"]
@@ -514,6 +516,11 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(api)
+    # The check is served by a plain Starlette route ahead of FastAPI's: the same function,
+    # without FastAPI's per-request machinery (measured: most of a check's time). FastAPI's route
+    # stays behind it for the OpenAPI document and the docs.
+    fast_check = Route(CHECK_PATH, check, methods=["GET"], name="check")
+    app.router.routes.insert(0, fast_check)
     app.add_middleware(
         RequestLimits,
         metrics=metrics,
