@@ -626,3 +626,16 @@ def test_a_sync_longer_than_its_wait_answers_202_and_goes_on(
     )
     too_long = client.post(url, params={"wait": 301}, headers=world.h("admin"))
     assert is_problem(too_long, 400, "bad_input")["field"] == "wait"
+
+
+def test_readyz_says_which_migration_is_missing(client: TestClient, world: World) -> None:
+    from alembic import command
+
+    database = world.core.db
+    cfg = database.alembic_config()
+    with database.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "access@base")
+    body = is_problem(client.get("/readyz"), 503, "not_ready")
+    assert "access_0001 not applied" in body["detail"]
+    assert client.get("/healthz").status_code == 200

@@ -495,7 +495,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         return _json({"status": "ok"})
 
     @api.get("/readyz", tags=["operations"], summary="Database reachable, schema current")
-    async def readyz() -> Response:
+    async def readyz(request: Request) -> Response:
         problems: list[str] = []
         try:
             missing = await asyncio.wait_for(
@@ -508,7 +508,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         if feed is not None and not feed.connected.is_set():
             problems.append("change feed not listening")
         if problems:
-            return problem(503, "not_ready", "; ".join(problems))
+            return problem(503, "not_ready", "; ".join(problems), request_id=_request_id(request))
         return _json({"status": "ready"})
 
     @api.get("/metrics", tags=["operations"], summary="Prometheus metrics")
