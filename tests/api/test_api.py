@@ -639,3 +639,20 @@ def test_readyz_says_which_migration_is_missing(client: TestClient, world: World
     body = is_problem(client.get("/readyz"), 503, "not_ready")
     assert "access_0001 not applied" in body["detail"]
     assert client.get("/healthz").status_code == 200
+
+
+def test_a_database_error_the_storage_names_is_a_503(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seatgate.core.errors import SeatgateError
+
+    class Busy(SeatgateError):
+        code = "database_busy"
+
+    def busy(*args: object, **kwargs: object) -> None:
+        raise Busy("the database is busy: a lock was held for more than 10 s; nothing was written")
+
+    monkeypatch.setattr(world.core.listings, "seats", busy)
+    got = client.get(f"/v1/accounts/{ACME}/seats", headers=world.h("admin"))
+    assert is_problem(got, 503, "database_busy")["detail"].startswith("the database is busy")
+    assert got.headers["retry-after"] == "1"

@@ -38,7 +38,14 @@ _TITLES = {
 }
 
 
+# Codes of errors that say the database is away or busy, not the request wrong (the storage layer
+# translates driver errors into them where it does).
+_UNAVAILABLE = {"database", "database_busy", "unavailable"}
+
+
 def status_of(exc: SeatgateError) -> int:
+    if exc.code in _UNAVAILABLE:
+        return 503
     if isinstance(exc, NotFound):
         return 404
     if isinstance(exc, NotAuthorized):
@@ -81,13 +88,15 @@ def problem(
 
 def problem_of(exc: SeatgateError, request_id: str | None, **members: Any) -> Response:
     """The problem document of a service error (``members``: more of them, e.g. ``result``)."""
+    status = status_of(exc)
     return problem(
-        status_of(exc),
+        status,
         exc.code,
         str(exc).replace("\n", " "),
         request_id=request_id,
         field=exc.field,
         remedy=exc.remedy,
         context={k: str(v) for k, v in exc.context.items()} or None,
+        headers={"Retry-After": "1"} if status == 503 else None,
         **members,
     )
