@@ -116,6 +116,19 @@ class Entitlements:
             and cached[2] == self._stamp(account)
         )
 
+    def confirm(self, account: str, product: str, version: int) -> bool:
+        """Whether the cached snapshot of (account, product) is of ``version``, the contract's
+        entitlement version just read by the caller; if so it is trusted anew (for ``max_age``
+        seconds), so that :meth:`check` answers it without reading. A server that reads the
+        version per batch of checks (``storage.fence``) calls this before each check."""
+        key = (account, product)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is None or cached[0].version != version:
+                return False
+            self._cache[key] = (cached[0], self._monotonic(), self._stamp(account))
+            return True
+
     def snapshot(self, account: str, product: str) -> Snapshot:
         key = (account, product)
         now = self._monotonic()

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 ROLES = ("check", "admin", "billing")
-FRESHNESS = ("auto", "notify", "version")
+FRESHNESS = ("auto", "fence", "notify", "version")
 
 
 @click.command("serve")
@@ -44,7 +44,8 @@ FRESHNESS = ("auto", "notify", "version")
     default="auto",
     show_default=True,
     type=click.Choice(FRESHNESS),
-    help="How workers learn of others' changes: notify (PostgreSQL), version (a read per check).",
+    help="How workers learn of others' changes: fence (PostgreSQL: a version read per batch of "
+    "checks), notify (PostgreSQL notifications only), version (a read per check).",
 )
 @pass_ctx
 def serve(

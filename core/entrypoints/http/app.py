@@ -35,6 +35,7 @@ from ...errors import BadInput, SeatgateError
 from ...services.paging import DEFAULT_LIMIT
 from ...services.seats import SeatResult, SeatsRefused
 from ...services.tokens import Principal, Scope
+from ...storage.fence import VersionFence
 from ...storage.health import missing_migrations
 from ...storage.notifications import ChangeFeed
 from .auth import AccessDenied, Gate
@@ -116,17 +117,24 @@ def create_app(core: App, settings: Settings) -> FastAPI:
     """The HTTP API over ``core``. The caller owns ``core`` (and closes it)."""
     freshness = settings.freshness
     if freshness == Freshness.AUTO:
-        freshness = Freshness.VERSION if core.db.is_sqlite else Freshness.NOTIFY
-    if freshness == Freshness.NOTIFY and core.db.is_sqlite:
-        raise BadInput("freshness", freshness, "version on SQLite (notify needs PostgreSQL)")
-    max_age = settings.max_age if freshness == Freshness.NOTIFY else 0.0
+        freshness = Freshness.VERSION if core.db.is_sqlite else Freshness.FENCE
+    if freshness != Freshness.VERSION and core.db.is_sqlite:
+        raise BadInput(
+            "freshness", freshness, "version on SQLite (fence and notify need PostgreSQL)"
+        )
+    max_age = 0.0 if freshness == Freshness.VERSION else settings.max_age
     core.entitlements.max_age = max_age
     metrics = Metrics()
     gate = Gate(core.tokens, rate_limit=settings.rate_limit, max_age=max_age)
     feed = (
-        ChangeFeed(core.db, on_entitlements=core.entitlements.invalidate, on_tokens=gate.forget)
-        if freshness == Freshness.NOTIFY
-        else None
+        None
+        if freshness == Freshness.VERSION
+        else ChangeFeed(
+            core.db, on_entitlements=core.entitlements.invalidate, on_tokens=gate.forget
+        )
+    )
+    fence = (
+        VersionFence(core.db, timeout=settings.db_timeout) if freshness == Freshness.FENCE else None
     )
     sync_pool = concurrent.futures.ThreadPoolExecutor(
         settings.sync_concurrency, thread_name_prefix="seatgate-sync"
@@ -149,6 +157,8 @@ def create_app(core: App, settings: Settings) -> FastAPI:
             if feed is not None:
                 feed.stop()
             sync_pool.shutdown(wait=False, cancel_futures=True)
+            if fence is not None:
+                await fence.close()
             flusher.join(settings.db_timeout)
             core.entitlements.flush()
 
@@ -163,6 +173,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
     app.state.gate = gate
     app.state.metrics = metrics
     app.state.feed = feed
+    app.state.fence = fence
     app.state.settings = settings
 
     @app.exception_handler(SeatgateError)
@@ -244,7 +255,16 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         account, product = params["account"], params["product"]
         email, feature = params["email"], params["feature"]
         await authenticate(request, Scope.CHECK)
-        if core.entitlements.is_fresh(account, product):
+        entitlements = core.entitlements
+        if fence is not None:
+            # The version as of now (a read that started after this request arrived, shared with
+            # the checks waiting beside it): the cached snapshot answers only if it is that one.
+            fresh = entitlements.confirm(account, product, await fence.version(account, product))
+            if not fresh:
+                entitlements.invalidate(account)
+        else:
+            fresh = entitlements.is_fresh(account, product)
+        if fresh:
             decision = core.check(account, product, email, feature)  # from memory: no I/O
         else:
             decision = await run_in_threadpool(core.check, account, product, email, feature)

@@ -15,16 +15,21 @@ __all__ = ["Freshness", "Settings"]
 class Freshness:
     """How a server learns of changes other processes commit (see ``docs/http.md``).
 
+    - ``fence`` (PostgreSQL, the default there): every check waits for a read of its contract's
+      version that started after it arrived — one query for all the checks waiting
+      (:class:`~seatgate.core.storage.fence.VersionFence`) — and is answered from the cached
+      snapshot when the version matches; tokens as with ``notify``.
     - ``notify`` (PostgreSQL): a :class:`~seatgate.core.storage.notifications.ChangeFeed` drops
-      cached snapshots and tokens as the changes commit; a cached snapshot is re-validated at most
-      every ``max_age`` seconds besides, in case a notification was missed.
-    - ``version`` (SQLite, or asked for): every check re-reads the contract's version (one read),
-      every request re-reads its token.
+      cached snapshots and tokens as the changes commit; nothing is read per check, but a check
+      that arrives before the notification is answered from the older snapshot.
+    - ``version`` (SQLite, or asked for): every check re-reads the contract's version in a
+      thread (one read each), every request re-reads its token.
     """
 
+    FENCE = "fence"
     NOTIFY = "notify"
     VERSION = "version"
-    AUTO = "auto"  # notify on PostgreSQL, version on SQLite
+    AUTO = "auto"  # fence on PostgreSQL, version on SQLite
 
 
 def _rate(value: str) -> str:
