@@ -9,20 +9,17 @@ import pytest
 
 from seatgate.core.storage.fence import VersionFence
 
-from .conftest import ACME, ADMIN, USERS, World
+from seatgate.core.testing.memory import MemorySandbox
 
-pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_world(world: World) -> World:
-    if world.core.db.is_sqlite:
-        pytest.skip("the fence is PostgreSQL's")
-    return world
+from .conftest import ACME, ADMIN, USERS, make_core, seed
 
 
-def test_a_burst_of_checks_shares_queries_and_sees_the_latest_commit(pg_world: World) -> None:
-    core = pg_world.core
+@pytest.mark.postgres
+def test_a_burst_of_checks_shares_queries_and_sees_the_latest_commit(
+    postgres_url: str, crm: MemorySandbox
+) -> None:
+    core, _ = make_core(postgres_url)
+    seed(core, crm)
 
     async def scenario() -> None:
         fence = VersionFence(core.db, timeout=10)
@@ -40,4 +37,7 @@ def test_a_burst_of_checks_shares_queries_and_sees_the_latest_commit(pg_world: W
         finally:
             await fence.close()
 
-    asyncio.run(scenario())
+    try:
+        asyncio.run(scenario())
+    finally:
+        core.close()
