@@ -8,7 +8,6 @@ import asyncio
 import pytest
 
 from seatgate.core.storage.fence import VersionFence
-
 from seatgate.core.testing.memory import MemorySandbox
 
 from .conftest import ACME, ADMIN, USERS, make_core, seed
