@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sync_engine.py --users 100000 --runs 3
 	$(BIN)/python bench/billing_run.py --accounts 1000 --runs 5
 	$(BIN)/python bench/adapter_sync.py --users 100000 --runs 5
+	$(BIN)/python bench/http_check.py --runs 3 --sync-users 100000
 
 clean:
 	rm -rf $(VENV) build *.egg-info seatgate.db*

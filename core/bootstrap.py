@@ -30,10 +30,12 @@ from .services.billing import BillingService
 from .services.contracts import ContractService
 from .services.entitlement import Entitlements
 from .services.installs import InstallService
+from .services.listings import ListingService
 from .services.ports import Ports
 from .services.purchases import PurchaseService
 from .services.seats import SeatResult, SeatService
 from .services.sync import SyncService
+from .services.tokens import TokenService
 from .storage import datafiles
 from .storage.db import Database
 from .storage.unit_of_work import SqlUnitOfWorkFactory
@@ -137,6 +139,8 @@ class App:
         self.purchases = PurchaseService(self.ports)
         self.billing = BillingService(self.ports)
         self.sync = SyncService(self.ports)
+        self.tokens = TokenService(self.ports)
+        self.listings = ListingService(self.ports)
 
     def __repr__(self) -> str:
         return f"App({self.db!r}, clock={self.clock!r})"

@@ -72,7 +72,13 @@ class Entitlements:
         self._gated = ports.adapters.gated_features
         self.max_age = max_age
         self._monotonic = monotonic
-        self._cache: dict[tuple[str, str], tuple[Snapshot, float, int]] = {}
+        # (snapshot, when checked, the stamp it was read under: see _stamp)
+        self._cache: dict[tuple[str, str], tuple[Snapshot, float, tuple[int, int, int]]] = {}
+        # Invalidations from outside (another process's commit, told by a notification): per
+        # account, and of everything. A snapshot read before an invalidation and stored after it
+        # carries the older count, so it is not trusted.
+        self._invalidated: dict[str, int] = {}
+        self._invalidated_all = 0
         self._lock = threading.Lock()
         self.audit_batch = audit_batch
         self._pending: list[dict[str, Any]] = []  # never rebound: the finalizer holds it
@@ -83,19 +89,57 @@ class Entitlements:
             weakref.finalize(self, _flush_at_exit, self.db, self._pending, self._audit_lock)
 
     def invalidate(self, account: str | None = None) -> None:
+        """Forget the snapshots of ``account`` (None: of every account): something they depend
+        on changed in another process."""
         with self._lock:
             if account is None:
+                self._invalidated_all += 1
                 self._cache.clear()
             else:
+                self._invalidated[account] = self._invalidated.get(account, 0) + 1
                 for key in [k for k in self._cache if k[0] == account]:
                     del self._cache[key]
+
+    def _stamp(self, account: str) -> tuple[int, int, int]:
+        """What a cached snapshot of ``account`` must have been read under to be trusted: this
+        process's write generation and the invalidations so far."""
+        return (self.db.generation, self._invalidated_all, self._invalidated.get(account, 0))
+
+    def is_fresh(self, account: str, product: str) -> bool:
+        """Whether :meth:`check` would answer (account, product) from the cache without reading
+        the database for its snapshot: a server answers such checks on its event loop and sends
+        the others to a thread."""
+        cached = self._cache.get((account, product))
+        return (
+            cached is not None
+            and self._monotonic() - cached[1] < self.max_age
+            and cached[2] == self._stamp(account)
+            and cached[0].valid_at(self.ports.now())
+        )
+
+    def confirm(self, account: str, product: str, version: int) -> bool:
+        """Whether the cached snapshot of (account, product) is of ``version``, the contract's
+        entitlement version just read by the caller; if so it is trusted anew (for ``max_age``
+        seconds), so that :meth:`check` answers it without reading. A server that reads the
+        version per batch of checks (``storage.fence``) calls this before each check."""
+        key = (account, product)
+        with self._lock:
+            cached = self._cache.get(key)
+            if (
+                cached is None
+                or cached[0].version != version
+                or not cached[0].valid_at(self.ports.now())
+            ):
+                return False
+            self._cache[key] = (cached[0], self._monotonic(), self._stamp(account))
+            return True
 
     def snapshot(self, account: str, product: str, at: dt.datetime) -> Snapshot:
         """The snapshot of (account, product) as of ``at``: cached, and reused for another
         instant only when it holds what existed then too (:meth:`Snapshot.valid_at`)."""
         key = (account, product)
         now = self._monotonic()
-        generation = self.db.generation
+        generation = self._stamp(account)
         cached = self._cache.get(key)
         if cached is not None and not cached[0].valid_at(at):
             cached = None

@@ -391,6 +391,10 @@ class PurchaseService:
         with transaction(ports) as uow:
             acct = uow.accounts.get(account)
             who = require_purchasing_authority(uow, acct, actor, "seats.buy", now, request)
+            # The key is looked up once the contract is locked: a retry sent while the first
+            # attempt is still running waits for it here, then finds it and replays it (looked
+            # up before the lock, both would buy, and the second fail on the key's uniqueness).
+            require_contract(uow, acct, product, lock=True)
             first = uow.billing.purchase_by_key(acct.id, key)
             if first is not None:
                 first_request, first_result = first
@@ -401,7 +405,6 @@ class PurchaseService:
                         field="idempotency key",
                     )
                 return {**first_result, "replayed": True}
-            require_contract(uow, acct, product, lock=True)
             quote = self._quote(uow, acct, product, quantity)
             contract = require_contract(uow, acct, product)
             contracted = int(quote["quantity_before"])

@@ -408,3 +408,21 @@ SYNC_TABLES = (
     auto_install_waiting,
     agent_directory,
 )
+
+
+# ------------------------------------------------------------------------------------------------
+# Access (Alembic branch ``access``): the HTTP API's bearer tokens, one account each. The token
+# itself is shown once when made; only its SHA-256 digest is kept.
+# ------------------------------------------------------------------------------------------------
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(20), primary_key=True),  # tok_ + 12 hex: what list and revoke name
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("role", sa.String(16), nullable=False),  # check | admin | billing
+    sa.Column("actor", sa.String(254)),  # whose authority admin and billing acts use
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),  # sha256 hex of the token
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(254)),
+    sa.Column("revoked_at", UTCDateTime),
+)

@@ -24,8 +24,10 @@ from .repositories.audit import SqlAuditLog
 from .repositories.billing import SqlBillingStore
 from .repositories.contracts import SqlContractStore
 from .repositories.installs import SqlInstallStore
+from .repositories.listings import SqlListings
 from .repositories.seats import SqlSeatStore
 from .repositories.snapshots import SqlSnapshotStore
+from .repositories.tokens import SqlTokenStore
 from .tables import event_outbox
 
 __all__ = ["SqlUnitOfWork", "SqlUnitOfWorkFactory"]
@@ -68,6 +70,14 @@ class SqlUnitOfWork:
     @cached_property
     def billing(self) -> SqlBillingStore:
         return SqlBillingStore(self.connection)
+
+    @cached_property
+    def tokens(self) -> SqlTokenStore:
+        return SqlTokenStore(self.connection)
+
+    @cached_property
+    def listings(self) -> SqlListings:
+        return SqlListings(self.connection)
 
     @property
     def sync(self) -> Any:  # the sync engine's store: likewise

@@ -48,6 +48,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "billing",
     "sync",
     "demo",
+    "api",
 )
 
 # What to do next, per remedy code of an error (seatgate.core.errors), as a shell command.

@@ -22,8 +22,10 @@ from ...domain.events import Event
 from ...domain.timeline import Timeline
 from .adapters import AdapterDirectory
 from .billing import BillingStore
+from .listings import Listings
 from .publisher import Publisher
 from .stores import AccountStore, AuditLog, ContractStore, InstallStore, SeatStore, SnapshotStore
+from .tokens import TokenStore
 
 __all__ = ["Ports", "UnitOfWork", "UnitOfWorkFactory"]
 
@@ -51,6 +53,12 @@ class UnitOfWork(Protocol):
 
     @property
     def billing(self) -> BillingStore: ...
+
+    @property
+    def tokens(self) -> TokenStore: ...
+
+    @property
+    def listings(self) -> Listings: ...
 
     @property
     def connection(self) -> Any:

@@ -1,0 +1,150 @@
+"""``seatgate serve`` and ``seatgate token``: the HTTP API and its bearer tokens."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from . import Context, pass_ctx
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+ROLES = ("check", "admin", "billing")
+FRESHNESS = ("auto", "fence", "notify", "version")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--rate-limit",
+    default="1000/second",
+    show_default=True,
+    help="Requests per token per worker (N/second, N/minute...).",
+)
+@click.option(
+    "--max-body",
+    default=1_048_576,
+    show_default=True,
+    type=click.IntRange(1, 100 * 1_048_576),
+    help="Largest request body, in bytes.",
+)
+@click.option(
+    "--request-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds before a request answers 503.",
+)
+@click.option(
+    "--freshness",
+    default="auto",
+    show_default=True,
+    type=click.Choice(FRESHNESS),
+    help="How workers learn of others' changes: fence (PostgreSQL: a version read per batch of "
+    "checks), notify (PostgreSQL notifications only), version (a read per check).",
+)
+@pass_ctx
+def serve(
+    ctx: Context,
+    host: str,
+    port: int,
+    workers: int,
+    rate_limit: str,
+    max_body: int,
+    request_timeout: float,
+    freshness: str,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) until Ctrl-C."""
+    from ...clock import FixedClock, isoformat
+    from ..http.server import serve as run
+    from ..http.settings import Settings
+
+    settings = Settings(
+        rate_limit=rate_limit,
+        max_body=max_body,
+        request_timeout=request_timeout,
+        freshness=freshness,
+        db_url=ctx.db_url,
+        policy=None if ctx.policy is None else str(ctx.policy),
+        as_of=isoformat(ctx.clock.now()) if isinstance(ctx.clock, FixedClock) else None,
+    )
+    # Migrate (or refuse a bad URL) once, before any worker starts.
+    ctx.app.db.dispose()
+    run(settings, host=host, port=port, workers=workers)
+
+
+@click.group("token")
+def token() -> None:
+    """Bearer tokens of the HTTP API: one account and one role each."""
+
+
+@token.command("create")
+@click.argument("account")
+@click.option("--role", required=True, help=" | ".join(ROLES))
+@click.option(
+    "--actor",
+    "token_actor",
+    metavar="EMAIL",
+    help="Whose Install or Manage permission the token's admin and billing acts use.",
+)
+@pass_ctx
+def token_create(ctx: Context, account: str, role: str, token_actor: str | None) -> None:
+    """Make a token for ACCOUNT; it is printed this once (only a digest is kept)."""
+    issued = ctx.app.tokens.create(account, role, token_actor, created_by=ctx.actor)
+    data = issued.as_dict()
+
+    def human(console: Console) -> None:
+        who = f", actor {issued.info.actor}" if issued.info.actor else ""
+        console.print(f"token {issued.info.id} ({role} for {account}{who}):", markup=False)
+        console.print(issued.secret, markup=False)
+        console.print("shown this once: store it now", markup=False)
+
+    ctx.emit(data, human)
+
+
+@token.command("list")
+@click.argument("account", required=False)
+@pass_ctx
+def token_list(ctx: Context, account: str | None) -> None:
+    """List tokens (of ACCOUNT, or all): ids, roles, actors, never the tokens."""
+    tokens = ctx.app.tokens.list(account)
+
+    def human(console: Console) -> None:
+        from rich.table import Table
+
+        table = Table("id", "account", "role", "actor", "created", "revoked")
+        for t in tokens:
+            table.add_row(
+                t.id,
+                t.account,
+                t.role,
+                t.actor or "",
+                str(t.created_at),
+                str(t.revoked_at or ""),
+            )
+        console.print(table)
+
+    ctx.emit({"tokens": [t.as_dict() for t in tokens]}, human)
+
+
+@token.command("revoke")
+@click.argument("token_id", metavar="TOKEN_ID")
+@pass_ctx
+def token_revoke(ctx: Context, token_id: str) -> None:
+    """Revoke a token: every server stops accepting it at once."""
+    info, changed = ctx.app.tokens.revoke(token_id, by=ctx.actor)
+    ctx.emit(
+        {**info.as_dict(), "changed": changed},
+        lambda c: c.print(
+            f"token {token_id} {'revoked' if changed else 'was already revoked'}", markup=False
+        ),
+    )
+
+
+def register(main: click.Group) -> None:
+    main.add_command(serve)
+    main.add_command(token)

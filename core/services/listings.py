@@ -1,0 +1,204 @@
+"""Admin listings, paged: users, seats, installations, sync runs, quarantined records, billing
+tickets and invoices of one account. Each read is one unit of work; each page holds at most
+``limit`` items (1 to :data:`~.paging.MAX_LIMIT`) and a ``next_cursor`` for the page after it.
+
+Raises :class:`NotFound` for an unknown account (remedy ``create_account``) or sync run, and
+:class:`BadInput` for a bad limit, cursor, status or product.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..domain.vocabulary import check_choice
+from ..errors import NotFound
+from .base import read
+from .billing import BillingService
+from .paging import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page
+from .ports import Ports
+from .ports.stores import Installation, SeatRow
+from .seats import seat_count
+
+__all__ = ["USER_STATUSES", "ListingService"]
+
+USER_STATUSES = ("active", "inactive")
+
+
+def _is_str(key: Any) -> bool:
+    return isinstance(key, str)
+
+
+def _is_int(key: Any) -> bool:
+    return isinstance(key, int) and not isinstance(key, bool) and key >= 0
+
+
+def _is_pair(key: Any) -> bool:
+    return isinstance(key, list) and len(key) == 2 and all(isinstance(k, str) for k in key)
+
+
+def _seat(r: SeatRow) -> dict[str, Any]:
+    return {
+        "product": r.product,
+        "email": r.email,
+        "active": r.active,
+        "assigned_at": r.assigned_at,
+        "grandfathered": r.grandfathered,
+    }
+
+
+class ListingService:
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
+
+    def _product(self, product: str | None) -> None:
+        if product is not None:
+            check_choice("product", product, tuple(sorted(self.ports.adapters.products())))
+
+    def users(
+        self,
+        account: str,
+        *,
+        product: str | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page:
+        """Integration users by email; ``status`` active or inactive."""
+        check_limit(limit)
+        self._product(product)
+        if status is not None:
+            check_choice("status", status, USER_STATUSES)
+        after = decode_cursor(cursor, _is_str)
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            rows = uow.listings.users(
+                acct.id,
+                product=product,
+                active=None if status is None else status == "active",
+                after=after,
+                limit=limit + 1,
+            )
+        return page(rows, limit, lambda r: r["email"], dict, {"account": account})
+
+    def seats(
+        self,
+        account: str,
+        *,
+        product: str | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page:
+        """Seat holders by (product, email), with each product's counts against its contract
+        (``products``, as ``seats list`` shows them)."""
+        check_limit(limit)
+        self._product(product)
+        after = decode_cursor(cursor, _is_pair)
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            rows = uow.listings.seats(
+                acct.id,
+                product=product,
+                after=None if after is None else (after[0], after[1]),
+                limit=limit + 1,
+            )
+            counts = [
+                {
+                    "product": c.product,
+                    "contracted": n.contracted,
+                    "assigned": n.assigned,
+                    "in_overage": n.in_overage,
+                    "mode": c.mode,
+                }
+                for c in uow.contracts.list(account)
+                if product is None or c.product == product
+                for n in [seat_count(uow, acct, c, self.ports.now(), written=False)]
+            ]
+        extra = {"account": account, "products": counts}
+        return page(rows, limit, lambda r: [r.product, r.email], _seat, extra)
+
+    def installs(
+        self, account: str, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+    ) -> Page:
+        """The account's installations by product (settings as stored: references only)."""
+        check_limit(limit)
+        after = decode_cursor(cursor, _is_str)
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            rows = uow.listings.installs(acct.id, after=after, limit=limit + 1)
+
+        def item(i: Installation) -> dict[str, Any]:
+            return {**i.as_dict(), "uninstalled_at": i.uninstalled_at}
+
+        return page(rows, limit, lambda i: i.product, item, {"account": account})
+
+    def runs(
+        self,
+        account: str,
+        *,
+        product: str | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page:
+        """Finished sync runs, newest first."""
+        check_limit(limit)
+        self._product(product)
+        before = decode_cursor(cursor, _is_int)
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            rows = uow.listings.runs(acct.id, product=product, before=before, limit=limit + 1)
+        return page(rows, limit, lambda r: r["id"], dict, {"account": account})
+
+    def run(self, account: str, run_id: int) -> dict[str, Any]:
+        """One sync run of ``account``: counts, requests, retries, seconds, outcome, message.
+        Raises :class:`NotFound` when the run is unknown or another account's."""
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            found = uow.listings.run(acct.id, run_id)
+        if found is None:
+            raise NotFound("sync run", run_id, f"no sync run of account {account!r} has that id")
+        return found
+
+    def quarantine(
+        self,
+        account: str,
+        *,
+        product: str | None = None,
+        run_id: int | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page:
+        """Records a sync could not use (record id, email, reason, since), oldest first."""
+        check_limit(limit)
+        self._product(product)
+        after = decode_cursor(cursor, _is_int)
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            if run_id is not None and uow.listings.run(acct.id, run_id) is None:
+                raise NotFound("sync run", run_id, f"no sync run of account {account!r}")
+            rows = uow.listings.quarantine(
+                acct.id, product=product, run_id=run_id, after=after, limit=limit + 1
+            )
+        return page(rows, limit, lambda r: r["id"], dict, {"account": account})
+
+    def tickets(
+        self, account: str, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+    ) -> Page:
+        """Billing tickets opened for the account, oldest first."""
+        check_limit(limit)
+        after = decode_cursor(cursor, _is_int)
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            rows = uow.listings.tickets(acct.id, after=after, limit=limit + 1)
+        return page(rows, limit, lambda r: r["id"], dict, {"account": account})
+
+    def invoices(
+        self, account: str, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+    ) -> Page:
+        """Issued invoices, oldest first (one a month per contract: an account's list is short,
+        so it is read whole by :meth:`BillingService.invoices` and cut here)."""
+        check_limit(limit)
+        # Invoices are append-only and listed in issue order: a position is a stable key.
+        start = decode_cursor(cursor, _is_int) or 0
+        issued = BillingService(self.ports).invoices(account)["invoices"]
+        rows = list(enumerate(issued))[start : start + limit + 1]
+        return page(rows, limit, lambda r: r[0] + 1, lambda r: r[1], {"account": account})

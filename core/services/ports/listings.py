@@ -1,0 +1,63 @@
+"""Paged reads for admin listings (the HTTP API's lists): keyset pages, so page 1,000 of a
+100,000-user account costs what page 1 does. Storage implements it over SQL."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from .stores import Installation, SeatRow
+
+__all__ = ["Listings"]
+
+
+class Listings(Protocol):
+    def users(
+        self,
+        account_id: int,
+        *,
+        product: str | None,
+        active: bool | None,
+        after: str | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """Integration users by email after ``after``: ``email``, ``name``, ``active``, ``roles``,
+        ``seats`` (the products they hold a seat of). ``product`` keeps the users linked to that
+        product's CRM or seated on it."""
+        ...
+
+    def seats(
+        self, account_id: int, *, product: str | None, after: tuple[str, str] | None, limit: int
+    ) -> list[SeatRow]:
+        """Seats by (product, email) after ``after``."""
+        ...
+
+    def installs(self, account_id: int, *, after: str | None, limit: int) -> list[Installation]:
+        """The account's installations by product after ``after``."""
+        ...
+
+    def runs(
+        self, account_id: int, *, product: str | None, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Finished sync runs, newest first, with ids below ``before``."""
+        ...
+
+    def run(self, account_id: int, run_id: int) -> dict[str, Any] | None:
+        """One sync run of the account (None when the id is another account's or unknown)."""
+        ...
+
+    def quarantine(
+        self,
+        account_id: int,
+        *,
+        product: str | None,
+        run_id: int | None,
+        after: int | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """Quarantined records (``id``, ``run_id``, ``product``, ``external_id``, ``email``,
+        ``reason``, ``at``) by id after ``after``."""
+        ...
+
+    def tickets(self, account_id: int, *, after: int | None, limit: int) -> list[dict[str, Any]]:
+        """Billing tickets (``id``, ``product``, ``kind``, ``opened_at``, ``actor``) by id."""
+        ...

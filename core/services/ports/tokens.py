@@ -1,0 +1,50 @@
+"""The store of the HTTP API's bearer tokens (storage implements it over SQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+import attrs
+
+__all__ = ["StoredToken", "TokenStore"]
+
+
+@attrs.frozen
+class StoredToken:
+    """A token as stored: never the token itself, only its SHA-256 digest (hex)."""
+
+    id: str
+    account: str
+    role: str
+    actor: str | None
+    digest: str = attrs.field(repr=False)
+    created_at: dt.datetime
+    created_by: str | None
+    revoked_at: dt.datetime | None
+
+
+class TokenStore(Protocol):
+    def add(
+        self,
+        account_id: int,
+        *,
+        token_id: str,
+        role: str,
+        actor: str | None,
+        digest: str,
+        at: dt.datetime,
+        created_by: str | None,
+    ) -> None: ...
+
+    def by_digest(self, digest: str) -> StoredToken | None: ...
+
+    def get(self, token_id: str) -> StoredToken | None: ...
+
+    def list(self, account_id: int | None = None) -> list[StoredToken]:
+        """Tokens of one account (or all), oldest first."""
+        ...
+
+    def revoke(self, token_id: str, at: dt.datetime) -> bool:
+        """True when the token was live and is now revoked."""
+        ...

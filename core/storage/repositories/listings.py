@@ -1,0 +1,192 @@
+"""Paged reads for admin listings, in SQL: keyset pages on an index-backed order (see
+:class:`~...services.ports.listings.Listings`)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import sqlalchemy as sa
+
+from ...services.ports.stores import Installation, SeatRow
+from ..tables import (
+    accounts,
+    contracts,
+    external_ids,
+    installations,
+    integration_users,
+    seats,
+    sync_quarantine,
+    sync_runs,
+    tickets,
+)
+from .installs import _query as _install_query
+from .installs import _to_installation
+
+__all__ = ["SqlListings"]
+
+
+class SqlListings:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def users(
+        self,
+        account_id: int,
+        *,
+        product: str | None,
+        active: bool | None,
+        after: str | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        iu = integration_users
+        query = (
+            sa.select(iu.c.id, iu.c.email, iu.c.name, iu.c.active, iu.c.roles)
+            .where(iu.c.account_id == account_id)
+            .order_by(iu.c.email)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(iu.c.email > after)
+        if active is not None:
+            query = query.where(iu.c.active == active)
+        if product is not None:
+            linked = sa.exists().where(
+                external_ids.c.account_id == account_id,
+                external_ids.c.product == product,
+                external_ids.c.user_id == iu.c.id,
+            )
+            seated = sa.exists().where(
+                seats.c.account_id == account_id,
+                seats.c.product == product,
+                seats.c.user_id == iu.c.id,
+            )
+            query = query.where(sa.or_(linked, seated))
+        rows = self.conn.execute(query).all()
+        held: dict[int, list[str]] = defaultdict(list)
+        if rows:
+            for user_id, seat_product in self.conn.execute(
+                sa.select(seats.c.user_id, seats.c.product)
+                .where(seats.c.user_id.in_([r.id for r in rows]))
+                .order_by(seats.c.product)
+            ):
+                held[user_id].append(seat_product)
+        return [
+            {
+                "email": r.email,
+                "name": r.name,
+                "active": bool(r.active),
+                "roles": list(r.roles or ()),
+                "seats": held[r.id],
+            }
+            for r in rows
+        ]
+
+    def seats(
+        self, account_id: int, *, product: str | None, after: tuple[str, str] | None, limit: int
+    ) -> list[SeatRow]:
+        query = (
+            sa.select(
+                seats.c.product,
+                integration_users.c.email,
+                integration_users.c.active,
+                seats.c.assigned_at,
+                seats.c.grandfathered,
+            )
+            .join(integration_users, seats.c.user_id == integration_users.c.id)
+            .where(seats.c.account_id == account_id)
+            .order_by(seats.c.product, integration_users.c.email)
+            .limit(limit)
+        )
+        if product is not None:
+            query = query.where(seats.c.product == product)
+        if after is not None:
+            query = query.where(
+                sa.tuple_(seats.c.product, integration_users.c.email) > sa.tuple_(*after)
+            )
+        return [
+            SeatRow(r.product, r.email, bool(r.active), r.assigned_at, bool(r.grandfathered))
+            for r in self.conn.execute(query)
+        ]
+
+    def installs(self, account_id: int, *, after: str | None, limit: int) -> list[Installation]:
+        query = (
+            _install_query()
+            .where(installations.c.account_id == account_id)
+            .order_by(installations.c.product)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(installations.c.product > after)
+        return [_to_installation(r) for r in self.conn.execute(query)]
+
+    def _run_rows(self, account_id: int) -> sa.Select[Any]:
+        return (
+            sa.select(sync_runs, accounts.c.name.label("account"))
+            .join(accounts, accounts.c.id == sync_runs.c.account_id)
+            .where(sync_runs.c.account_id == account_id, sync_runs.c.outcome != "running")
+        )
+
+    @staticmethod
+    def _run(row: Any) -> dict[str, Any]:
+        out = dict(row._mapping)
+        out.pop("account_id")
+        return out
+
+    def runs(
+        self, account_id: int, *, product: str | None, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        query = self._run_rows(account_id).order_by(sync_runs.c.id.desc()).limit(limit)
+        if product is not None:
+            query = query.where(sync_runs.c.product == product)
+        if before is not None:
+            query = query.where(sync_runs.c.id < before)
+        return [self._run(r) for r in self.conn.execute(query)]
+
+    def run(self, account_id: int, run_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute(self._run_rows(account_id).where(sync_runs.c.id == run_id)).first()
+        return None if row is None else self._run(row)
+
+    def quarantine(
+        self,
+        account_id: int,
+        *,
+        product: str | None,
+        run_id: int | None,
+        after: int | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        q = sync_quarantine
+        query = (
+            sa.select(
+                q.c.id, q.c.run_id, q.c.product, q.c.external_id, q.c.email, q.c.reason, q.c.at
+            )
+            .where(q.c.account_id == account_id)
+            .order_by(q.c.id)
+            .limit(limit)
+        )
+        if product is not None:
+            query = query.where(q.c.product == product)
+        if run_id is not None:
+            query = query.where(q.c.run_id == run_id)
+        if after is not None:
+            query = query.where(q.c.id > after)
+        return [dict(r._mapping) for r in self.conn.execute(query)]
+
+    def tickets(self, account_id: int, *, after: int | None, limit: int) -> list[dict[str, Any]]:
+        query = (
+            sa.select(
+                tickets.c.id,
+                contracts.c.product,
+                tickets.c.kind,
+                tickets.c.opened_at,
+                tickets.c.actor,
+            )
+            .join(contracts, contracts.c.id == tickets.c.contract_id)
+            .where(contracts.c.account_id == account_id)
+            .order_by(tickets.c.id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(tickets.c.id > after)
+        return [dict(r._mapping) for r in self.conn.execute(query)]
