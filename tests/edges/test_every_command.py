@@ -220,6 +220,18 @@ TEMPLATES: dict[str, tuple[tuple[str | Slot, ...], bool]] = {
     ),
     "catalog list": t("catalog", "list", ("product", "salesforce")),
     "demo": t("demo", db=False),
+    "serve": t(
+        "serve", "--host", ("label", "127.0.0.1"), "--port", ("port", "0"),
+        "--workers", ("workers", "1"), "--rate-limit", ("label", "1000/second"),
+        "--max-body", ("max_body", "1048576"), "--request-timeout", ("seconds", "30"),
+        "--freshness", ("freshness", "auto"),
+    ),
+    "token create": t(
+        "token", "create", ("account", "acme"), "--role", ("role", "check"),
+        "--actor", ("email", "ann@example.com"),
+    ),
+    "token list": t("token", "list", ("account", "acme")),
+    "token revoke": t("token", "revoke", ("label", "tok_nosuch")),
     "adapters list": t("adapters", "list", "--json", db=False),
     "adapters enable": t("adapters", "enable", ("account", "acme"), ("product", "salesforce")),
     "adapters disable": t("adapters", "disable", ("account", "acme"), ("product", "salesforce")),
@@ -270,6 +282,11 @@ def kinds() -> dict[str, st.SearchStrategy[str]]:
         "sandbox_users": whole_outside(0, 1_000_000),
         "limit": whole_outside(1, 10_000),
         "ticket": whole_outside(1, 2**31 - 1),
+        "workers": whole_outside(1, 64),
+        "max_body": whole_outside(1, 100 * 1_048_576),
+        "seconds": st.one_of(BLANK, _LETTERS, st.sampled_from(["0", "0.05", "3601", "-1", "nan"])),
+        "freshness": not_a_choice(("auto", "fence", "notify", "version")),
+        "role": not_a_choice(("check", "admin", "billing")),
         "renewal_quantity": whole_outside(0, 1_000_000),
         "lines": st.one_of(BLANK, bad_file, st.just("bad_email_list")),
         "config": st.one_of(BLANK, bad_file, st.just("not_json")),
@@ -488,7 +505,9 @@ def test_bad_values_in_any_command_are_refused_and_write_nothing_postgres(
 
 
 # The templates are valid: what makes the property's invocations fail is the bad value alone.
-OFFLINE = ("sandbox", "install", "sync", "new-adapter")  # need a CRM or block; checked elsewhere
+# These need a CRM, a token made at random, or block (serve, sandbox), or take seconds (the demo
+# runs in tests/test_demo.py); each is checked elsewhere.
+OFFLINE = ("sandbox", "install", "sync", "new-adapter", "serve", "demo", "token revoke")
 
 
 @pytest.mark.parametrize("name", [n for n in TEMPLATES if n not in OFFLINE])

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import Context, pass_ctx
+from . import Context, params, pass_ctx, table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -16,11 +16,18 @@ FRESHNESS = ("auto", "fence", "notify", "version")
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--host",
+    type=params.LABEL,
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on.",
+)
+@click.option("--port", default=8080, show_default=True, type=params.PORT)
+@click.option("--workers", default=1, show_default=True, type=params.counted(64))
 @click.option(
     "--rate-limit",
+    type=params.LABEL,
     default="1000/second",
     show_default=True,
     help="Requests per token per worker (N/second, N/minute...).",
@@ -29,21 +36,21 @@ FRESHNESS = ("auto", "fence", "notify", "version")
     "--max-body",
     default=1_048_576,
     show_default=True,
-    type=click.IntRange(1, 100 * 1_048_576),
+    type=params.counted(100 * 1_048_576),
     help="Largest request body, in bytes.",
 )
 @click.option(
     "--request-timeout",
     default=30.0,
     show_default=True,
-    type=click.FloatRange(0.1, 3600),
+    type=params.seconds(0.1, 3600),
     help="Seconds before a request answers 503.",
 )
 @click.option(
     "--freshness",
     default="auto",
     show_default=True,
-    type=click.Choice(FRESHNESS),
+    type=params.Choice("FRESHNESS", FRESHNESS),
     help="How workers learn of others' changes: fence (PostgreSQL: a version read per batch of "
     "checks), notify (PostgreSQL notifications only), version (a read per check).",
 )
@@ -83,11 +90,12 @@ def token() -> None:
 
 
 @token.command("create")
-@click.argument("account")
-@click.option("--role", required=True, help=" | ".join(ROLES))
+@click.argument("account", type=params.ACCOUNT)
+@click.option("--role", type=params.Choice("ROLE", ROLES), required=True, help=" | ".join(ROLES))
 @click.option(
     "--actor",
     "token_actor",
+    type=params.EMAIL,
     metavar="EMAIL",
     help="Whose Install or Manage permission the token's admin and billing acts use.",
 )
@@ -107,18 +115,16 @@ def token_create(ctx: Context, account: str, role: str, token_actor: str | None)
 
 
 @token.command("list")
-@click.argument("account", required=False)
+@click.argument("account", type=params.ACCOUNT, required=False)
 @pass_ctx
 def token_list(ctx: Context, account: str | None) -> None:
     """List tokens (of ACCOUNT, or all): ids, roles, actors, never the tokens."""
     tokens = ctx.app.tokens.list(account)
 
     def human(console: Console) -> None:
-        from rich.table import Table
-
-        table = Table("id", "account", "role", "actor", "created", "revoked")
+        shown = table("id", "account", "role", "actor", "created", "revoked")
         for t in tokens:
-            table.add_row(
+            shown.add_row(
                 t.id,
                 t.account,
                 t.role,
@@ -126,13 +132,13 @@ def token_list(ctx: Context, account: str | None) -> None:
                 str(t.created_at),
                 str(t.revoked_at or ""),
             )
-        console.print(table)
+        console.print(shown)
 
     ctx.emit({"tokens": [t.as_dict() for t in tokens]}, human)
 
 
 @token.command("revoke")
-@click.argument("token_id", metavar="TOKEN_ID")
+@click.argument("token_id", metavar="TOKEN_ID", type=params.LABEL)
 @pass_ctx
 def token_revoke(ctx: Context, token_id: str) -> None:
     """Revoke a token: every server stops accepting it at once."""

@@ -141,6 +141,21 @@ def counted(maximum: int, minimum: int = 1) -> Checked:
     )
 
 
+def seconds(minimum: float, maximum: float) -> Checked:
+    """A number of seconds from ``minimum`` to ``maximum`` (``--request-timeout``)."""
+
+    def check(value: str, what: str) -> float:
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = float("nan")
+        if not minimum <= number <= maximum:  # NaN fails both
+            raise BadInput(what, value, f"a number of seconds from {minimum:g} to {maximum:g}")
+        return number
+
+    return Checked("SECONDS", "seconds", check)
+
+
 LINES = Checked("FILE", "file", read_lines)  # '-' is stdin
 
 REGION = Checked("REGION", "region", lambda value, what: check_region(value))
