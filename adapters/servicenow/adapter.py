@@ -786,7 +786,11 @@ class _Roles:
 
 
 def _format(since: dt.datetime) -> str:
-    # Seconds are the stamp's precision: flooring keeps everything on the boundary second.
+    """``since`` as ``sys_updated_on`` compares it: UTC, floored to the second (the stamp's
+    precision), so everything on the boundary second stays in. A naive ``since`` is UTC, as the
+    core's instants are, never the machine's local time."""
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=dt.UTC)
     return since.astimezone(dt.UTC).strftime(STAMP_FORMAT)
 
 
