@@ -39,7 +39,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import attrs
 import urllib3
 from hubspot import HubSpot
 from hubspot.crm.owners.exceptions import ApiException as OwnersApiException
@@ -147,16 +146,8 @@ def _body(exc: Exception) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-@attrs.frozen
-class Write:
-    """A write to the portal, for the error that names what it needs when it is refused."""
-
-    action: str  # what it does, as a verb phrase
-    permission: str  # the scope it needs
-
-
-INSTALL_WRITE = Write("create the installation property group", INSTALL_SCOPES)
-UNINSTALL_WRITE = Write("archive the installation property group", INSTALL_SCOPES)
+INSTALL_WRITE = kit.Write("create the installation property group", INSTALL_SCOPES)
+UNINSTALL_WRITE = kit.Write("archive the installation property group", INSTALL_SCOPES)
 
 
 def translate(
@@ -164,7 +155,7 @@ def translate(
     *,
     can_refresh: bool,
     scope: str = OWNERS_SCOPE,
-    write: Write | None = None,
+    write: kit.Write | None = None,
     longest: float = 300.0,
 ) -> AdapterError:
     """The core's error for an exception of the client library (one line, no secret): HubSpot's
@@ -261,7 +252,7 @@ class Client:
         fn: Callable[[], T],
         *,
         scope: str = OWNERS_SCOPE,
-        write: Write | None = None,
+        write: kit.Write | None = None,
         longest: float = 300.0,
     ) -> T:
         """One request; the library's exceptions become the core's errors (a 403 names
@@ -323,7 +314,7 @@ class Client:
         fn: Callable[[], T],
         *,
         scope: str = OWNERS_SCOPE,
-        write: Write | None = None,
+        write: kit.Write | None = None,
     ) -> T:
         """``fn`` (one request) under the run's retry policy; an expired OAuth token is
         refreshed once."""

@@ -39,8 +39,8 @@ Salesforce returns, one ``ctx.call`` per page.
 
 Install writes the managed package's installation object (``Seatgate_Installation__c``, upserted by
 external id) for the products that have the package (``managed_package`` among their features):
-``salesforce`` only. ``salesforce_voice`` runs on the org's call centers and writes nothing; its
-install checks that its users can be read. A refused write is one line naming the permission.
+``salesforce`` only. ``salesforce_voice`` runs on the org's call centers: its install and uninstall
+write nothing. A refused write is one line naming the permission.
 
 Loopback hosts: simple-salesforce writes ``https://`` into every URL it builds. When the configured
 login or instance URL is plain http on 127.0.0.1/localhost (the sandbox), the adapter's
@@ -57,7 +57,6 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from xml.parsers.expat import ExpatError
 
-import attrs
 import jwt
 import requests
 from simple_salesforce.api import Salesforce
@@ -336,16 +335,8 @@ class LocatorLost(AdapterError):
     query again from the last record read (:class:`_Pull`)."""
 
 
-@attrs.frozen
-class Write:
-    """A write to the org, for the error that names what it needs when it is refused."""
-
-    action: str  # what it does, as a verb phrase
-    permission: str  # what the integration user needs for it
-
-
-INSTALL_WRITE = Write("write the installation record", INSTALL_PERMISSION)
-UNINSTALL_WRITE = Write("delete the installation record", INSTALL_PERMISSION)
+INSTALL_WRITE = kit.Write("write the installation record", INSTALL_PERMISSION)
+UNINSTALL_WRITE = kit.Write("delete the installation record", INSTALL_PERMISSION)
 
 
 class Client:
@@ -519,7 +510,7 @@ class Client:
         self._client = self.login()
 
     def call(
-        self, ctx: RequestContext, fn: Callable[[Salesforce], T], *, write: Write | None = None
+        self, ctx: RequestContext, fn: Callable[[Salesforce], T], *, write: kit.Write | None = None
     ) -> T:
         """Run one request on the current client (a refresh replaces it) under ``ctx``; a
         ``write`` names what it needs when the org refuses it."""
@@ -532,7 +523,7 @@ class Client:
         )
 
     def translate(
-        self, fn: Callable[[], T], *, write: Write | None = None, longest: float = 300.0
+        self, fn: Callable[[], T], *, write: kit.Write | None = None, longest: float = 300.0
     ) -> T:
         """Run ``fn``; the client's exceptions become the core's (raised without the original)."""
         error: AdapterError | None = None
@@ -545,7 +536,7 @@ class Client:
         raise error
 
     def _request_error(
-        self, exc: Exception, write: Write | None, longest: float
+        self, exc: Exception, write: kit.Write | None, longest: float
     ) -> AdapterError | None:
         # Messages carry the status and Salesforce's errorCode, never the body, URL or headers.
         if isinstance(exc, SalesforceError):
@@ -560,7 +551,7 @@ class Client:
         return None
 
     def _status_error(
-        self, exc: SalesforceError, write: Write | None, longest: float
+        self, exc: SalesforceError, write: kit.Write | None, longest: float
     ) -> AdapterError:
         status, code = int(exc.status), _error_code(exc)
         # Salesforce's own codes first: what the status alone does not say.
@@ -596,11 +587,16 @@ class Client:
             return kit.refused_write(
                 status, action=write.action, permission=write.permission, **common
             )
-        if status in (400, 404):
+        if status == 400:
             # The org refused the query it was sent: the settings that shape it are to check.
             return AdapterError(
-                f"Salesforce refused the user query ({code or f'HTTP {status}'}); check "
+                f"Salesforce refused the user query ({code or 'HTTP 400'}); check "
                 "namespace, voice_call_centers, voice_permission_set and api_version"
+            )
+        if status == 404:
+            return AdapterError(
+                f"Salesforce answered not found ({code or 'HTTP 404'}); check api_version and "
+                "the instance"
             )
         return kit.error_for_status(status, permission=READ_PERMISSION, **common)
 
@@ -652,11 +648,11 @@ class _Pull:
         if records:
             try:
                 ids = [r["Id"] for r in records]
-                self.last_stamp = records[-1]["SystemModstamp"]
             except (KeyError, TypeError):
-                raise MalformedResponse(
-                    "Salesforce answered a User record without an Id or a SystemModstamp"
-                ) from None
+                raise MalformedResponse("Salesforce answered a User record without an Id") from None
+            stamp = records[-1].get("SystemModstamp")
+            if isinstance(stamp, str):
+                self.last_stamp = stamp
             if self.restarted:
                 # The asked-again query starts on the last record's second: what was read is
                 # skipped (a user changed since it was read comes again, later in the order).
@@ -676,7 +672,12 @@ class _Pull:
             )
         self.ctx.retries += 1
         self.restarted, self.moved = True, False
-        resume = parse_stamp(self.last_stamp) if self.last_stamp else self.since
+        try:
+            resume = parse_stamp(self.last_stamp) if self.last_stamp else self.since
+        except ValueError:
+            raise MalformedResponse(
+                "Salesforce answered a User record with a bad SystemModstamp"
+            ) from None
         soql = build_query(self.client.product, self.client.settings, resume)
         timeout = self.client.timeout
         return self.client.call(
@@ -780,13 +781,12 @@ class SalesforceAdapter:
 
     @hookimpl
     def seatgate_install(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
+        if not has_package(product):
+            # Nothing of ours lives in the org (a Voice-only org has no package): nothing to
+            # write. The install service has checked the connection just before.
+            return True
         client = Client(product, settings)
         ctx = RequestContext()
-        if not has_package(product):
-            # Nothing of ours lives in the org (a Voice-only org has no package): the install
-            # checks that this product's users can be read, and writes nothing.
-            client.check(ctx)
-            return True
         record_id = format_external_id(INSTALL_KEY, installation_key(account, product))
         fields = {"Account__c": account, "Product__c": product}
         client.call(
@@ -798,9 +798,9 @@ class SalesforceAdapter:
 
     @hookimpl
     def seatgate_uninstall(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
-        client = Client(product, settings)
         if not has_package(product):
             return True  # its install wrote nothing
+        client = Client(product, settings)
         record_id = format_external_id(INSTALL_KEY, installation_key(account, product))
 
         def delete(c: Salesforce) -> None:

@@ -58,7 +58,6 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import attrs
 import pysnow
 import requests
 from oauthlib.oauth2 import TokenExpiredError
@@ -341,7 +340,7 @@ class Client:
 
         return self.ctx.call(fetch, refresh=self.refresh())
 
-    def write(self, table: str, write: Write, *, record: str = "", payload: Any = None) -> None:
+    def write(self, table: str, write: kit.Write, *, record: str = "", payload: Any = None) -> None:
         """One write (a create with ``payload``, else a delete of ``record``) under the retry
         policy; its answer is read, so a refusal is an error naming ``write.permission``. A
         delete of a record already gone is done (uninstall is idempotent)."""
@@ -387,7 +386,7 @@ class Client:
         self,
         exc: requests.HTTPError,
         *,
-        write: Write | None = None,
+        write: kit.Write | None = None,
         permission: str = READ_PERMISSION,
     ) -> AdapterError:
         response = exc.response
@@ -416,16 +415,8 @@ class Client:
         return kit.error_for_status(status, permission=permission, **common)
 
 
-@attrs.frozen
-class Write:
-    """A write to the instance, for the error that names what it needs when it is refused."""
-
-    action: str  # what it does, as a verb phrase
-    permission: str  # what the integration user needs for it
-
-
-INSTALL_WRITE = Write("create the installation marker in sys_properties", WRITE_PERMISSION)
-UNINSTALL_WRITE = Write("delete the installation marker from sys_properties", WRITE_PERMISSION)
+INSTALL_WRITE = kit.Write("create the installation marker in sys_properties", WRITE_PERMISSION)
+UNINSTALL_WRITE = kit.Write("delete the installation marker from sys_properties", WRITE_PERMISSION)
 
 
 def _is_no_record(response: requests.Response | None) -> bool:

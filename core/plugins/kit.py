@@ -9,9 +9,9 @@ the rest from here:
   expired token when the adapter can refresh it and refused credentials otherwise, 403 names the
   permission the integration user lacks, 408/5xx are transient, 429 waits or ends the run when
   the wait is longer than the policy accepts (a spent quota);
-- :func:`refused_write` — the same for a write an install or uninstall makes: a refusal (403, 404,
-  any other 4xx) names the permission or scope the write needs, so an install never reports
-  success when the CRM said no;
+- :func:`refused_write` — the same for a write an install or uninstall makes (a :class:`Write`):
+  a refusal (403, 404, any other 4xx) names the permission or scope the write needs, so an install
+  never reports success when the CRM said no;
 - :func:`transport_error` — a timeout, reset or refused connection as a :class:`TransientError`
   naming the CRM and the kind of failure, never the URL;
 - :func:`pages` — the paged loop: fetches the next page in a worker thread while the caller stores
@@ -29,6 +29,7 @@ import datetime as dt
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, TypeVar
 
+import attrs
 import httpx
 
 from ..errors import (
@@ -46,6 +47,7 @@ from .retry import RequestContext, parse_retry_after
 __all__ = [
     "THROTTLE_HEADERS",
     "HttpClient",
+    "Write",
     "error_for_status",
     "pages",
     "refused_write",
@@ -136,6 +138,15 @@ def error_for_status(
     if status == 408 or status >= 500 or status == 0:
         return TransientError(f"{crm} answered {status or 'nothing'}{said}; retrying may succeed")
     return MalformedResponse(f"{crm} answered {status}{said}: not expected here")
+
+
+@attrs.frozen
+class Write:
+    """A write an install or uninstall makes, for the error that names what it needs when the CRM
+    refuses it (:func:`refused_write`)."""
+
+    action: str  # what the write does, as a verb phrase: "create the installation marker"
+    permission: str  # the permission or scope it needs, in the vendor's words
 
 
 def refused_write(
