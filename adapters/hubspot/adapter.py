@@ -17,6 +17,16 @@ HubSpot roles from the settings users API, which costs one more request per 100 
 
 Retries: the client's urllib3 retries a 429 carrying Retry-After by itself and really sleeps; it is
 built with ``Retry(0)`` so the core's policy (``ctx.call``, injectable sleep) is the only one.
+
+What is HubSpot's stays here (tokens and their refresh, the owners and users listings, the mapping,
+``updatedAt``, the ``DAILY`` policy and ``EXPIRED_AUTHENTICATION`` category); the rest comes from
+the plugin kit: statuses as seatgate's errors, ``Retry-After`` and
+``X-HubSpot-RateLimit-Interval-Milliseconds``, and the paged loop with read-ahead and the
+repeated-cursor guard (owners, then archived owners; the settings users for their roles).
+
+Install creates a contact property group (one per platform account); it needs the scopes
+``crm.schemas.contacts.read`` and ``crm.schemas.contacts.write`` besides the pull's. A refusal is
+one line naming the scope (:data:`INSTALL_SCOPES`).
 """
 
 from __future__ import annotations
@@ -48,14 +58,10 @@ from seatgate.core.plugins import (
     Field,
     MalformedResponse,
     QuotaExhausted,
-    RateLimited,
     RequestContext,
-    TokenExpired,
-    TransientError,
     UserPage,
     hookimpl,
-    parse_retry_after,
-    read_ahead,
+    kit,
     require_tls,
     reveal,
 )
@@ -69,6 +75,16 @@ USERS_PAGE_MAX = 100  # settings users: "maximum 100 users per page"
 INSTALL_GROUP_PREFIX = "seatgate_"
 INSTALL_LABEL_PREFIX = "seatgate: "
 INSTALL_OBJECT_TYPE = "contacts"
+CRM = "HubSpot"
+# The owners API has no server-side filter: an incremental pull reads every page anyway, so a wide
+# window costs no request, only re-applying the few owners changed in it. Owners are a projection
+# of the portal's users, updated after a user or team change: 15 minutes cover that lag.
+LOOKBACK_SECONDS = 900
+
+# The scopes each call needs (docs/adapters.md lists them).
+OWNERS_SCOPE = "the app scope crm.objects.owners.read"
+USERS_SCOPE = "the app scope settings.users.read"
+INSTALL_SCOPES = "the app scopes crm.schemas.contacts.read and crm.schemas.contacts.write"
 
 _API_ERRORS = (OwnersApiException, UsersApiException, PropertiesApiException, OAuthApiException)
 
@@ -130,70 +146,66 @@ def _body(exc: Exception) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _retry_after(headers: Mapping[str, str] | None) -> float | None:
-    if not headers:
-        return None
-    seconds = parse_retry_after(headers.get("Retry-After"))
-    if seconds is not None:
-        return seconds
-    # Without Retry-After, the rolling window HubSpot reports is the longest wait that helps.
-    interval = headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
-    if interval and interval.isdigit():
-        return int(interval) / 1000
-    return None
+INSTALL_WRITE = kit.Write("create the installation property group", INSTALL_SCOPES)
+UNINSTALL_WRITE = kit.Write("archive the installation property group", INSTALL_SCOPES)
 
 
-def translate(exc: Exception, *, can_refresh: bool) -> AdapterError:
-    """The core's error for an exception of the client library (one line, no secret)."""
+def translate(
+    exc: Exception,
+    *,
+    can_refresh: bool,
+    scope: str = OWNERS_SCOPE,
+    write: kit.Write | None = None,
+    longest: float = 300.0,
+) -> AdapterError:
+    """The core's error for an exception of the client library (one line, no secret): HubSpot's
+    own categories and policies first, then the kit's reading of the status. A 403 names
+    ``scope``; a refused ``write`` names what it needs."""
     if isinstance(exc, _API_ERRORS):
         status = int(getattr(exc, "status", 0) or 0)
         body = _body(exc)
         category = str(body.get("category") or body.get("status") or "")
-        ref = f" (correlation id {body['correlationId']})" if body.get("correlationId") else ""
-        if status == 429:
-            policy = str(body.get("policyName") or "")
-            if policy == "DAILY":
-                return QuotaExhausted(
-                    f"HubSpot's daily API limit for this app is spent{ref}: "
-                    "the run stops; try again after midnight in the portal's time zone"
-                )
-            wait = _retry_after(getattr(exc, "headers", None))
-            return RateLimited(f"HubSpot throttled the app ({policy or 'rate limit'}){ref}", wait)
-        if status == 401 and category == "EXPIRED_AUTHENTICATION":
-            if can_refresh:
-                return TokenExpired(f"HubSpot says the access token expired{ref}")
+        ref = f"correlation id {body['correlationId']}" if body.get("correlationId") else ""
+        if status == 429 and str(body.get("policyName") or "") == "DAILY":
+            return QuotaExhausted(
+                f"HubSpot's daily API limit for this app is spent ({ref or 'no correlation id'}): "
+                "the run stops; try again after midnight in the portal's time zone"
+            )
+        expired = status == 401 and category == "EXPIRED_AUTHENTICATION"
+        if expired and not can_refresh:
             return AuthFailed(
-                f"HubSpot says the access token expired{ref}: private app tokens do not refresh; "
-                "put the app's current token in access_token"
+                f"HubSpot says the access token expired ({ref or category}): private app tokens "
+                "do not refresh; put the app's current token in access_token"
             )
         if status in (400, 401) and isinstance(exc, OAuthApiException):
             return AuthFailed(
-                f"HubSpot refused the OAuth credentials ({category or status}){ref}: "
-                "check client_id, client_secret and refresh_token"
+                f"HubSpot refused the OAuth credentials ({category or status}"
+                f"{', ' + ref if ref else ''}): check client_id, client_secret and refresh_token"
             )
-        if status == 401:
-            return AuthFailed(
-                f"HubSpot refused the credentials ({category or status}){ref}: "
-                "check access_token (or the OAuth settings) in the config"
+        policy = str(body.get("policyName") or "") if status == 429 else ""
+        common: dict[str, Any] = {
+            "crm": CRM,
+            "detail": ", ".join(p for p in (policy or category, ref) if p),
+            "retry_after": kit.throttle_wait(getattr(exc, "headers", None)),
+            "max_retry_after": longest,
+            # Only an expired token is worth a refresh; other 401s are refused credentials.
+            "can_refresh": expired,
+            "credentials": "access_token (or the OAuth settings) in the config",
+        }
+        if write is not None:
+            return kit.refused_write(
+                status, action=write.action, permission=write.permission, **common
             )
-        if status == 403:
-            return AuthFailed(
-                f"HubSpot denied access ({category or status}){ref}: the app needs the scopes "
-                "crm.objects.owners.read (and settings.users.read with read_user_roles)"
-            )
-        if status >= 500 or status == 0:
-            return TransientError(f"HubSpot answered {status or 'nothing'}{ref}; retry later")
-        return MalformedResponse(f"HubSpot answered {status} {category}{ref}: not expected here")
+        return kit.error_for_status(status, permission=scope, **common)
     if isinstance(exc, urllib3.exceptions.HTTPError):
-        return TransientError(
-            f"could not reach HubSpot ({type(exc).__name__}); check base_url and the network"
-        )
+        timed_out = isinstance(exc, urllib3.exceptions.TimeoutError)
+        return kit.transport_error(CRM, exc, timed_out=timed_out)
     return MalformedResponse(
         f"HubSpot sent a response the client could not read ({type(exc).__name__})"
     )
 
 
-class _Session:
+class Client:
     """One client for one run: the API objects (each owns a connection pool) built once."""
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
@@ -235,13 +247,24 @@ class _Session:
             self._apis.append(self._groups)
         return self._groups
 
-    def run(self, fn: Callable[[], T]) -> T:
-        """One request; the library's exceptions become the core's errors."""
+    def run(
+        self,
+        fn: Callable[[], T],
+        *,
+        scope: str = OWNERS_SCOPE,
+        write: kit.Write | None = None,
+        longest: float = 300.0,
+    ) -> T:
+        """One request; the library's exceptions become the core's errors (a 403 names
+        ``scope``, a refused ``write`` what it needs)."""
         try:
             return fn()
         except (*_API_ERRORS, urllib3.exceptions.HTTPError, ValueError, TypeError) as exc:
             # from None: a chained library exception would print request details into logs.
-            raise translate(exc, can_refresh=self.oauth) from None
+            error = translate(
+                exc, can_refresh=self.oauth, scope=scope, write=write, longest=longest
+            )
+        raise error from None
 
     def owners_page(self, after: str | None, archived: bool) -> dict[str, Any]:
         """One page of owners as plain JSON.
@@ -285,9 +308,21 @@ class _Session:
         for api in self._apis:
             api.api_client.configuration.access_token = answer.access_token
 
-    def call(self, ctx: RequestContext, fn: Callable[[], T]) -> T:
+    def call(
+        self,
+        ctx: RequestContext,
+        fn: Callable[[], T],
+        *,
+        scope: str = OWNERS_SCOPE,
+        write: kit.Write | None = None,
+    ) -> T:
+        """``fn`` (one request) under the run's retry policy; an expired OAuth token is
+        refreshed once."""
         refresh = self.refresh if self.oauth else None
-        return ctx.call(lambda: self.run(fn), refresh=refresh)
+        longest = ctx.policy.max_retry_after
+        return ctx.call(
+            lambda: self.run(fn, scope=scope, write=write, longest=longest), refresh=refresh
+        )
 
     def start(self, ctx: RequestContext) -> None:
         if self.oauth:
@@ -304,14 +339,18 @@ def _close(api: Any) -> None:
 
 
 @contextmanager
-def session(settings: Mapping[str, Any], ctx: RequestContext | None = None) -> Iterator[_Session]:
-    s = _Session(settings)
+def session(settings: Mapping[str, Any], ctx: RequestContext | None = None) -> Iterator[Client]:
+    s = Client(settings)
     try:
         if ctx is not None:
             s.start(ctx)
         yield s
     finally:
         s.close()
+
+
+# Where the owners listing is: (archived?, the ``after`` cursor; None for the listing's first page).
+Cursor = tuple[bool, str | None]
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -346,6 +385,7 @@ class HubSpotAdapter:
             page_size=OWNERS_PAGE_MAX,
             description="HubSpot owners (live and archived) via hubspot-api-client; "
             "roles are team names and, optionally, HubSpot user roles",
+            lookback_seconds=LOOKBACK_SECONDS,
         )
 
     @hookimpl
@@ -374,28 +414,21 @@ class HubSpotAdapter:
         teams = frozenset(settings.get("teams") or ())
         with session(settings, ctx) as s:
             roles = _user_roles(s, ctx) if settings.get("read_user_roles") else {}
-            seen: set[tuple[bool, str]] = set()
 
-            def fetch(
-                at: tuple[bool, str | None],
-            ) -> tuple[list[Any], tuple[bool, str | None] | None]:
+            def fetch(at: Cursor) -> tuple[list[Any], Cursor | None]:
                 archived, after = at
                 page = s.call(ctx, lambda: s.owners_page(after, archived))
                 nxt = _next_after(page)
                 if nxt is None:  # the live listing is followed by the archived one
                     return page["results"], None if archived else (True, None)
-                if (archived, nxt) in seen:
-                    raise MalformedResponse(
-                        "HubSpot sent a page cursor it had already sent: the listing loops; "
-                        "retry later or report it to HubSpot"
-                    )
-                seen.add((archived, nxt))
                 return page["results"], (archived, nxt)
 
             # Mapped here while the worker reads the next page: the next request waits only for
-            # the page's cursor, not for the mapping.
-            # closing(): a pull closed early stops its worker before the session closes.
-            with contextlib.closing(read_ahead(fetch, (False, None), "hubspot-pull")) as pages:
+            # the page's cursor, not for the mapping. The kit stops a listing that repeats a
+            # cursor. closing(): a pull closed early stops its worker before the session closes.
+            first: Cursor = (False, None)
+            listing = kit.pages(fetch, first, name="hubspot-pull", crm=CRM)
+            with contextlib.closing(listing) as pages:
                 for owners in pages:
                     users = []
                     for owner in owners:
@@ -418,10 +451,18 @@ class HubSpotAdapter:
         ctx = RequestContext()
         with session(settings, ctx) as s:
             groups = s.groups
-            found = s.call(ctx, _unless(404, lambda: groups.get_by_name(INSTALL_OBJECT_TYPE, name)))
+            found = s.call(
+                ctx,
+                _unless(404, lambda: groups.get_by_name(INSTALL_OBJECT_TYPE, name)),
+                scope=INSTALL_SCOPES,
+            )
             if found is None:
                 # 409: a concurrent install created it first, which is the same end state.
-                s.call(ctx, _unless(409, lambda: groups.create(INSTALL_OBJECT_TYPE, create)))
+                s.call(
+                    ctx,
+                    _unless(409, lambda: groups.create(INSTALL_OBJECT_TYPE, create)),
+                    write=INSTALL_WRITE,
+                )
         return True
 
     @hookimpl
@@ -432,7 +473,11 @@ class HubSpotAdapter:
         with session(settings, ctx) as s:
             groups = s.groups
             # 404: already gone; uninstall is idempotent.
-            s.call(ctx, _unless(404, lambda: groups.archive(INSTALL_OBJECT_TYPE, name)))
+            s.call(
+                ctx,
+                _unless(404, lambda: groups.archive(INSTALL_OBJECT_TYPE, name)),
+                write=UNINSTALL_WRITE,
+            )
         return True
 
 
@@ -455,28 +500,30 @@ def _check_product(product: str) -> None:
         raise BadInput("product", product, PRODUCTS)
 
 
-def _user_roles(s: _Session, ctx: RequestContext) -> dict[str, tuple[str, ...]]:
-    """HubSpot user id -> role names. Ids and a few interned names, not user records."""
-    listing = s.call(ctx, lambda: s.roles.get_all(_request_timeout=s.timeout))
+def _user_roles(s: Client, ctx: RequestContext) -> dict[str, tuple[str, ...]]:
+    """HubSpot user id -> role names. Ids and a few interned names, not user records. The users
+    listing is paged through the kit: the next page is read while this one is parsed."""
+    listing = s.call(ctx, lambda: s.roles.get_all(_request_timeout=s.timeout), scope=USERS_SCOPE)
     names = {str(r.id): r.name for r in listing.results}
-    out: dict[str, tuple[str, ...]] = {}
-    after: str | None = None
-    while True:
+
+    def fetch(after: str) -> tuple[list[Any], str | None]:
         page = s.call(
             ctx,
-            lambda a=after: s.users.get_page(  # type: ignore[misc]
-                limit=USERS_PAGE_MAX, after=a, _request_timeout=s.timeout
+            lambda: s.users.get_page(
+                limit=USERS_PAGE_MAX, after=after or None, _request_timeout=s.timeout
             ),
+            scope=USERS_SCOPE,
         )
-        for user in page.results:
-            ids = list(user.role_ids or ([user.role_id] if user.role_id else []))
-            out[str(user.id)] = tuple(names.get(i, i) for i in ids)
         nxt = page.paging.next if page.paging else None
-        if nxt is None or not nxt.after:
-            return out
-        if nxt.after == after:
-            raise MalformedResponse("HubSpot sent the same users page cursor twice: it loops")
-        after = nxt.after
+        return list(page.results), (str(nxt.after) if nxt is not None and nxt.after else None)
+
+    out: dict[str, tuple[str, ...]] = {}
+    with contextlib.closing(kit.pages(fetch, "", name="hubspot-users", crm=CRM)) as pages:
+        for users in pages:
+            for user in users:
+                ids = list(user.role_ids or ([user.role_id] if user.role_id else []))
+                out[str(user.id)] = tuple(names.get(i, i) for i in ids)
+    return out
 
 
 def _older_than(owner: Mapping[str, Any], since: dt.datetime) -> bool:

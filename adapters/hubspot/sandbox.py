@@ -10,6 +10,10 @@ Endpoints (reference/crm-apis.md, section 2):
 * ``POST /oauth/v1/token`` — ``grant_type=refresh_token`` with client id/secret: a new access token.
 * ``GET|POST|DELETE /crm/v3/properties/contacts/groups[/{name}]`` — the property group that
   install leaves on the CRM side (one per platform account); :attr:`installations` follows it.
+  Reading a group needs the scope ``crm.schemas.contacts.read``, writing one
+  ``crm.schemas.contacts.write``: the :attr:`~HubSpotSandbox.scopes` knob holds the scopes the app
+  was granted, and a call without its scope is 403 ``MISSING_SCOPES`` as HubSpot answers it
+  (``refuse_writes = True`` takes the write scope away).
 
 Every required field of the client's models is sent (the client validates them and raises
 ``ValueError`` on a null). Sandbox users map onto owners: ``SandboxUser.roles`` are team names,
@@ -43,6 +47,9 @@ TEAM_NAMES = ("Sales Team", "Support Team", "Service Team")
 ROLE_NAMES = ("Sales User", "Service Agent", "Super Admin")
 INSTALL_GROUP_PREFIX = "seatgate_"
 INSTALL_LABEL_PREFIX = "seatgate: "
+READ_SCOPE = "crm.schemas.contacts.read"
+WRITE_SCOPE = "crm.schemas.contacts.write"
+SCOPES = ("crm.objects.owners.read", "settings.users.read", READ_SCOPE, WRITE_SCOPE)
 _USER_ID_BASE = 9_000_000
 _TRUE = ("true", "True", "1")
 
@@ -107,6 +114,8 @@ class HubSpotSandbox(Sandbox):
         self.team_ids: dict[str, str] = {}
         self.role_ids = {name: str(100 + i) for i, name in enumerate(ROLE_NAMES)}
         self.groups: dict[str, dict[str, Any]] = {}
+        # The scopes the app was granted (every one the adapter may use, by default).
+        self.scopes: set[str] = set(SCOPES)
         self._render_lock = threading.Lock()
         self._fragments: dict[int, tuple[dt.datetime, bytes]] = {}
         self._listing_version: dt.datetime | None = None
@@ -357,7 +366,32 @@ class HubSpotSandbox(Sandbox):
         }
         return Response(200, body)
 
+    @property
+    def refuse_writes(self) -> bool:
+        """True when the app lacks the write scope an install needs."""
+        return WRITE_SCOPE not in self.scopes
+
+    @refuse_writes.setter
+    def refuse_writes(self, value: bool) -> None:
+        if value:
+            self.scopes.discard(WRITE_SCOPE)
+        else:
+            self.scopes.add(WRITE_SCOPE)
+
     def _groups(self, request: Request, rest: str) -> Response:
+        needed = READ_SCOPE if request.method == "GET" else WRITE_SCOPE
+        if needed not in self.scopes:
+            return _error(
+                403,
+                "This app hasn't been granted all required scopes to make this call.",
+                "MISSING_SCOPES",
+                errors=[
+                    {
+                        "message": "One or more of the following scopes are required.",
+                        "context": {"requiredGranularScopes": [needed]},
+                    }
+                ],
+            )
         name = rest.strip("/")
         if request.method == "POST" and not name:
             data = request.json() or {}
@@ -375,11 +409,11 @@ class HubSpotSandbox(Sandbox):
             self.groups[name] = group
             self._sync_installations()
             return Response(201, group)
-        group = self.groups.get(name)
-        if group is None:
+        found = self.groups.get(name)
+        if found is None:
             return _error(404, f"property group {name} does not exist", "OBJECT_NOT_FOUND")
         if request.method == "GET":
-            return Response(200, group)
+            return Response(200, found)
         if request.method == "DELETE":
             del self.groups[name]
             self._sync_installations()

@@ -1,7 +1,10 @@
 """The Salesforce adapter, serving two products: ``salesforce`` and ``salesforce_voice``.
 
 Every call to the org goes through simple-salesforce (1.12): SOQL ``query``/``query_more`` on the
-``User`` object for pulls, an SObject upsert/delete by external id for install/uninstall.
+``User`` object for pulls, an SObject upsert/delete by external id for install/uninstall. What is
+Salesforce's stays here (the logins, the SOQL, the field mapping, ``SystemModstamp``, the error
+codes); the rest comes from the plugin kit (:mod:`seatgate.core.plugins.kit`): HTTP statuses as
+seatgate's errors, ``Retry-After``, and the paged loop with read-ahead and the repeated-cursor guard.
 
 Who is pulled, per product (each licence is its own set of seats):
 
@@ -16,8 +19,16 @@ permission set names with ``read_permission_sets`` (a child subquery, in the sam
 ``package:<namespace>`` for the licence holders pulled by the ``salesforce`` product.
 
 Incremental pulls filter ``SystemModstamp >= <since, floored to the second>``: inclusive, so a user
-stamped on the boundary is never lost. One caveat: granting or removing a permission set or a
-package licence does not move ``User.SystemModstamp``, so such a change shows at the next full pull.
+stamped on the boundary is never lost (SOQL compares datetimes to the second and its literals carry
+no fraction). One caveat: granting or removing a permission set or a package licence does not move
+``User.SystemModstamp``, so such a change shows at the next full pull. The core re-reads
+:data:`LOOKBACK_SECONDS` before the cursor (a transaction commits its stamp late).
+
+A lost query locator (``INVALID_QUERY_LOCATOR``: an org that binds locators to the session that
+opened them, after a re-login; or a locator that expired) does not end the pull: the query is
+asked again from the last record read, on the order the pull already uses (``ORDER BY
+SystemModstamp, Id``: ``SystemModstamp >=`` that record's second), and the records already read are
+skipped. It counts as one retry (``ctx.retries``).
 
 Retries are the core's alone: simple-salesforce logs in again and repeats a 401
 ``INVALID_SESSION_ID`` up to three times by itself when it holds the login; the adapter takes that
@@ -25,6 +36,11 @@ login away from each client after it is built, so a 401 surfaces as :class:`Toke
 ``ctx.call`` refreshes once (a new client, a new login). ``requests`` does not retry by default and
 is left so. Pages are asked at 2000 records (``Sforce-Query-Options: batchSize=2000``), the most
 Salesforce returns, one ``ctx.call`` per page.
+
+Install writes the managed package's installation object (``Seatgate_Installation__c``, upserted by
+external id) for the products that have the package (``managed_package`` among their features):
+``salesforce`` only. ``salesforce_voice`` runs on the org's call centers: its install and uninstall
+write nothing. A refused write is one line naming the permission.
 
 Loopback hosts: simple-salesforce writes ``https://`` into every URL it builds. When the configured
 login or instance URL is plain http on 127.0.0.1/localhost (the sandbox), the adapter's
@@ -43,16 +59,13 @@ from xml.parsers.expat import ExpatError
 
 import jwt
 import requests
-from simple_salesforce import Salesforce, format_external_id, format_soql
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceError,
-    SalesforceExpiredSession,
-    SalesforceGeneralError,
-    SalesforceMalformedRequest,
-    SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
+from simple_salesforce.format import format_external_id, format_soql
 
 from seatgate.adapters.salesforce.declaration import FEATURES, NAME, PRODUCTS
 from seatgate.core.plugins import (
@@ -68,12 +81,10 @@ from seatgate.core.plugins import (
     QuotaExhausted,
     RateLimited,
     RequestContext,
-    TokenExpired,
     TransientError,
     UserPage,
     hookimpl,
-    parse_retry_after,
-    read_ahead,
+    kit,
     require_tls,
     reveal,
 )
@@ -88,6 +99,18 @@ BATCH_HEADERS = {"Sforce-Query-Options": f"batchSize={BATCH_SIZE}"}
 SF_SUFFIX = ".salesforce.com"
 INSTALL_OBJECT = "Seatgate_Installation__c"
 INSTALL_KEY = "Account_Key__c"
+CRM = "Salesforce"
+# A transaction's SystemModstamp is taken when it writes and seen when it commits: an Apex
+# transaction may run up to 10 minutes, so a change can appear that much older than the cursor.
+LOOKBACK_SECONDS = 600
+
+# What the integration user needs (docs/adapters.md lists them): reading users for every pull and
+# check, and writing the managed package's installation object for an install of a product that
+# has the package.
+READ_PERMISSION = "API Enabled and Read on User (View Setup and Configuration)"
+INSTALL_PERMISSION = (
+    f"Create, Edit and Delete on {INSTALL_OBJECT} (the object the managed package installs)"
+)
 
 USER_FIELDS = (
     "Id",
@@ -250,16 +273,12 @@ def build_query(product: str, settings: Mapping[str, Any], since: dt.datetime | 
     return f"SELECT {', '.join(fields)} FROM User WHERE {condition} ORDER BY SystemModstamp, Id"
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    return parse_retry_after(response.headers.get("Retry-After"))
-
-
 class LoopbackSession(requests.Session):
     """A ``requests.Session`` with a default timeout that, for a loopback org only, undoes the
     ``https://`` simple-salesforce hard-codes (and sends its login URL to the configured one).
 
-    It also keeps the ``Retry-After`` of the last answer: simple-salesforce's exceptions carry the
-    body but not the headers.
+    It also keeps the wait the last throttled answer asked for (:func:`kit.throttle_wait`):
+    simple-salesforce's exceptions carry the body but not the headers.
     """
 
     def __init__(self, timeout: float, rewrites: Mapping[str, str]) -> None:
@@ -274,7 +293,9 @@ class LoopbackSession(requests.Session):
     def __repr__(self) -> str:
         return "LoopbackSession()"
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         target = url.decode() if isinstance(url, bytes) else url
         for prefix, replacement in self.rewrites.items():
             if target.startswith(prefix) and target[len(prefix) : len(prefix) + 1] in ("", "/"):
@@ -283,7 +304,8 @@ class LoopbackSession(requests.Session):
         kwargs.setdefault("timeout", self.timeout)
         verb = method.decode() if isinstance(method, bytes) else method
         response = super().request(verb, target, *args, **kwargs)
-        self.retry_after = _retry_after(response) if response.status_code in (429, 503) else None
+        throttled = response.status_code in (429, 503)
+        self.retry_after = kit.throttle_wait(response.headers) if throttled else None
         return response
 
 
@@ -303,15 +325,23 @@ def _error_message(exc: SalesforceError) -> str:
 
 
 def _network_error(exc: requests.RequestException) -> AdapterError:
-    if isinstance(exc, requests.Timeout):
-        return TransientError("Salesforce did not answer in time; raise timeout if this persists")
-    if isinstance(exc, requests.ConnectionError):
-        return TransientError("could not reach Salesforce (connection failed); retry later")
-    return TransientError(f"the request to Salesforce failed ({type(exc).__name__})")
+    return kit.transport_error(
+        CRM, exc, timed_out=isinstance(exc, requests.Timeout), url_setting="login_url"
+    )
 
 
-class Connection:
-    """One product's settings, a logged-in client, and the translation of the client's errors."""
+class LocatorLost(AdapterError):
+    """Salesforce no longer knows a query locator (``INVALID_QUERY_LOCATOR``); the pull asks its
+    query again from the last record read (:class:`_Pull`)."""
+
+
+INSTALL_WRITE = kit.Write("write the installation record", INSTALL_PERMISSION)
+UNINSTALL_WRITE = kit.Write("delete the installation record", INSTALL_PERMISSION)
+
+
+class Client:
+    """One product's settings, a logged-in simple-salesforce client, and the translation of the
+    client's errors into seatgate's (through the kit, after Salesforce's own error codes)."""
 
     def __init__(self, product: str, settings: Mapping[str, Any]) -> None:
         self.product = product
@@ -323,7 +353,12 @@ class Connection:
         self._client: Salesforce | None = None
 
     def __repr__(self) -> str:
-        return f"Connection(product={self.product!r}, auth={self.flow!r})"
+        return f"Client(product={self.product!r}, auth={self.flow!r})"
+
+    @property
+    def can_refresh(self) -> bool:
+        """A login flow can log in again; a session id given in the config cannot be renewed."""
+        return self.flow != "session"
 
     # -- login ---------------------------------------------------------------------------------
     def _login_url(self) -> str:
@@ -436,6 +471,7 @@ class Connection:
             )
         if not isinstance(exc, SalesforceAuthenticationFailed):
             return None
+        # The login answers SOAP faults and OAuth error codes, not statuses: Salesforce's words.
         code = str(exc.code)
         if code == "200":
             return MalformedResponse(
@@ -473,71 +509,38 @@ class Connection:
         """Log in again (the ``refresh`` given to ``ctx.call``)."""
         self._client = self.login()
 
-    def call(self, ctx: RequestContext, fn: Callable[[Salesforce], T]) -> T:
-        """Run one request on the current client (a refresh replaces it) under ``ctx``."""
+    def call(
+        self, ctx: RequestContext, fn: Callable[[Salesforce], T], *, write: kit.Write | None = None
+    ) -> T:
+        """Run one request on the current client (a refresh replaces it) under ``ctx``; a
+        ``write`` names what it needs when the org refuses it."""
         self.connect(ctx)
-        refresh = None if self.flow == "session" else self.refresh
-        return ctx.call(lambda: self.translate(lambda: fn(self.client)), refresh=refresh)
+        refresh = self.refresh if self.can_refresh else None
+        longest = ctx.policy.max_retry_after
+        return ctx.call(
+            lambda: self.translate(lambda: fn(self.client), write=write, longest=longest),
+            refresh=refresh,
+        )
 
-    def translate(self, fn: Callable[[], T]) -> T:
+    def translate(
+        self, fn: Callable[[], T], *, write: kit.Write | None = None, longest: float = 300.0
+    ) -> T:
         """Run ``fn``; the client's exceptions become the core's (raised without the original)."""
         error: AdapterError | None = None
         try:
             return fn()
         except Exception as exc:
-            error = self._request_error(exc)
+            error = self._request_error(exc, write, longest)
             if error is None:
                 raise
         raise error
 
-    def _request_error(self, exc: Exception) -> AdapterError | None:
+    def _request_error(
+        self, exc: Exception, write: kit.Write | None, longest: float
+    ) -> AdapterError | None:
         # Messages carry the status and Salesforce's errorCode, never the body, URL or headers.
-        if isinstance(exc, SalesforceExpiredSession):
-            if self.flow == "session":
-                return AuthFailed(
-                    "Salesforce rejected the session id (INVALID_SESSION_ID); give a fresh "
-                    "session_id or configure a login flow that can renew it"
-                )
-            return TokenExpired("the Salesforce session expired (INVALID_SESSION_ID)")
-        if isinstance(exc, SalesforceRefusedRequest):
-            code = _error_code(exc)
-            if code == "REQUEST_LIMIT_EXCEEDED" and "Concurrent" in _error_message(exc):
-                # ConcurrentPerOrgLongTxn: too many long requests at once, not the daily limit.
-                return RateLimited(
-                    "Salesforce is throttling concurrent requests (REQUEST_LIMIT_EXCEEDED)",
-                    self.session.retry_after,
-                )
-            if code == "REQUEST_LIMIT_EXCEEDED":
-                return QuotaExhausted(
-                    "Salesforce's daily API request limit is spent (REQUEST_LIMIT_EXCEEDED); "
-                    "the run stops: sync again once the org's usage drops"
-                )
-            return AuthFailed(
-                f"Salesforce refused the request ({code or 'HTTP 403'}); give the integration "
-                "user API Enabled and read access to users"
-            )
-        if isinstance(exc, SalesforceMalformedRequest):
-            return AdapterError(
-                f"Salesforce refused the user query ({_error_code(exc) or 'HTTP 400'}); check "
-                "namespace, voice_call_centers, voice_permission_set and api_version"
-            )
-        if isinstance(exc, SalesforceResourceNotFound):
-            return AdapterError(
-                f"Salesforce answered not found ({_error_code(exc) or 'HTTP 404'}); check "
-                "api_version and the instance"
-            )
-        if isinstance(exc, SalesforceGeneralError):
-            code = _error_code(exc)
-            if exc.status == 429:
-                return RateLimited(
-                    f"Salesforce throttled the request (HTTP 429 {code})".replace(" )", ")"),
-                    self.session.retry_after,
-                )
-            if exc.status >= 500:
-                return TransientError(f"Salesforce answered HTTP {exc.status} {code}".rstrip())
-            return AdapterError(f"Salesforce answered HTTP {exc.status} {code}".rstrip())
         if isinstance(exc, SalesforceError):
-            return AdapterError(f"Salesforce answered HTTP {exc.status}")
+            return self._status_error(exc, write, longest)
         # requests' JSONDecodeError is a RequestException too: a broken body is not retried.
         if isinstance(exc, ValueError):
             return MalformedResponse(
@@ -547,36 +550,139 @@ class Connection:
             return _network_error(exc)
         return None
 
-    # -- pulls ---------------------------------------------------------------------------------
-    def pages(self, ctx: RequestContext, since: dt.datetime | None) -> Iterator[UserPage]:
-        soql = build_query(self.product, self.settings, since)
-        _, implied_roles = user_filter(self.product, self.settings)
-        timeout = self.timeout
-        seen: set[str] = set()
-
-        def fetch(next_url: str) -> tuple[list[Any], str | None]:
-            if next_url:
-                result = self.call(ctx, partial(_query_more, url=next_url, timeout=timeout))
-            else:
-                result = self.call(
-                    ctx, lambda c: c.query(soql, headers=BATCH_HEADERS, timeout=timeout)
+    def _status_error(
+        self, exc: SalesforceError, write: kit.Write | None, longest: float
+    ) -> AdapterError:
+        status, code = int(exc.status), _error_code(exc)
+        # Salesforce's own codes first: what the status alone does not say.
+        if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+            if "Concurrent" in _error_message(exc):
+                # ConcurrentPerOrgLongTxn: too many long requests at once, not the daily limit.
+                return RateLimited(
+                    "Salesforce is throttling concurrent requests (REQUEST_LIMIT_EXCEEDED)",
+                    self.session.retry_after,
                 )
-            records, done, following = _page_parts(result)
-            if done:
-                return records, None
-            if following in seen:
-                raise MalformedResponse(
-                    "Salesforce named a page it already sent as the next one; the pull stops "
-                    "instead of looping, try again"
-                )
-            seen.add(following)
-            return records, following
+            return QuotaExhausted(
+                "Salesforce's daily API request limit is spent (REQUEST_LIMIT_EXCEEDED); "
+                "the run stops: sync again once the org's usage drops"
+            )
+        if status == 400 and code == "INVALID_QUERY_LOCATOR":
+            return LocatorLost(
+                "Salesforce no longer knows the query locator (INVALID_QUERY_LOCATOR)"
+            )
+        credentials = (
+            "the login settings in the config"
+            if self.can_refresh
+            else "session_id: give a fresh one, or configure a login flow that can renew it"
+        )
+        common: dict[str, Any] = {
+            "crm": CRM,
+            "detail": code,
+            "retry_after": self.session.retry_after,
+            "max_retry_after": longest,
+            "can_refresh": self.can_refresh,
+            "credentials": credentials,
+        }
+        if write is not None:
+            return kit.refused_write(
+                status, action=write.action, permission=write.permission, **common
+            )
+        if status == 400:
+            # The org refused the query it was sent: the settings that shape it are to check.
+            return AdapterError(
+                f"Salesforce refused the user query ({code or 'HTTP 400'}); check "
+                "namespace, voice_call_centers, voice_permission_set and api_version"
+            )
+        if status == 404:
+            return AdapterError(
+                f"Salesforce answered not found ({code or 'HTTP 404'}); check api_version and "
+                "the instance"
+            )
+        return kit.error_for_status(status, permission=READ_PERMISSION, **common)
 
-        # The next page is read while this one is mapped and stored; closing() stops the worker
-        # when the pull is closed early.
-        with contextlib.closing(read_ahead(fetch, "", "salesforce-pull")) as results:
+    def check(self, ctx: RequestContext) -> None:
+        """One user of the product read (``LIMIT 1``): the credentials and read access work."""
+        condition, _ = user_filter(self.product, self.settings)
+        soql = f"SELECT Id FROM User WHERE {condition} LIMIT 1"
+        _page_parts(self.call(ctx, lambda c: c.query(soql, timeout=self.timeout)))
+
+
+class _Pull:
+    """One pull: its query, asked page by page through :func:`kit.pages` (the next page is read
+    while this one is mapped and stored), and what it needs to ask it again when the org loses
+    the query locator."""
+
+    def __init__(self, client: Client, ctx: RequestContext, since: dt.datetime | None) -> None:
+        self.client, self.ctx, self.since = client, ctx, since
+        self.soql = build_query(client.product, client.settings, since)
+        _, self.implied_roles = user_filter(client.product, client.settings)
+        self.read: set[str] = set()  # every record Id read so far
+        self.last_stamp: str | None = None  # SystemModstamp of the last record read
+        self.restarted = False
+        self.moved = True  # a record was read since the last restart
+
+    def pages(self) -> Iterator[UserPage]:
+        implied = self.implied_roles
+        # closing(): a pull closed early stops the worker before the client goes away.
+        with contextlib.closing(
+            kit.pages(self.fetch, "", name="salesforce-pull", crm=CRM)
+        ) as results:
             for records in results:
-                yield UserPage(users=[to_user(r, implied_roles) for r in records])
+                yield UserPage(users=[to_user(r, implied) for r in records])
+
+    def fetch(self, next_url: str) -> tuple[list[Any], str | None]:
+        timeout = self.client.timeout
+        if not next_url:
+            soql = self.soql
+            result = self.client.call(
+                self.ctx, lambda c: c.query(soql, headers=BATCH_HEADERS, timeout=timeout)
+            )
+        else:
+            try:
+                result = self.client.call(
+                    self.ctx, partial(_query_more, url=next_url, timeout=timeout)
+                )
+            except LocatorLost:
+                result = self._restart()
+        records, done, following = _page_parts(result)
+        if records:
+            try:
+                ids = [r["Id"] for r in records]
+            except (KeyError, TypeError):
+                raise MalformedResponse("Salesforce answered a User record without an Id") from None
+            stamp = records[-1].get("SystemModstamp")
+            if isinstance(stamp, str):
+                self.last_stamp = stamp
+            if self.restarted:
+                # The asked-again query starts on the last record's second: what was read is
+                # skipped (a user changed since it was read comes again, later in the order).
+                read = self.read
+                records = [r for r, i in zip(records, ids, strict=True) if i not in read]
+            self.read.update(ids)
+            self.moved = self.moved or bool(records)
+        return records, None if done else following
+
+    def _restart(self) -> Any:
+        """Ask the query again from the last record read, keyset on ``SystemModstamp``: the
+        locator is lost (bound to a session that ended, or expired)."""
+        if not self.moved:
+            raise AdapterError(
+                "Salesforce lost the query locator again before another record was read; "
+                "the pull stops, try again"
+            )
+        self.ctx.retries += 1
+        self.restarted, self.moved = True, False
+        try:
+            resume = parse_stamp(self.last_stamp) if self.last_stamp else self.since
+        except ValueError:
+            raise MalformedResponse(
+                "Salesforce answered a User record with a bad SystemModstamp"
+            ) from None
+        soql = build_query(self.client.product, self.client.settings, resume)
+        timeout = self.client.timeout
+        return self.client.call(
+            self.ctx, lambda c: c.query(soql, headers=BATCH_HEADERS, timeout=timeout)
+        )
 
 
 def _query_more(client: Salesforce, *, url: str, timeout: float) -> Any:
@@ -651,17 +757,14 @@ class SalesforceAdapter:
             page_size=BATCH_SIZE,
             description="Salesforce users (managed package licence holders) and Salesforce Voice "
             "users (call centers or a permission set), on simple-salesforce",
+            lookback_seconds=LOOKBACK_SECONDS,
         )
 
     @hookimpl
     def seatgate_check_connection(
         self, product: str, settings: Mapping[str, Any], ctx: RequestContext
     ) -> bool:
-        conn = Connection(product, settings)
-        condition, _ = user_filter(product, settings)
-        soql = f"SELECT Id FROM User WHERE {condition} LIMIT 1"
-        result = conn.call(ctx, lambda c: c.query(soql, timeout=conn.timeout))
-        _page_parts(result)
+        Client(product, settings).check(ctx)
         return True
 
     @hookimpl
@@ -672,34 +775,55 @@ class SalesforceAdapter:
         since: dt.datetime | None,
         ctx: RequestContext,
     ) -> Iterator[UserPage]:
-        conn = Connection(product, settings)
         # Built before the generator so a bad product or config fails at the call, not later.
-        build_query(product, settings, since)
-        return conn.pages(ctx, since)
+        pull = _Pull(Client(product, settings), ctx, since)
+        return pull.pages()
 
     @hookimpl
     def seatgate_install(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
-        conn = Connection(product, settings)
+        if not has_package(product):
+            # Nothing of ours lives in the org (a Voice-only org has no package): nothing to
+            # write. The install service has checked the connection just before.
+            return True
+        client = Client(product, settings)
+        ctx = RequestContext()
         record_id = format_external_id(INSTALL_KEY, installation_key(account, product))
         fields = {"Account__c": account, "Product__c": product}
-        conn.call(
-            RequestContext(),
-            lambda c: getattr(c, INSTALL_OBJECT).upsert(record_id, fields),
+        client.call(
+            ctx,
+            lambda c: _installation_object(c).upsert(record_id, fields),
+            write=INSTALL_WRITE,
         )
         return True
 
     @hookimpl
     def seatgate_uninstall(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
-        conn = Connection(product, settings)
+        if not has_package(product):
+            return True  # its install wrote nothing
+        client = Client(product, settings)
         record_id = format_external_id(INSTALL_KEY, installation_key(account, product))
 
-        def delete(client: Salesforce) -> None:
+        def delete(c: Salesforce) -> None:
             # Already gone means already uninstalled: uninstall is idempotent.
             with contextlib.suppress(SalesforceResourceNotFound):
-                getattr(client, INSTALL_OBJECT).delete(record_id)
+                _installation_object(c).delete(record_id)
 
-        conn.call(RequestContext(), delete)
+        client.call(RequestContext(), delete, write=UNINSTALL_WRITE)
         return True
+
+
+def has_package(product: str) -> bool:
+    """Whether ``product`` comes with the managed package, whose installation object the install
+    writes (the declaration's ``managed_package`` feature): ``salesforce``, not
+    ``salesforce_voice``."""
+    if product not in PRODUCTS:
+        raise BadInput("product", product, PRODUCTS)
+    return "managed_package" in FEATURES[product]
+
+
+def _installation_object(client: Salesforce) -> Any:
+    # simple-salesforce builds an SFType per attribute name: the object's API name.
+    return getattr(client, INSTALL_OBJECT)
 
 
 plugin = SalesforceAdapter()

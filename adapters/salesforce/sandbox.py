@@ -24,8 +24,13 @@ So the default settings (no namespace, no voice selection) pull every user for b
 test narrows them with ``settings(namespace=..., voice_call_centers=[...])``.
 
 Knobs beyond the base class: ``page_size`` (pages below 2000, for tests), ``retry_after`` (what a
-``rate_limit`` fault asks for), ``repeat_page_token`` (every page names itself as the next one) and
-``auth`` (the login flow :meth:`settings` configures: password, session, jwt or client).
+``rate_limit`` fault asks for), ``repeat_page_token`` (every page names itself as the next one),
+``auth`` (the login flow :meth:`settings` configures: password, session, jwt or client),
+``bind_locators`` (a query locator answers only the session that opened it: after a re-login,
+``query_more`` is 400 ``INVALID_QUERY_LOCATOR``), :meth:`lose_locators` (every open locator
+expires now), ``managed_package`` (False: a Voice-only org, without the package's installation
+object) and ``refuse_writes`` (the integration user may not write the installation object: 403
+``INSUFFICIENT_ACCESS_OR_READONLY``).
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ class _Cursor:
     users: list[SandboxUser]
     fields: tuple[str, ...]
     batch: int
+    session: str  # the session that opened it
 
 
 class SalesforceSandbox(Sandbox):
@@ -115,6 +121,9 @@ class SalesforceSandbox(Sandbox):
         self.auth = auth
         self.repeat_page_token = False
         self.retry_after = 3
+        self.bind_locators = False
+        self.managed_package = True
+        self.refuse_writes = False
         self.sessions: set[str] = {self.SESSION_ID}
         self.logins = 0
         self.install_records: dict[str, dict[str, Any]] = {}
@@ -140,15 +149,16 @@ class SalesforceSandbox(Sandbox):
     # -- what a generated user looks like in Salesforce ------------------------------------------
     def call_center(self, user: SandboxUser) -> str | None:
         default = self.CALL_CENTER_ID_2 if user.number % 2 == 0 else self.CALL_CENTER_ID
-        return user.extra.get("call_center", default)
+        center = user.extra.get("call_center", default)
+        return None if center is None else str(center)
 
     def permission_sets(self, user: SandboxUser) -> list[str]:
-        return user.extra.get(
-            "permission_sets", [self.PERMISSION_SET] if user.number % 4 == 0 else []
-        )
+        default = [self.PERMISSION_SET] if user.number % 4 == 0 else []
+        return [str(s) for s in user.extra.get("permission_sets", default)]
 
     def packages(self, user: SandboxUser) -> list[str]:
-        return user.extra.get("packages", [self.NAMESPACE] if user.number % 5 != 0 else [])
+        default = [self.NAMESPACE] if user.number % 5 != 0 else []
+        return [str(p) for p in user.extra.get("packages", default)]
 
     # -- keys for the JWT bearer flow --------------------------------------------------------------
     @property
@@ -194,9 +204,9 @@ class SalesforceSandbox(Sandbox):
             return _error(401, "INVALID_SESSION_ID", "Session expired or invalid")
         rest = path[len(API) :]
         if request.method == "GET" and rest in ("/query", "/query/"):
-            return self._query(request)
+            return self._query(request, auth[7:])
         if request.method == "GET" and rest.startswith("/query/"):
-            return self._query_more(rest[len("/query/") :])
+            return self._query_more(rest[len("/query/") :], auth[7:])
         install = f"/sobjects/{self.INSTALL_OBJECT}/{self.INSTALL_KEY}/"
         if rest.startswith(install) and request.method in ("PATCH", "DELETE"):
             return self._installation(request.method, rest[len(install) :], request)
@@ -355,7 +365,13 @@ class SalesforceSandbox(Sandbox):
         "PermissionSetAssignments",
     )
 
-    def _query(self, request: Request) -> Response:
+    def lose_locators(self) -> None:
+        """Every open query locator expires now: its next ``query_more`` is 400
+        ``INVALID_QUERY_LOCATOR``."""
+        with self._state:
+            self._cursors.clear()
+
+    def _query(self, request: Request, session: str) -> Response:
         soql = " ".join((request.arg("q") or "").split())
         soql = self._PERMSET_SUBQUERY.sub("PermissionSetAssignments", soql)
         match = self._SELECT.match(soql)
@@ -380,7 +396,7 @@ class SalesforceSandbox(Sandbox):
         size = re.search(r"batchSize=(\d+)", options)
         if size:
             batch = max(MIN_BATCH, min(MAX_BATCH, int(size.group(1))))
-        cursor = _Cursor(users, fields, min(batch, self.page_size))
+        cursor = _Cursor(users, fields, min(batch, self.page_size), session)
         with self._state:
             locator = f"01g{next(self._ids):015d}"
             self._cursors[locator] = cursor
@@ -388,10 +404,12 @@ class SalesforceSandbox(Sandbox):
                 self._cursors.popitem(last=False)
         return self._page(locator, cursor, 0)
 
-    def _query_more(self, ident: str) -> Response:
+    def _query_more(self, ident: str, session: str) -> Response:
         locator, _, offset = ident.partition("-")
         with self._state:
             cursor = self._cursors.get(locator)
+        if cursor is not None and self.bind_locators and cursor.session != session:
+            cursor = None  # another session's locator: this one does not know it
         if cursor is None or not offset.isdigit():
             return _error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
         return self._page(locator, cursor, int(offset))
@@ -515,6 +533,15 @@ class SalesforceSandbox(Sandbox):
     def _installation(self, method: str, key: str, request: Request) -> Response:
         from urllib.parse import unquote
 
+        if not self.managed_package:
+            # Without the package its object does not exist: an unknown sObject type.
+            return _error(404, "NOT_FOUND", "The requested resource does not exist")
+        if self.refuse_writes:
+            return _error(
+                403,
+                "INSUFFICIENT_ACCESS_OR_READONLY",
+                f"insufficient access rights on object {self.INSTALL_OBJECT}",
+            )
         key = unquote(key)
         with self._state:
             if method == "PATCH":

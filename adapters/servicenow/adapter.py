@@ -27,13 +27,22 @@ So 100,000 users cost 10 requests (plus 1 with OAuth) with ``roles_field``, ``no
 default without activated roles; with one activated role each, 20 with the default; an
 incremental pull of 1,000 changed users 1 (none activated) or 3 (plus 1).
 
-The next user page is read by a worker thread while the engine maps and stores the current one,
-one request in flight at a time (:func:`seatgate.core.readahead.read_ahead`): a pull takes about
-the longer of the CRM's time and the engine's, not their sum.
+The next page (of users, and of grants) is read by a worker thread while the engine maps and stores
+the current one, one request in flight at a time (:func:`seatgate.core.plugins.kit.pages`, which
+also stops a listing that hands back a cursor it already gave): a pull takes about the longer of
+the CRM's time and the engine's, not their sum.
+
+What is ServiceNow's stays here (basic auth and OAuth, the encoded queries, the field mapping,
+``sys_updated_on``, the keyset on ``sys_id``); HTTP statuses become seatgate's errors through the
+kit (:func:`~seatgate.core.plugins.kit.error_for_status`, with ``Retry-After`` and
+``X-RateLimit-Reset`` read by :func:`~seatgate.core.plugins.kit.throttle_wait`).
 
 Every request runs through :meth:`RequestContext.call`; pysnow and requests have no retries of their
 own here (requests' adapters default to ``max_retries=0``; the OAuth session gets no auto-refresh
-URL), so the core's policy is the only one.
+URL), so the core's policy is the only one. Every answer is read, writes included: pysnow's
+``create`` returns before looking at the status, so an install whose marker ServiceNow refused
+would otherwise report success. A refused write is one line naming what the integration user needs
+(:data:`WRITE_PERMISSION`).
 """
 
 from __future__ import annotations
@@ -65,15 +74,12 @@ from seatgate.core.plugins import (
     ExternalUser,
     Field,
     MalformedResponse,
-    QuotaExhausted,
-    RateLimited,
     RequestContext,
     TokenExpired,
     TransientError,
     UserPage,
     hookimpl,
-    parse_retry_after,
-    read_ahead,
+    kit,
     require_tls,
     reveal,
 )
@@ -83,6 +89,16 @@ UTC = dt.UTC
 _fromisoformat = dt.datetime.fromisoformat
 
 VERSION = "0.1.0"
+CRM = "ServiceNow"
+# Each GlideRecord write commits on its own, so a change shows late only by the app nodes' clock
+# skew and read-replica lag: seconds. Two minutes cover them with room; the re-read costs one page.
+LOOKBACK_SECONDS = 120
+# What the integration user needs (docs/adapters.md lists them).
+READ_PERMISSION = "read access (ACL) to sys_user and sys_user_has_role (e.g. the user_admin role)"
+WRITE_PERMISSION = (
+    "read, create and delete on sys_properties for x_seatgate.installation.* "
+    "(the admin role, or ACLs granting them)"
+)
 # The Table API's cap on sysparm_limit (glide.db.max_view_records / REST max, 10,000 by default).
 MAX_PAGE = 10_000
 ROLE_SOURCES = ("sys_user_has_role", "roles_field", "none")
@@ -206,7 +222,7 @@ def _loopback_oauth() -> Iterator[None]:
                 os.environ.pop("OAUTHLIB_INSECURE_TRANSPORT", None)
 
 
-class _Connection:
+class Client:
     """A pysnow client for one run, and how to get a fresh session when ServiceNow says 401."""
 
     def __init__(self, settings: Mapping[str, Any], ctx: RequestContext) -> None:
@@ -285,8 +301,18 @@ class _Connection:
             session.auto_refresh_url = None
         return resource
 
-    def get_page(self, table: str, query: str, fields: list[str], offset: int, limit: int) -> Any:
-        """One GET of the Table API, under the retry policy: ``(records, total or None)``."""
+    def get_page(
+        self,
+        table: str,
+        query: str,
+        fields: list[str],
+        offset: int,
+        limit: int,
+        *,
+        permission: str = READ_PERMISSION,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """One GET of the Table API, under the retry policy: ``(records, total or None)``; a 403
+        names ``permission``."""
 
         def fetch() -> tuple[list[dict[str, Any]], int | None]:
             # A new Resource each attempt: after a refresh the OAuth session carries the new token.
@@ -304,23 +330,9 @@ class _Connection:
             except requests.HTTPError as exc:
                 if _is_no_record(exc.response):
                     return [], 0  # older releases answer an empty match with 404
-                raise self._from_http(exc) from None
-            except (MissingResult, ValueError) as exc:
-                # Before RequestException: requests' JSONDecodeError is both.
-                raise MalformedResponse(
-                    f"ServiceNow sent an unreadable {table} page ({type(exc).__name__}); "
-                    "retry later, and report it if it persists"
-                ) from None
-            except ResponseError as exc:
-                raise MalformedResponse(
-                    f"ServiceNow answered {table} with an error: {exc.message}"
-                ) from None
-            except TokenExpiredError:
-                raise TokenExpired("the OAuth token for ServiceNow expired") from None
-            except requests.RequestException as exc:
-                raise _from_requests(exc) from None
-            except PysnowException as exc:
-                raise MalformedResponse(f"ServiceNow {table}: {type(exc).__name__}") from None
+                raise self._from_http(exc, permission=permission) from None
+            except Exception as exc:
+                raise self._from_client(exc, table) from None
             if not isinstance(records, list):
                 raise MalformedResponse(f"ServiceNow sent a {table} page that is not a list")
             total = response.headers.get("X-Total-Count")
@@ -328,34 +340,83 @@ class _Connection:
 
         return self.ctx.call(fetch, refresh=self.refresh())
 
-    def _from_http(self, exc: requests.HTTPError) -> AdapterError:
+    def write(self, table: str, write: kit.Write, *, record: str = "", payload: Any = None) -> None:
+        """One write (a create with ``payload``, else a delete of ``record``) under the retry
+        policy; its answer is read, so a refusal is an error naming ``write.permission``. A
+        delete of a record already gone is done (uninstall is idempotent)."""
+
+        def send() -> None:
+            resource = self.resource(table)
+            try:
+                with self.transport():
+                    if payload is not None:
+                        response = resource.create(payload)
+                    else:
+                        response = resource.request("DELETE", path_append=f"/{record}")
+                    # pysnow returns before looking at the status: reading the answer raises.
+                    response.all()
+            except requests.HTTPError as exc:
+                if payload is None and exc.response is not None and exc.response.status_code == 404:
+                    return
+                raise self._from_http(exc, write=write) from None
+            except Exception as exc:
+                raise self._from_client(exc, table) from None
+
+        self.ctx.call(send, refresh=self.refresh())
+
+    def _from_client(self, exc: Exception, table: str) -> Exception:
+        """The core's error for what pysnow, oauthlib or requests raised (not an HTTP status)."""
+        if isinstance(exc, MissingResult | ValueError):
+            # Before RequestException: requests' JSONDecodeError is both.
+            return MalformedResponse(
+                f"ServiceNow sent an unreadable {table} answer ({type(exc).__name__}); "
+                "retry later, and report it if it persists"
+            )
+        if isinstance(exc, ResponseError):
+            return MalformedResponse(f"ServiceNow answered {table} with an error: {exc.message}")
+        if isinstance(exc, TokenExpiredError):
+            return TokenExpired("the OAuth token for ServiceNow expired")
+        if isinstance(exc, requests.RequestException):
+            return _from_requests(exc)
+        if isinstance(exc, PysnowException):
+            return MalformedResponse(f"ServiceNow {table}: {type(exc).__name__}")
+        return exc
+
+    def _from_http(
+        self,
+        exc: requests.HTTPError,
+        *,
+        write: kit.Write | None = None,
+        permission: str = READ_PERMISSION,
+    ) -> AdapterError:
         response = exc.response
         status = response.status_code if response is not None else 0
-        if status == 401:
-            if self.oauth:
-                return TokenExpired("ServiceNow rejected the OAuth token")
-            return AuthFailed("ServiceNow refused the user name or password: check the credentials")
-        if status == 429:
-            wait = _retry_after(response)
-            # Rate-limit rules count per hour: a wait beyond what the policy accepts is a spent
-            # quota, and the run ends rather than hot-retrying.
-            if wait is not None and wait > self.ctx.policy.max_retry_after:
-                rule = response.headers.get("X-RateLimit-Rule", "?")
-                return QuotaExhausted(
-                    f"ServiceNow rate-limit rule {rule} is spent for {int(wait)} s; "
-                    "the run will resume at the next schedule"
-                )
-            return RateLimited("ServiceNow throttled the request (429)", retry_after=wait)
-        if status == 403:
-            return AuthFailed(
-                "ServiceNow denied access (403): give the integration user read access to "
-                "sys_user and sys_user_has_role"
+        headers: Mapping[str, str] = response.headers if response is not None else {}
+        rule = headers.get("X-RateLimit-Rule")
+        # Rate-limit rules count per hour: the kit ends the run on a wait longer than the policy
+        # accepts (a spent quota) rather than hot-retrying.
+        detail = f"rate-limit rule {rule}" if status == 429 and rule else _error_message(response)
+        common: dict[str, Any] = {
+            "crm": CRM,
+            "detail": detail,
+            "retry_after": kit.throttle_wait(headers),
+            "max_retry_after": self.ctx.policy.max_retry_after,
+            "can_refresh": self.oauth,
+            "credentials": "username and password"
+            + (", client_id and client_secret" if self.oauth else ""),
+        }
+        if write is not None:
+            return kit.refused_write(
+                status, action=write.action, permission=write.permission, **common
             )
-        if status >= 500 or status == 408:
-            return TransientError(f"ServiceNow answered {status}; retrying later may succeed")
-        return AdapterError(
-            f"ServiceNow answered {status} ({_error_message(response)}); check user_query"
-        )
+        if status == 400:
+            # An encoded query the instance refuses: the connector's own part is user_query.
+            return AdapterError(f"ServiceNow refused the query ({detail}); check user_query")
+        return kit.error_for_status(status, permission=permission, **common)
+
+
+INSTALL_WRITE = kit.Write("create the installation marker in sys_properties", WRITE_PERMISSION)
+UNINSTALL_WRITE = kit.Write("delete the installation marker from sys_properties", WRITE_PERMISSION)
 
 
 def _is_no_record(response: requests.Response | None) -> bool:
@@ -367,31 +428,21 @@ def _is_no_record(response: requests.Response | None) -> bool:
 
 
 def _error_message(response: requests.Response | None) -> str:
+    """ServiceNow's ``error.message``, one line; empty when the answer has none."""
     if response is None:
-        return "no response"
+        return ""
     try:
         error = response.json().get("error") or {}
-        return str(error.get("message") or "no message")[:200]
+        return " ".join(str(error.get("message") or "").split())[:200]
     except (ValueError, AttributeError):
-        return "no message"
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    seconds = parse_retry_after(response.headers.get("Retry-After"))
-    if seconds is not None:
-        return seconds
-    reset = response.headers.get("X-RateLimit-Reset")
-    if reset is not None:
-        try:
-            return max(0.0, float(reset) - dt.datetime.now(dt.UTC).timestamp())
-        except ValueError:
-            pass
-    return None
+        return ""
 
 
 def _from_requests(exc: requests.RequestException) -> AdapterError:
     # Timeouts and connection resets; the message names the kind, never the URL (it has queries).
-    return TransientError(f"ServiceNow did not answer ({type(exc).__name__}); retrying may succeed")
+    return kit.transport_error(
+        CRM, exc, timed_out=isinstance(exc, requests.Timeout), url_setting="instance or base_url"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -486,6 +537,7 @@ class ServiceNowAdapter:
             supports_cursor=True,
             page_size=MAX_PAGE,
             description="ServiceNow Table API (sys_user, sys_user_has_role) via pysnow",
+            lookback_seconds=LOOKBACK_SECONDS,
         )
 
     @hookimpl
@@ -493,7 +545,7 @@ class ServiceNowAdapter:
         self, product: str, settings: Mapping[str, Any], ctx: RequestContext
     ) -> bool:
         _check_product(product)
-        conn = _Connection(settings, ctx)
+        conn = Client(settings, ctx)
         conn.get_page("sys_user", "ORDERBYsys_id", ["sys_id"], 0, 1)
         return True
 
@@ -508,28 +560,32 @@ class ServiceNowAdapter:
     ) -> Iterator[UserPage]:
         _check_product(product)
         # Validate and connect before the first page is asked for, so bad settings fail the call.
-        conn = _Connection(settings, ctx)
+        conn = Client(settings, ctx)
         return _pull(conn, settings, since, activated_roles)
 
     @hookimpl
     def seatgate_install(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
         _check_product(product)
-        conn = _Connection(settings, RequestContext())
+        client = Client(settings, RequestContext())
         name = _marker(account, product)
-        found, _ = conn.get_page("sys_properties", f"name={name}", ["sys_id"], 0, 1)
+        found, _ = client.get_page(
+            "sys_properties", f"name={name}", ["sys_id"], 0, 1, permission=WRITE_PERMISSION
+        )
         if not found:
-            conn.ctx.call(lambda: _write(conn, "sys_properties", "create", name))
+            marker = {"name": name, "value": "installed", "type": "string"}
+            client.write("sys_properties", INSTALL_WRITE, payload=marker)
         return True
 
     @hookimpl
     def seatgate_uninstall(self, account: str, product: str, settings: Mapping[str, Any]) -> bool:
         _check_product(product)
-        conn = _Connection(settings, RequestContext())
+        client = Client(settings, RequestContext())
         name = _marker(account, product)
-        found, _ = conn.get_page("sys_properties", f"name={name}", ["sys_id"], 0, MAX_PAGE)
+        found, _ = client.get_page(
+            "sys_properties", f"name={name}", ["sys_id"], 0, MAX_PAGE, permission=WRITE_PERMISSION
+        )
         for record in found:
-            sys_id = _value(record.get("sys_id"))
-            conn.ctx.call(lambda s=sys_id: _write(conn, "sys_properties", "delete", s))
+            client.write("sys_properties", UNINSTALL_WRITE, record=_value(record.get("sys_id")))
         return True
 
 
@@ -541,26 +597,6 @@ def _check_product(product: str) -> None:
 def _marker(account: str, product: str) -> str:
     # A system property per installation: visible to the CRM admin, removable, found by name.
     return f"x_seatgate.installation.{product}.{account}"
-
-
-def _write(conn: _Connection, table: str, action: str, key: str) -> None:
-    resource = conn.resource(table)
-    try:
-        with conn.transport():
-            _act(resource, action, key)
-    except requests.HTTPError as exc:
-        if action == "delete" and exc.response is not None and exc.response.status_code == 404:
-            return  # already gone: uninstall is idempotent
-        raise conn._from_http(exc) from None
-    except requests.RequestException as exc:
-        raise _from_requests(exc) from None
-
-
-def _act(resource: Any, action: str, key: str) -> None:
-    if action == "create":
-        resource.create({"name": key, "value": "installed", "type": "string"})
-    else:
-        resource.request("DELETE", path_append=f"/{key}")
 
 
 def _user_query(settings: Mapping[str, Any], since: dt.datetime | None, after: str) -> str:
@@ -590,27 +626,31 @@ def _grant_query(wanted: frozenset[str], condition: str, active: bool = True) ->
 
 
 def _grant_records(
-    conn: _Connection,
+    conn: Client,
     wanted: frozenset[str],
     condition: str,
     fields: list[str],
     active: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """sys_user_has_role records of the ``wanted`` roles (only active grants unless ``active`` is
-    False), a page per 10,000, keyset-paged on sys_id; ``condition`` narrows them (``^...``)."""
+    False), a page per 10,000, keyset-paged on sys_id (the next page read while this one is
+    used); ``condition`` narrows them (``^...``)."""
     limit = conn.page_size
-    after = ""
-    while True:
+
+    def fetch(after: str) -> tuple[list[dict[str, Any]], str | None]:
         keyset = f"^sys_id>{after}" if after else ""
         query = _grant_query(wanted, condition + keyset, active)
         records, total = conn.get_page("sys_user_has_role", query, fields, 0, limit)
-        yield from records
         if _done(len(records), len(records), total, limit):
-            return
-        after = _last_key(records, after, "sys_user_has_role")
+            return records, None
+        return records, _last_key(records, after, "sys_user_has_role")
+
+    with contextlib.closing(kit.pages(fetch, "", name="servicenow-grants", crm=CRM)) as pages:
+        for page in pages:
+            yield from page
 
 
-def _load_roles(conn: _Connection, wanted: frozenset[str], condition: str = "") -> Grants:
+def _load_roles(conn: Client, wanted: frozenset[str], condition: str = "") -> Grants:
     """Active grants of the ``wanted`` roles, as role names per user with the dot-walked
     ``user.sys_updated_on`` (for :class:`_Roles`' staleness check)."""
     grants: dict[str, tuple[str, set[str]]] = {}
@@ -626,7 +666,7 @@ def _load_roles(conn: _Connection, wanted: frozenset[str], condition: str = "") 
     return {user: (stamp, tuple(sorted(roles))) for user, (stamp, roles) in grants.items()}
 
 
-def _regranted(conn: _Connection, wanted: frozenset[str], since: str) -> dict[str, str]:
+def _regranted(conn: Client, wanted: frozenset[str], since: str) -> dict[str, str]:
     """Users with a grant of the ``wanted`` roles changed at or after ``since`` (added, or made
     active or inactive), with the newest such change: granting a role need not touch the
     user's own sys_user record, so an incremental pull of sys_user alone would not see it."""
@@ -675,7 +715,7 @@ class _Roles:
 
     def __init__(
         self,
-        conn: _Connection,
+        conn: Client,
         settings: Mapping[str, Any],
         since: dt.datetime | None,
         activated: frozenset[str],
@@ -737,12 +777,16 @@ class _Roles:
 
 
 def _format(since: dt.datetime) -> str:
-    # Seconds are the stamp's precision: flooring keeps everything on the boundary second.
+    """``since`` as ``sys_updated_on`` compares it: UTC, floored to the second (the stamp's
+    precision), so everything on the boundary second stays in. A naive ``since`` is UTC, as the
+    core's instants are, never the machine's local time."""
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=dt.UTC)
     return since.astimezone(dt.UTC).strftime(STAMP_FORMAT)
 
 
 def _pull(
-    conn: _Connection,
+    conn: Client,
     settings: Mapping[str, Any],
     since: dt.datetime | None,
     activated: frozenset[str],
@@ -767,7 +811,7 @@ def _pull(
         return (roles.users(records) if in_worker else records), None if done else last
 
     seen: set[str] = set()
-    with contextlib.closing(read_ahead(fetch, "", "servicenow-pull")) as pages:
+    with contextlib.closing(kit.pages(fetch, "", name="servicenow-pull", crm=CRM)) as pages:
         for page in pages:
             users = page if in_worker else roles.users(page)
             if roles.regranted:
@@ -782,7 +826,7 @@ def _pull(
 
 
 def _regranted_users(
-    conn: _Connection, settings: Mapping[str, Any], roles: _Roles, ids: list[str]
+    conn: Client, settings: Mapping[str, Any], roles: _Roles, ids: list[str]
 ) -> list[ExternalUser]:
     """Users whose grants changed while their sys_user record did not: their records by sys_id,
     with all their current grants. Their change stamp is the newer of the record's and the

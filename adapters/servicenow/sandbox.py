@@ -9,6 +9,11 @@ Wire facts (reference/crm-apis.md §3): ``sysparm_limit`` capped at 10,000 with 
 
 Pages are rendered from per-user JSON fragments cached by change stamp, so a 10,000-record page is
 one ``b",".join``.
+
+Knobs beyond the base class: ``max_page`` (alias ``page_size``), ``retry_after``,
+``repeat_page_token`` (the instance ignores ``sys_id>`` and serves the first page again) and
+``refuse_writes`` (the integration user's ACLs do not allow writing ``sys_properties``: a create or
+delete is 403 ``ACL Exception``, as an instance answers it).
 """
 
 from __future__ import annotations
@@ -95,6 +100,7 @@ class ServiceNowSandbox(Sandbox):
         # A broken instance that ignores sys_id> and serves the first page again (the conformance
         # kit's repeated page token, for keyset paging).
         self.repeat_page_token = False
+        self.refuse_writes = False
         self._grants: tuple[dt.datetime, int, list[dict[str, str]]] | None = None
 
     @property
@@ -287,12 +293,12 @@ class ServiceNowSandbox(Sandbox):
             for op in (">=", ">"):
                 if term.startswith("sys_updated_on" + op):
                     try:
-                        value = dt.datetime.strptime(
+                        stamp = dt.datetime.strptime(
                             term[len("sys_updated_on" + op) :], STAMP_FORMAT
                         )
                     except ValueError:
                         return _error(400, "Invalid query", term)
-                    since = value.replace(tzinfo=dt.UTC) + dt.timedelta(seconds=op == ">")
+                    since = stamp.replace(tzinfo=dt.UTC) + dt.timedelta(seconds=op == ">")
                     break
             else:
                 field, eq, value = term.partition("=")
@@ -476,6 +482,13 @@ class ServiceNowSandbox(Sandbox):
 
     # -- sys_properties: installation markers -------------------------------------------------------
     def _properties(self, request: Request, record: str) -> Response:
+        if self.refuse_writes and request.method in ("POST", "DELETE"):
+            verb = "Insert" if request.method == "POST" else "Delete"
+            return _error(
+                403,
+                "Operation Failed",
+                f"ACL Exception {verb} Failed due to security constraints",
+            )
         if request.method == "GET" and not record:
             query = request.arg("sysparm_query") or ""
             name = query[len("name=") :] if query.startswith("name=") else None

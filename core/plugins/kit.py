@@ -9,6 +9,11 @@ the rest from here:
   expired token when the adapter can refresh it and refused credentials otherwise, 403 names the
   permission the integration user lacks, 408/5xx are transient, 429 waits or ends the run when
   the wait is longer than the policy accepts (a spent quota);
+- :func:`refused_write` — the same for a write an install or uninstall makes (a :class:`Write`):
+  a refusal (403, 404, any other 4xx) names the permission or scope the write needs, so an install
+  never reports success when the CRM said no;
+- :func:`transport_error` — a timeout, reset or refused connection as a :class:`TransientError`
+  naming the CRM and the kind of failure, never the URL;
 - :func:`pages` — the paged loop: fetches the next page in a worker thread while the caller stores
   the current one (:func:`~.readahead.read_ahead`), and refuses a CRM that hands back a cursor it
   already gave (a loop that would never end);
@@ -21,9 +26,10 @@ Messages name the CRM and what to do; they never carry a credential, a URL's que
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any, TypeVar
 
+import attrs
 import httpx
 
 from ..errors import (
@@ -41,9 +47,12 @@ from .retry import RequestContext, parse_retry_after
 __all__ = [
     "THROTTLE_HEADERS",
     "HttpClient",
+    "Write",
     "error_for_status",
     "pages",
+    "refused_write",
     "throttle_wait",
+    "transport_error",
 ]
 
 C = TypeVar("C")
@@ -131,6 +140,69 @@ def error_for_status(
     return MalformedResponse(f"{crm} answered {status}{said}: not expected here")
 
 
+@attrs.frozen
+class Write:
+    """A write an install or uninstall makes, for the error that names what it needs when the CRM
+    refuses it (:func:`refused_write`)."""
+
+    action: str  # what the write does, as a verb phrase: "create the installation marker"
+    permission: str  # the permission or scope it needs, in the vendor's words
+
+
+def refused_write(
+    status: int,
+    *,
+    crm: str,
+    action: str,
+    permission: str,
+    detail: str = "",
+    retry_after: float | None = None,
+    max_retry_after: float = 300.0,
+    can_refresh: bool = False,
+    credentials: str = "the credentials in the config",
+) -> AdapterError:
+    """Seatgate's error for a write (an install's marker, an uninstall's delete) that ``crm``
+    answered with ``status``.
+
+    A 401, 408, 429 or 5xx means what it means for any request (:func:`error_for_status`: an
+    expired token is refreshed, throttling waits, a transient failure is retried). Any other
+    refusal -- 403, a 404 for an object or table the integration user cannot see, a 400 for a
+    write it may not make -- is :class:`AuthFailed` in one line naming ``permission``: the write
+    did not happen, and the install must not report success.
+
+    :param action: what the write does, as a verb phrase ("create the installation marker").
+    :param permission: the permission or scope the write needs, as the vendor names it.
+    """
+    if status == 401 or status == 408 or status == 429 or status >= 500 or status == 0:
+        return error_for_status(
+            status,
+            crm=crm,
+            detail=detail,
+            retry_after=retry_after,
+            max_retry_after=max_retry_after,
+            can_refresh=can_refresh,
+            permission=permission,
+            credentials=credentials,
+        )
+    said = f", {detail}" if detail else ""
+    return AuthFailed(
+        f"{crm} refused to {action} ({status}{said}): the integration user needs {permission}"
+    )
+
+
+def transport_error(
+    crm: str, exc: BaseException, *, timed_out: bool = False, url_setting: str = "base_url"
+) -> TransientError:
+    """A request to ``crm`` that got no answer: a timeout (``timed_out``), or a reset or refused
+    connection, where ``url_setting`` (the config key of the CRM's address) is worth checking.
+    The message names the kind of failure (the exception's class), never the URL, which may carry
+    a query."""
+    kind = type(exc).__name__
+    if timed_out:
+        return TransientError(f"{crm} did not answer in time ({kind}); retrying may succeed")
+    return TransientError(f"could not reach {crm} ({kind}); check {url_setting} and the network")
+
+
 def pages(
     fetch: Callable[[C], tuple[R, C | None]],
     first: C,
@@ -138,12 +210,16 @@ def pages(
     name: str,
     crm: str,
     key: Callable[[C], object] = lambda cursor: cursor,
-) -> Iterator[R]:
+) -> Generator[R, None, None]:
     """The paged loop with read-ahead: yields ``fetch(cursor)``'s results from ``first`` until a
     fetch returns no next cursor.
 
     A next cursor whose ``key`` was seen before means the CRM repeats itself: the pull would never
     end, or would read the same users twice, so it fails with :class:`MalformedResponse`.
+
+    A generator: closing it (``contextlib.closing``, or leaving a ``for`` early and dropping it)
+    cancels the fetch not yet started, or waits for the one running, so no request outlives the
+    pull.
     """
     seen: set[object] = {key(first)}
 
@@ -259,14 +335,9 @@ class HttpClient:
                 data=data,
                 headers={**self.auth_headers(), **(headers or {})},
             )
-        except httpx.TimeoutException:
-            raise TransientError(
-                f"{self.crm} did not answer in time; retrying may succeed"
-            ) from None
         except httpx.TransportError as exc:
-            raise TransientError(
-                f"could not reach {self.crm} ({type(exc).__name__}); check base_url and the network"
-            ) from None
+            timed_out = isinstance(exc, httpx.TimeoutException)
+            raise transport_error(self.crm, exc, timed_out=timed_out) from None
         self.throttle(response)
         if response.is_success:
             return response

@@ -10,7 +10,7 @@ further ahead than that anyway.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -18,7 +18,9 @@ C = TypeVar("C")
 R = TypeVar("R")
 
 
-def read_ahead(fetch: Callable[[C], tuple[R, C | None]], first: C, name: str) -> Iterator[R]:
+def read_ahead(
+    fetch: Callable[[C], tuple[R, C | None]], first: C, name: str
+) -> Generator[R, None, None]:
     """Yield ``fetch(cursor)``'s results, from ``first`` until a fetch returns no next cursor.
 
     ``fetch`` runs in a worker thread named ``name``; its exceptions are raised here, in the

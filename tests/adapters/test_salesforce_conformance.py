@@ -8,18 +8,42 @@ from seatgate.adapters.salesforce import plugin
 from seatgate.adapters.salesforce.sandbox import SANDBOX
 from seatgate.core.testing import AdapterConformance
 
+# salesforce_voice has no managed package, so its install writes nothing into the org (issue 12):
+# there is no trace for the kit's install check to find. test_install_writes.py holds it to that.
+VOICE_WRITES_NOTHING = MappingProxyType(
+    {
+        "test_install_idempotent_uninstall_reverses": "salesforce_voice writes nothing into "
+        "the org on install (no managed package); test_install_writes.py checks that it writes nothing"
+    }
+)
+
 
 class TestSalesforcePasswordConformance(AdapterConformance):
     plugin = plugin
     sandbox_class = SANDBOX
-    products = ("salesforce", "salesforce_voice")
+    products = ("salesforce",)
+
+
+class TestSalesforceVoicePasswordConformance(AdapterConformance):
+    plugin = plugin
+    sandbox_class = SANDBOX
+    products = ("salesforce_voice",)
+    skip_checks = VOICE_WRITES_NOTHING
 
 
 class TestSalesforceSessionConformance(AdapterConformance):
     plugin = plugin
     sandbox_class = SANDBOX
-    products = ("salesforce", "salesforce_voice")
+    products = ("salesforce",)
     sandbox_kwargs = MappingProxyType({"auth": "session"})
+
+
+class TestSalesforceVoiceSessionConformance(AdapterConformance):
+    plugin = plugin
+    sandbox_class = SANDBOX
+    products = ("salesforce_voice",)
+    sandbox_kwargs = MappingProxyType({"auth": "session"})
+    skip_checks = VOICE_WRITES_NOTHING
 
 
 class TestSalesforceJwtConformance(AdapterConformance):
