@@ -546,7 +546,7 @@ class OracleSandbox(Sandbox):
             else:
                 start = 0 if id_after is None else bisect.bisect_right(numbers, id_after)
                 candidates = itertools.islice(ordered, start, None)
-            sample = ordered[0] if ordered else None
+            sample: Any = ordered[0] if ordered else None
         elif table == INSTALL_OBJECT.lower():
             fields, name = self._record_fields(), INSTALL_OBJECT
             where = q.where
