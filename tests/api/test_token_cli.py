@@ -60,7 +60,7 @@ def test_create_list_revoke(sqlite_url: str, capsys: pytest.CaptureFixture[str])
     [
         (["token", "create", "acme", "--role", "root"], "role"),
         (["token", "create", "nosuch", "--role", "check"], "account"),
-        (["token", "create", "acme", "--role", "admin", "--actor", "not-an-email"], "email"),
+        (["token", "create", "acme", "--role", "admin", "--actor", "not-an-email"], "actor"),
         (["token", "revoke", "tok_000000000000"], "token"),
     ],
 )
