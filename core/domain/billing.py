@@ -49,8 +49,8 @@ from .vocabulary import ChargeModel, LineKind, SeatMode, TicketKind
 
 __all__ = [
     "LINE_KINDS",
-    "AddOn",
     "TICKET_KINDS",
+    "AddOn",
     "Draft",
     "History",
     "Line",

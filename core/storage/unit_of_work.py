@@ -24,6 +24,7 @@ from .repositories.audit import SqlAuditLog
 from .repositories.billing import SqlBillingStore
 from .repositories.contracts import SqlContractStore
 from .repositories.installs import SqlInstallStore
+from .repositories.orders import SqlAddOnStore, SqlInstallLinkStore, SqlWebhookStore
 from .repositories.seats import SqlSeatStore
 from .repositories.snapshots import SqlSnapshotStore
 from .tables import event_outbox
@@ -68,6 +69,18 @@ class SqlUnitOfWork:
     @cached_property
     def billing(self) -> SqlBillingStore:
         return SqlBillingStore(self.connection)
+
+    @cached_property
+    def links(self) -> SqlInstallLinkStore:
+        return SqlInstallLinkStore(self.connection)
+
+    @cached_property
+    def addons(self) -> SqlAddOnStore:
+        return SqlAddOnStore(self.connection)
+
+    @cached_property
+    def webhooks(self) -> SqlWebhookStore:
+        return SqlWebhookStore(self.connection)
 
     @property
     def sync(self) -> Any:  # the sync engine's store: likewise
