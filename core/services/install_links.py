@@ -385,11 +385,13 @@ class InstallLinkService:
         state = link_state(at, row.expires_at, row.used_at, row.revoked_at)
         if state == LinkState.ACTIVE:
             return
-        when = {
-            LinkState.USED: f"was used on {row.used_at:%Y-%m-%d %H:%M} UTC",
-            LinkState.REVOKED: f"was revoked on {row.revoked_at:%Y-%m-%d %H:%M} UTC",
-            LinkState.EXPIRED: f"expired on {row.expires_at:%Y-%m-%d %H:%M} UTC",
+        instant = {
+            LinkState.USED: row.used_at,
+            LinkState.REVOKED: row.revoked_at,
+            LinkState.EXPIRED: row.expires_at,
         }[state]
+        verb = "expired" if state == LinkState.EXPIRED else f"was {state}"
+        when = f"{verb} on {instant:%Y-%m-%d %H:%M} UTC"
         raise Conflict(
             f"this install link for {row.product} on {row.account!r} {when}: it changes nothing",
             field="token",
