@@ -93,8 +93,9 @@ TOLERANCE_SECONDS = 300  # a receiver rejects a timestamp further than this from
 RETRY_FOR = dt.timedelta(days=1)  # a delivery is retried for a day from its first attempt
 BACKOFF_BASE = 30.0  # seconds before the first retry (before jitter)
 BACKOFF_CAP = 3600.0  # the longest wait between two attempts (before jitter)
-# An endpoint whose every attempt failed for a day, DISABLE_MIN_FAILURES times at least, is
-# disabled (an event says so); its deliveries are kept for when it is enabled again.
+# An endpoint whose every attempt failed for a day (or since the first attempt of a delivery whose
+# day of retries ran out), DISABLE_MIN_FAILURES times at least, is disabled (an event says so);
+# its deliveries are kept for when it is enabled again.
 DISABLE_AFTER = dt.timedelta(days=1)
 DISABLE_MIN_FAILURES = 5
 

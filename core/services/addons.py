@@ -221,6 +221,7 @@ class AddOnService:
                         f"{plan.currency}",
                     )
                 unit_price = plan.monthly_price
+            unit_price = unit_price.quantize(Decimal("0.01"))  # bounds allow cents at most
             latest = uow.addons.latest(contract.id, addon)
             if latest is not None and (latest.ends is None or latest.ends > today):
                 when = "" if latest.ends is None else f" until {latest.ends} (deactivated)"

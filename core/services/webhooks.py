@@ -335,11 +335,8 @@ class WebhookService:
         is due: a success is ``delivered``; a failure is retried after
         :func:`~seatgate.core.domain.webhooks.retry_delay` while the day of retries lasts, then
         ``failed``. Leases keep two senders off the same delivery. Requests are made outside any
-        transaction. Raises :class:`Conflict` without a server secret or an HTTP client."""
-        keys = require_keys(self.ports)
-        poster = self.ports.orders.poster
-        if poster is None:
-            raise Conflict("no HTTP client is configured for webhooks", remedy="set_secret_key")
+        transaction. Raises :class:`Conflict` when something is due and there is no server secret
+        to sign it with (nothing due: a cron run on a deployment without webhooks is a no-op)."""
         run = DeliveryRun()
         account_id = None
         if account is not None:
@@ -356,6 +353,9 @@ class WebhookService:
                 ]
             if not claimed:
                 return run
+            keys = require_keys(self.ports)
+            poster = self.ports.orders.poster
+            assert poster is not None, "bootstrap always gives an HTTP client"
             results: builtins.list[tuple[ClaimedDelivery, PostResult, dt.datetime]] = []
             for item in claimed:
                 seen.add(item.id)
@@ -404,11 +404,12 @@ class WebhookService:
                 since = endpoint.failing_since or at
                 failures = endpoint.failures + 1
                 uow.webhooks.set_endpoint(endpoint.id, failing_since=since, failures=failures)
-                if (
-                    endpoint.enabled
-                    and at - since >= DISABLE_AFTER
-                    and failures >= DISABLE_MIN_FAILURES
-                ):
+                # Keeps failing: nothing it was sent succeeded for a day, or since the first
+                # attempt of a delivery now given up (its day of retries ran out).
+                failed_for_a_day = at - since >= DISABLE_AFTER or (
+                    gives_up and since <= until - RETRY_FOR
+                )
+                if endpoint.enabled and failed_for_a_day and failures >= DISABLE_MIN_FAILURES:
                     reason = f"every attempt failed since {since:%Y-%m-%d %H:%M} UTC ({failures})"
                     uow.webhooks.set_endpoint(
                         endpoint.id, enabled=False, disabled_at=at, disabled_reason=reason

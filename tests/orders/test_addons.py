@@ -15,7 +15,7 @@ from seatgate.core.clock import FixedClock, parse_instant
 from seatgate.core.errors import BadInput, Conflict, NotAuthorized
 from seatgate.core.storage.tables import addons, audit_log, commitments
 
-from .conftest import ADMIN, P, PARTNER, account, count, dump, order_form
+from .conftest import ADMIN, PARTNER, P, account, count, dump, order_form
 
 
 def test_the_partner_activates_an_add_on_and_the_next_invoice_bills_it(
@@ -130,5 +130,7 @@ def test_catalog_list_names_each_products_partner(tmp_path: object) -> None:
     assert result.exit_code == 0, result.output
     partners = {p["product"]: p["partner"] for p in json.loads(result.output)["plans"]}
     assert partners["salesforce"] == "cloudlane" and partners["servicenow"] == "nowbridge"
-    human = CliRunner().invoke(main_group, ["--db", f"sqlite:///{tmp_path}/c.db", "catalog", "list"])
+    human = CliRunner().invoke(
+        main_group, ["--db", f"sqlite:///{tmp_path}/c.db", "catalog", "list"]
+    )
     assert "cloudlane" in human.output and "partner" in human.output

@@ -16,14 +16,16 @@ from seatgate.core.domain.links import token_for
 from seatgate.core.errors import BadInput, Conflict, NotAuthorized
 from seatgate.core.storage.tables import (
     audit_log,
-    commitments as billing_commitments_table,
     install_links,
     installations,
     mail_outbox,
 )
+from seatgate.core.storage.tables import (
+    commitments as billing_commitments_table,
+)
 from seatgate.core.testing.memory import MemorySandbox
 
-from .conftest import ADMIN, P, SECRET, account, config, count, dump, make_app, order_form
+from .conftest import ADMIN, SECRET, P, account, config, count, dump, make_app, order_form
 from .servers import SmtpServer
 
 TOKEN_RE = re.compile(r"/install/(sgl_[0-9a-f]{32}\.[A-Za-z0-9_-]{43})")

@@ -12,12 +12,12 @@ import attrs
 from billing_runs import Runs
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_owed import contract, months
 
 from seatgate.core.domain import calendar
 from seatgate.core.domain.billing import AddOn, History, addon_quote
 from seatgate.core.domain.money import round_cents
 from seatgate.core.domain.pricing import charge
-from test_owed import contract, months
 
 D = dt.date
 

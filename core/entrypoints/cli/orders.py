@@ -172,8 +172,8 @@ def addon_activate(
         console.print(
             f"{addon_name} activated on {account}'s {product} contract by {info.partner} from "
             f"{info.effective}: {what} at {info.unit_price} {info.currency}/month; "
-            f"{info.per_period} {info.currency} per billing period, {info.rest_of_term} for the "
-            "rest of this term"
+            f"{info.per_period} {info.currency} per billing period, {info.rest_of_term} "
+            f"{info.currency} for the rest of this term"
         )
 
     ctx.emit(info.as_dict(), human)

@@ -357,11 +357,13 @@ class SqlWebhookStore:
             return 0
         dialect = self.conn.dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = insert(webhook_deliveries).on_conflict_do_nothing(
-            index_elements=["endpoint_id", "event_id"]
+        # One statement (an executemany's row count is not reliable on every driver).
+        stmt = (
+            insert(webhook_deliveries)
+            .values([dict(r) for r in rows])
+            .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
         )
-        result = self.conn.execute(stmt, [dict(r) for r in rows])
-        return max(0, result.rowcount)
+        return max(0, self.conn.execute(stmt).rowcount)
 
     def claim_due(
         self, now: dt.datetime, lease_until: dt.datetime, account_id: int | None, limit: int
