@@ -308,10 +308,13 @@ class WebhookService:
             return 0
         at = self.ports.now()
         payload = payload_of(event, name)
-        with transaction(self.ports) as uow:
+        with read(self.ports) as uow:  # most events reach no endpoint: no write transaction
             targets = uow.webhooks.subscribed(event.account, name)
-            if isinstance(event, WebhookDisabled):  # never to the endpoint that stopped answering
-                targets = [t for t in targets if str(t.id) != event.endpoint]
+        if isinstance(event, WebhookDisabled):  # never to the endpoint that stopped answering
+            targets = [t for t in targets if str(t.id) != event.endpoint]
+        if not targets:
+            return 0
+        with transaction(self.ports) as uow:
             return uow.webhooks.add_deliveries(
                 [
                     {
@@ -343,6 +346,7 @@ class WebhookService:
             with read(self.ports) as uow:
                 account_id = uow.accounts.get(account).id
         seen: set[int] = set()
+        secrets_of: dict[int, str] = {}  # endpoint -> its signing secret, unsealed once a run
         while True:
             now = self.ports.now()
             with transaction(self.ports) as uow:
@@ -361,7 +365,9 @@ class WebhookService:
                 seen.add(item.id)
                 body = body_of(item.payload)
                 at = self.ports.now()
-                headers = headers_for(item.event_id, keys.unseal(item.secret_sealed), body, at)
+                if item.endpoint_id not in secrets_of:
+                    secrets_of[item.endpoint_id] = keys.unseal(item.secret_sealed)
+                headers = headers_for(item.event_id, secrets_of[item.endpoint_id], body, at)
                 results.append((item, poster.post(item.url, body, headers), at))
             self._record(results, run)
 
@@ -371,10 +377,15 @@ class WebhookService:
         run: DeliveryRun,
     ) -> None:
         with transaction(self.ports) as uow:
+            endpoints: dict[int, EndpointRow] = {}
             for item, result, at in results:
                 run.attempted += 1
                 attempts = item.attempts + 1
-                endpoint = uow.webhooks.endpoint_by_id(item.endpoint_id, lock=True)
+                if item.endpoint_id not in endpoints:
+                    endpoints[item.endpoint_id] = uow.webhooks.endpoint_by_id(
+                        item.endpoint_id, lock=True
+                    )
+                endpoint = endpoints[item.endpoint_id]
                 if result.ok:
                     run.delivered += 1
                     uow.webhooks.record_attempt(
@@ -385,7 +396,11 @@ class WebhookService:
                         attempts=attempts,
                         delivered_at=at,
                     )
-                    uow.webhooks.set_endpoint(endpoint.id, failing_since=None, failures=0)
+                    if endpoint.failures or endpoint.failing_since is not None:
+                        uow.webhooks.set_endpoint(endpoint.id, failing_since=None, failures=0)
+                        endpoints[endpoint.id] = attrs.evolve(
+                            endpoint, failing_since=None, failures=0
+                        )
                     continue
                 until = item.retry_until or at + RETRY_FOR
                 retry_at = at + dt.timedelta(seconds=retry_delay(attempts, self._rng.random()))
@@ -404,6 +419,9 @@ class WebhookService:
                 since = endpoint.failing_since or at
                 failures = endpoint.failures + 1
                 uow.webhooks.set_endpoint(endpoint.id, failing_since=since, failures=failures)
+                endpoint = endpoints[endpoint.id] = attrs.evolve(
+                    endpoint, failing_since=since, failures=failures
+                )
                 # Keeps failing: nothing it was sent succeeded for a day, or since the first
                 # attempt of a delivery now given up (its day of retries ran out).
                 failed_for_a_day = at - since >= DISABLE_AFTER or (
@@ -414,6 +432,7 @@ class WebhookService:
                     uow.webhooks.set_endpoint(
                         endpoint.id, enabled=False, disabled_at=at, disabled_reason=reason
                     )
+                    endpoints[endpoint.id] = attrs.evolve(endpoint, enabled=False)
                     uow.audit.record(
                         at=at,
                         action="webhook.disabled",
