@@ -357,13 +357,14 @@ class SqlWebhookStore:
             return 0
         dialect = self.conn.dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        # One statement (an executemany's row count is not reliable on every driver).
+        # The rows RETURNING gives are the new ones (a row count is not reliable on every driver).
         stmt = (
             insert(webhook_deliveries)
             .values([dict(r) for r in rows])
             .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
+            .returning(webhook_deliveries.c.id)
         )
-        return max(0, self.conn.execute(stmt).rowcount)
+        return len(self.conn.execute(stmt).all())
 
     def claim_due(
         self, now: dt.datetime, lease_until: dt.datetime, account_id: int | None, limit: int
