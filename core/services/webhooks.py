@@ -272,6 +272,7 @@ class WebhookService:
             row = uow.webhooks.endpoint(acct.id, endpoint_id, lock=True)
             if action == "webhook.remove":
                 uow.webhooks.set_endpoint(row.id, removed_at=at, enabled=False)
+                uow.webhooks.end_pending(row.id, "the endpoint was removed")
             elif action == "webhook.enable":
                 uow.webhooks.set_endpoint(
                     row.id,

@@ -212,3 +212,16 @@ def test_overage_entered_and_left_and_invoices_issued_are_events(
     assert invoice["data"]["number"].startswith("INV-2026-02") and invoice["data"]["products"] == [
         P
     ]
+
+
+def test_removing_an_endpoint_ends_what_it_had_pending_and_keeps_the_log(
+    app: App, clock: FixedClock, receiver: Receiver
+) -> None:
+    endpoint = setup(app, receiver, ("seat.assigned",))
+    app.assign("acme", P, USERS[:1], ADMIN)
+    app.webhooks.remove("acme", endpoint, ADMIN)
+    [ended] = app.webhooks.deliveries("acme")
+    assert (ended.status, ended.last_error) == ("failed", "the endpoint was removed")
+    assert app.webhooks.list("acme") == [] and deliver(app, receiver, clock)["attempted"] == 0
+    app.assign("acme", P, USERS[1:2], ADMIN)  # a removed endpoint gets nothing new
+    assert len(app.webhooks.deliveries("acme")) == 1

@@ -306,6 +306,10 @@ class WebhookStore(Protocol):
 
     def set_delivery(self, delivery_id: int, **values: Any) -> None: ...
 
+    def end_pending(self, endpoint_id: int, reason: str) -> int:
+        """Mark an endpoint's pending deliveries ``failed`` with ``reason`` (it was removed)."""
+        ...
+
     def reschedule_held(self, endpoint_id: int, now: dt.datetime) -> int:
         """An endpoint enabled again: its pending deliveries are due now, with a new day."""
         ...

@@ -489,6 +489,17 @@ class SqlWebhookStore:
             .values(**values)
         )
 
+    def end_pending(self, endpoint_id: int, reason: str) -> int:
+        result = self.conn.execute(
+            webhook_deliveries.update()
+            .where(
+                webhook_deliveries.c.endpoint_id == endpoint_id,
+                webhook_deliveries.c.status == "pending",
+            )
+            .values(status="failed", last_error=reason[:_ERROR_MAX], leased_until=None)
+        )
+        return max(0, result.rowcount)
+
     def reschedule_held(self, endpoint_id: int, now: dt.datetime) -> int:
         result = self.conn.execute(
             webhook_deliveries.update()
