@@ -71,8 +71,8 @@ def ok(db: str, *args: str) -> Any:
 
 def open_acme(db: str) -> None:
     """acme (US): the admin holds Manage; 2 salesforce seats; ann (seated), bob and cat; a
-    renewal_adjustment ticket (1); a servicenow order form with the partner's itsm_insights
-    add-on; webhook endpoint 1."""
+    renewal_adjustment ticket (1); a pega order form with the partner's case_insights add-on;
+    webhook endpoint 1."""
     ok(db, "account", "create", "acme", "--region", "US")
     ok(db, "account", "grant", "acme", ADMIN, "--permission", "manage")
     ok(db, "contract", "create", "acme", "salesforce", "--seats", "2", "--plan", "standard",
@@ -81,11 +81,11 @@ def open_acme(db: str) -> None:
     ok(db, "seats", "assign", "acme", "salesforce", "ann@example.com")
     install_row(db, "acme", "salesforce")
     ok(db, "ticket", "open", "acme", "salesforce", "--kind", "renewal_adjustment")  # ticket 1
-    # Issue 18: a servicenow order form to send an install link for, the partner's add-on on it,
-    # and a webhook endpoint (1) no later event here reaches.
-    ok(db, "contract", "create", "acme", "servicenow", "--seats", "2", "--plan", "standard",
+    # Issue 18: a pega order form to send an install link for, the partner's add-on on it, and a
+    # webhook endpoint (1) no later event here reaches.
+    ok(db, "contract", "create", "acme", "pega", "--seats", "2", "--plan", "standard",
        "--frequency", "monthly", "--start", "2025-10-01", "--months", "12", "--unit-price", "20")  # fmt: skip
-    ok(db, "addon", "activate", "acme", "servicenow", "itsm_insights", "--partner", "nowbridge")
+    ok(db, "addon", "activate", "acme", "pega", "case_insights", "--partner", "caseworks")
     ok(db, "webhook", "add", "acme", "https://hooks.example.com/seatgate", "--events",
        "app.uninstalled")  # fmt: skip
 

@@ -237,7 +237,7 @@ TEMPLATES: dict[str, tuple[tuple[str | Slot, ...], bool]] = {
     ),
     # Issue 18.
     "install-link create": t(
-        "install-link", "create", ("account", "acme"), ("product", "servicenow"),
+        "install-link", "create", ("account", "acme"), ("product", "pega"),
         "--email", ("email", "it@example.com"), "--days", ("limit", "14"),
     ),
     "install-link list": t("install-link", "list", ("account", "acme")),
@@ -251,10 +251,10 @@ TEMPLATES: dict[str, tuple[tuple[str | Slot, ...], bool]] = {
         "--unit-price", ("money", "120"),
     ),
     "addon deactivate": t(
-        "addon", "deactivate", ("account", "acme"), ("product", "servicenow"),
-        ("label", "itsm_insights"), "--partner", ("label", "nowbridge"),
+        "addon", "deactivate", ("account", "acme"), ("product", "pega"),
+        ("label", "case_insights"), "--partner", ("label", "caseworks"),
     ),
-    "addon list": t("addon", "list", ("account", "acme"), ("product", "servicenow")),
+    "addon list": t("addon", "list", ("account", "acme"), ("product", "pega")),
     "webhook add": t(
         "webhook", "add", ("account", "acme"), ("label", "https://hooks.example.com/x"),
         "--events", ("label", "seat.assigned,invoice.issued"),

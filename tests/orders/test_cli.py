@@ -23,7 +23,7 @@ def db(tmp_path: Path) -> str:
 
 
 def config(tmp_path: Path) -> str:
-    path = tmp_path / "servicenow.json"
+    path = tmp_path / "pega.json"
     path.write_text(json.dumps({"instance": "https://x.example", "password": "${SN_PW}"}))
     return str(path)
 
@@ -31,7 +31,7 @@ def config(tmp_path: Path) -> str:
 def test_install_link_create_prints_the_mail_without_smtp_and_list_never_shows_the_token(
     db: str, tmp_path: Path
 ) -> None:
-    code, out, err = cli(db, "install-link", "create", "acme", "servicenow", "--email", "IT@x.io")
+    code, out, err = cli(db, "install-link", "create", "acme", "pega", "--email", "IT@x.io")
     assert code == 0, err
     token = re.search(r"/install/(sgl_\S+)", out)
     assert token is not None and "To: it@x.io" in out and "not mailed" in out
@@ -68,9 +68,9 @@ def test_an_admin_activating_an_add_on_is_told_the_partner_does_it(db: str) -> N
     assert code == 0, err
     assert "per account at 120.00 USD/month; 120.00 USD per billing period" in out
     code, out, _ = cli(db, "--json", "addon", "list", "acme")
-    assert {a["addon"] for a in json.loads(out)["addons"]} == {"analytics", "itsm_insights"}
-    code, out, _ = cli(db, "addon", "deactivate", "acme", "servicenow", "itsm_insights",
-                       "--partner", "nowbridge")  # fmt: skip
+    assert {a["addon"] for a in json.loads(out)["addons"]} == {"analytics", "case_insights"}
+    code, out, _ = cli(db, "addon", "deactivate", "acme", "pega", "case_insights",
+                       "--partner", "caseworks")  # fmt: skip
     assert code == 0 and "ends on 2026-10-01" in out  # the end of the term in force
 
 
