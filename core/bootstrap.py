@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
@@ -26,26 +26,34 @@ from .domain.timeline import Timeline
 from .domain.vocabulary import check_choice
 from .plugins.directory import Declarations, PluginDirectory
 from .services.accounts import AccountService
+from .services.addons import AddOnService
 from .services.billing import BillingService
 from .services.contracts import ContractService
 from .services.entitlement import Entitlements
+from .services.install_links import InstallLinkService
 from .services.installs import InstallService
 from .services.listings import ListingService
 from .services.ports import Ports
+from .services.ports.orders import Mailer, OrdersIO, PostResult, WebhookPoster
 from .services.purchases import PurchaseService
 from .services.seats import SeatResult, SeatService
 from .services.sync import SyncService
 from .services.tokens import TokenService
+from .services.webhooks import WebhookService
 from .storage import datafiles
 from .storage.db import Database
 from .storage.unit_of_work import SqlUnitOfWorkFactory
 
 if TYPE_CHECKING:
+    from .plugins.keys import ServerKeys
     from .plugins.manager import Plugins
 
 __all__ = ["CATALOG_ENV", "App", "catalog_from_env"]
 
 CATALOG_ENV = "SEATGATE_CATALOG"
+SECRET_KEY_ENV = "SEATGATE_SECRET_KEY"  # signs install links, seals webhook secrets (issue 18)
+SMTP_URL_ENV = "SEATGATE_SMTP_URL"  # mail for install links; unset: they stay in the outbox
+CONSOLE_URL_ENV = "SEATGATE_CONSOLE_URL"  # where /install/{token} is served
 
 _catalogs: dict[str, Catalog] = {}
 
@@ -57,6 +65,84 @@ def catalog_from_env() -> Catalog:
     if key not in _catalogs:
         _catalogs[key] = datafiles.load_catalog(key or None)
     return _catalogs[key]
+
+
+def _orders_io(
+    secret_key: str | None,
+    smtp_url: str | None,
+    console_url: str | None,
+    poster: WebhookPoster | None,
+) -> OrdersIO:
+    """The server secret, SMTP and the webhook HTTP client, from the arguments or the environment
+    (``SEATGATE_SECRET_KEY``, ``SEATGATE_SMTP_URL``, ``SEATGATE_CONSOLE_URL``). Each is built
+    when first used, so a check never loads cryptography, smtplib or httpx."""
+    key = secret_key if secret_key is not None else os.environ.get(SECRET_KEY_ENV)
+    smtp = smtp_url if smtp_url is not None else os.environ.get(SMTP_URL_ENV)
+    console = console_url or os.environ.get(CONSOLE_URL_ENV) or "http://localhost:8000"
+    return OrdersIO(
+        keys=_LazyKeys(key) if key else None,
+        mailer=_LazyMailer(smtp) if smtp else None,
+        poster=poster or _LazyPoster(),
+        console_url=console,
+    )
+
+
+class _LazyKeys:
+    """The server secret's operations, built on first use (never shown)."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+        self._keys: ServerKeys | None = None
+
+    def __repr__(self) -> str:
+        return "ServerKeys(***)"
+
+    def _get(self) -> ServerKeys:
+        if self._keys is None:
+            from .plugins.keys import ServerKeys
+
+            self._keys = ServerKeys(self._secret)
+        return self._keys
+
+    def sign(self, purpose: str, data: bytes) -> bytes:
+        return self._get().sign(purpose, data)
+
+    def seal(self, text: str) -> str:
+        return self._get().seal(text)
+
+    def unseal(self, sealed: str) -> str:
+        return self._get().unseal(sealed)
+
+
+class _LazyMailer:
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._mailer: Mailer | None = None
+
+    def __repr__(self) -> str:
+        return "SmtpMailer(SEATGATE_SMTP_URL)"
+
+    def send(self, recipient: str, subject: str, body: str) -> None:
+        if self._mailer is None:
+            from .plugins.mail import SmtpMailer
+
+            self._mailer = SmtpMailer(self._url)
+        self._mailer.send(recipient, subject, body)
+
+
+class _LazyPoster:
+    def __init__(self) -> None:
+        self._poster: WebhookPoster | None = None
+
+    def __repr__(self) -> str:
+        return "HttpxPoster()"
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> PostResult:
+        if self._poster is None:
+            from .plugins.webhooks import HttpxPoster
+
+            self._poster = HttpxPoster()
+        return self._poster.post(url, body, headers)
 
 
 class _Publisher:
@@ -102,6 +188,10 @@ class App:
         plugins: Plugins | None = None,
         entitlement_max_age: float = 1.0,
         entitlement_audit_batch: int = 1,
+        secret_key: str | None = None,
+        smtp_url: str | None = None,
+        console_url: str | None = None,
+        webhook_poster: WebhookPoster | None = None,
     ) -> None:
         if timeline is None:  # first: a bad policy file leaves no database connection open
             timeline = datafiles.load_timeline(policy_file)
@@ -119,6 +209,7 @@ class App:
         self._entitlement_max_age = entitlement_max_age
         self._entitlement_audit_batch = entitlement_audit_batch
         self.uow = SqlUnitOfWorkFactory(self.db)
+        orders = _orders_io(secret_key, smtp_url, console_url, webhook_poster)
         self.directory = PluginDirectory(
             lambda: self.plugins,
             # A manager built in code may hold adapters no declaration names: ask it instead.
@@ -131,6 +222,7 @@ class App:
             catalog=self._catalog,
             publisher=_Publisher(lambda: self.plugins),
             adapters=self.directory,
+            orders=orders,
         )
         self.accounts = AccountService(self.ports)
         self.contracts = ContractService(self.ports)
@@ -141,6 +233,9 @@ class App:
         self.sync = SyncService(self.ports)
         self.tokens = TokenService(self.ports)
         self.listings = ListingService(self.ports)
+        self.install_links = InstallLinkService(self.ports)
+        self.addons = AddOnService(self.ports)
+        self.webhooks = WebhookService(self.ports)
 
     def __repr__(self) -> str:
         return f"App({self.db!r}, clock={self.clock!r})"
@@ -155,6 +250,7 @@ class App:
         with the billing listener registered as a default plugin."""
         # Imported here: pluggy and the listeners are needed only once something is published or
         # an adapter is used, never by a check.
+        from .plugins import webhooks
         from .plugins.default_billing import PLUGIN_NAME, BillingListener
         from .plugins.manager import build_plugin_manager
 
@@ -162,6 +258,9 @@ class App:
             self._plugins = build_plugin_manager(lazy=True)
         if not self._plugins.pm.has_plugin(PLUGIN_NAME):
             self._plugins.register(BillingListener(self.ports), PLUGIN_NAME, "builtin")
+        if not self._plugins.pm.has_plugin(webhooks.PLUGIN_NAME):
+            listener = webhooks.WebhookListener(self.ports)
+            self._plugins.register(listener, webhooks.PLUGIN_NAME, "builtin")
         return self._plugins
 
     def catalog(self) -> Catalog:

@@ -5,7 +5,7 @@ the overage rule of seed 000); docs/billing.md explains them with a worked examp
 
 How a charge is found. For one contract billing period, :func:`owed` lays out *seat slots*: slot
 ``n`` of a charge (``base``, ``seats_purchased``, ``additional_seats``, ``overage``,
-``plan_change``) is billed over the days it is held. An invoice bills the new period in full as
+``plan_change``, ``add_on``) is billed over the days it is held. An invoice bills the new period in full as
 known on the day of the run, and *trues up* the periods already invoiced: what is owed for them now
 (an activation, a purchase or a plan change since) minus what their invoices covered. Newly owed
 days become lines of their own kind (prorated: they start on the event's day); days no longer
@@ -50,6 +50,7 @@ from .vocabulary import ChargeModel, LineKind, SeatMode, TicketKind
 __all__ = [
     "LINE_KINDS",
     "TICKET_KINDS",
+    "AddOn",
     "Draft",
     "History",
     "Line",
@@ -57,6 +58,7 @@ __all__ = [
     "Purchase",
     "Ticket",
     "Uninstall",
+    "addon_quote",
     "draft_invoices",
     "invoice_dict",
     "owed",
@@ -68,7 +70,7 @@ __all__ = [
     "rest_of_term",
 ]
 
-LINE_KINDS: tuple[str, ...] = tuple(k for k in LineKind if k != LineKind.ADD_ON)
+LINE_KINDS: tuple[str, ...] = tuple(LineKind)
 TICKET_KINDS: tuple[str, ...] = tuple(TicketKind)
 
 _PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -104,6 +106,26 @@ class PlanChange:
     plan: str
     charge_model: str
     unit_price: Decimal
+
+
+@attrs.frozen
+class AddOn:
+    """An add-on plan the partner activated (seed 002: "App Add-on Plans ... will be activated in
+    your Account by the Partner, based on contracted terms"): ``quantity`` slots (1 for a
+    per-account add-on) at ``unit_price`` a month, from ``effective`` (inclusive) to ``ends``
+    (exclusive: the end of the term its deactivation was asked in, like an uninstall; None while
+    active), billed under the contract's frequency and co-termed like seats bought."""
+
+    id: int
+    plan: str
+    charge_model: str
+    quantity: int
+    unit_price: Decimal
+    effective: dt.date
+    ends: dt.date | None = None
+
+    def active_on(self, day: dt.date) -> bool:
+        return self.effective <= day and (self.ends is None or day < self.ends)
 
 
 @attrs.frozen
@@ -153,6 +175,7 @@ class History:
     tickets: Sequence[Ticket] = ()
     overage_begins: dt.date | None = None
     initial_quantity: int | None = None  # as created (None: the first change's, or the contract's)
+    add_ons: Sequence[AddOn] = ()
 
     # -- the contracted quantity ---------------------------------------------------------------------
     def renewal_adjustment(self, k: int) -> Ticket | None:
@@ -330,6 +353,7 @@ def owed(h: History, j: int, period: Interval) -> dict[SlotKey, dict[int, list[I
     events |= {p.effective for p in term_purchases if a < p.effective < b}
     events |= {p.effective for p in h.plan_changes if a < p.effective < b}
     events |= {d for gap in h.gaps() for d in gap if d is not None and a < d < b}
+    events |= {d for x in h.add_ons for d in (x.effective, x.ends) if d is not None and a < d < b}
     if h.overage_begins and a < h.overage_begins < b:
         events.add(h.overage_begins)
     bounds = [a, *sorted(events), b]
@@ -342,6 +366,13 @@ def owed(h: History, j: int, period: Interval) -> dict[SlotKey, dict[int, list[I
         def hold(key: SlotKey, slots: Iterable[int], s: dt.date = s, e: dt.date = e) -> None:
             for n in slots:
                 _extend(out[key][n], s, e)
+
+        for x in h.add_ons:
+            if x.active_on(s):
+                # Seed 002: add-on plans are activated by the partner "based on contracted
+                # terms": from the activation day, under the contract's frequency and term,
+                # whatever base plan is in force.
+                hold(("add_on", x.unit_price, x.id), range(1, x.quantity + 1))
 
         change = h.plan_in_force(s)
         if change is not None:
@@ -538,6 +569,13 @@ def _describe(
         what = f"{seats} bought on {bought.effective} at {price} each"
     elif kind == "additional_seats":
         what = f"{seats} above the contracted quantity (auto_expand) at {price} each"
+    elif kind == "add_on":
+        x = next(a for a in h.add_ons if a.id == ref)
+        what = (
+            f"{x.plan} add-on, per account ({price})"
+            if x.charge_model == ChargeModel.PER_ACCOUNT
+            else f"{x.plan} add-on, {seats} at {price} each"
+        )
     elif kind == "overage":
         what = (
             f"{seats} held above the contracted seats on or after the overage-billing date "
@@ -746,6 +784,20 @@ def purchase_quote(
         quantity_changes=[*h.quantity_changes, (at, before, before + quantity)],
     )
     return rest_of_term(after, at.date(), billed, prior) - rest_of_term(h, at.date(), billed, prior)
+
+
+def addon_quote(
+    h: History,
+    addon: AddOn,
+    billed: Sequence[Interval],
+    prior: Mapping[tuple[int, dt.date], Sequence[Mapping[str, Any]]],
+) -> Money:
+    """What activating ``addon`` adds to the invoices of the rest of its activation day's term:
+    :func:`rest_of_term` with it minus without it (prorated from the activation day, co-termed) —
+    the price its commitment records, exactly what the invoices then bill."""
+    after = attrs.evolve(h, add_ons=[*h.add_ons, addon])
+    day = addon.effective
+    return rest_of_term(after, day, billed, prior) - rest_of_term(h, day, billed, prior)
 
 
 def plan_change_quote(

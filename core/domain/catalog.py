@@ -3,7 +3,9 @@
 Seed 002, "Charge Models": base plans are ``per_seat`` ("charged per each activated user") or
 ``per_account`` ("charged once, per Talkdesk account, independently of the number of activated
 seats"). "App Add-on Plans ... are not selectable on the Talkdesk My Apps management console and
-will be activated in your Account by the Partner": :func:`require_base_plan` refuses them.
+will be activated in your Account by the Partner": :func:`require_base_plan` refuses them, and
+:func:`require_addon_plan` gives them to the partner each product names (``partner``: the one who
+publishes it; only that partner activates its add-ons).
 
 Prices are monthly equivalents. The catalog ships in the package (``data/catalog.json``, prices
 illustrative) and is replaced by a file named in ``SEATGATE_CATALOG``. Each version has an
@@ -14,6 +16,7 @@ contract keeps the unit price it was signed at: a later version never touches it
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -24,6 +27,7 @@ from ..errors import BadInput, PolicyError
 from .vocabulary import Channel, ChargeModel
 
 CHARGE_MODELS: tuple[str, ...] = tuple(ChargeModel)
+_PARTNER = re.compile(r"[a-z0-9][a-z0-9_-]{0,59}")
 
 
 @attrs.frozen
@@ -35,10 +39,12 @@ class Plan:
     currency: str
     addon: bool
     effective: dt.date
+    partner: str | None = None  # who publishes the product (and alone activates its add-ons)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "product": self.product,
+            "partner": self.partner,
             "plan": self.name,
             "type": "add-on" if self.addon else "base",
             "charge_model": self.charge_model,
@@ -105,6 +111,32 @@ class Catalog:
             )
         return found
 
+    def partner_of(self, product: str, day: dt.date) -> str | None:
+        """The partner who publishes ``product`` in the version in force on ``day`` (None: the
+        catalog names none, or does not list the product)."""
+        return next((p.partner for p in self.plans_at(day, product) if p.partner), None)
+
+    def partners(self, day: dt.date) -> dict[str, list[str]]:
+        """Partner -> the products it publishes, as of ``day``."""
+        out: dict[str, set[str]] = {}
+        for p in self.plans_at(day):
+            if p.partner:
+                out.setdefault(p.partner, set()).add(p.product)
+        return {k: sorted(v) for k, v in sorted(out.items())}
+
+    def require_addon_plan(self, product: str, plan: str, day: dt.date) -> Plan:
+        """An add-on plan of ``product`` listed on ``day``; :class:`BadInput` naming the add-on
+        plans otherwise (a base plan is the admin's to select, seed 002)."""
+        found = self.find(product, plan, day)
+        addons = sorted(p.name for p in self.plans_at(day, product) if p.addon)
+        if found is None or not found.addon:
+            raise BadInput(
+                f"{product} add-on plan",
+                plan,
+                f"an add-on plan of {product}: {', '.join(addons) or '(none listed)'}",
+            )
+        return found
+
     def charge_model(self, product: str, plan: str, day: dt.date) -> str:
         """The plan's charge model; a plan not in the catalog (a negotiated one) is per seat."""
         found = self.find(product, plan, day) or self._any_version(product, plan)
@@ -159,6 +191,11 @@ def _version(raw: Any, where: str) -> Version:
         ) from None
     plans: dict[tuple[str, str], Plan] = {}
     for product, spec in products.items():
+        partner = spec.get("partner")
+        if partner is not None and not (isinstance(partner, str) and _PARTNER.fullmatch(partner)):
+            raise PolicyError(
+                f"{where}: {product} partner must be an identifier (letters, digits, - and _)"
+            )
         for key, addon in (("base_plans", False), ("addon_plans", True)):
             for name, p in (spec.get(key) or {}).items():
                 here = f"{where}: {product} plan {name!r} of {effective}"
@@ -172,6 +209,13 @@ def _version(raw: Any, where: str) -> Version:
                 if not price.is_finite() or price < 0 or len(currency) != 3:
                     raise PolicyError(f"{here}: needs a price >= 0 and a 3-letter currency")
                 plans[(product, name)] = Plan(
-                    product, name, p["charge_model"], price, currency.upper(), addon, effective
+                    product,
+                    name,
+                    p["charge_model"],
+                    price,
+                    currency.upper(),
+                    addon,
+                    effective,
+                    partner,
                 )
     return Version(effective, plans)

@@ -19,15 +19,22 @@ import attrs
 
 __all__ = [
     "EVENT_KINDS",
+    "AddOnActivated",
+    "AddOnDeactivated",
     "Event",
     "Installed",
+    "InvoiceIssued",
+    "OverageEntered",
+    "OverageLeft",
     "PlanChanged",
     "RenewalAdjusted",
     "SeatsAssigned",
+    "SeatsRefused",
     "SeatsUnassigned",
     "SyncFinished",
     "Uninstalled",
     "UsersActivated",
+    "WebhookDisabled",
     "from_dict",
 ]
 
@@ -164,17 +171,117 @@ class SyncFinished(Event):
     message: str = ""
 
 
+@attrs.frozen(kw_only=True)
+class SeatsRefused(Event):
+    """An admin's assignment refused users (seed 000: the hard cap, the overage lock; unknown or
+    inactive users). ``reasons[i]`` is why ``emails[i]`` was refused (a
+    :class:`~.vocabulary.RefusalReason`). Users a sync's auto install leaves waiting are reported
+    by its run, not here."""
+
+    kind: ClassVar[str] = "seats.refused"
+    emails: tuple[str, ...]
+    reasons: tuple[str, ...]
+    actor: str
+
+
+@attrs.frozen(kw_only=True)
+class OverageEntered(Event):
+    """A hard-cap contract now holds more seats than it contracts (seed 000: "unable to add
+    additional users until they reduce their user count to their contracted seats, or purchase
+    additional seats"). ``cause``: what did it (``grandfather``, ``quantity``)."""
+
+    kind: ClassVar[str] = "overage.entered"
+    contracted: int
+    assigned: int
+    actor: str
+    cause: str
+
+
+@attrs.frozen(kw_only=True)
+class OverageLeft(Event):
+    """A hard-cap contract in overage holds no more seats than it contracts again (users removed,
+    seats bought, a higher quantity). ``cause`` as for :class:`OverageEntered`."""
+
+    kind: ClassVar[str] = "overage.left"
+    contracted: int
+    assigned: int
+    actor: str
+    cause: str
+
+
+@attrs.frozen(kw_only=True)
+class AddOnActivated(Event):
+    """The partner activated an add-on plan on the account (seed 002: "App Add-on Plans ... will
+    be activated in your Account by the Partner, based on contracted terms"), billed from
+    ``effective`` under the contract's frequency and term. ``quantity`` is 1 for a per-account
+    add-on; ``unit_price`` a monthly price (decimal string)."""
+
+    kind: ClassVar[str] = "addon.activated"
+    addon: str
+    partner: str
+    actor: str
+    charge_model: str
+    quantity: int
+    unit_price: str
+    currency: str
+    effective: dt.date
+
+
+@attrs.frozen(kw_only=True)
+class AddOnDeactivated(Event):
+    """The partner deactivated an add-on; like an uninstall it takes effect (and its billing
+    stops) at the end of the current term, ``effective``."""
+
+    kind: ClassVar[str] = "addon.deactivated"
+    addon: str
+    partner: str
+    actor: str
+    effective: dt.date
+
+
+@attrs.frozen(kw_only=True)
+class InvoiceIssued(Event):
+    """A billing run issued an invoice (``product`` is empty: an invoice covers every product of
+    the account in one currency; ``products`` names them). ``total`` is a decimal string."""
+
+    kind: ClassVar[str] = "invoice.issued"
+    number: str
+    period: str
+    total: str
+    currency: str
+    products: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class WebhookDisabled(Event):
+    """An endpoint kept failing and seatgate stopped sending to it (``product`` is empty). Its
+    deliveries are kept; enabling it again sends them."""
+
+    kind: ClassVar[str] = "webhook.disabled"
+    endpoint: str
+    url: str
+    failures: int
+    failing_since: str
+
+
 EVENT_KINDS: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         SeatsAssigned,
         SeatsUnassigned,
+        SeatsRefused,
         UsersActivated,
+        OverageEntered,
+        OverageLeft,
         Installed,
         Uninstalled,
         PlanChanged,
         RenewalAdjusted,
+        AddOnActivated,
+        AddOnDeactivated,
+        InvoiceIssued,
         SyncFinished,
+        WebhookDisabled,
     )
 }
 
@@ -191,7 +298,7 @@ def from_dict(data: dict[str, Any]) -> Event:
             value = dt.datetime.fromisoformat(value)
         elif field.name == "effective":
             value = dt.date.fromisoformat(value)
-        elif field.name == "emails":
+        elif isinstance(value, list):  # tuples are written as lists
             value = tuple(value)
         values[field.name] = value
     return cls(**values)

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..domain.billing import Draft, History, draft_invoices, parse_period
 from ..domain.calendar import Interval
+from ..domain.events import InvoiceIssued
 from ..errors import BadInput
 from .base import read, transaction
 from .ports import Ports
@@ -101,7 +102,22 @@ class BillingService:
             histories, ids = uow.billing.histories(now, ports.catalog(), self.overage_begins())
             billed, prior = uow.billing.state()
             drafts, skipped = _drafts_per_account(histories, month, billed, prior, ids)
-            issued = [uow.billing.issue(d, now) for d in drafts]
+            issued = []
+            for draft in drafts:
+                done = uow.billing.issue(draft, now)
+                issued.append(done)
+                uow.record(
+                    InvoiceIssued(
+                        account=draft.account,
+                        product="",
+                        at=now,
+                        number=done["number"],
+                        period=draft.period,
+                        total=done["total"],
+                        currency=draft.currency,
+                        products=tuple(sorted({ln.product for ln in draft.lines})),
+                    )
+                )
             uow.audit.record(
                 at=now,
                 action="billing.run",

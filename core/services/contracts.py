@@ -10,10 +10,12 @@ import attrs
 from ..domain import calendar
 from ..domain.model import Account, Contract
 from ..domain.pricing import charge
+from ..domain.seats import SeatCount
 from ..domain.vocabulary import Channel, ChargeModel, Frequency, SeatMode, check_choice
 from ..errors import BadInput, Conflict, NotFound
 from .base import read, require_purchasing_authority, transaction
 from .commitments import record_commitment
+from .overage import record_overage_change
 from .ports import Ports, UnitOfWork
 
 __all__ = ["ContractService", "ContractView", "change_quantity", "require_contract"]
@@ -267,6 +269,17 @@ def change_quantity(
     assigned seats. Audited as ``contract.quantity``: billing reads the quantity's history there."""
     if quantity < 0:
         raise BadInput("seats", quantity, "a whole number of seats, 0 or more")
+    held = uow.seats.count_assigned(account.id, contract.product)
+    record_overage_change(
+        uow,
+        account.name,
+        contract.product,
+        SeatCount(contract.quantity, held, contract.mode),
+        SeatCount(quantity, held, contract.mode),
+        at,
+        actor,
+        "quantity",
+    )
     uow.contracts.set_quantity(contract.id, quantity)
     uow.contracts.bump_version(contract.id)
     uow.audit.record(

@@ -18,7 +18,7 @@ CORE_KEYS`) sit beside the adapter's own keys and go to the connector's settings
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -173,6 +173,7 @@ class InstallService:
         users: int | None = None,
         confirm: bool = False,
         retry: Any = None,
+        order_form_link: Callable[[UnitOfWork, Account, str], Mapping[str, Any]] | None = None,
     ) -> InstallResult:
         """Install ``product``'s adapter on ``account`` with ``config`` (seed 002 install).
 
@@ -188,6 +189,12 @@ class InstallService:
         ``users`` name it; without ``confirm`` the purchase summary is returned and nothing is
         written; with it a month-to-month contract is created at the then-listed price, in the
         same transaction as the installation.
+
+        ``order_form_link`` (an install link being redeemed, seed 002 "Buying through a Signed
+        Order Form"): called in the install's transaction once authority is checked, with the
+        unit of work, the account and the actor; it claims the link (raising rolls the install
+        back) and returns what the commitment's detail records. The order form's contract
+        applies: no purchase is made and no price is recorded.
         """
         ports = self.ports
         adapters = ports.adapters
@@ -208,6 +215,13 @@ class InstallService:
         with read(ports) as uow:
             acct = uow.accounts.get(account)
             has_contract = uow.contracts.find(acct, product) is not None
+        if order_form_link is not None and not has_contract:
+            raise NotFound(
+                f"{product} contract of account",
+                account,
+                remedy="create_contract",
+                context={"account": account, "product": product},
+            )
         purchase = self._self_serve(account, product, plan, users, has_contract, at)
         if purchase is not None and not confirm:
             return InstallResult(
@@ -230,6 +244,7 @@ class InstallService:
         with transaction(ports) as uow:
             acct = uow.accounts.get(account)
             who = require_purchasing_authority(uow, acct, actor, "adapter.install", at, what)
+            claimed = None if order_form_link is None else order_form_link(uow, acct, who)
             if purchase is not None:
                 purchase.create(uow, acct, who)
             existed, roles_before = uow.installs.save(
@@ -267,6 +282,11 @@ class InstallService:
             if after_uninstall is not None:
                 key = "uninstall_withdrawn" if after_uninstall[1] else "new_purchase_after"
                 detail[key] = after_uninstall[0].isoformat()
+            if claimed is not None:
+                # Seed 002: "your existing contract applies. No additional charges apply": the
+                # commitment records who installed, and no price.
+                detail.update(claimed)
+                price, listed = None, None
             record_commitment(
                 uow,
                 acct,

@@ -20,11 +20,13 @@ import attrs
 from ..clock import start_of
 from ..domain.catalog import Catalog
 from ..domain.events import SeatsAssigned, SeatsUnassigned, UsersActivated
+from ..domain.events import SeatsRefused as SeatsRefusedEvent
 from ..domain.model import Account, Contract
 from ..domain.seats import SeatCount, plan_assignment, seats_above_contract
 from ..domain.vocabulary import RefusalReason, check_choice, normalize_email
 from ..errors import Conflict, NotAuthorized
 from .base import read, require_purchasing_authority, transaction
+from .overage import record_overage_change
 from .ports import Ports, UnitOfWork
 from .ports.stores import SeatRow
 from .quotes import added_users_price
@@ -223,6 +225,18 @@ class SeatService:
                 reason="admin",
                 catalog=self.ports.catalog(),
             )
+            if result.refused:
+                # Seed 000: the hard cap and the overage lock refuse users; listeners hear it.
+                uow.record(
+                    SeatsRefusedEvent(
+                        account=account,
+                        product=product,
+                        at=at,
+                        emails=tuple(r["email"] for r in result.refused),
+                        reasons=tuple(r["reason"] for r in result.refused),
+                        actor=who,
+                    )
+                )
             uow.audit.record(
                 at=at,
                 action="seats.assign",
@@ -282,6 +296,16 @@ class SeatService:
                     )
                 )
             result.set_counts(SeatCount(count.contracted, assigned, contract.mode))
+            record_overage_change(
+                uow,
+                account,
+                product,
+                count,
+                SeatCount(count.contracted, assigned, contract.mode),
+                at,
+                who,
+                "unassign",
+            )
             uow.audit.record(
                 at=at,
                 action="seats.unassign",
@@ -320,6 +344,7 @@ class SeatService:
                 result.refused = [{"email": "*", "reason": RefusalReason.NO_CONTRACT}]
                 return result
             enabled = self._enablement(acct.region, at)
+            before = seat_count(uow, acct, contract, at, written=True)
             if contract.grandfathered_at is None:
                 candidates = (
                     uow.seats.grandfather_candidates(acct.id, product, start_of(enabled))
@@ -367,7 +392,9 @@ class SeatService:
                         "enabled_on": enabled.isoformat(),
                     },
                 )
-            result.set_counts(seat_count(uow, acct, contract, at, written=True))
+            after = seat_count(uow, acct, contract, at, written=True)
+            result.set_counts(after)
+            record_overage_change(uow, account, product, before, after, at, who, "grandfather")
             result.assigned = uow.seats.seated_emails(acct.id, product)
         return result
 

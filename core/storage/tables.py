@@ -426,3 +426,121 @@ api_tokens = sa.Table(
     sa.Column("created_by", sa.String(254)),
     sa.Column("revoked_at", UTCDateTime),
 )
+
+
+# ------------------------------------------------------------------------------------------------
+# Orders (Alembic branch ``orders``, issue 18): install links for order-form contracts and the
+# mail that carries them, add-on plans the partner activates, and outbound webhooks.
+# ------------------------------------------------------------------------------------------------
+
+# Seed 002: "an Install Link sent to you via an email notification". The token is never stored:
+# it is the id signed with the server secret (seatgate.core.domain.links).
+install_links = sa.Table(
+    "install_links",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # 128 random bits, hex
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("product", sa.String(40), nullable=False),
+    sa.Column("contract_id", sa.ForeignKey("contracts.id"), nullable=False),
+    sa.Column("email", sa.String(254), nullable=False),  # the admin it was sent to
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(254)),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime),
+    sa.Column("used_by", sa.String(254)),
+    sa.Column("revoked_at", UTCDateTime),
+    sa.Column("revoked_by", sa.String(254)),
+)
+
+# Mail to send. The body holds ``{link}`` where the install link goes: the link is signed again
+# when the mail is sent, so the table never holds a usable token.
+mail_outbox = sa.Table(
+    "mail_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("recipient", sa.String(254), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("link_id", sa.ForeignKey("install_links.id"), index=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # queued | sent | failed
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("error", sa.String(300), nullable=False, default=""),
+)
+
+# Seed 002: add-on plans "will be activated in your Account by the Partner, based on contracted
+# terms". Billed as ``add_on`` lines from ``effective`` until ``ends`` (end of the term a
+# deactivation was asked in).
+addons = sa.Table(
+    "billing_addons",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("contract_id", sa.ForeignKey("contracts.id"), nullable=False, index=True),
+    sa.Column("plan", sa.String(60), nullable=False),
+    sa.Column("charge_model", sa.String(16), nullable=False),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price", Money, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("effective", sa.Date, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("partner", sa.String(60), nullable=False),
+    sa.Column("actor", sa.String(254), nullable=False),
+    sa.Column("ends", sa.Date),
+    sa.Column("deactivated_at", UTCDateTime),
+    sa.Column("deactivated_by", sa.String(254)),
+    sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+# An account's webhook endpoint. The signing secret is encrypted with the server secret (the
+# sender must sign with it, so a hash would not do); it is shown once, when the endpoint is added.
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("events", JSONText, nullable=False, default=list),
+    sa.Column("secret_sealed", sa.String(500), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(254)),
+    sa.Column("removed_at", UTCDateTime),
+    sa.Column("disabled_at", UTCDateTime),
+    sa.Column("disabled_reason", sa.String(300), nullable=False, default=""),
+    sa.Column("failing_since", UTCDateTime),  # first failure since the last success
+    sa.Column("failures", sa.Integer, nullable=False, default=0),  # attempts failed since then
+)
+
+# One delivery per (endpoint, event): written by the webhook listener, idempotent on the event id.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("endpoint_id", sa.ForeignKey("webhook_endpoints.id"), nullable=False),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    sa.Column("event", sa.String(40), nullable=False),  # the webhook event name
+    sa.Column("payload", JSONText, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # pending | delivered | failed
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("retry_until", UTCDateTime),  # set by the first attempt: a day of retries
+    sa.Column("leased_until", UTCDateTime),  # a sender holds it until then
+    sa.Column("last_attempt_at", UTCDateTime),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.String(300), nullable=False, default=""),
+    sa.Column("delivered_at", UTCDateTime),
+    sa.UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_endpoint_event"),
+    sa.Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.ForeignKey("webhook_deliveries.id"), nullable=False, index=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.String(300), nullable=False, default=""),
+    sa.Column("seconds", sa.Float, nullable=False, default=0.0),
+)

@@ -25,6 +25,7 @@ from .repositories.billing import SqlBillingStore
 from .repositories.contracts import SqlContractStore
 from .repositories.installs import SqlInstallStore
 from .repositories.listings import SqlListings
+from .repositories.orders import SqlAddOnStore, SqlInstallLinkStore, SqlWebhookStore
 from .repositories.seats import SqlSeatStore
 from .repositories.snapshots import SqlSnapshotStore
 from .repositories.tokens import SqlTokenStore
@@ -78,6 +79,18 @@ class SqlUnitOfWork:
     @cached_property
     def listings(self) -> SqlListings:
         return SqlListings(self.connection)
+
+    @cached_property
+    def links(self) -> SqlInstallLinkStore:
+        return SqlInstallLinkStore(self.connection)
+
+    @cached_property
+    def addons(self) -> SqlAddOnStore:
+        return SqlAddOnStore(self.connection)
+
+    @cached_property
+    def webhooks(self) -> SqlWebhookStore:
+        return SqlWebhookStore(self.connection)
 
     @property
     def sync(self) -> Any:  # the sync engine's store: likewise

@@ -26,7 +26,12 @@ SEATGATE_VARS = (
     "SEATGATE_JSON",
     "SEATGATE_BUSY_TIMEOUT",
     "SEATGATE_DEBUG",
+    "SEATGATE_SECRET_KEY",
+    "SEATGATE_SMTP_URL",
+    "SEATGATE_CONSOLE_URL",
 )
+# The server secret every run has (install links and webhooks need one; issue 18).
+EDGE_SECRET = "edges-server-secret-0123456789-abcdefghijklmn"
 
 
 @contextlib.contextmanager
@@ -46,7 +51,7 @@ def run(args: Sequence[str], env: dict[str, str] | None = None) -> tuple[int, st
     out, err = io.StringIO(), io.StringIO()
     code = 0
     with clean_environment(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        os.environ.update(env or {})
+        os.environ.update({"SEATGATE_SECRET_KEY": EDGE_SECRET, **(env or {})})
         try:
             main(list(args))
         except SystemExit as exc:
@@ -66,7 +71,8 @@ def ok(db: str, *args: str) -> Any:
 
 def open_acme(db: str) -> None:
     """acme (US): the admin holds Manage; 2 salesforce seats; ann (seated), bob and cat; a
-    renewal_adjustment ticket (1)."""
+    renewal_adjustment ticket (1); a pega order form with the partner's case_insights add-on;
+    webhook endpoint 1."""
     ok(db, "account", "create", "acme", "--region", "US")
     ok(db, "account", "grant", "acme", ADMIN, "--permission", "manage")
     ok(db, "contract", "create", "acme", "salesforce", "--seats", "2", "--plan", "standard",
@@ -75,6 +81,13 @@ def open_acme(db: str) -> None:
     ok(db, "seats", "assign", "acme", "salesforce", "ann@example.com")
     install_row(db, "acme", "salesforce")
     ok(db, "ticket", "open", "acme", "salesforce", "--kind", "renewal_adjustment")  # ticket 1
+    # Issue 18: a pega order form to send an install link for, the partner's add-on on it, and a
+    # webhook endpoint (1) no later event here reaches.
+    ok(db, "contract", "create", "acme", "pega", "--seats", "2", "--plan", "standard",
+       "--frequency", "monthly", "--start", "2025-10-01", "--months", "12", "--unit-price", "20")  # fmt: skip
+    ok(db, "addon", "activate", "acme", "pega", "case_insights", "--partner", "caseworks")
+    ok(db, "webhook", "add", "acme", "https://hooks.example.com/seatgate", "--events",
+       "app.uninstalled")  # fmt: skip
 
 
 def install_row(db: str, account: str, product: str) -> None:

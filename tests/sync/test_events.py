@@ -123,24 +123,27 @@ def test_an_admin_assignment_publishes_seats_assigned_and_users_activated_after_
 
 
 def test_unassign_and_grandfather_publish_from_the_admin_path(
-    recorded: tuple[App, Recording], clock: FixedClock
+    recorded: tuple[App, Recording],
 ) -> None:
     app, rec = recorded
-    # Grandfathering covers the users of a contract in force when Manage Seats is enabled in
-    # the region (US: 2025-10-25), so this story starts before that.
-    clock.set(dt.datetime(2025, 10, 1, 9, tzinfo=dt.UTC))
-    app.accounts.create(ACCOUNT, "US", admin=ADMIN)
+    # Grandfathering covers the users of a contract in force when Manage Seats was enabled (US:
+    # 2025-10-25): the account, its 1-seat contract and its users exist from 2025-10-01.
+    now = app.now()
+    assert isinstance(app.clock, FixedClock)
+    app.clock.set(dt.datetime(2025, 10, 1, 9, tzinfo=dt.UTC))
+    setup_account(app, with_contract=False)
     app.contracts.create(
         ACCOUNT, P, seats=1, plan="standard", frequency="monthly", start=dt.date(2025, 10, 1),
         months=12, unit_price=Decimal("10"),
     )  # fmt: skip
     app.accounts.add_users(ACCOUNT, ["ann@acme.example", "bob@acme.example"])
-    clock.set(dt.datetime(2025, 10, 25, 9, tzinfo=dt.UTC))
+    app.clock.set(now)
     app.grandfather(ACCOUNT, P, ADMIN)  # both users, above the one seat (seed 000)
-    assert rec.kinds() == ["seats.assigned"]
+    # Issue 18: entering overage is an event too.
+    assert rec.kinds() == ["seats.assigned", "overage.entered"]
     assert rec.events[0].as_dict()["reason"] == "enablement"
     app.unassign(ACCOUNT, P, ["bob@acme.example"], ADMIN)
-    assert rec.kinds() == ["seats.assigned", "seats.unassigned"]
+    assert rec.kinds() == ["seats.assigned", "overage.entered", "seats.unassigned", "overage.left"]
     assert rec.calls[-1] == ("seats_changed", ((), ("bob@acme.example",)))
 
 
@@ -150,7 +153,9 @@ def test_a_refused_action_publishes_nothing(recorded: tuple[App, Recording]) -> 
     app.assign(ACCOUNT, P, ["ann@acme.example"], ADMIN)
     rec.events.clear()
     result = app.assign(ACCOUNT, P, ["bob@acme.example"], ADMIN)  # capacity_reached
-    assert result.refused and rec.events == []
+    # Issue 18: a refused seat is an event (seat.refused), nothing else is published.
+    assert result.refused and rec.kinds() == ["seats.refused"]
+    rec.events.clear()
     with pytest.raises(Exception, match="install or manage"):
         app.assign(ACCOUNT, P, ["bob@acme.example"], "intern@acme.example")
     assert rec.events == []

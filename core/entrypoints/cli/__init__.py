@@ -49,6 +49,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "sync",
     "demo",
     "api",
+    "orders",
 )
 
 # What to do next, per remedy code of an error (seatgate.core.errors), as a shell command.
@@ -83,6 +84,18 @@ REMEDIES: dict[str, str] = {
     "plan_not_listed": (
         "if you can't find the base plan you contracted, contact Talkdesk Support via "
         "Technical and Product Support > AppConnect > App Install/Uninstall"
+    ),
+    # Issue 18: install links, add-ons, webhooks.
+    "new_install_link": (
+        "ask for a new link: `seatgate install-link create {account} {product} --email ADMIN`"
+    ),
+    "add_users": "add the intended users: `seatgate seats assign {account} {product} EMAIL...`",
+    "set_secret_key": (
+        "set SEATGATE_SECRET_KEY to a random secret of 32+ characters (the same on every server)"
+    ),
+    "partner_activates": (
+        "the partner activates it: `seatgate addon activate {account} {product} ADDON "
+        "--partner {partner}`"
     ),
     "self_serve_purchase": (
         "name the plan and user count to buy it self-serve: "

@@ -220,10 +220,12 @@ def catalog_list(ctx: Context, product: str | None) -> None:
     data = {"as_of": day.isoformat(), "plans": [p.as_dict() for p in plans]}
 
     def human(console: Console) -> None:
-        grid = table("product", "plan", "type", "charge model", "monthly price", "effective")
+        grid = table(
+            "product", "partner", "plan", "type", "charge model", "monthly price", "effective"
+        )
         for p in plans:
             grid.add_row(
-                p.product, p.name, "add-on (partner only)" if p.addon else "base",
+                p.product, p.partner or "", p.name, "add-on (partner only)" if p.addon else "base",
                 p.charge_model, f"{p.monthly_price} {p.currency}", str(p.effective),
             )  # fmt: skip
         console.print(grid)

@@ -23,6 +23,7 @@ from ...domain.timeline import Timeline
 from .adapters import AdapterDirectory
 from .billing import BillingStore
 from .listings import Listings
+from .orders import AddOnStore, InstallLinkStore, OrdersIO, WebhookStore
 from .publisher import Publisher
 from .stores import AccountStore, AuditLog, ContractStore, InstallStore, SeatStore, SnapshotStore
 from .tokens import TokenStore
@@ -59,6 +60,15 @@ class UnitOfWork(Protocol):
 
     @property
     def listings(self) -> Listings: ...
+
+    @property
+    def links(self) -> InstallLinkStore: ...
+
+    @property
+    def addons(self) -> AddOnStore: ...
+
+    @property
+    def webhooks(self) -> WebhookStore: ...
 
     @property
     def connection(self) -> Any:
@@ -100,6 +110,7 @@ class Ports:
     catalog: Callable[[], Catalog]  # the catalog in force (the file may be named at run time)
     publisher: Publisher
     adapters: AdapterDirectory
+    orders: OrdersIO = attrs.field(factory=OrdersIO)  # the server secret, SMTP and HTTP of issue 18
 
     def now(self) -> dt.datetime:
         return self.clock.now()

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ...clock import start_of
-from ...domain.billing import Draft, History, PlanChange, Purchase, Ticket, Uninstall
+from ...domain.billing import AddOn, Draft, History, PlanChange, Purchase, Ticket, Uninstall
 from ...domain.calendar import Interval
 from ...domain.catalog import Catalog
 from ...domain.model import Contract
@@ -32,6 +32,7 @@ from ..tables import (
     uninstalls,
 )
 from .contracts import SqlContractStore
+from .orders import SqlAddOnStore
 
 __all__ = ["SqlBillingStore"]
 
@@ -101,6 +102,9 @@ class SqlBillingStore:
                     PlanChange(row.id, row.effective, row.plan, row.charge_model, row.unit_price)
                 )
         gone, opened = self._uninstalls_and_tickets(set(by_id), at)
+        extras: dict[int, list[AddOn]] = defaultdict(list)
+        for activation in SqlAddOnStore(conn).for_contracts(list(by_id), at):
+            extras[activation.contract_id].append(activation.as_addon())
         histories = [
             History(
                 contract=c,
@@ -114,6 +118,7 @@ class SqlBillingStore:
                 uninstalls=gone.get(c.id, ()),
                 tickets=opened.get(c.id, ()),
                 overage_begins=overage_begins,
+                add_ons=extras.get(c.id, ()),
             )
             for c in contracts
         ]
