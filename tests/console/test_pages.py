@@ -1,0 +1,222 @@
+"""The console in process (the ASGI test client): sign-in and the session cookie, CSRF refusals,
+another account's pages, no secret on any page, and each page's content from the services."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from seatgate.core.entrypoints.http.console.session import COOKIE
+
+from .conftest import ACME, ADMIN, USERS, World, csrf_of, sign_in
+
+SEATS = f"/console/accounts/{ACME}/products/salesforce/seats"
+OVERAGE = f"/console/accounts/{ACME}/products/servicenow/seats"
+
+
+def test_pages_need_a_session(client: TestClient) -> None:
+    for path in (f"/console/accounts/{ACME}/apps", SEATS, f"/console/accounts/{ACME}/billing"):
+        answer = client.get(path, follow_redirects=False)
+        assert answer.status_code == 303
+        assert answer.headers["location"].startswith("/console/login?next=")
+
+
+def test_sign_in_sets_a_strict_httponly_cookie_and_keeps_no_token(
+    client: TestClient, world: World
+) -> None:
+    page = client.get("/console/login")
+    answer = client.post(
+        "/console/login",
+        data={"token": world.tokens["admin"], "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/console/accounts/{ACME}/apps"
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith(COOKIE))
+    flags = {part.strip().lower() for part in cookie.split(";")}
+    assert {"httponly", "samesite=strict", "path=/"} <= flags
+    assert "secure" not in flags  # loopback: a browser would not send a Secure cookie over http
+    # The session is a token of its own: the pasted one is in no cookie.
+    assert world.tokens["admin"] not in cookie
+    made = [t for t in world.core.tokens.list(ACME) if (t.created_by or "").startswith("console")]
+    assert len(made) == 1 and made[0].actor == ADMIN and made[0].role == "admin"
+
+
+def test_the_cookie_is_secure_off_loopback(world: World) -> None:
+    from seatgate.core.entrypoints.http.app import create_app
+    from seatgate.core.entrypoints.http.settings import Settings
+
+    app = create_app(world.core, Settings(db_url=world.url))
+    with TestClient(app, base_url="https://console.example.com") as remote:
+        page = remote.get("/console/login")
+        login_cookie = page.headers["set-cookie"].lower()
+        assert "secure" in login_cookie and "samesite=strict" in login_cookie
+        answer = remote.post(
+            "/console/login",
+            data={"token": world.tokens["admin"], "csrf": csrf_of(page.text)},
+            follow_redirects=False,
+        )
+        cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith(COOKIE))
+        assert "secure" in cookie.lower()
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("billing", "billing token"), ("nope", "unknown or revoked token")],
+)
+def test_only_an_admin_token_signs_in(
+    client: TestClient, world: World, name: str, expected: str
+) -> None:
+    token = world.tokens.get(name, "sgt_" + "x" * 43)
+    page = client.get("/console/login")
+    answer = client.post("/console/login", data={"token": token, "csrf": csrf_of(page.text)})
+    assert answer.status_code == 401
+    assert expected in answer.text
+    assert token not in answer.text
+    assert COOKIE not in answer.headers.get("set-cookie", "")
+
+
+def test_sign_in_without_its_csrf_token_is_refused(client: TestClient, world: World) -> None:
+    client.get("/console/login")
+    answer = client.post("/console/login", data={"token": world.tokens["admin"]})
+    assert answer.status_code == 403
+    assert "CSRF" in answer.text
+    assert COOKIE not in answer.headers.get("set-cookie", "")
+
+
+def test_a_form_without_its_csrf_token_changes_nothing(client: TestClient, world: World) -> None:
+    sign_in(client, world.tokens["admin"])
+    for data in ({"email": USERS[0], "action": "assign"},
+                 {"email": USERS[0], "action": "assign", "csrf": "0" * 64}):
+        answer = client.post(SEATS, data=data)
+        assert answer.status_code == 403
+        assert "nothing was done" in answer.text
+    assert world.core.seats.seated_emails(ACME, "salesforce") == []
+    # and with it, the same form assigns
+    page = client.get(SEATS)
+    answer = client.post(
+        SEATS, data={"email": USERS[0], "action": "assign", "csrf": csrf_of(page.text)}
+    )
+    assert answer.status_code == 200
+    assert world.core.seats.seated_emails(ACME, "salesforce") == [USERS[0]]
+
+
+def test_another_accounts_pages_answer_404(client: TestClient, world: World) -> None:
+    sign_in(client, world.tokens["admin"])
+    for path in (
+        "/console/accounts/other/apps",
+        "/console/accounts/other/products/salesforce/seats",
+        "/console/accounts/other/billing",
+        "/console/accounts/other/syncs",
+        "/console/accounts/nobody/apps",
+    ):
+        answer = client.get(path)
+        assert answer.status_code == 404, path
+        assert "other" not in answer.text.split("<main", 1)[1] or "no such page" in answer.text
+    csrf = csrf_of(client.get(SEATS).text)
+    answer = client.post(
+        "/console/accounts/other/products/salesforce/seats",
+        data={"email": "x@other.example", "action": "assign", "csrf": csrf},
+    )
+    assert answer.status_code == 404
+    assert world.core.seats.seated_emails("other", "salesforce") == []
+
+
+def test_sign_out_ends_the_session_everywhere(client: TestClient, world: World) -> None:
+    sign_in(client, world.tokens["admin"])
+    stolen = client.cookies.get(COOKIE)
+    page = client.get(f"/console/accounts/{ACME}/apps")
+    answer = client.post(
+        "/console/logout", data={"csrf": csrf_of(page.text)}, follow_redirects=False
+    )
+    assert answer.status_code == 303
+    # A copy of the cookie kept somewhere no longer opens anything: the session token is revoked.
+    client.cookies.set(COOKIE, stolen or "")
+    assert client.get(SEATS, follow_redirects=False).status_code == 303
+
+
+def test_no_page_contains_a_secret(client: TestClient, world: World) -> None:
+    sign_in(client, world.tokens["admin"])
+    session_secret = client.cookies.get(COOKIE)
+    assert session_secret
+    pages = [
+        f"/console/accounts/{ACME}/apps",
+        SEATS,
+        OVERAGE,
+        f"{SEATS}/buy?quantity=2",
+        f"/console/accounts/{ACME}/apps/salesforce/uninstall",
+        f"/console/accounts/{ACME}/apps/salesforce/plan?plan=premium",
+        f"/console/accounts/{ACME}/apps/pega/install",
+        f"/console/accounts/{ACME}/billing",
+        f"/console/accounts/{ACME}/syncs",
+        world.link,
+        "/console/accounts/other/apps",
+    ]
+    runs = world.core.listings.runs(ACME).items
+    pages.append(f"/console/accounts/{ACME}/syncs/{runs[0]['id']}")
+    for path in pages:
+        html = client.get(path).text
+        for secret in [*world.secrets(), session_secret]:
+            assert secret not in html, (path, secret[:6])
+        assert "Traceback" not in html
+
+
+def test_manage_seats_pages_users_by_email_with_search(client: TestClient, world: World) -> None:
+    sign_in(client, world.tokens["admin"])
+    first = client.get(SEATS).text
+    shown = re.findall(r'data-email="([^"]+)"', first)
+    assert len(shown) == 50 and shown == sorted(shown)
+    nxt = re.search(r'href="([^"]*cursor=[^"]+)">Next page', first)
+    assert nxt is not None
+    second = client.get(nxt.group(1).replace("&amp;", "&")).text
+    more = re.findall(r'data-email="([^"]+)"', second)
+    assert more and more[0] > shown[-1]
+    found = client.get(SEATS, params={"q": "U11"}).text
+    assert re.findall(r'data-email="([^"]+)"', found) == [f"u11{i}@acme.example" for i in range(10)]
+    none = client.get(SEATS, params={"q": "u1_"}).text  # _ is a character, not a wildcard
+    assert re.findall(r'data-email="([^"]+)"', none) == []
+
+
+def test_manage_seats_shows_counts_phase_and_refusals(client: TestClient, world: World) -> None:
+    sign_in(client, world.tokens["admin"])
+    page = client.get(SEATS).text
+    assert 'id="contracted">3<' in page and 'id="assigned">0<' in page
+    assert "restricted" in page and "2026-03-16" in page and "2026-05-04" in page
+    csrf = csrf_of(page)
+    for email in USERS[:3]:
+        client.post(SEATS, data={"email": email, "action": "assign", "csrf": csrf})
+    refused = client.post(SEATS, data={"email": USERS[3], "action": "assign", "csrf": csrf}).text
+    assert 'data-reason="capacity_reached"' in refused
+    assert 'id="assigned">3<' in refused and 'id="available">0<' in refused
+    over = client.get(OVERAGE).text
+    assert 'id="overage"' in over and "buy more seats" in over
+    refused = client.post(
+        OVERAGE, data={"email": USERS[5], "action": "assign", "csrf": csrf}
+    ).text
+    assert 'data-reason="in_overage"' in refused
+
+
+def test_an_actor_without_authority_is_refused_next_to_the_user(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, world.tokens["clerk"])
+    csrf = csrf_of(client.get(SEATS).text)
+    answer = client.post(SEATS, data={"email": USERS[0], "action": "assign", "csrf": csrf})
+    assert 'data-reason="not_authorized"' in answer.text
+    assert world.core.seats.seated_emails(ACME, "salesforce") == []
+
+
+def test_bad_input_is_one_line_and_nothing_is_bought(client: TestClient, world: World) -> None:
+    sign_in(client, world.tokens["admin"])
+    answer = client.get(f"{SEATS}/buy", params={"quantity": "lots"})
+    assert answer.status_code == 400
+    assert "bad quantity 'lots': expected a whole number from 1 to 1,000,000" in html.unescape(
+        answer.text
+    )
+    csrf = csrf_of(answer.text)
+    answer = client.post(f"{SEATS}/buy", data={"quantity": "0", "csrf": csrf})
+    assert answer.status_code == 400 and "Traceback" not in answer.text
+    assert world.core.contracts.get(ACME, "salesforce").quantity == 3
