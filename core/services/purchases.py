@@ -33,7 +33,14 @@ from .commitments import record_commitment
 from .contracts import change_quantity, require_contract
 from .installs import require_installation
 from .ports import Ports, UnitOfWork
-from .quotes import INDICATIVE, contract_history, quote_seats, seat_price, terms_in_force
+from .quotes import (
+    INDICATIVE,
+    contract_history,
+    overage_begins,
+    quote_seats,
+    seat_price,
+    terms_in_force,
+)
 
 __all__ = ["PurchaseService"]
 
@@ -178,6 +185,24 @@ class PurchaseService:
             unit, model = found.monthly_price, found.charge_model
         users, shown = plan_change_quote(history, today, unit, model)
         return contract, current, unit, model, users, shown
+
+    def plans_in_force(self, account: str) -> dict[str, str]:
+        """The base plan each of the account's contracts bills today, by product: the contracted
+        one, or the plan an admin selected instead (seed 002). Raises :class:`NotFound`."""
+        ports = self.ports
+        today = ports.now().date()
+        with read(ports) as uow:
+            uow.accounts.get(account)
+            histories, _ = uow.billing.histories(
+                ports.now(), ports.catalog(), overage_begins(ports), account
+            )
+        out = {}
+        for history in histories:
+            change = history.plan_in_force(today)
+            out[history.contract.product] = (
+                change.plan if change is not None else history.contract.plan
+            )
+        return out
 
     def plan_change_summary(self, account: str, product: str, plan: str) -> dict[str, Any]:
         """What :meth:`change_plan` would do today, nothing written (seed 002: the price of the

@@ -69,9 +69,7 @@ def test_assign_until_capacity_then_refused(page: Any, world: World) -> None:
     shot(page, DOCS_SHOTS, "seats")
 
 
-def test_overage_banner_refuses_then_buying_two_seats_lets_one_in(
-    page: Any, world: World
-) -> None:
+def test_overage_banner_refuses_then_buying_two_seats_lets_one_in(page: Any, world: World) -> None:
     sign_in(page, world.tokens["admin"], OVERAGE)
     banner = page.locator("#overage")
     assert banner.is_visible()
@@ -120,9 +118,7 @@ def test_another_accounts_page_is_404(page: Any, world: World, tmp_path: Path) -
     shot(page, tmp_path, "foreign")
 
 
-def test_a_form_without_its_csrf_token_is_refused(
-    page: Any, world: World, tmp_path: Path
-) -> None:
+def test_a_form_without_its_csrf_token_is_refused(page: Any, world: World, tmp_path: Path) -> None:
     sign_in(page, world.tokens["admin"], SEATS)
     row_of(page, USERS[0]).locator('input[name="csrf"]').evaluate("e => e.remove()")
     assign(page, USERS[0])
@@ -177,14 +173,13 @@ def test_an_install_link_installs_under_the_order_form(page: Any, world: World) 
     sign_in(page, world.tokens["admin"], world.link)
     assert "installs hubspot on account acme" in page.locator("main").inner_text()
     shot(page, DOCS_SHOTS, "install_link")
-    settings = (
-        '{"base_url": "' + world.hs.url + '", "access_token": "${SEATGATE_TEST_HS_TOKEN}"}'
-    )
+    settings = '{"base_url": "' + world.hs.url + '", "access_token": "${SEATGATE_TEST_HS_TOKEN}"}'
     page.get_by_label("Connector settings").fill(settings)
     page.get_by_role("button", name="Install hubspot").click()
-    assert "installed on acme under your order-form contract" in page.get_by_role(
-        "status"
-    ).inner_text()
+    assert (
+        "installed on acme under your order-form contract"
+        in page.get_by_role("status").inner_text()
+    )
     assert world.core.installs.get(ACME, "hubspot").enabled
     # Used: the same link again is one line, and changes nothing.
     page.goto(world.link)

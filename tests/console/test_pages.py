@@ -4,7 +4,9 @@ another account's pages, no secret on any page, and each page's content from the
 from __future__ import annotations
 
 import html
+import json
 import re
+from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
@@ -89,8 +91,10 @@ def test_sign_in_without_its_csrf_token_is_refused(client: TestClient, world: Wo
 
 def test_a_form_without_its_csrf_token_changes_nothing(client: TestClient, world: World) -> None:
     sign_in(client, world.tokens["admin"])
-    for data in ({"email": USERS[0], "action": "assign"},
-                 {"email": USERS[0], "action": "assign", "csrf": "0" * 64}):
+    for data in (
+        {"email": USERS[0], "action": "assign"},
+        {"email": USERS[0], "action": "assign", "csrf": "0" * 64},
+    ):
         answer = client.post(SEATS, data=data)
         assert answer.status_code == 403
         assert "nothing was done" in answer.text
@@ -193,9 +197,7 @@ def test_manage_seats_shows_counts_phase_and_refusals(client: TestClient, world:
     assert 'id="assigned">3<' in refused and 'id="available">0<' in refused
     over = client.get(OVERAGE).text
     assert 'id="overage"' in over and "buy more seats" in over
-    refused = client.post(
-        OVERAGE, data={"email": USERS[5], "action": "assign", "csrf": csrf}
-    ).text
+    refused = client.post(OVERAGE, data={"email": USERS[5], "action": "assign", "csrf": csrf}).text
     assert 'data-reason="in_overage"' in refused
 
 
@@ -220,3 +222,91 @@ def test_bad_input_is_one_line_and_nothing_is_bought(client: TestClient, world: 
     answer = client.post(f"{SEATS}/buy", data={"quantity": "0", "csrf": csrf})
     assert answer.status_code == 400 and "Traceback" not in answer.text
     assert world.core.contracts.get(ACME, "salesforce").quantity == 3
+
+
+APPS = f"/console/accounts/{ACME}/apps"
+
+
+def test_a_plan_change_shows_the_price_for_all_selected_users_first(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, world.tokens["admin"])
+    csrf = csrf_of(client.get(SEATS).text)
+    client.post(SEATS, data={"email": USERS[0], "action": "assign", "csrf": csrf})
+    client.post(SEATS, data={"email": USERS[1], "action": "assign", "csrf": csrf})
+    page = client.get(f"{APPS}/salesforce/plan", params={"plan": "premium"})
+    expected = world.core.purchases.plan_change_summary(ACME, "salesforce", "premium")
+    text = html.unescape(page.text)
+    assert f"{Decimal(expected['price_per_period']):,.2f} USD" in text
+    assert f'Selected users</dt><dd class="num">{expected["users"]}<' in text
+    assert world.core.purchases.plans_in_force(ACME)["salesforce"] == "standard"  # not yet
+    done = client.post(f"{APPS}/salesforce/plan", data={"plan": "premium", "csrf": csrf})
+    assert done.status_code == 200 and "is now <strong>premium</strong>" in done.text
+    apps = client.get(APPS).text
+    assert 'premium <span class="muted">(contracted: standard)</span>' in apps
+    bad = client.get(f"{APPS}/salesforce/plan", params={"plan": "analytics"})
+    assert bad.status_code == 400 and "analytics" in html.unescape(bad.text)
+
+
+def test_enable_and_disable(client: TestClient, world: World) -> None:
+    sign_in(client, world.tokens["admin"])
+    csrf = csrf_of(client.get(APPS).text)
+    answer = client.post(f"{APPS}/salesforce/disable", data={"csrf": csrf})
+    assert "salesforce is disabled." in answer.text
+    assert world.core.installs.get(ACME, "salesforce").enabled is False
+    answer = client.post(f"{APPS}/salesforce/enable", data={"csrf": csrf})
+    assert "salesforce is enabled." in answer.text
+    assert world.core.installs.get(ACME, "salesforce").enabled is True
+
+
+def test_a_self_serve_install_shows_the_summary_then_commits(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, world.tokens["admin"])
+    form = f"{APPS}/salesforce_voice/install"
+    page = client.get(form)
+    assert "self-serve purchase" in page.text
+    settings = json.dumps(
+        {
+            **world.sf.settings(),
+            "password": "${SEATGATE_TEST_SF_PASSWORD}",
+            "security_token": "${SEATGATE_TEST_SF_TOKEN}",
+        }
+    )
+    data = {"plan": "premium", "users": "4", "settings": settings, "csrf": csrf_of(page.text)}
+    summary = client.post(form, data={**data, "step": "review"})
+    assert summary.status_code == 200
+    assert "Purchase summary" in summary.text and "180.00 USD" in summary.text  # 4 x 45.00
+    assert [v.contract.product for v in world.core.contracts.list(ACME)].count(
+        "salesforce_voice"
+    ) == 0
+    done = client.post(form, data={**data, "step": "confirm"})
+    assert done.status_code == 200 and "salesforce_voice is installed" in done.text
+    contract = world.core.contracts.get(ACME, "salesforce_voice")
+    assert contract.channel == "self_serve" and contract.quantity == 4
+    commitments = world.core.billing.commitments(ACME)
+    assert any(c["product"] == "salesforce_voice" and c["actor"] == ADMIN for c in commitments)
+
+
+def test_a_secret_in_clear_is_refused_in_one_line(client: TestClient, world: World) -> None:
+    sign_in(client, world.tokens["admin"])
+    form = f"{APPS}/salesforce_voice/install"
+    page = client.get(form)
+    clear = json.dumps(world.sf.settings())
+    answer = client.post(
+        form,
+        data={
+            "plan": "standard",
+            "users": "1",
+            "settings": clear,
+            "step": "review",
+            "csrf": csrf_of(page.text),
+        },
+    )
+    assert answer.status_code == 400
+    assert "a ${ENV_VAR} reference" in html.unescape(answer.text)
+    # the form comes back with the settings as typed, the secrets masked
+    for field in ("password", "security_token"):
+        assert str(world.sf.settings()[field]) not in answer.text
+        assert f"&#34;{field}&#34;: &#34;***&#34;" in answer.text
+    assert "salesforce_voice" not in [v.contract.product for v in world.core.contracts.list(ACME)]

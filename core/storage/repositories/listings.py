@@ -55,7 +55,9 @@ class SqlListings:
             # LIKE decides (escaped: % and _ are literal); the range lets both databases seek the
             # email index to the first candidate instead of scanning from the start (a string
             # sorts at or after its own prefix in the binary and the linguistic collations).
-            query = query.where(iu.c.email >= prefix, iu.c.email.startswith(prefix, autoescape=True))
+            query = query.where(
+                iu.c.email >= prefix, iu.c.email.startswith(prefix, autoescape=True)
+            )
         if product is not None:
             linked = sa.exists().where(
                 external_ids.c.account_id == account_id,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -31,6 +32,7 @@ from ....bootstrap import App
 from ....clock import isoformat
 from ....domain import bounds
 from ....errors import BadInput, SeatgateError
+from ....plugins.config import mask_secrets
 from ....services.seats import SeatsRefused
 from . import csrf
 from .session import (
@@ -220,6 +222,33 @@ def _settings(text: str) -> dict[str, Any]:
     return value
 
 
+_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+
+
+def _echo(core: App, product: str | None, text: str) -> str:
+    """The settings as typed, to show again in the form after an error, with every secret field
+    that is not a ``${ENV_VAR}`` reference masked (by place: the adapter's schema names its secret
+    fields, :func:`mask_secrets` the usual names) — a page never shows a secret, even the one
+    just typed."""
+    names: tuple[str, ...] = ()
+    if product is not None:
+        try:
+            names = core.directory.secret_fields(product)
+        except SeatgateError:
+            names = ()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return mask_secrets(text, names)
+    if not isinstance(value, dict):
+        return mask_secrets(text, names)
+    masked = {
+        k: v if k not in names or (isinstance(v, str) and _REFERENCE.match(v)) else "***"
+        for k, v in value.items()
+    }
+    return mask_secrets(json.dumps(masked, indent=2), names)
+
+
 def console_router(core: App) -> APIRouter:
     """The console's routes over ``core`` (see the module's docstring)."""
     pages = _Pages(core)
@@ -283,6 +312,7 @@ def console_router(core: App) -> APIRouter:
     def apps_rows(account: str) -> list[dict[str, Any]]:
         installs = {i["product"]: i for i in core.listings.installs(account, limit=1000).items}
         contracts = {v.contract.product: v for v in core.contracts.list(account)}
+        plans = core.purchases.plans_in_force(account)
         rows = []
         for product in sorted(core.products()):
             inst = installs.get(product)
@@ -294,6 +324,7 @@ def console_router(core: App) -> APIRouter:
                     "enabled": bool(inst and inst["enabled"]),
                     "uninstall_effective": inst.get("uninstall_effective") if inst else None,
                     "contract": view.as_dict() if view else None,
+                    "plan": plans.get(product),
                 }
             )
         return rows
@@ -393,7 +424,7 @@ def console_router(core: App) -> APIRouter:
                 product=product,
                 plans=await pages.call(plans_of, product),
                 contract=contract,
-                form=values,
+                form={**values, "settings": _echo(core, product, values["settings"])},
                 summary=None,
                 error=_error_line(exc),
             )
@@ -413,7 +444,7 @@ def console_router(core: App) -> APIRouter:
             product=product,
             plans=await pages.call(plans_of, product),
             contract=contract,
-            form=values,
+            form={**values, "settings": _echo(core, product, values["settings"])},
             summary=summary,
             error="",
         )
@@ -858,7 +889,7 @@ def console_router(core: App) -> APIRouter:
             session,
             status,
             link=done.link if done else link,
-            settings=text,
+            settings=_echo(core, link.product if link else None, text),
             done=done,
             error=error,
         )
