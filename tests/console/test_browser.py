@@ -13,25 +13,31 @@ SEATS = f"/console/accounts/{ACME}/products/salesforce/seats"
 OVERAGE = f"/console/accounts/{ACME}/products/servicenow/seats"
 
 
-def shot(page: Any, where: Path, name: str) -> None:
+def shot(page: Any, where: Path, name: str, *, full_page: bool = True) -> None:
     where.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(where / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(where / f"{name}.png"), full_page=full_page)
 
 
 def sign_in(page: Any, token: str, path: str = "/console/login") -> None:
     page.goto(path)
     page.get_by_label("Admin token of your account").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
 
 
 def row_of(page: Any, email: str) -> Any:
     return page.locator(f'tr[data-email="{email}"]')
 
 
+def search(page: Any, prefix: str) -> None:
+    page.get_by_label("Search users by email (starts with)").fill(prefix)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
 def assign(page: Any, email: str) -> None:
-    page.get_by_role("button", name=f"Seat of {email}: none; assign one").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.get_by_role("button", name=f"Seat of {email}: none; assign one").click()
 
 
 def test_sign_in_shows_my_apps(page: Any, world: World) -> None:
@@ -53,6 +59,8 @@ def test_assign_until_capacity_then_refused(page: Any, world: World) -> None:
     sign_in(page, world.tokens["admin"], SEATS)
     assert page.url.endswith(SEATS)  # back where the sign-in started
     assert page.locator("#assigned").inner_text() == "0"
+    search(page, "u00")
+    assert page.locator("tbody tr[data-email]").count() == 9  # u001..u009
     assign(page, USERS[0])
     assert page.locator("#assigned").inner_text() == "1"
     assert page.locator("#available").inner_text() == "2"
@@ -76,6 +84,7 @@ def test_overage_banner_refuses_then_buying_two_seats_lets_one_in(page: Any, wor
     text = banner.inner_text()
     assert "3 seats are assigned and 2 contracted" in text
     assert "reduce to the contracted count" in text and "buy more seats" in text
+    search(page, "u01")
     assign(page, USERS[10])
     refusal = row_of(page, USERS[10]).locator(".refused")
     assert refusal.get_attribute("data-reason") == "in_overage"
@@ -210,7 +219,7 @@ def test_keyboard_only(page: Any, world: World, tmp_path: Path) -> None:
     page.goto(SEATS)
     button = page.get_by_role("button", name=f"Seat of {USERS[0]}: none; assign one")
     button.focus()
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     assert page.locator("#assigned").inner_text() == "1"
     shot(page, tmp_path, "keyboard")
