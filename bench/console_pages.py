@@ -1,6 +1,6 @@
 """Console pages with a large account (issue 16 item 6: "a page stays fast with 100,000 users").
 
-    .venv/bin/python bench/console_pages.py [--users 100000] [--runs 5] [--requests 20] [--db URL]
+    .venv/bin/python bench/console_pages.py [--users 100000] [--runs 3] [--requests 5] [--db URL]
 
 An account with ``--users`` integration users, half of them seated on a hard-cap salesforce
 contract (setup not timed). A real ``seatgate serve`` (one uvicorn worker, 127.0.0.1) is signed in
@@ -119,8 +119,8 @@ def time_page(client: httpx.Client, path: str, requests: int) -> tuple[float, fl
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=5)
     parser.add_argument("--db", default=None, help="a database URL (default: a new SQLite file)")
     args = parser.parse_args(argv)
     print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}")

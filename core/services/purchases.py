@@ -33,14 +33,7 @@ from .commitments import record_commitment
 from .contracts import change_quantity, require_contract
 from .installs import require_installation
 from .ports import Ports, UnitOfWork
-from .quotes import (
-    INDICATIVE,
-    contract_history,
-    overage_begins,
-    quote_seats,
-    seat_price,
-    terms_in_force,
-)
+from .quotes import INDICATIVE, contract_history, quote_seats, seat_price, terms_in_force
 
 __all__ = ["PurchaseService"]
 
@@ -188,20 +181,15 @@ class PurchaseService:
 
     def plans_in_force(self, account: str) -> dict[str, str]:
         """The base plan each of the account's contracts bills today, by product: the contracted
-        one, or the plan an admin selected instead (seed 002). Raises :class:`NotFound`."""
-        ports = self.ports
-        today = ports.now().date()
-        with read(ports) as uow:
-            uow.accounts.get(account)
-            histories, _ = uow.billing.histories(
-                ports.now(), ports.catalog(), overage_begins(ports), account
-            )
+        one, or the plan an admin selected instead (seed 002). One read of the plan changes per
+        contract (never the seat history). Raises :class:`NotFound`."""
+        now = self.ports.now()
         out = {}
-        for history in histories:
-            change = history.plan_in_force(today)
-            out[history.contract.product] = (
-                change.plan if change is not None else history.contract.plan
-            )
+        with read(self.ports) as uow:
+            uow.accounts.get(account)
+            for contract in uow.contracts.list(account, created_by=now):
+                change = uow.billing.plan_in_force(contract, now.date())
+                out[contract.product] = change.plan if change is not None else contract.plan
         return out
 
     def plan_change_summary(self, account: str, product: str, plan: str) -> dict[str, Any]:
