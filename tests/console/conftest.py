@@ -14,6 +14,7 @@ other: a salesforce contract of its own (a foreign account).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -107,20 +108,27 @@ def seed(core: App, sf: SalesforceSandbox, hs: HubSpotSandbox) -> dict[str, str]
     return {name: issued.secret for name, issued in made.items()}
 
 
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    url = f"sqlite:///{tmp_path}/console.db"
+@contextlib.contextmanager
+def make_world(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     with SalesforceSandbox(5) as sf, HubSpotSandbox(3) as hs:
         env = {env: str(sf.settings()[field]) for env, field in SF_ENV.items()}
         env[HS_ENV] = str(hs.settings()["access_token"])
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         core = App(url, clock=FixedClock(parse_instant(AS_OF)), secret_key=SECRET_KEY)
-        tokens = seed(core, sf, hs)
-        link = core.install_links.create(ACME, "hubspot", ADMIN, ADMIN)
-        world = World(url, core, tokens, sf, hs, env, link="/install/" + link.token)
-        yield world
-        core.close()
+        try:
+            tokens = seed(core, sf, hs)
+            link = core.install_links.create(ACME, "hubspot", ADMIN, ADMIN)
+            yield World(url, core, tokens, sf, hs, env, link="/install/" + link.token)
+        finally:
+            core.close()
+
+
+@pytest.fixture
+def world(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """The world on SQLite and on PostgreSQL (the browser tests override it: SQLite only)."""
+    with make_world(db_url, monkeypatch) as made:
+        yield made
 
 
 @pytest.fixture

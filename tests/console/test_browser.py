@@ -4,10 +4,21 @@ shows go to docs/console/, the others to the test's temporary directory."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .conftest import ACME, DOCS_SHOTS, USERS, World
+import pytest
+
+from .conftest import ACME, DOCS_SHOTS, USERS, World, make_world
+
+
+@pytest.fixture
+def world(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    """The browser tests run on SQLite only (the pages' reads run on both in test_pages)."""
+    with make_world(sqlite_url, monkeypatch) as made:
+        yield made
+
 
 SEATS = f"/console/accounts/{ACME}/products/salesforce/seats"
 OVERAGE = f"/console/accounts/{ACME}/products/servicenow/seats"

@@ -11,7 +11,8 @@ from decimal import Decimal
 import pytest
 from fastapi.testclient import TestClient
 
-from seatgate.core.entrypoints.http.console.session import COOKIE
+from seatgate.core.clock import FixedClock
+from seatgate.core.entrypoints.http.console.session import COOKIE, SESSION_SECONDS
 
 from .conftest import ACME, ADMIN, USERS, World, csrf_of, sign_in
 
@@ -140,6 +141,27 @@ def test_sign_out_ends_the_session_everywhere(client: TestClient, world: World) 
     # A copy of the cookie kept somewhere no longer opens anything: the session token is revoked.
     client.cookies.set(COOKIE, stolen or "")
     assert client.get(SEATS, follow_redirects=False).status_code == 303
+
+
+def test_a_session_ends_after_its_length_by_the_clock(client: TestClient, world: World) -> None:
+    sign_in(client, world.tokens["admin"])
+    assert client.get(SEATS, follow_redirects=False).status_code == 200
+    assert isinstance(world.core.clock, FixedClock)
+    world.core.clock.advance(seconds=SESSION_SECONDS + 1)
+    assert client.get(SEATS, follow_redirects=False).status_code == 303
+    session = [
+        t for t in world.core.tokens.list(ACME) if (t.created_by or "").startswith("console")
+    ]
+    assert session[0].revoked_at is not None  # a copied cookie opens nothing either
+
+
+def test_pages_are_not_cached_framed_or_referred(client: TestClient, world: World) -> None:
+    sign_in(client, world.tokens["admin"])
+    for path in (SEATS, world.link, "/console/login"):
+        headers = client.get(path).headers
+        assert headers["cache-control"] == "no-store"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
 
 
 def test_no_page_contains_a_secret(client: TestClient, world: World) -> None:

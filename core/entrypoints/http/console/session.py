@@ -71,17 +71,25 @@ def sign_in(core: App, token: str) -> tuple[Principal, str]:
     issued = core.tokens.create(
         found.account, Role.ADMIN, found.actor, created_by=f"{CREATED_BY} ({found.token_id})"
     )
-    principal = Principal(issued.info.id, found.account, Role.ADMIN, found.actor)
+    principal = Principal(
+        issued.info.id, found.account, Role.ADMIN, found.actor, issued.info.created_at
+    )
     return principal, issued.secret
 
 
 def current(core: App, request: Request) -> Session | None:
-    """The session of the request's cookie, or None (no cookie, a revoked session token)."""
+    """The session of the request's cookie, or None (no cookie, a revoked session token, or one
+    older than :data:`SESSION_SECONDS` by the injected clock — which is then revoked: the
+    cookie's Max-Age alone would leave a copied cookie working)."""
     secret = request.cookies.get(COOKIE)
     if not secret:
         return None
     found = core.tokens.authenticate(secret)
     if found is None or found.role != Role.ADMIN:
+        return None
+    made = found.created_at
+    if made is not None and (core.now() - made).total_seconds() > SESSION_SECONDS:
+        core.tokens.revoke(found.token_id, by="console session expiry")
         return None
     return Session(found, secret)
 

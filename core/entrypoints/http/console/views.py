@@ -54,7 +54,15 @@ T = TypeVar("T")
 PAGE_SIZE = 50  # users per page of Manage Seats (the listing's keyset pages: any page costs one)
 RUNS_PAGE = 25
 _TEMPLATES = Path(__file__).parent / "templates"
-_NO_STORE = {"Cache-Control": "no-store", "X-Frame-Options": "DENY"}
+# Pages hold account data: not cached, not framed, no scripts or styles but the console's own,
+# and no Referer (the install link's URL carries its token).
+_NO_STORE = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+}
 _REASONS = {
     "capacity_reached": "capacity reached: every contracted seat is assigned",
     "in_overage": "in overage: more seats are assigned than contracted",
