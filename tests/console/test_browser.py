@@ -181,6 +181,10 @@ def test_billing_and_syncs_pages(page: Any, world: World) -> None:
     shot(page, DOCS_SHOTS, "billing")
     page.get_by_role("link", name="Syncs").click()
     assert "succeeded" in page.locator("tbody").first.inner_text()
+    page.get_by_label("Connector").select_option("salesforce")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Show").click()
+    assert "not an email" in page.locator("tbody").nth(1).inner_text()  # quarantined now
     shot(page, DOCS_SHOTS, "syncs")
     page.get_by_role("link", name="Details of run").first.click()
     quarantined = page.locator("tbody").nth(1).inner_text()

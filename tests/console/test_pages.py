@@ -332,3 +332,22 @@ def test_a_secret_in_clear_is_refused_in_one_line(client: TestClient, world: Wor
         assert str(world.sf.settings()[field]) not in answer.text
         assert f"&#34;{field}&#34;: &#34;***&#34;" in answer.text
     assert "salesforce_voice" not in [v.contract.product for v in world.core.contracts.list(ACME)]
+
+
+def test_syncs_show_runs_a_runs_details_and_what_is_quarantined_now(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, world.tokens["admin"])
+    page = client.get(f"/console/accounts/{ACME}/syncs").text
+    run = world.core.listings.runs(ACME).items[0]
+    assert f"#{run['id']}" in page and "succeeded" in page
+    assert "Quarantined now" not in page  # per connector only
+    page = client.get(f"/console/accounts/{ACME}/syncs", params={"product": "salesforce"}).text
+    assert "Quarantined now · salesforce" in page and "not an email" in html.unescape(page)
+    details = client.get(f"/console/accounts/{ACME}/syncs/{run['id']}").text
+    assert "not an email" in html.unescape(details)
+    for bad in ("999999", "x1"):
+        assert client.get(f"/console/accounts/{ACME}/syncs/{bad}").status_code == 404
+    assert (
+        client.get(f"/console/accounts/{ACME}/syncs", params={"product": "nope"}).status_code == 400
+    )

@@ -812,6 +812,10 @@ def console_router(core: App) -> APIRouter:
             return pages.render(
                 request, "error.html", got, 400, title="Syncs", message=_error_line(exc)
             )
+        quarantined = None
+        if product is not None:
+            # What the connector's CRM has quarantined now, once each (not per run).
+            quarantined = await pages.call(core.listings.quarantined, account, product, limit=100)
         return pages.render(
             request,
             "syncs.html",
@@ -820,6 +824,8 @@ def console_router(core: App) -> APIRouter:
             next_cursor=runs.next_cursor,
             product=product or "",
             products=sorted(core.products()),
+            quarantined=quarantined.items if quarantined else None,
+            more_quarantined=bool(quarantined and quarantined.next_cursor),
         )
 
     @router.get("/console/accounts/{account}/syncs/{run_id}")
