@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from seatgate.core.clock import FixedClock
 from seatgate.core.entrypoints.http.console.session import COOKIE, SESSION_SECONDS
+from seatgate.core.errors import NotFound
 
 from .conftest import ACME, ADMIN, USERS, World, csrf_of, sign_in
 
@@ -351,3 +352,23 @@ def test_syncs_show_runs_a_runs_details_and_what_is_quarantined_now(
     assert (
         client.get(f"/console/accounts/{ACME}/syncs", params={"product": "nope"}).status_code == 400
     )
+
+
+def test_an_install_under_a_contract_shows_the_contract_then_commits(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, world.tokens["admin"])
+    form = f"{APPS}/hubspot/install"
+    page = client.get(form)
+    settings = json.dumps({"base_url": world.hs.url, "access_token": "${SEATGATE_TEST_HS_TOKEN}"})
+    data = {"settings": settings, "csrf": csrf_of(page.text)}
+    review = client.post(form, data={**data, "step": "review"})
+    assert review.status_code == 200 and "Your contract applies" in review.text
+    assert "Purchase summary" not in review.text
+    with pytest.raises(NotFound):
+        world.core.installs.get(ACME, "hubspot")  # nothing installed by the review
+    done = client.post(form, data={**data, "step": "confirm"})
+    assert done.status_code == 200 and "hubspot is installed" in done.text
+    assert world.core.installs.get(ACME, "hubspot").enabled
+    commitments = world.core.billing.commitments(ACME)
+    assert any(c["product"] == "hubspot" and c["actor"] == ADMIN for c in commitments)

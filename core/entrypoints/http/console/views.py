@@ -408,16 +408,9 @@ def console_router(core: App) -> APIRouter:
                 )
                 summary = result.purchase
             elif not confirm:
-                # Under a contract the contract's plan applies; the summary shows its list price
-                # for the users chosen (indicative, seed 002 Purchase Summary).
-                users = _count(values["users"] or str(contract["seats"]), "users")
-                summary = await pages.call(
-                    core.purchases.summary,
-                    product,
-                    values["plan"] or contract["plan"],
-                    users,
-                    contract["frequency"],
-                )
+                # Seed 002: under a contract "your existing contract applies" — no purchase
+                # summary; its terms are shown and the install confirmed.
+                summary = {"contract": contract}
                 result = None
             else:
                 result = await pages.call(
