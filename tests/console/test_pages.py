@@ -372,3 +372,43 @@ def test_an_install_under_a_contract_shows_the_contract_then_commits(
     assert world.core.installs.get(ACME, "hubspot").enabled
     commitments = world.core.billing.commitments(ACME)
     assert any(c["product"] == "hubspot" and c["actor"] == ADMIN for c in commitments)
+
+
+def _one_line(answer_text: str) -> str:
+    alert = re.search(r'<p class="error" role="alert">(.*?)</p>', answer_text, re.S)
+    assert alert is not None
+    line = html.unescape(alert.group(1))
+    assert "\n" not in line
+    return line
+
+
+def test_a_revoked_or_expired_install_link_is_one_line_and_installs_nothing(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, world.tokens["admin"])
+    csrf = csrf_of(client.get(APPS).text)
+    settings = json.dumps({"base_url": world.hs.url, "access_token": "${SEATGATE_TEST_HS_TOKEN}"})
+    link_id = world.core.install_links.list(ACME)[0].id
+    assert isinstance(world.core.clock, FixedClock)
+    world.core.clock.advance(days=15)  # the link's 14 days are over
+    sign_in(client, world.tokens["admin"])  # (and the first session's 8 hours)
+    answer = client.get(world.link)
+    assert answer.status_code == 400 and "expired on" in _one_line(answer.text)
+    world.core.clock.advance(days=-15)
+    sign_in(client, world.tokens["admin"])
+    csrf = csrf_of(client.get(APPS).text)
+    world.core.install_links.revoke(ACME, link_id, ADMIN)
+    answer = client.get(world.link)
+    assert "was revoked on" in _one_line(answer.text)
+    answer = client.post(world.link, data={"settings": settings, "csrf": csrf})
+    assert answer.status_code == 400 and "was revoked on" in _one_line(answer.text)
+    with pytest.raises(NotFound):
+        world.core.installs.get(ACME, "hubspot")
+
+
+def test_an_install_link_post_needs_its_csrf_token(client: TestClient, world: World) -> None:
+    sign_in(client, world.tokens["admin"])
+    settings = json.dumps({"base_url": world.hs.url, "access_token": "${SEATGATE_TEST_HS_TOKEN}"})
+    answer = client.post(world.link, data={"settings": settings})
+    assert answer.status_code == 403
+    assert world.core.install_links.list(ACME)[0].state == "active"
