@@ -120,12 +120,14 @@ class IssuedToken:
 
 @attrs.frozen
 class Principal:
-    """Who a request is: the token's id, account, role and actor."""
+    """Who a request is: the token's id, account, role and actor (and when the token was made:
+    the console ends a session token older than its session's length)."""
 
     token_id: str
     account: str
     role: str
     actor: str | None
+    created_at: dt.datetime | None = None
 
     def may(self, scope: str) -> bool:
         return scope in ROLE_SCOPES[self.role]
@@ -204,4 +206,4 @@ class TokenService:
             found = uow.tokens.by_digest(digest_of(secret))
         if found is None or found.revoked_at is not None:
             return None
-        return Principal(found.id, found.account, found.role, found.actor)
+        return Principal(found.id, found.account, found.role, found.actor, found.created_at)

@@ -39,6 +39,7 @@ from ...storage.fence import VersionFence
 from ...storage.health import missing_migrations
 from ...storage.notifications import ChangeFeed
 from .auth import AccessDenied, Gate
+from .console import mount_console
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .middleware import RequestLimits
 from .problems import problem, problem_of
@@ -536,6 +537,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(api)
+    mount_console(app, core)
     # The check is served by a plain Starlette route ahead of FastAPI's: the same function,
     # without FastAPI's per-request machinery (measured: most of a check's time). FastAPI's route
     # stays behind it for the OpenAPI document and the docs.
