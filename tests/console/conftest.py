@@ -205,7 +205,9 @@ def served(world: World, tmp_path: Path) -> Iterator[Served]:
             process.wait(5)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop in this thread while it is
+# open, and a later module's asyncio.run() would then refuse to start.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's chromium, headless, driven by Playwright (no browser is downloaded)."""
     if shutil.which(CHROMIUM) is None:
