@@ -7,10 +7,16 @@ recovers, and every refusal as one problem document that changes nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,7 @@ import sqlalchemy as sa
 from api.conftest import LiveServer, bearer  # tests/ is on sys.path (rootdir-relative imports)
 
 from seatgate.core.bootstrap import App
-from seatgate.core.clock import FixedClock
+from seatgate.core.clock import FixedClock, parse_instant
 from seatgate.core.entrypoints.http.app import create_app
 from seatgate.core.entrypoints.http.server import build_core
 from seatgate.core.entrypoints.http.settings import Settings
@@ -511,3 +517,81 @@ def test_webhook_refusals_and_pages_over_http(served: Served) -> None:
     )
     is_problem(served.call("GET", f"{url}/deliveries/999", "admin"), 404, "not_found")
     is_problem(served.call("POST", f"{url}/deliveries/999/redeliver", "admin"), 404, "not_found")
+
+
+# -- seatgate serve itself ----------------------------------------------------------------------------
+SEATGATE = str(Path(sys.executable).with_name("seatgate"))
+
+
+def test_seatgate_serve_mails_links_through_smtp_url_and_sends_webhooks_in_the_background(
+    db_url: str, smtp: SmtpServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    """The command a user runs: ``SEATGATE_SECRET_KEY`` and ``SEATGATE_SMTP_URL`` in its
+    environment, ``--webhook-interval``; the link's mail reaches the SMTP server and an event made
+    over HTTP reaches the receiver, posted by the server's sender (no ``webhook deliver`` runs)."""
+    as_of = "2026-03-20T12:00:00Z"
+    core = App(db_url, clock=FixedClock(parse_instant(as_of)), secret_key=SECRET, smtp_url="")
+    core.accounts.create("acme", "US", admin=ADMIN)
+    core.contracts.create(
+        "acme", "salesforce", seats=5, plan="standard", frequency="monthly",
+        start=dt.date(2026, 1, 1), months=12, unit_price=Decimal("10"), channel="order_form",
+    )  # fmt: skip
+    core.accounts.add_users("acme", USERS, roles=(), name="", actor=ADMIN)
+    receiver.secret = core.webhooks.add("acme", receiver.url, ["seat.assigned"], ADMIN).secret
+    receiver.now = parse_instant(as_of)
+    token = core.tokens.create("acme", "admin", ADMIN).secret
+    core.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "SEATGATE_SECRET_KEY": SECRET,
+        "SEATGATE_SMTP_URL": smtp.url,
+        "SEATGATE_CONSOLE_URL": "https://console.example",
+    }
+    argv = [SEATGATE, "--db", db_url, "--as-of", as_of, "serve", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*argv, "--webhook-interval", "0.2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _ready(base, proc), 60)
+        with httpx.Client(base_url=base, timeout=20, headers=bearer(token)) as http:
+            made = http.post(
+                "/v1/accounts/acme/products/salesforce/install-links",
+                json={"email": "it@acme.example"},
+            )
+            assert made.status_code == 201 and made.json()["mail"] == "sent", made.text
+            assert link_token(smtp) == made.json()["token"]
+            got = http.post(
+                "/v1/accounts/acme/products/salesforce/seats/assign",
+                json={"emails": [USERS[0]]},
+            )
+            assert got.status_code == 200, got.text
+            wait_for(lambda: len(receiver.events) == 1)
+    finally:
+        proc.terminate()
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    [event] = receiver.events.values()
+    assert event["type"] == "seat.assigned" and receiver.rejected == 0
+    log = err.decode()
+    assert "webhooks: 1 attempted, 1 delivered" in log
+    assert SECRET not in log and token not in log and receiver.secret not in log
+    assert "Traceback" not in log
+
+
+def _ready(base: str, proc: subprocess.Popen[bytes]) -> bool:
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    try:
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
