@@ -372,6 +372,8 @@ class WebhookService:
             with read(self.ports) as uow:  # an idle sender (a server's) takes no write lock
                 if not uow.webhooks.any_due(now, account_id):
                     return run
+            # Before claiming: a refusal must not leave deliveries leased (held for LEASE).
+            keys = require_keys(self.ports)
             with transaction(self.ports) as uow:
                 claimed = [
                     c
@@ -380,7 +382,6 @@ class WebhookService:
                 ]
             if not claimed:
                 return run
-            keys = require_keys(self.ports)
             poster = self.ports.orders.poster
             assert poster is not None, "bootstrap always gives an HTTP client"
             results: builtins.list[tuple[ClaimedDelivery, PostResult, dt.datetime]] = []

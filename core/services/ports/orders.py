@@ -36,6 +36,11 @@ __all__ = [
 class ServerKeys(Protocol):
     """Operations under the server secret (``SEATGATE_SECRET_KEY``), which never leaves it."""
 
+    def check(self) -> None:
+        """Raise :class:`~seatgate.core.errors.BadInput` when the secret is unusable (too
+        short): asked before anything is written or claimed."""
+        ...
+
     def sign(self, purpose: str, data: bytes) -> bytes:
         """HMAC-SHA256 of ``data`` under a key derived from the secret for ``purpose``."""
         ...
@@ -55,6 +60,11 @@ class MailNotSent(Exception):
 
 
 class Mailer(Protocol):
+    def check(self) -> None:
+        """Raise :class:`~seatgate.core.errors.BadInput` when the configuration is unusable (a
+        bad URL): asked before anything is written, so a bad setting writes nothing."""
+        ...
+
     def send(self, recipient: str, subject: str, body: str) -> None:
         """Send one plain-text message; raises :class:`MailNotSent`."""
         ...
