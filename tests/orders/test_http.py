@@ -434,6 +434,7 @@ def test_the_background_sender_of_serve_delivers_signed_events_through_a_failure
     one = served.call("GET", f"{ACME}/webhooks/deliveries/{failed[0]['id']}", "admin").json()
     assert [a["status_code"] for a in one["log"]] == [503, 204]
 
+    assert receiver.duplicates == 0  # through the failure and recovery: nothing twice
     # A manual redelivery sends the same event id: the de-duplicating receiver keeps it once.
     again = served.call("POST", f"{ACME}/webhooks/deliveries/{failed[0]['id']}/redeliver", "admin")
     assert again.status_code == 200 and again.json()["status"] == "pending"
