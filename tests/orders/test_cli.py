@@ -115,3 +115,13 @@ def test_one_delivery_is_shown_with_its_attempts_for_people(db: str) -> None:
     assert lines[1] == "status pending after 1 attempt"
     assert lines[2].startswith("next attempt 2026-02-01 12:0")
     assert "Connection refused" in out and "{'" not in out  # a table, not a Python dict
+
+
+def test_an_endpoint_of_every_event_is_listed_as_such(db: str) -> None:
+    code, out, err = cli(db, "webhook", "add", "acme", "https://hooks.example.com/all",
+                         "--events", "*")  # fmt: skip
+    assert code == 0 and "(* (every event))" in out, err
+    code, out, _ = cli(db, "webhook", "list", "acme")
+    assert code == 0 and "* (every event)" in out and "invoice.issued" not in out
+    code, out, _ = cli(db, "--json", "webhook", "list", "acme")
+    assert json.loads(out)["endpoints"][-1]["events"] == list(EVENT_NAMES)  # scripts: the names

@@ -227,6 +227,13 @@ def webhook() -> None:
     """Outbound events: endpoints, deliveries, the sender."""
 
 
+def _events(names: tuple[str, ...]) -> str:
+    """The events of an endpoint as a person reads them: ``* (every event)`` for all of them."""
+    if set(names) >= set(EVENT_NAMES):
+        return "* (every event)"
+    return ", ".join(names)
+
+
 @webhook.command("add")
 @click.argument("account", type=params.ACCOUNT)
 @click.argument("url", type=params.URL)
@@ -244,7 +251,7 @@ def webhook_add(ctx: Context, account: str, url: str, events: tuple[str, ...]) -
 
     def human(console: Console) -> None:
         e = made.endpoint
-        console.print(f"webhook {e.id} for {account}: {e.url} ({', '.join(e.events)})")
+        console.print(f"webhook {e.id} for {account}: {e.url} ({_events(e.events)})")
         console.print(f"signing secret (shown once, keep it): {made.secret}")
 
     ctx.emit(made.as_dict(), human)
@@ -261,7 +268,7 @@ def webhook_list(ctx: Context, account: str) -> None:
         grid = table("id", "url", "events", "enabled", "failures", "disabled because")
         for r in rows:
             grid.add_row(
-                str(r.id), r.url, ", ".join(r.events), "yes" if r.enabled else "no",
+                str(r.id), r.url, _events(r.events), "yes" if r.enabled else "no",
                 str(r.failures), r.disabled_reason,
             )  # fmt: skip
         console.print(grid)
