@@ -35,7 +35,7 @@ from ...storage.fence import VersionFence
 from ...storage.health import missing_migrations
 from ...storage.notifications import ChangeFeed
 from .auth import AccessDenied, Gate
-from .documents import json_default, json_response
+from .documents import json_response
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .middleware import RequestLimits
 from .orders import orders_router
@@ -43,7 +43,7 @@ from .problems import problem, problem_of
 from .sender import WebhookSender
 from .settings import Freshness, Settings
 
-__all__ = ["CHECK_PATH", "create_app", "json_default"]
+__all__ = ["CHECK_PATH", "create_app"]
 
 logger = logging.getLogger("seatgate.http")
 
@@ -85,7 +85,7 @@ class SyncBody(_Body):
     force: bool = Field(default=False, description="Proceed past the deletion guard.")
 
 
-_json = json_response
+_json = json_response  # (the routes of this module name it so)
 
 
 def _request_id(request: Request) -> str | None:
