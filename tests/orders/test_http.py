@@ -435,6 +435,9 @@ def test_the_background_sender_of_serve_delivers_signed_events_through_a_failure
     assert [a["status_code"] for a in one["log"]] == [503, 204]
 
     assert receiver.duplicates == 0  # through the failure and recovery: nothing twice
+    scraped = served.http.get("/metrics").text
+    assert 'seatgate_webhook_attempts_total{outcome="delivered"} 2.0' in scraped
+    assert 'seatgate_webhook_attempts_total{outcome="retrying"} 1.0' in scraped
     # A manual redelivery sends the same event id: the de-duplicating receiver keeps it once.
     again = served.call("POST", f"{ACME}/webhooks/deliveries/{failed[0]['id']}/redeliver", "admin")
     assert again.status_code == 200 and again.json()["status"] == "pending"

@@ -121,7 +121,10 @@ def create_app(core: App, settings: Settings) -> FastAPI:
     )
     sender = (
         WebhookSender(
-            core.webhooks, interval=settings.webhook_interval, drain=settings.webhook_drain
+            core.webhooks,
+            interval=settings.webhook_interval,
+            drain=settings.webhook_drain,
+            on_run=lambda run: metrics.webhooks_sent(run.delivered, run.retrying, run.given_up),
         )
         if settings.webhook_interval > 0
         else None

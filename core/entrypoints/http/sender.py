@@ -37,6 +37,7 @@ class WebhookSender:
     """Runs ``webhooks.deliver()`` every ``interval`` seconds (> 0) until :meth:`stop`.
 
     :param drain: seconds the last pass at shutdown may go on claiming batches.
+    :param on_run: told of each run that attempted something (the server's metrics).
     :param monotonic: the timer of ``drain`` (real time: the deadline of a shutdown, not a rule).
     """
 
@@ -46,6 +47,7 @@ class WebhookSender:
         *,
         interval: float,
         drain: float = 5.0,
+        on_run: Callable[[DeliveryRun], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if interval <= 0:
@@ -53,6 +55,7 @@ class WebhookSender:
         self._webhooks = webhooks
         self.interval = interval
         self.drain = drain
+        self._on_run = on_run
         self._monotonic = monotonic
         self._stop = threading.Event()
         self._deadline: float | None = None
@@ -99,6 +102,8 @@ class WebhookSender:
             self.runs += 1
         self._last_problem = ""
         if run.attempted:
+            if self._on_run is not None:
+                self._on_run(run)
             logger.info(
                 "webhooks: %d attempted, %d delivered, %d to retry, %d given up%s",
                 run.attempted,
