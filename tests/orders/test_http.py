@@ -28,6 +28,7 @@ from api.conftest import LiveServer, bearer  # tests/ is on sys.path (rootdir-re
 
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock, parse_instant
+from seatgate.core.domain.events import SeatsAssigned
 from seatgate.core.entrypoints.http.app import create_app
 from seatgate.core.entrypoints.http.server import build_core
 from seatgate.core.entrypoints.http.settings import Settings
@@ -599,3 +600,49 @@ def _ready(base: str, proc: subprocess.Popen[bytes]) -> bool:
         return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_the_senders_of_several_workers_share_the_deliveries_and_post_none_twice(
+    db_url: str, receiver: Receiver, tmp_path: Path
+) -> None:
+    """``serve --workers 3``: three senders race for 300 due deliveries; the leases (PostgreSQL
+    ``FOR UPDATE SKIP LOCKED``, SQLite's write lock) give each delivery to one of them."""
+    as_of = "2026-03-20T12:00:00Z"
+    core = App(db_url, clock=FixedClock(parse_instant(as_of)), secret_key=SECRET, smtp_url="")
+    try:
+        core.accounts.create("acme", "US", admin=ADMIN)
+        receiver.secret = core.webhooks.add("acme", receiver.url, ["seat.assigned"], ADMIN).secret
+        receiver.now = parse_instant(as_of)
+        for i in range(300):
+            core.webhooks.enqueue(
+                SeatsAssigned(
+                    account="acme", product="salesforce", at=core.clock.now(),
+                    emails=(f"u{i}@acme.example",), actor=ADMIN, reason="admin",
+                )
+            )  # fmt: skip
+    finally:
+        core.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [SEATGATE, "--db", db_url, "--as-of", as_of, "serve", "--port", str(port),
+         "--workers", "3", "--webhook-interval", "0.05"],
+        env={**os.environ, "SEATGATE_SECRET_KEY": SECRET},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: len(receiver.events) == 300, 90)
+        wait_for(lambda: _ready(f"http://127.0.0.1:{port}", proc), 30)
+    finally:
+        proc.terminate()
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    assert receiver.duplicates == 0 and receiver.rejected == 0
+    assert receiver.requests == 300
+    assert "Traceback" not in err.decode()
