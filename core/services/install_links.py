@@ -337,23 +337,9 @@ class InstallLinkService:
         ``new_install_link``), :class:`NotAuthorized` (audited), and what installing raises. A
         refused link changes nothing.
         """
-        keys = require_keys(self.ports)
-        link_id = link_id_of(keys.sign, token)
         at = self.ports.now()
-        with read(self.ports) as uow:
-            row = uow.links.get(link_id)
-        if row is None:
-            raise BadInput(
-                "token", "***", "an install link that exists here", remedy="new_install_link"
-            )
-        if account is not None and account != row.account:
-            raise Conflict(
-                f"this install link is for another account, not {account!r}",
-                field="token",
-                remedy="new_install_link",
-                context={"account": account, "product": row.product},
-            )
-        self._usable(row, at)
+        row = self._usable_row(token, account, at)
+        link_id = row.id
 
         def claim(uow: UnitOfWork, acct: Account, who: str) -> Mapping[str, Any]:
             fresh = uow.links.get(link_id, lock=True)
@@ -385,6 +371,33 @@ class InstallLinkService:
             done = uow.links.get(link_id)
             assert done is not None
         return LinkRedeemed(LinkInfo.of(done, at), result)
+
+    def inspect(self, token: str, account: str | None = None) -> LinkInfo:
+        """The link ``token`` names, if :meth:`redeem` would accept it now (the console shows its
+        product before asking for the settings). Nothing is written. Raises what :meth:`redeem`
+        raises for the link itself: :class:`BadInput` (malformed, altered, unknown),
+        :class:`Conflict` (expired, used, revoked, another account's)."""
+        at = self.ports.now()
+        return LinkInfo.of(self._usable_row(token, account, at), at)
+
+    def _usable_row(self, token: str, account: str | None, at: dt.datetime) -> LinkRow:
+        keys = require_keys(self.ports)
+        link_id = link_id_of(keys.sign, token)
+        with read(self.ports) as uow:
+            row = uow.links.get(link_id)
+        if row is None:
+            raise BadInput(
+                "token", "***", "an install link that exists here", remedy="new_install_link"
+            )
+        if account is not None and account != row.account:
+            raise Conflict(
+                f"this install link is for another account, not {account!r}",
+                field="token",
+                remedy="new_install_link",
+                context={"account": account, "product": row.product},
+            )
+        self._usable(row, at)
+        return row
 
     @staticmethod
     def _usable(row: LinkRow, at: dt.datetime) -> None:

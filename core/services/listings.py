@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from ..domain import bounds
 from ..domain.vocabulary import UserStatus, check_choice
-from ..errors import NotFound
+from ..errors import BadInput, NotFound
 from .addons import AddOnInfo
 from .base import read
 from .billing import BillingService
@@ -76,14 +77,22 @@ class ListingService:
         *,
         product: str | None = None,
         status: str | None = None,
+        search: str | None = None,
         cursor: str | None = None,
         limit: int = DEFAULT_LIMIT,
     ) -> Page:
-        """Integration users by email; ``status`` active or inactive."""
+        """Integration users by email; ``status`` active or inactive; ``search`` keeps the emails
+        that start with it (case-insensitive, as emails are kept: a range of the email index, so
+        a search costs a page whatever the account's size)."""
         check_limit(limit)
         self._product(product)
         if status is not None:
             check_choice("status", status, USER_STATUSES)
+        prefix = None
+        if search is not None and search.strip():
+            prefix = search.strip().lower()
+            if len(prefix) > bounds.EMAIL_MAX:
+                raise BadInput("search", prefix[:40], f"at most {bounds.EMAIL_MAX} characters")
         after = decode_cursor(cursor, _is_str)
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
@@ -91,6 +100,7 @@ class ListingService:
                 acct.id,
                 product=product,
                 active=None if status is None else status == "active",
+                prefix=prefix,
                 after=after,
                 limit=limit + 1,
             )

@@ -130,12 +130,15 @@ class IssuedToken:
 
 @attrs.frozen
 class Principal:
-    """Who a request is: the token's id, account, role, actor and (``partner`` role) partner."""
+    """Who a request is: the token's id, account, role and actor (and when the token was made:
+    the console ends a session token older than its session's length), and a ``partner``
+    token's partner."""
 
     token_id: str
     account: str
     role: str
     actor: str | None
+    created_at: dt.datetime | None = None
     partner: str | None = None
 
     def may(self, scope: str) -> bool:
@@ -245,4 +248,6 @@ class TokenService:
             found = uow.tokens.by_digest(digest_of(secret))
         if found is None or found.revoked_at is not None:
             return None
-        return Principal(found.id, found.account, found.role, found.actor, found.partner)
+        return Principal(
+            found.id, found.account, found.role, found.actor, found.created_at, found.partner
+        )

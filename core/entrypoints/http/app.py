@@ -35,6 +35,7 @@ from ...storage.fence import VersionFence
 from ...storage.health import missing_migrations
 from ...storage.notifications import ChangeFeed
 from .auth import AccessDenied, Gate
+from .console import mount_console
 from .documents import json_response
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .middleware import RequestLimits
@@ -534,6 +535,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
 
     app.include_router(api)
     app.include_router(orders_router(core, requires))
+    mount_console(app, core)
     # The check is served by a plain Starlette route ahead of FastAPI's: the same function,
     # without FastAPI's per-request machinery (measured: most of a check's time). FastAPI's route
     # stays behind it for the OpenAPI document and the docs.
