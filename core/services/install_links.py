@@ -63,13 +63,15 @@ more is charged unless you activate more users than contracted or select another
 
 def require_keys(ports: Ports) -> ServerKeys:
     """The server secret's operations; :class:`Conflict` (remedy ``set_secret_key``) without
-    one: install links and webhook secrets need it."""
+    one: install links and webhook secrets need it; :class:`BadInput` for an unusable one (asked
+    here, before anything is written)."""
     keys = ports.orders.keys
     if keys is None:
         raise Conflict(
             "no server secret is configured: install links and webhooks are signed with it",
             remedy="set_secret_key",
         )
+    keys.check()
     return keys
 
 
@@ -195,6 +197,11 @@ class InstallLinkService:
             raise BadInput("days", days, f"a whole number of days from 1 to {MAX_DAYS}")
         at = self.ports.now()
         link_id = uuid.uuid4().hex
+        # The secret and the SMTP settings are used before anything is written: a bad one
+        # (too short a secret, a bad SEATGATE_SMTP_URL) is refused with nothing written.
+        token = token_for(keys.sign, link_id)
+        if self.ports.orders.mailer is not None:
+            self.ports.orders.mailer.check()
         with transaction(self.ports) as uow:
             acct = uow.accounts.get(account)
             contract = require_contract(uow, acct, product)
@@ -245,7 +252,6 @@ class InstallLinkService:
                     "expires_at": expires.isoformat(),
                 },
             )
-        token = token_for(keys.sign, link_id)
         url = self._url(token)
         status, error = self._send(mail_id, url)
         with read(self.ports) as uow:
