@@ -670,8 +670,10 @@ class SyncService:
     ) -> None:
         """Pull every page and validate it as it comes, outside any write transaction; renew
         the run's lease between pages."""
-        beat = time.monotonic()
-        every = self.lease_seconds / 3
+        # The lease is renewed by the injectable clock, as it is judged: a test clock that moves
+        # renews it, a clock stopped at --as-of never lets it expire.
+        beat = self.ports.now()
+        every = dt.timedelta(seconds=self.lease_seconds / 3)
         for page in hooks.pull_users(product, settings, since, ctx, activated_roles=activated):
             valid, bad, newest, read_ = rules.validate_page(page.users, pulled.seen)
             pulled.staged.extend(valid)
@@ -684,11 +686,12 @@ class SyncService:
             time.sleep(0)
             if on_page is not None:
                 on_page(pulled.read)
-            if run_id is not None and time.monotonic() - beat >= every:
-                self._heartbeat(run_id)
-                beat = time.monotonic()
+            if run_id is not None and self.ports.now() - beat >= every:
+                beat = self._heartbeat(run_id)
 
-    def _heartbeat(self, run_id: int) -> None:
+    def _heartbeat(self, run_id: int) -> dt.datetime:
+        """Renew the run's lease; returns when. Raises :class:`Conflict` (remedy ``rerun``) when
+        another run took this one for dead meanwhile."""
         now = self.ports.now()
         with self.ports.db.write() as uow:
             held = uow.sync.renew_lease(run_id, self.owner, now, self._lease_until(now))
@@ -698,6 +701,7 @@ class SyncService:
                 remedy="rerun",
                 context={"run": run_id},
             )
+        return now
 
     def _skipped(
         self,
