@@ -29,13 +29,15 @@ how it ended. The rules are in :mod:`seatgate.core.domain.sync`; the SQL in the 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import attrs
@@ -134,14 +136,26 @@ class _Pulled:
     read: int = 0
 
 
+#: Users per write transaction of a reconcile: each stays short (well under 100 ms on SQLite), so
+#: a check or an admin's write never waits long behind a sync (issue 12 item 7).
+BATCH = 1000
+
+Tx = Callable[[bool], AbstractContextManager[UnitOfWork]]  # write? -> a unit of work
+
+
 class _Reconcile:
-    """One run's reconcile inside its transaction: reads what is known, asks the domain what
-    changes, has the store write it."""
+    """One run's reconcile: reads what is known, asks the domain what changes (and whether the
+    deletion guard halts: before anything is written), then has the store write it in batches,
+    each its own short transaction (``tx``). The last transaction — the cursor and the run's
+    record — is the caller's. A dry run passes one transaction for all of it.
+
+    A run that dies between batches leaves the cursor where it was: the next run pulls the same
+    records again and re-applying what was applied changes nothing."""
 
     def __init__(
         self,
         ports: Ports,
-        uow: UnitOfWork,
+        tx: Tx,
         acct: Account,
         inst: Installation,
         pulled: _Pulled,
@@ -150,55 +164,61 @@ class _Reconcile:
         full: bool,
         force: bool,
         started: dt.datetime,
+        beat: Callable[[], None] = lambda: None,
     ) -> None:
-        self.ports, self.uow, self.store = ports, uow, uow.sync
+        self.ports, self.tx, self.beat = ports, tx, beat
         self.acct, self.inst, self.product = acct, inst, inst.product
         self.pulled = pulled
         self.run_id, self.full, self.force, self.started = run_id, full, force, started
         self.activated = frozenset(inst.connector.activated_roles)
         self.counts = RunCounts(pulled=pulled.read)
         self.users: dict[int, AgentRow] = {}  # every user whose agent row may change
-        self.gone: set[int] = set()
+        self.gone: list[int] = []
         self.gained: dict[str, int] = {}
         self.newly_seated: list[str] = []
+        self.plan = rules.ChangeSet()
+        self.linked: dict[str, rules.LinkState] = {}
 
-    def execute(self, cursor: CursorState | None) -> None:
-        store, acct_id, product, at = self.store, self.acct.id, self.product, self.started
-        pulled = self.pulled
-        active_before = store.count_active_linked(acct_id, product)
-        linked = (
-            store.linked(acct_id, product, [r.ext for r in pulled.staged])
-            if store.has_links(acct_id, product)
-            else {}
-        )
-        wanted: list[str] = []
-        if store.has_users(acct_id):
-            wanted = list(
-                dict.fromkeys(
-                    r.email
-                    for r in pulled.staged
-                    if (f := linked.get(r.ext)) is None or f.email != r.email
-                )
+    def prepare(self) -> None:
+        """Read what is known, decide the change set; raises :class:`_Halted` (nothing
+        written) when the deletion guard says so."""
+        acct_id, product, pulled = self.acct.id, self.product, self.pulled
+        with self.tx(False) as uow:
+            store = uow.sync
+            active_before = store.count_active_linked(acct_id, product)
+            linked = (
+                store.linked(acct_id, product, [r.ext for r in pulled.staged])
+                if store.has_links(acct_id, product)
+                else {}
             )
-        known = store.known(acct_id, product, wanted)
-        plan = rules.plan_changes(
+            wanted: list[str] = []
+            if store.has_users(acct_id):
+                wanted = list(
+                    dict.fromkeys(
+                        r.email
+                        for r in pulled.staged
+                        if (f := linked.get(r.ext)) is None or f.email != r.email
+                    )
+                )
+            known = store.known(acct_id, product, wanted)
+            links = store.active_links(acct_id, product) if self.full and active_before else []
+        self.linked = linked
+        self.plan = plan = rules.plan_changes(
             pulled.staged,
             linked,
             known,
             self.activated,
             seen=pulled.seen if self.full else None,
         )
-        gone: list[int] = []
-        if self.full and active_before:
-            links = store.active_links(acct_id, product)
+        if links:
             seen = pulled.seen
             absent = {uid for ext, uid in links if ext not in seen}
             if absent:
                 absent.difference_update([uid for ext, uid in links if ext in seen])
-            gone = sorted(absent)
+            self.gone = sorted(absent)
         guard = self.inst.connector
         halt = rules.deletion_guard(
-            removing=len(set(gone) | plan.deactivating),
+            removing=len(set(self.gone) | plan.deactivating),
             active_before=active_before,
             usable_pulled=len(pulled.staged),
             full=self.full,
@@ -208,22 +228,20 @@ class _Reconcile:
         )
         if halt is not None:
             raise _Halted(halt)
-        self._write(plan, linked)
-        if gone:
-            exclusive_set = set(gone) - store.linked_elsewhere(acct_id, product, gone)
-            exclusive = [uid for uid in gone if uid in exclusive_set]
-            store.deactivate(acct_id, product, gone, exclusive, at)
-            self.gone = set(gone)
-            self.counts.deactivated = len(gone)
-            if exclusive:
-                self.users_changed = True
-        if self.users_changed:
-            self.uow.accounts.bump_versions(acct_id)
+
+    def apply(self) -> None:
+        """Write the change set, deactivate, auto install, gate and write the agents."""
+        self._write()
+        self._deactivate()
         self._auto_install()
         self._gate_and_write_agents()
-        store.save_cursor(
-            acct_id,
-            product,
+
+    def finish(self, uow: UnitOfWork, cursor: CursorState | None) -> None:
+        """In the run's last transaction: the cursor (fresh statistics after a bulk load)."""
+        at, pulled = self.started, self.pulled
+        uow.sync.save_cursor(
+            self.acct.id,
+            self.product,
             CursorState(
                 rules.next_cursor(cursor.cursor if cursor else None, pulled.newest, at),
                 0 if self.full else (cursor.runs_since_full + 1 if cursor else 1),
@@ -231,55 +249,95 @@ class _Reconcile:
             ),
             at,
         )
-        if self.counts.created + self.counts.updated + self.counts.deactivated >= 1000:
-            store.analyze()
+        if self.counts.created + self.counts.updated + self.counts.deactivated >= BATCH:
+            uow.sync.analyze()
 
-    users_changed = False
-
-    def _write(self, plan: rules.ChangeSet, linked: dict[str, rules.LinkState]) -> None:
-        store, acct_id, product, at = self.store, self.acct.id, self.product, self.started
+    def _write(self) -> None:
+        acct_id, product, at, plan = self.acct.id, self.product, self.started, self.plan
         quarantined = [*self.pulled.bad, *plan.quarantined]
-        store.quarantine(self.run_id, acct_id, product, quarantined, at)
         self.counts.quarantined = len(quarantined)
         for q in quarantined:
             self.counts.reasons[q.reason] = self.counts.reasons.get(q.reason, 0) + 1
-        store.unlink(acct_id, product, plan.unlinks)
-        new_ids = store.insert_users(acct_id, product, plan.inserts, at)
-        gained = plan.gained
-        for uid, rec in zip(new_ids, plan.inserts, strict=True):
-            plan.touched[uid] = rec
-            if gained.get(rec.email) == 0:
-                gained[rec.email] = uid
+        lists: list[Sequence[Any]] = [
+            quarantined,
+            plan.unlinks,
+            plan.inserts,
+            plan.links,
+            plan.updates,
+            plan.link_updates,
+        ]
+        gained, touched = plan.gained, plan.touched
+        created = 0
+        for start in range(0, max(map(len, lists)), BATCH):
+            part = slice(start, start + BATCH)
+            with self.tx(True) as uow:
+                store = uow.sync
+                store.quarantine(self.run_id, acct_id, product, quarantined[part], at)
+                store.unlink(acct_id, product, plan.unlinks[part])
+                inserts = plan.inserts[part]
+                new_ids = store.insert_users(acct_id, product, inserts, at)
+                for uid, rec in zip(new_ids, inserts, strict=True):
+                    touched[uid] = rec
+                    if gained.get(rec.email) == 0:
+                        gained[rec.email] = uid
+                store.link(
+                    acct_id,
+                    product,
+                    [
+                        (ext, uid, touched[uid].active, touched[uid].roles)
+                        for ext, uid in plan.links[part]
+                    ],
+                )
+                store.update_users(plan.updates[part], at)
+                store.update_links(acct_id, product, plan.link_updates[part])
+                if new_ids or plan.updates[part]:
+                    uow.accounts.bump_versions(acct_id)  # cached decisions are stale
+            created += len(new_ids)
+            self.beat()
         self.gained = gained
-        store.link(
-            acct_id,
-            product,
-            [
-                (ext, uid, plan.touched[uid].active, plan.touched[uid].roles)
-                for ext, uid in plan.links
-            ],
-        )
-        store.update_users(plan.updates, at)
-        store.update_links(acct_id, product, plan.link_updates)
         updated = {uid for uid, _ in plan.updates}
-        updated.update(linked[ext].user_id for ext, _, _ in plan.link_updates if ext in linked)
-        self.counts.created = len(new_ids)
+        updated.update(
+            self.linked[ext].user_id for ext, _, _ in plan.link_updates if ext in self.linked
+        )
+        self.counts.created = created
         self.counts.updated = len(updated)
-        if new_ids or plan.updates:
-            self.users_changed = True
-        for uid, rec in plan.touched.items():
+        for uid, rec in touched.items():
             self.users[uid] = AgentRow(rec.email, rec.name, rec.ext, rec.active)
+
+    def _deactivate(self) -> None:
+        """A full pull is the only basis for deactivation: active users of this connector none of
+        whose external ids came back. Users also linked to another CRM stay active for the
+        account (that CRM still vouches for them); only this connector's agent row goes
+        inactive."""
+        acct_id, product = self.acct.id, self.product
+        for start in range(0, len(self.gone), BATCH):
+            part = self.gone[start : start + BATCH]
+            with self.tx(True) as uow:
+                store = uow.sync
+                shared = store.linked_elsewhere(acct_id, product, part)
+                exclusive = [uid for uid in part if uid not in shared]
+                store.deactivate(acct_id, product, part, exclusive, self.started)
+                if exclusive:
+                    uow.accounts.bump_versions(acct_id)
+            self.beat()
+        self.counts.deactivated = len(self.gone)
+        missing = [uid for uid in self.gone if uid not in self.users]
+        if missing:
+            with self.tx(False) as uow:
+                self.users.update(uow.sync.agent_users(acct_id, product, missing))
 
     def _auto_install(self) -> None:
         """Seed 002 auto install: users gaining an activated role of this product get its seat,
         in hard_cap only up to capacity; the rest wait and get theirs in a later run."""
-        store, acct_id, product = self.store, self.acct.id, self.product
+        acct_id, product = self.acct.id, self.product
         activated = self.activated
         candidates: dict[str, int] = {}  # email -> user id; the waiting first, longest first
         waiting_ids: set[int] = set()
         dropped: list[int] = []
         since: dict[str, dt.datetime] = {}
-        for uid, email, active, roles, waited_since in store.waiting(acct_id, product):
+        with self.tx(False) as uow:
+            waiting = uow.sync.waiting(acct_id, product)
+        for uid, email, active, roles, waited_since in waiting:
             waiting_ids.add(uid)
             if active and not activated.isdisjoint(roles):
                 candidates[email] = uid
@@ -290,53 +348,78 @@ class _Reconcile:
             candidates.setdefault(email, uid)
         if not candidates and not dropped:
             return
-        result = (
-            assign_seats(
-                self.uow,
-                self.acct,
-                product,
-                list(candidates),
-                actor=AUTO_INSTALL_ACTOR,
-                at=self.started,
-                reason="auto_install",
-                catalog=self.ports.catalog(),
-            )
-            if candidates
-            else SeatResult(self.acct.name, product)
-        )
-        self.newly_seated = result.newly_assigned
-        self.counts.seated = len(result.newly_assigned)
-        refused = {r["email"]: r["reason"] for r in result.refused}
-        self.counts.waiting = len(refused)
-        leave = [candidates[e] for e in result.assigned if candidates[e] in waiting_ids]
-        store.leave_waiting(acct_id, product, leave + dropped)
-        store.join_waiting(
-            acct_id,
-            product,
-            [(candidates[e], since.get(e, self.started), reason) for e, reason in refused.items()],
-        )
-        extra = [candidates[e] for e in result.newly_assigned if candidates[e] not in self.users]
-        # Seated from the waiting list: their agent row changes too.
-        self.users.update(self.store.agent_users(acct_id, product, extra))
+        wanted = list(candidates)
+        catalog = self.ports.catalog()
+        extra: list[int] = []
+        for start in range(0, max(len(wanted), 1), BATCH):
+            part = wanted[start : start + BATCH]
+            with self.tx(True) as uow:
+                result = (
+                    assign_seats(
+                        uow,
+                        self.acct,
+                        product,
+                        part,
+                        actor=AUTO_INSTALL_ACTOR,
+                        at=self.started,
+                        reason="auto_install",
+                        catalog=catalog,
+                    )
+                    if part
+                    else SeatResult(self.acct.name, product)
+                )
+                refused = {r["email"]: r["reason"] for r in result.refused}
+                leave = [candidates[e] for e in result.assigned if candidates[e] in waiting_ids]
+                if start == 0:
+                    leave += dropped
+                uow.sync.leave_waiting(acct_id, product, leave)
+                uow.sync.join_waiting(
+                    acct_id,
+                    product,
+                    [
+                        (candidates[e], since.get(e, self.started), reason)
+                        for e, reason in refused.items()
+                    ],
+                )
+            self.newly_seated += result.newly_assigned
+            self.counts.seated += len(result.newly_assigned)
+            self.counts.waiting += len(refused)
+            extra += [
+                candidates[e] for e in result.newly_assigned if candidates[e] not in self.users
+            ]
+            self.beat()
+        if extra:
+            # Seated from the waiting list: their agent row changes too.
+            with self.tx(False) as uow:
+                self.users.update(uow.sync.agent_users(acct_id, product, extra))
 
     def _gate_and_write_agents(self) -> None:
         """Gate ``agent_sync`` for every user the run touched and write the directory rows.
 
         The decision is :func:`entitlement.decide`, the check's own rule, on a snapshot of the
-        account read in the run's transaction (seats as auto install left them). It depends on a
-        user only through (active, seated), so it is made once per pair, not once per user.
+        account read after auto install. It depends on a user only through (active, seated), so
+        it is made once per pair, not once per user.
         """
-        store, acct_id, product, at = self.store, self.acct.id, self.product, self.started
-        missing = [uid for uid in self.gone if uid not in self.users]
-        if missing:
-            for uid, row in store.agent_users(acct_id, product, missing).items():
-                self.users[uid] = row
-        users, gone = self.users, self.gone
+        acct_id, product, at = self.acct.id, self.product, self.started
+        users, gone = self.users, set(self.gone)
         if not users:
             return
-        contract = self.uow.contracts.find(self.acct, product)
-        assigned = self.uow.seats.count_assigned(acct_id, product)
-        enabled = store.enabled(acct_id, product)
+        with self.tx(False) as uow:
+            store = uow.sync
+            contract = uow.contracts.find(self.acct, product)
+            assigned = uow.seats.count_assigned(acct_id, product)
+            enabled = store.enabled(acct_id, product)
+            # Per batch of users their seats and directory rows are looked up by id; when the
+            # connector has no more such rows than the run has users (a full sync), one read of
+            # them all costs less than as many lookups.
+            seated_all = (
+                store.seated_among(acct_id, product, (), True) if assigned <= len(users) else None
+            )
+            agents_all = (
+                store.agents_among(acct_id, product, (), True)
+                if store.agent_count(acct_id, product) <= len(users)
+                else None
+            )
         base = entitlement.Snapshot(
             account=self.acct.name,
             region=self.acct.region,
@@ -357,54 +440,56 @@ class _Reconcile:
         pre_enablement = timeline.phase_at(self.acct.region, at).phase == "pre_enablement"
         decisions: dict[tuple[bool, bool], bool] = {}
         gated = synced = 0
-        # Per chunk of users their seats and directory rows are looked up by id; when the
-        # connector has no more such rows than the run has users (a full sync), one read of them
-        # all costs less than as many lookups.
-        all_seats = assigned <= len(users)
-        all_agents = store.agent_count(acct_id, product) <= len(users)
-        seated_all = store.seated_among(acct_id, product, (), True) if all_seats else None
-        agents_all = store.agents_among(acct_id, product, (), True) if all_agents else None
         ordered = sorted(users)
-        for start in range(0, len(ordered), 1000):
-            chunk = ordered[start : start + 1000]
-            seated_ids = (
-                seated_all
-                if seated_all is not None
-                else store.seated_among(acct_id, product, chunk, False)
-            )
-            agent_rows = (
-                agents_all
-                if agents_all is not None
-                else store.agents_among(acct_id, product, chunk, False)
-            )
-            writes: list[tuple[int, AgentRow, bool]] = []
-            for uid in chunk:
-                row = users[uid]
-                active = row.active
-                seated = uid in seated_ids
-                key = (active, seated)
-                allowed = decisions.get(key)
-                if allowed is None:
-                    snap = attrs.evolve(base, users={row.email: key})
-                    allowed = entitlement.decide(
-                        snap, product, row.email, "agent_sync", at, timeline, gated_features
-                    ).allowed
-                    decisions[key] = allowed
-                was_agent = agent_rows.get(uid, False)
-                if allowed and in_overage and not seated and not was_agent and not pre_enablement:
-                    allowed = False  # a new agent while the account is in overage
-                # A user this connector dropped stays active for the account if another CRM
-                # still has them, but is no longer this connector's agent.
-                dropped = uid in gone
-                is_agent = active and allowed and not dropped
-                if active and not allowed and not dropped:
-                    gated += 1
-                if is_agent:
-                    synced += 1
-                elif uid not in agent_rows:
-                    continue  # never an agent: nothing to take back
-                writes.append((uid, row, is_agent))
-            store.write_agents(acct_id, product, writes, at, self.run_id)
+        for start in range(0, len(ordered), BATCH):
+            chunk = ordered[start : start + BATCH]
+            with self.tx(True) as uow:
+                store = uow.sync
+                seated_ids = (
+                    seated_all
+                    if seated_all is not None
+                    else store.seated_among(acct_id, product, chunk, False)
+                )
+                agent_rows = (
+                    agents_all
+                    if agents_all is not None
+                    else store.agents_among(acct_id, product, chunk, False)
+                )
+                writes: list[tuple[int, AgentRow, bool]] = []
+                for uid in chunk:
+                    row = users[uid]
+                    active = row.active
+                    seated = uid in seated_ids
+                    key = (active, seated)
+                    allowed = decisions.get(key)
+                    if allowed is None:
+                        snap = attrs.evolve(base, users={row.email: key})
+                        allowed = entitlement.decide(
+                            snap, product, row.email, "agent_sync", at, timeline, gated_features
+                        ).allowed
+                        decisions[key] = allowed
+                    was_agent = agent_rows.get(uid, False)
+                    if (
+                        allowed
+                        and in_overage
+                        and not seated
+                        and not was_agent
+                        and not pre_enablement
+                    ):
+                        allowed = False  # a new agent while the account is in overage
+                    # A user this connector dropped stays active for the account if another CRM
+                    # still has them, but is no longer this connector's agent.
+                    dropped = uid in gone
+                    is_agent = active and allowed and not dropped
+                    if active and not allowed and not dropped:
+                        gated += 1
+                    if is_agent:
+                        synced += 1
+                    elif uid not in agent_rows:
+                        continue  # never an agent: nothing to take back
+                    writes.append((uid, row, is_agent))
+                store.write_agents(acct_id, product, writes, at, self.run_id)
+            self.beat()
         self.counts.gated += gated
         self.counts.agents_synced += synced
 
@@ -538,11 +623,10 @@ class SyncService:
                 frozenset(inst.connector.activated_roles),
             )
             if run_id is not None:
-                self._heartbeat(run_id)  # the reconcile's transaction cannot renew it (SQLite)
-            with ports.db.write() as uow:
-                rid = run_id
-                if rid is None:  # a dry run: its row goes with its rollback
-                    rid = uow.sync.start_run(
+                self._heartbeat(run_id)
+            if dry_run:
+                with ports.db.write() as uow:
+                    rid = uow.sync.start_run(  # its row goes with the rollback
                         acct.id,
                         product,
                         started=started,
@@ -551,23 +635,45 @@ class SyncService:
                         owner=self.owner,
                         lease_until=self._lease_until(started),
                     )
-                run = _Reconcile(
-                    ports,
-                    uow,
-                    acct,
-                    inst,
-                    pulled,
-                    run_id=rid,
-                    full=is_full,
-                    force=force,
-                    started=started,
-                )
-                run.execute(cursor)
-                if run.counts.waiting:
-                    message = f"{run.counts.waiting} user(s) wait for a seat (auto install)"
-                message = "; ".join(filter(None, [message, note]))
+                    one = contextlib.nullcontext(uow)
+                    run = _Reconcile(
+                        ports,
+                        lambda write: one,
+                        acct,
+                        inst,
+                        pulled,
+                        run_id=rid,
+                        full=is_full,
+                        force=force,
+                        started=started,
+                    )
+                    run.prepare()
+                    run.apply()
+                    run.finish(uow, cursor)
+                    raise _DryRun()
+            assert run_id is not None
+            beat = self._beater(run_id)
+            run = _Reconcile(
+                ports,
+                lambda write: ports.db.write() if write else ports.db.read(),
+                acct,
+                inst,
+                pulled,
+                run_id=run_id,
+                full=is_full,
+                force=force,
+                started=started,
+                beat=beat,
+            )
+            run.prepare()
+            run.apply()
+            if run.counts.waiting:
+                message = f"{run.counts.waiting} user(s) wait for a seat (auto install)"
+            message = "; ".join(filter(None, [message, note]))
+            with ports.db.write() as uow:
+                run.finish(uow, cursor)
                 uow.sync.finish_run(
-                    rid,
+                    run_id,
                     outcome=outcome,
                     full=is_full,
                     counts=run.counts,
@@ -576,8 +682,6 @@ class SyncService:
                     seconds=time.perf_counter() - t0,
                     message=message,
                 )
-                if dry_run:
-                    raise _DryRun()
                 uow.record(_finished(run, account, outcome, is_full, started, t0, ctx, message))
         except _DryRun:
             pass
@@ -590,7 +694,9 @@ class SyncService:
         if outcome == "succeeded" and run is not None:
             counts = run.counts
         else:
-            # Rolled back: nothing of the run was written; say what was pulled and why it stopped.
+            # Halted or failed before the first write, or a dry run: nothing of the run was
+            # written; say what was pulled and why it stopped. (A run that failed between two
+            # batches of its reconcile leaves the cursor where it was: the next run re-applies.)
             reasons: dict[str, int] = {}
             for q in pulled.bad:
                 reasons[q.reason] = reasons.get(q.reason, 0) + 1
@@ -688,6 +794,18 @@ class SyncService:
                 on_page(pulled.read)
             if run_id is not None and self.ports.now() - beat >= every:
                 beat = self._heartbeat(run_id)
+
+    def _beater(self, run_id: int) -> Callable[[], None]:
+        """A heartbeat to call between the reconcile's transactions: renews the lease when a
+        third of it has passed (by the injectable clock)."""
+        last = [self.ports.now()]
+        every = dt.timedelta(seconds=self.lease_seconds / 3)
+
+        def beat() -> None:
+            if self.ports.now() - last[0] >= every:
+                last[0] = self._heartbeat(run_id)
+
+        return beat
 
     def _heartbeat(self, run_id: int) -> dt.datetime:
         """Renew the run's lease; returns when. Raises :class:`Conflict` (remedy ``rerun``) when
