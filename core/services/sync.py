@@ -11,19 +11,25 @@
                                      run, every ``full_every`` runs. Pages are validated as they
                                      come (:func:`~seatgate.core.domain.sync.validate_page`) and
                                      the usable records staged
-    reconcile (one transaction)      the diff of the pull against what is known
+    plan                             a read of the links and users the pull names; the diff
                                      (:func:`~seatgate.core.domain.sync.plan_changes`: the
-                                     duplicate-record rule and the per-product role gain), the
+                                     duplicate-record rule and the per-product role gain) and the
                                      deletion guard (:func:`~seatgate.core.domain.sync.deletion_guard`),
-                                     deactivation from a full pull, auto install, the
-                                     ``agent_sync`` gate, the agent directory, the run's record
-                                     and the cursor — committed together
+                                     which halts before anything is written
+    apply (short transactions)       the change set, deactivation from a full pull, auto install,
+                                     the ``agent_sync`` gate and the agent directory, each in
+                                     batches of :data:`BATCH` users, one transaction per batch
+                                     (a check or an admin's write never waits long behind a sync)
+    commit                           the cursor and the run's record, in the last transaction
     after commit                     events (``sync_finished``, seats, activations) and the
                                      ``agents_written`` stream
 
-A failure anywhere (the CRM, a daily quota, a crash) rolls the reconcile back: a failed pull
-removes nothing, the cursor stays where it was, and a rerun converges. The run's row then says
-how it ended. The rules are in :mod:`seatgate.core.domain.sync`; the SQL in the sync store
+A failure of the pull (the CRM, a daily quota) happens before any write: nothing of the run is
+applied and the cursor stays where it was. A run that dies between two batches of its apply
+leaves the cursor where it was too: the next run pulls the same records again and re-applying
+what was applied changes nothing, so reruns converge. The run's row then says how it ended. A
+dry run does all of it in one transaction and rolls it back. The rules are in
+:mod:`seatgate.core.domain.sync`; the SQL in the sync store
 (:class:`~seatgate.core.services.ports.sync.SyncStore`).
 """
 
@@ -141,6 +147,9 @@ class _Pulled:
 BATCH = 1000
 
 Tx = Callable[[bool], AbstractContextManager[UnitOfWork]]  # write? -> a unit of work
+
+#: The waiting-list reason of a user whose role gain is written but not yet seated.
+PENDING = "pending"
 
 
 class _Reconcile:
@@ -276,10 +285,15 @@ class _Reconcile:
                 store.unlink(acct_id, product, plan.unlinks[part])
                 inserts = plan.inserts[part]
                 new_ids = store.insert_users(acct_id, product, inserts, at)
+                pending = [uid for uid in gained.values() if uid] if start == 0 else []
                 for uid, rec in zip(new_ids, inserts, strict=True):
                     touched[uid] = rec
                     if gained.get(rec.email) == 0:
                         gained[rec.email] = uid
+                        pending.append(uid)
+                # Users gaining a role wait for their seat from the moment their role is written:
+                # a run that dies before its auto install leaves them for the next one.
+                store.join_waiting(acct_id, product, [(uid, at, PENDING) for uid in pending])
                 store.link(
                     acct_id,
                     product,
@@ -337,11 +351,13 @@ class _Reconcile:
         since: dict[str, dt.datetime] = {}
         with self.tx(False) as uow:
             waiting = uow.sync.waiting(acct_id, product)
+        gaining = set(self.gained.values())
         for uid, email, active, roles, waited_since in waiting:
             waiting_ids.add(uid)
             if active and not activated.isdisjoint(roles):
-                candidates[email] = uid
-                since[email] = waited_since
+                if uid not in gaining:  # those gaining now come in pull order, below
+                    candidates[email] = uid
+                    since[email] = waited_since
             else:
                 dropped.append(uid)  # lost the role or was deactivated: no longer waiting
         for email, uid in self.gained.items():
