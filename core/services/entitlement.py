@@ -264,9 +264,15 @@ class _AuditWriter:
     :class:`Entitlements`, so the instance's finalizer can stop it."""
 
     def __init__(
-        self, db: UnitOfWorkFactory, pending: list[dict[str, Any]], limit: int, retry: float
+        self,
+        db: UnitOfWorkFactory,
+        pending: list[dict[str, Any]],
+        limit: int,
+        retry: float,
+        linger: float = 0.05,
     ) -> None:
         self.db, self.pending, self.limit, self.retry = db, pending, limit, retry
+        self.linger = linger
         self.cond = threading.Condition()  # guards `pending`; a check holds it to append only
         self.write_lock = threading.Lock()  # one write at a time: rows stay in decision order
         self.stopping = threading.Event()
@@ -309,6 +315,9 @@ class _AuditWriter:
                     self.cond.wait()
                 if self.stopping.is_set():
                     return  # stop() writes what is left
+            # Let a burst gather: a few transactions a second, not one per denied check, keep
+            # the write lock free for everyone else (a sync's batches, an admin's assignment).
+            self.stopping.wait(self.linger)
             try:
                 self._write(self.limit)
             except Exception:

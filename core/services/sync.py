@@ -144,7 +144,7 @@ class _Pulled:
 
 #: Users per write transaction of a reconcile: each stays short (well under 100 ms on SQLite), so
 #: a check or an admin's write never waits long behind a sync (issue 12 item 7).
-BATCH = 1000
+BATCH = 250
 
 Tx = Callable[[bool], AbstractContextManager[UnitOfWork]]  # write? -> a unit of work
 
