@@ -619,23 +619,22 @@ class SqlSyncStore:
     ) -> None:
         if not rows:
             return
-        stmt = self._upsert(auto_install_waiting)
-        self.conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["account_id", "product", "user_id"],
-                set_={"reason": stmt.excluded.reason},
-            ),
-            [
-                {
-                    "account_id": account_id,
-                    "product": product,
-                    "user_id": uid,
-                    "since": since,
-                    "reason": reason,
-                }
-                for uid, since, reason in rows
-            ],
+        # A user already waiting keeps the day they began to wait; the reason is the latest.
+        bulk = self._bulk_of(
+            "waiting",
+            auto_install_waiting,
+            ("account_id", "product", "user_id", "since", "reason"),
+            conflict=("account_id", "product", "user_id"),
+            update=("reason",),
         )
+        since_of: dict[dt.datetime, Any] = {}
+        values: list[Any] = []
+        for uid, since, reason in rows:
+            stamp = since_of.get(since)
+            if stamp is None:
+                stamp = since_of[since] = bulk.value("since", since)
+            values.extend((account_id, product, uid, stamp, reason))
+        bulk.run(values)
 
     # -- the gate and the agent directory ----------------------------------------------------------
     def agent_users(
