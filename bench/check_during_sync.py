@@ -66,10 +66,17 @@ def _timed_writes(database: Database, spans: list[float]) -> None:
     database.write = write  # type: ignore[method-assign]
 
 
-def _checks(app: App, account: str, stop: threading.Event, lat: list[float]) -> None:
+def _checks(app: App, account: str, stop: threading.Event, lat: list[float], rate: float) -> None:
+    """Checks, alternately allowed and denied, as fast as they go (``rate`` 0) or ``rate`` a
+    second (a busy CTI: the thread waits between them, as a server waits for requests)."""
     check = app.entitlements.check
     n = 0
+    start = time.perf_counter()
     while not stop.is_set():
+        if rate:
+            ahead = start + n / rate - time.perf_counter()
+            if ahead > 0:
+                stop.wait(ahead)
         email = SEATED if n % 2 else UNSEATED
         t0 = time.perf_counter()
         check(account, "memory", email, "cti", RESTRICTED)
@@ -106,7 +113,9 @@ def _database(db: str | None) -> Iterator[str]:
         admin.dispose()
 
 
-def child(users: int, scenario: str, db: str | None, idle_seconds: float) -> dict[str, Any]:
+def child(
+    users: int, scenario: str, db: str | None, idle_seconds: float, rate: float
+) -> dict[str, Any]:
     from seatgate.core.plugins.manager import build_plugin_manager
     from seatgate.core.testing.memory import MEMORY_SCHEMA, MemoryAdapter, MemorySandbox
 
@@ -131,7 +140,7 @@ def child(users: int, scenario: str, db: str | None, idle_seconds: float) -> dic
         out: dict[str, Any] = {}
         # Idle: the checks alone.
         stop, lat = threading.Event(), []
-        worker = threading.Thread(target=_checks, args=(app, asked, stop, lat))
+        worker = threading.Thread(target=_checks, args=(app, asked, stop, lat, rate))
         t0 = time.perf_counter()
         worker.start()
         time.sleep(idle_seconds)
@@ -142,7 +151,7 @@ def child(users: int, scenario: str, db: str | None, idle_seconds: float) -> dic
         spans: list[float] = []
         _timed_writes(app.db, spans)
         stop, lat = threading.Event(), []
-        worker = threading.Thread(target=_checks, args=(app, asked, stop, lat))
+        worker = threading.Thread(target=_checks, args=(app, asked, stop, lat, rate))
         worker.start()
         t0 = time.perf_counter()
         summary = app.sync.full_sync("bench", "memory")
@@ -166,24 +175,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--db", default="", help="a PostgreSQL URL (default: SQLite files)")
     parser.add_argument("--idle-seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="checks a second (default 0: as fast as one thread goes, the throughput test)",
+    )
     parser.add_argument("--scenario", action="append", choices=("other", "same"))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        out = child(args.users, args.scenario[0], args.db or None, args.idle_seconds)
+        out = child(args.users, args.scenario[0], args.db or None, args.idle_seconds, args.rate)
         print(json.dumps(out))
         return
     where = args.db.split("@")[-1] if args.db else "SQLite"
     print(
         f"$ {Path(sys.executable).name} bench/check_during_sync.py --users {args.users} "
-        f"--runs {args.runs}" + (f" --db {args.db}" if args.db else "") + f"   ({where})"
+        f"--runs {args.runs}"
+        + (f" --db {args.db}" if args.db else "")
+        + (f" --rate {args.rate:g}" if args.rate else "")
+        + f"   ({where}; the machine is shared with other jobs)"
     )
     for scenario in args.scenario or ("other", "same"):
         results = []
         for _ in range(args.runs):
             done = subprocess.run(
                 [sys.executable, __file__, "--child", "--users", str(args.users), "--scenario",
-                 scenario, "--db", args.db, "--idle-seconds", str(args.idle_seconds)],
+                 scenario, "--db", args.db, "--idle-seconds", str(args.idle_seconds),
+                 "--rate", str(args.rate)],
                 check=True, capture_output=True, text=True,
             )  # fmt: skip
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
