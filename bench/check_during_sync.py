@@ -26,16 +26,13 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import sqlalchemy as sa
+from benchlib import scratch_database
 from sync_engine import prepare
 
 from seatgate.core.bootstrap import App
@@ -94,32 +91,13 @@ def _stats(lat: list[float], seconds: float) -> dict[str, float]:
     }
 
 
-@contextlib.contextmanager
-def _database(db: str | None) -> Iterator[str]:
-    if not db:
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{tmp}/bench.db"
-        return
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(db)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in db else "?"
-    try:
-        yield f"{db}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def child(
     users: int, scenario: str, db: str | None, idle_seconds: float, rate: float
 ) -> dict[str, Any]:
     from seatgate.core.plugins.manager import build_plugin_manager
     from seatgate.core.testing.memory import MEMORY_SCHEMA, MemoryAdapter, MemorySandbox
 
-    with _database(db) as url:
+    with scratch_database(db) as url:
         crm = MemorySandbox(users=users)
         plugins = build_plugin_manager(
             builtins=(), entry_points=False, plugins=[("memory", MemoryAdapter())], strict=True

@@ -242,6 +242,11 @@ class _Reconcile:
         """Write the change set, deactivate, auto install, gate and write the agents."""
         self._write()
         self._deactivate()
+        if self.counts.created + self.counts.updated + self.counts.deactivated >= BATCH:
+            # Fresh planner statistics before the steps that read what was just written (a
+            # first sync bulk-loads tables the planner still believes empty).
+            with self.tx(True) as uow:
+                uow.sync.analyze()
         self._auto_install()
         self._gate_and_write_agents()
 

@@ -577,28 +577,28 @@ class SqlSyncStore:
     def waiting(
         self, account_id: int, product: str
     ) -> list[tuple[int, str, bool, tuple[str, ...], dt.datetime]]:
-        w, iu, x = auto_install_waiting, integration_users, external_ids
-        out = []
-        seen: set[int] = set()
-        for uid, email, user_active, link_active, roles, since in self.conn.execute(
-            sa.select(w.c.user_id, iu.c.email, iu.c.active, x.c.active, x.c.roles, w.c.since)
+        w, iu = auto_install_waiting, integration_users
+        rows_ = self.conn.execute(
+            sa.select(w.c.user_id, iu.c.email, iu.c.active, w.c.since)
             .join(iu, iu.c.id == w.c.user_id)
-            .outerjoin(
-                x,
-                sa.and_(
-                    x.c.user_id == w.c.user_id,
-                    x.c.account_id == w.c.account_id,
-                    x.c.product == w.c.product,
-                ),
-            )
             .where(w.c.account_id == account_id, w.c.product == product)
             .order_by(w.c.since, w.c.user_id)
+        ).all()
+        # The records' own state, by user id (one array parameter / chunked IN, on the index).
+        m = mark(self.conn)
+        links: dict[int, tuple[bool, tuple[str, ...]]] = {}
+        for uid, active, roles in self._select_many(
+            "SELECT user_id, active, roles FROM external_ids "
+            f"WHERE account_id = {m} AND product = {m} AND user_id",
+            (account_id, product),
+            [r[0] for r in rows_],
         ):
-            if uid in seen:
-                continue
-            seen.add(uid)
-            active = bool(user_active) and bool(link_active)
-            out.append((uid, email, active, tuple(roles or ()), since))
+            if uid not in links or (active and not links[uid][0]):
+                links[uid] = (bool(active), self._roles(roles))
+        out = []
+        for uid, email, user_active, since in rows_:
+            link_active, roles = links.get(uid, (False, ()))
+            out.append((uid, email, bool(user_active) and link_active, roles, since))
         return out
 
     def leave_waiting(self, account_id: int, product: str, user_ids: Sequence[int]) -> None:
