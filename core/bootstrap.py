@@ -184,6 +184,8 @@ class App:
     :param entitlement_max_age: seconds a cached entitlement snapshot is trusted unchecked.
     :param entitlement_audit_batch: denied-check audit rows written per transaction (1: each
         before the answer).
+    :param entitlement_audit_async: write denied-check audit rows from a background thread: a
+        decision never waits for a write (flushed by ``close`` and at exit).
     """
 
     def __init__(
@@ -197,6 +199,7 @@ class App:
         plugins: Plugins | None = None,
         entitlement_max_age: float = 1.0,
         entitlement_audit_batch: int = 1,
+        entitlement_audit_async: bool = False,
         secret_key: str | None = None,
         smtp_url: str | None = None,
         console_url: str | None = None,
@@ -217,6 +220,7 @@ class App:
         self._plugins = plugins
         self._entitlement_max_age = entitlement_max_age
         self._entitlement_audit_batch = entitlement_audit_batch
+        self._entitlement_audit_async = entitlement_audit_async
         self.uow = SqlUnitOfWorkFactory(self.db)
         orders = _orders_io(secret_key, smtp_url, console_url, webhook_poster)
         self.directory = PluginDirectory(
@@ -289,6 +293,7 @@ class App:
             self.ports,
             max_age=self._entitlement_max_age,
             audit_batch=self._entitlement_audit_batch,
+            audit_async=self._entitlement_audit_async,
         )
 
     def close(self) -> None:
