@@ -34,8 +34,10 @@ __all__ = [
     "deletion_guard",
     "gains_role",
     "incremental_since",
+    "interrupted_message",
     "next_cursor",
     "plan_changes",
+    "run_outcome",
     "validate_page",
 ]
 
@@ -389,3 +391,17 @@ def next_cursor(
         return old
     stamp = min(newest, started)
     return stamp if old is None or stamp > old else old
+
+
+def run_outcome(outcome: str, lease_expires_at: dt.datetime | None, now: dt.datetime) -> str:
+    """How a run is shown at ``now``: a ``running`` run whose lease has expired (or that has
+    none) is ``interrupted`` — its process died (issue 13 item 10); any other outcome as
+    recorded."""
+    if outcome == "running" and (lease_expires_at is None or lease_expires_at <= now):
+        return "interrupted"
+    return outcome
+
+
+def interrupted_message(started_at: dt.datetime) -> str:
+    """The message of an interrupted run that recorded none."""
+    return f"interrupted: its process stopped (started {started_at.isoformat()})"

@@ -13,6 +13,7 @@ import datetime as dt
 from typing import Any
 
 from ..domain import bounds
+from ..domain.sync import interrupted_message, run_outcome
 from ..domain.vocabulary import UserStatus, check_choice
 from ..errors import BadInput, NotFound
 from .addons import AddOnInfo
@@ -61,6 +62,14 @@ def _seat(r: SeatRow) -> dict[str, Any]:
 def _without_id(row: dict[str, Any]) -> dict[str, Any]:
     # The row id is the keyset only: a record is named by its CRM id.
     return {k: v for k, v in row.items() if k != "id"}
+
+
+def _shown_run(row: dict[str, Any], now: Any) -> dict[str, Any]:
+    out = dict(row)
+    out["outcome"] = run_outcome(out["outcome"], out.pop("lease_expires_at", None), now)
+    if out["outcome"] == "interrupted" and not out["message"]:
+        out["message"] = interrupted_message(out["started_at"])
+    return out
 
 
 class ListingService:
@@ -165,14 +174,18 @@ class ListingService:
         cursor: str | None = None,
         limit: int = DEFAULT_LIMIT,
     ) -> Page:
-        """Finished sync runs, newest first."""
+        """Sync runs, newest first: a ``running`` run whose lease expired shows as
+        ``interrupted`` (its process died)."""
         check_limit(limit)
         self._product(product)
         before = decode_cursor(cursor, _is_int)
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
             rows = uow.listings.runs(acct.id, product=product, before=before, limit=limit + 1)
-        return page(rows, limit, lambda r: r["id"], dict, {"account": account})
+        now = self.ports.now()
+        return page(
+            rows, limit, lambda r: r["id"], lambda r: _shown_run(r, now), {"account": account}
+        )
 
     def run(self, account: str | None, run_id: int) -> dict[str, Any]:
         """One sync run of ``account`` (of any account for None, the operator's view):
@@ -185,7 +198,7 @@ class ListingService:
         if found is None:
             whose = "" if account is None else f" of account {account!r}"
             raise NotFound("sync run", run_id, f"no sync run{whose} has that id")
-        return found
+        return _shown_run(found, self.ports.now())
 
     def quarantine(
         self,

@@ -962,11 +962,9 @@ class SyncService:
             expires = row.pop("lease_expires_at")
             row.pop("owner")
             row.pop("heartbeat_at")
-            if row["outcome"] == "running" and (expires is None or expires <= now):
-                row["outcome"] = "interrupted"
-                row["message"] = row["message"] or (
-                    f"interrupted: its process stopped (started {row['started_at'].isoformat()})"
-                )
+            row["outcome"] = rules.run_outcome(row["outcome"], expires, now)
+            if row["outcome"] == "interrupted" and not row["message"]:
+                row["message"] = rules.interrupted_message(row["started_at"])
             row["account"] = account
             out.append(row)
         return out

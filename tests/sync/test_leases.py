@@ -116,6 +116,11 @@ def test_a_dead_run_shows_interrupted_with_its_start_and_the_next_run_finds_it(
         died_at,
     )
     assert died_at.isoformat() in shown["message"]
+    # The admin listings (HTTP API, console, runs show) show it the same way.
+    (listed,) = [r for r in app.listings.runs(ACCOUNT).items if r["id"] == dead.id]
+    assert {k: listed[k] for k in shown} == shown
+    assert app.listings.run(None, dead.id)["outcome"] == "interrupted"
+    assert "owner" not in listed and "lease_expires_at" not in listed
 
     adapter.on_page = None
     result = app.sync.sync(ACCOUNT, P)

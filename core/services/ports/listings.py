@@ -39,7 +39,7 @@ class Listings(Protocol):
     def runs(
         self, account_id: int, *, product: str | None, before: int | None, limit: int
     ) -> list[dict[str, Any]]:
-        """Finished sync runs, newest first, with ids below ``before``."""
+        """Sync runs, newest first, with ids below ``before`` (``lease_expires_at`` included)."""
         ...
 
     def run(self, account_id: int | None, run_id: int) -> dict[str, Any] | None:

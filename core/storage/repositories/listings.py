@@ -130,10 +130,11 @@ class SqlListings:
         return [_to_installation(r) for r in self.conn.execute(query)]
 
     def _run_rows(self, account_id: int | None) -> sa.Select[Any]:
-        query = (
-            sa.select(sync_runs, accounts.c.name.label("account"))
-            .join(accounts, accounts.c.id == sync_runs.c.account_id)
-            .where(sync_runs.c.outcome != "running")
+        # Running runs too (the service shows one whose lease expired as interrupted); who holds
+        # the lease and its heartbeat are the worker's business, not the admin's.
+        shown = [c for c in sync_runs.c if c.name not in ("owner", "heartbeat_at")]
+        query = sa.select(*shown, accounts.c.name.label("account")).join(
+            accounts, accounts.c.id == sync_runs.c.account_id
         )
         return query if account_id is None else query.where(sync_runs.c.account_id == account_id)
 
