@@ -518,7 +518,12 @@ class _Reconcile:
 def _message(exc: BaseException, scrub: Callable[[str], str]) -> str:
     if isinstance(exc, SeatgateError):
         return scrub(f"{exc.code}: {exc}")
-    return scrub(f"{type(exc).__name__}: {exc}")
+    # Only the first line, bounded: a driver's message goes on with the statement and its
+    # parameters (tens of kilobytes of SQL and emails), which belong in no run record or log line.
+    first = str(exc).strip().split("\n", 1)[0]
+    if len(first) > 300:
+        first = first[:300] + "…"
+    return scrub(f"{type(exc).__name__}: {first}")
 
 
 def default_owner() -> str:

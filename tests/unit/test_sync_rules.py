@@ -237,3 +237,19 @@ def test_reapplying_what_is_applied_changes_nothing(n: int) -> None:
     }
     plan = plan_changes(staged, linked, {}, AGENT)
     assert (plan.inserts, plan.updates, plan.link_updates, plan.gained) == ([], [], [], {})
+
+
+def test_a_failed_runs_message_is_one_bounded_line_without_the_statement() -> None:
+    from seatgate.core.services.sync import _message
+
+    driver = Exception(
+        "(psycopg.errors.UniqueViolation) duplicate key value violates unique constraint\n"
+        "[SQL: INSERT INTO integration_users (email) VALUES (%(email_m0)s), ...]\n"
+        "[parameters: {'email_m0': 'ann@x.example'}]"
+    )
+    message = _message(driver, lambda s: s)
+    assert message == (
+        "Exception: (psycopg.errors.UniqueViolation) duplicate key value violates unique constraint"
+    )
+    long = _message(RuntimeError("x" * 5000), lambda s: s)
+    assert len(long) < 400 and long.endswith("…") and "\n" not in long

@@ -140,7 +140,9 @@ class SyncStore(Protocol):
     def insert_users(
         self, account_id: int, product: str, records: Sequence[Staged], at: dt.datetime
     ) -> list[int]:
-        """Create users and link them to their records; returns their ids, in order."""
+        """Create users and link them to their records; returns their ids, in order. An email
+        another connector of the account created meanwhile is linked to that user, not created
+        again (two CRMs of one account may sync at once)."""
         ...
 
     def link(

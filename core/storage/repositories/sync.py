@@ -343,14 +343,21 @@ class SqlSyncStore:
         if not records:
             return []
         conn, iu = self.conn, integration_users
-        new_ids: list[int]
-        if not self.pg:
+        # Another connector of the account (another worker, another process) may have created
+        # some of these emails since the run read what is known: link to those users instead of
+        # failing on the account's unique email (the fleet syncs an account's CRMs at once).
+        taken = self._ids_by_email(account_id, [r.email for r in records])
+        fresh = [r for r in records if r.email not in taken]
+        new_ids: list[int] = []
+        if not fresh:
+            pass
+        elif not self.pg:
             # The run holds SQLite's write lock (BEGIN IMMEDIATE), so it can hand out ids itself
             # and skip RETURNING, the costliest part of a bulk insert.
             if self._next_id is None:
                 self._next_id = int(conn.execute(sa.select(sa.func.max(iu.c.id))).scalar() or 0)
-            new_ids = list(range(self._next_id + 1, self._next_id + 1 + len(records)))
-            self._next_id += len(records)
+            new_ids = list(range(self._next_id + 1, self._next_id + 1 + len(fresh)))
+            self._next_id += len(fresh)
             bulk = self._bulk_of(
                 "users",
                 iu,
@@ -368,7 +375,7 @@ class SqlSyncStore:
             at_value = bulk.value("created_at", at)
             values: list[Any] = []
             add = values.extend
-            for uid, r in zip(new_ids, records, strict=True):
+            for uid, r in zip(new_ids, fresh, strict=True):
                 add(
                     (
                         uid,
@@ -383,8 +390,12 @@ class SqlSyncStore:
                 )
             bulk.run(values)
         else:
+            # READ COMMITTED: a concurrent insert of the same email can still land between the
+            # read above and this insert; it is skipped here and read back below.
             created = conn.execute(
-                iu.insert().returning(iu.c.id, sort_by_parameter_order=True),
+                postgresql.insert(iu)
+                .on_conflict_do_nothing(index_elements=[iu.c.account_id, iu.c.email])
+                .returning(iu.c.id, iu.c.email, sort_by_parameter_order=True),
                 [
                     {
                         "account_id": account_id,
@@ -395,16 +406,38 @@ class SqlSyncStore:
                         "created_at": at,
                         "updated_at": at,
                     }
-                    for r in records
+                    for r in fresh
                 ],
             )
-            new_ids = [uid for (uid,) in created]
+            made = {email: uid for uid, email in created}
+            late = [r.email for r in fresh if r.email not in made]
+            if late:
+                made.update(self._ids_by_email(account_id, late))
+            taken.update(made)
+        if not self.pg:
+            taken.update(zip((r.email for r in fresh), new_ids, strict=True))
+        ids = [taken[r.email] for r in records]
         self.link(
             account_id,
             product,
-            [(r.ext, uid, r.active, r.roles) for uid, r in zip(new_ids, records, strict=True)],
+            [(r.ext, uid, r.active, r.roles) for uid, r in zip(ids, records, strict=True)],
         )
-        return new_ids
+        return ids
+
+    def _ids_by_email(self, account_id: int, emails: Sequence[str]) -> dict[str, int]:
+        """The ids of the account's users among ``emails``."""
+        iu = integration_users
+        found: dict[str, int] = {}
+        for chunk in chunks(list(emails)):
+            found.update(
+                (email, uid)
+                for email, uid in self.conn.execute(
+                    sa.select(iu.c.email, iu.c.id).where(
+                        iu.c.account_id == account_id, iu.c.email.in_(chunk)
+                    )
+                )
+            )
+        return found
 
     def link(
         self, account_id: int, product: str, links: Sequence[tuple[str, int, bool, Any]]
