@@ -1,0 +1,184 @@
+"""The worker fleet's use cases (issue 17): what a beat enqueues, and what a worker does with one
+delivery.
+
+A worker runs one connector's sync through :meth:`SyncService.sync`, the call the CLI makes, so a
+fleet run and ``seatgate sync`` do exactly the same work. Around it:
+
+- **The schedule is the database.** :meth:`FleetService.dispatch` (a beat's tick) asks
+  :meth:`SyncService.due_connectors` which enabled connectors' intervals have passed, leaves out the
+  ones with a task already queued or running (so a connector waiting in the broker is not enqueued
+  again at every tick), records a ``queued`` task for each and hands it to the broker. Enabling,
+  disabling or adding a connector changes the next tick; nothing restarts.
+- **At most one run per connector.** :meth:`FleetService.run` takes the connector's lock
+  (:class:`~.ports.fleet.ConnectorLocks`: a PostgreSQL session advisory lock, which dies with the
+  worker's connection) before it syncs. A delivery that finds it taken is skipped and recorded
+  (``fleet_skips``), never run beside the other.
+- **Redelivery converges.** Tasks are acknowledged late; a worker killed mid-run leaves nothing of
+  the run (the sync's reconcile and its cursor are one transaction) and the broker redelivers the
+  task to another worker, which runs it again from the committed cursor. A delivery of a task
+  already ``done`` (the worker died between the run's commit and the acknowledgement) does nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+import attrs
+
+from ..errors import SeatgateError
+from .ports import Ports
+from .ports.fleet import ConnectorLocks, FleetLedger, FleetStatus, FleetTask
+from .sync import SyncService
+
+__all__ = ["DEFAULT_STALE_AFTER", "Dispatched", "FleetService", "RunReport"]
+
+logger = logging.getLogger("seatgate.fleet")
+
+# A task queued or running longer than this is taken as lost (its message or its worker is gone)
+# and no longer keeps its connector off the schedule. Longer than the broker's visibility timeout
+# (an hour by default), after which a killed worker's task is redelivered.
+DEFAULT_STALE_AFTER = dt.timedelta(hours=2)
+
+LOCK_HELD = "another run of this connector holds its lock"
+
+
+@attrs.frozen
+class Dispatched:
+    """A task a beat's tick enqueued."""
+
+    task: int  # fleet_tasks.id
+    account: str
+    product: str
+    task_id: str  # the broker's message id ("" when the broker refused it)
+    error: str = ""  # why the broker refused it
+
+
+@attrs.frozen
+class RunReport:
+    """What one delivery did. ``state``: ``done`` (synced; ``outcome`` is the sync's),
+    ``skipped`` (another run held the lock), ``already_done`` (a redelivery of a finished task),
+    ``unknown`` (no such task in the ledger)."""
+
+    task: int
+    state: str
+    outcome: str = ""
+    run_id: int | None = None
+    pulled: int = 0
+    message: str = ""
+
+
+# The broker seam: (fleet_tasks.id, account, product) -> the message id.
+Enqueue = Callable[[int, str, str], str]
+
+
+class FleetService:
+    """The fleet's use cases over the ledger, the connector locks and the sync service.
+
+    :param stale_after: how long a queued or running task keeps its connector off the schedule.
+    """
+
+    def __init__(
+        self,
+        ports: Ports,
+        ledger: FleetLedger,
+        locks: ConnectorLocks,
+        sync: SyncService,
+        *,
+        stale_after: dt.timedelta = DEFAULT_STALE_AFTER,
+    ) -> None:
+        self.ports = ports
+        self.ledger = ledger
+        self.locks = locks
+        self.sync = sync
+        self.stale_after = stale_after
+
+    def due(self) -> list[tuple[str, str]]:
+        """(account, product) of every connector due now with no task queued or running."""
+        now = self.ports.now()
+        waiting = self.ledger.outstanding(now - self.stale_after)
+        return [
+            (inst.account, inst.product)
+            for inst in self.sync.due_connectors()
+            if (inst.account, inst.product) not in waiting
+        ]
+
+    def dispatch(self, enqueue: Enqueue) -> list[Dispatched]:
+        """A beat's tick: enqueue every due connector once (see :meth:`due`). A broker that
+        refuses a message is reported per task; the others are still sent. The task row is
+        written before the message is sent, so a worker never gets a task the ledger lacks."""
+        return [self.enqueue(account, product, enqueue) for account, product in self.due()]
+
+    def enqueue(self, account: str, product: str, enqueue: Enqueue) -> Dispatched:
+        """Enqueue one run of a connector now, due or not (``seatgate fleet enqueue``). A second
+        enqueue of a connector that is running is skipped by the worker that gets it, and
+        recorded."""
+        task = self.ledger.enqueue(account, product, self.ports.now())
+        try:
+            task_id = enqueue(task, account, product)
+        except Exception as exc:  # the broker's own errors: reported, the rest goes on
+            reason = f"the broker refused the task ({type(exc).__name__})"
+            self.ledger.finish(
+                task, self.ports.now(), outcome="error", run_id=None, pulled=0, message=reason
+            )
+            return Dispatched(task, account, product, "", reason)
+        self.ledger.set_task_id(task, task_id)
+        return Dispatched(task, account, product, task_id)
+
+    def run(self, task: int, worker: str) -> RunReport:
+        """One delivery of ``task`` on ``worker`` (host and pid): take the connector's lock, sync,
+        record. Never raises for the sync's own failures (they are the run's outcome); a
+        database that cannot be reached propagates (the broker then keeps the message)."""
+        found = self.ledger.get(task)
+        if found is None:
+            logger.warning("fleet task %s is not in the ledger; nothing to run", task)
+            return RunReport(task, "unknown", message="no such task")
+        with self.locks.hold(found.account, found.product) as held:
+            if not held:
+                self.ledger.skip(task, self.ports.now(), worker, LOCK_HELD)
+                logger.info(
+                    "fleet task %s skipped: %s %s already running",
+                    task,
+                    found.account,
+                    found.product,
+                )
+                return RunReport(task, "skipped", message=LOCK_HELD)
+            current = self.ledger.get(task)
+            if current is not None and current.state in ("done", "skipped"):
+                # Redelivered after its run was recorded (the worker died before the ack).
+                return RunReport(task, "already_done", current.outcome, current.run_id)
+            self.ledger.start(task, self.ports.now(), worker)
+            return self._sync(found, worker)
+
+    def _sync(self, task: FleetTask, worker: str) -> RunReport:
+        try:
+            result = self.sync.sync(task.account, task.product)
+        except SeatgateError as exc:  # disabled, uninstalled, the account removed...
+            report = RunReport(task.id, "done", "error", message=str(exc))
+        else:
+            s = result.summary
+            report = RunReport(task.id, "done", s.outcome, result.run_id, s.pulled, s.message)
+        self.ledger.finish(
+            task.id,
+            self.ports.now(),
+            outcome=report.outcome,
+            run_id=report.run_id,
+            pulled=report.pulled,
+            message=report.message,
+        )
+        logger.info(
+            "fleet task %s: %s %s %s on %s",
+            task.id,
+            task.account,
+            task.product,
+            report.outcome,
+            worker,
+        )
+        return report
+
+    def status(self, limit: int = 20) -> FleetStatus:
+        """Queued, running, recently finished and stale tasks, and the latest skipped deliveries
+        (``limit`` of each list)."""
+        now = self.ports.now()
+        return self.ledger.status(now=now, stale_before=now - self.stale_after, limit=limit)
