@@ -191,7 +191,7 @@ def throttle_store() -> ThrottleStore:
         with _store_lock:
             if _store is None:
                 url = os.environ.get(THROTTLE_URL_ENV)
-                if url:
+                if url and url != "local":
                     prefix = os.environ.get(THROTTLE_PREFIX_ENV) or DEFAULT_PREFIX
                     _store = RedisThrottleStore(url, prefix=prefix)
                 else:

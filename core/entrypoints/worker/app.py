@@ -151,6 +151,11 @@ def create_app(settings: FleetSettings | None = None) -> Celery:
     transport = {
         "visibility_timeout": settings.visibility_timeout,
         "global_keyprefix": settings.prefix,
+        # kombu sweeps for the tasks of dead workers every interval x throttle seconds (100 by
+        # default): sweep every few seconds instead, so a killed worker's task is redelivered
+        # soon after its visibility timeout.
+        "unacked_restore_interval": max(1.0, min(10.0, settings.visibility_timeout / 2)),
+        "unacked_restore_throttle": 1,
     }
     celery.conf.update(
         task_default_queue=settings.queue,

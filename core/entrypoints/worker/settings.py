@@ -9,7 +9,8 @@ variable                       what                                             
 ``SEATGATE_QUEUE``             the queue the sync tasks go to                              ``seatgate``
 ``SEATGATE_REDIS_PREFIX``      the start of every Redis key (broker, throttle), so         ``seatgate:``
                                deployments or tests can share one Redis
-``SEATGATE_THROTTLE_URL``      the Redis of the shared CRM throttle                        the broker, if Redis
+``SEATGATE_THROTTLE_URL``      the Redis of the shared CRM throttle (``local``: each       the broker, if Redis
+                               worker process throttles on its own)
 ``SEATGATE_BEAT_INTERVAL``     seconds between two reads of the schedule by ``beat``       ``30``
 ``SEATGATE_VISIBILITY_TIMEOUT``  seconds before the broker hands an unacknowledged task    ``3600``
                                (its worker died) to another worker
@@ -89,7 +90,10 @@ class FleetSettings:
         backend = _url(env, "SEATGATE_RESULT_BACKEND", broker)
         assert backend is not None
         redis_broker = urlsplit(broker).scheme in ("redis", "rediss")
-        throttle = _url(env, "SEATGATE_THROTTLE_URL", broker if redis_broker else None)
+        if env.get("SEATGATE_THROTTLE_URL") == "local":
+            throttle = None
+        else:
+            throttle = _url(env, "SEATGATE_THROTTLE_URL", broker if redis_broker else None)
         queue = env.get("SEATGATE_QUEUE") or "seatgate"
         if not queue.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise BadInput("SEATGATE_QUEUE", queue, "letters, digits, '-', '_' and '.'")
