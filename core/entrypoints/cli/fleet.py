@@ -62,12 +62,14 @@ def _system_clock(ctx: Context) -> bool:
 )
 @click.option(
     "--pool",
-    type=click.Choice(POOLS),
+    type=params.Choice("POOL", POOLS),
     default=None,
     help="Celery pool (default: solo for one at a time, prefork for more).",
 )
 @click.option("--hostname", type=params.LABEL, default=None, help="Celery node name.")
-@click.option("--loglevel", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
+@click.option(
+    "--loglevel", type=params.Choice("LEVEL", LOG_LEVELS), default="info", show_default=True
+)
 @pass_ctx
 def worker_cmd(
     ctx: Context, concurrency: int, pool: str | None, hostname: str | None, loglevel: str
@@ -95,7 +97,9 @@ def worker_cmd(
 
 
 @click.command("beat")
-@click.option("--loglevel", type=click.Choice(LOG_LEVELS), default="info", show_default=True)
+@click.option(
+    "--loglevel", type=params.Choice("LEVEL", LOG_LEVELS), default="info", show_default=True
+)
 @pass_ctx
 def beat_cmd(ctx: Context, loglevel: str) -> None:
     """Enqueue every due connector, reading the schedule from the database at each tick
