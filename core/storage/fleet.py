@@ -71,10 +71,17 @@ class ConnectorLocks:
                 yield got
             finally:
                 if got:
-                    conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
-                    conn.commit()
+                    self._release(conn, key)
         finally:
             conn.close()
+
+    @staticmethod
+    def _release(conn: sa.Connection, key: int) -> None:
+        try:
+            conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+            conn.commit()
+        except Exception:  # the session is gone (server restart, terminated): so is its lock
+            conn.invalidate()
 
     def _scope_of(self, conn: sa.Connection) -> str:
         if self._scope is None:

@@ -40,7 +40,12 @@ def _celery() -> Celery:
 
 
 def _configure(ctx: Context) -> None:
+    """Hand the global options to the worker's App; first build one here, so a bad --db or
+    --policy is refused in one line before Celery starts (and not at each task or tick)."""
     from ..worker.app import WorkerConfig, configure
+
+    _ = ctx.app  # built now: the policy file is read, the database opened (and migrated)
+    ctx.close()
 
     as_of = ctx.clock.now() if not _system_clock(ctx) else None
     configure(WorkerConfig(db=ctx.db_url, as_of=as_of, policy=str(ctx.policy or "") or None))
