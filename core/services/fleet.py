@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Callable
 
 import attrs
@@ -77,8 +78,8 @@ class RunReport:
     message: str = ""
 
 
-# The broker seam: (fleet_tasks.id, account, product) -> the message id.
-Enqueue = Callable[[int, str, str], str]
+# The broker seam: send (fleet_tasks.id, account, product) under the given message id.
+Enqueue = Callable[[int, str, str, str], None]
 
 
 class FleetService:
@@ -118,26 +119,40 @@ class FleetService:
         )
 
     def dispatch(self, enqueue: Enqueue) -> list[Dispatched]:
-        """A beat's tick: enqueue every due connector once (see :meth:`due`). A broker that
-        refuses a message is reported per task; the others are still sent. The task row is
-        written before the message is sent, so a worker never gets a task the ledger lacks."""
-        return [self.enqueue(account, product, enqueue) for account, product in self.due()]
+        """A beat's tick: enqueue every due connector once (see :meth:`due`). The tasks are
+        written in one transaction before any message is sent, so a worker never gets a task the
+        ledger lacks; a broker that refuses a message is reported per task (the task is ``done``
+        with outcome ``error``) and the others are still sent."""
+        return self._enqueue(self.due(), enqueue)
 
     def enqueue(self, account: str, product: str, enqueue: Enqueue) -> Dispatched:
         """Enqueue one run of a connector now, due or not (``seatgate fleet enqueue``). A second
         enqueue of a connector that is running is skipped by the worker that gets it, and
         recorded."""
-        task = self.ledger.enqueue(account, product, self.ports.now())
-        try:
-            task_id = enqueue(task, account, product)
-        except Exception as exc:  # the broker's own errors: reported, the rest goes on
-            reason = f"the broker refused the task ({type(exc).__name__})"
-            self.ledger.finish(
-                task, self.ports.now(), outcome="error", run_id=None, pulled=0, message=reason
-            )
-            return Dispatched(task, account, product, "", reason)
-        self.ledger.set_task_id(task, task_id)
-        return Dispatched(task, account, product, task_id)
+        return self._enqueue([(account, product)], enqueue)[0]
+
+    def _enqueue(self, connectors: list[tuple[str, str]], enqueue: Enqueue) -> list[Dispatched]:
+        if not connectors:
+            return []
+        now = self.ports.now()
+        # The broker's message ids are chosen here, so the ledger has them before anything is sent.
+        messages = [str(uuid.uuid4()) for _ in connectors]
+        tasks = self.ledger.enqueue(
+            [(a, p, m) for (a, p), m in zip(connectors, messages, strict=True)], now
+        )
+        out = []
+        for task, (account, product), message in zip(tasks, connectors, messages, strict=True):
+            try:
+                enqueue(task, account, product, message)
+            except Exception as exc:  # the broker's own errors: reported, the rest goes on
+                reason = f"the broker refused the task ({type(exc).__name__})"
+                self.ledger.finish(
+                    task, now, outcome="error", run_id=None, pulled=0, message=reason
+                )
+                out.append(Dispatched(task, account, product, "", reason))
+                continue
+            out.append(Dispatched(task, account, product, message))
+        return out
 
     def run(self, task: int, worker: str) -> RunReport:
         """One delivery of ``task`` on ``worker`` (host and pid): take the connector's lock, sync,

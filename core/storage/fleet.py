@@ -19,12 +19,13 @@ import contextlib
 import datetime as dt
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from ..services.ports.fleet import FLEET_STATES, FleetSkip, FleetStatus, FleetTask
+from .bulk import chunks
 from .db import Database
 from .tables import accounts, fleet_skips, fleet_tasks
 
@@ -136,33 +137,35 @@ class SqlFleetLedger:
             )
             return {(r[0], r[1]) for r in rows}
 
-    def enqueue(self, account: str, product: str, at: dt.datetime) -> int:
+    def enqueue(self, connectors: Sequence[tuple[str, str, str]], at: dt.datetime) -> list[int]:
+        names = sorted({account for account, _, _ in connectors})
         with self.database.write() as conn:
-            account_id = conn.execute(
-                sa.select(accounts.c.id).where(accounts.c.name == account)
-            ).scalar_one()
-            inserted = conn.execute(
-                fleet_tasks.insert().values(
-                    account_id=account_id,
-                    product=product,
-                    state="queued",
-                    outcome="",
-                    task_id="",
-                    enqueued_at=at,
-                    worker="",
-                    deliveries=0,
-                    pulled=0,
-                    message="",
+            ids: dict[str, int] = {}
+            for chunk in chunks(names):
+                found = conn.execute(
+                    sa.select(accounts.c.name, accounts.c.id).where(accounts.c.name.in_(chunk))
                 )
-            ).inserted_primary_key
-            assert inserted is not None
-            return int(inserted[0])
-
-    def set_task_id(self, task: int, task_id: str) -> None:
-        with self.database.write() as conn:
-            conn.execute(
-                fleet_tasks.update().where(fleet_tasks.c.id == task).values(task_id=task_id[:64])
+                ids.update((name, account_id) for name, account_id in found)
+            rows = [
+                {
+                    "account_id": ids[account],
+                    "product": product,
+                    "state": "queued",
+                    "outcome": "",
+                    "task_id": message[:64],
+                    "enqueued_at": at,
+                    "worker": "",
+                    "deliveries": 0,
+                    "pulled": 0,
+                    "message": "",
+                }
+                for account, product, message in connectors
+            ]
+            inserted = conn.execute(
+                fleet_tasks.insert().returning(fleet_tasks.c.id, sort_by_parameter_order=True),
+                rows,
             )
+            return [int(i) for i in inserted.scalars()]
 
     def get(self, task: int) -> FleetTask | None:
         with self.database.read() as conn:

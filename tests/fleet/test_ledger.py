@@ -44,13 +44,14 @@ def test_a_connector_lock_is_held_once_and_freed_with_its_session(postgres_url: 
         with first.hold("acme", "pega") as held:
             assert held
             with one.engine.connect() as conn:
+                key = lock_key(first._scope or "", "acme", "pega") & 0xFFFFFFFFFFFFFFFF
                 pids = (
                     conn.execute(
                         sa.text(
                             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                            "AND ((classid::bigint << 32) | objid::bigint) = :key"
+                            "AND classid::bigint = :hi AND objid::bigint = :lo AND objsubid = 1"
                         ),
-                        {"key": lock_key(first._scope or "", "acme", "pega") & 0xFFFFFFFFFFFFFFFF},
+                        {"hi": key >> 32, "lo": key & 0xFFFFFFFF},
                     )
                     .scalars()
                     .all()
@@ -109,8 +110,8 @@ def fleet_app(db_url: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -
 def test_a_task_runs_once_then_a_redelivery_does_nothing(fleet_app: App) -> None:
     app = fleet_app
     sent: list[tuple[int, str, str]] = []
-    (d,) = app.fleet.dispatch(lambda *task: sent.append(task) or "msg-1")
-    assert sent == [(d.task, "acme", "memory")] and d.task_id == "msg-1"
+    (d,) = app.fleet.dispatch(lambda *task: sent.append(task))
+    assert sent == [(d.task, "acme", "memory", d.task_id)] and len(d.task_id) == 36
     assert app.fleet.due() == []  # queued: not enqueued again
     report = app.fleet.run(d.task, "host:1")
     assert (report.state, report.outcome, report.pulled) == ("done", "succeeded", 30)
@@ -124,8 +125,8 @@ def test_a_task_runs_once_then_a_redelivery_does_nothing(fleet_app: App) -> None
 
 def test_a_delivery_while_the_connector_runs_is_skipped_and_recorded(fleet_app: App) -> None:
     app = fleet_app
-    first = app.fleet.enqueue("acme", "memory", lambda *task: "m1")
-    second = app.fleet.enqueue("acme", "memory", lambda *task: "m2")
+    first = app.fleet.enqueue("acme", "memory", lambda *task: None)
+    second = app.fleet.enqueue("acme", "memory", lambda *task: None)
     with app.fleet.locks.hold("acme", "memory") as held:  # the first run, in progress
         assert held
         app.fleet.ledger.start(first.task, app.now(), "host:1")
@@ -138,7 +139,7 @@ def test_a_delivery_while_the_connector_runs_is_skipped_and_recorded(fleet_app: 
 
 
 def test_a_broker_that_refuses_a_task_is_reported_and_the_rest_go_on(fleet_app: App) -> None:
-    def refuse(task: int, account: str, product: str) -> str:
+    def refuse(task: int, account: str, product: str, message: str) -> None:
         raise ConnectionError("redis down")
 
     (d,) = fleet_app.fleet.dispatch(refuse)
@@ -148,7 +149,7 @@ def test_a_broker_that_refuses_a_task_is_reported_and_the_rest_go_on(fleet_app: 
 
 
 def test_fleet_status_json(fleet_app: App, tmp_path: Path) -> None:
-    fleet_app.fleet.enqueue("acme", "memory", lambda *task: "m1")
+    fleet_app.fleet.enqueue("acme", "memory", lambda *task: None)
     url = fleet_app.db.url
     fleet_app.close()
     as_of = "2026-02-01T12:00:00Z"

@@ -205,14 +205,14 @@ def dispatch(celery: Celery, app: App) -> list[Dispatched]:
     settings: FleetSettings = celery.conf.seatgate_settings
     as_of = isoformat(app.now()) if not isinstance(_base_clock(app), SystemClock) else None
 
-    def enqueue(task: int, account: str, product: str) -> str:
-        sent = celery.send_task(
+    def enqueue(task: int, account: str, product: str, message: str) -> None:
+        celery.send_task(
             SYNC_TASK,
             args=[task, account, product],
             kwargs={"as_of": as_of},
             queue=settings.queue,
+            task_id=message,
         )
-        return str(sent.id)
 
     # Two beats by mistake still enqueue each connector once: one dispatch at a time.
     with app.fleet.locks.hold("", DISPATCH_ENTRY) as held:
@@ -227,11 +227,14 @@ def enqueue_one(celery: Celery, app: App, account: str, product: str) -> Dispatc
     settings: FleetSettings = celery.conf.seatgate_settings
     as_of = isoformat(app.now()) if not isinstance(_base_clock(app), SystemClock) else None
 
-    def enqueue(task: int, acct: str, prod: str) -> str:
-        sent = celery.send_task(
-            SYNC_TASK, args=[task, acct, prod], kwargs={"as_of": as_of}, queue=settings.queue
+    def enqueue(task: int, acct: str, prod: str, message: str) -> None:
+        celery.send_task(
+            SYNC_TASK,
+            args=[task, acct, prod],
+            kwargs={"as_of": as_of},
+            queue=settings.queue,
+            task_id=message,
         )
-        return str(sent.id)
 
     return app.fleet.enqueue(account, product, enqueue)
 

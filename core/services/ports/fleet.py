@@ -83,11 +83,10 @@ class FleetLedger(Protocol):
         ``since``: the connectors a beat must not enqueue again."""
         ...
 
-    def enqueue(self, account: str, product: str, at: dt.datetime) -> int:
-        """A new ``queued`` task; its id."""
+    def enqueue(self, connectors: Sequence[tuple[str, str, str]], at: dt.datetime) -> list[int]:
+        """New ``queued`` tasks, one per (account, product, broker message id), written in one
+        transaction; their ids, in order."""
         ...
-
-    def set_task_id(self, task: int, task_id: str) -> None: ...
 
     def get(self, task: int) -> FleetTask | None: ...
 
