@@ -4,6 +4,8 @@ a duplicate enqueue skipped and recorded, the CRM's throttle shared by the worke
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,12 +16,15 @@ import pytest
 from seatgate.adapters.pega.sandbox import PegaSandbox
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock, parse_instant
+from seatgate.core.testing.setup import account_with_contract
 
 from .harness import (
+    CLI,
     agents,
     all_done,
     fixed_app,
     fleet_env,
+    install_sandbox,
     prepare,
     runs_per_connector,
     tasks,
@@ -219,3 +224,70 @@ def test_fleet_status_shows_the_ledger(
         status = app.fleet.status()
         assert status.queued == [] and len(status.stale) == 2
         assert len(app.fleet.due()) == 2
+
+
+def test_beat_reads_the_schedule_at_each_tick_without_a_restart(
+    fleet: tuple[App, FixedClock, dict[str, str]], tmp_path: Path
+) -> None:
+
+    app, _clock, env = fleet
+    env["SEATGATE_BEAT_INTERVAL"] = "1"
+    with PegaSandbox(users=50) as crm:
+        _, secrets = prepare(app, 2, {"pega": crm})
+        env.update(secrets)
+        with workers(env, tmp_path, 1) as (worker,):
+            log = (tmp_path / "beat.log").open("w")
+            beat = subprocess.Popen(
+                [*CLI, "--as-of", "2026-02-02T09:00:00Z", "beat"],
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=tmp_path,
+            )
+            try:
+                logs = [worker.log, tmp_path / "beat.log"]
+                wait_for(lambda: len(runs_per_connector(app)) == 2, 60, "the first ticks", logs)
+                time.sleep(3)  # three more ticks: nothing is due again as of the same instant
+                assert sorted(runs_per_connector(app).values()) == [1, 1]
+                # A connector added while beat runs joins the schedule at its next tick.
+                account_with_contract(app, "late", "pega", admin="admin@fleet.example", region="US")
+                install_sandbox(app, "late", "pega", crm)
+                wait_for(lambda: len(runs_per_connector(app)) == 3, 60, "the new connector", logs)
+                assert sorted(runs_per_connector(app).values()) == [1, 1, 1]
+                assert len(tasks(app)) == 3  # each enqueued once over all the ticks
+            finally:
+                beat.terminate()
+                beat.wait(20)
+                log.close()
+
+
+def test_fleet_dispatch_enqueue_and_status_from_the_command_line(
+    fleet: tuple[App, FixedClock, dict[str, str]], tmp_path: Path
+) -> None:
+    import json
+
+    app, _clock, env = fleet
+    with PegaSandbox(users=5) as crm:
+        _, secrets = prepare(app, 2, {"pega": crm})
+        env.update(secrets)
+        run_env = {**os.environ, **env, "SEATGATE_NOW": "2026-02-02T09:00:00Z"}
+
+        def seatgate(*args: str) -> tuple[int, Any]:
+            done = subprocess.run(
+                [*CLI, "--json", *args], env=run_env, capture_output=True, text=True, cwd=tmp_path
+            )
+            assert "Traceback" not in done.stderr
+            return done.returncode, json.loads(done.stdout)
+
+        code, sent = seatgate("fleet", "dispatch")
+        assert code == 0 and sorted(d["account"] for d in sent["enqueued"]) == [
+            "acct000",
+            "acct001",
+        ]
+        assert seatgate("fleet", "dispatch") == (0, {"enqueued": []})
+        code, one = seatgate("fleet", "enqueue", "acct000", "pega")
+        assert code == 0 and one["enqueued"][0]["product"] == "pega"
+        code, missing = seatgate("fleet", "enqueue", "nobody", "pega")
+        assert code == 2 and "nobody" in missing["error"]["message"]
+        code, status = seatgate("fleet", "status")
+        assert code == 0 and status["counts"]["queued"] == 3 and len(status["queued"]) == 3
