@@ -45,6 +45,44 @@ ADMIN = "admin@bench.example"
 T0 = dt.datetime(2026, 2, 2, 9, 0, tzinfo=dt.UTC)  # transition (US): every user is an agent
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes ``pids`` used so far (Linux /proc)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+def pids_named(name: str) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    out.append(int(entry.name))
+            except OSError:
+                continue
+    return out
+
+
+def cpu_split(workers: list[int], sandboxes: list[int]) -> dict[str, float]:
+    """CPU seconds so far of the workers, the sandboxes, PostgreSQL, Redis and this process."""
+    return {
+        "workers": cpu_of(workers),
+        "sandboxes": cpu_of(sandboxes),
+        "postgres": cpu_of(pids_named("postgres")),
+        "redis": cpu_of(pids_named("redis-server")),
+        "bench": cpu_of([os.getpid()]),
+    }
+
+
 def start_sandboxes(users: int) -> dict[str, dict[str, Any]]:
     """One sandbox process per CRM (``seatgate sandbox NAME --background``): product -> its
     pid, config (secrets as ${ENV}) and the env those need."""
@@ -189,12 +227,16 @@ def measure(
         for period in range(args.periods):
             app.clock.set(T0 + dt.timedelta(hours=period))
             before = last_task(app)
+            sandbox_pids = [int(sb["pid"]) for sb in sandboxes.values()]
+            cpu_before = cpu_split([w.pid for w in workers], sandbox_pids)
             start = time.perf_counter()
             sent = dispatch(celery, app)
             enqueued = time.perf_counter() - start
             wait_done(app, args.timeout)
             seconds = time.perf_counter() - start
             count, ok, pulled = period_totals(app, before)
+            cpu_after = cpu_split([w.pid for w in workers], sandbox_pids)
+            cpu = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
             results.append(
                 {
                     "period": period + 1,
@@ -209,6 +251,14 @@ def measure(
                 f"  {n} worker(s) period {period + 1}: {len(sent)} runs ({ok} succeeded), "
                 f"{pulled} users in {seconds:.1f} s (enqueue {enqueued:.1f} s): "
                 f"{count / seconds * 60:,.0f} runs/min, {pulled / seconds:,.0f} users/s",
+                flush=True,
+            )
+            busy = sum(cpu.values())
+            print(
+                "    CPU seconds: "
+                + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+                + f" = {busy:.1f} of {seconds * (os.cpu_count() or 1):.1f} available "
+                f"({busy / seconds:.2f} cores busy; postgres counts every client of the server)",
                 flush=True,
             )
         celery.close()
