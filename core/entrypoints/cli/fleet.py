@@ -83,10 +83,6 @@ def worker_cmd(
     celery = _celery()
     _configure(ctx)
     settings = celery.conf.seatgate_settings
-    if settings.throttle_url:
-        from ...plugins.throttle import RedisThrottleStore, use_throttle_store
-
-        use_throttle_store(RedisThrottleStore(settings.throttle_url, prefix=settings.prefix))
     argv = [
         "worker",
         f"--concurrency={concurrency}",

@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -132,6 +133,22 @@ def seatgate_app() -> tuple[App, TaskClock]:
         return _app, _clock
 
 
+_DATABASE_DOWN_PAUSE = 5.0  # seconds a worker waits before handing back a task it could not run
+_throttle_pid = 0
+
+
+def use_shared_throttle(settings: FleetSettings) -> None:
+    """Once per process: the CRM throttle shared through Redis (``SEATGATE_THROTTLE_URL``, by
+    default the broker), so a Retry-After one worker is given pauses the others."""
+    global _throttle_pid
+    if _throttle_pid == os.getpid() or not settings.throttle_url:
+        return
+    from ...plugins.throttle import RedisThrottleStore, use_throttle_store
+
+    use_throttle_store(RedisThrottleStore(settings.throttle_url, prefix=settings.prefix))
+    _throttle_pid = os.getpid()
+
+
 def worker_name() -> str:
     """``host:pid`` of this process, as the ledger records who ran a task."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -178,6 +195,7 @@ def create_app(settings: FleetSettings | None = None) -> Celery:
     ) -> dict[str, Any]:
         """One delivery of a fleet task (see the module's docstring)."""
         try:
+            use_shared_throttle(settings)
             app, clock = seatgate_app()
             at = parse_instant(as_of, "as_of") if as_of else None
             with clock.fixed(at):
@@ -185,6 +203,7 @@ def create_app(settings: FleetSettings | None = None) -> Celery:
         except DatabaseUnusable as exc:
             # Nothing ran: the database is down or busy. Back to the queue for another try.
             logger.error("fleet task %s (%s %s) not run: %s", task, account, product, exc)
+            time.sleep(_DATABASE_DOWN_PAUSE)  # real seconds: no hot loop on a database that is down
             raise Reject(str(exc), requeue=True) from None
         except SeatgateError as exc:
             logger.error("fleet task %s (%s %s) failed: %s", task, account, product, exc)
