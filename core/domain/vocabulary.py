@@ -28,6 +28,7 @@ __all__ = [
     "SeatMode",
     "SyncOutcome",
     "TicketKind",
+    "UserStatus",
     "check_choice",
     "choice",
     "normalize_email",
@@ -190,6 +191,13 @@ class TicketKind(StrEnum):
 
     BILLING_CANCELLATION = "billing_cancellation"  # "to trigger Billing Cancellation"
     RENEWAL_ADJUSTMENT = "renewal_adjustment"  # "To trigger Billing adjustments at renewal"
+
+
+class UserStatus(StrEnum):
+    """Whether an integration user is active in their CRM (admin listings filter on it)."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
 
 
 class QuarantineReason(StrEnum):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain.vocabulary import check_choice
+from ..domain.vocabulary import UserStatus, check_choice
 from ..errors import NotFound
 from .base import read
 from .billing import BillingService
@@ -21,7 +21,7 @@ from .seats import seat_count
 
 __all__ = ["USER_STATUSES", "ListingService"]
 
-USER_STATUSES = ("active", "inactive")
+USER_STATUSES = tuple(UserStatus)
 
 
 def _is_str(key: Any) -> bool:
@@ -44,6 +44,11 @@ def _seat(r: SeatRow) -> dict[str, Any]:
         "assigned_at": r.assigned_at,
         "grandfathered": r.grandfathered,
     }
+
+
+def _without_id(row: dict[str, Any]) -> dict[str, Any]:
+    # The row id is the keyset only: a record is named by its CRM id.
+    return {k: v for k, v in row.items() if k != "id"}
 
 
 class ListingService:
@@ -148,14 +153,17 @@ class ListingService:
             rows = uow.listings.runs(acct.id, product=product, before=before, limit=limit + 1)
         return page(rows, limit, lambda r: r["id"], dict, {"account": account})
 
-    def run(self, account: str, run_id: int) -> dict[str, Any]:
-        """One sync run of ``account``: counts, requests, retries, seconds, outcome, message.
-        Raises :class:`NotFound` when the run is unknown or another account's."""
+    def run(self, account: str | None, run_id: int) -> dict[str, Any]:
+        """One sync run of ``account`` (of any account for None, the operator's view):
+        ``id``, ``account``, ``product``, ``started_at``, ``outcome``, ``full``, the counts,
+        ``requests``, ``retries``, ``seconds``, ``message``. Raises :class:`NotFound` when the
+        run is unknown or another account's."""
         with read(self.ports) as uow:
-            acct = uow.accounts.get(account)
-            found = uow.listings.run(acct.id, run_id)
+            account_id = None if account is None else uow.accounts.get(account).id
+            found = uow.listings.run(account_id, run_id)
         if found is None:
-            raise NotFound("sync run", run_id, f"no sync run of account {account!r} has that id")
+            whose = "" if account is None else f" of account {account!r}"
+            raise NotFound("sync run", run_id, f"no sync run{whose} has that id")
         return found
 
     def quarantine(
@@ -179,6 +187,48 @@ class ListingService:
                 acct.id, product=product, run_id=run_id, after=after, limit=limit + 1
             )
         return page(rows, limit, lambda r: r["id"], dict, {"account": account})
+
+    def quarantined(
+        self,
+        account: str,
+        product: str,
+        *,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page:
+        """The records of ``product``'s CRM quarantined now (as of the latest full pull and the
+        runs after it), once each: ``external_id``, ``email``, ``reason``, ``since`` (first
+        quarantined), ``last_seen``, ``run_id`` (the latest run that saw it); oldest first."""
+        check_limit(limit)
+        self._product(product)
+        after = decode_cursor(cursor, _is_int)
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            rows = uow.listings.quarantined(acct.id, product=product, after=after, limit=limit + 1)
+        return page(
+            rows, limit, lambda r: r["id"], _without_id, {"account": account, "product": product}
+        )
+
+    def agents(
+        self,
+        account: str,
+        product: str,
+        *,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page:
+        """The agent directory a sync of ``product`` wrote (the users the CTI may sign in as
+        agents): ``email``, ``name``, ``external_id``, ``active``, ``updated_at``, ``run_id``;
+        by email."""
+        check_limit(limit)
+        self._product(product)
+        after = decode_cursor(cursor, _is_str)
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            rows = uow.listings.agents(acct.id, product=product, after=after, limit=limit + 1)
+        return page(
+            rows, limit, lambda r: r["email"], dict, {"account": account, "product": product}
+        )
 
     def tickets(
         self, account: str, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT

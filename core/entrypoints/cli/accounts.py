@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import click
 
 from ...domain.timeline import SEED_REGIONS
-from ...domain.vocabulary import Channel, ChargeModel, Frequency, Permission, SeatMode
+from ...domain.vocabulary import Channel, ChargeModel, Frequency, Permission, SeatMode, UserStatus
 from . import Context, params, pass_ctx, plural, table
+from .paging import emit_page, paged
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -283,6 +284,41 @@ def users_add(
         lambda c: c.print(
             f"added {plural(len(done.added), 'user')}; {len(done.already_known)} already known"
         ),
+    )
+
+
+@users.command("list")
+@click.argument("account_name", metavar="ACCOUNT", type=params.ACCOUNT)
+@click.option("--product", type=params.PRODUCT, default=None, help="Only users of this CRM.")
+@click.option(
+    "--status",
+    type=params.Choice("STATUS", UserStatus),
+    default=None,
+    help="Only active or only inactive users.",
+)
+@paged
+@pass_ctx
+def users_list(
+    ctx: Context,
+    account_name: str,
+    product: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    as_json: bool,
+) -> None:
+    """List ACCOUNT's integration users by email: status, CRM roles, seats held."""
+    listing = ctx.app.listings.users(
+        account_name, product=product, status=status, cursor=cursor, limit=limit
+    )
+    columns = [("email", "email"), ("name", "name"), ("active", "active"), ("roles", "roles")]
+    emit_page(
+        ctx,
+        listing,
+        "users",
+        [*columns, ("seats", "seats")],
+        empty="no user matches",
+        as_json=as_json,
     )
 
 

@@ -16,6 +16,7 @@ import click
 
 from ...errors import BadInput
 from . import Context, params, pass_ctx, plural, remedy_text, table
+from .paging import emit_page, paged
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -174,6 +175,102 @@ def runs_list(ctx: Context, account: str, product: str | None, limit: int) -> No
     ctx.emit(rows, human)
 
 
+@runs.command("show")
+@click.argument("run_id", metavar="RUN_ID", type=params.counted(2**31 - 1))
+@click.option(
+    "--account", "account", type=params.ACCOUNT, default=None, help="Only a run of this account."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@pass_ctx
+def runs_show(ctx: Context, run_id: int, account: str | None, as_json: bool) -> None:
+    """Show one sync run: counts, requests, retries, duration, outcome and error."""
+    ctx.json = ctx.json or as_json
+    run = ctx.app.listings.run(account, run_id)
+    if run["outcome"] not in ("succeeded", "running") and run.get("message"):
+        code = run["message"].split(":", 1)[0] if run["outcome"] == "failed" else run["outcome"]
+        run = {**run, "error": {"code": code, "message": run["message"]}}
+
+    def human(console: Console) -> None:
+        kind = "full" if run["full"] else "incremental"
+        console.print(
+            f"run {run['id']}: {run['outcome']} {kind} sync of {run['product']} for "
+            f"{run['account']}, started {run['started_at']:%Y-%m-%d %H:%M:%S}"
+        )
+        console.print(
+            f"  pulled {run['pulled']}, created {run['created']}, updated {run['updated']}, "
+            f"deactivated {run['deactivated']}, quarantined {run['quarantined']}"
+        )
+        console.print(
+            f"  seated {run['seated']}, waiting for a seat {run['waiting']}, gated {run['gated']}, "
+            f"agents synced {run['agents_synced']}"
+        )
+        console.print(
+            f"  {plural(run['requests'], 'request')}, {plural(run['retries'], 'retry')}, "
+            f"{run['seconds']:.2f}s"
+        )
+        if run.get("message"):
+            console.print(f"  {run['message']}")
+
+    ctx.emit(run, human)
+
+
+@click.group("agents")
+def agents() -> None:
+    """The agent directory a sync keeps for each CRM (seed 002: users with an activated role)."""
+
+
+@agents.command("list")
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT)
+@paged
+@pass_ctx
+def agents_list(
+    ctx: Context, account: str, product: str, limit: int, cursor: str | None, as_json: bool
+) -> None:
+    """List the agents a sync of PRODUCT wrote for ACCOUNT, by email."""
+    listing = ctx.app.listings.agents(account, product, cursor=cursor, limit=limit)
+    columns = [("email", "email"), ("name", "name"), ("CRM id", "external_id")]
+    emit_page(
+        ctx,
+        listing,
+        "agents",
+        [*columns, ("active", "active"), ("run", "run_id")],
+        empty="no agent: sync the connector first",
+        as_json=as_json,
+    )
+
+
+@click.group("quarantine")
+def quarantine() -> None:
+    """CRM records a sync could not use, and why."""
+
+
+@quarantine.command("list")
+@click.argument("account", type=params.ACCOUNT)
+@click.argument("product", type=params.PRODUCT)
+@paged
+@pass_ctx
+def quarantine_list(
+    ctx: Context, account: str, product: str, limit: int, cursor: str | None, as_json: bool
+) -> None:
+    """List the records of PRODUCT's CRM quarantined now (as of the latest full sync)."""
+    listing = ctx.app.listings.quarantined(account, product, cursor=cursor, limit=limit)
+    emit_page(
+        ctx,
+        listing,
+        "quarantined",
+        [
+            ("record id", "external_id"),
+            ("email", "email"),
+            ("reason", "reason"),
+            ("since", "since"),
+            ("last run", "run_id"),
+        ],
+        empty="nothing quarantined",
+        as_json=as_json,
+    )
+
+
 def _result_dict(result: SyncResult) -> dict[str, Any]:
     """The ``--json`` document of a run: its counts, and for a run that did not succeed its error
     (``code``, ``message``) besides stderr."""
@@ -190,3 +287,5 @@ def _result_dict(result: SyncResult) -> dict[str, Any]:
 def register(main: click.Group) -> None:
     main.add_command(sync_cmd)
     main.add_command(runs)
+    main.add_command(agents)
+    main.add_command(quarantine)

@@ -41,8 +41,9 @@ class Listings(Protocol):
         """Finished sync runs, newest first, with ids below ``before``."""
         ...
 
-    def run(self, account_id: int, run_id: int) -> dict[str, Any] | None:
-        """One sync run of the account (None when the id is another account's or unknown)."""
+    def run(self, account_id: int | None, run_id: int) -> dict[str, Any] | None:
+        """One sync run of the account, or of any account for None (None when the id is
+        another account's or unknown)."""
         ...
 
     def quarantine(
@@ -56,6 +57,22 @@ class Listings(Protocol):
     ) -> list[dict[str, Any]]:
         """Quarantined records (``id``, ``run_id``, ``product``, ``external_id``, ``email``,
         ``reason``, ``at``) by id after ``after``."""
+        ...
+
+    def quarantined(
+        self, account_id: int, *, product: str, after: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The records of ``product``'s CRM that are quarantined now: each (``external_id``,
+        ``reason``) seen by the latest full run or any run after it, once, with ``email``,
+        ``since`` (its first quarantine), ``last_seen``, ``run_id`` (the latest run that saw it)
+        and ``id`` (the keyset: its first quarantine row's id), by ``id`` after ``after``."""
+        ...
+
+    def agents(
+        self, account_id: int, *, product: str, after: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The agent directory of ``product`` by email after ``after``: ``email``, ``name``,
+        ``external_id``, ``active``, ``updated_at``, ``run_id`` (the run that wrote it)."""
         ...
 
     def tickets(self, account_id: int, *, after: int | None, limit: int) -> list[dict[str, Any]]:

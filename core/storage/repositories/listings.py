@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from ...services.ports.stores import Installation, SeatRow
 from ..tables import (
     accounts,
+    agent_directory,
     contracts,
     external_ids,
     installations,
@@ -120,12 +121,13 @@ class SqlListings:
             query = query.where(installations.c.product > after)
         return [_to_installation(r) for r in self.conn.execute(query)]
 
-    def _run_rows(self, account_id: int) -> sa.Select[Any]:
-        return (
+    def _run_rows(self, account_id: int | None) -> sa.Select[Any]:
+        query = (
             sa.select(sync_runs, accounts.c.name.label("account"))
             .join(accounts, accounts.c.id == sync_runs.c.account_id)
-            .where(sync_runs.c.account_id == account_id, sync_runs.c.outcome != "running")
+            .where(sync_runs.c.outcome != "running")
         )
+        return query if account_id is None else query.where(sync_runs.c.account_id == account_id)
 
     @staticmethod
     def _run(row: Any) -> dict[str, Any]:
@@ -143,7 +145,7 @@ class SqlListings:
             query = query.where(sync_runs.c.id < before)
         return [self._run(r) for r in self.conn.execute(query)]
 
-    def run(self, account_id: int, run_id: int) -> dict[str, Any] | None:
+    def run(self, account_id: int | None, run_id: int) -> dict[str, Any] | None:
         row = self.conn.execute(self._run_rows(account_id).where(sync_runs.c.id == run_id)).first()
         return None if row is None else self._run(row)
 
@@ -172,6 +174,61 @@ class SqlListings:
         if after is not None:
             query = query.where(q.c.id > after)
         return [dict(r._mapping) for r in self.conn.execute(query)]
+
+    def quarantined(
+        self, account_id: int, *, product: str, after: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        q, r = sync_quarantine, sync_runs
+        # A full pull is the only run that sees every record: what it (or a later run) quarantined
+        # is quarantined now; what only older runs saw has since been fixed or superseded.
+        last_full = (
+            sa.select(sa.func.max(r.c.id))
+            .where(r.c.account_id == account_id, r.c.product == product, r.c.full.is_(True))
+            .scalar_subquery()
+        )
+        current = sa.select(q.c.external_id, q.c.reason).where(
+            q.c.account_id == account_id,
+            q.c.product == product,
+            q.c.run_id >= sa.func.coalesce(last_full, 0),
+        )
+        first = sa.func.min(q.c.id)
+        query = (
+            sa.select(
+                first.label("id"),
+                q.c.external_id,
+                q.c.reason,
+                sa.func.max(q.c.email).label("email"),
+                sa.func.min(q.c.at).label("since"),
+                sa.func.max(q.c.at).label("last_seen"),
+                sa.func.max(q.c.run_id).label("run_id"),
+            )
+            .where(
+                q.c.account_id == account_id,
+                q.c.product == product,
+                sa.tuple_(q.c.external_id, q.c.reason).in_(current),
+            )
+            .group_by(q.c.external_id, q.c.reason)
+            .order_by(first)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.having(first > after)
+        return [dict(row._mapping) for row in self.conn.execute(query)]
+
+    def agents(
+        self, account_id: int, *, product: str, after: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        ad = agent_directory
+        query = (
+            sa.select(ad.c.email, ad.c.name, ad.c.external_id, ad.c.active, ad.c.updated_at)
+            .add_columns(ad.c.run_id)
+            .where(ad.c.account_id == account_id, ad.c.product == product)
+            .order_by(ad.c.email)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(ad.c.email > after)
+        return [{**row._mapping, "active": bool(row.active)} for row in self.conn.execute(query)]
 
     def tickets(self, account_id: int, *, after: int | None, limit: int) -> list[dict[str, Any]]:
         query = (
