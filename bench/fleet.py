@@ -115,6 +115,19 @@ def drop_schema(base: str, schema: str) -> None:
     engine.dispose()
 
 
+def drop_keys(url: str, prefix: str) -> None:
+    """Delete this measurement's Redis keys (the broker's bindings, queues, throttle)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 def prepare(url: str, accounts: int, sandboxes: dict[str, dict[str, Any]]) -> Any:
     from seatgate.core.bootstrap import App
     from seatgate.core.clock import FixedClock
@@ -273,6 +286,7 @@ def measure(
             except subprocess.TimeoutExpired:
                 w.kill()
         drop_schema(args.db, schema)
+        drop_keys(args.broker, prefix)
 
 
 def main() -> None:
