@@ -106,6 +106,9 @@ class _LazyKeys:
             self._keys = ServerKeys(self._secret)
         return self._keys
 
+    def check(self) -> None:
+        self._get().check()
+
     def sign(self, purpose: str, data: bytes) -> bytes:
         return self._get().sign(purpose, data)
 
@@ -124,12 +127,18 @@ class _LazyMailer:
     def __repr__(self) -> str:
         return "SmtpMailer(SEATGATE_SMTP_URL)"
 
-    def send(self, recipient: str, subject: str, body: str) -> None:
+    def check(self) -> None:
+        self._get().check()
+
+    def _get(self) -> Mailer:
         if self._mailer is None:
             from .plugins.mail import SmtpMailer
 
             self._mailer = SmtpMailer(self._url)
-        self._mailer.send(recipient, subject, body)
+        return self._mailer
+
+    def send(self, recipient: str, subject: str, body: str) -> None:
+        self._get().send(recipient, subject, body)
 
 
 class _LazyPoster:

@@ -419,8 +419,9 @@ api_tokens = sa.Table(
     metadata,
     sa.Column("id", sa.String(20), primary_key=True),  # tok_ + 12 hex: what list and revoke name
     sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False, index=True),
-    sa.Column("role", sa.String(16), nullable=False),  # check | admin | billing
+    sa.Column("role", sa.String(16), nullable=False),  # check | admin | billing | partner
     sa.Column("actor", sa.String(254)),  # whose authority admin and billing acts use
+    sa.Column("partner", sa.String(60)),  # partner tokens: the partner they act for (web_0001)
     sa.Column("digest", sa.String(64), nullable=False, unique=True),  # sha256 hex of the token
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("created_by", sa.String(254)),
