@@ -26,6 +26,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -86,15 +87,28 @@ def cpu_split(workers: list[int], sandboxes: list[int]) -> dict[str, float]:
 def start_sandboxes(users: int) -> dict[str, dict[str, Any]]:
     """One sandbox process per CRM (``seatgate sandbox NAME --background``): product -> its
     pid, config (secrets as ${ENV}) and the env those need."""
-    out = {}
-    for product in PRODUCTS:
-        done = subprocess.run(
-            [*CLI, "--json", "sandbox", SANDBOXES[product], "--users", str(users), "--background"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        out[product] = json.loads(done.stdout)
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        for product in PRODUCTS:
+            done = subprocess.run(
+                [
+                    *CLI,
+                    "--json",
+                    "sandbox",
+                    SANDBOXES[product],
+                    "--users",
+                    str(users),
+                    "--background",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            out[product] = json.loads(done.stdout)
+    except BaseException:
+        for started in out.values():  # none outlives a failed start
+            os.kill(int(started["pid"]), signal.SIGKILL)
+        raise
     return out
 
 
@@ -334,8 +348,8 @@ def main() -> None:
                 "users_s": statistics.median(r["users"] / r["seconds"] for r in steady),
             }
     finally:
-        for sb in sandboxes.values():
-            subprocess.run(["kill", str(sb["pid"])], check=False)
+        for sb in sandboxes.values():  # they serve until killed (SIGTERM is not enough)
+            os.kill(int(sb["pid"]), signal.SIGKILL)
     print()
     print(
         f"{'workers':>7}  {'first: runs/min':>16} {'users/s':>9}  {'steady: runs/min':>17} {'users/s':>9}  {'scaling':>7}"
