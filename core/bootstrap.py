@@ -30,6 +30,7 @@ from .services.addons import AddOnService
 from .services.billing import BillingService
 from .services.contracts import ContractService
 from .services.entitlement import Entitlements
+from .services.fleet import DEFAULT_STALE_AFTER, FleetService
 from .services.install_links import InstallLinkService
 from .services.installs import InstallService
 from .services.listings import ListingService
@@ -42,6 +43,7 @@ from .services.tokens import TokenService
 from .services.webhooks import WebhookService
 from .storage import datafiles
 from .storage.db import Database
+from .storage.fleet import ConnectorLocks, SqlFleetLedger
 from .storage.unit_of_work import SqlUnitOfWorkFactory
 
 if TYPE_CHECKING:
@@ -294,6 +296,18 @@ class App:
             max_age=self._entitlement_max_age,
             audit_batch=self._entitlement_audit_batch,
             audit_async=self._entitlement_audit_async,
+        )
+
+    @cached_property
+    def fleet(self) -> FleetService:
+        """The worker fleet's use cases (issue 17): the ledger of enqueued runs and the connector
+        locks on this database, around :attr:`sync`."""
+        return FleetService(
+            self.ports,
+            SqlFleetLedger(self.db),
+            ConnectorLocks(self.db),
+            self.sync,
+            stale_after=DEFAULT_STALE_AFTER,
         )
 
     def close(self) -> None:

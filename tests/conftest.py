@@ -16,6 +16,8 @@ from seatgate.core.clock import FixedClock, parse_instant
 
 PG_ENV = "SEATGATE_TEST_POSTGRES_URL"
 REQUIRE_PG = os.environ.get("SEATGATE_REQUIRE_POSTGRES") == "1"
+REDIS_ENV = "SEATGATE_TEST_REDIS_URL"
+REQUIRE_REDIS = os.environ.get("SEATGATE_REQUIRE_REDIS") == "1"
 
 
 def _needs_postgres(item: pytest.Item) -> bool:
@@ -24,17 +26,29 @@ def _needs_postgres(item: pytest.Item) -> bool:
     )
 
 
+def _needs_redis(item: pytest.Item) -> bool:
+    return item.get_closest_marker("redis") is not None or "redis_url" in getattr(
+        item, "fixturenames", ()
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Without a PostgreSQL server (and not on CI) the PostgreSQL tests are left out and said so
     once, not skipped one by one; with SEATGATE_REQUIRE_POSTGRES=1 they run, and fail if the
-    server is missing."""
-    if os.environ.get(PG_ENV) or REQUIRE_PG:
-        return
-    left_out = [item for item in items if _needs_postgres(item)]
-    if left_out:
-        items[:] = [item for item in items if not _needs_postgres(item)]
-        config.hook.pytest_deselected(items=left_out)
-        config.stash[_LEFT_OUT] = len(left_out)
+    server is missing. Likewise the Redis tests (the worker fleet) with SEATGATE_TEST_REDIS_URL
+    and SEATGATE_REQUIRE_REDIS=1."""
+    if not (os.environ.get(PG_ENV) or REQUIRE_PG):
+        left_out = [item for item in items if _needs_postgres(item)]
+        if left_out:
+            items[:] = [item for item in items if not _needs_postgres(item)]
+            config.hook.pytest_deselected(items=left_out)
+            config.stash[_LEFT_OUT] = len(left_out)
+    if not (os.environ.get(REDIS_ENV) or REQUIRE_REDIS):
+        left_out = [item for item in items if _needs_redis(item)]
+        if left_out:
+            items[:] = [item for item in items if not _needs_redis(item)]
+            config.hook.pytest_deselected(items=left_out)
+            config.stash[_LEFT_OUT_REDIS] = len(left_out)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -44,9 +58,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"PostgreSQL: {left_out} tests not run; set {PG_ENV} to run them "
             "(CI sets SEATGATE_REQUIRE_POSTGRES=1, which makes them mandatory)"
         )
+    left_out = terminalreporter.config.stash.get(_LEFT_OUT_REDIS, 0)
+    if left_out:
+        terminalreporter.write_line(
+            f"Redis: {left_out} tests not run; set {REDIS_ENV} to run them "
+            "(CI sets SEATGATE_REQUIRE_REDIS=1, which makes them mandatory)"
+        )
 
 
 _LEFT_OUT = pytest.StashKey[int]()
+_LEFT_OUT_REDIS = pytest.StashKey[int]()
 
 
 @pytest.fixture
@@ -80,6 +101,47 @@ def postgres_url() -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The Redis named by SEATGATE_TEST_REDIS_URL, for one test: the test names its keys with its
+    own prefix (``redis_prefix``), so tests running at once never share a key; those keys are
+    deleted afterwards. Skipped without a server, except on CI (SEATGATE_REQUIRE_REDIS=1), where a
+    missing server fails the test."""
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        if REQUIRE_REDIS:
+            pytest.fail(f"{REDIS_ENV} is not set but SEATGATE_REQUIRE_REDIS=1")
+        pytest.skip(f"set {REDIS_ENV} to run the Redis tests")
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        if REQUIRE_REDIS:
+            pytest.fail(f"Redis at {REDIS_ENV} is unreachable: {exc}")
+        pytest.skip(f"Redis unreachable: {exc}")
+    client.close()
+    yield url
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own (``t<uuid>:``); its keys are deleted afterwards."""
+    import redis
+
+    prefix = f"t{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -11,7 +11,8 @@ An adapter imports from here and nowhere else in seatgate (the import contracts 
   :func:`require_tls`;
 - requests: :class:`RequestContext` (the run's retry policy and counts), :class:`RetryPolicy`,
   :func:`parse_retry_after`, :func:`read_ahead`, and the :mod:`.kit` (status -> error, throttle
-  headers, the paged loop, an httpx JSON client);
+  headers, the paged loop, an httpx JSON client), :func:`throttle_store` (each CRM instance's
+  pauses, shared by a fleet of workers through Redis: :mod:`.throttle`);
 - sandboxes: :class:`Sandbox`, :class:`SandboxUser`, :class:`UserStore`, :class:`FaultKnobs`,
   :class:`Request`, :class:`Response`;
 - the errors an adapter raises (:mod:`seatgate.core.errors`).
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from .readahead import read_ahead
     from .retry import RequestContext, RetryPolicy, parse_retry_after
     from .sandbox import FaultKnobs, Request, Response, Sandbox, SandboxUser, UserStore
+    from .throttle import throttle_store
 
 # Loaded on first use: the kit imports httpx, the retry policy tenacity, the sandboxes an HTTP
 # server; a CLI command that only checks an entitlement needs none of them.
@@ -61,6 +63,7 @@ _LAZY = {
     "Sandbox": (".sandbox", "Sandbox"),
     "SandboxUser": (".sandbox", "SandboxUser"),
     "UserStore": (".sandbox", "UserStore"),
+    "throttle_store": (".throttle", "throttle_store"),
 }
 
 
@@ -110,4 +113,5 @@ __all__ = [
     "redact",
     "require_tls",
     "reveal",
+    "throttle_store",
 ]

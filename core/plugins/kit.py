@@ -18,7 +18,10 @@ the rest from here:
   the current one (:func:`~.readahead.read_ahead`), and refuses a CRM that hands back a cursor it
   already gave (a loop that would never end);
 - :class:`HttpClient` — a small JSON client on ``httpx`` (timeouts set, one connection pool per run,
-  each request under the run's retry policy), for CRMs without a maintained Python client.
+  each request under the run's retry policy), for CRMs without a maintained Python client. It
+  shares each instance's throttle (:mod:`.throttle`, keyed by the base URL): a ``Retry-After`` or
+  a spent quota one run is given pauses every run on that instance — in this process, or across a
+  fleet of workers when the store is Redis.
 
 Messages name the CRM and what to do; they never carry a credential, a URL's query or a body.
 """
@@ -43,6 +46,7 @@ from ..errors import (
 )
 from .readahead import read_ahead
 from .retry import RequestContext, parse_retry_after
+from .throttle import throttle_store
 
 __all__ = [
     "THROTTLE_HEADERS",
@@ -269,6 +273,7 @@ class HttpClient:
             follow_redirects=False,
         )
         self.last_wait: float | None = None  # the CRM's latest throttle hint, seconds
+        self._paused_until = 0.0  # the shared pause this client set (the throttle store's clock)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r})"
@@ -325,7 +330,25 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         max_retry_after: float = 300.0,
     ) -> httpx.Response:
-        """One request, no retry: a 2xx answer, or the error for its status."""
+        """One request, no retry: a 2xx answer, or the error for its status.
+
+        While the instance is paused (a ``Retry-After`` or a spent quota another run was given,
+        :mod:`.throttle`), nothing is sent: :class:`RateLimited` for the time left (the retry
+        policy waits it out), or :class:`QuotaExhausted` when that is longer than
+        ``max_retry_after``. A 429 or 503 with a wait pauses the instance for every run."""
+        shared = throttle_store()
+        until, left = shared.pause_of(self.base_url)
+        # A pause this client set itself is the wait its retry policy has just honoured.
+        if left > 0 and until > self._paused_until:
+            if left > max_retry_after:
+                raise QuotaExhausted(
+                    f"{self.crm} is paused for {int(left)} s (a spent quota another run was "
+                    "told of); the run ends and resumes at the next schedule"
+                )
+            raise RateLimited(
+                f"{self.crm} is paused for {left:.1f} s (a Retry-After another run was given)",
+                left,
+            )
         try:
             response = self._http.request(
                 method,
@@ -341,11 +364,15 @@ class HttpClient:
         self.throttle(response)
         if response.is_success:
             return response
+        wait = throttle_wait(response.headers)
+        if wait and response.status_code in (429, 503):
+            # Every run on this instance waits, not only this one.
+            self._paused_until = shared.pause(self.base_url, wait)
         raise error_for_status(
             response.status_code,
             crm=self.crm,
             detail=self.error_detail(response),
-            retry_after=throttle_wait(response.headers),
+            retry_after=wait,
             max_retry_after=max_retry_after,
             can_refresh=self.can_refresh,
             permission=self.permission,

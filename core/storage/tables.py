@@ -555,3 +555,42 @@ webhook_attempts = sa.Table(
     sa.Column("error", sa.String(300), nullable=False, default=""),
     sa.Column("seconds", sa.Float, nullable=False, default=0.0),
 )
+
+
+# ------------------------------------------------------------------------------------------------
+# Fleet (Alembic branch ``fleet``, issue 17): the runs a beat enqueued for Celery workers, and the
+# deliveries skipped because another worker held the connector's lock. ``sync_runs`` stays the
+# record of what a sync did; these say what the fleet asked for and who ran it.
+fleet_tasks = sa.Table(
+    "fleet_tasks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("product", sa.String(40), nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),  # queued | running | done | skipped
+    sa.Column("outcome", sa.String(12), nullable=False, default=""),  # the sync's, once done
+    sa.Column("task_id", sa.String(64), nullable=False, default=""),  # the broker's message id
+    sa.Column("enqueued_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("worker", sa.String(200), nullable=False, default=""),
+    sa.Column("deliveries", sa.Integer, nullable=False, default=0),  # > 1: redelivered
+    sa.Column("run_id", sa.Integer),  # sync_runs.id of the run it made
+    sa.Column("pulled", sa.Integer, nullable=False, default=0),
+    sa.Column("message", sa.String(500), nullable=False, default=""),
+    sa.Index("ix_fleet_tasks_state", "state", "account_id", "product"),
+)
+
+fleet_skips = sa.Table(
+    "fleet_skips",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task", sa.Integer, nullable=False, index=True),  # fleet_tasks.id of the delivery
+    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("product", sa.String(40), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("worker", sa.String(200), nullable=False, default=""),
+    sa.Column("reason", sa.String(200), nullable=False),
+)
+
+FLEET_TABLES = (fleet_tasks, fleet_skips)

@@ -231,6 +231,15 @@ TEMPLATES: dict[str, tuple[tuple[str | Slot, ...], bool]] = {
         "--actor", ("email", "ann@example.com"), "--partner", ("label", "cloudlane"),
     ),
     "token list": t("token", "list", ("account", "acme")),
+    # Issue 17.
+    "worker": t(
+        "worker", "--concurrency", ("workers", "1"), "--pool", ("pool", "solo"),
+        "--hostname", ("label", "w1@host"), "--loglevel", ("loglevel", "info"),
+    ),
+    "beat": t("beat", "--loglevel", ("loglevel", "info")),
+    "fleet dispatch": t("fleet", "dispatch"),
+    "fleet enqueue": t("fleet", "enqueue", ("account", "acme"), ("product", "salesforce")),
+    "fleet status": t("fleet", "status", "--limit", ("limit", "5"), "--json"),
     "token revoke": t("token", "revoke", ("label", "tok_nosuch")),
     "adapters list": t("adapters", "list", "--json", db=False),
     "adapters enable": t("adapters", "enable", ("account", "acme"), ("product", "salesforce")),
@@ -340,6 +349,8 @@ def kinds() -> dict[str, st.SearchStrategy[str]]:
         "interval": st.one_of(BLANK, _LETTERS, st.sampled_from(["3601", "-1", "-0.5", "nan"])),
         "freshness": not_a_choice(("auto", "fence", "notify", "version")),
         "role": not_a_choice(("check", "admin", "billing", "partner")),
+        "pool": not_a_choice(("solo", "prefork", "threads")),
+        "loglevel": not_a_choice(("debug", "info", "warning", "error")),
         "renewal_quantity": whole_outside(0, 1_000_000),
         "lines": st.one_of(BLANK, bad_file, st.just("bad_email_list")),
         "config": st.one_of(BLANK, bad_file, st.just("not_json")),
@@ -561,6 +572,8 @@ def test_bad_values_in_any_command_are_refused_and_write_nothing_postgres(
 # These need a CRM, a token made at random, or block (serve, sandbox), or take seconds (the demo
 # runs in tests/test_demo.py); each is checked elsewhere.
 OFFLINE = ("sandbox", "install", "sync", "new-adapter", "serve", "demo", "token revoke")
+# Start a worker or beat that runs until stopped, or talk to the broker (tests/fleet drives them).
+OFFLINE += ("worker", "beat", "fleet dispatch", "fleet enqueue")
 # Need a token, a link id or a delivery made at run time (tests/orders drives them).
 NEEDS_STATE = (
     "runs show",

@@ -50,6 +50,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "api",
     "orders",
+    "fleet",
 )
 
 # What to do next, per remedy code of an error (seatgate.core.errors), as a shell command.
