@@ -30,7 +30,7 @@ from .services.addons import AddOnService
 from .services.billing import BillingService
 from .services.contracts import ContractService
 from .services.entitlement import Entitlements
-from .services.fleet import DEFAULT_STALE_AFTER, FleetService
+from .services.fleet import DEFAULT_STALE_AFTER, FLEET_OWNER, FleetService
 from .services.install_links import InstallLinkService
 from .services.installs import InstallService
 from .services.listings import ListingService
@@ -38,7 +38,7 @@ from .services.ports import Ports
 from .services.ports.orders import Mailer, OrdersIO, PostResult, WebhookPoster
 from .services.purchases import PurchaseService
 from .services.seats import SeatResult, SeatService
-from .services.sync import SyncService
+from .services.sync import SyncService, default_owner
 from .services.tokens import TokenService
 from .services.webhooks import WebhookService
 from .storage import datafiles
@@ -306,7 +306,8 @@ class App:
             self.ports,
             SqlFleetLedger(self.db),
             ConnectorLocks(self.db),
-            self.sync,
+            # Its own leases' owner: a worker holding a connector's lock may take them over.
+            SyncService(self.ports, owner=FLEET_OWNER + default_owner()),
             stale_after=DEFAULT_STALE_AFTER,
         )
 

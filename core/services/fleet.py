@@ -44,13 +44,9 @@ DEFAULT_STALE_AFTER = dt.timedelta(hours=2)
 
 LOCK_HELD = "another run of this connector holds its lock"
 
-# Users are the account's, shared by its connectors: two connectors of one account syncing the
-# same new email at once race to insert it, and the loser's run fails with the database's unique
-# violation (the whole run rolled back, nothing half-written). Run it again at once: the winner's
-# rows are committed by then, so the second try updates them. A stopgap until the sync engine
-# inserts users without that race (reported to the engine's owners).
-_LOST_RACE = "IntegrityError:"
-RACE_RETRIES = 2
+# The lease owner of every run a fleet worker makes (SyncService(owner=...)): each holds the
+# connector lock while it runs, which is what lets a task that holds it take over such a lease.
+FLEET_OWNER = "fleet:"
 
 
 @attrs.frozen
@@ -108,7 +104,7 @@ class FleetService:
         now = self.ports.now()
         waiting = self.ledger.outstanding(now - self.stale_after)
         # Product by product: workers taking the next tasks then sync different accounts, whose
-        # users they never share (see _LOST_RACE).
+        # users they never share (fewer waits on one account's rows).
         return sorted(
             (
                 (inst.account, inst.product)
@@ -180,19 +176,18 @@ class FleetService:
             return self._sync(found, worker)
 
     def _sync(self, task: FleetTask, worker: str) -> RunReport:
-        for attempt in range(RACE_RETRIES + 1):
-            try:
-                result = self.sync.sync(task.account, task.product)
-            except SeatgateError as exc:  # disabled, uninstalled, the account removed...
-                report = RunReport(task.id, "done", "error", message=str(exc))
-                break
+        # Two connectors of one account may run at once: the engine links a user the other
+        # created meanwhile (storage's insert_users), so no run here is retried for it.
+        try:
+            # Holding the connector lock across processes, a live lease of another fleet run
+            # is a dead worker's: the redelivered task takes over instead of being skipped.
+            take_over = FLEET_OWNER if self.locks.across_processes else None
+            result = self.sync.sync(task.account, task.product, take_over_from=take_over)
+        except SeatgateError as exc:  # disabled, uninstalled, the account removed...
+            report = RunReport(task.id, "done", "error", message=str(exc))
+        else:
             s = result.summary
             report = RunReport(task.id, "done", s.outcome, result.run_id, s.pulled, s.message)
-            if not (s.outcome == "failed" and s.message.startswith(_LOST_RACE)):
-                break
-            logger.info(
-                "fleet task %s lost a race on the account's users (try %d)", task.id, attempt + 1
-            )
         self.ledger.finish(
             task.id,
             self.ports.now(),

@@ -573,12 +573,17 @@ class SyncService:
         force: bool = False,
         retry: Any = None,
         on_page: Callable[[int], None] | None = None,
+        take_over_from: str | None = None,
     ) -> SyncResult:
         """Run one sync of ``product`` for ``account``. Returns the run's result; a failure of the
         CRM is a ``failed`` outcome (recorded), not an exception; another live run of the
         connector makes this one ``skipped`` (remedy ``wait``). Raises for what the caller got
         wrong: an unknown account, no installation, a disabled connector (:class:`Conflict`,
-        remedy ``enable``)."""
+        remedy ``enable``).
+
+        ``take_over_from``: the caller holds a lock that every run whose lease owner starts with
+        this prefix holds while it runs (the fleet's connector lock): such a run with a live
+        lease is dead, and is recorded ``interrupted`` instead of making this one ``skipped``."""
         ports = self.ports
         started = ports.now()
         t0 = time.perf_counter()
@@ -612,7 +617,9 @@ class SyncService:
         run_id: int | None = None
         if not dry_run:
             with ports.db.write() as uow:
-                interrupted = uow.sync.expire_leases(acct.id, product, started)
+                interrupted = uow.sync.expire_leases(
+                    acct.id, product, started, owned_by=take_over_from
+                )
                 live = uow.sync.live_run(acct.id, product, started)
                 if live is None:
                     run_id = uow.sync.start_run(

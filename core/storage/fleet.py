@@ -51,6 +51,10 @@ class ConnectorLocks:
     def __repr__(self) -> str:
         return f"ConnectorLocks({self.database!r})"
 
+    @property
+    def across_processes(self) -> bool:
+        return not self.database.is_sqlite
+
     @contextlib.contextmanager
     def hold(self, account: str, product: str) -> Iterator[bool]:
         if self.database.is_sqlite:

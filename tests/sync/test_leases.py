@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
 from seatgate.core.plugins import RequestContext, UserPage, hookimpl
-from seatgate.core.services.sync import LEASE_SECONDS
+from seatgate.core.services.sync import LEASE_SECONDS, SyncService
 from seatgate.core.storage.tables import sync_runs
 from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
 
@@ -237,3 +237,25 @@ def test_kill_9_during_a_sync(
         assert [i["run"] for i in result.interrupted] == [shown["id"]]
     finally:
         app.db.dispose()
+
+
+def test_a_holder_of_the_fleet_lock_takes_over_a_dead_fleet_runs_live_lease(
+    app: App, adapter: StepAdapter
+) -> None:
+    """The fleet's worker holds the connector's advisory lock for its whole run, so when the
+    next task gets that lock, a live lease owned by a fleet run is a dead worker's (issue 17
+    item 3: the redelivered task converges instead of being skipped)."""
+    fleet_side = SyncService(app.ports, owner="fleet:host-1-abc")
+    die_at(adapter, 2)
+    with pytest.raises(Killed):
+        fleet_side.sync(ACCOUNT, P, full=True)
+    adapter.on_page = None
+    (dead,) = [r for r in rows(app) if r.outcome == "running"]
+    # Not holding the lock (a run from the command line): the live lease stands.
+    assert app.sync.sync(ACCOUNT, P).outcome == "skipped"
+    # Another owner's prefix takes over nothing either.
+    assert app.sync.sync(ACCOUNT, P, take_over_from="other:").outcome == "skipped"
+    taken = app.sync.sync(ACCOUNT, P, take_over_from="fleet:")
+    assert taken.outcome == "succeeded" and taken.summary.pulled == 40
+    assert [i["run"] for i in taken.interrupted] == [dead.id]
+    assert [r.outcome for r in rows(app) if r.id == dead.id] == ["interrupted"]

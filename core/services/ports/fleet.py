@@ -117,4 +117,10 @@ class ConnectorLocks(Protocol):
     False when another run (in any process, on any machine sharing the database) holds it. The
     lock dies with its holder's process, so a killed worker never blocks the next run."""
 
+    @property
+    def across_processes(self) -> bool:
+        """True when a held lock excludes every other process and machine (PostgreSQL's
+        advisory locks); False for a lock of this process only (SQLite)."""
+        ...
+
     def hold(self, account: str, product: str) -> AbstractContextManager[bool]: ...

@@ -72,9 +72,12 @@ class SyncStore(Protocol):
         self, account_id: int, product: str, state: CursorState, at: dt.datetime
     ) -> None: ...
 
-    def expire_leases(self, account_id: int, product: str, now: dt.datetime) -> list[RunLease]:
-        """Mark the connector's running runs whose lease expired by ``now`` as ``interrupted``;
-        returns them."""
+    def expire_leases(
+        self, account_id: int, product: str, now: dt.datetime, *, owned_by: str | None = None
+    ) -> list[RunLease]:
+        """Mark the connector's running runs whose lease expired by ``now`` — and, with
+        ``owned_by``, every running run whose owner starts with it, live lease or not — as
+        ``interrupted``; returns them."""
         ...
 
     def live_run(self, account_id: int, product: str, now: dt.datetime) -> RunLease | None:

@@ -133,11 +133,15 @@ class SqlSyncStore:
             )
         ]
 
-    def expire_leases(self, account_id: int, product: str, now: dt.datetime) -> list[RunLease]:
+    def expire_leases(
+        self, account_id: int, product: str, now: dt.datetime, *, owned_by: str | None = None
+    ) -> list[RunLease]:
         dead = [
             lease
             for lease in self._running(account_id, product)
-            if lease.expires_at is None or lease.expires_at <= now
+            if lease.expires_at is None
+            or lease.expires_at <= now
+            or (owned_by is not None and lease.owner.startswith(owned_by))
         ]
         for lease in dead:
             last = lease.heartbeat_at or lease.started_at
@@ -148,7 +152,7 @@ class SqlSyncStore:
                     outcome="interrupted",
                     message=(
                         f"interrupted: its process ({lease.owner}) stopped renewing its lease; "
-                        f"last heard of at {last.isoformat()}; nothing of it was applied"
+                        f"last heard of at {last.isoformat()}; the next run completes its work"
                     )[:500],
                 )
             )
