@@ -5,6 +5,7 @@ depends on the events, never on the number of seats."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -69,7 +70,7 @@ def test_bands_read_as_the_slot_by_slot_mapping(items: list[Rect]) -> None:
     assert dict(bands) == slot_by_slot(items)
     assert len(bands) == len(slot_by_slot(items))
     # Disjoint, in slot order, and adjacent bands differ in their days (else they are one).
-    for (lo1, hi1, d1), (lo2, _, d2) in zip(bands.bands, bands.bands[1:], strict=False):
+    for (_, hi1, d1), (lo2, _, d2) in itertools.pairwise(bands.bands):
         assert hi1 < lo2 and (hi1 + 1 < lo2 or d1 != d2)
 
 
