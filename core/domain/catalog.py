@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 
 from ..errors import BadInput, PolicyError
+from .money import currency_code, normalize_price
 from .vocabulary import Channel, ChargeModel
 
 CHARGE_MODELS: tuple[str, ...] = tuple(ChargeModel)
@@ -205,15 +206,19 @@ def _version(raw: Any, where: str) -> Version:
                     price = Decimal(str(p["monthly_price"]))
                 except (KeyError, InvalidOperation):
                     raise PolicyError(f"{here}: monthly_price must be a decimal string") from None
-                currency = str(p.get("currency", ""))
-                if not price.is_finite() or price < 0 or len(currency) != 3:
-                    raise PolicyError(f"{here}: needs a price >= 0 and a 3-letter currency")
+                try:
+                    currency = currency_code(str(p.get("currency", "")))
+                    if not price.is_finite() or price < 0:
+                        raise PolicyError(f"{here}: needs a price >= 0")
+                    price = normalize_price(price, currency, "monthly_price")
+                except BadInput as exc:
+                    raise PolicyError(f"{here}: {exc}") from None
                 plans[(product, name)] = Plan(
                     product,
                     name,
                     p["charge_model"],
                     price,
-                    currency.upper(),
+                    currency,
                     addon,
                     effective,
                     partner,

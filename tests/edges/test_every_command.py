@@ -323,7 +323,7 @@ def kinds() -> dict[str, st.SearchStrategy[str]]:
         "seconds": st.one_of(BLANK, _LETTERS, st.sampled_from(["0", "0.05", "3601", "-1", "nan"])),
         "freshness": not_a_choice(("auto", "fence", "notify", "version")),
         "role": not_a_choice(("check", "admin", "billing")),
-        "renewal_quantity": whole_outside(0, 1_000_000),
+        "renewal_quantity": whole_outside(1, bounds.MAX_SEATS),
         "lines": st.one_of(BLANK, bad_file, st.just("bad_email_list")),
         "config": st.one_of(BLANK, bad_file, st.just("not_json")),
         "file": st.one_of(BLANK, st.just("directory")),

@@ -315,7 +315,9 @@ class SqlBillingStore:
                     for cid, (a, b) in draft.periods
                 ],
             )
-        return {"number": number, "account": draft.account, "total": str(draft.total.amount)}
+        total = draft.total.amount
+        return {"number": number, "account": draft.account, "currency": draft.currency,
+                "total": str(total)}  # fmt: skip
 
     def issued_invoices(self, account_id: int) -> list[dict[str, Any]]:
         conn = self.conn
