@@ -42,7 +42,7 @@ from .calendar import (
     term_start,
 )
 from .model import Contract
-from .money import Money
+from .money import Money, money_text
 from .pricing import charge
 from .seats import seats_above_contract
 from .slots import Band, Rect, SlotBands, normalize, sweep
@@ -555,7 +555,7 @@ def _describe(
 ) -> str:
     c = h.contract
     seats = f"{qty} seat{'s' if qty != 1 else ''}"
-    price = f"{unit} {c.currency}/month"
+    price = f"{money_text(unit, c.currency)}/month"
     if kind == "base":
         what = (
             f"{c.plan} plan, per account ({price})"

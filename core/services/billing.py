@@ -138,8 +138,11 @@ class BillingService:
             "period": month.strftime("%Y-%m"),
             "issued": issued,
             "count": len(issued),
-            # Per currency, never added across currencies; ``total`` only when there is one.
-            "total": next(iter(totals.values())) if len(totals) == 1 else None,
+            # Per currency, never added across currencies; ``total`` only when there is one
+            # currency (nothing issued: 0.00), None when there are several.
+            "total": (next(iter(totals.values())) if totals else "0.00")
+            if len(totals) <= 1
+            else None,
             "totals": totals,
             "skipped": skipped,
         }

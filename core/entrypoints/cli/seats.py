@@ -171,9 +171,9 @@ def buy(
             f"{product} on {account}: {data['quantity_before']} -> "
             f"{plural(data['quantity_after'], 'seat')} "
             f"at {price_text(Decimal(data['unit_price']), data['currency'], data['charge_model'])}; "
-            f"{data['prorated_rest_of_term']} for the rest of the term "
+            f"{data['prorated_rest_of_term']} {data['currency']} for the rest of the term "
             f"({data['rest_of_term']['start']} to {data['rest_of_term']['end']}), "
-            f"{data['per_billing_period']} per full billing period"
+            f"{data['per_billing_period']} {data['currency']} per full billing period"
         )
         if not data["committed"]:
             console.print("summary only, nothing bought: add --yes to buy")
