@@ -5,7 +5,10 @@ bounded, unit prices written with their minor unit. Each refusal writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -141,3 +144,31 @@ def test_added_users_within_the_contract_show_zero_with_cents(scenario: Scenario
     with scenario.app.db.read() as conn:
         shown = conn.execute(sa.select(commitments.c.price_shown)).scalar_one()
     assert str(shown) == "0.00"
+
+
+def test_the_entitlement_check_never_loads_the_currency_table(tmp_path: Path) -> None:
+    """The currency table (iso4217) is imported the first time money is made, never on the
+    hot path: a `seatgate check` in a fresh process leaves it unloaded."""
+    db = f"sqlite:///{tmp_path}/seatgate.db"
+    s = Scenario(db)
+    try:
+        s.account(users=1)
+        s.contract(seats=1)
+        s.on("2026-01-10").assign(0, 1)
+    finally:
+        s.app.db.dispose()
+    probe = (
+        "import sys\n"
+        "from seatgate.core.entrypoints.cli import main\n"
+        "try:\n"
+        f"    main(['--db', {db!r}, '--as-of', '2026-03-20', 'check', 'acme', "
+        "'salesforce', 'u0@acme.example', 'cti'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('LOADED' if 'iso4217' in sys.modules else 'NOT LOADED')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert done.stdout.strip().endswith("NOT LOADED"), done.stdout + done.stderr
+    assert "allowed" in done.stdout.lower() or "seated" in done.stdout.lower(), done.stdout
