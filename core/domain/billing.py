@@ -177,6 +177,20 @@ class History:
     overage_begins: dt.date | None = None
     initial_quantity: int | None = None  # as created (None: the first change's, or the contract's)
     add_ons: Sequence[AddOn] = ()
+    # A self-serve contract's plan as the catalog lists it: (effective, monthly price) per
+    # version, in date order (seed 002: self-serve is billed "month to month" at "the then
+    # listed price"). Empty for other contracts: they keep the price they were signed at.
+    listed: Sequence[tuple[dt.date, Decimal]] = ()
+
+    def unit_price_on(self, day: dt.date) -> Decimal:
+        """The contract's monthly seat price for a billing period starting on ``day``: its own
+        unit price, or — self-serve — the price listed on ``day`` by a catalog version that took
+        effect after the contract started (the price it was bought at until then)."""
+        price = self.contract.unit_price
+        for effective, listed in self.listed:
+            if self.contract.term_start < effective <= day:
+                price = listed
+        return price
 
     # -- the contracted quantity ---------------------------------------------------------------------
     def renewal_adjustment(self, k: int) -> Ticket | None:
@@ -348,6 +362,7 @@ def owed(h: History, j: int, period: Interval) -> dict[SlotKey, SlotBands]:
     if a >= b:
         return {}
     t0, t1 = term_start(c, j), term_start(c, j + 1)
+    unit = h.unit_price_on(a)  # the period's price: self-serve follows the listed one
     base_q = h.quantity_before(t0)
     term_purchases = [p for p in h.purchases if t0 <= p.effective < t1]
     floor = removing_users_doesnt_impact_billing(h, j)
@@ -387,20 +402,20 @@ def owed(h: History, j: int, period: Interval) -> dict[SlotKey, SlotBands]:
         if h.charge_model == ChargeModel.PER_ACCOUNT:
             # Seed 002: "charged once, per Talkdesk account, independently of the number of
             # activated seats".
-            hold(("base", c.unit_price, 0), 1)
+            hold(("base", unit, 0), 1)
             continue
-        hold(("base", c.unit_price, 0), base_q)
+        hold(("base", unit, 0), base_q)
         for p in bought:
             hold(("seats_purchased", p.unit_price, p.id), p.quantity)
         extra = seats_above_contract(contracted, max(floor, h.countable_peak(j, s)))
         if extra and c.mode == SeatMode.AUTO_EXPAND:
             # Seed 002: "Adding Users above contracted quantities will trigger billing for the
             # additional quantities under contracted terms."
-            hold(("additional_seats", c.unit_price, 0), extra)
+            hold(("additional_seats", unit, 0), extra)
         elif extra and h.overage_begins and s >= h.overage_begins:
             # Seed 000: "customers continuing to be in overage will be billed for the additional
             # users" — seats held above the contract on or after the overage-billing date.
-            hold(("overage", c.unit_price, 0), extra)
+            hold(("overage", unit, 0), extra)
     return {key: SlotBands.of(items) for key, items in rects.items()}
 
 

@@ -164,6 +164,19 @@ class Catalog:
         found = self.find(product, plan, day)
         return None if found is None or found.addon else found
 
+    def listed_prices(
+        self, product: str, plan: str, currency: str
+    ) -> list[tuple[dt.date, Decimal]]:
+        """``(effective, monthly price)`` of the base plan in each version that lists it in
+        ``currency``, in date order: "the then listed price" on any day is the last one effective
+        by then (a self-serve contract's, billed month to month, seed 002)."""
+        out = []
+        for version in self.versions:
+            found = version.plans.get((product, plan))
+            if found is not None and not found.addon and found.currency == currency:
+                out.append((version.effective, found.monthly_price))
+        return out
+
     def _any_version(self, product: str, plan: str) -> Plan | None:
         for version in reversed(self.versions):
             if (product, plan) in version.plans:

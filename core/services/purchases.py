@@ -51,8 +51,7 @@ class PurchaseService:
         """What ``users`` users on ``plan`` cost per billing period at the then-listed price."""
         self._check_product(product)
         check_choice("frequency", frequency, Frequency)
-        if users <= 0:
-            raise BadInput("users", users, "a whole number of users, 1 or more")
+        bounds.count(users, "users")
         today = self.ports.now().date()
         found = self.ports.catalog().require_base_plan(product, plan, today)
         quantity = 1 if found.charge_model == ChargeModel.PER_ACCOUNT else users

@@ -12,6 +12,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from seatgate.core.domain import bounds, calendar
+from seatgate.core.domain.billing import History, draft_invoices
+from seatgate.core.domain.catalog import Catalog
+from seatgate.core.domain.model import Contract
 from seatgate.core.domain.money import (
     Money,
     currency_code,
@@ -27,7 +30,7 @@ from seatgate.core.domain.pricing import (
     contract_price,
     price_text,
 )
-from seatgate.core.errors import BadInput
+from seatgate.core.errors import BadInput, PolicyError
 
 D = dt.date
 CURRENCIES = st.sampled_from(["USD", "EUR", "JPY", "BHD", "CLF", "KRW", "GBP"])
@@ -302,3 +305,84 @@ def test_a_contracted_quantity_is_1_to_1_000_000(value: int | str) -> None:
     except BadInput:
         return
     assert 1 <= n <= bounds.MAX_SEATS
+
+
+# -- self-serve: month to month at the then-listed price (seed 002) ----------------------------------
+
+
+def self_serve_history(listed: list[tuple[dt.date, Decimal]]) -> History:
+    c = Contract(
+        id=1, account="acme", product="hubspot", plan="standard", quantity=3,
+        unit_price=Decimal("15.00"), currency="USD", frequency="monthly",
+        term_start=D(2026, 2, 1), term_months=1, channel="self_serve", mode="hard_cap",
+    )  # fmt: skip
+    return History(contract=c, charge_model="per_seat", listed=listed)
+
+
+def test_self_serve_months_bill_the_price_listed_when_they_start() -> None:
+    # Listed at 15.00 when bought (2026-02-01); a price list effective 2026-04-01 lists 18.00.
+    h = self_serve_history([(D(2025, 1, 1), Decimal("15.00")), (D(2026, 4, 1), Decimal("18.00"))])
+    billed = {}
+    for month in (D(2026, 2, 1), D(2026, 3, 1), D(2026, 4, 1), D(2026, 5, 1)):
+        (draft,) = draft_invoices([h], month, {}, {}, {"acme": 1})
+        billed[month.month] = str(draft.total)
+    assert billed == {2: "45.00 USD", 3: "45.00 USD", 4: "54.00 USD", 5: "54.00 USD"}
+
+
+@given(
+    changes=st.lists(
+        st.tuples(
+            st.dates(min_value=D(2025, 1, 1), max_value=D(2027, 1, 1)),
+            st.integers(0, 10_000).map(lambda n: Decimal(n).scaleb(-2)),
+        ),
+        max_size=4,
+    ).map(sorted),
+    month=st.dates(min_value=D(2026, 2, 1), max_value=D(2026, 12, 1)).map(
+        lambda d: d.replace(day=1)
+    ),
+)
+def test_a_self_serve_month_bills_the_last_price_listed_by_its_start(
+    changes: list[tuple[dt.date, Decimal]], month: dt.date
+) -> None:
+    h = self_serve_history(changes)
+    later = [p for when, p in changes if D(2026, 2, 1) < when <= month]
+    expected = (later[-1] if later else Decimal("15.00")) * 3
+    (draft,) = draft_invoices([h], month, {}, {}, {"acme": 1})
+    assert draft.total.amount == expected
+
+
+def catalog_of(*versions: tuple[str, str, str]) -> Catalog:
+    return Catalog.from_json(
+        {
+            "versions": [
+                {
+                    "effective": effective,
+                    "products": {
+                        "hubspot": {
+                            "base_plans": {
+                                "standard": {
+                                    "charge_model": "per_seat",
+                                    "monthly_price": price,
+                                    "currency": currency,
+                                }
+                            }
+                        }
+                    },
+                }
+                for effective, price, currency in versions
+            ]
+        }
+    )
+
+
+def test_the_catalog_lists_prices_in_iso_4217_currencies_with_their_minor_unit() -> None:
+    cat = catalog_of(("2025-01-01", "15", "USD"), ("2026-04-01", "18.5", "usd"))
+    assert cat.listed_prices("hubspot", "standard", "USD") == [
+        (D(2025, 1, 1), Decimal("15.00")),
+        (D(2026, 4, 1), Decimal("18.50")),
+    ]
+    assert cat.listed_prices("hubspot", "standard", "EUR") == []
+    with pytest.raises(PolicyError, match="ISO 4217"):
+        catalog_of(("2025-01-01", "15", "XYZ"))
+    with pytest.raises(PolicyError, match="whole amount of JPY"):
+        catalog_of(("2025-01-01", "15.50", "JPY"))
