@@ -6,13 +6,17 @@ this module by name.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import resource
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 
 def peak_rss_mb() -> float:
@@ -44,3 +48,26 @@ def measure(name: str, fn: Callable[[Any], int], sandbox: Any, runs: int, page: 
         f"{name:<28} users={count:>7}  {seconds:7.3f} s  {count / seconds:>9,.0f} users/s  "
         f"requests={requests} (min {minimum})  peak RSS={peak_rss_mb():.0f} MB"
     )
+
+
+@contextlib.contextmanager
+def scratch_database(db: str | None) -> Iterator[str]:
+    """A database URL for one run: a new SQLite file (``db`` empty, None or ``sqlite``), or a new
+    schema of the PostgreSQL database ``db`` names (dropped afterwards)."""
+    if not db or db == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/bench.db"
+        return
+    import sqlalchemy as sa
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(db)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in db else "?"
+    try:
+        yield f"{db}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -104,6 +104,9 @@ class _LazyKeys:
             self._keys = ServerKeys(self._secret)
         return self._keys
 
+    def check(self) -> None:
+        self._get().check()
+
     def sign(self, purpose: str, data: bytes) -> bytes:
         return self._get().sign(purpose, data)
 
@@ -122,12 +125,18 @@ class _LazyMailer:
     def __repr__(self) -> str:
         return "SmtpMailer(SEATGATE_SMTP_URL)"
 
-    def send(self, recipient: str, subject: str, body: str) -> None:
+    def check(self) -> None:
+        self._get().check()
+
+    def _get(self) -> Mailer:
         if self._mailer is None:
             from .plugins.mail import SmtpMailer
 
             self._mailer = SmtpMailer(self._url)
-        self._mailer.send(recipient, subject, body)
+        return self._mailer
+
+    def send(self, recipient: str, subject: str, body: str) -> None:
+        self._get().send(recipient, subject, body)
 
 
 class _LazyPoster:
@@ -175,6 +184,8 @@ class App:
     :param entitlement_max_age: seconds a cached entitlement snapshot is trusted unchecked.
     :param entitlement_audit_batch: denied-check audit rows written per transaction (1: each
         before the answer).
+    :param entitlement_audit_async: write denied-check audit rows from a background thread: a
+        decision never waits for a write (flushed by ``close`` and at exit).
     """
 
     def __init__(
@@ -188,6 +199,7 @@ class App:
         plugins: Plugins | None = None,
         entitlement_max_age: float = 1.0,
         entitlement_audit_batch: int = 1,
+        entitlement_audit_async: bool = False,
         secret_key: str | None = None,
         smtp_url: str | None = None,
         console_url: str | None = None,
@@ -208,6 +220,7 @@ class App:
         self._plugins = plugins
         self._entitlement_max_age = entitlement_max_age
         self._entitlement_audit_batch = entitlement_audit_batch
+        self._entitlement_audit_async = entitlement_audit_async
         self.uow = SqlUnitOfWorkFactory(self.db)
         orders = _orders_io(secret_key, smtp_url, console_url, webhook_poster)
         self.directory = PluginDirectory(
@@ -280,6 +293,7 @@ class App:
             self.ports,
             max_age=self._entitlement_max_age,
             audit_batch=self._entitlement_audit_batch,
+            audit_async=self._entitlement_audit_async,
         )
 
     def close(self) -> None:

@@ -220,6 +220,7 @@ class SyncOutcome(StrEnum):
     FAILED = "failed"
     HALTED = "halted"  # the deletion guard stopped it: nothing written
     INTERRUPTED = "interrupted"  # its process died (lease expired)
+    SKIPPED = "skipped"  # another run of the connector holds a live lease: this one did not start
 
 
 def check_choice(what: str, value: str, accepted: type[StrEnum] | tuple[str, ...]) -> str:

@@ -108,6 +108,26 @@ class UserStore:
         """The instant of the latest change in the store."""
         return self._clock
 
+    def advance(self, seconds: float) -> None:
+        """Let time pass in the CRM with no change: the next change is stamped ``seconds`` later
+        (past an incremental pull's lookback window, say)."""
+        with self._lock:
+            self._clock += dt.timedelta(seconds=seconds)
+
+    def commit_late(self, number: int, stamp: dt.datetime, **fields: Any) -> None:
+        """Change a user with an *older* stamp than changes already visible, as a CRM transaction
+        that stamped its change when it began and committed it later does (issue 12 item 4)."""
+        with self._lock:
+            user = self.by_number[number]
+            for key, value in fields.items():
+                setattr(user, key, value)
+            self.users.remove(user)
+            user.modified_at = stamp
+            at = len(self.users)
+            while at and self.users[at - 1].modified_at > stamp:
+                at -= 1
+            self.users.insert(at, user)
+
     def add(self, count: int, *, roles: Iterable[str] | None = None) -> list[SandboxUser]:
         with self._lock:
             made = []

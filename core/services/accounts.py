@@ -15,7 +15,7 @@ from ..errors import Conflict
 from .base import read, require_manage, transaction
 from .ports import Ports
 
-__all__ = ["AccountService", "AddedUsers", "Enablement", "Grant"]
+__all__ = ["AccountService", "AddedUsers", "Enablement", "Grant", "PhaseView"]
 
 
 @attrs.frozen
@@ -60,6 +60,36 @@ class Enablement:
             f"region {self.region} is not in the enablement schedule of policy revision "
             f"{self.revision}: Manage Seats is enabled on its latest enablement date, {self.day}"
         )
+
+
+@attrs.frozen
+class PhaseView:
+    """An account's enforcement phase now (seed 000), with the dates of the policy revision that
+    decided it. Dates are days (UTC); every field but ``phase`` is None before any revision."""
+
+    account: str
+    region: str
+    phase: str
+    revision: str | None
+    published: dt.date | None
+    enabled_on: dt.date | None
+    restrictions_begin: dt.date | None
+    overage_billing_begins: dt.date | None
+
+    def as_dict(self) -> dict[str, object]:
+        def day(d: dt.date | None) -> str | None:
+            return None if d is None else d.isoformat()
+
+        return {
+            "account": self.account,
+            "region": self.region,
+            "phase": self.phase,
+            "policy_revision": self.revision,
+            "published": day(self.published),
+            "enabled_on": day(self.enabled_on),
+            "restrictions_begin": day(self.restrictions_begin),
+            "overage_billing_begins": day(self.overage_billing_begins),
+        }
 
 
 @attrs.frozen
@@ -119,6 +149,27 @@ class AccountService:
             return Enablement(region, None, False, None)
         day, listed = revision.enablement_of(region)
         return Enablement(region, day, listed, revision.id)
+
+    def phase(self, account: str) -> PhaseView:
+        """The account's phase now and the dates of the revision in force (what Manage Seats
+        shows). Raises :class:`NotFound`."""
+        now = self.ports.now()
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+        found = self.ports.timeline.phase_at(acct.region, now)
+        revision = found.revision
+        if revision is None:
+            return PhaseView(account, acct.region, found.phase, None, None, None, None, None)
+        return PhaseView(
+            account,
+            acct.region,
+            found.phase,
+            revision.id,
+            revision.published,
+            revision.enablement_of(acct.region)[0],
+            revision.restrictions_begin,
+            revision.overage_billing_begins,
+        )
 
     def get(self, name: str) -> Account:
         """Raises :class:`NotFound`."""

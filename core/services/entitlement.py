@@ -9,11 +9,13 @@ this process's own changes invalidate it at once (:meth:`Entitlements.invalidate
 
 Denied decisions are written to the audit log: by default each in a transaction of its own,
 committed before ``check`` returns (write-through; the CLI relies on it). ``audit_batch=N`` buffers
-them instead, for bursts of denied checks (see :class:`Entitlements`).
+them instead, for bursts of denied checks, and ``audit_async=True`` hands them to a background
+writer, so a decision never waits for a write (see :class:`Entitlements`).
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import logging
 import threading
@@ -53,6 +55,13 @@ class Entitlements:
       log see them only once written. A quiet process can hold a few rows for long: long-running
       servers should call :meth:`flush` periodically (and :meth:`close` on shutdown). Rows keep
       the decision's own instant (``at``) whenever they are written.
+    - ``audit_async=True``, a background writer (issue 12 item 7): ``check`` appends the row and
+      returns; a daemon thread writes whatever is pending, up to ``audit_batch`` rows (at least
+      1,000) a transaction, as soon as it can. A write that fails (the database busy behind a
+      long writer, or down) keeps its rows, ahead of newer ones, and is retried every
+      ``audit_retry`` seconds: rows are never dropped while the process lives. :meth:`flush`
+      writes what is pending now; :meth:`close`, normal interpreter exit and garbage collection
+      flush too. As in batched mode, a process killed outright loses what was not written yet.
     """
 
     def __init__(
@@ -62,6 +71,8 @@ class Entitlements:
         max_age: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
         audit_batch: int = 1,
+        audit_async: bool = False,
+        audit_retry: float = 1.0,
     ) -> None:
         if audit_batch < 1:
             raise BadInput("audit_batch", str(audit_batch), "a whole number >= 1")
@@ -83,7 +94,15 @@ class Entitlements:
         self.audit_batch = audit_batch
         self._pending: list[dict[str, Any]] = []  # never rebound: the finalizer holds it
         self._audit_lock = threading.Lock()  # held while a batch is taken and written
-        if audit_batch > 1:
+        self._writer: _AuditWriter | None = None
+        if audit_async:
+            writer = _AuditWriter(self.db, self._pending, max(audit_batch, 1000), audit_retry)
+            self._writer = writer
+            # At exit: an atexit hook of its own, which runs before weakref's (whose walk of its
+            # registry a writer still running could disturb); when collected: a finalizer.
+            atexit.register(writer.stop)
+            weakref.finalize(self, writer.discard)
+        elif audit_batch > 1:
             # Runs at interpreter exit, or when this instance is collected; holds no reference to
             # the instance itself.
             weakref.finalize(self, _flush_at_exit, self.db, self._pending, self._audit_lock)
@@ -192,7 +211,9 @@ class Entitlements:
                     "policy_revision": decision.policy_revision,
                 },
             }
-            if self.audit_batch == 1:
+            if self._writer is not None:
+                self._writer.add(entry)
+            elif self.audit_batch == 1:
                 with self.db.write() as uow:
                     uow.audit.record(**entry)
             else:
@@ -210,6 +231,8 @@ class Entitlements:
     def flush(self) -> int:
         """Write every pending audit row now, in one transaction; returns how many. On a failure
         the rows stay pending (for the next flush) and the error is raised."""
+        if self._writer is not None:
+            return self._writer.flush()
         with self._audit_lock:
             return _write_rows(self.db, self._pending)
 
@@ -234,6 +257,96 @@ def _write_rows(db: UnitOfWorkFactory, pending: list[dict[str, Any]]) -> int:
         pending[:0] = rows
         raise
     return len(rows)
+
+
+class _AuditWriter:
+    """The background writer of denied-check audit rows. Holds no reference to its
+    :class:`Entitlements`, so the instance's finalizer can stop it."""
+
+    def __init__(
+        self,
+        db: UnitOfWorkFactory,
+        pending: list[dict[str, Any]],
+        limit: int,
+        retry: float,
+        linger: float = 0.05,
+    ) -> None:
+        self.db, self.pending, self.limit, self.retry = db, pending, limit, retry
+        self.linger = linger
+        self.cond = threading.Condition()  # guards `pending`; a check holds it to append only
+        self.write_lock = threading.Lock()  # one write at a time: rows stay in decision order
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="seatgate-audit-writer", daemon=True)
+        self.thread.start()
+
+    def add(self, entry: dict[str, Any]) -> None:
+        with self.cond:
+            self.pending.append(entry)
+            self.cond.notify()
+
+    def _write(self, limit: int | None) -> int:
+        with self.write_lock:
+            with self.cond:
+                rows = self.pending[:limit] if limit else self.pending[:]
+                del self.pending[: len(rows)]
+            if not rows:
+                return 0
+            try:
+                with self.db.write() as uow:
+                    uow.audit.record_many(rows)
+            except BaseException:
+                with self.cond:
+                    self.pending[:0] = rows
+                raise
+            return len(rows)
+
+    def flush(self) -> int:
+        written = 0
+        while True:
+            n = self._write(None)
+            written += n
+            if not n:
+                return written
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while not self.pending and not self.stopping.is_set():
+                    self.cond.wait()
+                if self.stopping.is_set():
+                    return  # stop() writes what is left
+            # Let a burst gather: a few transactions a second, not one per denied check, keep
+            # the write lock free for everyone else (a sync's batches, an admin's assignment).
+            self.stopping.wait(self.linger)
+            try:
+                self._write(self.limit)
+            except Exception:
+                logger.warning(
+                    "could not write denied-check audit rows (%d pending); retrying in %gs",
+                    len(self.pending),
+                    self.retry,
+                    exc_info=True,
+                )
+                self.stopping.wait(self.retry)
+
+    def discard(self) -> None:
+        """The instance was collected: stop, and leave nothing to do at exit."""
+        atexit.unregister(self.stop)
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop the thread and write what is pending (at exit, or when the instance goes)."""
+        self.stopping.set()
+        with self.cond:
+            self.cond.notify_all()
+        self.thread.join(timeout=30)
+        try:
+            written = self.flush()
+        except Exception:
+            logger.exception("could not write %d denied-check audit row(s)", len(self.pending))
+        else:
+            if written:
+                logger.debug("wrote %d denied-check audit row(s) at exit", written)
 
 
 def _flush_at_exit(

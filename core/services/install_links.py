@@ -63,13 +63,15 @@ more is charged unless you activate more users than contracted or select another
 
 def require_keys(ports: Ports) -> ServerKeys:
     """The server secret's operations; :class:`Conflict` (remedy ``set_secret_key``) without
-    one: install links and webhook secrets need it."""
+    one: install links and webhook secrets need it; :class:`BadInput` for an unusable one (asked
+    here, before anything is written)."""
     keys = ports.orders.keys
     if keys is None:
         raise Conflict(
             "no server secret is configured: install links and webhooks are signed with it",
             remedy="set_secret_key",
         )
+    keys.check()
     return keys
 
 
@@ -195,6 +197,11 @@ class InstallLinkService:
             raise BadInput("days", days, f"a whole number of days from 1 to {MAX_DAYS}")
         at = self.ports.now()
         link_id = uuid.uuid4().hex
+        # The secret and the SMTP settings are used before anything is written: a bad one
+        # (too short a secret, a bad SEATGATE_SMTP_URL) is refused with nothing written.
+        token = token_for(keys.sign, link_id)
+        if self.ports.orders.mailer is not None:
+            self.ports.orders.mailer.check()
         with transaction(self.ports) as uow:
             acct = uow.accounts.get(account)
             contract = require_contract(uow, acct, product)
@@ -245,7 +252,6 @@ class InstallLinkService:
                     "expires_at": expires.isoformat(),
                 },
             )
-        token = token_for(keys.sign, link_id)
         url = self._url(token)
         status, error = self._send(mail_id, url)
         with read(self.ports) as uow:
@@ -331,23 +337,9 @@ class InstallLinkService:
         ``new_install_link``), :class:`NotAuthorized` (audited), and what installing raises. A
         refused link changes nothing.
         """
-        keys = require_keys(self.ports)
-        link_id = link_id_of(keys.sign, token)
         at = self.ports.now()
-        with read(self.ports) as uow:
-            row = uow.links.get(link_id)
-        if row is None:
-            raise BadInput(
-                "token", "***", "an install link that exists here", remedy="new_install_link"
-            )
-        if account is not None and account != row.account:
-            raise Conflict(
-                f"this install link is for another account, not {account!r}",
-                field="token",
-                remedy="new_install_link",
-                context={"account": account, "product": row.product},
-            )
-        self._usable(row, at)
+        row = self._usable_row(token, account, at)
+        link_id = row.id
 
         def claim(uow: UnitOfWork, acct: Account, who: str) -> Mapping[str, Any]:
             fresh = uow.links.get(link_id, lock=True)
@@ -379,6 +371,33 @@ class InstallLinkService:
             done = uow.links.get(link_id)
             assert done is not None
         return LinkRedeemed(LinkInfo.of(done, at), result)
+
+    def inspect(self, token: str, account: str | None = None) -> LinkInfo:
+        """The link ``token`` names, if :meth:`redeem` would accept it now (the console shows its
+        product before asking for the settings). Nothing is written. Raises what :meth:`redeem`
+        raises for the link itself: :class:`BadInput` (malformed, altered, unknown),
+        :class:`Conflict` (expired, used, revoked, another account's)."""
+        at = self.ports.now()
+        return LinkInfo.of(self._usable_row(token, account, at), at)
+
+    def _usable_row(self, token: str, account: str | None, at: dt.datetime) -> LinkRow:
+        keys = require_keys(self.ports)
+        link_id = link_id_of(keys.sign, token)
+        with read(self.ports) as uow:
+            row = uow.links.get(link_id)
+        if row is None:
+            raise BadInput(
+                "token", "***", "an install link that exists here", remedy="new_install_link"
+            )
+        if account is not None and account != row.account:
+            raise Conflict(
+                f"this install link is for another account, not {account!r}",
+                field="token",
+                remedy="new_install_link",
+                context={"account": account, "product": row.product},
+            )
+        self._usable(row, at)
+        return row
 
     @staticmethod
     def _usable(row: LinkRow, at: dt.datetime) -> None:

@@ -1,5 +1,6 @@
 """Admin listings, paged: users, seats, installations, sync runs, quarantined records, billing
-tickets and invoices of one account. Each read is one unit of work; each page holds at most
+tickets and invoices of one account, and issue 18's install links, add-ons, webhook endpoints and
+deliveries. Each read is one unit of work; each page holds at most
 ``limit`` items (1 to :data:`~.paging.MAX_LIMIT`) and a ``next_cursor`` for the page after it.
 
 Raises :class:`NotFound` for an unknown account (remedy ``create_account``) or sync run, and
@@ -8,16 +9,21 @@ Raises :class:`NotFound` for an unknown account (remedy ``create_account``) or s
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from ..domain import bounds
 from ..domain.vocabulary import UserStatus, check_choice
-from ..errors import NotFound
+from ..errors import BadInput, NotFound
+from .addons import AddOnInfo
 from .base import read
 from .billing import BillingService
+from .install_links import LinkInfo
 from .paging import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page
 from .ports import Ports
 from .ports.stores import Installation, SeatRow
 from .seats import seat_count
+from .webhooks import DELIVERY_STATUSES, DeliveryInfo, EndpointInfo
 
 __all__ = ["USER_STATUSES", "ListingService"]
 
@@ -34,6 +40,12 @@ def _is_int(key: Any) -> bool:
 
 def _is_pair(key: Any) -> bool:
     return isinstance(key, list) and len(key) == 2 and all(isinstance(k, str) for k in key)
+
+
+def _is_instant_and_id(key: Any) -> bool:
+    if not _is_pair(key):
+        return False
+    return dt.datetime.fromisoformat(key[0]).tzinfo is not None  # ValueError: not a cursor
 
 
 def _seat(r: SeatRow) -> dict[str, Any]:
@@ -65,14 +77,22 @@ class ListingService:
         *,
         product: str | None = None,
         status: str | None = None,
+        search: str | None = None,
         cursor: str | None = None,
         limit: int = DEFAULT_LIMIT,
     ) -> Page:
-        """Integration users by email; ``status`` active or inactive."""
+        """Integration users by email; ``status`` active or inactive; ``search`` keeps the emails
+        that start with it (case-insensitive, as emails are kept: a range of the email index, so
+        a search costs a page whatever the account's size)."""
         check_limit(limit)
         self._product(product)
         if status is not None:
             check_choice("status", status, USER_STATUSES)
+        prefix = None
+        if search is not None and search.strip():
+            prefix = search.strip().lower()
+            if len(prefix) > bounds.EMAIL_MAX:
+                raise BadInput("search", prefix[:40], f"at most {bounds.EMAIL_MAX} characters")
         after = decode_cursor(cursor, _is_str)
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
@@ -80,6 +100,7 @@ class ListingService:
                 acct.id,
                 product=product,
                 active=None if status is None else status == "active",
+                prefix=prefix,
                 after=after,
                 limit=limit + 1,
             )
@@ -252,3 +273,99 @@ class ListingService:
         issued = BillingService(self.ports).invoices(account)["invoices"]
         rows = list(enumerate(issued))[start : start + limit + 1]
         return page(rows, limit, lambda r: r[0] + 1, lambda r: r[1], {"account": account})
+
+    # -- issue 18 --------------------------------------------------------------------------------
+    def install_links(
+        self, account: str, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+    ) -> Page:
+        """The account's install links as of now, newest first, never their tokens (``state``:
+        active, used, revoked, expired; ``mail``: queued, sent, failed)."""
+        check_limit(limit)
+        key = decode_cursor(cursor, _is_instant_and_id)
+        after = None if key is None else (dt.datetime.fromisoformat(key[0]), key[1])
+        at = self.ports.now()
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            rows = uow.links.list(acct.id, at, after=after, limit=limit + 1)
+        return page(
+            rows,
+            limit,
+            lambda r: [r.created_at.isoformat(), r.id],
+            lambda r: LinkInfo.of(r, at).as_dict(),
+            {"account": account},
+        )
+
+    def addons(
+        self,
+        account: str,
+        *,
+        product: str | None = None,
+        partner: str | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page:
+        """The account's add-on activations as of now (ended ones included), oldest first.
+        ``partner``: only the add-ons of the products that partner publishes in the catalog in
+        force (what a partner token may see of the account)."""
+        check_limit(limit)
+        self._product(product)
+        after = decode_cursor(cursor, _is_int)
+        at = self.ports.now()
+        products = None
+        if partner is not None:
+            products = self.ports.catalog().partners(at.date()).get(partner, [])
+        with read(self.ports) as uow:
+            uow.accounts.get(account)
+            rows = uow.addons.list(
+                account, at, product, products=products, after=after, limit=limit + 1
+            )
+        return page(
+            rows,
+            limit,
+            lambda r: r.id,
+            lambda r: AddOnInfo.of(r, at.date()).as_dict(),
+            {"account": account},
+        )
+
+    def webhooks(
+        self, account: str, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT
+    ) -> Page:
+        """The account's webhook endpoints by id (never their signing secrets)."""
+        check_limit(limit)
+        after = decode_cursor(cursor, _is_int)
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            rows = uow.webhooks.endpoints(acct.id, after=after, limit=limit + 1)
+        return page(
+            rows,
+            limit,
+            lambda r: r.id,
+            lambda r: EndpointInfo.of(r).as_dict(),
+            {"account": account},
+        )
+
+    def deliveries(
+        self,
+        account: str,
+        *,
+        endpoint: int | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Page:
+        """The account's webhook deliveries, newest first (``status``: pending, delivered,
+        failed; ``endpoint``: one endpoint's)."""
+        check_limit(limit)
+        if status is not None:
+            check_choice("status", status, DELIVERY_STATUSES)
+        before = decode_cursor(cursor, _is_int)
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            rows = uow.webhooks.deliveries(acct.id, endpoint, status, limit + 1, before=before)
+        return page(
+            rows,
+            limit,
+            lambda r: r.id,
+            lambda r: DeliveryInfo.of(r).as_dict(),
+            {"account": account},
+        )

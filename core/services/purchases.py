@@ -13,6 +13,7 @@ constitute a bill" — priced by the same :func:`~seatgate.core.domain.pricing.c
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -22,7 +23,8 @@ import attrs
 from ..domain import bounds, calendar
 from ..domain.billing import plan_change_quote
 from ..domain.events import PlanChanged, RenewalAdjusted, Uninstalled
-from ..domain.model import Account
+from ..domain.model import Account, Contract
+from ..domain.money import Money
 from ..domain.pricing import charge
 from ..domain.vocabulary import ChargeModel, Frequency, TicketKind, check_choice
 from ..errors import BadInput, Conflict
@@ -97,31 +99,9 @@ class PurchaseService:
             who = require_purchasing_authority(
                 uow, acct, actor, "plan.change", now, {"product": product, "plan": plan}
             )
-            history = contract_history(uow, ports, contract)
-            contract = history.contract
-            in_force = history.plan_in_force(today)
-            current = in_force.plan if in_force is not None else contract.plan
-            if plan == current:
-                raise BadInput("plan", plan, f"a plan other than the current one ({current})")
-            catalog = ports.catalog()
-            if plan == contract.plan:
-                unit, model = terms_in_force(catalog, contract, None, today)
-            else:
-                found = catalog.require_base_plan(product, plan, today)
-                # The same rule as a contract's: a listed price is never relabelled into another
-                # currency (pricing.contract_price), so a plan listed in another currency than
-                # the contract's has no price for it — Support sells it (seed 002).
-                if found.currency != contract.currency:
-                    raise BadInput(
-                        "plan",
-                        plan,
-                        f"a plan listed in {contract.currency}, the contract's currency: the "
-                        f"catalog lists {product}'s {plan} plan in {found.currency} only",
-                        remedy="plan_not_listed",
-                        context={"account": account, "product": product},
-                    )
-                unit, model = found.monthly_price, found.charge_model
-            users, shown = plan_change_quote(history, today, unit, model)
+            contract, current, unit, model, users, shown = self._plan_change(
+                uow, contract, plan, today
+            )
             uow.billing.add_plan_change(
                 contract.id,
                 plan=plan,
@@ -168,6 +148,113 @@ class PurchaseService:
             "price_per_period": str(shown.amount),
             "currency": shown.currency,
             "note": INDICATIVE,
+        }
+
+    def _plan_change(
+        self, uow: UnitOfWork, contract: Contract, plan: str, today: dt.date
+    ) -> tuple[Contract, str, Decimal, str, int, Money]:
+        """(contract as billing reads it, the plan in force, the new plan's monthly unit price and
+        charge model, the users billed, the price shown for one billing period) of selecting
+        ``plan`` today — one function for the summary and the change, so what is shown is what
+        is billed. Raises :class:`BadInput` as :meth:`change_plan` does."""
+        history = contract_history(uow, self.ports, contract)
+        contract = history.contract
+        in_force = history.plan_in_force(today)
+        current = in_force.plan if in_force is not None else contract.plan
+        if plan == current:
+            raise BadInput("plan", plan, f"a plan other than the current one ({current})")
+        catalog = self.ports.catalog()
+        if plan == contract.plan:
+            unit, model = terms_in_force(catalog, contract, None, today)
+        else:
+            found = catalog.require_base_plan(contract.product, plan, today)
+            # The same rule as a contract's: a listed price is never relabelled into another
+            # currency (pricing.contract_price), so a plan listed in another currency than the
+            # contract's has no price for it — Support sells it (seed 002).
+            if found.currency != contract.currency:
+                raise BadInput(
+                    "plan",
+                    plan,
+                    f"a plan listed in {contract.currency}, the contract's currency: the "
+                    f"catalog lists {contract.product}'s {plan} plan in {found.currency} only",
+                    remedy="plan_not_listed",
+                    context={"account": contract.account, "product": contract.product},
+                )
+            unit, model = found.monthly_price, found.charge_model
+        users, shown = plan_change_quote(history, today, unit, model)
+        return contract, current, unit, model, users, shown
+
+    def plans_in_force(self, account: str) -> dict[str, str]:
+        """The base plan each of the account's contracts bills today, by product: the contracted
+        one, or the plan an admin selected instead (seed 002). One read of the plan changes per
+        contract (never the seat history). Raises :class:`NotFound`."""
+        now = self.ports.now()
+        out = {}
+        with read(self.ports) as uow:
+            uow.accounts.get(account)
+            for contract in uow.contracts.list(account, created_by=now):
+                change = uow.billing.plan_in_force(contract, now.date())
+                out[contract.product] = change.plan if change is not None else contract.plan
+        return out
+
+    def plan_change_summary(self, account: str, product: str, plan: str) -> dict[str, Any]:
+        """What :meth:`change_plan` would do today, nothing written (seed 002: the price of the
+        new plan "for all selected Users" shown before the admin commits): ``from``, ``to``,
+        ``users``, ``list_price`` (monthly), ``price_per_period`` and ``currency`` of one billing
+        period, ``effective``. Raises :class:`BadInput` (plan), :class:`NotFound` (account,
+        contract)."""
+        today = self.ports.now().date()
+        self._check_product(product)
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            contract = require_contract(uow, acct, product)
+            contract, current, unit, model, users, shown = self._plan_change(
+                uow, contract, plan, today
+            )
+        return {
+            "account": account,
+            "product": product,
+            "from": current,
+            "to": plan,
+            "users": users,
+            "list_price": str(unit),
+            "effective": today.isoformat(),
+            "charge_model": model,
+            "price_per_period": str(shown.amount),
+            "currency": shown.currency,
+            "billing_period_months": calendar.period_months(contract),
+            "committed": False,
+            "note": INDICATIVE,
+        }
+
+    def uninstall_summary(self, account: str, product: str) -> dict[str, Any]:
+        """What :meth:`uninstall` would do, nothing written (seed 002): ``effective`` (the end of
+        the current term, when the uninstall takes effect) and the ``billing_cancellation``
+        ticket billing needs to stop (``remedy``). Raises :class:`NotFound` (no contract or
+        installation), :class:`Conflict` (already uninstalled)."""
+        now = self.ports.now()
+        self._check_product(product)
+        with read(self.ports) as uow:
+            acct = uow.accounts.get(account)
+            contract = require_contract(uow, acct, product)
+            require_installation(uow, account, product)
+            already = uow.billing.uninstall_effective(contract.id)
+            if already is not None:
+                raise Conflict(
+                    f"{product} is already uninstalled from {account!r}, effective {already}; "
+                    "install it again to withdraw that",
+                    remedy="install",
+                    context={"account": account, "product": product},
+                )
+            _, effective = calendar.current_term(contract, now.date())
+        return {
+            "account": account,
+            "product": product,
+            "effective": effective.isoformat(),
+            "billing": "continues (the contract renews) until a billing_cancellation ticket is "
+            "opened",
+            "remedy": "billing_cancellation_ticket",
+            "committed": False,
         }
 
     def uninstall(self, account: str, product: str, actor: str | None) -> dict[str, Any]:

@@ -1,77 +1,67 @@
-"""The sync engine: one run per (account, connector), the steps of DESIGN.md "One sync run" in order.
+"""The sync use case: one run per (account, connector), the steps of DESIGN.md "One sync run".
 
-    pull (streamed pages)            AdapterHooks.pull_users, incremental from the cursor when the
-                                     adapter has one; full on demand, on the first run, every
-                                     ``full_every`` runs
-    validate and quarantine          missing / bad id, missing / bad email, an id or an email seen
-                                     twice in the run: the record goes to ``sync_quarantine`` with
-                                     its reason and the run goes on
-    reconcile                        insert / update ``integration_users`` and ``external_ids`` in
-                                     bulk, page by page; deactivation only from a full pull
-    deletion guard                   a full pull that would deactivate more than ``guard_share`` of
-                                     the connector's active users (and at least ``guard_min``)
-                                     stops before anything is written, unless forced
-    auto install                     users gaining an activated role get a seat
-                                     (``seats.assign(authorize=False, reason="auto_install")``); in
-                                     hard_cap only up to capacity: the rest wait and are reported
-    gate ``agent_sync``              ``entitlement.decide`` on a snapshot read in the run's own
-                                     transaction; in overage no new agent is added (seed 000)
-    write agents                     ``agent_directory`` (and, after commit, ``agents_written``)
-    report activations               ``activation_reported`` after commit
-    record the run, commit cursor    in the same transaction as the reconcile
+    record the run                   ``running``, with a lease (owner, heartbeat, expiry) in a
+                                     transaction of its own: a run whose process dies shows as
+                                     ``interrupted`` once its lease expires, and the next run of
+                                     the connector says it found one; a run of a connector whose
+                                     lease is live is ``skipped``
+    pull and validate (streamed)     AdapterHooks.pull_users outside any write transaction, the
+                                     lease renewed between pages; incremental from the cursor less
+                                     the adapter's lookback window, full on demand, on the first
+                                     run, every ``full_every`` runs. Pages are validated as they
+                                     come (:func:`~seatgate.core.domain.sync.validate_page`) and
+                                     the usable records staged
+    plan                             a read of the links and users the pull names; the diff
+                                     (:func:`~seatgate.core.domain.sync.plan_changes`: the
+                                     duplicate-record rule and the per-product role gain) and the
+                                     deletion guard (:func:`~seatgate.core.domain.sync.deletion_guard`),
+                                     which halts before anything is written
+    apply (short transactions)       the change set, deactivation from a full pull, auto install,
+                                     the ``agent_sync`` gate and the agent directory, each in
+                                     batches of :data:`BATCH` users, one transaction per batch
+                                     (a check or an admin's write never waits long behind a sync)
+    commit                           the cursor and the run's record, in the last transaction
+    after commit                     events (``sync_finished``, seats, activations) and the
+                                     ``agents_written`` stream
 
-Everything from the first page to the cursor is **one write transaction**: a failure anywhere (the
-CRM, a daily quota, a crash) rolls it all back, so a failed pull removes nothing, the cursor stays
-where it was, and a rerun converges. The failed run is then recorded in a transaction of its own.
-Listeners are called only after the commit: they must never see (or bill) what was rolled back, and
-a listener that writes to the database would otherwise wait on the run's own lock (SQLite).
-
-The cost of one transaction is that, on SQLite, other writers wait while a pull is under way
-(``busy_timeout`` is 60 s); deployments with slow CRMs and many writers run on PostgreSQL, where the
-run only holds the rows it touches.
+A failure of the pull (the CRM, a daily quota) happens before any write: nothing of the run is
+applied and the cursor stays where it was. A run that dies between two batches of its apply
+leaves the cursor where it was too: the next run pulls the same records again and re-applying
+what was applied changes nothing, so reruns converge. The run's row then says how it ended. A
+dry run does all of it in one transaction and rolls it back. The rules are in
+:mod:`seatgate.core.domain.sync`; the SQL in the sync store
+(:class:`~seatgate.core.services.ports.sync.SyncStore`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import json
 import logging
+import os
+import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import attrs
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ..domain import entitlement
+from ..domain import sync as rules
 from ..domain.events import SyncFinished
 from ..domain.model import Account
-from ..domain.records import AgentRecord, ExternalUser, SyncSummary
+from ..domain.records import AgentRecord, SyncSummary
 from ..domain.seats import SeatCount
-from ..domain.vocabulary import QuarantineReason, normalize_email
-from ..errors import BadInput, Conflict, SeatgateError
-from ..storage.bulk import CHUNK as _CHUNK
-from ..storage.bulk import BulkInsert as _Bulk
-from ..storage.bulk import chunks as _chunks
-from ..storage.bulk import mark as _mark
-from ..storage.bulk import rows as _rows
-from ..storage.bulk import select_in as _select_in
-from ..storage.tables import (
-    agent_directory,
-    auto_install_waiting,
-    external_ids,
-    installations,
-    integration_users,
-    sync_cursors,
-    sync_quarantine,
-    sync_runs,
-)
+from ..domain.vocabulary import QuarantineReason
+from ..errors import Conflict, SeatgateError
 from .base import deliver_pending, read
 from .commitments import AUTO_INSTALL_ACTOR
 from .installs import InstallService, require_installation
-from .ports import ConnectorAdapter, Ports, RequestStats, UnitOfWork
+from .ports import Ports, RequestStats, UnitOfWork
 from .ports.stores import Installation
+from .ports.sync import AgentRow, CursorState, RunCounts, RunLease
 from .seats import SeatResult, assign_seats
 
 __all__ = ["QUARANTINE_REASONS", "DueResult", "SyncResult", "SyncService"]
@@ -80,32 +70,38 @@ logger = logging.getLogger("seatgate.sync")
 
 QUARANTINE_REASONS: tuple[str, ...] = tuple(QuarantineReason)
 
-_NAME_MAX = 200
+#: Seconds a run's lease lasts without a heartbeat; a run renews it every third of that.
+LEASE_SECONDS = 120.0
 
 
 @attrs.define
 class SyncResult:
-    """What one run did. ``summary`` is what listeners get and ``--json`` prints."""
+    """What one run did. ``summary`` is what listeners get and ``--json`` prints.
+
+    ``interrupted`` lists the runs of the connector this run found dead (their lease expired):
+    ``{"run": id, "started_at": instant}``."""
 
     summary: SyncSummary
     run_id: int | None
     waiting: int = 0
     dry_run: bool = False
     quarantine_reasons: dict[str, int] = attrs.field(factory=dict)
+    interrupted: list[dict[str, Any]] = attrs.field(factory=list)
 
     @property
     def remedy(self) -> str | None:
-        """What to do next: ``force`` after the deletion guard halted the run."""
-        return "force" if self.summary.outcome == "halted" else None
+        """What to do next: ``force`` after the deletion guard halted the run, ``wait`` when
+        another run of the connector is under way."""
+        return {"halted": "force", "skipped": "wait"}.get(self.summary.outcome)
 
     @property
     def outcome(self) -> str:
         return self.summary.outcome
 
     def as_dict(self) -> dict[str, Any]:
-        """The issue's ``--json`` document, exactly."""
+        """The issue's ``--json`` document (with ``interrupted`` when the run found any)."""
         s = self.summary
-        return {
+        out: dict[str, Any] = {
             "outcome": s.outcome,
             "pulled": s.pulled,
             "created": s.created,
@@ -119,6 +115,12 @@ class SyncResult:
             "retries": s.retries,
             "seconds": round(s.seconds, 3),
         }
+        if self.interrupted:
+            out["interrupted"] = [
+                {"run": i["run"], "started_at": i["started_at"].isoformat()}
+                for i in self.interrupted
+            ]
+        return out
 
 
 class _Halted(Exception):
@@ -130,611 +132,322 @@ class _DryRun(Exception):
 
 
 @attrs.define
-class _Counts:
-    pulled: int = 0
-    created: int = 0
-    updated: int = 0
-    deactivated: int = 0
-    quarantined: int = 0
-    seated: int = 0
-    waiting: int = 0
-    gated: int = 0
-    agents_synced: int = 0
-    reasons: dict[str, int] = attrs.field(factory=dict)
+class _Pulled:
+    """What the pull staged: the usable records, the quarantined, every id seen."""
+
+    staged: list[rules.Staged] = attrs.field(factory=list)
+    bad: list[rules.Quarantined] = attrs.field(factory=list)
+    seen: set[str] = attrs.field(factory=set)
+    newest: dt.datetime | None = None
+    read: int = 0
 
 
-def _upsert(conn: sa.Connection, table: sa.Table) -> Any:
-    # Both dialects spell ON CONFLICT the same way in SQLAlchemy; pick the one we run on.
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+#: Users per write transaction of a reconcile: each stays short (well under 100 ms on SQLite), so
+#: a check or an admin's write never waits long behind a sync (issue 12 item 7).
+BATCH = 250
+
+Tx = Callable[[bool], AbstractContextManager[UnitOfWork]]  # write? -> a unit of work
+
+#: The waiting-list reason of a user whose role gain is written but not yet seated.
+PENDING = "pending"
 
 
-class _Run:
-    """One run's work inside its transaction. Holds the run's working set: the ids and emails seen
-    (the reconcile of a full pull needs them), the ids of the users it touched, and the users who
-    gained an activated role; never the pulled records themselves beyond one page."""
+class _Reconcile:
+    """One run's reconcile: reads what is known, asks the domain what changes (and whether the
+    deletion guard halts: before anything is written), then has the store write it in batches,
+    each its own short transaction (``tx``). The last transaction — the cursor and the run's
+    record — is the caller's. A dry run passes one transaction for all of it.
+
+    A run that dies between batches leaves the cursor where it was: the next run pulls the same
+    records again and re-applying what was applied changes nothing."""
 
     def __init__(
         self,
         ports: Ports,
-        uow: UnitOfWork,
+        tx: Tx,
         acct: Account,
         inst: Installation,
-        hooks: ConnectorAdapter,
-        settings: Mapping[str, Any],
-        ctx: RequestStats,
+        pulled: _Pulled,
         *,
+        run_id: int,
         full: bool,
         force: bool,
         started: dt.datetime,
-        on_page: Callable[[int], None] | None,
+        beat: Callable[[], None] = lambda: None,
     ) -> None:
-        self.ports = ports
-        self.uow = uow
-        conn = self.conn = uow.connection
-        self.acct = acct
-        self.inst = inst
-        self.product = inst.product
-        self.hooks = hooks
-        self.settings = settings
-        self.ctx = ctx
-        self.full = full
-        self.force = force
-        self.started = started
-        self.on_page = on_page
-        self.counts = _Counts()
-        self.seen_ids: set[str] = set()
-        self.seen_emails: set[str] = set()
-        # The users this run pulled: id -> (email, name, external id, active), for the gate.
-        self.users: dict[int, tuple[str, str, str, bool]] = {}
-        self.extra: set[int] = set()  # touched but not pulled: deactivated, seated from waiting
-        self.gained: dict[str, int] = {}  # email -> user id, in pull order
-        self.next_id: int | None = None  # SQLite: ids handed out under the run's write lock
-        self.bulk_users = _Bulk(
-            conn,
-            integration_users,
-            ("id", "account_id", "email", "name", "active", "roles", "created_at", "updated_at"),
-        )
-        self.bulk_links = _Bulk(
-            conn, external_ids, ("account_id", "product", "external_id", "user_id")
-        )
-        self.bulk_agents = _Bulk(
-            conn,
-            agent_directory,
-            (
-                "account_id",
-                "product",
-                "user_id",
-                "external_id",
-                "email",
-                "name",
-                "active",
-                "updated_at",
-                "run_id",
-            ),
-            conflict=("account_id", "product", "user_id"),
-        )
-        self.at_value = self.bulk_users.value("created_at", started)
-        self.newly_seated: list[str] = []
-        self.max_stamp: dt.datetime | None = None
+        self.ports, self.tx, self.beat = ports, tx, beat
+        self.acct, self.inst, self.product = acct, inst, inst.product
+        self.pulled = pulled
+        self.run_id, self.full, self.force, self.started = run_id, full, force, started
         self.activated = frozenset(inst.connector.activated_roles)
-        self.run_id = 0
-        self.users_changed = False
-        self.gone: set[int] = set()  # users a full pull no longer returns
-        self.had_links = True  # the connector had linked users when the run began
-        self.had_users = True  # the account had users when the run began
-        self._roles_text: dict[str | None, tuple[str, ...]] = {}
-        self._norm_roles: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.counts = RunCounts(pulled=pulled.read)
+        self.users: dict[int, AgentRow] = {}  # every user whose agent row may change
+        self.gone: list[int] = []
+        self.gained: dict[str, int] = {}
+        self.newly_seated: list[str] = []
+        self.plan = rules.ChangeSet()
+        self.linked: dict[str, rules.LinkState] = {}
 
-    def _stored_roles(self, text: str | None) -> tuple[str, ...]:
-        """A user's stored roles (JSON text as the driver returns it), parsed once per distinct
-        text: a run sees a handful of role sets, not one per user."""
-        out = self._roles_text.get(text)
-        if out is None:
-            out = self._roles_text[text] = tuple(json.loads(text)) if text else ()
-        return out
-
-    # -- the steps -----------------------------------------------------------------------------------
-    def execute(self, since: dt.datetime | None, cursor_row: Any) -> None:
-        conn = self.conn
-        self.run_id = conn.execute(
-            sync_runs.insert().values(
-                account_id=self.acct.id,
-                product=self.product,
-                started_at=self.started,
-                outcome="running",
-                full=self.full,
-                forced=self.force,
+    def prepare(self) -> None:
+        """Read what is known, decide the change set; raises :class:`_Halted` (nothing
+        written) when the deletion guard says so."""
+        acct_id, product, pulled = self.acct.id, self.product, self.pulled
+        with self.tx(False) as uow:
+            store = uow.sync
+            active_before = store.count_active_linked(acct_id, product)
+            linked = (
+                store.linked(acct_id, product, [r.ext for r in pulled.staged])
+                if store.has_links(acct_id, product)
+                else {}
             )
-        ).inserted_primary_key[0]
-        active_before = self._count_active_linked() if self.full else 0
-        self.had_links = self._has_links()
-        self.had_users = self._has_users()
-        pages = self.hooks.pull_users(
-            self.product, self.settings, since, self.ctx, activated_roles=self.activated
-        )
-        for page in pages:
-            self._page(page.users)
-            if self.on_page is not None:
-                self.on_page(self.counts.pulled)
-        if self.full:
-            self._deactivate_missing(active_before)
-        if self.users_changed:
-            self.uow.accounts.bump_versions(self.acct.id)
-        self._auto_install()
-        self._gate_and_write_agents()
-        self._commit_cursor(cursor_row)
-
-    def _has_links(self) -> bool:
-        return (
-            self.conn.execute(
-                sa.select(external_ids.c.user_id)
-                .where(
-                    external_ids.c.account_id == self.acct.id,
-                    external_ids.c.product == self.product,
-                )
-                .limit(1)
-            ).first()
-            is not None
-        )
-
-    def _has_users(self) -> bool:
-        return (
-            self.conn.execute(
-                sa.select(integration_users.c.id)
-                .where(integration_users.c.account_id == self.acct.id)
-                .limit(1)
-            ).first()
-            is not None
-        )
-
-    def _count_active_linked(self) -> int:
-        return int(
-            self.conn.execute(
-                sa.select(sa.func.count(sa.distinct(external_ids.c.user_id)))
-                .join(integration_users, integration_users.c.id == external_ids.c.user_id)
-                .where(
-                    external_ids.c.account_id == self.acct.id,
-                    external_ids.c.product == self.product,
-                    integration_users.c.active.is_(True),
-                )
-            ).scalar_one()
-        )
-
-    def _quarantine(self, rows: list[dict[str, Any]], user: ExternalUser, reason: str) -> None:
-        ext = user.external_id if isinstance(user.external_id, str) else ""
-        email = user.email if isinstance(user.email, str) else ""
-        rows.append(
-            {
-                "run_id": self.run_id,
-                "account_id": self.acct.id,
-                "product": self.product,
-                "external_id": ext[:100],
-                "email": email[:254],
-                "reason": reason,
-                "at": self.started,
-            }
-        )
-        self.counts.quarantined += 1
-        self.counts.reasons[reason] = self.counts.reasons.get(reason, 0) + 1
-
-    def _page(self, users: Iterable[ExternalUser]) -> None:
-        """Validate one page, then reconcile it in bulk."""
-        quarantined: list[dict[str, Any]] = []
-        valid: list[tuple[str, str, ExternalUser]] = []
-        seen_ids, seen_emails = self.seen_ids, self.seen_emails
-        max_stamp = self.max_stamp
-        for user in users:
-            self.counts.pulled += 1
-            if not self.counts.pulled % 256:
-                # An adapter's read-ahead thread (core.readahead) needs the GIL after each socket
-                # read of the next page; without a turn now and then it waits a switch interval.
-                time.sleep(0)
-            stamp = user.modified_at
-            if stamp is not None and (max_stamp is None or stamp > max_stamp):
-                max_stamp = stamp
-            ext = user.external_id
-            if not isinstance(ext, str) or not ext.strip():
-                self._quarantine(quarantined, user, "missing_id" if not ext else "bad_id")
-                continue
-            if len(ext) > 100:
-                self._quarantine(quarantined, user, "bad_id")
-                continue
-            if ext in seen_ids:
-                self._quarantine(quarantined, user, "duplicate_id")
-                continue
-            # Seen even if quarantined below: a bad record never makes its user look deleted.
-            seen_ids.add(ext)
-            raw = user.email
-            if not raw or not isinstance(raw, str):
-                self._quarantine(quarantined, user, "missing_email")
-                continue
-            try:
-                email = normalize_email(raw)
-            except BadInput:
-                self._quarantine(quarantined, user, "bad_email")
-                continue
-            if len(email) > 254:
-                self._quarantine(quarantined, user, "bad_email")
-                continue
-            if email in seen_emails:
-                self._quarantine(quarantined, user, "duplicate_email")
-                continue
-            seen_emails.add(email)
-            valid.append((ext, email, user))
-        self.max_stamp = max_stamp
-        if valid:
-            self._reconcile(valid, quarantined)
-        if quarantined:
-            self.conn.execute(sync_quarantine.insert(), quarantined)
-
-    def _reconcile(
-        self, valid: list[tuple[str, str, ExternalUser]], quarantined: list[dict[str, Any]]
-    ) -> None:
-        conn, acct_id, product, at = self.conn, self.acct.id, self.product, self.started
-        iu = integration_users
-        mark = _mark(conn)
-        roles_of = self._stored_roles
-        linked: dict[str, tuple[int, str, str, bool, tuple[str, ...]]] = {}
-        # With no link of this connector before the run, no pulled id can be linked: the run's own
-        # links are to ids it has seen, and a seen id comes back only as a duplicate.
-        if self.had_links:
-            for ext, uid, cur_email, cur_name, cur_active, cur_roles in _select_in(
-                conn,
-                "SELECT external_ids.external_id, integration_users.id, integration_users.email, "
-                "integration_users.name, integration_users.active, integration_users.roles "
-                "FROM external_ids JOIN integration_users "
-                "ON integration_users.id = external_ids.user_id "
-                f"WHERE external_ids.account_id = {mark} AND external_ids.product = {mark} "
-                "AND external_ids.external_id IN",
-                (acct_id, product),
-                [v[0] for v in valid],
-            ):
-                linked[ext] = (uid, cur_email, cur_name, bool(cur_active), roles_of(cur_roles))
-        # Users the account already knows by email (added by an admin, or another CRM's), for ids
-        # not linked yet and for linked users whose email changed. With no user in the account
-        # before the run there is none: the run's own users have emails it has seen.
-        wanted = (
-            [
-                email
-                for ext, email, _ in valid
-                if (found := linked.get(ext)) is None or found[1] != email
-            ]
-            if self.had_users
-            else []
-        )
-        by_email: dict[str, tuple[int, str, bool, tuple[str, ...]]] = {}
-        for email, uid, cur_name, cur_active, cur_roles in _select_in(
-            conn,
-            "SELECT email, id, name, active, roles FROM integration_users "
-            f"WHERE account_id = {mark} AND email IN",
-            (acct_id,),
-            wanted,
-        ):
-            by_email[email] = (uid, cur_name, bool(cur_active), roles_of(cur_roles))
-
-        activated = self.activated
-        users, gained = self.users, self.gained
-        # ext, email, name, active, roles, gains an activated role
-        inserts: list[tuple[str, str, str, bool, tuple[str, ...], bool]] = []
-        links: list[Any] = []  # account, product, external id, user id; row after row
-        updates: list[dict[str, Any]] = []
-        norm_roles = self._norm_roles
-        for ext, email, user in valid:
-            name = (user.name or "")[:_NAME_MAX]
-            try:
-                roles = norm_roles[user.roles]
-            except KeyError:
-                roles = norm_roles[user.roles] = tuple(sorted(set(user.roles)))
-            except TypeError:  # an adapter handed a list: not a key, normalise it each time
-                roles = tuple(sorted(set(user.roles)))
-            active = bool(user.active)
-            found = linked.get(ext)
-            if found is not None:
-                uid, cur_email, cur_name, cur_active, cur_roles = found
-                if cur_email != email and email in by_email:
-                    self._quarantine(quarantined, user, "email_taken")
-                    users[uid] = (cur_email, cur_name, ext, bool(cur_active))  # as it was
-                    continue
-            else:
-                other = by_email.get(email)
-                if other is None:
-                    gains = active and bool(activated) and bool(activated.intersection(roles))
-                    if gains:
-                        gained[email] = 0  # keeps the pull order; the id comes with the insert
-                    inserts.append((ext, email, name, active, roles, gains))
-                    continue
-                uid, cur_name, cur_active, cur_roles = other
-                cur_email = email
-                links.extend((acct_id, product, ext, uid))
-            users[uid] = (email, name, ext, active)
-            had_role = cur_active and bool(activated.intersection(cur_roles))
-            if active and not had_role and activated.intersection(roles):
-                gained[email] = uid
-            if (
-                cur_email != email
-                or cur_name != name
-                or bool(cur_active) != active
-                or cur_roles != roles
-                or found is None
-            ):
-                updates.append(
-                    {
-                        "b_id": uid,
-                        "b_email": email,
-                        "b_name": name,
-                        "b_active": active,
-                        "b_roles": list(roles),
-                        "b_at": at,
-                    }
-                )
-        if inserts:
-            new_ids: Sequence[int]
-            if conn.dialect.name == "sqlite":
-                # The run holds SQLite's write lock (BEGIN IMMEDIATE) from its first page, so it
-                # can hand out ids itself and skip RETURNING, the costliest part of a bulk insert.
-                if self.next_id is None:
-                    self.next_id = int(conn.execute(sa.select(sa.func.max(iu.c.id))).scalar() or 0)
-                new_ids = range(self.next_id + 1, self.next_id + 1 + len(inserts))
-                self.next_id += len(inserts)
-                bulk, at_value = self.bulk_users, self.at_value
-                as_json = bulk.roles
-                values: list[Any] = []
-                add = values.extend
-                for uid, (_ext, email, name, active, roles, _gains) in zip(
-                    new_ids, inserts, strict=True
-                ):
-                    add((uid, acct_id, email, name, active, as_json(roles), at_value, at_value))
-                bulk.run(values)
-            else:
-                created = conn.execute(
-                    iu.insert().returning(iu.c.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "account_id": acct_id,
-                            "email": email,
-                            "name": name,
-                            "active": active,
-                            "roles": list(roles),
-                            "created_at": at,
-                            "updated_at": at,
-                        }
-                        for _ext, email, name, active, roles, _gains in inserts
-                    ],
-                )
-                new_ids = [uid for (uid,) in created]
-            for uid, (ext, email, name, active, _roles, gains) in zip(
-                new_ids, inserts, strict=True
-            ):
-                users[uid] = (email, name, ext, active)
-                links.extend((acct_id, product, ext, uid))
-                if gains:
-                    gained[email] = uid
-            self.counts.created += len(inserts)
-        self.bulk_links.run(links)
-        if updates:
-            conn.execute(
-                iu.update()
-                .where(iu.c.id == sa.bindparam("b_id"))
-                .values(
-                    email=sa.bindparam("b_email"),
-                    name=sa.bindparam("b_name"),
-                    active=sa.bindparam("b_active"),
-                    roles=sa.bindparam("b_roles", type_=iu.c.roles.type),
-                    updated_at=sa.bindparam("b_at", type_=iu.c.updated_at.type),
-                ),
-                updates,
-            )
-            self.counts.updated += len(updates)
-        if inserts or updates:
-            self.users_changed = True
-
-    def _deactivate_missing(self, active_before: int) -> None:
-        """A full pull is the only basis for deactivation: active users of this connector none of
-        whose external ids came back. Users also linked to another CRM stay active for the account
-        (that CRM still vouches for them); only this connector's agent row goes inactive."""
-        if not active_before:
-            # Every active linked user now was made active by this run's pull, so none is gone.
-            return
-        conn, acct_id, product = self.conn, self.acct.id, self.product
-        mark = _mark(conn)
-        rows = _rows(
-            conn,
-            "SELECT external_ids.external_id, external_ids.user_id "
-            "FROM external_ids JOIN integration_users "
-            "ON integration_users.id = external_ids.user_id "
-            f"WHERE external_ids.account_id = {mark} AND external_ids.product = {mark} "
-            f"AND integration_users.active = {mark}",
-            (acct_id, product, True),
-        )
-        seen = self.seen_ids
-        absent = {uid for ext, uid in rows if ext not in seen}
-        if absent:
-            absent.difference_update([uid for ext, uid in rows if ext in seen])
-        gone = sorted(absent)
-        guard = self.inst.connector
-        if (
-            gone
-            and not self.force
-            and len(gone) >= guard.guard_min
-            and len(gone) > guard.guard_share * active_before
-        ):
-            share = len(gone) / active_before  # > 0: with none active before, nothing is gone
-            raise _Halted(
-                f"deletion guard: the full pull would deactivate {len(gone)} of {active_before} "
-                f"active users ({share:.0%} > {guard.guard_share:.0%}); nothing was written"
-            )
-        if not gone:
-            return
-        shared: set[int] = set()
-        for chunk in _chunks(gone):
-            shared.update(
-                r[0]
-                for r in conn.execute(
-                    sa.select(external_ids.c.user_id).where(
-                        external_ids.c.account_id == acct_id,
-                        external_ids.c.product != product,
-                        external_ids.c.user_id.in_(chunk),
+            wanted: list[str] = []
+            if store.has_users(acct_id):
+                wanted = list(
+                    dict.fromkeys(
+                        r.email
+                        for r in pulled.staged
+                        if (f := linked.get(r.ext)) is None or f.email != r.email
                     )
                 )
-            )
-        exclusive = [uid for uid in gone if uid not in shared]
-        for chunk in _chunks(exclusive):
-            conn.execute(
-                integration_users.update()
-                .where(integration_users.c.id.in_(chunk))
-                .values(active=False, updated_at=self.started)
-            )
-        for chunk in _chunks(gone):
-            conn.execute(
-                auto_install_waiting.delete().where(
-                    auto_install_waiting.c.account_id == acct_id,
-                    auto_install_waiting.c.product == product,
-                    auto_install_waiting.c.user_id.in_(chunk),
+            known = store.known(acct_id, product, wanted)
+            links = store.active_links(acct_id, product) if self.full and active_before else []
+        self.linked = linked
+        self.plan = plan = rules.plan_changes(
+            pulled.staged,
+            linked,
+            known,
+            self.activated,
+            seen=pulled.seen if self.full else None,
+        )
+        if links:
+            seen = pulled.seen
+            absent = {uid for ext, uid in links if ext not in seen}
+            if absent:
+                absent.difference_update([uid for ext, uid in links if ext in seen])
+            self.gone = sorted(absent)
+        guard = self.inst.connector
+        halt = rules.deletion_guard(
+            removing=len(set(self.gone) | plan.deactivating),
+            active_before=active_before,
+            usable_pulled=len(pulled.staged),
+            full=self.full,
+            share=guard.guard_share,
+            minimum=guard.guard_min,
+            force=self.force,
+        )
+        if halt is not None:
+            raise _Halted(halt)
+
+    def apply(self) -> None:
+        """Write the change set, deactivate, auto install, gate and write the agents."""
+        self._write()
+        self._deactivate()
+        if self.counts.created + self.counts.updated + self.counts.deactivated >= BATCH:
+            # Fresh planner statistics before the steps that read what was just written (a
+            # first sync bulk-loads tables the planner still believes empty).
+            with self.tx(True) as uow:
+                uow.sync.analyze()
+        self._auto_install()
+        self._gate_and_write_agents()
+
+    def finish(self, uow: UnitOfWork, cursor: CursorState | None) -> None:
+        """In the run's last transaction: the cursor (fresh statistics after a bulk load)."""
+        at, pulled = self.started, self.pulled
+        uow.sync.save_cursor(
+            self.acct.id,
+            self.product,
+            CursorState(
+                rules.next_cursor(cursor.cursor if cursor else None, pulled.newest, at),
+                0 if self.full else (cursor.runs_since_full + 1 if cursor else 1),
+                at if self.full else (cursor.last_full_at if cursor else None),
+            ),
+            at,
+        )
+        if self.counts.created + self.counts.updated + self.counts.deactivated >= BATCH:
+            uow.sync.analyze()
+
+    def _write(self) -> None:
+        acct_id, product, at, plan = self.acct.id, self.product, self.started, self.plan
+        quarantined = [*self.pulled.bad, *plan.quarantined]
+        self.counts.quarantined = len(quarantined)
+        for q in quarantined:
+            self.counts.reasons[q.reason] = self.counts.reasons.get(q.reason, 0) + 1
+        lists: list[Sequence[Any]] = [
+            quarantined,
+            plan.unlinks,
+            plan.inserts,
+            plan.links,
+            plan.updates,
+            plan.link_updates,
+        ]
+        gained, touched = plan.gained, plan.touched
+        created = 0
+        for start in range(0, max(map(len, lists)), BATCH):
+            part = slice(start, start + BATCH)
+            with self.tx(True) as uow:
+                store = uow.sync
+                store.quarantine(self.run_id, acct_id, product, quarantined[part], at)
+                store.unlink(acct_id, product, plan.unlinks[part])
+                inserts = plan.inserts[part]
+                new_ids = store.insert_users(acct_id, product, inserts, at)
+                pending = [uid for uid in gained.values() if uid] if start == 0 else []
+                for uid, rec in zip(new_ids, inserts, strict=True):
+                    touched[uid] = rec
+                    if gained.get(rec.email) == 0:
+                        gained[rec.email] = uid
+                        pending.append(uid)
+                # Users gaining a role wait for their seat from the moment their role is written:
+                # a run that dies before its auto install leaves them for the next one.
+                store.join_waiting(acct_id, product, [(uid, at, PENDING) for uid in pending])
+                store.link(
+                    acct_id,
+                    product,
+                    [
+                        (ext, uid, touched[uid].active, touched[uid].roles)
+                        for ext, uid in plan.links[part]
+                    ],
                 )
-            )
-        self.gone = set(gone)
-        self.extra.update(gone)
-        self.counts.deactivated = len(gone)
-        if exclusive:
-            self.users_changed = True
+                store.update_users(plan.updates[part], at)
+                store.update_links(acct_id, product, plan.link_updates[part])
+                if new_ids or plan.updates[part]:
+                    uow.accounts.bump_versions(acct_id)  # cached decisions are stale
+            created += len(new_ids)
+            self.beat()
+        self.gained = gained
+        updated = {uid for uid, _ in plan.updates}
+        updated.update(
+            self.linked[ext].user_id for ext, _, _ in plan.link_updates if ext in self.linked
+        )
+        self.counts.created = created
+        self.counts.updated = len(updated)
+        for uid, rec in touched.items():
+            self.users[uid] = AgentRow(rec.email, rec.name, rec.ext, rec.active)
+
+    def _deactivate(self) -> None:
+        """A full pull is the only basis for deactivation: active users of this connector none of
+        whose external ids came back. Users also linked to another CRM stay active for the
+        account (that CRM still vouches for them); only this connector's agent row goes
+        inactive."""
+        acct_id, product = self.acct.id, self.product
+        for start in range(0, len(self.gone), BATCH):
+            part = self.gone[start : start + BATCH]
+            with self.tx(True) as uow:
+                store = uow.sync
+                shared = store.linked_elsewhere(acct_id, product, part)
+                exclusive = [uid for uid in part if uid not in shared]
+                store.deactivate(acct_id, product, part, exclusive, self.started)
+                if exclusive:
+                    uow.accounts.bump_versions(acct_id)
+            self.beat()
+        self.counts.deactivated = len(self.gone)
+        missing = [uid for uid in self.gone if uid not in self.users]
+        if missing:
+            with self.tx(False) as uow:
+                self.users.update(uow.sync.agent_users(acct_id, product, missing))
 
     def _auto_install(self) -> None:
-        """Seed 002 auto install: users gaining an activated role get a seat, in hard_cap only up
-        to capacity; the rest wait (``auto_install_waiting``) and get theirs in a later run."""
-        conn, acct_id, product = self.conn, self.acct.id, self.product
-        waiting_rows = conn.execute(
-            sa.select(
-                auto_install_waiting.c.user_id,
-                integration_users.c.email,
-                integration_users.c.active,
-                integration_users.c.roles,
-                auto_install_waiting.c.since,
-            )
-            .join(integration_users, integration_users.c.id == auto_install_waiting.c.user_id)
-            .where(
-                auto_install_waiting.c.account_id == acct_id,
-                auto_install_waiting.c.product == product,
-            )
-            .order_by(auto_install_waiting.c.since, auto_install_waiting.c.user_id)
-        ).all()
+        """Seed 002 auto install: users gaining an activated role of this product get its seat,
+        in hard_cap only up to capacity; the rest wait and get theirs in a later run."""
+        acct_id, product = self.acct.id, self.product
         activated = self.activated
         candidates: dict[str, int] = {}  # email -> user id; the waiting first, longest first
         waiting_ids: set[int] = set()
         dropped: list[int] = []
         since: dict[str, dt.datetime] = {}
-        for uid, email, active, roles, waited_since in waiting_rows:
+        with self.tx(False) as uow:
+            waiting = uow.sync.waiting(acct_id, product)
+        gaining = set(self.gained.values())
+        for uid, email, active, roles, waited_since in waiting:
             waiting_ids.add(uid)
-            if active and activated.intersection(roles or ()):
-                candidates[email] = uid
-                since[email] = waited_since
+            if active and not activated.isdisjoint(roles):
+                if uid not in gaining:  # those gaining now come in pull order, below
+                    candidates[email] = uid
+                    since[email] = waited_since
             else:
                 dropped.append(uid)  # lost the role or was deactivated: no longer waiting
         for email, uid in self.gained.items():
             candidates.setdefault(email, uid)
         if not candidates and not dropped:
             return
-        result = (
-            assign_seats(
-                self.uow,
-                self.acct,
-                product,
-                list(candidates),
-                actor=AUTO_INSTALL_ACTOR,
-                at=self.started,
-                reason="auto_install",
-                catalog=self.ports.catalog(),
-            )
-            if candidates
-            else SeatResult(self.acct.name, product)
-        )
-        self.newly_seated = result.newly_assigned
-        self.counts.seated = len(result.newly_assigned)
-        refused = {r["email"]: r["reason"] for r in result.refused}
-        self.counts.waiting = len(refused)
-        # Seated (now or before) and dropped users leave the waiting list; the refused stay/join.
-        leave = [candidates[e] for e in result.assigned if candidates[e] in waiting_ids]
-        for chunk in _chunks(leave + dropped):
-            conn.execute(
-                auto_install_waiting.delete().where(
-                    auto_install_waiting.c.account_id == acct_id,
-                    auto_install_waiting.c.product == product,
-                    auto_install_waiting.c.user_id.in_(chunk),
+        wanted = list(candidates)
+        catalog = self.ports.catalog()
+        extra: list[int] = []
+        for start in range(0, max(len(wanted), 1), BATCH):
+            part = wanted[start : start + BATCH]
+            with self.tx(True) as uow:
+                result = (
+                    assign_seats(
+                        uow,
+                        self.acct,
+                        product,
+                        part,
+                        actor=AUTO_INSTALL_ACTOR,
+                        at=self.started,
+                        reason="auto_install",
+                        catalog=catalog,
+                    )
+                    if part
+                    else SeatResult(self.acct.name, product)
                 )
-            )
-        join = [
-            {
-                "account_id": acct_id,
-                "product": product,
-                "user_id": candidates[e],
-                "since": since.get(e, self.started),
-                "reason": reason,
-            }
-            for e, reason in refused.items()
-        ]
-        if join:
-            stmt = _upsert(conn, auto_install_waiting)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["account_id", "product", "user_id"],
-                    set_={"reason": stmt.excluded.reason},
-                ),
-                join,
-            )
-        for email in result.newly_assigned:
-            uid = candidates[email]
-            if uid not in self.users:
-                self.extra.add(uid)  # seated from the waiting list: their agent row changes too
-
-    def _load_extra(self) -> None:
-        """Users the gate must see that this run did not pull (deactivated, seated from the
-        waiting list): read them, with this connector's external id."""
-        conn, iu = self.conn, integration_users
-        wanted = sorted(self.extra - self.users.keys())
-        for chunk in _chunks(wanted):
-            rows = conn.execute(
-                sa.select(
-                    iu.c.id,
-                    iu.c.email,
-                    iu.c.name,
-                    iu.c.active,
-                    sa.func.min(external_ids.c.external_id),
+                refused = {r["email"]: r["reason"] for r in result.refused}
+                leave = [candidates[e] for e in result.assigned if candidates[e] in waiting_ids]
+                if start == 0:
+                    leave += dropped
+                uow.sync.leave_waiting(acct_id, product, leave)
+                uow.sync.join_waiting(
+                    acct_id,
+                    product,
+                    [
+                        (candidates[e], since.get(e, self.started), reason)
+                        for e, reason in refused.items()
+                    ],
                 )
-                .join(external_ids, external_ids.c.user_id == iu.c.id)
-                .where(
-                    iu.c.id.in_(chunk),
-                    external_ids.c.account_id == self.acct.id,
-                    external_ids.c.product == self.product,
-                )
-                .group_by(iu.c.id, iu.c.email, iu.c.name, iu.c.active)
-            )
-            for uid, email, name, active, ext in rows:
-                self.users[uid] = (email, name, ext, bool(active))
+            self.newly_seated += result.newly_assigned
+            self.counts.seated += len(result.newly_assigned)
+            self.counts.waiting += len(refused)
+            extra += [
+                candidates[e] for e in result.newly_assigned if candidates[e] not in self.users
+            ]
+            self.beat()
+        if extra:
+            # Seated from the waiting list: their agent row changes too.
+            with self.tx(False) as uow:
+                self.users.update(uow.sync.agent_users(acct_id, product, extra))
 
     def _gate_and_write_agents(self) -> None:
         """Gate ``agent_sync`` for every user the run touched and write the directory rows.
 
         The decision is :func:`entitlement.decide`, the check's own rule, on a snapshot of the
-        account read in the run's transaction (seats as auto install left them). It depends on a
-        user only through (active, seated), so it is made once per pair, not once per user.
+        account read after auto install. It depends on a user only through (active, seated), so
+        it is made once per pair, not once per user.
         """
-        conn, acct_id, product, at = self.conn, self.acct.id, self.product, self.started
-        self._load_extra()
-        if not self.users:
+        acct_id, product, at = self.acct.id, self.product, self.started
+        users, gone = self.users, set(self.gone)
+        if not users:
             return
-        contract = self.uow.contracts.find(self.acct, product)
-        assigned = self.uow.seats.count_assigned(acct_id, product)
-        enabled = conn.execute(
-            sa.select(installations.c.enabled).where(
-                installations.c.account_id == acct_id, installations.c.product == product
+        with self.tx(False) as uow:
+            store = uow.sync
+            contract = uow.contracts.find(self.acct, product)
+            assigned = uow.seats.count_assigned(acct_id, product)
+            enabled = store.enabled(acct_id, product)
+            # Per batch of users their seats and directory rows are looked up by id; when the
+            # connector has no more such rows than the run has users (a full sync), one read of
+            # them all costs less than as many lookups.
+            seated_all = (
+                store.seated_among(acct_id, product, (), True) if assigned <= len(users) else None
             )
-        ).scalar()
+            agents_all = (
+                store.agents_among(acct_id, product, (), True)
+                if store.agent_count(acct_id, product) <= len(users)
+                else None
+            )
         base = entitlement.Snapshot(
             account=self.acct.name,
             region=self.acct.region,
             version=0,
             has_contract=contract is not None,
             contracted=0 if contract is None else contract.quantity,
-            enabled=enabled is None or bool(enabled),
+            enabled=enabled is None or enabled,
             users={},
             assigned=assigned,
         )
@@ -747,147 +460,59 @@ class _Run:
         gated_features = self.ports.adapters.gated_features(product)
         pre_enablement = timeline.phase_at(self.acct.region, at).phase == "pre_enablement"
         decisions: dict[tuple[bool, bool], bool] = {}
-        bulk = self.bulk_agents
-        at_value, run_id = self.at_value, self.run_id
-        users, gone = self.users, self.gone
         gated = synced = 0
-        mark = _mark(conn)
-        seats_sql = (
-            f"SELECT user_id FROM seats WHERE account_id = {mark} AND product = {mark} "
-            "AND user_id IN"
-        )
-        agents_sql = (
-            "SELECT user_id, active FROM agent_directory "
-            f"WHERE account_id = {mark} AND product = {mark} AND user_id IN"
-        )
-        # Per chunk of users, their seats and directory rows are looked up by id; when the
-        # connector has no more such rows than the run has users (a full sync), one read of them
-        # all costs less than as many lookups.
-        agent_count = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(agent_directory)
-            .where(agent_directory.c.account_id == acct_id, agent_directory.c.product == product)
-        ).scalar_one()
-        all_seated: set[int] | None = None
-        if assigned <= len(users):
-            all_seated = {
-                r[0]
-                for r in _rows(
-                    conn,
-                    f"SELECT user_id FROM seats WHERE account_id = {mark} AND product = {mark}",
-                    (acct_id, product),
+        ordered = sorted(users)
+        for start in range(0, len(ordered), BATCH):
+            chunk = ordered[start : start + BATCH]
+            with self.tx(True) as uow:
+                store = uow.sync
+                seated_ids = (
+                    seated_all
+                    if seated_all is not None
+                    else store.seated_among(acct_id, product, chunk, False)
                 )
-            }
-        all_agents: dict[int, bool] | None = None
-        if agent_count <= len(users):
-            all_agents = {
-                r[0]: bool(r[1])
-                for r in _rows(
-                    conn,
-                    "SELECT user_id, active FROM agent_directory "
-                    f"WHERE account_id = {mark} AND product = {mark}",
-                    (acct_id, product),
+                agent_rows = (
+                    agents_all
+                    if agents_all is not None
+                    else store.agents_among(acct_id, product, chunk, False)
                 )
-            }
-        for chunk in _chunks(sorted(users), 1000):
-            seated_ids = (
-                all_seated
-                if all_seated is not None
-                else {r[0] for r in _select_in(conn, seats_sql, (acct_id, product), chunk, _CHUNK)}
-            )
-            agent_rows = (
-                all_agents
-                if all_agents is not None
-                else {
-                    r[0]: bool(r[1])
-                    for r in _select_in(conn, agents_sql, (acct_id, product), chunk, _CHUNK)
-                }
-            )
-            writes: list[Any] = []
-            write = writes.extend
-            for uid in chunk:
-                email, name, ext, active = users[uid]
-                seated = uid in seated_ids
-                key = (active, seated)
-                allowed = decisions.get(key)
-                if allowed is None:
-                    snap = attrs.evolve(base, users={email: key})
-                    allowed = entitlement.decide(
-                        snap, product, email, "agent_sync", at, timeline, gated_features
-                    ).allowed
-                    decisions[key] = allowed
-                was_agent = agent_rows.get(uid, False)
-                if allowed and in_overage and not seated and not was_agent and not pre_enablement:
-                    allowed = False  # a new agent while the account is in overage
-                # A user this connector dropped stays active for the account if another CRM
-                # still has them, but is no longer this connector's agent.
-                dropped = uid in gone
-                is_agent = active and allowed and not dropped
-                if active and not allowed and not dropped:
-                    gated += 1
-                if is_agent:
-                    synced += 1
-                elif uid not in agent_rows:
-                    continue  # never an agent: nothing to take back
-                write((acct_id, product, uid, ext, email, name, is_agent, at_value, run_id))
-            bulk.run(writes)
+                writes: list[tuple[int, AgentRow, bool]] = []
+                for uid in chunk:
+                    row = users[uid]
+                    active = row.active
+                    seated = uid in seated_ids
+                    key = (active, seated)
+                    allowed = decisions.get(key)
+                    if allowed is None:
+                        snap = attrs.evolve(base, users={row.email: key})
+                        allowed = entitlement.decide(
+                            snap, product, row.email, "agent_sync", at, timeline, gated_features
+                        ).allowed
+                        decisions[key] = allowed
+                    was_agent = agent_rows.get(uid, False)
+                    if (
+                        allowed
+                        and in_overage
+                        and not seated
+                        and not was_agent
+                        and not pre_enablement
+                    ):
+                        allowed = False  # a new agent while the account is in overage
+                    # A user this connector dropped stays active for the account if another CRM
+                    # still has them, but is no longer this connector's agent.
+                    dropped = uid in gone
+                    is_agent = active and allowed and not dropped
+                    if active and not allowed and not dropped:
+                        gated += 1
+                    if is_agent:
+                        synced += 1
+                    elif uid not in agent_rows:
+                        continue  # never an agent: nothing to take back
+                    writes.append((uid, row, is_agent))
+                store.write_agents(acct_id, product, writes, at, self.run_id)
+            self.beat()
         self.counts.gated += gated
         self.counts.agents_synced += synced
-
-    def _commit_cursor(self, cursor_row: Any) -> None:
-        conn = self.conn
-        old = cursor_row.cursor if cursor_row is not None else None
-        new = old
-        if self.max_stamp is not None:
-            # Never past the run's start: a change stamped later than that (clock skew, a change
-            # during the run) would otherwise be skipped by the next incremental pull.
-            stamp = min(self.max_stamp, self.started)
-            new = stamp if old is None or stamp > old else old
-        runs_since_full = 0 if self.full else (cursor_row.runs_since_full + 1 if cursor_row else 1)
-        values = {
-            "cursor": new,
-            "runs_since_full": runs_since_full,
-            "last_full_at": self.started if self.full else (cursor_row and cursor_row.last_full_at),
-            "updated_at": self.started,
-        }
-        if cursor_row is None:
-            conn.execute(
-                sync_cursors.insert().values(
-                    account_id=self.acct.id, product=self.product, **values
-                )
-            )
-        else:
-            conn.execute(
-                sync_cursors.update()
-                .where(
-                    sync_cursors.c.account_id == self.acct.id,
-                    sync_cursors.c.product == self.product,
-                )
-                .values(**values)
-            )
-
-    def record(self, outcome: str, seconds: float, message: str) -> None:
-        c = self.counts
-        self.conn.execute(
-            sync_runs.update()
-            .where(sync_runs.c.id == self.run_id)
-            .values(
-                outcome=outcome,
-                pulled=c.pulled,
-                created=c.created,
-                updated=c.updated,
-                deactivated=c.deactivated,
-                quarantined=c.quarantined,
-                seated=c.seated,
-                waiting=c.waiting,
-                gated=c.gated,
-                agents_synced=c.agents_synced,
-                requests=self.ctx.requests,
-                retries=self.ctx.retries,
-                seconds=seconds,
-                message=message[:500],
-            )
-        )
 
 
 def _message(exc: BaseException, scrub: Callable[[str], str]) -> str:
@@ -896,21 +521,42 @@ def _message(exc: BaseException, scrub: Callable[[str], str]) -> str:
     return scrub(f"{type(exc).__name__}: {exc}")
 
 
+def default_owner() -> str:
+    """Who runs a sync, for its lease: host, process id and a random part (a pid is reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 # -- scheduling ---------------------------------------------------------------------------------------
 @attrs.frozen
 class DueResult:
     account: str
     product: str
-    outcome: str  # succeeded | failed | halted | error
+    outcome: str  # succeeded | failed | halted | skipped | error
     message: str = ""
     result: SyncResult | None = None
 
 
 class SyncService:
-    """Sync runs (one per account and connector), the schedule of due runs, and what runs wrote."""
+    """Sync runs (one per account and connector), the schedule of due runs, and what runs wrote.
 
-    def __init__(self, ports: Ports) -> None:
+    :param lease_seconds: how long a run's lease lasts without a heartbeat (seconds); a run
+        renews it every third of that while it pulls.
+    :param owner: who holds the leases of this service's runs (default: host, pid, a random part).
+    """
+
+    def __init__(
+        self,
+        ports: Ports,
+        *,
+        lease_seconds: float = LEASE_SECONDS,
+        owner: str | None = None,
+    ) -> None:
         self.ports = ports
+        self.lease_seconds = lease_seconds
+        self.owner = owner or default_owner()
+
+    def _lease_until(self, at: dt.datetime) -> dt.datetime:
+        return at + dt.timedelta(seconds=self.lease_seconds)
 
     def sync(
         self,
@@ -924,7 +570,8 @@ class SyncService:
         on_page: Callable[[int], None] | None = None,
     ) -> SyncResult:
         """Run one sync of ``product`` for ``account``. Returns the run's result; a failure of the
-        CRM is a ``failed`` outcome (recorded), not an exception. Raises for what the caller got
+        CRM is a ``failed`` outcome (recorded), not an exception; another live run of the
+        connector makes this one ``skipped`` (remedy ``wait``). Raises for what the caller got
         wrong: an unknown account, no installation, a disabled connector (:class:`Conflict`,
         remedy ``enable``)."""
         ports = self.ports
@@ -935,11 +582,7 @@ class SyncService:
         with read(ports) as uow:
             acct = uow.accounts.get(account)
             inst = require_installation(uow, account, product)
-            cursor_row = uow.connection.execute(
-                sa.select(sync_cursors).where(
-                    sync_cursors.c.account_id == acct.id, sync_cursors.c.product == product
-                )
-            ).first()
+            cursor = uow.sync.cursor(acct.id, product)
         if not inst.enabled:
             raise Conflict(
                 f"{product} is disabled on account {account!r}: syncs do not run",
@@ -950,36 +593,117 @@ class SyncService:
         is_full = (
             full
             or not info.supports_cursor
-            or cursor_row is None
-            or cursor_row.cursor is None
-            or cursor_row.runs_since_full + 1 >= inst.connector.full_every
+            or cursor is None
+            or cursor.cursor is None
+            or cursor.runs_since_full + 1 >= inst.connector.full_every
         )
-        since = None if is_full or cursor_row is None else cursor_row.cursor
+        since = (
+            None
+            if is_full or cursor is None or cursor.cursor is None
+            else rules.incremental_since(cursor.cursor, info.lookback_seconds)
+        )
         ctx = ports.adapters.request_context(retry)
-        run: _Run | None = None
-        outcome, message = "succeeded", ""
-        try:
+        interrupted: list[RunLease] = []
+        run_id: int | None = None
+        if not dry_run:
             with ports.db.write() as uow:
-                run = _Run(
-                    ports,
-                    uow,
-                    acct,
-                    inst,
-                    hooks,
-                    settings,
-                    ctx,
-                    full=is_full,
-                    force=force,
-                    started=started,
-                    on_page=on_page,
-                )
-                run.execute(since, cursor_row)
-                if run.counts.waiting:
-                    message = f"{run.counts.waiting} user(s) wait for a seat (auto install)"
-                run.record(outcome, time.perf_counter() - t0, message)
-                if dry_run:
+                interrupted = uow.sync.expire_leases(acct.id, product, started)
+                live = uow.sync.live_run(acct.id, product, started)
+                if live is None:
+                    run_id = uow.sync.start_run(
+                        acct.id,
+                        product,
+                        started=started,
+                        full=is_full,
+                        forced=force,
+                        owner=self.owner,
+                        lease_until=self._lease_until(started),
+                    )
+            if live is not None:
+                return self._skipped(account, product, is_full, started, t0, live, interrupted)
+        found = [{"run": i.run_id, "started_at": i.started_at} for i in interrupted]
+        note = (
+            "found interrupted run(s) "
+            + ", ".join(f"{i.run_id} (started {i.started_at.isoformat()})" for i in interrupted)
+            if interrupted
+            else ""
+        )
+        outcome, message = "succeeded", ""
+        pulled = _Pulled()
+        run: _Reconcile | None = None
+        try:
+            self._pull(
+                hooks,
+                product,
+                settings,
+                since,
+                ctx,
+                pulled,
+                run_id,
+                on_page,
+                frozenset(inst.connector.activated_roles),
+            )
+            if run_id is not None:
+                self._heartbeat(run_id)
+            if dry_run:
+                with ports.db.write() as uow:
+                    rid = uow.sync.start_run(  # its row goes with the rollback
+                        acct.id,
+                        product,
+                        started=started,
+                        full=is_full,
+                        forced=force,
+                        owner=self.owner,
+                        lease_until=self._lease_until(started),
+                    )
+                    one = contextlib.nullcontext(uow)
+                    run = _Reconcile(
+                        ports,
+                        lambda write: one,
+                        acct,
+                        inst,
+                        pulled,
+                        run_id=rid,
+                        full=is_full,
+                        force=force,
+                        started=started,
+                    )
+                    run.prepare()
+                    run.apply()
+                    run.finish(uow, cursor)
                     raise _DryRun()
-                uow.record(_finished(run, outcome, is_full, started, t0, ctx, message))
+            assert run_id is not None
+            beat = self._beater(run_id)
+            run = _Reconcile(
+                ports,
+                lambda write: ports.db.write() if write else ports.db.read(),
+                acct,
+                inst,
+                pulled,
+                run_id=run_id,
+                full=is_full,
+                force=force,
+                started=started,
+                beat=beat,
+            )
+            run.prepare()
+            run.apply()
+            if run.counts.waiting:
+                message = f"{run.counts.waiting} user(s) wait for a seat (auto install)"
+            message = "; ".join(filter(None, [message, note]))
+            with ports.db.write() as uow:
+                run.finish(uow, cursor)
+                uow.sync.finish_run(
+                    run_id,
+                    outcome=outcome,
+                    full=is_full,
+                    counts=run.counts,
+                    requests=ctx.requests,
+                    retries=ctx.retries,
+                    seconds=time.perf_counter() - t0,
+                    message=message,
+                )
+                uow.record(_finished(run, account, outcome, is_full, started, t0, ctx, message))
         except _DryRun:
             pass
         except _Halted as exc:
@@ -988,37 +712,30 @@ class SyncService:
             outcome = "failed"
             message = _message(exc, lambda text: ports.adapters.scrub(text, settings))
             logger.error("sync of %s for %s failed: %s", product, account, message)
-        counts = run.counts if run is not None else _Counts()
-        if outcome != "succeeded":
-            # Rolled back: nothing of the run was written; say what was pulled and why it stopped.
-            counts = _Counts(
-                pulled=counts.pulled, quarantined=counts.quarantined, reasons=counts.reasons
-            )
-        seconds = time.perf_counter() - t0
-        run_id: int | None = None
-        if dry_run:
-            pass
-        elif outcome == "succeeded":
-            assert run is not None
-            run_id = run.run_id
+        if outcome == "succeeded" and run is not None:
+            counts = run.counts
         else:
+            # Halted or failed before the first write, or a dry run: nothing of the run was
+            # written; say what was pulled and why it stopped. (A run that failed between two
+            # batches of its reconcile leaves the cursor where it was: the next run re-applies.)
+            reasons: dict[str, int] = {}
+            for q in pulled.bad:
+                reasons[q.reason] = reasons.get(q.reason, 0) + 1
+            counts = RunCounts(pulled=pulled.read, quarantined=len(pulled.bad), reasons=reasons)
+            message = "; ".join(filter(None, [message, note]))
+        seconds = time.perf_counter() - t0
+        if outcome != "succeeded" and run_id is not None:
             with ports.db.write() as uow:
-                run_id = uow.connection.execute(
-                    sync_runs.insert().values(
-                        account_id=acct.id,
-                        product=product,
-                        started_at=started,
-                        outcome=outcome,
-                        full=is_full,
-                        forced=force,
-                        pulled=counts.pulled,
-                        quarantined=counts.quarantined,
-                        requests=ctx.requests,
-                        retries=ctx.retries,
-                        seconds=seconds,
-                        message=message[:500],
-                    )
-                ).inserted_primary_key[0]
+                uow.sync.finish_run(
+                    run_id,
+                    outcome=outcome,
+                    full=is_full,
+                    counts=counts,
+                    requests=ctx.requests,
+                    retries=ctx.retries,
+                    seconds=seconds,
+                    message=message,
+                )
                 uow.audit.record(
                     at=started,
                     action="sync.run",
@@ -1061,43 +778,122 @@ class SyncService:
             retries=ctx.retries,
             message=message,
         )
-        result = SyncResult(summary, run_id, counts.waiting, dry_run, dict(counts.reasons))
+        result = SyncResult(summary, run_id, counts.waiting, dry_run, dict(counts.reasons), found)
         if not dry_run:
-            self._after_commit(result, run)
+            self._after_commit(result, acct.id)
         return result
 
-    def _after_commit(self, result: SyncResult, run: _Run | None) -> None:
+    def _pull(
+        self,
+        hooks: Any,
+        product: str,
+        settings: Any,
+        since: dt.datetime | None,
+        ctx: RequestStats,
+        pulled: _Pulled,
+        run_id: int | None,
+        on_page: Callable[[int], None] | None,
+        activated: frozenset[str],
+    ) -> None:
+        """Pull every page and validate it as it comes, outside any write transaction; renew
+        the run's lease between pages."""
+        # The lease is renewed by the injectable clock, as it is judged: a test clock that moves
+        # renews it, a clock stopped at --as-of never lets it expire.
+        beat = self.ports.now()
+        every = dt.timedelta(seconds=self.lease_seconds / 3)
+        for page in hooks.pull_users(product, settings, since, ctx, activated_roles=activated):
+            valid, bad, newest, read_ = rules.validate_page(page.users, pulled.seen)
+            pulled.staged.extend(valid)
+            pulled.bad.extend(bad)
+            pulled.read += read_
+            if newest is not None and (pulled.newest is None or newest > pulled.newest):
+                pulled.newest = newest
+            # An adapter's read-ahead thread (core.readahead) needs the GIL after each socket
+            # read of the next page; give it a turn between pages.
+            time.sleep(0)
+            if on_page is not None:
+                on_page(pulled.read)
+            if run_id is not None and self.ports.now() - beat >= every:
+                beat = self._heartbeat(run_id)
+
+    def _beater(self, run_id: int) -> Callable[[], None]:
+        """A heartbeat to call between the reconcile's transactions: renews the lease when a
+        third of it has passed (by the injectable clock)."""
+        last = [self.ports.now()]
+        every = dt.timedelta(seconds=self.lease_seconds / 3)
+
+        def beat() -> None:
+            if self.ports.now() - last[0] >= every:
+                last[0] = self._heartbeat(run_id)
+
+        return beat
+
+    def _heartbeat(self, run_id: int) -> dt.datetime:
+        """Renew the run's lease; returns when. Raises :class:`Conflict` (remedy ``rerun``) when
+        another run took this one for dead meanwhile."""
+        now = self.ports.now()
+        with self.ports.db.write() as uow:
+            held = uow.sync.renew_lease(run_id, self.owner, now, self._lease_until(now))
+        if not held:
+            raise Conflict(
+                f"sync run {run_id} lost its lease (taken for dead by another run): stopped",
+                remedy="rerun",
+                context={"run": run_id},
+            )
+        return now
+
+    def _skipped(
+        self,
+        account: str,
+        product: str,
+        full: bool,
+        started: dt.datetime,
+        t0: float,
+        live: RunLease,
+        interrupted: list[RunLease],
+    ) -> SyncResult:
+        until = live.expires_at.isoformat() if live.expires_at else "?"
+        message = (
+            f"skipped: run {live.run_id} of {product} for {account} is under way "
+            f"(started {live.started_at.isoformat()}, lease held by {live.owner} until {until})"
+        )
+        summary = SyncSummary(
+            account=account,
+            product=product,
+            outcome="skipped",
+            full=full,
+            started_at=started,
+            seconds=time.perf_counter() - t0,
+            message=message,
+        )
+        found = [{"run": i.run_id, "started_at": i.started_at} for i in interrupted]
+        return SyncResult(summary, None, interrupted=found)
+
+    def _after_commit(self, result: SyncResult, account_id: int) -> None:
         """The run's events were written with it; deliver them, then stream its agents to the
         ``agents_written`` listeners (read back by run id: a run may write 100,000)."""
         ports = self.ports
         deliver_pending(ports)
         s = result.summary
-        if s.outcome == "succeeded" and run is not None and ports.publisher.wants_agents():
-            for batch in self._agents_of_run(run.acct.id, s.product, run.run_id):
+        if (
+            s.outcome == "succeeded"
+            and result.run_id is not None
+            and ports.publisher.wants_agents()
+        ):
+            for batch in self._agents_of_run(account_id, s.product, result.run_id):
                 ports.publisher.agents_written(s.account, s.product, batch, s.started_at)
 
     def _agents_of_run(
         self, account_id: int, product: str, run_id: int
     ) -> Iterator[list[AgentRecord]]:
-        ad = agent_directory
         last = 0
         while True:
             with read(self.ports) as uow:
-                rows = uow.connection.execute(
-                    sa.select(ad.c.user_id, ad.c.email, ad.c.name, ad.c.external_id, ad.c.active)
-                    .where(
-                        ad.c.account_id == account_id,
-                        ad.c.product == product,
-                        ad.c.run_id == run_id,
-                        ad.c.user_id > last,
-                    )
-                    .order_by(ad.c.user_id)
-                    .limit(1000)
-                ).all()
+                rows = uow.sync.agents_of_run(account_id, product, run_id, last, 1000)
             if not rows:
                 return
             last = rows[-1][0]
-            yield [AgentRecord(r.email, r.name, r.external_id, bool(r.active)) for r in rows]
+            yield [AgentRecord(a.email, a.name, a.ext, a.active) for _, a in rows]
 
     def full_sync(self, account: str, product: str) -> SyncSummary:
         """A forced full sync, for benchmarks and demos: the whole pipeline, no deletion guard."""
@@ -1108,16 +904,7 @@ class SyncService:
         ran)."""
         now = self.ports.now()
         with read(self.ports) as uow:
-            last = {
-                (r.account_id, r.product): r.last
-                for r in uow.connection.execute(
-                    sa.select(
-                        sync_runs.c.account_id,
-                        sync_runs.c.product,
-                        sa.func.max(sync_runs.c.started_at).label("last"),
-                    ).group_by(sync_runs.c.account_id, sync_runs.c.product)
-                )
-            }
+            last = uow.sync.last_starts()
             installed = uow.installs.list()
         due = []
         for inst in installed:
@@ -1164,48 +951,39 @@ class SyncService:
     def runs(
         self, account: str, product: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
+        """The latest runs, newest first. A ``running`` run whose lease expired shows as
+        ``interrupted`` (the next run of its connector records it so)."""
+        now = self.ports.now()
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
-            query = (
-                sa.select(sync_runs)
-                .where(sync_runs.c.account_id == acct.id, sync_runs.c.outcome != "running")
-                .order_by(sync_runs.c.id.desc())
-                .limit(limit)
-            )
-            if product is not None:
-                query = query.where(sync_runs.c.product == product)
-            out = []
-            for r in uow.connection.execute(query):
-                row = dict(r._mapping)
-                row.pop("account_id")
-                row["account"] = account
-                out.append(row)
-            return out
+            rows = uow.sync.runs(acct.id, product, limit)
+        out = []
+        for row in rows:
+            expires = row.pop("lease_expires_at")
+            row.pop("owner")
+            row.pop("heartbeat_at")
+            if row["outcome"] == "running" and (expires is None or expires <= now):
+                row["outcome"] = "interrupted"
+                row["message"] = row["message"] or (
+                    f"interrupted: its process stopped (started {row['started_at'].isoformat()})"
+                )
+            row["account"] = account
+            out.append(row)
+        return out
 
     def quarantined(self, run_id: int) -> list[dict[str, Any]]:
-        q = sync_quarantine
         with read(self.ports) as uow:
-            rows = uow.connection.execute(
-                sa.select(q.c.external_id, q.c.email, q.c.reason)
-                .where(q.c.run_id == run_id)
-                .order_by(q.c.id)
-            )
-            return [dict(r._mapping) for r in rows]
+            return uow.sync.quarantined(run_id)
 
     def agents(self, account: str, product: str) -> list[dict[str, Any]]:
-        ad = agent_directory
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
-            rows = uow.connection.execute(
-                sa.select(ad.c.email, ad.c.name, ad.c.external_id, ad.c.active)
-                .where(ad.c.account_id == acct.id, ad.c.product == product)
-                .order_by(ad.c.email)
-            )
-            return [dict(r._mapping) for r in rows]
+            return uow.sync.agents(acct.id, product)
 
 
 def _finished(
-    run: _Run,
+    run: _Reconcile,
+    account: str,
     outcome: str,
     full: bool,
     started: dt.datetime,
@@ -1215,7 +993,7 @@ def _finished(
 ) -> SyncFinished:
     c = run.counts
     return SyncFinished(
-        account=run.acct.name,
+        account=account,
         product=run.product,
         at=started,
         run_id=run.run_id,

@@ -8,6 +8,10 @@ Roles and what they reach (the HTTP API names the scope of each route):
   changes (acts still need the token's actor to hold Install or Manage, seed 002);
 - ``admin``   — everything of its account: users and seats, installations, syncs, quarantine, and
   what ``billing`` and ``check`` reach; acts still need the actor's authority.
+- ``partner`` — a partner acting in the account (seed 002: add-on plans "will be activated in your
+  Account by the Partner, based on contracted terms"): the token names the partner (one the
+  catalog lists as a product's publisher) and reaches the add-ons of the products that partner
+  publishes, nothing else; the actor, if any, is the partner's person, recorded beside it.
 
 A token is a random 256-bit secret (``sgt_`` + 43 URL-safe characters), so a plain SHA-256 digest
 stored with a unique index is enough to find it and cannot be reversed; the secret itself is
@@ -25,7 +29,7 @@ from typing import Any
 import attrs
 
 from ..domain.vocabulary import check_choice, normalize_email
-from ..errors import NotFound
+from ..errors import BadInput, NotFound
 from .base import read, transaction
 from .ports import Ports
 from .ports.tokens import StoredToken
@@ -50,6 +54,7 @@ class Role(StrEnum):
     CHECK = "check"
     ADMIN = "admin"
     BILLING = "billing"
+    PARTNER = "partner"
 
 
 class Scope(StrEnum):
@@ -58,12 +63,14 @@ class Scope(StrEnum):
     CHECK = "check"
     BILLING = "billing"
     ADMIN = "admin"
+    PARTNER = "partner"  # add-on plans of the products the token's partner publishes
 
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.CHECK: frozenset({Scope.CHECK}),
     Role.BILLING: frozenset({Scope.BILLING}),
     Role.ADMIN: frozenset({Scope.CHECK, Scope.BILLING, Scope.ADMIN}),
+    Role.PARTNER: frozenset({Scope.PARTNER}),
 }
 
 
@@ -82,6 +89,7 @@ class TokenInfo:
     created_at: dt.datetime
     created_by: str | None
     revoked_at: dt.datetime | None
+    partner: str | None = None
 
     @classmethod
     def of(cls, stored: StoredToken) -> TokenInfo:
@@ -93,6 +101,7 @@ class TokenInfo:
             stored.created_at,
             stored.created_by,
             stored.revoked_at,
+            stored.partner,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -104,6 +113,7 @@ class TokenInfo:
             "created_at": self.created_at,
             "created_by": self.created_by,
             "revoked_at": self.revoked_at,
+            "partner": self.partner,
         }
 
 
@@ -120,12 +130,16 @@ class IssuedToken:
 
 @attrs.frozen
 class Principal:
-    """Who a request is: the token's id, account, role and actor."""
+    """Who a request is: the token's id, account, role and actor (and when the token was made:
+    the console ends a session token older than its session's length), and a ``partner``
+    token's partner."""
 
     token_id: str
     account: str
     role: str
     actor: str | None
+    created_at: dt.datetime | None = None
+    partner: str | None = None
 
     def may(self, scope: str) -> bool:
         return scope in ROLE_SCOPES[self.role]
@@ -136,15 +150,24 @@ class TokenService:
         self.ports = ports
 
     def create(
-        self, account: str, role: str, actor: str | None = None, created_by: str | None = None
+        self,
+        account: str,
+        role: str,
+        actor: str | None = None,
+        created_by: str | None = None,
+        *,
+        partner: str | None = None,
     ) -> IssuedToken:
         """Make a token of ``role`` for ``account``. ``actor`` (an email) is whose purchasing
         authority the token's admin and billing acts use; without one those acts are refused
-        (remedy ``name_actor``). Raises :class:`BadInput` (role, actor) and :class:`NotFound`
+        (remedy ``name_actor``). A ``partner`` token names ``partner``, one the catalog in
+        force lists as a product's publisher (its ``actor``: the partner's person); no other
+        role takes one. Raises :class:`BadInput` (role, actor, partner) and :class:`NotFound`
         (account)."""
         check_choice("role", role, Role)
         who = None if actor is None else normalize_email(actor)
         now = self.ports.now()
+        partner = self._partner(role, partner, now.date())
         secret = PREFIX + secrets.token_urlsafe(32)
         token_id = "tok_" + secrets.token_hex(6)
         with transaction(self.ports) as uow:
@@ -157,17 +180,38 @@ class TokenService:
                 digest=digest_of(secret),
                 at=now,
                 created_by=created_by,
+                partner=partner,
             )
+            detail = {"token": token_id, "role": role, "token_actor": who}
+            if partner is not None:
+                detail["partner"] = partner
             uow.audit.record(
                 at=now,
                 action="token.create",
                 outcome="ok",
                 account=account,
                 actor=created_by,
-                detail={"token": token_id, "role": role, "token_actor": who},
+                detail=detail,
             )
-        info = TokenInfo(token_id, account, role, who, now, created_by, None)
+        info = TokenInfo(token_id, account, role, who, now, created_by, None, partner)
         return IssuedToken(info, secret)
+
+    def _partner(self, role: str, partner: str | None, day: dt.date) -> str | None:
+        """The partner a ``partner`` token acts for: one the catalog in force on ``day`` names
+        as a product's publisher. Raises :class:`BadInput`."""
+        if role != Role.PARTNER:
+            if partner is not None:
+                raise BadInput("partner", partner, "no partner: only a partner token names one")
+            return None
+        known = sorted(self.ports.catalog().partners(day))
+        named = (partner or "").strip().lower()
+        if named not in known:
+            raise BadInput(
+                "partner",
+                partner or "none",
+                f"a partner the catalog lists: {', '.join(known) or 'none listed'}",
+            )
+        return named
 
     def list(self, account: str | None = None) -> list[TokenInfo]:
         """Tokens of ``account`` (or of every account), revoked ones included, oldest first."""
@@ -204,4 +248,6 @@ class TokenService:
             found = uow.tokens.by_digest(digest_of(secret))
         if found is None or found.revoked_at is not None:
             return None
-        return Principal(found.id, found.account, found.role, found.actor)
+        return Principal(
+            found.id, found.account, found.role, found.actor, found.created_at, found.partner
+        )

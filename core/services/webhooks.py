@@ -24,7 +24,7 @@ import datetime as dt
 import ipaddress
 import random
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,11 +48,18 @@ from .install_links import require_keys
 from .ports import Ports
 from .ports.orders import ClaimedDelivery, DeliveryRow, EndpointRow, PostResult
 
-__all__ = ["DeliveryInfo", "DeliveryRun", "EndpointCreated", "EndpointInfo", "WebhookService"]
+__all__ = [
+    "DELIVERY_STATUSES",
+    "DeliveryInfo",
+    "DeliveryRun",
+    "EndpointCreated",
+    "EndpointInfo",
+    "WebhookService",
+]
 
 SECRET_PREFIX = "whsec_"
 LEASE = dt.timedelta(minutes=5)  # a sender that died holding deliveries lets them go after this
-_STATUSES = ("pending", "delivered", "failed")
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
 def check_url(url: str) -> str:
@@ -334,13 +341,23 @@ class WebhookService:
             )
 
     # -- the sender ---------------------------------------------------------------------------------
-    def deliver(self, account: str | None = None, *, batch: int = 100) -> DeliveryRun:
+    def deliver(
+        self,
+        account: str | None = None,
+        *,
+        batch: int = 100,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> DeliveryRun:
         """Post every delivery due now (of ``account``, or all), ``batch`` at a time, until none
         is due: a success is ``delivered``; a failure is retried after
         :func:`~seatgate.core.domain.webhooks.retry_delay` while the day of retries lasts, then
         ``failed``. Leases keep two senders off the same delivery. Requests are made outside any
         transaction. Raises :class:`Conflict` when something is due and there is no server secret
-        to sign it with (nothing due: a cron run on a deployment without webhooks is a no-op)."""
+        to sign it with (nothing due: a cron run on a deployment without webhooks is a no-op).
+
+        :param should_stop: asked before each batch is claimed (a server shutting down): True
+            ends the run there; a batch already claimed is always posted and recorded, so
+            nothing is left leased."""
         run = DeliveryRun()
         account_id = None
         if account is not None:
@@ -349,7 +366,14 @@ class WebhookService:
         seen: set[int] = set()
         secrets_of: dict[int, str] = {}  # endpoint -> its signing secret, unsealed once a run
         while True:
+            if should_stop is not None and should_stop():
+                return run
             now = self.ports.now()
+            with read(self.ports) as uow:  # an idle sender (a server's) takes no write lock
+                if not uow.webhooks.any_due(now, account_id):
+                    return run
+            # Before claiming: a refusal must not leave deliveries leased (held for LEASE).
+            keys = require_keys(self.ports)
             with transaction(self.ports) as uow:
                 claimed = [
                     c
@@ -358,7 +382,6 @@ class WebhookService:
                 ]
             if not claimed:
                 return run
-            keys = require_keys(self.ports)
             poster = self.ports.orders.poster
             assert poster is not None, "bootstrap always gives an HTTP client"
             results: builtins.list[tuple[ClaimedDelivery, PostResult, dt.datetime]] = []
@@ -465,8 +488,8 @@ class WebhookService:
         limit: int = 50,
     ) -> builtins.list[DeliveryInfo]:
         """The account's deliveries, newest first (``status``: pending, delivered, failed)."""
-        if status is not None and status not in _STATUSES:
-            raise BadInput("status", status, _STATUSES)
+        if status is not None and status not in DELIVERY_STATUSES:
+            raise BadInput("status", status, DELIVERY_STATUSES)
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
             rows = uow.webhooks.deliveries(acct.id, endpoint, status, limit)

@@ -73,7 +73,8 @@ def select_in(
 class BulkInsert:
     """An INSERT (or upsert) of many rows, sent straight to the driver (see the module docstring).
 
-    ``conflict`` names the key of ``ON CONFLICT (...) DO UPDATE SET`` every other column.
+    ``conflict`` names the key of ``ON CONFLICT (...) DO UPDATE SET`` every other column (or the
+    columns ``update`` names; none: ``DO NOTHING``).
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class BulkInsert:
         table: sa.Table,
         columns: Sequence[str],
         conflict: Sequence[str] = (),
+        update: Sequence[str] | None = None,
     ) -> None:
         self.conn = conn
         self.table = table
@@ -90,9 +92,11 @@ class BulkInsert:
         self._row = f"({', '.join([mark(conn)] * len(columns))})"
         self._tail = ""
         if conflict:
-            updates = [c for c in columns if c not in conflict]
-            self._tail = f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET " + ", ".join(
-                f"{c} = excluded.{c}" for c in updates
+            updates = [c for c in columns if c not in conflict] if update is None else update
+            self._tail = f" ON CONFLICT ({', '.join(conflict)}) " + (
+                "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates)
+                if updates
+                else "DO NOTHING"
             )
         self.sql = self._head + self._row + self._tail
         self._json: dict[tuple[str, ...], Any] = {}

@@ -60,6 +60,10 @@ external_ids = sa.Table(
     sa.Column("product", sa.String(40), primary_key=True),
     sa.Column("external_id", sa.String(100), primary_key=True),
     sa.Column("user_id", sa.ForeignKey("integration_users.id"), nullable=False, index=True),
+    # The record's own state in this CRM (issue 12): the duplicate rule weighs an established link
+    # that a pull did not return by it, and activated roles and the role gain are per product.
+    sa.Column("active", sa.Boolean, nullable=False, default=True, server_default=sa.true()),
+    sa.Column("roles", JSONText, nullable=False, default=list, server_default="[]"),
 )
 
 contracts = sa.Table(
@@ -339,7 +343,8 @@ sync_runs = sa.Table(
     sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
     sa.Column("product", sa.String(40), nullable=False),
     sa.Column("started_at", UTCDateTime, nullable=False),
-    sa.Column("outcome", sa.String(12), nullable=False),  # succeeded | failed | halted
+    # running | succeeded | failed | halted | interrupted (a running run whose lease expired)
+    sa.Column("outcome", sa.String(12), nullable=False),
     sa.Column("full", sa.Boolean, nullable=False),
     sa.Column("forced", sa.Boolean, nullable=False, default=False),
     sa.Column("pulled", sa.Integer, nullable=False, default=0),
@@ -355,6 +360,11 @@ sync_runs = sa.Table(
     sa.Column("retries", sa.Integer, nullable=False, default=0),
     sa.Column("seconds", sa.Float, nullable=False, default=0.0),
     sa.Column("message", sa.String(500), nullable=False, default=""),
+    # The lease of a running run (issue 13 item 10): who runs it, when it last said so, and when
+    # it counts as dead if it says nothing more.
+    sa.Column("owner", sa.String(120)),
+    sa.Column("heartbeat_at", UTCDateTime),
+    sa.Column("lease_expires_at", UTCDateTime),
     sa.Index("ix_sync_runs_account_product_started", "account_id", "product", "started_at"),
 )
 
@@ -419,8 +429,9 @@ api_tokens = sa.Table(
     metadata,
     sa.Column("id", sa.String(20), primary_key=True),  # tok_ + 12 hex: what list and revoke name
     sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False, index=True),
-    sa.Column("role", sa.String(16), nullable=False),  # check | admin | billing
+    sa.Column("role", sa.String(16), nullable=False),  # check | admin | billing | partner
     sa.Column("actor", sa.String(254)),  # whose authority admin and billing acts use
+    sa.Column("partner", sa.String(60)),  # partner tokens: the partner they act for (web_0001)
     sa.Column("digest", sa.String(64), nullable=False, unique=True),  # sha256 hex of the token
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("created_by", sa.String(254)),

@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from functools import cached_property
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -28,6 +27,7 @@ from .repositories.listings import SqlListings
 from .repositories.orders import SqlAddOnStore, SqlInstallLinkStore, SqlWebhookStore
 from .repositories.seats import SqlSeatStore
 from .repositories.snapshots import SqlSnapshotStore
+from .repositories.sync import SqlSyncStore
 from .repositories.tokens import SqlTokenStore
 from .tables import event_outbox
 
@@ -92,9 +92,9 @@ class SqlUnitOfWork:
     def webhooks(self) -> SqlWebhookStore:
         return SqlWebhookStore(self.connection)
 
-    @property
-    def sync(self) -> Any:  # the sync engine's store: likewise
-        return None
+    @cached_property
+    def sync(self) -> SqlSyncStore:
+        return SqlSyncStore(self.connection)
 
     def flush_events(self) -> None:
         """Write the recorded events to the outbox (in this transaction)."""

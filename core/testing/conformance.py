@@ -10,6 +10,11 @@
         products = ("acme",)
         skip_checks = {"test_repeated_page_token": "Acme pages by offset; it has no page token"}
 
+The ``test_sync_*`` checks run the adapter through the core's sync engine (an ``App`` on a SQLite
+file, the product installed on an account with a contract): the rules of issue 12 that every
+adapter, present and future, is held to — two CRM records of one person, an empty or emptying full
+pull, and a change committed late.
+
 Every check runs against a fresh, started sandbox (``sandbox_class(users=N)``) with a
 :class:`RetryPolicy` whose sleep is recorded, so nothing waits for real time. Knobs the kit uses when
 the sandbox has them: ``page_size`` (set small so a pull spans several pages), ``retry_after`` (the
@@ -22,10 +27,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
+from ..bootstrap import App
+from ..clock import FixedClock, parse_instant
 from ..errors import AdapterError, AuthFailed, BadInput, MalformedResponse, TransientError
 from ..plugins import (
     FEATURES,
@@ -37,10 +45,36 @@ from ..plugins import (
     Secret,
 )
 from ..plugins.manager import AdapterHooks, Plugins, build_plugin_manager
+from .setup import account_with_contract
 
-__all__ = ["SENTINEL", "AdapterConformance", "SleepRecorder"]
+__all__ = ["SENTINEL", "AdapterConformance", "Engine", "SleepRecorder"]
 
 SENTINEL = "S3NT1NEL-secret-7d1f0c"
+KIT_ACCOUNT = "kit-acct"
+KIT_ADMIN = "admin@kit.example"
+
+
+class Engine:
+    """The adapter under the core's sync engine: an App on a SQLite file whose only adapter is
+    the one under test, an account with a contract, the product installed on the sandbox."""
+
+    def __init__(self, app: App, product: str, clock: FixedClock) -> None:
+        self.app, self.product, self.clock = app, product, clock
+
+    def sync(self, *, full: bool = False, force: bool = False) -> Any:
+        self.clock.advance(minutes=5)
+        return self.app.sync.sync(KIT_ACCOUNT, self.product, full=full, force=force)
+
+    def agents(self) -> dict[str, bool]:
+        """email -> whether the user is an active agent of the product."""
+        return {
+            a["email"]: bool(a["active"]) for a in self.app.sync.agents(KIT_ACCOUNT, self.product)
+        }
+
+    def quarantined(self, run_id: int | None) -> dict[str, str]:
+        """external id -> reason of the records the run quarantined."""
+        assert run_id is not None
+        return {q["external_id"]: q["reason"] for q in self.app.sync.quarantined(run_id)}
 
 
 class SleepRecorder:
@@ -142,6 +176,33 @@ class AdapterConformance:
     @pytest.fixture
     def settings(self, info: AdapterInfo, sandbox: Any) -> dict[str, Any]:
         return _schema(info).validate(sandbox.settings(), resolve_env=False)
+
+    @pytest.fixture
+    def engine(
+        self,
+        plugins: Plugins,
+        info: AdapterInfo,
+        product: str,
+        sandbox: Any,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> Iterator[Engine]:
+        clock = FixedClock(parse_instant("2026-03-02T09:00:00Z"))
+        app = App(f"sqlite:///{tmp_path}/kit.db", clock=clock, plugins=plugins)
+        try:
+            config = dict(sandbox.settings())
+            for field in _schema(info).fields:
+                if field.secret and field.name in config and isinstance(config[field.name], str):
+                    var = f"SEATGATE_KIT_{field.name.upper()}"
+                    monkeypatch.setenv(var, config[field.name])
+                    config[field.name] = "${" + var + "}"
+            account_with_contract(app, KIT_ACCOUNT, product, admin=KIT_ADMIN, seats=10_000)
+            app.installs.install(
+                KIT_ACCOUNT, product, {**config, "deletion_guard_min": 10_000}, KIT_ADMIN
+            )
+            yield Engine(app, product, clock)
+        finally:
+            app.db.dispose()
 
     # -- helpers -----------------------------------------------------------------------------------
     def page_size(self, info: AdapterInfo, sandbox: Any) -> int:
@@ -464,6 +525,144 @@ class AdapterConformance:
         for text in shown:
             assert SENTINEL not in text
 
+    # -- through the sync engine (issue 12) ---------------------------------------------------------
+    def _pulled_in_order(
+        self,
+        hooks: AdapterHooks,
+        product: str,
+        settings: Any,
+        ctx: RequestContext,
+        sandbox: Any,
+        info: AdapterInfo,
+    ) -> list[ExternalUser]:
+        return self.full(hooks, product, settings, ctx, sandbox, info)
+
+    def test_sync_two_records_of_one_person(
+        self,
+        hooks: AdapterHooks,
+        product: str,
+        settings: Any,
+        ctx: RequestContext,
+        sandbox: Any,
+        info: AdapterInfo,
+        engine: Engine,
+    ) -> None:
+        """Two CRM records with one email (in other capitals): one rule, identical in full and
+        incremental pulls — an active record wins over an inactive one, between two active ones
+        the established link stays, the other is quarantined (``duplicate_email``) and never
+        changes the person's user."""
+        users = self._pulled_in_order(hooks, product, settings, ctx, sandbox, info)
+        numbers = {u.email: u.number for u in sandbox.store.users}
+        pair = [u for u in users if u.active and u.email in numbers][:2]
+        assert len(pair) == 2, "the sandbox's pull has fewer than two active users"
+        email = pair[0].email
+        assert email is not None and pair[1].email is not None
+        twin = numbers[pair[1].email]
+        sandbox.store.change([twin], email=_other_capitals(email))
+        ids = {numbers[str(u.email)]: u.external_id for u in pair}
+        first_n = numbers[email]
+        # Both active, neither linked yet: the first the pull returns wins (computed, not
+        # assumed: a CRM may return the pair in either order).
+        order = [
+            u.external_id
+            for u in self._pulled_in_order(hooks, product, settings, ctx, sandbox, info)
+        ]
+        winner_n, loser_n = sorted((first_n, twin), key=lambda n: order.index(ids[n]))
+
+        def holds(summary: Any, *, loser: int, why: str) -> None:
+            assert summary.outcome == "succeeded", summary.message
+            assert engine.agents().get(email) is True, f"{why}: the person lost agent access"
+            assert engine.quarantined(summary_run(engine)).get(ids[loser]) == "duplicate_email", (
+                f"{why}: the losing record was not quarantined as duplicate_email"
+            )
+
+        holds(engine.sync(full=True), loser=loser_n, why="a full pull")
+        # The losing twin is archived in the CRM: the established link stays, nothing changes.
+        sandbox.store.deactivate([loser_n])
+        holds(engine.sync(), loser=loser_n, why="an incremental pull after archiving the loser")
+        holds(engine.sync(full=True), loser=loser_n, why="a full pull after archiving the loser")
+        # Now the established record is deactivated and the other one active again: the active
+        # record wins, in full and incremental pulls alike, run after run.
+        sandbox.store.deactivate([winner_n])
+        sandbox.store.change([loser_n], active=True)
+        for full in (False, True, False, True):
+            holds(engine.sync(full=full), loser=winner_n, why=f"full={full} after the swap")
+
+    def test_sync_empty_or_emptying_full_pull_halts(
+        self,
+        product: str,
+        sandbox: Any,
+        engine: Engine,
+    ) -> None:
+        """A full pull that returns no user while the connector has active users halts, whatever
+        the guard's minimum, and so does a pull that would deactivate every active user; the
+        halt says how to proceed, and nothing is written."""
+        first = engine.sync(full=True)
+        assert first.outcome == "succeeded", first.message
+        before = engine.agents()
+        assert before and any(before.values())
+        everyone = [u.number for u in sandbox.store.users]
+        sandbox.store.deactivate(everyone)
+        halted = engine.sync(full=True)
+        assert halted.outcome == "halted", "a pull deactivating every active user went through"
+        assert "force" in halted.summary.message and halted.remedy == "force"
+        assert engine.agents() == before, "a halted run changed the agent directory"
+        kept = list(sandbox.store.users)
+        sandbox.store.users = []
+        sandbox.store.by_number = {}
+        try:
+            empty = engine.sync(full=True)
+        finally:
+            sandbox.store.users = kept
+            sandbox.store.by_number = {u.number: u for u in kept}
+        assert empty.outcome == "halted", "an empty full pull deprovisioned the account"
+        assert "force" in empty.summary.message, empty.summary.message
+        if empty.summary.pulled == 0:
+            assert "no user" in empty.summary.message, empty.summary.message
+        assert engine.agents() == before
+
+    def test_sync_reads_a_late_commit_by_its_lookback(
+        self,
+        product: str,
+        sandbox: Any,
+        info: AdapterInfo,
+        engine: Engine,
+    ) -> None:
+        """A change committed after a pull with an older stamp than the cursor is read by the
+        next incremental pull (the adapter's lookback window); reading it again changes
+        nothing."""
+        if not info.supports_cursor:
+            pytest.fail("supports_cursor is False: skip this check with that reason in skip_checks")
+        assert info.lookback_seconds >= 2, "lookback_seconds: declare the CRM's window"
+        assert engine.sync(full=True).outcome == "succeeded"
+        agents = engine.agents()
+        numbers = {u.email: u.number for u in sandbox.store.users}
+        late_email = next(e for e in sorted(agents) if agents[e] and e in numbers)
+        late = numbers[late_email]
+        sandbox.store.advance(info.lookback_seconds * 2)
+        moved = next(n for e, n in sorted(numbers.items()) if n != late and agents.get(e))
+        sandbox.store.change([moved])
+        cursor_run = engine.sync()
+        assert cursor_run.outcome == "succeeded" and cursor_run.summary.full is False
+        # Committed now, stamped half a window before the change the cursor moved to.
+        stamp = sandbox.store.by_number[moved].modified_at - dt.timedelta(
+            seconds=info.lookback_seconds // 2
+        )
+        sandbox.store.commit_late(late, stamp.replace(microsecond=0), active=False)
+        seen = engine.sync()
+        assert seen.outcome == "succeeded" and seen.summary.full is False
+        assert engine.agents().get(late_email) is False, "the late change was never read"
+        again = engine.sync()
+        s = again.summary
+        assert (s.outcome, s.full, s.created, s.updated, s.deactivated, s.seated) == (
+            "succeeded",
+            False,
+            0,
+            0,
+            0,
+            0,
+        ), "re-reading records already applied changed something"
+
     # -- install -----------------------------------------------------------------------------------
     def test_install_idempotent_uninstall_reverses(
         self, hooks: AdapterHooks, product: str, settings: Any, sandbox: Any
@@ -478,6 +677,17 @@ class AdapterConformance:
         assert sandbox.installations == before
         assert hooks.uninstall("acct-kit", product, settings) is True
         assert sandbox.installations == before
+
+
+def _other_capitals(email: str) -> str:
+    """The same address in other capitals (``Sophie@X.Example`` for ``sophie@x.example``)."""
+    return "".join(c.upper() if i % 2 == 0 else c.lower() for i, c in enumerate(email)).swapcase()
+
+
+def summary_run(engine: Engine) -> int | None:
+    """The id of the engine's latest run."""
+    runs = engine.app.sync.runs(KIT_ACCOUNT, engine.product, 1)
+    return int(runs[0]["id"]) if runs else None
 
 
 def _schema(info: AdapterInfo) -> ConfigSchema:

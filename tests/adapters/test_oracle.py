@@ -604,4 +604,7 @@ def test_a_sync_seats_the_holders_of_an_activated_profile_and_an_incremental_one
     again = app.sync.sync("acme", "oracle_sc").summary
     assert again.full is False and again.seated == 1
     assert newcomer.email in app.seats.seated_emails("acme", "oracle_sc")
-    assert sandbox.requests - before == 1  # the count and the one page of changes
+    # The pull re-reads the lookback window before the cursor (LOOKBACK_SECONDS): the 45 users,
+    # stamped a second apart, come again — the count and two pages — and change nothing else.
+    assert again.pulled == 45 and again.updated == 1 and again.created == 0
+    assert sandbox.requests - before == 3

@@ -60,10 +60,12 @@ def test_a_role_granted_apart_from_the_user_is_seated_by_the_next_incremental_sy
     sandbox.store.grant([newcomer.number], ["itil"])  # sys_user_has_role only
     app.clock.advance(hours=1)  # type: ignore[attr-defined]
     summary = app.sync.sync("acme", "servicenow").summary
-    # Pulled: the newcomer, and the user stamped on the cursor (the boundary is inclusive).
-    assert summary.full is False and summary.pulled == 2 and summary.seated == 1
+    # Pulled: the lookback window before the cursor (LOOKBACK_SECONDS = 120 s): the 30 users,
+    # stamped a second apart, and the grant; only the newcomer changes.
+    assert summary.full is False and summary.pulled == 30 and summary.seated == 1
+    assert summary.updated == 1
     assert newcomer.email in app.seats.seated_emails("acme", "servicenow")
     app.clock.advance(hours=1)  # type: ignore[attr-defined]
     again = app.sync.sync("acme", "servicenow").summary
-    # The cursor moved to the grant: only the newcomer, on the boundary now, comes again.
-    assert (again.pulled, again.seated, again.updated) == (1, 0, 0)
+    # Re-reading what was applied changes nothing.
+    assert (again.seated, again.updated, again.created) == (0, 0, 0)

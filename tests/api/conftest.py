@@ -49,6 +49,9 @@ class World:
 
 
 def make_core(url: str, **settings: Any) -> tuple[App, Settings]:
+    # No background webhook sender unless a test asks for one (tests/orders/test_http.py does):
+    # it would post what a test seeds on its own schedule.
+    settings.setdefault("webhook_interval", 0)
     config = Settings(db_url=url, as_of=AS_OF, **settings)
     # The built-in adapters (loaded when needed) and the in-memory one: checks and billing on
     # salesforce, installs and syncs against the in-process memory CRM.
@@ -84,6 +87,10 @@ def seed(core: App, crm: MemorySandbox, *, seats: int = 3) -> dict[str, str]:
         "billing": core.tokens.create(ACME, "billing", ADMIN),
         "powerless": core.tokens.create(ACME, "admin", "clerk@acme.example"),
         "other": core.tokens.create(OTHER, "admin", "admin@other.example"),
+        # The partner who publishes salesforce in the built-in catalog, acting in acme.
+        "partner": core.tokens.create(
+            ACME, "partner", "ops@cloudlane.example", partner="cloudlane"
+        ),
     }
     return {role: issued.secret for role, issued in made.items()}
 

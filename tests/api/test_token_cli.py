@@ -62,6 +62,10 @@ def test_create_list_revoke(sqlite_url: str, capsys: pytest.CaptureFixture[str])
         (["token", "create", "nosuch", "--role", "check"], "account"),
         (["token", "create", "acme", "--role", "admin", "--actor", "not-an-email"], "actor"),
         (["token", "revoke", "tok_000000000000"], "token"),
+        # Partner tokens name a partner the catalog lists, and only they name one.
+        (["token", "create", "acme", "--role", "partner"], "partner"),
+        (["token", "create", "acme", "--role", "partner", "--partner", "nobody"], "partner"),
+        (["token", "create", "acme", "--role", "admin", "--partner", "cloudlane"], "partner"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -82,3 +86,24 @@ def test_bad_input_is_one_line_and_writes_nothing(
 def test_serve_help(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "serve", "--help")
     assert code == 0 and "--workers" in out and "--freshness" in out
+    assert "--webhook-interval" in out
+
+
+def test_a_partner_token_names_its_partner(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ["--db", sqlite_url, "--as-of", "2026-03-20T12:00:00Z"]
+    run(capsys, *db, "account", "create", "acme", "--region", "US")
+    code, out, err = run(
+        capsys, *db, "token", "create", "acme", "--role", "partner", "--partner", "CaseWorks",
+        "--actor", "ops@caseworks.example",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "(partner for acme, actor ops@caseworks.example, partner caseworks)" in out
+    code, out, _ = run(capsys, *db, "--json", "token", "list", "acme")
+    [listed] = json.loads(out)["tokens"]
+    assert (listed["role"], listed["partner"]) == ("partner", "caseworks")
+    code, out, err = run(
+        capsys, *db, "token", "create", "acme", "--role", "partner", "--partner", "nobody"
+    )
+    assert code == 2 and "caseworks" in err and "cloudlane" in err  # what is accepted

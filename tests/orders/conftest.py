@@ -33,6 +33,11 @@ KEY_ENV = "SEATGATE_TEST_MEMORY_KEY"
 
 def catalog_with_memory() -> Catalog:
     """The built-in catalog, plus the in-memory app published by ``memco`` with two add-ons."""
+    return Catalog.from_json(catalog_data(), "test")
+
+
+def catalog_data() -> dict[str, Any]:
+    """:func:`catalog_with_memory` as the JSON a ``SEATGATE_CATALOG`` file holds."""
     data = json.loads((Path(seatgate.core.__file__).parent / "data" / "catalog.json").read_text())
     data = copy.deepcopy(data)
     data["versions"][0]["products"][P] = {
@@ -45,7 +50,7 @@ def catalog_with_memory() -> Catalog:
             "reports": {"charge_model": "per_account", "monthly_price": "90.00", "currency": "USD"},
         },
     }
-    return Catalog.from_json(data, "test")
+    return data
 
 
 @pytest.fixture

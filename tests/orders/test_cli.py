@@ -95,3 +95,33 @@ def test_webhook_add_shows_the_secret_once_and_deliver_runs_once(db: str) -> Non
                         "webhook", "remove", "acme", "1"])  # fmt: skip
     assert code == 2 and "does not hold the manage permission" in err
     assert ADMIN  # the harness's admin holds manage; bob holds nothing
+
+
+def test_one_delivery_is_shown_with_its_attempts_for_people(db: str) -> None:
+    # A receiver that refuses connections (port 9, discard: nothing listens there in tests).
+    code, _, err = cli(db, "webhook", "add", "acme", "http://127.0.0.1:9/hooks",
+                       "--events", "seat.assigned")  # fmt: skip
+    assert code == 0, err
+    code, _, err = cli(db, "seats", "assign", "acme", "salesforce", "bob@example.com")
+    assert code == 0, err
+    code, out, _ = cli(db, "webhook", "deliver", "acme")
+    assert code == 0 and "1 to retry" in out
+    code, out, _ = cli(db, "--json", "webhook", "deliveries", "acme", "--status", "pending")
+    [pending] = json.loads(out)["deliveries"]
+    code, out, err = cli(db, "webhook", "deliveries", "acme", "--delivery", str(pending["id"]))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"delivery {pending['id']}: seat.assigned (event id ")
+    assert lines[1] == "status pending after 1 attempt"
+    assert lines[2].startswith("next attempt 2026-02-01 12:0")
+    assert "Connection refused" in out and "{'" not in out  # a table, not a Python dict
+
+
+def test_an_endpoint_of_every_event_is_listed_as_such(db: str) -> None:
+    code, out, err = cli(db, "webhook", "add", "acme", "https://hooks.example.com/all",
+                         "--events", "*")  # fmt: skip
+    assert code == 0 and "(* (every event))" in out, err
+    code, out, _ = cli(db, "webhook", "list", "acme")
+    assert code == 0 and "* (every event)" in out and "invoice.issued" not in out
+    code, out, _ = cli(db, "--json", "webhook", "list", "acme")
+    assert json.loads(out)["endpoints"][-1]["events"] == list(EVENT_NAMES)  # scripts: the names

@@ -172,6 +172,31 @@ def test_without_a_server_secret_links_are_refused_with_the_remedy(
         app.close()
 
 
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"secret_key": "too-short"}, "SEATGATE_SECRET_KEY"),
+        ({"smtp_url": "ftp://mail.example.com"}, "SEATGATE_SMTP_URL"),
+        ({"smtp_url": "smtp://mail.example.com:notaport"}, "SEATGATE_SMTP_URL"),
+    ],
+)
+def test_a_bad_secret_or_smtp_url_is_refused_before_anything_is_written(
+    db_url: str, clock: FixedClock, settings: dict[str, str], field: str
+) -> None:
+    app = make_app(db_url, clock, **settings)
+    try:
+        account(app)
+        order_form(app)
+        before = dump(app, install_links, mail_outbox, audit_log)
+        with pytest.raises(BadInput) as refused:
+            app.install_links.create("acme", P, "it@acme.example")
+        assert refused.value.field == field
+        assert "too-short" not in str(refused.value)
+        assert dump(app, install_links, mail_outbox, audit_log) == before
+    finally:
+        app.close()
+
+
 def test_revoking_a_used_link_is_refused_and_another_accounts_link_is_not_found(
     app: App, crm: MemorySandbox
 ) -> None:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
 from seatgate.core.domain.events import SeatsAssigned
-from seatgate.core.errors import BadInput, NotAuthorized, NotFound
+from seatgate.core.errors import BadInput, Conflict, NotAuthorized, NotFound
 from seatgate.core.services.base import deliver_pending
 from seatgate.core.storage.tables import event_outbox, webhook_deliveries, webhook_endpoints
 
@@ -225,3 +225,33 @@ def test_removing_an_endpoint_ends_what_it_had_pending_and_keeps_the_log(
     assert app.webhooks.list("acme") == [] and deliver(app, receiver, clock)["attempted"] == 0
     app.assign("acme", P, USERS[1:2], ADMIN)  # a removed endpoint gets nothing new
     assert len(app.webhooks.deliveries("acme")) == 1
+
+
+def test_a_sender_without_a_usable_secret_claims_nothing(
+    db_url: str, clock: FixedClock, receiver: Receiver
+) -> None:
+    """Refused before a delivery is leased: once the secret is right the delivery goes at once,
+    not after the lease (5 minutes) runs out."""
+    from .conftest import make_app
+
+    app = make_app(db_url, clock)
+    try:
+        setup(app, receiver, ("seat.assigned",))
+        app.seats.assign("acme", P, USERS[:1], ADMIN)
+    finally:
+        app.close()
+    for secret in ("", "too-short"):
+        broken = make_app(db_url, clock, secret_key=secret)
+        try:
+            with pytest.raises((BadInput, Conflict)):
+                broken.webhooks.deliver()
+            with broken.db.read() as conn:
+                leased = conn.execute(sa.select(webhook_deliveries.c.leased_until)).scalars()
+                assert leased.all() == [None]
+        finally:
+            broken.close()
+    app = make_app(db_url, clock)
+    try:
+        assert deliver(app, receiver, clock)["delivered"] == 1
+    finally:
+        app.close()

@@ -99,8 +99,9 @@ def test_second_run_is_incremental_and_updates_only_changes(
     result = app.sync.sync(ACCOUNT, P)
     s = result.summary
     assert s.full is False
-    # The cursor is inclusive: the user on the boundary comes back too, unchanged.
-    assert s.pulled == 4 and s.updated == 3 and s.created == 0
+    # The pull starts the adapter's lookback window (300 s) before the cursor: the 40 users,
+    # stamped one second apart, all come back; re-reading those unchanged changes nothing.
+    assert s.pulled == 40 and s.updated == 3 and s.created == 0
     assert users_in_db(app)["user000004@example.com"][0].endswith("Renamed")
     assert cursor_of(app).cursor == crm.store.now
 

@@ -70,6 +70,8 @@ REMEDIES: dict[str, str] = {
         "`seatgate ticket open {account} {product} --kind billing_cancellation`"
     ),
     "force": "check the CRM, then rerun with --force to proceed",
+    "wait": "wait for that run to end (or its lease to expire), then run the sync again",
+    "rerun": "run the sync again",
     "confirm": "add --yes to buy",
     # The database (seatgate.core.storage.db): what to do when it cannot be used.
     "start_database": "check that the server runs and that --db (or SEATGATE_DATABASE_URL) names it",

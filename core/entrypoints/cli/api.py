@@ -11,7 +11,7 @@ from . import Context, params, pass_ctx, table
 if TYPE_CHECKING:
     from rich.console import Console
 
-ROLES = ("check", "admin", "billing")
+ROLES = ("check", "admin", "billing", "partner")
 FRESHNESS = ("auto", "fence", "notify", "version")
 
 
@@ -54,6 +54,14 @@ FRESHNESS = ("auto", "fence", "notify", "version")
     help="How workers learn of others' changes: fence (PostgreSQL: a version read per batch of "
     "checks), notify (PostgreSQL notifications only), version (a read per check).",
 )
+@click.option(
+    "--webhook-interval",
+    default=5.0,
+    show_default=True,
+    type=params.seconds(0, 3600),
+    help="Seconds between runs of the background webhook sender in each worker (0: none; run "
+    "`seatgate webhook deliver` from cron instead).",
+)
 @pass_ctx
 def serve(
     ctx: Context,
@@ -64,8 +72,11 @@ def serve(
     max_body: int,
     request_timeout: float,
     freshness: str,
+    webhook_interval: float,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) until Ctrl-C."""
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) until Ctrl-C, and send the
+    webhooks that fall due in the background. Install-link mail goes through SEATGATE_SMTP_URL;
+    links and webhook secrets need SEATGATE_SECRET_KEY (docs/orders.md)."""
     from ...clock import FixedClock, isoformat
     from ..http.server import serve as run
     from ..http.settings import Settings
@@ -75,6 +86,7 @@ def serve(
         max_body=max_body,
         request_timeout=request_timeout,
         freshness=freshness,
+        webhook_interval=webhook_interval,
         db_url=ctx.db_url,
         policy=None if ctx.policy is None else str(ctx.policy),
         as_of=isoformat(ctx.clock.now()) if isinstance(ctx.clock, FixedClock) else None,
@@ -97,16 +109,30 @@ def token() -> None:
     "token_actor",
     type=params.EMAIL,
     metavar="EMAIL",
-    help="Whose Install or Manage permission the token's admin and billing acts use.",
+    help="Whose Install or Manage permission the token's admin and billing acts use (a partner "
+    "token: the partner's person).",
+)
+@click.option(
+    "--partner",
+    type=params.LABEL,
+    help="Partner tokens: the partner they act for (a product's publisher in the catalog).",
 )
 @pass_ctx
-def token_create(ctx: Context, account: str, role: str, token_actor: str | None) -> None:
-    """Make a token for ACCOUNT; it is printed this once (only a digest is kept)."""
-    issued = ctx.app.tokens.create(account, role, token_actor, created_by=ctx.actor)
+def token_create(
+    ctx: Context, account: str, role: str, token_actor: str | None, partner: str | None
+) -> None:
+    """Make a token for ACCOUNT; it is printed this once (only a digest is kept). A partner token
+    (--role partner --partner P) activates and deactivates the add-on plans of the products P
+    publishes in ACCOUNT, and nothing else."""
+    issued = ctx.app.tokens.create(
+        account, role, token_actor, created_by=ctx.actor, partner=partner
+    )
     data = issued.as_dict()
 
     def human(console: Console) -> None:
         who = f", actor {issued.info.actor}" if issued.info.actor else ""
+        if issued.info.partner:
+            who += f", partner {issued.info.partner}"
         console.print(f"token {issued.info.id} ({role} for {account}{who}):", markup=False)
         console.print(issued.secret, markup=False)
         console.print("shown this once: store it now", markup=False)
@@ -122,13 +148,14 @@ def token_list(ctx: Context, account: str | None) -> None:
     tokens = ctx.app.tokens.list(account)
 
     def human(console: Console) -> None:
-        shown = table("id", "account", "role", "actor", "created", "revoked")
+        shown = table("id", "account", "role", "actor", "partner", "created", "revoked")
         for t in tokens:
             shown.add_row(
                 t.id,
                 t.account,
                 t.role,
                 t.actor or "",
+                t.partner or "",
                 str(t.created_at),
                 str(t.revoked_at or ""),
             )

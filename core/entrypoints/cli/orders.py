@@ -4,6 +4,7 @@ calls the same ones (docs/orders.md names the endpoint of each)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,8 @@ from . import Context, params, pass_ctx, plural, remedy_text, table
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from ...services.webhooks import DeliveryInfo
 
 PARTNER = params.Checked("PARTNER", "partner", lambda value, what: bounds.text(value, what))
 TOKEN = params.Checked("TOKEN", "token", lambda value, what: bounds.text(value, what))
@@ -224,6 +227,13 @@ def webhook() -> None:
     """Outbound events: endpoints, deliveries, the sender."""
 
 
+def _events(names: tuple[str, ...]) -> str:
+    """The events of an endpoint as a person reads them: ``* (every event)`` for all of them."""
+    if set(names) >= set(EVENT_NAMES):
+        return "* (every event)"
+    return ", ".join(names)
+
+
 @webhook.command("add")
 @click.argument("account", type=params.ACCOUNT)
 @click.argument("url", type=params.URL)
@@ -241,7 +251,7 @@ def webhook_add(ctx: Context, account: str, url: str, events: tuple[str, ...]) -
 
     def human(console: Console) -> None:
         e = made.endpoint
-        console.print(f"webhook {e.id} for {account}: {e.url} ({', '.join(e.events)})")
+        console.print(f"webhook {e.id} for {account}: {e.url} ({_events(e.events)})")
         console.print(f"signing secret (shown once, keep it): {made.secret}")
 
     ctx.emit(made.as_dict(), human)
@@ -258,7 +268,7 @@ def webhook_list(ctx: Context, account: str) -> None:
         grid = table("id", "url", "events", "enabled", "failures", "disabled because")
         for r in rows:
             grid.add_row(
-                str(r.id), r.url, ", ".join(r.events), "yes" if r.enabled else "no",
+                str(r.id), r.url, _events(r.events), "yes" if r.enabled else "no",
                 str(r.failures), r.disabled_reason,
             )  # fmt: skip
         console.print(grid)
@@ -314,7 +324,7 @@ def webhook_deliveries(
     service = ctx.app.webhooks
     if delivery_id is not None:
         one = service.delivery(account, delivery_id)
-        ctx.emit(one.as_dict(), lambda c: c.print(one.as_dict()))
+        ctx.emit(one.as_dict(), lambda c: _show_delivery(c, one))
         return
     rows = service.deliveries(account, endpoint=endpoint, status=status, limit=limit)
 
@@ -329,6 +339,34 @@ def webhook_deliveries(
         console.print(grid)
 
     ctx.emit({"account": account, "deliveries": [r.as_dict() for r in rows]}, human)
+
+
+def _when(instant: dt.datetime | None) -> str:
+    return "" if instant is None else f"{instant:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _show_delivery(console: Console, one: DeliveryInfo) -> None:
+    """One delivery and its attempts, as a person reads them."""
+    console.print(
+        f"delivery {one.id}: {one.event} (event id {one.event_id}) to endpoint {one.endpoint} "
+        f"{one.url}",
+        markup=False,
+    )
+    console.print(f"status {one.status} after {plural(one.attempts, 'attempt')}", markup=False)
+    if one.status == "pending" and one.next_attempt_at is not None:
+        until = f", retried until {_when(one.retry_until)}" if one.retry_until else ""
+        console.print(f"next attempt {_when(one.next_attempt_at)}{until}", markup=False)
+    if one.delivered_at is not None:
+        console.print(f"delivered {_when(one.delivered_at)}", markup=False)
+    if one.log:
+        grid = table("attempt", "at", "status", "error", "seconds")
+        for n, attempt in enumerate(one.log, 1):
+            code = attempt.get("status_code")
+            grid.add_row(
+                str(n), _when(attempt["at"]), "" if code is None else str(code),
+                attempt.get("error") or "", f"{attempt.get('seconds', 0):.3f}",
+            )  # fmt: skip
+        console.print(grid)
 
 
 @webhook.command("redeliver")

@@ -1,7 +1,8 @@
 """``seatgate sync`` and ``seatgate runs list``: sync runs.
 
-``sync`` exits 0 when the run succeeded, 1 when it failed or was halted by the deletion guard, 2 on
-bad input (nothing written). ``sync --due`` exits 1 when any connector did not succeed; one failure
+``sync`` exits 0 when the run succeeded, 1 when it failed, was halted by the deletion guard or was
+skipped (another run of the connector holds a live lease), 2 on bad input (nothing written). Its
+``--json`` names the interrupted runs it found (``interrupted``: run and start). ``sync --due`` exits 1 when any connector did not succeed; one failure
 never stops the others.
 """
 

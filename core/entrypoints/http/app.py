@@ -12,12 +12,9 @@ aliases local to :func:`create_app`, at run time.
 import asyncio
 import concurrent.futures
 import contextlib
-import datetime as dt
-import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request
@@ -30,7 +27,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...bootstrap import App
-from ...clock import isoformat
 from ...errors import BadInput, SeatgateError
 from ...services.paging import DEFAULT_LIMIT
 from ...services.seats import SeatResult, SeatsRefused
@@ -39,9 +35,13 @@ from ...storage.fence import VersionFence
 from ...storage.health import missing_migrations
 from ...storage.notifications import ChangeFeed
 from .auth import AccessDenied, Gate
+from .console import mount_console
+from .documents import json_response
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .middleware import RequestLimits
+from .orders import orders_router
 from .problems import problem, problem_of
+from .sender import WebhookSender
 from .settings import Freshness, Settings
 
 __all__ = ["CHECK_PATH", "create_app"]
@@ -86,26 +86,7 @@ class SyncBody(_Body):
     force: bool = Field(default=False, description="Proceed past the deletion guard.")
 
 
-def json_default(value: Any) -> Any:
-    """JSON for what the services return besides JSON's own types (as the CLI's ``--json``)."""
-    if isinstance(value, dt.datetime):
-        return isoformat(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(data, default=json_default),
-        status_code=status,
-        media_type="application/json",
-        headers=headers,
-    )
+_json = json_response  # (the routes of this module name it so)
 
 
 def _request_id(request: Request) -> str | None:
@@ -139,6 +120,16 @@ def create_app(core: App, settings: Settings) -> FastAPI:
     sync_pool = concurrent.futures.ThreadPoolExecutor(
         settings.sync_concurrency, thread_name_prefix="seatgate-sync"
     )
+    sender = (
+        WebhookSender(
+            core.webhooks,
+            interval=settings.webhook_interval,
+            drain=settings.webhook_drain,
+            on_run=lambda run: metrics.webhooks_sent(run.delivered, run.retrying, run.given_up),
+        )
+        if settings.webhook_interval > 0
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -150,9 +141,13 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         if feed is not None:
             feed.start()
             await asyncio.to_thread(feed.connected.wait, settings.db_timeout)
+        if sender is not None:
+            sender.start()
         try:
             yield
         finally:
+            if sender is not None:
+                await asyncio.to_thread(sender.stop)  # its last pass, then it ends
             stop.set()
             if feed is not None:
                 feed.stop()
@@ -175,6 +170,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
     app.state.feed = feed
     app.state.fence = fence
     app.state.settings = settings
+    app.state.webhook_sender = sender
 
     @app.exception_handler(SeatgateError)
     async def _service_error(request: Request, exc: SeatgateError) -> Response:
@@ -211,16 +207,18 @@ def create_app(core: App, settings: Settings) -> FastAPI:
             headers=dict(exc.headers or {}),
         )
 
-    async def authenticate(request: Request, scope: str) -> Principal:
+    async def authenticate(request: Request, scope: str | tuple[str, ...]) -> Principal:
         secret = gate.secret_of(request)
         hit, found = gate.cached(secret)
         if not hit:
             found = await run_in_threadpool(gate.lookup, secret)
         return gate.admit(request, found, scope)
 
-    def requires(scope: str) -> Callable[..., Awaitable[Principal]]:
+    def requires(*scopes: str) -> Callable[..., Awaitable[Principal]]:
+        """A dependency admitting a token with any of ``scopes``."""
+
         async def principal(request: Request, _: Any = Depends(_bearer)) -> Principal:
-            return await authenticate(request, scope)
+            return await authenticate(request, scopes)
 
         return principal
 
@@ -536,6 +534,8 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(api)
+    app.include_router(orders_router(core, requires))
+    mount_console(app, core)
     # The check is served by a plain Starlette route ahead of FastAPI's: the same function,
     # without FastAPI's per-request machinery (measured: most of a check's time). FastAPI's route
     # stays behind it for the OpenAPI document and the docs.

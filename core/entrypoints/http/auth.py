@@ -98,8 +98,11 @@ class Gate:
             )
         return secret.strip()
 
-    def admit(self, request: Request, principal: Principal | None, scope: str) -> Principal:
-        """The checks after the token is known: live, same account, role, rate."""
+    def admit(
+        self, request: Request, principal: Principal | None, scope: str | tuple[str, ...]
+    ) -> Principal:
+        """The checks after the token is known: live, same account, role (one of the route's
+        scopes), rate."""
         if principal is None:
             raise AccessDenied(
                 401,
@@ -111,11 +114,13 @@ class Gate:
         account = request.path_params.get("account")
         if account is not None and account != principal.account:
             raise AccessDenied(404, "not_found", f"unknown account {account!r}")
-        if not principal.may(scope):
+        scopes = (scope,) if isinstance(scope, str) else scope
+        if not any(principal.may(s) for s in scopes):
             raise AccessDenied(
                 403,
                 "forbidden",
-                f"a {principal.role} token may not do this (it needs the {scope} scope)",
+                f"a {principal.role} token may not do this (it needs the {' or '.join(scopes)} "
+                "scope)",
             )
         wait = self._limiter.hit(principal.token_id)
         if wait:

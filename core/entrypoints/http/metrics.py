@@ -1,5 +1,5 @@
 """Prometheus metrics of a server: requests by route and status, their latency, check decisions
-by reason, sync runs by outcome. With several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set
+by reason, sync runs by outcome, webhook attempts of the background sender by outcome. With several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set
 by ``seatgate serve``), every worker writes its values to that directory and ``/metrics`` adds
 them up."""
 
@@ -55,6 +55,14 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.webhook_attempts = Counter(
+            "seatgate_webhook_attempts",
+            "Webhook delivery attempts made by this server's background sender, by outcome "
+            "(delivered, retrying, given_up).",
+            ["outcome"],
+            registry=self.registry,
+        )
+
         # Labelled children, by their labels: ``labels()`` takes a lock and builds a key per call.
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._decision_children: dict[str, Any] = {}
@@ -77,6 +85,16 @@ class Metrics:
         if child is None:
             child = self._decision_children[reason] = self.decisions.labels(reason)
         child.inc()
+
+    def webhooks_sent(self, delivered: int, retrying: int, given_up: int) -> None:
+        """Count one run of the webhook sender."""
+        for outcome, n in (
+            ("delivered", delivered),
+            ("retrying", retrying),
+            ("given_up", given_up),
+        ):
+            if n:
+                self.webhook_attempts.labels(outcome).inc(n)
 
     def exposition(self) -> bytes:
         if self.registry is not None:

@@ -51,6 +51,9 @@ class Settings:
     :param max_age: seconds a cached snapshot or token is trusted between re-validations when
         notifications keep the caches fresh.
     :param audit_flush: seconds between writes of buffered denied-check audit rows.
+    :param webhook_interval: seconds between runs of the background webhook sender (0: no
+        sender in this server; ``seatgate webhook deliver`` from cron sends instead).
+    :param webhook_drain: seconds the sender's last pass at shutdown may go on sending.
     :param as_of: a fixed instant for every rule (ISO-8601), as ``--as-of`` (tests, demos).
     """
 
@@ -64,6 +67,8 @@ class Settings:
     max_age: float = 5.0
     audit_flush: float = 0.5
     audit_batch: int = 10_000
+    webhook_interval: float = 5.0
+    webhook_drain: float = 5.0
     as_of: str | None = None
     db_url: str | None = None
     policy: str | None = None

@@ -19,10 +19,11 @@ class Listings(Protocol):
         active: bool | None,
         after: str | None,
         limit: int,
+        prefix: str | None = None,
     ) -> list[dict[str, Any]]:
         """Integration users by email after ``after``: ``email``, ``name``, ``active``, ``roles``,
         ``seats`` (the products they hold a seat of). ``product`` keeps the users linked to that
-        product's CRM or seated on it."""
+        product's CRM or seated on it; ``prefix`` the emails starting with it."""
         ...
 
     def seats(

@@ -36,6 +36,11 @@ __all__ = [
 class ServerKeys(Protocol):
     """Operations under the server secret (``SEATGATE_SECRET_KEY``), which never leaves it."""
 
+    def check(self) -> None:
+        """Raise :class:`~seatgate.core.errors.BadInput` when the secret is unusable (too
+        short): asked before anything is written or claimed."""
+        ...
+
     def sign(self, purpose: str, data: bytes) -> bytes:
         """HMAC-SHA256 of ``data`` under a key derived from the secret for ``purpose``."""
         ...
@@ -55,6 +60,11 @@ class MailNotSent(Exception):
 
 
 class Mailer(Protocol):
+    def check(self) -> None:
+        """Raise :class:`~seatgate.core.errors.BadInput` when the configuration is unusable (a
+        bad URL): asked before anything is written, so a bad setting writes nothing."""
+        ...
+
     def send(self, recipient: str, subject: str, body: str) -> None:
         """Send one plain-text message; raises :class:`MailNotSent`."""
         ...
@@ -126,8 +136,16 @@ class InstallLinkStore(Protocol):
 
     def get(self, link_id: str, *, lock: bool = False) -> LinkRow | None: ...
 
-    def list(self, account_id: int, created_by: dt.datetime) -> list[LinkRow]:
-        """The account's links made on or before ``created_by``, newest first."""
+    def list(
+        self,
+        account_id: int,
+        created_by: dt.datetime,
+        *,
+        after: tuple[dt.datetime, str] | None = None,
+        limit: int | None = None,
+    ) -> list[LinkRow]:
+        """The account's links made on or before ``created_by``, newest first (then by id);
+        ``after``: the (created_at, id) of the last link of the previous page."""
         ...
 
     def mark_used(self, link_id: str, at: dt.datetime, actor: str) -> None: ...
@@ -182,9 +200,18 @@ class AddOnStore(Protocol):
         """The last activation of ``plan`` on the contract, deactivated or not."""
         ...
 
-    def list(self, account: str, at: dt.datetime, product: str | None = None) -> list[AddOnRow]:
+    def list(
+        self,
+        account: str,
+        at: dt.datetime,
+        product: str | None = None,
+        *,
+        products: Sequence[str] | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[AddOnRow]:
         """The account's activations written on or before ``at`` (deactivations after it not
-        seen), oldest first."""
+        seen), oldest first; ``products``: only those products'; ``after``: ids above it."""
         ...
 
     def deactivate(self, addon_id: int, ends: dt.date, at: dt.datetime, actor: str) -> None: ...
@@ -260,7 +287,11 @@ class WebhookStore(Protocol):
         """The endpoint a claimed delivery is for (the sender's side: no account to scope)."""
         ...
 
-    def endpoints(self, account_id: int) -> list[EndpointRow]: ...
+    def endpoints(
+        self, account_id: int, *, after: int | None = None, limit: int | None = None
+    ) -> list[EndpointRow]:
+        """The account's endpoints (not removed) by id; ``after``: ids above it."""
+        ...
 
     def subscribed(self, account: str, event: str) -> list[EndpointRow]:
         """The account's endpoints (enabled or not, not removed) subscribed to ``event``."""
@@ -271,6 +302,11 @@ class WebhookStore(Protocol):
     def add_deliveries(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Insert deliveries, skipping any (endpoint, event id) already there; returns how many
         were new."""
+        ...
+
+    def any_due(self, now: dt.datetime, account_id: int | None) -> bool:
+        """Whether :meth:`claim_due` would find something (a read: an idle sender writes
+        nothing)."""
         ...
 
     def claim_due(
@@ -296,7 +332,11 @@ class WebhookStore(Protocol):
         endpoint_id: int | None,
         status: str | None,
         limit: int,
-    ) -> list[DeliveryRow]: ...
+        *,
+        before: int | None = None,
+    ) -> list[DeliveryRow]:
+        """The account's deliveries, newest first; ``before``: ids below it."""
+        ...
 
     def delivery(self, account_id: int, delivery_id: int) -> DeliveryRow:
         """Raises :class:`~seatgate.core.errors.NotFound` for an id of another account too."""

@@ -22,6 +22,7 @@ class StoredToken:
     created_at: dt.datetime
     created_by: str | None
     revoked_at: dt.datetime | None
+    partner: str | None = None  # partner tokens: the partner they act for
 
 
 class TokenStore(Protocol):
@@ -35,6 +36,7 @@ class TokenStore(Protocol):
         digest: str,
         at: dt.datetime,
         created_by: str | None,
+        partner: str | None = None,
     ) -> None: ...
 
     def by_digest(self, digest: str) -> StoredToken | None: ...

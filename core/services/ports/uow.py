@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
 
@@ -26,6 +26,7 @@ from .listings import Listings
 from .orders import AddOnStore, InstallLinkStore, OrdersIO, WebhookStore
 from .publisher import Publisher
 from .stores import AccountStore, AuditLog, ContractStore, InstallStore, SeatStore, SnapshotStore
+from .sync import SyncStore
 from .tokens import TokenStore
 
 __all__ = ["Ports", "UnitOfWork", "UnitOfWorkFactory"]
@@ -71,10 +72,7 @@ class UnitOfWork(Protocol):
     def webhooks(self) -> WebhookStore: ...
 
     @property
-    def connection(self) -> Any:
-        """The transaction's connection: the sync engine's SQL still works on it directly
-        (transitional, until its store is split out)."""
-        ...
+    def sync(self) -> SyncStore: ...
 
     @property
     def events(self) -> list[Event]: ...

@@ -39,6 +39,7 @@ class SqlListings:
         active: bool | None,
         after: str | None,
         limit: int,
+        prefix: str | None = None,
     ) -> list[dict[str, Any]]:
         iu = integration_users
         query = (
@@ -51,6 +52,13 @@ class SqlListings:
             query = query.where(iu.c.email > after)
         if active is not None:
             query = query.where(iu.c.active == active)
+        if prefix:
+            # LIKE decides (escaped: % and _ are literal); the range lets both databases seek the
+            # email index to the first candidate instead of scanning from the start (a string
+            # sorts at or after its own prefix in the binary and the linguistic collations).
+            query = query.where(
+                iu.c.email >= prefix, iu.c.email.startswith(prefix, autoescape=True)
+            )
         if product is not None:
             linked = sa.exists().where(
                 external_ids.c.account_id == account_id,

@@ -98,7 +98,14 @@ class SqlInstallLinkStore:
         found = self.conn.execute(self._query().where(install_links.c.id == link_id)).first()
         return None if found is None else self._row(found)
 
-    def list(self, account_id: int, created_by: dt.datetime) -> list[LinkRow]:
+    def list(
+        self,
+        account_id: int,
+        created_by: dt.datetime,
+        *,
+        after: tuple[dt.datetime, str] | None = None,
+        limit: int | None = None,
+    ) -> list[LinkRow]:
         q = (
             self._query()
             .where(
@@ -106,7 +113,16 @@ class SqlInstallLinkStore:
                 install_links.c.created_at <= created_by,
             )
             .order_by(install_links.c.created_at.desc(), install_links.c.id)
+            .limit(limit)
         )
+        if after is not None:  # the keyset of (created_at desc, id)
+            made, link_id = after
+            q = q.where(
+                sa.or_(
+                    install_links.c.created_at < made,
+                    sa.and_(install_links.c.created_at == made, install_links.c.id > link_id),
+                )
+            )
         return [self._row(r) for r in self.conn.execute(q)]
 
     def mark_used(self, link_id: str, at: dt.datetime, actor: str) -> None:
@@ -205,11 +221,25 @@ class SqlAddOnStore:
         ).first()
         return None if found is None else self._row(found)
 
-    def list(self, account: str, at: dt.datetime, product: str | None = None) -> list[AddOnRow]:
+    def list(
+        self,
+        account: str,
+        at: dt.datetime,
+        product: str | None = None,
+        *,
+        products: Sequence[str] | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[AddOnRow]:
         q = self._query().where(accounts.c.name == account, addons.c.at <= at)
         if product is not None:
             q = q.where(contracts.c.product == product)
-        return [self._row(r, at) for r in self.conn.execute(q.order_by(addons.c.id))]
+        if products is not None:
+            q = q.where(contracts.c.product.in_(list(products)))
+        if after is not None:
+            q = q.where(addons.c.id > after)
+        q = q.order_by(addons.c.id).limit(limit)
+        return [self._row(r, at) for r in self.conn.execute(q)]
 
     def for_contracts(
         self, contract_ids: Sequence[int], at: dt.datetime
@@ -331,11 +361,16 @@ class SqlWebhookStore:
             q = q.with_for_update(of=webhook_endpoints)
         return _endpoint(self.conn.execute(q).one())
 
-    def endpoints(self, account_id: int) -> list[EndpointRow]:
+    def endpoints(
+        self, account_id: int, *, after: int | None = None, limit: int | None = None
+    ) -> list[EndpointRow]:
         q = self._endpoints().where(
             webhook_endpoints.c.account_id == account_id, webhook_endpoints.c.removed_at.is_(None)
         )
-        return [_endpoint(r) for r in self.conn.execute(q.order_by(webhook_endpoints.c.id))]
+        if after is not None:
+            q = q.where(webhook_endpoints.c.id > after)
+        q = q.order_by(webhook_endpoints.c.id).limit(limit)
+        return [_endpoint(r) for r in self.conn.execute(q)]
 
     def subscribed(self, account: str, event: str) -> list[EndpointRow]:
         q = self._endpoints().where(
@@ -366,6 +401,30 @@ class SqlWebhookStore:
         )
         return len(self.conn.execute(stmt).all())
 
+    @staticmethod
+    def _due(now: dt.datetime) -> tuple[sa.ColumnElement[bool], ...]:
+        return (
+            webhook_deliveries.c.status == "pending",
+            webhook_deliveries.c.next_attempt_at <= now,
+            sa.or_(
+                webhook_deliveries.c.leased_until.is_(None),
+                webhook_deliveries.c.leased_until <= now,
+            ),
+            webhook_endpoints.c.enabled.is_(True),
+            webhook_endpoints.c.removed_at.is_(None),
+        )
+
+    def any_due(self, now: dt.datetime, account_id: int | None) -> bool:
+        q = (
+            sa.select(webhook_deliveries.c.id)
+            .join(webhook_endpoints, webhook_endpoints.c.id == webhook_deliveries.c.endpoint_id)
+            .where(*self._due(now))
+            .limit(1)
+        )
+        if account_id is not None:
+            q = q.where(webhook_endpoints.c.account_id == account_id)
+        return self.conn.execute(q).first() is not None
+
     def claim_due(
         self, now: dt.datetime, lease_until: dt.datetime, account_id: int | None, limit: int
     ) -> list[ClaimedDelivery]:
@@ -381,16 +440,7 @@ class SqlWebhookStore:
                 webhook_endpoints.c.secret_sealed,
             )
             .join(webhook_endpoints, webhook_endpoints.c.id == webhook_deliveries.c.endpoint_id)
-            .where(
-                webhook_deliveries.c.status == "pending",
-                webhook_deliveries.c.next_attempt_at <= now,
-                sa.or_(
-                    webhook_deliveries.c.leased_until.is_(None),
-                    webhook_deliveries.c.leased_until <= now,
-                ),
-                webhook_endpoints.c.enabled.is_(True),
-                webhook_endpoints.c.removed_at.is_(None),
-            )
+            .where(*self._due(now))
             .order_by(webhook_deliveries.c.id)
             .limit(limit)
         )
@@ -445,9 +495,17 @@ class SqlWebhookStore:
         )
 
     def deliveries(
-        self, account_id: int, endpoint_id: int | None, status: str | None, limit: int
+        self,
+        account_id: int,
+        endpoint_id: int | None,
+        status: str | None,
+        limit: int,
+        *,
+        before: int | None = None,
     ) -> list[DeliveryRow]:
         q = self._deliveries().where(webhook_endpoints.c.account_id == account_id)
+        if before is not None:
+            q = q.where(webhook_deliveries.c.id < before)
         if endpoint_id is not None:
             q = q.where(webhook_deliveries.c.endpoint_id == endpoint_id)
         if status is not None:

@@ -21,6 +21,7 @@ _COLUMNS = (
     api_tokens.c.created_at,
     api_tokens.c.created_by,
     api_tokens.c.revoked_at,
+    api_tokens.c.partner,
 )
 
 
@@ -45,6 +46,7 @@ class SqlTokenStore:
         digest: str,
         at: dt.datetime,
         created_by: str | None,
+        partner: str | None = None,
     ) -> None:
         self.conn.execute(
             api_tokens.insert().values(
@@ -55,6 +57,7 @@ class SqlTokenStore:
                 digest=digest,
                 created_at=at,
                 created_by=created_by,
+                partner=partner,
             )
         )
 

@@ -1,0 +1,391 @@
+"""The rules of a sync run, as pure functions over what a pull returned and what is known
+(DESIGN.md "One sync run"; issue 12). The sync service feeds them; storage applies what they
+decide.
+
+- :func:`validate_page` — which records of a page are usable, and why the others are quarantined;
+- :func:`plan_changes` — the diff of the pull against what is known: a :class:`ChangeSet` of users
+  to create, update and link, links to move, records to quarantine and users gaining an activated
+  role. It holds **the duplicate-record rule** (issue 12 item 1: more than one CRM record for one
+  person) and **the per-product role gain** (seed 002 auto install, issue 12 item 2);
+- :func:`deletion_guard` — whether a pull may deactivate what it would (issue 12 item 3);
+- :func:`incremental_since` — where an incremental pull starts: the cursor less the adapter's
+  lookback window (issue 12 item 4);
+- :func:`next_cursor` — where the cursor moves after a run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+
+import attrs
+
+from ..errors import BadInput
+from .records import ExternalUser
+from .vocabulary import QuarantineReason, normalize_email
+
+__all__ = [
+    "NAME_MAX",
+    "ChangeSet",
+    "Known",
+    "LinkState",
+    "Quarantined",
+    "Staged",
+    "deletion_guard",
+    "gains_role",
+    "incremental_since",
+    "next_cursor",
+    "plan_changes",
+    "validate_page",
+]
+
+NAME_MAX = 200  # integration_users.name
+ID_MAX = 100  # external_ids.external_id
+EMAIL_MAX = 254  # RFC 5321
+
+
+@attrs.frozen(slots=True)
+class Staged:
+    """A usable CRM record, normalised: what the rest of the run works on."""
+
+    ext: str
+    email: str  # normalised (lower case)
+    name: str
+    active: bool
+    roles: tuple[str, ...]  # sorted, without repeats
+
+
+@attrs.frozen(slots=True)
+class Quarantined:
+    """A record the run could not use, and why (:class:`QuarantineReason`)."""
+
+    ext: str
+    email: str
+    reason: str
+
+
+@attrs.frozen(slots=True)
+class LinkState:
+    """A link of this connector (external id -> user) as stored: the user's state and the
+    record's own (``link_active``, ``link_roles``) as the last pull that applied it saw them."""
+
+    user_id: int
+    email: str
+    name: str
+    active: bool  # the user's
+    link_active: bool
+    link_roles: tuple[str, ...]
+
+
+@attrs.frozen(slots=True)
+class Known:
+    """A user of the account known by email, with this connector's link to it, if any."""
+
+    user_id: int
+    name: str
+    active: bool
+    link: tuple[str, bool, tuple[str, ...]] | None = None  # (external id, active, roles)
+
+
+@attrs.define
+class ChangeSet:
+    """What a pull changes (:func:`plan_changes`). Storage applies it in the run's transaction.
+
+    ``inserts`` are new users (linked to their record once they have an id); ``links`` new links
+    ``(external id, user id)``; ``unlinks`` links whose record lost its user to a twin;
+    ``updates`` users whose state changed ``(user id, record)``; ``link_updates`` records whose
+    own state changed ``(external id, active, roles)``; ``quarantined`` records set aside;
+    ``gained`` the emails of users gaining an activated role, in pull order, with their user id
+    (0 for a user still to be inserted); ``touched`` every user the pull applied, id -> record.
+    """
+
+    inserts: list[Staged] = attrs.field(factory=list)
+    links: list[tuple[str, int]] = attrs.field(factory=list)
+    unlinks: list[str] = attrs.field(factory=list)
+    updates: list[tuple[int, Staged]] = attrs.field(factory=list)
+    link_updates: list[tuple[str, bool, tuple[str, ...]]] = attrs.field(factory=list)
+    quarantined: list[Quarantined] = attrs.field(factory=list)
+    gained: dict[str, int] = attrs.field(factory=dict)
+    touched: dict[int, Staged] = attrs.field(factory=dict)
+    deactivating: set[int] = attrs.field(factory=set)  # active users the pull makes inactive
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def validate_page(
+    users: Iterable[ExternalUser], seen_ids: set[str]
+) -> tuple[list[Staged], list[Quarantined], dt.datetime | None, int]:
+    """``(usable records, quarantined records, newest change stamp, records read)`` of one page.
+
+    A record is quarantined for a missing or bad id (not a string, blank, longer than 100
+    characters), an id already seen in the run (``seen_ids``, updated here), a missing or bad
+    email. An id is *seen* even when its record is quarantined for its email: a bad record never
+    makes its user look deleted. Two records with one email are not decided here but by
+    :func:`plan_changes`, over the whole pull.
+    """
+    valid: list[Staged] = []
+    bad: list[Quarantined] = []
+    newest: dt.datetime | None = None
+    read = 0
+    for user in users:
+        read += 1
+        stamp = user.modified_at
+        if stamp is not None and (newest is None or stamp > newest):
+            newest = stamp
+        ext = user.external_id
+        if not isinstance(ext, str) or not ext.strip():
+            reason = QuarantineReason.MISSING_ID if not ext else QuarantineReason.BAD_ID
+            bad.append(Quarantined("", _text(user.email)[:EMAIL_MAX], reason))
+            continue
+        if len(ext) > ID_MAX:
+            bad.append(Quarantined("", _text(user.email)[:EMAIL_MAX], QuarantineReason.BAD_ID))
+            continue
+        if ext in seen_ids:
+            bad.append(
+                Quarantined(ext, _text(user.email)[:EMAIL_MAX], QuarantineReason.DUPLICATE_ID)
+            )
+            continue
+        seen_ids.add(ext)
+        raw = user.email
+        if not raw or not isinstance(raw, str):
+            bad.append(Quarantined(ext, "", QuarantineReason.MISSING_EMAIL))
+            continue
+        try:
+            email = normalize_email(raw)
+        except BadInput:
+            bad.append(Quarantined(ext, raw[:EMAIL_MAX], QuarantineReason.BAD_EMAIL))
+            continue
+        roles = tuple(sorted(set(user.roles)))
+        valid.append(Staged(ext, email, (user.name or "")[:NAME_MAX], bool(user.active), roles))
+    return valid, bad, newest, read
+
+
+def gains_role(
+    active: bool,
+    roles: Iterable[str],
+    activated: frozenset[str],
+    *,
+    had_role: bool,
+) -> bool:
+    """Seed 002 auto install, per product: an active record holding one of the connector's
+    activated roles, whose link to the user did not hold one before (a new link, or a record that
+    was inactive or without the role), gains the product's seat."""
+    return active and not had_role and bool(activated) and not activated.isdisjoint(roles)
+
+
+def _held_role(active: bool, roles: Iterable[str], activated: frozenset[str]) -> bool:
+    return active and not activated.isdisjoint(roles)
+
+
+def plan_changes(
+    staged: Sequence[Staged],
+    linked: Mapping[str, LinkState],
+    known: Mapping[str, Known],
+    activated: frozenset[str],
+    *,
+    seen: set[str] | None = None,
+) -> ChangeSet:
+    """The diff of a pull (``staged``, in pull order) against what is known: ``linked`` (this
+    connector's links of the pulled external ids) and ``known`` (the account's users by the
+    emails of records not linked yet, or linked to a user of another email).
+
+    **More than one CRM record for one person** (issue 12 item 1), decided the same way whatever
+    the pull (full or incremental) and whatever the order the CRM returns them in. The records of
+    one email are weighed with the connector's established link to that email's user, pulled or
+    not (its stored state stands for it):
+
+    1. an active record wins over an inactive one;
+    2. between two of the same activity, the established link stays;
+    3. between two new records of the same activity, the first in the pull wins.
+
+    The others are quarantined (``duplicate_email``) and change nothing: a quarantined record
+    never changes another record's user. When a new active record wins over an inactive
+    established one, the user's link moves to it.
+
+    In a full pull (``seen``: every external id the pull returned) an established record the
+    pull did not return is gone, so it counts as inactive.
+
+    A linked record whose email became another user's is quarantined (``email_taken``).
+    The role gain is :func:`gains_role` on this connector's link.
+    """
+    out = ChangeSet()
+    groups: dict[str, list[Staged]] = {}
+    for rec in staged:
+        group = groups.get(rec.email)
+        if group is None:
+            groups[rec.email] = [rec]
+        else:
+            group.append(rec)
+    for email, group in groups.items():
+        if len(group) == 1:
+            rec = group[0]
+            found = linked.get(rec.ext)
+            if found is not None and found.email == email:
+                _apply_linked(out, rec, found, activated)  # the common case: nothing to weigh
+                continue
+        _weigh(out, email, group, linked, known, activated, seen)
+    return out
+
+
+def _weigh(
+    out: ChangeSet,
+    email: str,
+    group: list[Staged],
+    linked: Mapping[str, LinkState],
+    known: Mapping[str, Known],
+    activated: frozenset[str],
+    seen: set[str] | None,
+) -> None:
+    # Records linked to another user (whose email changed to this one) are not twins of the
+    # established record: they keep their own user, unless this email is taken.
+    mine: list[Staged] = []
+    for rec in group:
+        found = linked.get(rec.ext)
+        if found is not None and found.email != email:
+            if email in known:
+                out.quarantined.append(Quarantined(rec.ext, email, QuarantineReason.EMAIL_TAKEN))
+                out.touched[found.user_id] = Staged(
+                    rec.ext, found.email, found.name, found.active, found.link_roles
+                )
+                continue
+            mine.append(rec)
+        else:
+            mine.append(rec)
+    if not mine:
+        return
+    established: str | None = None
+    established_active = False
+    for rec in mine:
+        found = linked.get(rec.ext)
+        if found is not None and found.email == email:
+            established = rec.ext
+            established_active = found.link_active
+            break
+    user = known.get(email)
+    pulled_established = established is not None
+    if established is None and user is not None and user.link is not None:
+        established, established_active = user.link[0], user.link[1]
+        if seen is not None and established not in seen:
+            established_active = False  # a full pull did not return it: gone
+    order = {id(rec): i for i, rec in enumerate(mine)}
+    best = min(mine, key=lambda r: (not r.active, r.ext != established, order[id(r)]))
+    winner: Staged | None = best
+    # An established record the pull did not return keeps the user unless this one is active and
+    # it is not.
+    if (
+        established is not None
+        and not pulled_established
+        and not (best.active and not established_active)
+    ):
+        winner = None
+    for rec in mine:
+        if rec is not winner:
+            out.quarantined.append(Quarantined(rec.ext, email, QuarantineReason.DUPLICATE_EMAIL))
+            if rec.ext == established and winner is not None:
+                out.unlinks.append(rec.ext)  # its user moves to the winner
+    if winner is None:
+        return
+    if established is not None and winner.ext != established and not pulled_established:
+        out.unlinks.append(established)
+    found = linked.get(winner.ext)
+    if found is not None:  # the established record, or an email change to a free address
+        _apply_linked(out, winner, found, activated)
+        return
+    if user is None and pulled_established and established is not None:
+        est = linked[established]
+        user = Known(est.user_id, est.name, est.active, (established, established_active, ()))
+    if user is None:
+        out.inserts.append(winner)
+        if gains_role(winner.active, winner.roles, activated, had_role=False):
+            out.gained[winner.email] = 0
+    else:
+        out.links.append((winner.ext, user.user_id))
+        out.touched[user.user_id] = winner
+        # A link that moved from an inactive twin held no role; a new link of this connector
+        # never did (another product's roles are that product's).
+        if gains_role(winner.active, winner.roles, activated, had_role=False):
+            out.gained[winner.email] = user.user_id
+        if user.active and not winner.active:
+            out.deactivating.add(user.user_id)
+        out.updates.append((user.user_id, winner))
+
+
+def _apply_linked(out: ChangeSet, rec: Staged, found: LinkState, activated: frozenset[str]) -> None:
+    uid = found.user_id
+    out.touched[uid] = rec
+    had = _held_role(found.link_active, found.link_roles, activated)
+    if gains_role(rec.active, rec.roles, activated, had_role=had):
+        out.gained[rec.email] = uid
+    if found.active and not rec.active:
+        out.deactivating.add(uid)
+    if found.email != rec.email or found.name != rec.name or found.active != rec.active:
+        out.updates.append((uid, rec))
+    if found.link_active != rec.active or found.link_roles != rec.roles:
+        out.link_updates.append((rec.ext, rec.active, rec.roles))
+
+
+def deletion_guard(
+    *,
+    removing: int,
+    active_before: int,
+    usable_pulled: int,
+    full: bool,
+    share: float,
+    minimum: int,
+    force: bool,
+) -> str | None:
+    """Why a pull must halt before it deactivates ``removing`` of the connector's
+    ``active_before`` active users, or None to go on (forced runs always go on).
+
+    It halts, whatever ``minimum`` (issue 12 item 3):
+
+    - a full pull that returned no usable user while the connector has active users (a renamed
+      team, a scope that lost its grant: the CRM answered, but not with the people);
+    - any pull that would remove every active user;
+
+    and otherwise (DESIGN.md "Deletion guard") when at least ``minimum`` users would go and they
+    are more than ``share`` of the active users. The message says how to proceed.
+    """
+    if force or not active_before:
+        return None
+    remedy = (
+        "nothing was written; check the connector's scope in the CRM, and if these users "
+        "really are gone, run the sync again with force"
+    )
+    if full and usable_pulled == 0:
+        return (
+            f"deletion guard: the full pull returned no user while {active_before} are active; "
+            + remedy
+        )
+    if removing >= active_before:
+        return (
+            f"deletion guard: the pull would deactivate every active user "
+            f"({removing} of {active_before}); " + remedy
+        )
+    if removing >= minimum and removing > share * active_before:
+        return (
+            f"deletion guard: the full pull would deactivate {removing} of {active_before} "
+            f"active users ({removing / active_before:.0%} > {share:.0%}); " + remedy
+        )
+    return None
+
+
+def incremental_since(cursor: dt.datetime, lookback_seconds: int) -> dt.datetime:
+    """Where an incremental pull starts: ``lookback_seconds`` before the cursor, so a change
+    committed late with an older stamp is still read (issue 12 item 4). Re-reading a record
+    already applied changes nothing (:func:`plan_changes` finds no difference)."""
+    return cursor - dt.timedelta(seconds=max(0, lookback_seconds))
+
+
+def next_cursor(
+    old: dt.datetime | None, newest: dt.datetime | None, started: dt.datetime
+) -> dt.datetime | None:
+    """The cursor after a run: the newest stamp read, never past the run's start (a change
+    stamped later — clock skew, a change during the run — would otherwise be skipped), never
+    backwards."""
+    if newest is None:
+        return old
+    stamp = min(newest, started)
+    return stamp if old is None or stamp > old else old

@@ -1,0 +1,1 @@
+"""The console's static files, served under /console/static/ (package data)."""

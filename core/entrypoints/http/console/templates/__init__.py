@@ -1,0 +1,1 @@
+"""The console's Jinja2 templates (package data)."""

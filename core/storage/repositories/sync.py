@@ -1,0 +1,771 @@
+"""The sync engine's SQL (:class:`~seatgate.core.services.ports.sync.SyncStore`): runs and their
+leases, cursors, links and their records' state, quarantine, the auto-install waiting list and the
+agent directory.
+
+A run writes a row per pulled user, so the hot paths go through :mod:`..bulk` (statements sent
+straight to the driver); known external ids are looked up with ``= ANY(array)`` on PostgreSQL (one
+parameter, a plan that does not depend on the list's length) and chunked ``IN`` lists on SQLite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ...domain.sync import Known, LinkState, Quarantined, Staged
+from ...services.ports.sync import AgentRow, CursorState, RunCounts, RunLease
+from ..bulk import CHUNK, BulkInsert, chunks, mark, rows, select_in
+from ..tables import (
+    agent_directory,
+    auto_install_waiting,
+    external_ids,
+    installations,
+    integration_users,
+    sync_cursors,
+    sync_quarantine,
+    sync_runs,
+)
+
+__all__ = ["SqlSyncStore"]
+
+_RUN_COLUMNS = (
+    "id",
+    "product",
+    "started_at",
+    "outcome",
+    "full",
+    "forced",
+    "pulled",
+    "created",
+    "updated",
+    "deactivated",
+    "quarantined",
+    "seated",
+    "waiting",
+    "gated",
+    "agents_synced",
+    "requests",
+    "retries",
+    "seconds",
+    "message",
+    "owner",
+    "heartbeat_at",
+    "lease_expires_at",
+)
+
+
+class SqlSyncStore:
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.pg = conn.dialect.name == "postgresql"
+        self._next_id: int | None = None
+        self._roles_text: dict[Any, tuple[str, ...]] = {}
+        self._bulk: dict[str, BulkInsert] = {}
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _roles(self, text: Any) -> tuple[str, ...]:
+        """Stored roles (JSON text as the driver returns it), parsed once per distinct text."""
+        out = self._roles_text.get(text)
+        if out is None:
+            out = self._roles_text[text] = tuple(json.loads(text)) if text else ()
+        return out
+
+    def _select_many(
+        self, sql: str, params: Sequence[Any], values: Sequence[Any]
+    ) -> Iterator[Sequence[Any]]:
+        """Rows of ``sql`` (ending in ``... <column>``) for every value: ``= ANY(%s)`` with one
+        array on PostgreSQL, chunked ``IN`` lists elsewhere."""
+        if not values:
+            return
+        if self.pg:
+            for chunk in chunks(values, 50_000):
+                yield from rows(self.conn, f"{sql} = ANY(%s)", (*params, list(chunk)))
+            return
+        yield from select_in(self.conn, f"{sql} IN", params, values, CHUNK)
+
+    def _bulk_of(self, key: str, table: sa.Table, columns: Sequence[str], **kw: Any) -> BulkInsert:
+        bulk = self._bulk.get(key)
+        if bulk is None:
+            bulk = self._bulk[key] = BulkInsert(self.conn, table, columns, **kw)
+        return bulk
+
+    def _upsert(self, table: sa.Table) -> Any:
+        return (postgresql if self.pg else sqlite).insert(table)
+
+    # -- runs and leases ---------------------------------------------------------------------------
+    def cursor(self, account_id: int, product: str) -> CursorState | None:
+        row = self.conn.execute(
+            sa.select(
+                sync_cursors.c.cursor, sync_cursors.c.runs_since_full, sync_cursors.c.last_full_at
+            ).where(sync_cursors.c.account_id == account_id, sync_cursors.c.product == product)
+        ).first()
+        return None if row is None else CursorState(row[0], int(row[1]), row[2])
+
+    def save_cursor(
+        self, account_id: int, product: str, state: CursorState, at: dt.datetime
+    ) -> None:
+        values = {
+            "cursor": state.cursor,
+            "runs_since_full": state.runs_since_full,
+            "last_full_at": state.last_full_at,
+            "updated_at": at,
+        }
+        stmt = self._upsert(sync_cursors)
+        self.conn.execute(
+            stmt.values(account_id=account_id, product=product, **values).on_conflict_do_update(
+                index_elements=["account_id", "product"], set_=values
+            )
+        )
+
+    def _running(self, account_id: int, product: str) -> list[RunLease]:
+        r = sync_runs.c
+        return [
+            RunLease(row[0], row[1] or "", row[2], row[3], row[4])
+            for row in self.conn.execute(
+                sa.select(r.id, r.owner, r.started_at, r.heartbeat_at, r.lease_expires_at)
+                .where(r.account_id == account_id, r.product == product, r.outcome == "running")
+                .order_by(r.id)
+            )
+        ]
+
+    def expire_leases(self, account_id: int, product: str, now: dt.datetime) -> list[RunLease]:
+        dead = [
+            lease
+            for lease in self._running(account_id, product)
+            if lease.expires_at is None or lease.expires_at <= now
+        ]
+        for lease in dead:
+            last = lease.heartbeat_at or lease.started_at
+            self.conn.execute(
+                sync_runs.update()
+                .where(sync_runs.c.id == lease.run_id, sync_runs.c.outcome == "running")
+                .values(
+                    outcome="interrupted",
+                    message=(
+                        f"interrupted: its process ({lease.owner}) stopped renewing its lease; "
+                        f"last heard of at {last.isoformat()}; nothing of it was applied"
+                    )[:500],
+                )
+            )
+        return dead
+
+    def live_run(self, account_id: int, product: str, now: dt.datetime) -> RunLease | None:
+        for lease in self._running(account_id, product):
+            if lease.expires_at is not None and lease.expires_at > now:
+                return lease
+        return None
+
+    def start_run(
+        self,
+        account_id: int,
+        product: str,
+        *,
+        started: dt.datetime,
+        full: bool,
+        forced: bool,
+        owner: str,
+        lease_until: dt.datetime,
+        message: str = "",
+    ) -> int:
+        inserted = self.conn.execute(
+            sync_runs.insert().values(
+                account_id=account_id,
+                product=product,
+                started_at=started,
+                outcome="running",
+                full=full,
+                forced=forced,
+                owner=owner[:120],
+                heartbeat_at=started,
+                lease_expires_at=lease_until,
+                message=message[:500],
+            )
+        ).inserted_primary_key
+        assert inserted is not None
+        return int(inserted[0])
+
+    def renew_lease(self, run_id: int, owner: str, at: dt.datetime, until: dt.datetime) -> bool:
+        r = sync_runs.c
+        done = self.conn.execute(
+            sync_runs.update()
+            .where(r.id == run_id, r.owner == owner[:120], r.outcome == "running")
+            .values(heartbeat_at=at, lease_expires_at=until)
+        )
+        return bool(done.rowcount)
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        outcome: str,
+        full: bool,
+        counts: RunCounts,
+        requests: int,
+        retries: int,
+        seconds: float,
+        message: str,
+    ) -> None:
+        c = counts
+        self.conn.execute(
+            sync_runs.update()
+            .where(sync_runs.c.id == run_id)
+            .values(
+                outcome=outcome,
+                full=full,
+                pulled=c.pulled,
+                created=c.created,
+                updated=c.updated,
+                deactivated=c.deactivated,
+                quarantined=c.quarantined,
+                seated=c.seated,
+                waiting=c.waiting,
+                gated=c.gated,
+                agents_synced=c.agents_synced,
+                requests=requests,
+                retries=retries,
+                seconds=seconds,
+                message=message[:500],
+                lease_expires_at=None,
+            )
+        )
+
+    def runs(self, account_id: int, product: str | None, limit: int) -> list[dict[str, Any]]:
+        query = (
+            sa.select(*(sync_runs.c[c] for c in _RUN_COLUMNS))
+            .where(sync_runs.c.account_id == account_id)
+            .order_by(sync_runs.c.id.desc())
+            .limit(limit)
+        )
+        if product is not None:
+            query = query.where(sync_runs.c.product == product)
+        return [dict(r._mapping) for r in self.conn.execute(query)]
+
+    def last_starts(self) -> dict[tuple[int, str], dt.datetime]:
+        return {
+            (r[0], r[1]): r[2]
+            for r in self.conn.execute(
+                sa.select(
+                    sync_runs.c.account_id,
+                    sync_runs.c.product,
+                    sa.func.max(sync_runs.c.started_at),
+                ).group_by(sync_runs.c.account_id, sync_runs.c.product)
+            )
+        }
+
+    # -- what is known -----------------------------------------------------------------------------
+    def has_links(self, account_id: int, product: str) -> bool:
+        return (
+            self.conn.execute(
+                sa.select(external_ids.c.user_id)
+                .where(external_ids.c.account_id == account_id, external_ids.c.product == product)
+                .limit(1)
+            ).first()
+            is not None
+        )
+
+    def has_users(self, account_id: int) -> bool:
+        return (
+            self.conn.execute(
+                sa.select(integration_users.c.id)
+                .where(integration_users.c.account_id == account_id)
+                .limit(1)
+            ).first()
+            is not None
+        )
+
+    def count_active_linked(self, account_id: int, product: str) -> int:
+        return int(
+            self.conn.execute(
+                sa.select(sa.func.count(sa.distinct(external_ids.c.user_id)))
+                .join(integration_users, integration_users.c.id == external_ids.c.user_id)
+                .where(
+                    external_ids.c.account_id == account_id,
+                    external_ids.c.product == product,
+                    integration_users.c.active.is_(True),
+                )
+            ).scalar_one()
+        )
+
+    def linked(self, account_id: int, product: str, exts: Sequence[str]) -> dict[str, LinkState]:
+        m = mark(self.conn)
+        roles = self._roles
+        out: dict[str, LinkState] = {}
+        for ext, uid, email, name, active, link_active, link_roles in self._select_many(
+            "SELECT external_ids.external_id, integration_users.id, integration_users.email, "
+            "integration_users.name, integration_users.active, external_ids.active, "
+            "external_ids.roles FROM external_ids JOIN integration_users "
+            "ON integration_users.id = external_ids.user_id "
+            f"WHERE external_ids.account_id = {m} AND external_ids.product = {m} "
+            "AND external_ids.external_id",
+            (account_id, product),
+            exts,
+        ):
+            out[ext] = LinkState(
+                uid, email, name, bool(active), bool(link_active), roles(link_roles)
+            )
+        return out
+
+    def known(self, account_id: int, product: str, emails: Sequence[str]) -> dict[str, Known]:
+        m = mark(self.conn)
+        found: dict[str, tuple[int, str, bool]] = {}
+        for email, uid, name, active in self._select_many(
+            f"SELECT email, id, name, active FROM integration_users WHERE account_id = {m} "
+            "AND email",
+            (account_id,),
+            emails,
+        ):
+            found[email] = (uid, name, bool(active))
+        links: dict[int, tuple[str, bool, tuple[str, ...]]] = {}
+        by_id = sorted(uid for uid, _, _ in found.values())
+        for uid, ext, active, link_roles in self._select_many(
+            "SELECT user_id, external_id, active, roles FROM external_ids "
+            f"WHERE account_id = {m} AND product = {m} AND user_id",
+            (account_id, product),
+            by_id,
+        ):
+            # Two links of one user (older data): the active one stands for it.
+            if uid not in links or (active and not links[uid][1]):
+                links[uid] = (ext, bool(active), self._roles(link_roles))
+        return {
+            email: Known(uid, name, active, links.get(uid))
+            for email, (uid, name, active) in found.items()
+        }
+
+    # -- writes of the reconcile -------------------------------------------------------------------
+    def insert_users(
+        self, account_id: int, product: str, records: Sequence[Staged], at: dt.datetime
+    ) -> list[int]:
+        if not records:
+            return []
+        conn, iu = self.conn, integration_users
+        new_ids: list[int]
+        if not self.pg:
+            # The run holds SQLite's write lock (BEGIN IMMEDIATE), so it can hand out ids itself
+            # and skip RETURNING, the costliest part of a bulk insert.
+            if self._next_id is None:
+                self._next_id = int(conn.execute(sa.select(sa.func.max(iu.c.id))).scalar() or 0)
+            new_ids = list(range(self._next_id + 1, self._next_id + 1 + len(records)))
+            self._next_id += len(records)
+            bulk = self._bulk_of(
+                "users",
+                iu,
+                (
+                    "id",
+                    "account_id",
+                    "email",
+                    "name",
+                    "active",
+                    "roles",
+                    "created_at",
+                    "updated_at",
+                ),
+            )
+            at_value = bulk.value("created_at", at)
+            values: list[Any] = []
+            add = values.extend
+            for uid, r in zip(new_ids, records, strict=True):
+                add(
+                    (
+                        uid,
+                        account_id,
+                        r.email,
+                        r.name,
+                        r.active,
+                        bulk.roles(r.roles),
+                        at_value,
+                        at_value,
+                    )
+                )
+            bulk.run(values)
+        else:
+            created = conn.execute(
+                iu.insert().returning(iu.c.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "account_id": account_id,
+                        "email": r.email,
+                        "name": r.name,
+                        "active": r.active,
+                        "roles": list(r.roles),
+                        "created_at": at,
+                        "updated_at": at,
+                    }
+                    for r in records
+                ],
+            )
+            new_ids = [uid for (uid,) in created]
+        self.link(
+            account_id,
+            product,
+            [(r.ext, uid, r.active, r.roles) for uid, r in zip(new_ids, records, strict=True)],
+        )
+        return new_ids
+
+    def link(
+        self, account_id: int, product: str, links: Sequence[tuple[str, int, bool, Any]]
+    ) -> None:
+        if not links:
+            return
+        bulk = self._bulk_of(
+            "links",
+            external_ids,
+            ("account_id", "product", "external_id", "user_id", "active", "roles"),
+        )
+        values: list[Any] = []
+        add = values.extend
+        for ext, uid, active, roles in links:
+            add((account_id, product, ext, uid, active, bulk.roles(tuple(roles))))
+        bulk.run(values)
+
+    def unlink(self, account_id: int, product: str, exts: Sequence[str]) -> None:
+        for chunk in chunks(list(exts)):
+            self.conn.execute(
+                external_ids.delete().where(
+                    external_ids.c.account_id == account_id,
+                    external_ids.c.product == product,
+                    external_ids.c.external_id.in_(chunk),
+                )
+            )
+
+    def update_users(self, updates: Sequence[tuple[int, Staged]], at: dt.datetime) -> None:
+        if not updates:
+            return
+        iu = integration_users
+        self.conn.execute(
+            iu.update()
+            .where(iu.c.id == sa.bindparam("b_id"))
+            .values(
+                email=sa.bindparam("b_email"),
+                name=sa.bindparam("b_name"),
+                active=sa.bindparam("b_active"),
+                roles=sa.bindparam("b_roles", type_=iu.c.roles.type),
+                updated_at=sa.bindparam("b_at", type_=iu.c.updated_at.type),
+            ),
+            [
+                {
+                    "b_id": uid,
+                    "b_email": r.email,
+                    "b_name": r.name,
+                    "b_active": r.active,
+                    "b_roles": list(r.roles),
+                    "b_at": at,
+                }
+                for uid, r in updates
+            ],
+        )
+
+    def update_links(
+        self,
+        account_id: int,
+        product: str,
+        updates: Sequence[tuple[str, bool, tuple[str, ...]]],
+    ) -> None:
+        if not updates:
+            return
+        x = external_ids
+        self.conn.execute(
+            x.update()
+            .where(
+                x.c.account_id == account_id,
+                x.c.product == product,
+                x.c.external_id == sa.bindparam("b_ext"),
+            )
+            .values(
+                active=sa.bindparam("b_active"),
+                roles=sa.bindparam("b_roles", type_=x.c.roles.type),
+            ),
+            [
+                {"b_ext": ext, "b_active": active, "b_roles": list(roles)}
+                for ext, active, roles in updates
+            ],
+        )
+
+    def quarantine(
+        self,
+        run_id: int,
+        account_id: int,
+        product: str,
+        rows: Sequence[Quarantined],
+        at: dt.datetime,
+    ) -> None:
+        if not rows:
+            return
+        self.conn.execute(
+            sync_quarantine.insert(),
+            [
+                {
+                    "run_id": run_id,
+                    "account_id": account_id,
+                    "product": product,
+                    "external_id": q.ext[:100],
+                    "email": q.email[:254],
+                    "reason": q.reason,
+                    "at": at,
+                }
+                for q in rows
+            ],
+        )
+
+    def active_links(self, account_id: int, product: str) -> list[tuple[str, int]]:
+        m = mark(self.conn)
+        return [
+            (r[0], r[1])
+            for r in rows(
+                self.conn,
+                "SELECT external_ids.external_id, external_ids.user_id "
+                "FROM external_ids JOIN integration_users "
+                "ON integration_users.id = external_ids.user_id "
+                f"WHERE external_ids.account_id = {m} AND external_ids.product = {m} "
+                f"AND integration_users.active = {m}",
+                (account_id, product, True),
+            )
+        ]
+
+    def linked_elsewhere(self, account_id: int, product: str, user_ids: Sequence[int]) -> set[int]:
+        m = mark(self.conn)
+        return {
+            r[0]
+            for r in self._select_many(
+                f"SELECT user_id FROM external_ids WHERE account_id = {m} AND product <> {m} "
+                "AND user_id",
+                (account_id, product),
+                user_ids,
+            )
+        }
+
+    def deactivate(
+        self,
+        account_id: int,
+        product: str,
+        gone: Sequence[int],
+        exclusive: Sequence[int],
+        at: dt.datetime,
+    ) -> None:
+        conn = self.conn
+        for chunk in chunks(list(exclusive)):
+            conn.execute(
+                integration_users.update()
+                .where(integration_users.c.id.in_(chunk))
+                .values(active=False, updated_at=at)
+            )
+        for chunk in chunks(list(gone)):
+            conn.execute(
+                external_ids.update()
+                .where(
+                    external_ids.c.account_id == account_id,
+                    external_ids.c.product == product,
+                    external_ids.c.user_id.in_(chunk),
+                )
+                .values(active=False)
+            )
+        self.leave_waiting(account_id, product, gone)
+
+    def analyze(self) -> None:
+        if self.pg:
+            # A first sync bulk-loads these tables; the planner must not go on believing they are
+            # empty (issue 12 item 9: lookups of 2-5 s per chunk on never-analyzed tables).
+            self.conn.exec_driver_sql(
+                "ANALYZE integration_users, external_ids, agent_directory, seats"
+            )
+
+    # -- auto install ------------------------------------------------------------------------------
+    def waiting(
+        self, account_id: int, product: str
+    ) -> list[tuple[int, str, bool, tuple[str, ...], dt.datetime]]:
+        w, iu = auto_install_waiting, integration_users
+        rows_ = self.conn.execute(
+            sa.select(w.c.user_id, iu.c.email, iu.c.active, w.c.since)
+            .join(iu, iu.c.id == w.c.user_id)
+            .where(w.c.account_id == account_id, w.c.product == product)
+            .order_by(w.c.since, w.c.user_id)
+        ).all()
+        # The records' own state, by user id (one array parameter / chunked IN, on the index).
+        m = mark(self.conn)
+        links: dict[int, tuple[bool, tuple[str, ...]]] = {}
+        for uid, active, roles in self._select_many(
+            "SELECT user_id, active, roles FROM external_ids "
+            f"WHERE account_id = {m} AND product = {m} AND user_id",
+            (account_id, product),
+            [r[0] for r in rows_],
+        ):
+            if uid not in links or (active and not links[uid][0]):
+                links[uid] = (bool(active), self._roles(roles))
+        out = []
+        for uid, email, user_active, since in rows_:
+            link_active, roles = links.get(uid, (False, ()))
+            out.append((uid, email, bool(user_active) and link_active, roles, since))
+        return out
+
+    def leave_waiting(self, account_id: int, product: str, user_ids: Sequence[int]) -> None:
+        for chunk in chunks(list(user_ids)):
+            self.conn.execute(
+                auto_install_waiting.delete().where(
+                    auto_install_waiting.c.account_id == account_id,
+                    auto_install_waiting.c.product == product,
+                    auto_install_waiting.c.user_id.in_(chunk),
+                )
+            )
+
+    def join_waiting(
+        self,
+        account_id: int,
+        product: str,
+        rows: Sequence[tuple[int, dt.datetime, str]],
+    ) -> None:
+        if not rows:
+            return
+        # A user already waiting keeps the day they began to wait; the reason is the latest.
+        bulk = self._bulk_of(
+            "waiting",
+            auto_install_waiting,
+            ("account_id", "product", "user_id", "since", "reason"),
+            conflict=("account_id", "product", "user_id"),
+            update=("reason",),
+        )
+        since_of: dict[dt.datetime, Any] = {}
+        values: list[Any] = []
+        for uid, since, reason in rows:
+            stamp = since_of.get(since)
+            if stamp is None:
+                stamp = since_of[since] = bulk.value("since", since)
+            values.extend((account_id, product, uid, stamp, reason))
+        bulk.run(values)
+
+    # -- the gate and the agent directory ----------------------------------------------------------
+    def agent_users(
+        self, account_id: int, product: str, user_ids: Sequence[int]
+    ) -> dict[int, AgentRow]:
+        iu, x = integration_users, external_ids
+        out: dict[int, AgentRow] = {}
+        for chunk in chunks(sorted(user_ids)):
+            for uid, email, name, active, link_active, ext in self.conn.execute(
+                sa.select(iu.c.id, iu.c.email, iu.c.name, iu.c.active, x.c.active, x.c.external_id)
+                .join(x, x.c.user_id == iu.c.id)
+                .where(iu.c.id.in_(chunk), x.c.account_id == account_id, x.c.product == product)
+                .order_by(iu.c.id, x.c.external_id)
+            ):
+                if uid not in out:
+                    out[uid] = AgentRow(email, name, ext, bool(active) and bool(link_active))
+        return out
+
+    def enabled(self, account_id: int, product: str) -> bool | None:
+        value = self.conn.execute(
+            sa.select(installations.c.enabled).where(
+                installations.c.account_id == account_id, installations.c.product == product
+            )
+        ).scalar()
+        return None if value is None else bool(value)
+
+    def seated_among(
+        self, account_id: int, product: str, user_ids: Sequence[int], everyone: bool
+    ) -> set[int]:
+        m = mark(self.conn)
+        sql = f"SELECT user_id FROM seats WHERE account_id = {m} AND product = {m}"
+        if everyone:
+            return {r[0] for r in rows(self.conn, sql, (account_id, product))}
+        return {
+            r[0] for r in self._select_many(f"{sql} AND user_id", (account_id, product), user_ids)
+        }
+
+    def agent_count(self, account_id: int, product: str) -> int:
+        ad = agent_directory
+        return int(
+            self.conn.execute(
+                sa.select(sa.func.count())
+                .select_from(ad)
+                .where(ad.c.account_id == account_id, ad.c.product == product)
+            ).scalar_one()
+        )
+
+    def agents_among(
+        self, account_id: int, product: str, user_ids: Sequence[int], everyone: bool
+    ) -> dict[int, bool]:
+        m = mark(self.conn)
+        sql = (
+            f"SELECT user_id, active FROM agent_directory WHERE account_id = {m} AND product = {m}"
+        )
+        if everyone:
+            return {r[0]: bool(r[1]) for r in rows(self.conn, sql, (account_id, product))}
+        return {
+            r[0]: bool(r[1])
+            for r in self._select_many(f"{sql} AND user_id", (account_id, product), user_ids)
+        }
+
+    def write_agents(
+        self,
+        account_id: int,
+        product: str,
+        rows: Sequence[tuple[int, AgentRow, bool]],
+        at: dt.datetime,
+        run_id: int,
+    ) -> None:
+        if not rows:
+            return
+        bulk = self._bulk_of(
+            "agents",
+            agent_directory,
+            (
+                "account_id",
+                "product",
+                "user_id",
+                "external_id",
+                "email",
+                "name",
+                "active",
+                "updated_at",
+                "run_id",
+            ),
+            conflict=("account_id", "product", "user_id"),
+        )
+        at_value = bulk.value("updated_at", at)
+        values: list[Any] = []
+        add = values.extend
+        for uid, a, is_agent in rows:
+            add((account_id, product, uid, a.ext, a.email, a.name, is_agent, at_value, run_id))
+        bulk.run(values)
+
+    def agents(self, account_id: int, product: str) -> list[dict[str, Any]]:
+        ad = agent_directory
+        return [
+            dict(r._mapping)
+            for r in self.conn.execute(
+                sa.select(ad.c.email, ad.c.name, ad.c.external_id, ad.c.active)
+                .where(ad.c.account_id == account_id, ad.c.product == product)
+                .order_by(ad.c.email)
+            )
+        ]
+
+    def agents_of_run(
+        self, account_id: int, product: str, run_id: int, after: int, limit: int
+    ) -> list[tuple[int, AgentRow]]:
+        ad = agent_directory
+        return [
+            (r[0], AgentRow(r[1], r[2], r[3], bool(r[4])))
+            for r in self.conn.execute(
+                sa.select(ad.c.user_id, ad.c.email, ad.c.name, ad.c.external_id, ad.c.active)
+                .where(
+                    ad.c.account_id == account_id,
+                    ad.c.product == product,
+                    ad.c.run_id == run_id,
+                    ad.c.user_id > after,
+                )
+                .order_by(ad.c.user_id)
+                .limit(limit)
+            )
+        ]
+
+    def quarantined(self, run_id: int) -> list[dict[str, Any]]:
+        q = sync_quarantine
+        return [
+            dict(r._mapping)
+            for r in self.conn.execute(
+                sa.select(q.c.external_id, q.c.email, q.c.reason)
+                .where(q.c.run_id == run_id)
+                .order_by(q.c.id)
+            )
+        ]

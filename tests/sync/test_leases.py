@@ -1,0 +1,234 @@
+"""Issue 13 item 10: a run is recorded when it starts, with a lease (owner, heartbeat, expiry). A
+run whose process died shows as ``interrupted`` with its start time once its lease expired, and the
+next run says it found one; a second run of the connector while a live lease exists is skipped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from seatgate.core.bootstrap import App
+from seatgate.core.clock import FixedClock
+from seatgate.core.plugins import RequestContext, UserPage, hookimpl
+from seatgate.core.services.sync import LEASE_SECONDS
+from seatgate.core.storage.tables import sync_runs
+from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
+
+from .conftest import (
+    ACCOUNT,
+    ADMIN,
+    KEY_ENV,
+    make_app,
+    memory_config,
+    memory_plugins,
+    setup_account,
+)
+
+P = "memory"
+
+
+class Killed(BaseException):
+    """The process dies here: nothing after it runs (not even ``except Exception``)."""
+
+
+class StepAdapter(MemoryAdapter):
+    """The memory adapter, calling ``on_page(n)`` before it hands over page ``n``."""
+
+    def __init__(self) -> None:
+        self.on_page: Callable[[int], None] | None = None
+
+    @hookimpl
+    def seatgate_pull_users(
+        self,
+        product: str,
+        settings: Mapping[str, Any],
+        since: dt.datetime | None,
+        ctx: RequestContext,
+    ) -> Iterator[UserPage]:
+        pages = MemoryAdapter.seatgate_pull_users(self, product, settings, since, ctx)
+        for n, page in enumerate(pages):
+            if self.on_page is not None:
+                self.on_page(n)
+            yield page
+
+
+@pytest.fixture
+def adapter() -> StepAdapter:
+    return StepAdapter()
+
+
+@pytest.fixture
+def app(
+    db_url: str,
+    clock: FixedClock,
+    adapter: StepAdapter,
+    crm: MemorySandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[App]:
+    monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
+    application = make_app(db_url, clock, memory_plugins(adapter=adapter))
+    setup_account(application)
+    application.installs.install(ACCOUNT, P, memory_config(crm, page_size=10), ADMIN)
+    yield application
+    application.db.dispose()
+
+
+def rows(app: App) -> list[Any]:
+    with app.db.read() as conn:
+        return conn.execute(sa.select(sync_runs).order_by(sync_runs.c.id)).all()
+
+
+def die_at(adapter: StepAdapter, page: int) -> None:
+    def on_page(n: int) -> None:
+        if n == page:
+            raise Killed()
+
+    adapter.on_page = on_page
+
+
+def test_a_dead_run_shows_interrupted_with_its_start_and_the_next_run_finds_it(
+    app: App, adapter: StepAdapter, clock: FixedClock
+) -> None:
+    assert app.sync.sync(ACCOUNT, P).outcome == "succeeded"
+    clock.advance(hours=1)
+    died_at = clock.now()
+    die_at(adapter, 2)
+    with pytest.raises(Killed):
+        app.sync.sync(ACCOUNT, P, full=True)
+    dead = rows(app)[-1]
+    assert (dead.outcome, dead.started_at, dead.owner) == ("running", died_at, app.sync.owner)
+    shown = app.sync.runs(ACCOUNT)[0]
+    assert (shown["id"], shown["outcome"]) == (dead.id, "running")  # the lease is still live
+
+    clock.advance(seconds=LEASE_SECONDS + 1)
+    shown = app.sync.runs(ACCOUNT)[0]
+    assert (shown["id"], shown["outcome"], shown["started_at"]) == (
+        dead.id,
+        "interrupted",
+        died_at,
+    )
+    assert died_at.isoformat() in shown["message"]
+
+    adapter.on_page = None
+    result = app.sync.sync(ACCOUNT, P)
+    assert result.outcome == "succeeded"
+    assert result.interrupted == [{"run": dead.id, "started_at": died_at}]
+    assert result.as_dict()["interrupted"] == [{"run": dead.id, "started_at": died_at.isoformat()}]
+    assert f"found interrupted run(s) {dead.id}" in result.summary.message
+    assert rows(app)[-2].outcome == "interrupted"  # recorded so, not only shown
+    assert [r.id for r in rows(app)] == sorted(r.id for r in rows(app))  # no id lost or reused
+    again = app.sync.sync(ACCOUNT, P)
+    assert again.interrupted == [] and "interrupted" not in again.as_dict()
+
+
+def test_a_second_run_while_a_live_lease_exists_is_skipped(app: App, adapter: StepAdapter) -> None:
+    inner: list[Any] = []
+
+    def on_page(n: int) -> None:
+        if n == 1:
+            inner.append(app.sync.sync(ACCOUNT, P))
+
+    adapter.on_page = on_page
+    outer = app.sync.sync(ACCOUNT, P)
+    assert outer.outcome == "succeeded" and outer.summary.agents_synced == 40
+    (skipped,) = inner
+    assert skipped.outcome == "skipped" and skipped.remedy == "wait" and skipped.run_id is None
+    assert f"run {outer.run_id} of memory for acme is under way" in skipped.summary.message
+    assert [r.outcome for r in rows(app)] == ["succeeded"]  # the skipped run wrote no row
+
+
+def test_the_lease_is_renewed_while_the_run_pulls(
+    app: App, adapter: StepAdapter, clock: FixedClock
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def on_page(n: int) -> None:
+        clock.advance(seconds=LEASE_SECONDS / 2)  # a slow CRM: the pull outlives its first lease
+        if n == 3:
+            seen.append((app.sync.runs(ACCOUNT)[0]["outcome"], app.sync.sync(ACCOUNT, P).outcome))
+
+    adapter.on_page = on_page
+    assert app.sync.sync(ACCOUNT, P).outcome == "succeeded"
+    assert seen == [("running", "skipped")]
+    assert rows(app)[-1].heartbeat_at > rows(app)[-1].started_at
+
+
+def test_a_run_taken_for_dead_stops_and_applies_nothing(
+    app: App, adapter: StepAdapter, clock: FixedClock
+) -> None:
+    inner: list[Any] = []
+
+    def on_page(n: int) -> None:
+        if n == 1:
+            clock.advance(seconds=3 * LEASE_SECONDS)  # silent for longer than its lease
+            adapter.on_page = None
+            inner.append(app.sync.sync(ACCOUNT, P))
+
+    adapter.on_page = on_page
+    outer = app.sync.sync(ACCOUNT, P)
+    assert inner[0].outcome == "succeeded" and len(inner[0].interrupted) == 1
+    assert outer.outcome == "failed" and "lost its lease" in outer.summary.message
+    assert outer.summary.created == 0
+
+
+# -- a real kill -9 ------------------------------------------------------------------------------------
+class BlockingAdapter(MemoryAdapter):
+    """After the first page, tells the parent the run is under way and blocks until killed."""
+
+    def __init__(self, started: Any) -> None:
+        self.started = started
+
+    @hookimpl
+    def seatgate_pull_users(
+        self,
+        product: str,
+        settings: Mapping[str, Any],
+        since: dt.datetime | None,
+        ctx: RequestContext,
+    ) -> Iterator[UserPage]:
+        pages = MemoryAdapter.seatgate_pull_users(self, product, settings, since, ctx)
+        yield next(iter(pages))
+        self.started.set()
+        threading.Event().wait()  # until SIGKILL
+        yield from pages  # never reached
+
+
+def _child(url: str, instant: dt.datetime, started: Any) -> None:
+    app = make_app(url, FixedClock(instant), memory_plugins(adapter=BlockingAdapter(started)))
+    app.sync.sync(ACCOUNT, P, full=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to share the in-process CRM")
+def test_kill_9_during_a_sync(
+    db_url: str, clock: FixedClock, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
+    app = make_app(db_url, clock, memory_plugins())
+    try:
+        setup_account(app)
+        app.installs.install(ACCOUNT, P, memory_config(crm, page_size=10), ADMIN)
+        context = multiprocessing.get_context("fork")
+        started = context.Event()
+        child = context.Process(target=_child, args=(db_url, clock.now(), started))
+        child.start()
+        assert started.wait(60), "the child's sync never started"
+        os.kill(child.pid or 0, signal.SIGKILL)
+        child.join(60)
+        assert child.exitcode == -signal.SIGKILL
+        assert [r["outcome"] for r in app.sync.runs(ACCOUNT)] == ["running"]
+        clock.advance(seconds=LEASE_SECONDS + 1)
+        (shown,) = app.sync.runs(ACCOUNT)
+        assert shown["outcome"] == "interrupted" and shown["started_at"] < clock.now()
+        result = app.sync.sync(ACCOUNT, P)
+        assert result.outcome == "succeeded" and result.summary.created == 40
+        assert [i["run"] for i in result.interrupted] == [shown["id"]]
+    finally:
+        app.db.dispose()
