@@ -12,6 +12,11 @@
     ``seatgate ... seats assign ACCOUNT PRODUCT EMAIL...`` with every email on the command line,
     timed wall clock (process start included), and the same ``App.assign`` call in process.
     Goal: < 5 s.
+(c) A contract of 1,000,000 seats (the documented maximum less ``--quote-seats``), in process,
+    SQLite: the seats-buy purchase summary of ``--quote-seats`` more seats (nothing bought), the
+    billing preview of its second month (monthly, from 2026-01-01), and buying those seats. Billing holds seats as bands
+    (``core/domain/slots.py``), so these cost the same whatever the seat count (tester report
+    item 1). Goal: well under 1 s each.
 
 Every figure is the median of ``--runs`` runs; the setup (accounts, users) is not timed. Nothing
 here asserts a speed: it prints figures for a person to read.
@@ -50,7 +55,13 @@ def emails(n: int) -> list[str]:
     return [f"agent{i:05d}@example.com" for i in range(n)]
 
 
-def build(url: str, users: int, seats: int) -> App:
+def build(
+    url: str,
+    users: int,
+    seats: int,
+    frequency: str = "annual",
+    start: dt.date = dt.date(2025, 10, 1),
+) -> App:
     """An account with a hard-cap contract of ``seats`` and ``users`` integration users."""
     app = App(url, clock=FixedClock(SETUP_AT))
     app.accounts.create(ACCOUNT, "US")
@@ -60,8 +71,8 @@ def build(url: str, users: int, seats: int) -> App:
         PRODUCT,
         seats=seats,
         plan="standard",
-        frequency="annual",
-        start=dt.date(2025, 10, 1),
+        frequency=frequency,
+        start=start,
         months=12,
         unit_price=parse_amount("25"),
     )
@@ -215,6 +226,48 @@ def bench_assign(workdir: Path, args: argparse.Namespace) -> None:
         app.db.dispose()
 
 
+# -- (c) a 1,000,000-seat contract ---------------------------------------------------------------------
+
+
+def bench_big_contract(workdir: Path, args: argparse.Namespace) -> None:
+    from seatgate.core.domain.bounds import MAX_SEATS
+
+    seats = MAX_SEATS - args.quote_seats
+    quote_at = dt.datetime(2026, 2, 10, 12, tzinfo=dt.UTC)
+    summary_times: list[float] = []
+    preview_times: list[float] = []
+    buy_times: list[float] = []
+    for run in range(args.runs):
+        app = build(f"sqlite:///{workdir}/big-{run}.db", 0, seats, "monthly", dt.date(2026, 1, 1))
+        assert isinstance(app.clock, FixedClock)
+        app.clock.set(quote_at)
+        start = time.perf_counter()
+        quote = app.purchases.buy_seats(ACCOUNT, PRODUCT, args.quote_seats, ADMIN, confirm=False)
+        summary_times.append(time.perf_counter() - start)
+        assert quote["quantity_after"] == MAX_SEATS, quote
+        start = time.perf_counter()
+        app.billing.preview(ACCOUNT, None, "2026-02")
+        preview_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        bought = app.purchases.buy_seats(ACCOUNT, PRODUCT, args.quote_seats, ADMIN, confirm=True)
+        buy_times.append(time.perf_counter() - start)
+        assert bought["committed"], bought
+        app.db.dispose()
+
+    def line(label: str, times: list[float]) -> str:
+        return (
+            f"    {label}: median {statistics.median(times) * 1000:.1f} ms over {args.runs} runs "
+            f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f})"
+        )
+
+    print(
+        f"\n(c) a contract of {seats:,} seats (monthly, from 2026-01-01, 12 months), in process, SQLite"
+    )
+    print(line(f"purchase summary of {args.quote_seats} more seats", summary_times))
+    print(line("billing preview of 2026-02", preview_times))
+    print(line(f"buying {args.quote_seats} seats (--yes)", buy_times))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per figure (median reported)")
@@ -225,7 +278,10 @@ def main() -> None:
         "--denied-batched", type=int, default=50_000, help="denied checks per batched-audit run"
     )
     parser.add_argument("--audit-batch", type=int, default=500, help="audit_batch of that run")
-    parser.add_argument("--only", choices=("checks", "assign"), help="run one part only")
+    parser.add_argument("--only", choices=("checks", "assign", "big"), help="run one part only")
+    parser.add_argument(
+        "--quote-seats", type=int, default=10, help="seats quoted and bought in (c)"
+    )
     parser.add_argument("--profile", action="store_true", help="print cProfile tables as well")
     args = parser.parse_args()
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
@@ -236,6 +292,8 @@ def main() -> None:
             bench_checks(workdir, args)
         if args.only in (None, "assign"):
             bench_assign(workdir, args)
+        if args.only in (None, "big"):
+            bench_big_contract(workdir, args)
 
 
 if __name__ == "__main__":

@@ -146,8 +146,7 @@ def test_the_setup_commands_answer_what_they_did(
     }
     contract = cli.ok(
         "contract create acme hubspot --seats 5 --plan standard --frequency quarterly "
-        "--start 2025-11-15 --months 12 --unit-price 12.50 --mode auto_expand "
-        "--channel marketplace"
+        "--start 2025-11-15 --months 12 --mode auto_expand --channel marketplace"
     )
     assert {k: contract[k] for k in ("seats", "plan", "frequency", "mode", "channel")} == {
         "seats": 5,
@@ -157,7 +156,7 @@ def test_the_setup_commands_answer_what_they_did(
         "channel": "marketplace",
     }
     assert (contract["term_start"], contract["term_end"]) == ("2025-11-15", "2026-11-15")
-    assert contract["unit_price"] == "12.50"
+    assert contract["unit_price"] == "15.00"  # the listed price: marketplace takes no other
     assert cli.ok("users add acme Ann@Example.com bob@example.com") == {
         "added": ["ann@example.com", "bob@example.com"],
         "already_known": [],

@@ -131,7 +131,7 @@ class SeatRules(RuleBasedStateMachine):
             self.grandfathered = True
             self.excess_allowed = len(self.seated) > self.contracted
 
-    @rule(quantity=st.integers(min_value=0, max_value=8))
+    @rule(quantity=st.integers(min_value=1, max_value=8))
     def set_quantity(self, quantity: int) -> None:
         lowered = quantity < self.contracted
         self.app.set_quantity(self.account, PRODUCT, quantity, actor=ADMIN)

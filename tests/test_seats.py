@@ -83,7 +83,9 @@ def _open_account(
             frequency="monthly",
             start=dt.date(2025, 10, 1),
             months=12,
-            unit_price=parse_amount("30"),
+            # A marketplace purchase is at the listed price (tester report item 6): no price
+            # of its own.
+            unit_price=None if mode == "auto_expand" else parse_amount("30"),
             mode=mode,
             channel="marketplace" if mode == "auto_expand" else "order_form",
         )

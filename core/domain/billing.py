@@ -42,9 +42,10 @@ from .calendar import (
     term_start,
 )
 from .model import Contract
-from .money import Money
+from .money import Money, money_text
 from .pricing import charge
 from .seats import seats_above_contract
+from .slots import Band, Rect, SlotBands, normalize, sweep
 from .vocabulary import ChargeModel, LineKind, SeatMode, TicketKind
 
 __all__ = [
@@ -176,6 +177,20 @@ class History:
     overage_begins: dt.date | None = None
     initial_quantity: int | None = None  # as created (None: the first change's, or the contract's)
     add_ons: Sequence[AddOn] = ()
+    # A self-serve contract's plan as the catalog lists it: (effective, monthly price) per
+    # version, in date order (seed 002: self-serve is billed "month to month" at "the then
+    # listed price"). Empty for other contracts: they keep the price they were signed at.
+    listed: Sequence[tuple[dt.date, Decimal]] = ()
+
+    def unit_price_on(self, day: dt.date) -> Decimal:
+        """The contract's monthly seat price for a billing period starting on ``day``: its own
+        unit price, or — self-serve — the price listed on ``day`` by a catalog version that took
+        effect after the contract started (the price it was bought at until then)."""
+        price = self.contract.unit_price
+        for effective, listed in self.listed:
+            if self.contract.term_start < effective <= day:
+                price = listed
+        return price
 
     # -- the contracted quantity ---------------------------------------------------------------------
     def renewal_adjustment(self, k: int) -> Ticket | None:
@@ -338,14 +353,16 @@ def removing_users_doesnt_impact_billing(h: History, j: int) -> int:
     return floor
 
 
-def owed(h: History, j: int, period: Interval) -> dict[SlotKey, dict[int, list[Interval]]]:
-    """What the contract owes for one billing period of term ``j``, as slot intervals."""
+def owed(h: History, j: int, period: Interval) -> dict[SlotKey, SlotBands]:
+    """What the contract owes for one billing period of term ``j``: per charge, its slots as
+    bands (:mod:`.slots`) — the work grows with the events of the period, not with its seats."""
     c = h.contract
     a, b = period
-    out: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(lambda: defaultdict(list))
+    rects: dict[SlotKey, list[Rect]] = defaultdict(list)
     if a >= b:
-        return out
+        return {}
     t0, t1 = term_start(c, j), term_start(c, j + 1)
+    unit = h.unit_price_on(a)  # the period's price: self-serve follows the listed one
     base_q = h.quantity_before(t0)
     term_purchases = [p for p in h.purchases if t0 <= p.effective < t1]
     floor = removing_users_doesnt_impact_billing(h, j)
@@ -363,42 +380,43 @@ def owed(h: History, j: int, period: Interval) -> dict[SlotKey, dict[int, list[I
         bought = [p for p in term_purchases if p.effective <= s]
         contracted = base_q + sum(p.quantity for p in bought)
 
-        def hold(key: SlotKey, slots: Iterable[int], s: dt.date = s, e: dt.date = e) -> None:
-            for n in slots:
-                _extend(out[key][n], s, e)
+        def hold(key: SlotKey, count: int, s: dt.date = s, e: dt.date = e) -> None:
+            # Slots 1..count held from s to e: one rectangle, whatever the count.
+            if count > 0:
+                rects[key].append((1, count, (s, e)))
 
         for x in h.add_ons:
             if x.active_on(s):
                 # Seed 002: add-on plans are activated by the partner "based on contracted
                 # terms": from the activation day, under the contract's frequency and term,
                 # whatever base plan is in force.
-                hold(("add_on", x.unit_price, x.id), range(1, x.quantity + 1))
+                hold(("add_on", x.unit_price, x.id), x.quantity)
 
         change = h.plan_in_force(s)
         if change is not None:
             # Seed 002: "Selecting a Base Plan different from the contracted one will trigger
             # billing for the new Plan, for all selected Users, at the then listed price".
             users = 1 if change.charge_model == ChargeModel.PER_ACCOUNT else h.selected_users(j, s)
-            hold(("plan_change", change.unit_price, change.id), range(1, users + 1))
+            hold(("plan_change", change.unit_price, change.id), users)
             continue
         if h.charge_model == ChargeModel.PER_ACCOUNT:
             # Seed 002: "charged once, per Talkdesk account, independently of the number of
             # activated seats".
-            hold(("base", c.unit_price, 0), [1])
+            hold(("base", unit, 0), 1)
             continue
-        hold(("base", c.unit_price, 0), range(1, base_q + 1))
+        hold(("base", unit, 0), base_q)
         for p in bought:
-            hold(("seats_purchased", p.unit_price, p.id), range(1, p.quantity + 1))
+            hold(("seats_purchased", p.unit_price, p.id), p.quantity)
         extra = seats_above_contract(contracted, max(floor, h.countable_peak(j, s)))
         if extra and c.mode == SeatMode.AUTO_EXPAND:
             # Seed 002: "Adding Users above contracted quantities will trigger billing for the
             # additional quantities under contracted terms."
-            hold(("additional_seats", c.unit_price, 0), range(1, extra + 1))
+            hold(("additional_seats", unit, 0), extra)
         elif extra and h.overage_begins and s >= h.overage_begins:
             # Seed 000: "customers continuing to be in overage will be billed for the additional
             # users" — seats held above the contract on or after the overage-billing date.
-            hold(("overage", c.unit_price, 0), range(1, extra + 1))
-    return out
+            hold(("overage", unit, 0), extra)
+    return {key: SlotBands.of(items) for key, items in rects.items()}
 
 
 def _extend(intervals: list[Interval], s: dt.date, e: dt.date) -> None:
@@ -408,14 +426,7 @@ def _extend(intervals: list[Interval], s: dt.date, e: dt.date) -> None:
         intervals.append((s, e))
 
 
-def _normalize(intervals: Iterable[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    for s, e in sorted(i for i in intervals if i[0] < i[1]):
-        if out and s <= out[-1][1]:
-            out[-1] = (out[-1][0], max(e, out[-1][1]))
-        else:
-            out.append((s, e))
-    return out
+_normalize = normalize
 
 
 def _net(charged: Iterable[Interval], credited: Iterable[Interval]) -> list[Interval]:
@@ -494,29 +505,29 @@ def _lines(
     h: History,
     j: int,
     period: Interval,
-    slots: Mapping[SlotKey, Mapping[int, list[Interval]]],
+    slots: Mapping[SlotKey, SlotBands],
     sign: int,
 ) -> list[Line]:
-    """Group slot intervals into lines: same charge, same days, contiguous slots."""
+    """Group slot bands into lines: same charge, same days, contiguous slots."""
     c = h.contract
     since = term_start(c, j)
-    grouped: dict[tuple[SlotKey, dt.date, dt.date], list[int]] = defaultdict(list)
+    grouped: dict[tuple[SlotKey, dt.date, dt.date], list[tuple[int, int]]] = defaultdict(list)
     for key, per_slot in slots.items():
-        for slot, intervals in per_slot.items():
+        for lo, hi, intervals in per_slot.bands:
             for s, e in intervals:
-                grouped[(key, s, e)].append(slot)
+                grouped[(key, s, e)].append((lo, hi))
     out = []
     for (key, s, e), members in sorted(grouped.items(), key=_line_order):
         kind, unit, ref = key
         members.sort()
-        runs: list[list[int]] = []
-        for n in members:
-            if runs and runs[-1][-1] == n - 1:
-                runs[-1].append(n)
+        runs: list[tuple[int, int]] = []
+        for lo, hi in members:
+            if runs and runs[-1][1] + 1 == lo:
+                runs[-1] = (runs[-1][0], hi)
             else:
-                runs.append([n])
+                runs.append((lo, hi))
         for run in runs:
-            qty = len(run)
+            qty = run[1] - run[0] + 1
             money = charge(unit, qty, c.currency, anchor=c.term_start, since=since, start=s, end=e)
             out.append(
                 Line(
@@ -526,7 +537,7 @@ def _lines(
                     charge_kind=kind,
                     ref=ref,
                     slot_lo=run[0],
-                    slot_hi=run[-1],
+                    slot_hi=run[1],
                     sign=sign,
                     description=_describe(h, kind, ref, qty, unit, (s, e), period, sign),
                     quantity=qty,
@@ -540,7 +551,9 @@ def _lines(
     return out
 
 
-def _line_order(item: tuple[tuple[SlotKey, dt.date, dt.date], list[int]]) -> tuple[Any, ...]:
+def _line_order(
+    item: tuple[tuple[SlotKey, dt.date, dt.date], list[tuple[int, int]]],
+) -> tuple[Any, ...]:
     (kind, unit, ref), s, e = item[0]
     return (LINE_KINDS.index(kind), s, ref, unit, e)
 
@@ -557,7 +570,7 @@ def _describe(
 ) -> str:
     c = h.contract
     seats = f"{qty} seat{'s' if qty != 1 else ''}"
-    price = f"{unit} {c.currency}/month"
+    price = f"{money_text(unit, c.currency)}/month"
     if kind == "base":
         what = (
             f"{c.plan} plan, per account ({price})"
@@ -695,31 +708,36 @@ def _period_true_up(
     c = h.contract
     k = term_index(c, earlier[0])
     now_owed = owed(h, k, earlier)
-    covered: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(lambda: defaultdict(list))
-    credited: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(lambda: defaultdict(list))
+    covered: dict[SlotKey, list[Rect]] = defaultdict(list)
+    credited: dict[SlotKey, list[Rect]] = defaultdict(list)
     for row in prior.get((c.id, earlier[0]), ()):
         key = (row["charge_kind"], row["unit_price"], row["ref"])
         target = covered if row["sign"] > 0 else credited
-        for n in range(row["slot_lo"], row["slot_hi"] + 1):
-            target[key][n].append((row["start"], row["end"]))
-    has: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(dict)
-    for key, per_slot in covered.items():
-        for n, intervals in per_slot.items():
-            credits = credited.get(key, {}).get(n)
+        # A line is slots slot_lo..slot_hi over one span: one rectangle, whatever its seats.
+        target[key].append((row["slot_lo"], row["slot_hi"], (row["start"], row["end"])))
+    new: dict[SlotKey, SlotBands] = {}
+    gone: dict[SlotKey, SlotBands] = {}
+    for key in set(now_owed) | set(covered) | set(credited):
+        owes = now_owed.get(key, SlotBands(()))
+        sources: list[Sequence[tuple[int, int, Any]]] = [
+            [(lo, hi, intervals) for lo, hi, intervals in owes.bands],
+            covered.get(key, []),
+            credited.get(key, []),
+        ]
+        more: list[Band] = []
+        less: list[Band] = []
+        for lo, hi, (want_in, charged, credits) in sweep(sources):
+            want = want_in[0] if want_in else []  # owed bands are disjoint: at most one
             # Without credits (the common case) the days covered are the days charged.
-            has[key][n] = _net(intervals, credits) if credits else _normalize(intervals)
-    new: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(dict)
-    gone: dict[SlotKey, dict[int, list[Interval]]] = defaultdict(dict)
-    for key in set(now_owed) | set(has):
-        for n in set(now_owed.get(key, {})) | set(has.get(key, {})):
-            want = now_owed.get(key, {}).get(n, [])
-            got = has.get(key, {}).get(n, [])
+            got = _net(charged, credits) if credits else _normalize(charged)
             if want == got:  # the common case: nothing happened since the invoice
                 continue
-            if more := _subtract(want, got):
-                new[key][n] = more
-            if less := _subtract(got, want):
-                gone[key][n] = less
+            more.append((lo, hi, _subtract(want, got)))
+            less.append((lo, hi, _subtract(got, want)))
+        if bands := SlotBands.merged(more):
+            new[key] = bands
+        if bands := SlotBands.merged(less):
+            gone[key] = bands
     return _lines(h, k, earlier, new, 1) + _lines(h, k, earlier, gone, -1)
 
 

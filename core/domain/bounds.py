@@ -14,8 +14,11 @@ instants (``--as-of``) 2000-01-01T00:00:00Z up to (not including) 2100-01-01T00:
 periods (``--period``) the months 2000-01 to 2099-12
 terms (``--months``)   1 to 120 months (:data:`MAX_TERM_MONTHS`)
 seats, quantities      1 to 1,000,000 (:data:`MAX_SEATS`); a change of seats up to 1,000,000 either
-                       way (its sign is the service's rule)
-money                  0 to 100,000.00 per seat per month (:data:`MAX_UNIT_PRICE`), in cents
+                       way (its sign is the service's rule); a contract's contracted seats, after
+                       any change (a purchase, a renewal quantity), 1 to 1,000,000
+                       (:func:`contracted_seats`, :func:`contracted_total`)
+money                  0 to 100,000 per seat per month (:data:`MAX_UNIT_PRICE`), ASCII digits, then
+                       written with the currency's ISO 4217 minor unit (``5`` is ``5.00 USD``)
 emails                 at most 254 characters, the part before the @ at most 64 (RFC 5321 4.5.3.1)
 account names          1 to 100 letters, digits, ``-``, ``_`` or ``.``
 other names and text   1 to 200 characters (display names), 100 (roles, idempotency keys, products,
@@ -32,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from ..clock import parse_date, parse_instant, start_of
 from ..errors import BadInput
@@ -51,6 +54,8 @@ __all__ = [
     "NAME_MAX",
     "account_name",
     "check_email_length",
+    "contracted_seats",
+    "contracted_total",
     "count",
     "date",
     "instant",
@@ -69,7 +74,6 @@ _END_INSTANT = start_of(LATEST + dt.timedelta(days=1))
 MAX_TERM_MONTHS = 120
 MAX_SEATS = 1_000_000
 MAX_UNIT_PRICE = Decimal("100000.00")
-_CENT = Decimal("0.01")
 
 EMAIL_MAX = 254  # RFC 5321 4.5.3.1.3: a path is at most 256 octets, "<" and ">" included
 EMAIL_LOCAL_MAX = 64  # RFC 5321 4.5.3.1.1
@@ -84,7 +88,9 @@ BLANKS = " \t\r\n"
 _ACCOUNT_NAME = re.compile(rf"[A-Za-z0-9._-]{{1,{ACCOUNT_NAME_MAX}}}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _PERIOD = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
-_INTEGER = re.compile(r"[+-]?\d{1,30}")
+_INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
+# ASCII digits only: \d and Decimal() also take Arabic-Indic and other digits.
+_PRICE = re.compile(r"[0-9]{1,12}(\.[0-9]{1,4})?|\.[0-9]{1,4}")
 
 
 def _date_range() -> str:
@@ -155,27 +161,53 @@ def seat_change(value: str | int, what: str) -> int:
     return number
 
 
+def contracted_seats(value: str | int, what: str = "seats") -> int:
+    """A contract's contracted quantity: 1 to :data:`MAX_SEATS` seats, whichever way it is set
+    (a contract, a renewal quantity, a quantity change) — one rule for every path."""
+    accepted = f"a contract's seats: a whole number from 1 to {MAX_SEATS:,}"
+    number = _integer(value, what, accepted)
+    if not 1 <= number <= MAX_SEATS:
+        raise BadInput(what, number, accepted)
+    return number
+
+
+def contracted_total(before: int, added: int, what: str = "quantity") -> int:
+    """The contracted seats after ``added`` more are bought on ``before``: the total stays within
+    1 to :data:`MAX_SEATS` (a contract at the maximum buys none). Raises :class:`BadInput` naming
+    ``added`` and how many more the contract can take."""
+    room = max(0, MAX_SEATS - before)
+    if added < 1 or before + added > MAX_SEATS:
+        raise BadInput(
+            what,
+            added,
+            f"1 to {room:,} more seats: a contract holds 1 to {MAX_SEATS:,} seats and this one "
+            f"holds {before:,}"
+            if room
+            else f"no more seats: a contract holds at most {MAX_SEATS:,} seats and this one "
+            f"holds {before:,}",
+        )
+    return before + added
+
+
 def months(value: str | int, what: str = "months") -> int:
     """A term in months: 1 to :data:`MAX_TERM_MONTHS` (the term must end after it starts)."""
     return count(value, what, maximum=MAX_TERM_MONTHS)
 
 
 def unit_price(value: str | Decimal, what: str = "unit price") -> Decimal:
-    """A monthly price per seat: from 0 to :data:`MAX_UNIT_PRICE`, in whole cents (``12.50``)."""
-    accepted = f"an amount from 0 to {MAX_UNIT_PRICE:,} in cents, e.g. 12.50"
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise BadInput(what, value, accepted) from None
-    if (
-        not amount.is_finite()
-        or not 0 <= amount <= MAX_UNIT_PRICE
-        or amount != amount.quantize(_CENT)
-    ):
+    """A monthly price per seat: from 0 to :data:`MAX_UNIT_PRICE`, written with ASCII digits and
+    at most one decimal point (``12.50``, ``5``; not ``1E+1``, not ``٣``), at most 4 decimals
+    (the finest ISO 4217 minor unit). The service then writes it with its currency's minor unit
+    (:func:`~seatgate.core.domain.money.normalize_price`: ``5`` is ``5.00 USD``, and ``100.50``
+    JPY is refused)."""
+    accepted = f"an amount from 0 to {MAX_UNIT_PRICE:,} such as 12.50 (digits 0-9 and a point)"
+    text = value if isinstance(value, str) else str(value)
+    if not _PRICE.fullmatch(text.strip(BLANKS)):
         raise BadInput(what, value, accepted)
-    if amount.as_tuple().exponent > 0:  # type: ignore[operator]
-        amount = amount.quantize(Decimal(1))  # "1E+2" is stored and shown as "100"
-    return amount if amount else Decimal(0)  # "-0" is 0
+    amount = Decimal(text.strip(BLANKS))
+    if not 0 <= amount <= MAX_UNIT_PRICE:
+        raise BadInput(what, value, accepted)
+    return amount
 
 
 def _printable(value: str) -> bool:

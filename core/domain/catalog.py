@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 
 from ..errors import BadInput, PolicyError
+from .money import currency_code, normalize_price
 from .vocabulary import Channel, ChargeModel
 
 CHARGE_MODELS: tuple[str, ...] = tuple(ChargeModel)
@@ -163,6 +164,19 @@ class Catalog:
         found = self.find(product, plan, day)
         return None if found is None or found.addon else found
 
+    def listed_prices(
+        self, product: str, plan: str, currency: str
+    ) -> list[tuple[dt.date, Decimal]]:
+        """``(effective, monthly price)`` of the base plan in each version that lists it in
+        ``currency``, in date order: "the then listed price" on any day is the last one effective
+        by then (a self-serve contract's, billed month to month, seed 002)."""
+        out = []
+        for version in self.versions:
+            found = version.plans.get((product, plan))
+            if found is not None and not found.addon and found.currency == currency:
+                out.append((version.effective, found.monthly_price))
+        return out
+
     def _any_version(self, product: str, plan: str) -> Plan | None:
         for version in reversed(self.versions):
             if (product, plan) in version.plans:
@@ -205,15 +219,19 @@ def _version(raw: Any, where: str) -> Version:
                     price = Decimal(str(p["monthly_price"]))
                 except (KeyError, InvalidOperation):
                     raise PolicyError(f"{here}: monthly_price must be a decimal string") from None
-                currency = str(p.get("currency", ""))
-                if not price.is_finite() or price < 0 or len(currency) != 3:
-                    raise PolicyError(f"{here}: needs a price >= 0 and a 3-letter currency")
+                try:
+                    currency = currency_code(str(p.get("currency", "")))
+                    if not price.is_finite() or price < 0:
+                        raise PolicyError(f"{here}: needs a price >= 0")
+                    price = normalize_price(price, currency, "monthly_price")
+                except BadInput as exc:
+                    raise PolicyError(f"{here}: {exc}") from None
                 plans[(product, name)] = Plan(
                     product,
                     name,
                     p["charge_model"],
                     price,
-                    currency.upper(),
+                    currency,
                     addon,
                     effective,
                     partner,

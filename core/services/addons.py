@@ -30,6 +30,7 @@ from ..domain import calendar
 from ..domain.billing import AddOn, addon_quote
 from ..domain.events import AddOnActivated, AddOnDeactivated
 from ..domain.model import Account
+from ..domain.money import normalize_price
 from ..domain.pricing import charge
 from ..domain.vocabulary import ChargeModel
 from ..errors import BadInput, Conflict, NotAuthorized, NotFound
@@ -221,7 +222,8 @@ class AddOnService:
                         f"{plan.currency}",
                     )
                 unit_price = plan.monthly_price
-            unit_price = unit_price.quantize(Decimal("0.01"))  # bounds allow cents at most
+            # Written with the contract currency's minor unit (5 -> 5.00 USD; 1.50 JPY refused).
+            unit_price = normalize_price(unit_price, contract.currency)
             latest = uow.addons.latest(contract.id, addon)
             if latest is not None and (latest.ends is None or latest.ends > today):
                 when = "" if latest.ends is None else f" until {latest.ends} (deactivated)"

@@ -16,6 +16,7 @@ from typing import Any
 from ..domain.billing import Draft, History, draft_invoices, parse_period
 from ..domain.calendar import Interval
 from ..domain.events import InvoiceIssued
+from ..domain.money import per_currency
 from ..errors import BadInput
 from .base import read, transaction
 from .ports import Ports
@@ -58,26 +59,29 @@ class BillingService:
                 if inv["period"] == month.strftime("%Y-%m")
             ]
         drafts = draft_invoices(histories, month, billed, prior, ids)
-        currency = (
-            drafts[0].currency
-            if drafts
-            else (histories[0].contract.currency if histories else "USD")
-        )
-        lines = [ln.as_dict() for d in drafts for ln in d.lines]
+        # One invoice per currency (docs/billing.md): lines carry their invoice's currency and
+        # the totals are per currency, never added across currencies.
+        lines = [(d.currency, ln.as_dict()) for d in drafts for ln in d.lines]
         issued_lines = [
-            ln
+            (inv["currency"], ln)
             for inv in issued
             for ln in inv["lines"]
             if product is None or ln["product"] == product
         ]
         all_lines = issued_lines + lines
-        total = sum((Decimal(ln["amount"]) for ln in all_lines), Decimal("0.00"))
+        totals = per_currency((cur, Decimal(ln["amount"])) for cur, ln in all_lines)
+        if not totals:
+            own = sorted({h.contract.currency for h in histories}) or ["USD"]
+            totals = per_currency((cur, Decimal(0)) for cur in own)
+        single = next(iter(totals.items())) if len(totals) == 1 else (None, None)
         return {
             "account": account,
             "period": month.strftime("%Y-%m"),
-            "currency": currency,
-            "total": str(total),
-            "lines": all_lines,
+            # One currency: its total; several: None, and each is in ``totals``.
+            "currency": single[0],
+            "total": single[1],
+            "totals": totals,
+            "lines": [ln if len(totals) == 1 else {**ln, "currency": cur} for cur, ln in all_lines],
             "issued": [inv["number"] for inv in issued],
             "pending": len(lines),
         }
@@ -129,12 +133,17 @@ class BillingService:
                     "accounts_skipped": [s["account"] for s in skipped],
                 },
             )
-        total = sum((Decimal(i["total"]) for i in issued), Decimal("0.00"))
+        totals = per_currency((i["currency"], Decimal(i["total"])) for i in issued)
         return {
             "period": month.strftime("%Y-%m"),
             "issued": issued,
             "count": len(issued),
-            "total": str(total),
+            # Per currency, never added across currencies; ``total`` only when there is one
+            # currency (nothing issued: 0.00), None when there are several.
+            "total": (next(iter(totals.values())) if totals else "0.00")
+            if len(totals) <= 1
+            else None,
+            "totals": totals,
             "skipped": skipped,
         }
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import attrs
 
-from ..domain import calendar
+from ..domain import bounds, calendar
 from ..domain.model import Account, Contract
-from ..domain.pricing import charge
+from ..domain.pricing import charge, check_channel_terms, contract_price
 from ..domain.seats import SeatCount
 from ..domain.vocabulary import Channel, ChargeModel, Frequency, SeatMode, check_choice
 from ..errors import BadInput, Conflict, NotFound
@@ -79,14 +79,16 @@ class ContractService:
     ) -> Contract:
         """Record what ``account`` bought for ``product``.
 
-        :param seats: the contracted quantity (seats), 1 or more.
+        :param seats: the contracted quantity (seats), 1 to 1,000,000.
         :param plan: a base plan of the catalog; an order-form contract may carry a negotiated
             plan of its own (seed 002, "Buying through a Signed Order Form"), with its
             ``unit_price`` and ``charge_model`` (default ``per_seat``).
-        :param unit_price: the monthly price of a seat; default: the catalog's list price. A
-            self-serve contract is at the then-listed price (seed 002's self-serve exception).
-        :param months: the term, in months (a self-serve contract is month to month whatever it
-            says).
+        :param unit_price: the monthly price of a seat, written with the currency's minor unit;
+            default: the catalog's list price, in the listed currency only (another currency
+            needs a price of its own). Self-serve and marketplace contracts are at the listed
+            price and refuse one (:func:`~seatgate.core.domain.pricing.check_channel_terms`).
+        :param currency: an ISO 4217 code (default: the listed currency, else USD).
+        :param months: the term, in months (a self-serve contract: 1, monthly, from today).
         A self-serve contract is a purchase: ``actor`` needs purchasing authority (seed 002) and
         a commitment is recorded. Raises :class:`BadInput` (nothing written), :class:`Conflict`
         (a contract exists) or :class:`NotAuthorized` (audited).
@@ -94,8 +96,7 @@ class ContractService:
         ports = self.ports
         at = ports.now()
         check_choice("product", product, tuple(sorted(ports.adapters.products())))
-        if seats <= 0:
-            raise BadInput("seats", seats, "a whole number of seats above 0")
+        bounds.contracted_seats(seats, "seats")
         if months <= 0:
             raise BadInput(
                 "months", months, "a term of 1 month or more (the term must end after it starts)"
@@ -139,23 +140,30 @@ class ContractService:
                 remedy="plan_not_listed",
                 context={"product": product, "plan": plan},
             )
-        if unit_price is None:
-            if listed is None:
-                raise BadInput(
-                    "unit price",
-                    None,
-                    f"an amount (the catalog lists no price for plan {plan!r} of {product})",
-                )
-            unit_price, currency = listed.monthly_price, currency or listed.currency
-        currency = currency or "USD"
-        if len(currency) != 3 or not currency.isalpha():
-            raise BadInput("currency", currency, "an ISO 4217 code such as USD")
+        # Seed 002: self-serve is month to month at the then-listed price; a marketplace purchase
+        # is at the listed price under the customer's contract terms (pricing.check_channel_terms).
+        check_channel_terms(
+            channel,
+            unit_price=unit_price,
+            frequency=frequency,
+            months=months,
+            start=start,
+            today=at.date(),
+            listed=listed is not None,
+        )
+        unit_price, currency = contract_price(
+            product,
+            plan,
+            None if listed is None else (listed.monthly_price, listed.currency),
+            unit_price,
+            currency,
+        )
         values = {
             "product": product,
             "plan": plan,
             "quantity": seats,
             "unit_price": unit_price,
-            "currency": currency.upper(),
+            "currency": currency,
             "frequency": frequency,
             "term_start": start,
             "term_months": months,
@@ -266,9 +274,10 @@ def change_quantity(
     reason: str,
 ) -> None:
     """Change the contracted quantity (a renewal, or seats bought) in ``uow``; never touches
-    assigned seats. Audited as ``contract.quantity``: billing reads the quantity's history there."""
-    if quantity < 0:
-        raise BadInput("seats", quantity, "a whole number of seats, 0 or more")
+    assigned seats. Audited as ``contract.quantity``: billing reads the quantity's history there.
+    Raises :class:`BadInput` for a quantity outside 1 to 1,000,000
+    (:func:`~seatgate.core.domain.bounds.contracted_seats`)."""
+    bounds.contracted_seats(quantity, "seats")
     held = uow.seats.count_assigned(account.id, contract.product)
     record_overage_change(
         uow,

@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from ..domain import calendar
+from ..domain import bounds, calendar
 from ..domain.connectors import is_secret_reference, split_settings
 from ..domain.events import Installed
 from ..domain.model import Account
@@ -361,8 +361,7 @@ class InstallService:
                 remedy="self_serve_purchase",
                 context={"account": account, "product": product},
             )
-        if users <= 0:
-            raise BadInput("users", users, "a whole number of users, 1 or more")
+        bounds.contracted_seats(users, "users")  # the self-serve contract's quantity
         found = catalog.require_base_plan(product, plan, today)
         quantity = 1 if found.charge_model == ChargeModel.PER_ACCOUNT else users
         end = calendar.add_months(today, 1)

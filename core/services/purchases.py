@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from ..domain import calendar
+from ..domain import bounds, calendar
 from ..domain.billing import plan_change_quote
 from ..domain.events import PlanChanged, RenewalAdjusted, Uninstalled
 from ..domain.model import Account, Contract
@@ -53,8 +53,7 @@ class PurchaseService:
         """What ``users`` users on ``plan`` cost per billing period at the then-listed price."""
         self._check_product(product)
         check_choice("frequency", frequency, Frequency)
-        if users <= 0:
-            raise BadInput("users", users, "a whole number of users, 1 or more")
+        bounds.count(users, "users")
         today = self.ports.now().date()
         found = self.ports.catalog().require_base_plan(product, plan, today)
         quantity = 1 if found.charge_model == ChargeModel.PER_ACCOUNT else users
@@ -169,11 +168,17 @@ class PurchaseService:
             unit, model = terms_in_force(catalog, contract, None, today)
         else:
             found = catalog.require_base_plan(contract.product, plan, today)
+            # The same rule as a contract's: a listed price is never relabelled into another
+            # currency (pricing.contract_price), so a plan listed in another currency than the
+            # contract's has no price for it — Support sells it (seed 002).
             if found.currency != contract.currency:
                 raise BadInput(
                     "plan",
                     plan,
-                    f"a plan listed in the contract's currency {contract.currency}",
+                    f"a plan listed in {contract.currency}, the contract's currency: the "
+                    f"catalog lists {contract.product}'s {plan} plan in {found.currency} only",
+                    remedy="plan_not_listed",
+                    context={"account": contract.account, "product": contract.product},
                 )
             unit, model = found.monthly_price, found.charge_model
         users, shown = plan_change_quote(history, today, unit, model)
@@ -371,14 +376,12 @@ class PurchaseService:
         (``ticket.resolve``) under the Support agent named as ``actor``; records
         :class:`~seatgate.core.domain.events.RenewalAdjusted`.
 
-        Raises :class:`BadInput` for a negative quantity, a ticket of another kind or contract,
+        Raises :class:`BadInput` for a quantity outside 1 to 1,000,000 seats
+        (:func:`~seatgate.core.domain.bounds.contracted_seats`), a ticket of another kind or contract,
         or no actor (nothing written).
         """
         now = self.ports.now()
-        if renewal_quantity < 0:
-            raise BadInput(
-                "renewal quantity", renewal_quantity, "a whole number of seats, 0 or more"
-            )
+        bounds.contracted_seats(renewal_quantity, "renewal quantity")
         if not actor:
             raise BadInput(
                 "actor", actor, "the Support agent resolving the ticket", remedy="name_actor"
@@ -451,7 +454,9 @@ class PurchaseService:
         account's key is never looked at. Purchasing authority is checked first, replays
         included (:class:`NotAuthorized`, audited).
 
-        :param quantity: seats to add, 1 or more (seats are never reduced within a term).
+        :param quantity: seats to add, 1 or more (seats are never reduced within a term), so
+            that the contract holds at most 1,000,000 (:func:`~seatgate.core.domain.bounds.
+            contracted_total`; :class:`BadInput` naming how many more it can take).
         """
         ports = self.ports
         now = ports.now()
@@ -465,6 +470,9 @@ class PurchaseService:
                 remedy="renewal_adjustment_ticket",
                 context={"account": account, "product": product},
             )
+        # The contracted total is checked against the contract in the quote; a quantity that no
+        # contract can take is refused before anything is read.
+        bounds.count(quantity, "quantity")
         if idempotency_key is not None and not (0 < len(idempotency_key) <= MAX_KEY):
             raise BadInput("idempotency key", idempotency_key, f"1 to {MAX_KEY} characters")
         request = {"account": account, "product": product, "quantity": quantity}

@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from ..domain import calendar
+from ..domain import bounds, calendar
 from ..domain.billing import History, PlanChange, purchase_quote
 from ..domain.calendar import Interval
 from ..domain.catalog import Catalog
 from ..domain.model import Contract
-from ..domain.money import Money
+from ..domain.money import Money, normalize_price
 from ..domain.pricing import charge
 from ..domain.seats import SeatCount
 from ..domain.vocabulary import ChargeModel
@@ -67,8 +67,8 @@ def seat_price(catalog: Catalog, contract: Contract, today: dt.date) -> Decimal:
     then-listed price of their plan (seed 002: self-serve is billed month to month)."""
     if calendar.month_to_month(contract):
         listed = catalog.list_price(contract.product, contract.plan, today)
-        if listed is not None:
-            return listed.monthly_price
+        if listed is not None and listed.currency == contract.currency:
+            return normalize_price(listed.monthly_price, contract.currency)
     return contract.unit_price
 
 
@@ -107,7 +107,7 @@ def added_users_price(
     period of ``above`` added users the contract does not cover (0 when it covers them), under
     the plan selected now."""
     if above <= 0:
-        return Money(Decimal("0"), contract.currency)
+        return Money.zero(contract.currency)
     unit, model = terms_in_force(catalog, contract, change, today)
     return _per_period(contract, unit, model, above, today)[0]
 
@@ -133,6 +133,7 @@ def quote_seats(
     change = history.plan_in_force(today)
     unit, model = terms_in_force(catalog, contract, change, today)
     before = history.contracted_on(at)
+    bounds.contracted_total(before, quantity, "quantity")
     rest = purchase_quote(
         history, at, quantity, seat_price(catalog, contract, today), billed, prior
     )

@@ -22,7 +22,7 @@ def test_users_within_the_contract_are_a_commitment_priced_at_nothing(scenario: 
     (row,) = added_users(scenario)
     assert row.actor == ADMIN
     assert row.detail["added"] == 3 and row.detail["above_contract"] == 0
-    assert str(row.price_shown) == "0"
+    assert str(row.price_shown) == "0.00"  # shown with the currency's minor unit (item 10)
 
 
 def test_users_above_an_auto_expand_contract_show_their_price_per_billing_period(

@@ -89,7 +89,18 @@ def test_self_serve_seats_are_bought_at_the_listed_price_month_to_month(
     from decimal import Decimal
 
     scenario.account()
-    scenario.contract(seats=2, channel="self_serve", unit_price=Decimal("20.00"))
+    scenario.on("2026-01-01")
+    # A self-serve purchase is month to month from today at the listed price (tester report
+    # item 6); the 20.00 it was bought at stands for an earlier price list.
+    made = scenario.contract(
+        seats=2, channel="self_serve", unit_price=None, start=dt.date(2026, 1, 1), months=1
+    )
+    with scenario.app.db.write() as conn:
+        conn.execute(
+            sa.update(contracts)
+            .where(contracts.c.id == made.id)
+            .values(unit_price=Decimal("20.00"))
+        )
     scenario.on("2026-01-17")
     quote = scenario.buy(1)
     assert quote["unit_price"] == "25.00"  # the then-listed price, not the contract's 20.00

@@ -31,7 +31,10 @@ def test_1_a_self_serve_month_from_january_31_is_25_every_month_300_a_year(
     scenario: Scenario,
 ) -> None:
     scenario.account()
-    scenario.contract(seats=1, start=D(2026, 1, 31), months=1, channel="self_serve")
+    scenario.on("2026-01-31")  # a self-serve purchase starts the day it is made (item 6)
+    scenario.contract(
+        seats=1, start=D(2026, 1, 31), months=1, channel="self_serve", unit_price=None
+    )
     totals = []
     month = D(2026, 1, 1)
     for _ in range(12):

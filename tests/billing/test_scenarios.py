@@ -31,11 +31,12 @@ def year_total(s: Scenario) -> Decimal:
 def test_a_year_comes_to_the_same_cents_whatever_the_frequency(
     scenario: Scenario, frequency: str
 ) -> None:
-    # 7 seats at 33.3333/month: 2,799.9972 a year, which rounds to 2,800.00 — billed monthly,
-    # each month rounded on its own would give 12 x 233.33 = 2,799.96.
+    # 7 seats at 33.33/month: 2,799.72 a year at every frequency. (Unit prices are written with
+    # the currency's minor unit since tester report item 10, so 33.3333 is refused; the rounding
+    # of running totals is exercised by prorated spans in tests/unit/test_money.py.)
     scenario.account(users=7)
-    scenario.contract(seats=7, frequency=frequency, unit_price=Decimal("33.3333"))
-    assert year_total(scenario) == Decimal("2800.00")
+    scenario.contract(seats=7, frequency=frequency, unit_price=Decimal("33.33"))
+    assert year_total(scenario) == Decimal("2799.72")
 
 
 def test_quarterly_contract_is_invoiced_in_the_month_each_quarter_starts(
@@ -243,8 +244,10 @@ def test_the_purchase_summary_and_the_invoice_use_the_same_price(scenario: Scena
 
 def test_self_serve_contracts_bill_month_to_month(scenario: Scenario) -> None:
     scenario.account()
-    scenario.contract(seats=2, frequency="annual", channel="self_serve")
     scenario.on("2026-01-01")
+    # Month to month from the purchase day, at the listed price: an annual frequency, another
+    # start or a price of its own are refused (tester report item 6; test_currencies.py).
+    scenario.contract(seats=2, frequency="monthly", channel="self_serve", months=1, unit_price=None)
     assert kinds(scenario.invoice("2026-01")) == [("base", "50.00", "2026-01-01", "2026-02-01")]
     scenario.on("2026-02-01")
     assert scenario.invoice("2026-02")["total"] == "50.00"

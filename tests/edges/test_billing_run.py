@@ -8,8 +8,11 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock, parse_instant
+from seatgate.core.storage.tables import contracts
 
 from .harness import cli
 
@@ -19,11 +22,19 @@ def test_a_contract_no_edge_should_have_let_in_is_skipped_and_named(tmp_path: Pa
     # Written past the edge (as an older seatgate let it in): a price of 10^400 a seat.
     app = App(db, clock=FixedClock(parse_instant("2026-02-01")))
     try:
-        for account, price in (("acme", "30"), ("broken", "1e400"), ("zeta", "10")):
+        for account, price in (("acme", "30"), ("broken", "1"), ("zeta", "10")):
             app.accounts.create(account, "US")
             app.contracts.create(account, "salesforce", seats=2, plan="standard",
                                  frequency="monthly", start=dt.date(2026, 1, 1), months=12,
                                  unit_price=Decimal(price))  # fmt: skip
+        # The service now refuses 1e400 (written with the currency's minor unit, tester report
+        # item 10), so the row is written behind its back, as an older seatgate let it in.
+        with app.db.write() as conn:
+            conn.execute(
+                sa.update(contracts)
+                .where(contracts.c.product == "salesforce", contracts.c.unit_price == "1.00")
+                .values(unit_price=Decimal("1e400"))
+            )
     finally:
         app.close()
 

@@ -351,7 +351,7 @@ def kinds() -> dict[str, st.SearchStrategy[str]]:
         "role": not_a_choice(("check", "admin", "billing", "partner")),
         "pool": not_a_choice(("solo", "prefork", "threads")),
         "loglevel": not_a_choice(("debug", "info", "warning", "error")),
-        "renewal_quantity": whole_outside(0, 1_000_000),
+        "renewal_quantity": whole_outside(1, bounds.MAX_SEATS),
         "lines": st.one_of(BLANK, bad_file, st.just("bad_email_list")),
         "config": st.one_of(BLANK, bad_file, st.just("not_json")),
         "file": st.one_of(BLANK, st.just("directory")),

@@ -152,7 +152,7 @@ def test_redeeming_needs_install_or_manage_in_the_links_account(
 
 def test_only_order_form_contracts_get_links(app: App) -> None:
     account(app)
-    order_form(app, channel="marketplace")
+    order_form(app, channel="marketplace", unit_price=None)  # the listed price (item 6)
     with pytest.raises(BadInput, match="signed order form"):
         app.install_links.create("acme", P, "it@acme.example")
     assert count(app, install_links) == 0

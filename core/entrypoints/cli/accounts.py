@@ -204,11 +204,16 @@ def contract_create(
         actor=ctx.actor,
     )
     view = app.contracts.view(made)
+    from ...domain.pricing import price_text
+
+    model = made.charge_model or app.catalog().charge_model(
+        made.product, made.plan, made.term_start
+    )
     ctx.emit(
         view.as_dict(),
         lambda c: c.print(
             f"{made.product} contract for {made.account}: {plural(made.quantity, 'seat')} on "
-            f"{made.plan}, {made.unit_price} {made.currency}/seat/month billed "
+            f"{made.plan}, {price_text(made.unit_price, made.currency, model)} billed "
             f"{Frequency(made.frequency).adverb}, "
             f"{view.term[0]} to {view.term[1]} ({made.mode})"
         ),

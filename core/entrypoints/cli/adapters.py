@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ...errors import BadInput, NotFound
-from . import Context, params, pass_ctx, table
+from . import Context, params, pass_ctx, plural, table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -305,10 +305,17 @@ def install_cmd(
     def human(console: Console) -> None:
         bought = result.purchase
         if bought is not None:
+            from decimal import Decimal
+
+            from ...domain.pricing import price_text
+
+            listed = price_text(
+                Decimal(bought["list_price"]), bought["currency"], bought["charge_model"]
+            )
             console.print(
-                f"{product} {bought['plan']} ({bought['charge_model']}), {bought['users']} "
-                f"user(s): {bought['per_period']} {bought['currency']} per month at the listed "
-                f"{bought['list_price']}/month, month to month — {bought['note']}"
+                f"{product} {bought['plan']} ({bought['charge_model']}), "
+                f"{plural(bought['users'], 'user')}: {bought['per_period']} {bought['currency']} "
+                f"per month at the listed {listed}, month to month — {bought['note']}"
             )
         if not result.committed:
             console.print("summary only, nothing bought or installed: add --yes to buy")

@@ -28,7 +28,10 @@ def _print_invoice(console: Console, data: dict[str, Any], title: str) -> None:
             ln["unit_price"], ln["amount"], ln["start"], ln["end"],
         )  # fmt: skip
     console.print(grid)
-    console.print(f"total: {data['total']} {data['currency']}")
+    # One total per currency: amounts in different currencies are never added.
+    totals = data.get("totals") or {data["currency"]: data["total"]}
+    for currency, total in totals.items():
+        console.print(f"total: {total} {currency}")
 
 
 @click.group()
@@ -59,9 +62,10 @@ def run(ctx: Context, period: str) -> None:
     data = ctx.app.billing.run(period, ctx.actor)
 
     def human(console: Console) -> None:
+        totals = ", ".join(f"{t} {c}" for c, t in data["totals"].items()) or "nothing"
         console.print(
             f"billing run {data['period']}: {plural(data['count'], 'invoice')} issued, "
-            f"total {data['total']}"
+            f"total {totals}"
         )
         for skipped in data["skipped"]:
             console.print(f"  skipped {skipped['account']}: {skipped['reason']}", markup=False)
@@ -181,9 +185,9 @@ def ticket_open(ctx: Context, account: str, product: str, kind: str) -> None:
 @click.option(
     "--renewal-quantity",
     "renewal_quantity",
-    type=params.counted(1_000_000, minimum=0),
+    type=params.CONTRACTED,
     required=True,
-    help="The contracted seats from the renewal the ticket adjusts.",
+    help="The contracted seats from the renewal the ticket adjusts (1 to 1,000,000).",
 )
 @pass_ctx
 def ticket_resolve(
@@ -198,7 +202,7 @@ def ticket_resolve(
         data,
         lambda c: c.print(
             f"ticket {ticket_id}: {product} on {account} renews on {data['renewal']} with "
-            f"{renewal_quantity} contracted seat(s)"
+            f"{plural(renewal_quantity, 'contracted seat')}"
         ),
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import click
@@ -164,13 +165,15 @@ def buy(
     )
 
     def human(console: Console) -> None:
+        from ...domain.pricing import price_text
+
         console.print(
             f"{product} on {account}: {data['quantity_before']} -> "
             f"{plural(data['quantity_after'], 'seat')} "
-            f"at {data['unit_price']} {data['currency']}/seat/month; "
-            f"{data['prorated_rest_of_term']} for the rest of the term "
+            f"at {price_text(Decimal(data['unit_price']), data['currency'], data['charge_model'])}; "
+            f"{data['prorated_rest_of_term']} {data['currency']} for the rest of the term "
             f"({data['rest_of_term']['start']} to {data['rest_of_term']['end']}), "
-            f"{data['per_billing_period']} per full billing period"
+            f"{data['per_billing_period']} {data['currency']} per full billing period"
         )
         if not data["committed"]:
             console.print("summary only, nothing bought: add --yes to buy")

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from ...clock import start_of
 from ...domain.billing import AddOn, Draft, History, PlanChange, Purchase, Ticket, Uninstall
-from ...domain.calendar import Interval
+from ...domain.calendar import Interval, month_to_month
 from ...domain.catalog import Catalog
 from ...domain.model import Contract
 from ...domain.seats import LedgerRow, held_counts
@@ -119,6 +119,9 @@ class SqlBillingStore:
                 tickets=opened.get(c.id, ()),
                 overage_begins=overage_begins,
                 add_ons=extras.get(c.id, ()),
+                listed=catalog.listed_prices(c.product, c.plan, c.currency)
+                if month_to_month(c)
+                else (),
             )
             for c in contracts
         ]
@@ -315,7 +318,9 @@ class SqlBillingStore:
                     for cid, (a, b) in draft.periods
                 ],
             )
-        return {"number": number, "account": draft.account, "total": str(draft.total.amount)}
+        total = draft.total.amount
+        return {"number": number, "account": draft.account, "currency": draft.currency,
+                "total": str(total)}  # fmt: skip
 
     def issued_invoices(self, account_id: int) -> list[dict[str, Any]]:
         conn = self.conn

@@ -11,6 +11,7 @@ traceback. Pages work without JavaScript: a form posts, the page answers.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -31,6 +32,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from ....bootstrap import App
 from ....clock import isoformat
 from ....domain import bounds
+from ....domain.money import minor_unit
 from ....errors import BadInput, SeatgateError
 from ....plugins.config import mask_secrets
 from ....services.seats import SeatsRefused
@@ -71,12 +73,17 @@ _REASONS = {
 
 
 def money(amount: Any, currency: str | None = None) -> str:
-    """``1234.5`` → ``1,234.50 USD`` (two decimals, as the services round)."""
+    """``1234.5`` → ``1,234.50 USD``, ``301`` → ``301 JPY``: the currency's ISO 4217 minor unit,
+    as the services round (two decimals when the currency is not given or not ISO 4217's)."""
     try:
         value = Decimal(str(amount))
     except InvalidOperation:
         return str(amount)
-    text = f"{value:,.2f}"
+    digits = 2
+    if currency:
+        with contextlib.suppress(BadInput):
+            digits = minor_unit(currency)
+    text = f"{value:,.{digits}f}"
     return f"{text} {currency}" if currency else text
 
 
