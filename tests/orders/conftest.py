@@ -28,7 +28,7 @@ ADMIN = "admin@acme.example"
 P = "memory"
 PARTNER = "memco"
 SECRET = "test-server-secret-0123456789-abcdefghijklmnop"
-KEY_ENV = "SEATGATE_TEST_MEMORY_KEY"
+KEY_ENV = "MEMORY_CRM_TEST_KEY"
 
 
 def catalog_with_memory() -> Catalog:

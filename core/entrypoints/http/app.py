@@ -31,6 +31,7 @@ from starlette.routing import Route
 
 from ...bootstrap import App
 from ...clock import isoformat
+from ...domain.env_refs import EnvScope
 from ...errors import BadInput, SeatgateError
 from ...services.paging import DEFAULT_LIMIT
 from ...services.seats import SeatResult, SeatsRefused
@@ -339,7 +340,14 @@ def create_app(core: App, settings: Settings) -> FastAPI:
 
     @api.put(f"{PRODUCT}/install", tags=["installs"], summary="Install (a purchase commitment)")
     def install(account: str, product: str, body: InstallBody, who: admin_token) -> Response:
-        return _json(core.installs.install(account, product, body.config, who.actor).as_dict())
+        """The config's ``${NAME}`` references may name only the account's own variables,
+        ``SEATGATE_ACCOUNT_<ACCOUNT>__<NAME>`` (docs/http.md): a tenant never makes the server
+        read another account's secret or the server's settings."""
+        return _json(
+            core.installs.install(
+                account, product, body.config, who.actor, env_scope=EnvScope.ACCOUNT
+            ).as_dict()
+        )
 
     def _toggle(account: str, product: str, enabled: bool, who: Principal) -> Response:
         changed = core.installs.set_enabled(account, product, enabled, who.actor)
