@@ -42,6 +42,7 @@ from ...storage.notifications import ChangeFeed
 from .auth import AccessDenied, Gate
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .middleware import RequestLimits
+from .params import IdempotencyKey, Label, Limit, Period, Quantity, QuarantineRun, RecordId
 from .problems import problem, problem_of
 from .settings import Freshness, Settings
 
@@ -74,7 +75,9 @@ class PlanBody(_Body):
 
 
 class PurchaseBody(_Body):
-    quantity: int = Field(description="Seats to add (1 or more), co-termed with the contract.")
+    quantity: Quantity = Field(
+        description="Seats to add (1 to 1,000,000), co-termed with the contract."
+    )
 
 
 class TicketBody(_Body):
@@ -227,9 +230,10 @@ def create_app(core: App, settings: Settings) -> FastAPI:
 
     admin_token = Annotated[Principal, Depends(requires(Scope.ADMIN))]
     billing_token = Annotated[Principal, Depends(requires(Scope.BILLING))]
-    limit_q = Annotated[int, Query(description="Items per page (1 to 1000).")]
+    # Every parameter reads through the CLI's bounds (.params): out of range is a 400 naming it.
+    limit_q = Annotated[Limit, Query(description="Items per page (1 to 1000).")]
     cursor_q = Annotated[str | None, Query(description="next_cursor of the previous page.")]
-    product_q = Annotated[str | None, Query(description="Only this product.")]
+    product_q = Annotated[Label | None, Query(description="Only this product.")]
 
     api = APIRouter()
 
@@ -278,7 +282,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         account: str,
         _: admin_token,
         product: product_q = None,
-        status: Annotated[str | None, Query(description="active or inactive")] = None,
+        status: Annotated[Label | None, Query(description="active or inactive")] = None,
         cursor: cursor_q = None,
         limit: limit_q = DEFAULT_LIMIT,
     ) -> Response:
@@ -381,7 +385,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         account: str,
         product: str,
         who: billing_token,
-        quantity: Annotated[int, Query(description="Seats to add.")],
+        quantity: Annotated[Quantity, Query(description="Seats to add (1 to 1,000,000).")],
     ) -> Response:
         return _json(core.purchases.buy_seats(account, product, quantity, who.actor, confirm=False))
 
@@ -397,7 +401,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         body: PurchaseBody,
         who: billing_token,
         idempotency_key: Annotated[
-            str | None,
+            IdempotencyKey | None,
             Header(
                 alias="Idempotency-Key",
                 description="Makes a retry return the first purchase instead of buying again.",
@@ -435,7 +439,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
     def preview(
         account: str,
         _: billing_token,
-        period: Annotated[str, Query(description="The month, YYYY-MM.")],
+        period: Annotated[Period, Query(description="The month, YYYY-MM, 2000-01 to 2099-12.")],
         product: product_q = None,
     ) -> Response:
         return _json(core.billing.preview(account, product, period))
@@ -499,7 +503,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         )
 
     @api.get(f"{ACCOUNT}/sync-runs/{{run_id}}", tags=["sync"], summary="One sync run")
-    def run(account: str, run_id: int, _: admin_token) -> Response:
+    def run(account: str, run_id: RecordId, _: admin_token) -> Response:
         return _json(core.listings.run(account, run_id))
 
     @api.get(f"{ACCOUNT}/quarantine", tags=["sync"], summary="Quarantined records, paged")
@@ -507,7 +511,9 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         account: str,
         _: admin_token,
         product: product_q = None,
-        run_id: Annotated[int | None, Query(alias="run", description="Only this run's.")] = None,
+        run_id: Annotated[
+            QuarantineRun | None, Query(alias="run", description="Only this run's.")
+        ] = None,
         cursor: cursor_q = None,
         limit: limit_q = DEFAULT_LIMIT,
     ) -> Response:
