@@ -32,10 +32,10 @@ import attrs
 
 from ..domain.events import Event, WebhookDisabled
 from ..domain.webhooks import (
-    address_refusal,
     DISABLE_AFTER,
     DISABLE_MIN_FAILURES,
     RETRY_FOR,
+    address_refusal,
     body_of,
     check_events,
     headers_for,
