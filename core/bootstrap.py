@@ -121,6 +121,9 @@ class _LazyKeys:
 
 class _LazyMailer:
     def __init__(self, url: str) -> None:
+        from .plugins.mail import sender_of
+
+        sender_of(url)  # a bad from= is refused at startup, not at the first mail
         self._url = url
         self._mailer: Mailer | None = None
 
