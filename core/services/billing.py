@@ -142,13 +142,14 @@ class BillingService:
         """The invoices issued to ``account`` (they never change)."""
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
-            return {"account": account, "invoices": uow.billing.issued_invoices(acct.id)}
+            issued = uow.billing.issued_invoices(acct.id, self.ports.now())
+            return {"account": account, "invoices": issued}
 
     def commitments(self, account: str) -> list[dict[str, Any]]:
         """Who committed to what, when, at which price shown (seed 002)."""
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
-            return uow.billing.commitments(acct.id)
+            return uow.billing.commitments(acct.id, self.ports.now())
 
 
 def _drafts_per_account(
