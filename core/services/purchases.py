@@ -86,7 +86,8 @@ class PurchaseService:
         The price shown is the new plan's for one full billing period, for the users the invoice
         will bill (:meth:`History.selected_users <seatgate.core.domain.billing.History.
         selected_users>`, the one function both use). Raises :class:`BadInput` for an unlisted
-        plan (remedy ``plan_not_listed``) or an add-on, :class:`NotAuthorized` (audited).
+        plan (remedy ``plan_not_listed``) or an add-on, :class:`NotFound` when the product is not
+        installed (remedy ``install``), :class:`NotAuthorized` (audited).
         """
         ports = self.ports
         now = ports.now()
@@ -116,6 +117,10 @@ class PurchaseService:
                         f"a plan listed in the contract's currency {contract.currency}",
                     )
                 unit, model = found.monthly_price, found.charge_model
+            # Seed 002: "Once installed, you should manage the App's active Plans": a product
+            # that is not installed has no plans to manage (refused as uninstall is, remedy
+            # install), checked once the plan itself is known to be a good one.
+            require_installation(uow, account, product)
             users, shown = plan_change_quote(history, today, unit, model)
             uow.billing.add_plan_change(
                 contract.id,
