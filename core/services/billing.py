@@ -48,8 +48,14 @@ class BillingService:
             )
             if product is not None:
                 if product not in {h.contract.product for h in histories}:
-                    have = sorted(h.contract.product for h in histories) or ["(no contract)"]
-                    raise BadInput(f"product of account {account!r}", product, have)
+                    have = sorted(h.contract.product for h in histories)
+                    raise BadInput(
+                        "product",
+                        product,
+                        f"a product account {account!r} has a contract for: {', '.join(have)}"
+                        if have
+                        else f"no product: account {account!r} has no contract",
+                    )
                 histories = [h for h in histories if h.contract.product == product]
             billed, prior = uow.billing.state([h.contract.id for h in histories])
             issued = [

@@ -361,12 +361,14 @@ class InstallService:
         if not catalog.plans_at(today, product):
             return None
         if plan is None or users is None:
+            missing = "plan" if plan is None else "users"
             raise BadInput(
-                "plan" if plan is None else "users",
+                missing,
                 None,
-                f"a base plan and a user count: account {account!r} has no {product} contract, "
-                "so installing it is a self-serve purchase, billed month to month at the "
-                "then-listed price",
+                "a base plan and a user count",
+                message=f"account {account!r} has no {product} contract: create one (the order "
+                "form's terms), or install it as a self-serve purchase — a base plan and a user "
+                "count, billed month to month at the then-listed price",
                 remedy="self_serve_purchase",
                 context={"account": account, "product": product},
             )

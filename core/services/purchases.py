@@ -236,8 +236,14 @@ class PurchaseService:
             acct = uow.accounts.get(account)
             contract = uow.contracts.find(acct, product)
             if contract is None:
-                have = sorted(c.product for c in uow.contracts.list(account)) or ["(none)"]
-                raise BadInput(f"product installed on account {account!r}", product, have)
+                have = sorted(c.product for c in uow.contracts.list(account))
+                raise BadInput(
+                    "product",
+                    product,
+                    f"a product account {account!r} has a contract for: {', '.join(have)}"
+                    if have
+                    else f"no product: account {account!r} has no contract",
+                )
             pending = uow.billing.pending_uninstall(contract.id)
             if kind == TicketKind.BILLING_CANCELLATION and pending is None:
                 raise BadInput(

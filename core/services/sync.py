@@ -975,7 +975,12 @@ class SyncService:
                 )
                 run.execute(since, cursor_row)
                 if run.counts.waiting:
-                    message = f"{run.counts.waiting} user(s) wait for a seat (auto install)"
+                    waiting = run.counts.waiting
+                    message = (
+                        "1 user waits for a seat (auto install)"
+                        if waiting == 1
+                        else f"{waiting} users wait for a seat (auto install)"
+                    )
                 run.record(outcome, time.perf_counter() - t0, message)
                 if dry_run:
                     raise _DryRun()

@@ -422,7 +422,7 @@ def test_auto_install_up_to_capacity_in_hard_cap_the_rest_wait(
     _install(app, crm, seats_=5, activated_roles=["Agent"])  # 20 of the 40 users are Agents
     first = app.sync.sync(ACCOUNT, P)
     assert first.summary.seated == 5 and first.waiting == 15
-    assert "15 user(s) wait" in first.summary.message
+    assert "15 users wait" in first.summary.message
     assert len(app.seats.seated_emails(ACCOUNT, P)) == 5
     with app.db.read() as conn:
         waiting = conn.execute(sa.select(sa.func.count()).select_from(auto_install_waiting))

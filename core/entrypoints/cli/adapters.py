@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ...errors import BadInput, NotFound
-from . import Context, params, pass_ctx, table
+from . import Context, params, pass_ctx, plural, table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -306,8 +306,8 @@ def install_cmd(
         bought = result.purchase
         if bought is not None:
             console.print(
-                f"{product} {bought['plan']} ({bought['charge_model']}), {bought['users']} "
-                f"user(s): {bought['per_period']} {bought['currency']} per month at the listed "
+                f"{product} {bought['plan']} ({bought['charge_model']}), "
+                f"{plural(bought['users'], 'user')}: {bought['per_period']} {bought['currency']} per month at the listed "
                 f"{bought['list_price']}/month, month to month — {bought['note']}"
             )
         if not result.committed:

@@ -198,7 +198,7 @@ def ticket_resolve(
         data,
         lambda c: c.print(
             f"ticket {ticket_id}: {product} on {account} renews on {data['renewal']} with "
-            f"{renewal_quantity} contracted seat(s)"
+            f"{plural(renewal_quantity, 'contracted seat')}"
         ),
     )
 
