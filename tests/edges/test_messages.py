@@ -74,3 +74,14 @@ def test_an_unsupported_database_scheme_is_named_without_the_rest_of_the_url() -
     line = str(assert_one_line_refusal(code, out, err, as_json=False))
     assert "'mysql://'" in line and "postgresql" in line and "sqlite" in line
     assert "secretpw" not in line and "h/x" not in line
+
+
+def test_account_names_are_unique_whatever_their_case(tmp_path: Path) -> None:
+    """Tester report item 12: kept as spelled, refused when only the case differs."""
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    code, _, err = cli(db, "account", "create", "c", "--region", "US")
+    assert code == 0, err
+    line = refused(db, "account", "create", "C", "--region", "US")
+    assert "'C'" in line and "'c'" in line and "case" in line
+    code, _, err = cli(db, "account", "create", "Mixed-Case", "--region", "US")
+    assert code == 0, err
