@@ -21,7 +21,8 @@ emails                 ``local@domain``: a dot-atom local part (RFC 5322 3.2.3: 
                        of letters, digits and inner ``-`` (RFC 1123), at least two, no trailing
                        dot, a top-level label of 2+ letters; at most 254 characters, 64 before the
                        @ (RFC 5321 4.5.3.1)
-account names          1 to 100 letters, digits, ``-``, ``_`` or ``.``
+account names          1 to 100 letters, digits, ``-``, ``_`` or ``.``; kept as spelled, unique
+                       whatever their case (``C`` is refused when ``c`` exists)
 other names and text   1 to 200 characters (display names), 100 (roles, idempotency keys, products,
                        plans); no control characters
 =====================  =============================================================================
