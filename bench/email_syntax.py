@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import statistics
 import timeit
-
 import unicodedata
 
 from seatgate.core.domain.bounds import BLANKS, EMAIL_LOCAL_MAX, EMAIL_MAX
