@@ -229,10 +229,10 @@ def check_email(email: str, value: str, what: str = "email") -> None:
     """The syntax of an address (``email`` already stripped and lower-cased; ``value`` as given,
     for the message): see the table above. Raises :class:`BadInput` naming ``what`` and ``value``.
     A compiled regular expression: this runs on every entitlement check."""
+    check_email_length(email, value, what)  # first: an overlong address is told so
     pattern = _EMAIL_ASCII if email.isascii() else _EMAIL
     if pattern.fullmatch(email) is None:
         raise BadInput(what, value, EMAIL_ACCEPTED)
-    check_email_length(email, value, what)
 
 
 def check_email_length(email: str, value: str, what: str = "email") -> None:

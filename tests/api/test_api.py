@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from seatgate.core.domain.connectors import split_settings
 from seatgate.core.entrypoints.cli import main
 from seatgate.core.entrypoints.http.app import create_app
 from seatgate.core.storage.tables import api_tokens, audit_log, commitments, purchases
@@ -390,6 +391,17 @@ def test_seat_purchase_summary_then_idempotent_purchase(client: TestClient, worl
 
 
 def test_plan_change_tickets_preview_invoices(client: TestClient, world: World) -> None:
+    # Plans are managed once installed (seed 002): the installation row `install` leaves.
+    with world.core.ports.db.write() as uow:
+        uow.installs.save(
+            uow.accounts.get(ACME),
+            "salesforce",
+            adapter="salesforce",
+            settings={},
+            connector=split_settings({})[1],
+            at=world.core.now(),
+            actor=ADMIN,
+        )
     product = f"/v1/accounts/{ACME}/products/salesforce"
     changed = client.post(f"{product}/plan", json={"plan": "premium"}, headers=world.h("billing"))
     assert changed.status_code == 200 and changed.json()["to"] == "premium"

@@ -31,6 +31,7 @@ from starlette.routing import Route
 
 from ...bootstrap import App
 from ...clock import isoformat
+from ...domain.bounds import text
 from ...domain.env_refs import EnvScope
 from ...errors import BadInput, SeatgateError
 from ...services.paging import DEFAULT_LIMIT
@@ -235,7 +236,14 @@ def create_app(core: App, settings: Settings) -> FastAPI:
     cursor_q = Annotated[str | None, Query(description="next_cursor of the previous page.")]
     product_q = Annotated[Label | None, Query(description="Only this product.")]
 
-    api = APIRouter()
+    async def printable_path(request: Request) -> None:
+        """Every path parameter is text without control characters (a NUL, which PostgreSQL
+        cannot even compare): named as a 400, never a 500."""
+        for name, value in request.path_params.items():
+            if isinstance(value, str) and not value.isprintable():
+                text(value, name, maximum=len(value) + 1)
+
+    api = APIRouter(dependencies=[Depends(printable_path)])
 
     # -- the check ----------------------------------------------------------------------------------
     @api.get(
@@ -260,6 +268,15 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         account, product = params["account"], params["product"]
         email, feature = params["email"], params["feature"]
         await authenticate(request, Scope.CHECK)
+        if not (account + product + email + feature).isprintable():
+            # A control character (a NUL) PostgreSQL cannot even compare: named, never a 500.
+            for what, value in (
+                ("account", account),
+                ("product", product),
+                ("email", email),
+                ("feature", feature),
+            ):
+                text(value, what, maximum=len(value) + 1)
         entitlements = core.entitlements
         if fence is not None:
             # The version as of now (a read that started after this request arrived, shared with
