@@ -56,6 +56,9 @@ CATALOG_ENV = "SEATGATE_CATALOG"
 SECRET_KEY_ENV = "SEATGATE_SECRET_KEY"  # signs install links, seals webhook secrets (issue 18)
 SMTP_URL_ENV = "SEATGATE_SMTP_URL"  # mail for install links; unset: they stay in the outbox
 CONSOLE_URL_ENV = "SEATGATE_CONSOLE_URL"  # where /install/{token} is served
+# "1": webhook endpoints may be at private addresses (10/8, 192.168/16...; tests, internal
+# receivers); link-local and metadata addresses stay refused.
+WEBHOOK_PRIVATE_ENV = "SEATGATE_WEBHOOK_ALLOW_PRIVATE"
 
 _catalogs: dict[str, Catalog] = {}
 
@@ -81,11 +84,13 @@ def _orders_io(
     key = secret_key if secret_key is not None else os.environ.get(SECRET_KEY_ENV)
     smtp = smtp_url if smtp_url is not None else os.environ.get(SMTP_URL_ENV)
     console = console_url or os.environ.get(CONSOLE_URL_ENV) or "http://localhost:8000"
+    private = os.environ.get(WEBHOOK_PRIVATE_ENV, "").strip().lower() in {"1", "true", "yes"}
     return OrdersIO(
         keys=_LazyKeys(key) if key else None,
         mailer=_LazyMailer(smtp) if smtp else None,
-        poster=poster or _LazyPoster(),
+        poster=poster or _LazyPoster(private),
         console_url=console,
+        webhook_private=private,
     )
 
 
@@ -121,6 +126,9 @@ class _LazyKeys:
 
 class _LazyMailer:
     def __init__(self, url: str) -> None:
+        from .plugins.mail import sender_of
+
+        sender_of(url)  # a bad from= is refused at startup, not at the first mail
         self._url = url
         self._mailer: Mailer | None = None
 
@@ -142,8 +150,9 @@ class _LazyMailer:
 
 
 class _LazyPoster:
-    def __init__(self) -> None:
+    def __init__(self, allow_private: bool = False) -> None:
         self._poster: WebhookPoster | None = None
+        self._allow_private = allow_private
 
     def __repr__(self) -> str:
         return "HttpxPoster()"
@@ -152,7 +161,7 @@ class _LazyPoster:
         if self._poster is None:
             from .plugins.webhooks import HttpxPoster
 
-            self._poster = HttpxPoster()
+            self._poster = HttpxPoster(allow_private=self._allow_private)
         return self._poster.post(url, body, headers)
 
 

@@ -71,14 +71,18 @@ class BadInput(SeatgateError):
         *,
         remedy: str | None = None,
         context: dict[str, object] | None = None,
+        message: str | None = None,
     ) -> None:
+        """``message``: the whole line instead of "bad WHAT VALUE: expected ACCEPTED", where a
+        value is missing rather than bad (naming ``None`` would say nothing)."""
         if not isinstance(accepted, str):
             accepted = "one of " + ", ".join(str(a) for a in accepted)
         self.what = what
         self.value = value
         self.accepted = accepted
+        self.worded = message is not None  # the line is the message: edges keep it as it is
         super().__init__(
-            f"bad {what} {value!r}: expected {accepted}",
+            message or f"bad {what} {value!r}: expected {accepted}",
             field=what,
             remedy=remedy,
             context=context,

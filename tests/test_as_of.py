@@ -185,3 +185,77 @@ def test_every_read_as_of_an_instant_sees_only_what_existed_then(
             assert (decision.assigned, decision.contracted) == (len(seated), contracted)
             if decision.phase != "pre_enablement":  # before enablement nothing is gated
                 assert (decision.reason == "seated") == (email in seated)
+
+
+# -- the listings of the kind (tester report item 5): users, commitments, tokens, tickets, invoices
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    happened=writes,
+    tokens=st.lists(instants, max_size=3),
+    reads=st.lists(instants, min_size=1, max_size=6),
+)
+def test_every_listing_as_of_an_instant_shows_only_what_existed_then(
+    shared_app: App,
+    happened: list[tuple[dt.datetime, str, list[int]]],
+    tokens: list[dt.datetime],
+    reads: list[dt.datetime],
+) -> None:
+    acct = Account(shared_app)
+    made: list[tuple[dt.datetime, str]] = []
+    steps: list[tuple[dt.datetime, str, list[int]]] = [
+        *happened,
+        *((t, "token", []) for t in tokens),
+    ]
+    for instant, what, picks in sorted(steps, key=lambda w: w[0]):
+        if what == "token":
+            acct.at(instant)
+            made.append((instant, shared_app.tokens.create(acct.name, "check").info.id))
+        else:
+            acct.write(instant, what, picks)
+    for t in [SETUP, *reads]:
+        users, _, _ = acct.expected(t)
+        acct.at(t)
+        listed = shared_app.listings.users(acct.name, limit=1000).items
+        assert {u["email"] for u in listed} == users
+        bought = [
+            c for c in shared_app.billing.commitments(acct.name) if c["action"] == "seats_buy"
+        ]
+        assert len(bought) == sum(1 for i, w, _ in acct.log if w == "buy" and i <= t)
+        assert all(c["at"] <= t for c in shared_app.billing.commitments(acct.name))
+        assert {k.id for k in shared_app.tokens.list(acct.name)} == {i for at, i in made if at <= t}
+
+
+def test_the_testers_reads_as_of_march_show_nothing_of_june(sqlite_url: str) -> None:
+    """Tester report item 5, as reported: users, commitments, invoices, tickets, tokens and runs
+    written in June are not seen in March."""
+    db = sqlite_url
+    jan = "2026-01-01T00:00:00Z"
+    seatgate(db, jan, "account", "create", "a", "--region", "US", "--admin", ADMIN)
+    seatgate(db, jan, "contract", "create", "a", P, "--seats", "5", "--plan", "standard",
+             "--frequency", "monthly", "--start", "2026-01-01", "--months", "12")  # fmt: skip
+    june = "2026-06-01T00:00:00Z"
+    assert seatgate(db, june, "users", "add", "a", "late@x.com")[0] == 0
+    assert seatgate(db, june, "seats", "buy", "a", P, "--quantity", "1", "--yes")[0] == 0
+    assert seatgate(db, june, "ticket", "open", "a", P, "--kind", "renewal_adjustment")[0] == 0
+    assert seatgate(db, june, "token", "create", "a", "--role", "check")[0] == 0
+    assert seatgate(db, "2026-06-30T12:00:00Z", "billing", "run", "--period", "2026-06")[0] == 0
+    march = "2026-03-01T00:00:00Z"
+    _, users = seatgate(db, march, "users", "list", "a")
+    assert "late@x.com" not in json.dumps(users)
+    _, commitments = seatgate(db, march, "commitments", "list", "a")
+    assert "seats_buy" not in json.dumps(commitments)
+    _, invoices = seatgate(db, march, "billing", "invoices", "a")
+    assert "INV-2026-06" not in json.dumps(invoices)
+    _, tokens = seatgate(db, march, "token", "list", "a")
+    assert tokens in ([], {"tokens": []}) or "check" not in json.dumps(tokens)
+    # ... and are seen once they exist.
+    _, users = seatgate(db, "2026-07-01T00:00:00Z", "users", "list", "a")
+    assert "late@x.com" in json.dumps(users)
+    _, invoices = seatgate(db, "2026-07-01T00:00:00Z", "billing", "invoices", "a")
+    assert "INV-2026-06" in json.dumps(invoices)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from ..errors import BadInput
-from .bounds import BLANKS, check_email_length
+from .bounds import BLANKS, check_email
 
 __all__ = [
     "PRODUCTS",
@@ -247,12 +247,9 @@ def choice(what: str, value: str, accepted: type[StrEnum] | tuple[str, ...]) -> 
 def normalize_email(value: str) -> str:
     """Emails identify users within an account, case-insensitively (seed 000, Manage Seats).
 
-    Raises :class:`BadInput` for anything that is not an address like ``name@example.com``, or
-    one longer than RFC 5321 allows (:func:`seatgate.core.domain.bounds.check_email_length`).
+    Raises :class:`BadInput` for anything that is not an address like ``name@example.com`` (the
+    syntax and lengths of :func:`seatgate.core.domain.bounds.check_email`).
     """
     email = value.strip(BLANKS).lower()
-    local, at, domain = email.partition("@")
-    if not at or not local or "." not in domain or " " in email or domain.startswith("."):
-        raise BadInput("email", value, "an address like name@example.com")
-    check_email_length(email, value)
+    check_email(email, value)
     return email

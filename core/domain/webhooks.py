@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -42,6 +43,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "TOLERANCE_SECONDS",
+    "address_refusal",
     "check_events",
     "headers_for",
     "payload_of",
@@ -202,3 +204,34 @@ def retry_delay(attempts: int, jitter: float) -> float:
         raise ValueError("jitter is in [0, 1)")
     backoff = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(attempts - 1, 32))
     return backoff / 2 + backoff / 2 * jitter
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Carrier-grade NAT (RFC 6598): not global, and private in all but name.
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
+
+
+def address_refusal(address: IPAddress, *, allow_private: bool = False) -> str | None:
+    """Why a webhook must not be sent to ``address``, or None when it may (the tester's item 13:
+    a tenant's endpoint must not make the server reach its own network — SSRF).
+
+    Loopback is allowed (the documented "http:// only to localhost": a receiver on the same
+    machine). Link-local (169.254.0.0/16 — the cloud metadata service 169.254.169.254 — and
+    fe80::/10), unspecified, multicast are always refused; private ranges (RFC 1918, fc00::/7,
+    100.64.0.0/10) unless ``allow_private`` (the operator's ``SEATGATE_WEBHOOK_ALLOW_PRIVATE``);
+    every other address that is not global (reserved, documentation ranges) is refused. An
+    IPv4-mapped IPv6 address is judged as its IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return None
+    if address.is_link_local:
+        return "link-local (cloud metadata)"
+    if address.is_unspecified or address.is_multicast:
+        return "unspecified or multicast"
+    private = address.is_private or (address.version == 4 and address in _SHARED)
+    if private and not address.is_global:
+        return None if allow_private else "private"
+    if not address.is_global:
+        return "reserved"
+    return None

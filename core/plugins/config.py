@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ..domain.env_refs import ACCOUNT_PREFIX, SERVER_PREFIX
 from ..errors import BadInput
 
 
@@ -226,10 +227,18 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def resolve_env_refs(value: str, key: str) -> str:
-    """Replace each ``${NAME}`` with the environment variable NAME."""
+    """Replace each ``${NAME}`` with the environment variable NAME. The server's own settings
+    (``SEATGATE_*`` outside the accounts' ``SEATGATE_ACCOUNT_*`` namespace) are never read, even
+    from a config stored before installs refused them (:mod:`~seatgate.core.domain.env_refs`)."""
 
     def sub(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name.startswith(SERVER_PREFIX) and not name.startswith(ACCOUNT_PREFIX):
+            raise BadInput(
+                f"config {key}",
+                "${" + name + "}",
+                f"a variable that is not a server setting ({SERVER_PREFIX}*)",
+            )
         if name not in os.environ:
             raise BadInput(
                 f"config {key}", "${" + name + "}", "an environment variable that is set"

@@ -13,13 +13,29 @@ import ssl
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ..domain.bounds import check_email
 from ..errors import BadInput
 from ..services.ports.orders import MailNotSent
 
-__all__ = ["SmtpMailer"]
+__all__ = ["DEFAULT_SENDER", "SmtpMailer", "sender_of"]
 
 _PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 TIMEOUT = 10.0  # seconds to connect or for one SMTP reply
+
+
+DEFAULT_SENDER = "seatgate@localhost"
+
+
+def sender_of(url: str) -> str:
+    """The ``from=`` address of an SMTP URL (default ``seatgate@localhost``). Raises
+    :class:`BadInput` naming it when it is not an address (the rule of
+    :func:`~seatgate.core.domain.bounds.check_email`): a mail server would refuse every mail."""
+    given = parse_qs(urlsplit(url.strip()).query).get("from")
+    if not given:
+        return DEFAULT_SENDER
+    sender = given[0].strip()
+    check_email(sender.lower(), given[0], "SEATGATE_SMTP_URL from=")
+    return sender
 
 
 class SmtpMailer:
@@ -41,7 +57,7 @@ class SmtpMailer:
         self.port = port
         self._user = unquote(parts.username) if parts.username else None
         self._password = unquote(parts.password) if parts.password else None
-        self.sender = parse_qs(parts.query).get("from", ["seatgate@localhost"])[0]
+        self.sender = sender_of(url)
 
     def __repr__(self) -> str:
         return f"SmtpMailer({self.scheme}://{self.host}:{self.port})"

@@ -49,8 +49,14 @@ class BillingService:
             )
             if product is not None:
                 if product not in {h.contract.product for h in histories}:
-                    have = sorted(h.contract.product for h in histories) or ["(no contract)"]
-                    raise BadInput(f"product of account {account!r}", product, have)
+                    have = sorted(h.contract.product for h in histories)
+                    raise BadInput(
+                        "product",
+                        product,
+                        f"a product account {account!r} has a contract for: {', '.join(have)}"
+                        if have
+                        else f"no product: account {account!r} has no contract",
+                    )
                 histories = [h for h in histories if h.contract.product == product]
             billed, prior = uow.billing.state([h.contract.id for h in histories])
             issued = [
@@ -151,13 +157,14 @@ class BillingService:
         """The invoices issued to ``account`` (they never change)."""
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
-            return {"account": account, "invoices": uow.billing.issued_invoices(acct.id)}
+            issued = uow.billing.issued_invoices(acct.id, self.ports.now())
+            return {"account": account, "invoices": issued}
 
     def commitments(self, account: str) -> list[dict[str, Any]]:
         """Who committed to what, when, at which price shown (seed 002)."""
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
-            return uow.billing.commitments(acct.id)
+            return uow.billing.commitments(acct.id, self.ports.now())
 
 
 def _drafts_per_account(

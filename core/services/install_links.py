@@ -26,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from ..domain.env_refs import EnvScope
 from ..domain.links import (
     DEFAULT_DAYS,
     MAX_DAYS,
@@ -325,12 +326,16 @@ class InstallLinkService:
         *,
         account: str | None = None,
         retry: Any = None,
+        env_scope: EnvScope = EnvScope.OPERATOR,
     ) -> LinkRedeemed:
         """Install the product a link names, under its order-form contract (seed 002), as
         ``actor`` (who must hold Install or Manage in the link's account).
 
         :param account: the account the caller acts in (the console's, an HTTP token's): a link
             of another account is refused as foreign. None: the link's own.
+        :param env_scope: the ``${NAME}`` references the config may hold (see
+            :meth:`InstallService.install`): a tenant's edge (console, HTTP) passes
+            ``EnvScope.ACCOUNT``.
 
         Raises :class:`BadInput` (field ``token``: malformed, altered, signed by another server,
         or unknown), :class:`Conflict` (expired, used, revoked, or of another account; remedy
@@ -365,7 +370,13 @@ class InstallLinkService:
             return {"via": "install_link", "link": link_id, "order_form": True}
 
         result = InstallService(self.ports).install(
-            row.account, row.product, config, actor, retry=retry, order_form_link=claim
+            row.account,
+            row.product,
+            config,
+            actor,
+            retry=retry,
+            order_form_link=claim,
+            env_scope=env_scope,
         )
         with read(self.ports) as uow:
             done = uow.links.get(link_id)

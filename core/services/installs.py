@@ -26,6 +26,7 @@ import attrs
 
 from ..domain import bounds, calendar
 from ..domain.connectors import is_secret_reference, split_settings
+from ..domain.env_refs import EnvScope, check_references
 from ..domain.events import Installed
 from ..domain.model import Account
 from ..domain.pricing import charge
@@ -174,6 +175,7 @@ class InstallService:
         confirm: bool = False,
         retry: Any = None,
         order_form_link: Callable[[UnitOfWork, Account, str], Mapping[str, Any]] | None = None,
+        env_scope: EnvScope = EnvScope.OPERATOR,
     ) -> InstallResult:
         """Install ``product``'s adapter on ``account`` with ``config`` (seed 002 install).
 
@@ -195,7 +197,14 @@ class InstallService:
         unit of work, the account and the actor; it claims the link (raising rolls the install
         back) and returns what the commitment's detail records. The order form's contract
         applies: no purchase is made and no price is recorded.
+
+        ``env_scope``: which ``${NAME}`` references the config may hold
+        (:mod:`~seatgate.core.domain.env_refs`): a tenant's edge (HTTP) passes
+        ``EnvScope.ACCOUNT``, the account's own namespace only; the operator's CLI any variable
+        but the server's settings. A refused reference raises :class:`BadInput` before anything
+        is resolved or written.
         """
+        check_references(config, account, env_scope)
         ports = self.ports
         adapters = ports.adapters
         hooks = adapters.adapter(product)  # NotFound names the products that have an adapter
@@ -352,12 +361,14 @@ class InstallService:
         if not catalog.plans_at(today, product):
             return None
         if plan is None or users is None:
+            missing = "plan" if plan is None else "users"
             raise BadInput(
-                "plan" if plan is None else "users",
+                missing,
                 None,
-                f"a base plan and a user count: account {account!r} has no {product} contract, "
-                "so installing it is a self-serve purchase, billed month to month at the "
-                "then-listed price",
+                "a base plan and a user count",
+                message=f"account {account!r} has no {product} contract: create one (the order "
+                "form's terms), or install it as a self-serve purchase — a base plan and a user "
+                "count, billed month to month at the then-listed price",
                 remedy="self_serve_purchase",
                 context={"account": account, "product": product},
             )

@@ -112,6 +112,7 @@ class ListingService:
                 prefix=prefix,
                 after=after,
                 limit=limit + 1,
+                at=self.ports.now(),
             )
         return page(rows, limit, lambda r: r["email"], dict, {"account": account})
 
@@ -159,7 +160,7 @@ class ListingService:
         after = decode_cursor(cursor, _is_str)
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
-            rows = uow.listings.installs(acct.id, after=after, limit=limit + 1)
+            rows = uow.listings.installs(acct.id, after=after, limit=limit + 1, at=self.ports.now())
 
         def item(i: Installation) -> dict[str, Any]:
             return {**i.as_dict(), "uninstalled_at": i.uninstalled_at}
@@ -181,8 +182,10 @@ class ListingService:
         before = decode_cursor(cursor, _is_int)
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
-            rows = uow.listings.runs(acct.id, product=product, before=before, limit=limit + 1)
-        now = self.ports.now()
+            now = self.ports.now()
+            rows = uow.listings.runs(
+                acct.id, product=product, before=before, limit=limit + 1, at=now
+            )
         return page(
             rows, limit, lambda r: r["id"], lambda r: _shown_run(r, now), {"account": account}
         )
@@ -194,7 +197,7 @@ class ListingService:
         run is unknown or another account's."""
         with read(self.ports) as uow:
             account_id = None if account is None else uow.accounts.get(account).id
-            found = uow.listings.run(account_id, run_id)
+            found = uow.listings.run(account_id, run_id, self.ports.now())
         if found is None:
             whose = "" if account is None else f" of account {account!r}"
             raise NotFound("sync run", run_id, f"no sync run{whose} has that id")
@@ -215,10 +218,11 @@ class ListingService:
         after = decode_cursor(cursor, _is_int)
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
-            if run_id is not None and uow.listings.run(acct.id, run_id) is None:
+            at = self.ports.now()
+            if run_id is not None and uow.listings.run(acct.id, run_id, at) is None:
                 raise NotFound("sync run", run_id, f"no sync run of account {account!r}")
             rows = uow.listings.quarantine(
-                acct.id, product=product, run_id=run_id, after=after, limit=limit + 1
+                acct.id, product=product, run_id=run_id, after=after, limit=limit + 1, at=at
             )
         return page(rows, limit, lambda r: r["id"], dict, {"account": account})
 
@@ -238,7 +242,9 @@ class ListingService:
         after = decode_cursor(cursor, _is_int)
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
-            rows = uow.listings.quarantined(acct.id, product=product, after=after, limit=limit + 1)
+            rows = uow.listings.quarantined(
+                acct.id, product=product, after=after, limit=limit + 1, at=self.ports.now()
+            )
         return page(
             rows, limit, lambda r: r["id"], _without_id, {"account": account, "product": product}
         )
@@ -272,7 +278,7 @@ class ListingService:
         after = decode_cursor(cursor, _is_int)
         with read(self.ports) as uow:
             acct = uow.accounts.get(account)
-            rows = uow.listings.tickets(acct.id, after=after, limit=limit + 1)
+            rows = uow.listings.tickets(acct.id, after=after, limit=limit + 1, at=self.ports.now())
         return page(rows, limit, lambda r: r["id"], dict, {"account": account})
 
     def invoices(

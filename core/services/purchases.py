@@ -87,7 +87,8 @@ class PurchaseService:
         The price shown is the new plan's for one full billing period, for the users the invoice
         will bill (:meth:`History.selected_users <seatgate.core.domain.billing.History.
         selected_users>`, the one function both use). Raises :class:`BadInput` for an unlisted
-        plan (remedy ``plan_not_listed``) or an add-on, :class:`NotAuthorized` (audited).
+        plan (remedy ``plan_not_listed``) or an add-on, :class:`NotFound` when the product is not
+        installed (remedy ``install``), :class:`NotAuthorized` (audited).
         """
         ports = self.ports
         now = ports.now()
@@ -181,6 +182,10 @@ class PurchaseService:
                     context={"account": contract.account, "product": contract.product},
                 )
             unit, model = found.monthly_price, found.charge_model
+        # Seed 002: "Once installed, you should manage the App's active Plans": a product that is
+        # not installed has no plans to manage (refused as uninstall is, remedy install), checked
+        # once the plan itself is known to be a good one.
+        require_installation(uow, contract.account, contract.product)
         users, shown = plan_change_quote(history, today, unit, model)
         return contract, current, unit, model, users, shown
 
@@ -323,8 +328,14 @@ class PurchaseService:
             acct = uow.accounts.get(account)
             contract = uow.contracts.find(acct, product)
             if contract is None:
-                have = sorted(c.product for c in uow.contracts.list(account)) or ["(none)"]
-                raise BadInput(f"product installed on account {account!r}", product, have)
+                have = sorted(c.product for c in uow.contracts.list(account))
+                raise BadInput(
+                    "product",
+                    product,
+                    f"a product account {account!r} has a contract for: {', '.join(have)}"
+                    if have
+                    else f"no product: account {account!r} has no contract",
+                )
             pending = uow.billing.pending_uninstall(contract.id)
             if kind == TicketKind.BILLING_CANCELLATION and pending is None:
                 raise BadInput(

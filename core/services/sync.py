@@ -701,7 +701,12 @@ class SyncService:
             run.prepare()
             run.apply()
             if run.counts.waiting:
-                message = f"{run.counts.waiting} user(s) wait for a seat (auto install)"
+                waiting = run.counts.waiting
+                message = (
+                    "1 user waits for a seat (auto install)"
+                    if waiting == 1
+                    else f"{waiting} users wait for a seat (auto install)"
+                )
             message = "; ".join(filter(None, [message, note]))
             with ports.db.write() as uow:
                 run.finish(uow, cursor)

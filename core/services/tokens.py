@@ -214,10 +214,17 @@ class TokenService:
         return named
 
     def list(self, account: str | None = None) -> list[TokenInfo]:
-        """Tokens of ``account`` (or of every account), revoked ones included, oldest first."""
+        """Tokens of ``account`` (or of every account), revoked ones included, oldest first, as
+        of now: a token made later is not listed, one revoked later is shown live."""
+        now = self.ports.now()
         with read(self.ports) as uow:
             account_id = None if account is None else uow.accounts.get(account).id
-            return [TokenInfo.of(t) for t in uow.tokens.list(account_id)]
+            listed = [TokenInfo.of(t) for t in uow.tokens.list(account_id)]
+        return [
+            t if t.revoked_at is None or t.revoked_at <= now else attrs.evolve(t, revoked_at=None)
+            for t in listed
+            if t.created_at <= now
+        ]
 
     def revoke(self, token_id: str, by: str | None = None) -> tuple[TokenInfo, bool]:
         """Revoke a token at once (every server process stops accepting it); returns it and

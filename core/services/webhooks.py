@@ -35,6 +35,7 @@ from ..domain.webhooks import (
     DISABLE_AFTER,
     DISABLE_MIN_FAILURES,
     RETRY_FOR,
+    address_refusal,
     body_of,
     check_events,
     headers_for,
@@ -62,10 +63,12 @@ LEASE = dt.timedelta(minutes=5)  # a sender that died holding deliveries lets th
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
-def check_url(url: str) -> str:
+def check_url(url: str, *, allow_private: bool = False) -> str:
     """An endpoint URL: ``https://``, or ``http://`` to a loopback address (a receiver on the
-    same machine); no user or password in it (the signature authenticates seatgate). Raises
-    :class:`BadInput`."""
+    same machine); no user or password in it (the signature authenticates seatgate); a literal IP
+    address that :func:`~seatgate.core.domain.webhooks.address_refusal` allows (no link-local,
+    metadata, private or reserved address: a host name is checked where it is resolved, at each
+    delivery). Raises :class:`BadInput`."""
     text = url.strip()
     parts = urlsplit(text)
     accepted = "an https:// URL (http:// only to localhost), without a user or password"
@@ -81,6 +84,18 @@ def check_url(url: str) -> str:
             loopback = host == "localhost"
         if not loopback:
             raise BadInput("url", url, accepted)
+    try:
+        literal = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return text
+    refusal = address_refusal(literal, allow_private=allow_private)
+    if refusal is not None:
+        raise BadInput(
+            "url",
+            url,
+            f"an address the server may post to, not a {refusal} one "
+            "(a public address, or loopback)",
+        )
     return text
 
 
@@ -229,7 +244,7 @@ class WebhookService:
         (audited refusal). Returns the signing secret once. Raises :class:`BadInput` (URL,
         events), :class:`Conflict` (no server secret, remedy ``set_secret_key``)."""
         keys = require_keys(self.ports)
-        target = check_url(url)
+        target = check_url(url, allow_private=self.ports.orders.webhook_private)
         names = check_events(events)
         at = self.ports.now()
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)

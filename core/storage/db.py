@@ -46,7 +46,14 @@ def resolve_url(url: str | None) -> str:
     elif url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgres://")
     if not (url.startswith("sqlite") or url.startswith("postgresql+psycopg")):
-        raise BadInput("database URL", url.split("@")[-1], "sqlite:///PATH or postgresql://...")
+        # Named by its scheme only: the rest may hold a user and password.
+        scheme = url.partition("://")[0] if "://" in url else url.partition(":")[0]
+        raise BadInput(
+            "database URL scheme",
+            f"{scheme[:40]}://" if "://" in url else scheme[:40],
+            "sqlite (sqlite:///PATH), postgresql or postgres (postgresql://USER@HOST/DB), "
+            "postgresql+psycopg",
+        )
     return url
 
 

@@ -28,7 +28,7 @@ AS_OF = "2026-03-20T12:00:00Z"  # restricted phase in the US: seats decide
 ACME, OTHER = "acme", "other"
 ADMIN = "admin@acme.example"
 PRODUCT = "memory"
-KEY_ENV = "SEATGATE_TEST_MEMORY_KEY"
+KEY_ENV = "MEMORY_CRM_TEST_KEY"
 USERS = [f"u{i}@acme.example" for i in range(1, 6)]
 
 

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from seatgate.core.domain.connectors import split_settings
 from seatgate.core.entrypoints.cli import main
 from seatgate.core.entrypoints.http.app import create_app
 from seatgate.core.storage.tables import api_tokens, audit_log, commitments, purchases
@@ -302,13 +303,22 @@ def test_users_and_seats_lists_page(client: TestClient, world: World) -> None:
 
 
 # -- installations ----------------------------------------------------------------------------------
-def test_installs_enable_disable_uninstall(client: TestClient, world: World) -> None:
+def test_installs_enable_disable_uninstall(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     listed = client.get(f"/v1/accounts/{ACME}/installs", headers=world.h("admin")).json()
     assert [(i["product"], i["enabled"]) for i in listed["installs"]] == [(P, True)]
     assert "mk-" not in json.dumps(listed)  # the secret stays a ${ENV} reference
+    # Over HTTP a config names only the account's own variables (docs/http.md).
+    monkeypatch.setenv("SEATGATE_ACCOUNT_acme__MEMORY_KEY", world.crm.settings()["api_key"])
     again = client.put(
         f"/v1/accounts/{ACME}/products/{P}/install",
-        json={"config": {"instance": world.crm.instance, "api_key": "${SEATGATE_TEST_MEMORY_KEY}"}},
+        json={
+            "config": {
+                "instance": world.crm.instance,
+                "api_key": "${SEATGATE_ACCOUNT_acme__MEMORY_KEY}",
+            }
+        },
         headers=world.h("admin"),
     )
     assert again.status_code == 200 and again.json()["reinstalled"] is True
@@ -381,6 +391,17 @@ def test_seat_purchase_summary_then_idempotent_purchase(client: TestClient, worl
 
 
 def test_plan_change_tickets_preview_invoices(client: TestClient, world: World) -> None:
+    # Plans are managed once installed (seed 002): the installation row `install` leaves.
+    with world.core.ports.db.write() as uow:
+        uow.installs.save(
+            uow.accounts.get(ACME),
+            "salesforce",
+            adapter="salesforce",
+            settings={},
+            connector=split_settings({})[1],
+            at=world.core.now(),
+            actor=ADMIN,
+        )
     product = f"/v1/accounts/{ACME}/products/salesforce"
     changed = client.post(f"{product}/plan", json={"plan": "premium"}, headers=world.h("billing"))
     assert changed.status_code == 200 and changed.json()["to"] == "premium"

@@ -29,7 +29,7 @@ from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
 
 ADMIN = "admin@acme.example"
 P = "memory"
-KEY_ENV = "SEATGATE_TEST_MEMORY_KEY"
+KEY_ENV = "MEMORY_CRM_TEST_KEY"
 
 
 def catalog_with_memory() -> Catalog:

@@ -128,6 +128,7 @@ def test_3_a_user_added_in_the_last_month_reaches_the_final_invoice(scenario: Sc
 def test_4_back_on_the_contracted_plan_the_negotiated_price_applies(scenario: Scenario) -> None:
     scenario.account(users=10)
     scenario.contract(seats=10, unit_price=Decimal("20.00"))
+    scenario.installed()  # plans are managed once installed (seed 002)
     scenario.on("2026-01-01")
     scenario.invoice("2026-01")
     scenario.on("2026-01-10")
@@ -147,6 +148,7 @@ def test_4_back_on_the_contracted_plan_the_negotiated_price_applies(scenario: Sc
 def test_5_the_quote_the_commitment_and_the_invoice_bill_the_same_users(scenario: Scenario) -> None:
     scenario.account(users=4)
     scenario.contract(seats=2, mode="auto_expand")
+    scenario.installed()  # plans are managed once installed (seed 002)
     scenario.on("2026-01-05")
     scenario.assign(0, 4)
     scenario.on("2026-01-20")
@@ -168,6 +170,7 @@ def test_5_the_quote_the_commitment_and_the_invoice_bill_the_same_users(scenario
 def test_5_seats_bought_under_another_plan_are_quoted_at_that_plan(scenario: Scenario) -> None:
     scenario.account()
     scenario.contract(seats=2)
+    scenario.installed()  # plans are managed once installed (seed 002)
     scenario.on("2026-01-01")
     scenario.invoice("2026-01")
     scenario.app.purchases.change_plan("acme", SF, "premium", ADMIN)

@@ -144,6 +144,7 @@ def test_plan_change_mid_term_bills_the_new_plan_for_all_users_at_the_listed_pri
 ) -> None:
     scenario.account(users=10)
     scenario.contract(seats=10)
+    scenario.installed()  # plans are managed once installed (seed 002)
     scenario.on("2026-01-01")
     scenario.invoice("2026-01")
     scenario.on("2026-01-16")
@@ -259,6 +260,7 @@ def test_a_plan_change_needs_purchasing_authority_and_is_recorded(scenario: Scen
 
     scenario.account()
     scenario.contract(seats=2)
+    scenario.installed()  # plans are managed once installed (seed 002)
     scenario.on("2026-01-05")
     with pytest.raises(NotAuthorized):
         scenario.app.purchases.change_plan("acme", "salesforce", "premium", "intern@acme.example")
@@ -269,3 +271,24 @@ def test_a_plan_change_needs_purchasing_authority_and_is_recorded(scenario: Scen
     with scenario.app.db.read() as conn:
         row = conn.execute(sa.select(commitments)).one()
     assert (row.actor, row.action, row.price_shown) == (ADMIN, "plan_change", Decimal("80.00"))
+
+
+def test_a_plan_change_on_a_product_not_installed_is_refused_with_the_remedy(
+    scenario: Scenario,
+) -> None:
+    """Tester report item 7: seed 002 "Once installed, you should manage the App's active
+    Plans" — a contract alone has no plans to manage; refused as uninstall is, nothing written."""
+    from seatgate.core.errors import NotFound
+    from seatgate.core.storage.tables import commitments, plan_changes
+
+    scenario.account()
+    scenario.contract(seats=2)
+    scenario.on("2026-06-01")
+    with pytest.raises(NotFound) as refused:
+        scenario.app.purchases.change_plan("acme", "salesforce", "premium", ADMIN)
+    assert refused.value.remedy == "install"
+    assert "salesforce installation" in str(refused.value) and "\n" not in str(refused.value)
+    assert scenario.count(commitments) == scenario.count(plan_changes) == 0
+    scenario.installed()
+    scenario.app.purchases.change_plan("acme", "salesforce", "premium", ADMIN)
+    assert scenario.count(plan_changes) == 1

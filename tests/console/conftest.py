@@ -46,8 +46,11 @@ ADMIN = "admin@acme.example"
 CLERK = "clerk@acme.example"  # an actor without Install or Manage
 USERS = [f"u{i:03d}@acme.example" for i in range(1, 121)]
 SECRET_KEY = "console-test-server-secret-0123456789abcdef"
-SF_ENV = {"SEATGATE_TEST_SF_PASSWORD": "password", "SEATGATE_TEST_SF_TOKEN": "security_token"}
-HS_ENV = "SEATGATE_TEST_HS_TOKEN"
+SF_ENV = {
+    "SEATGATE_ACCOUNT_acme__SF_PASSWORD": "password",
+    "SEATGATE_ACCOUNT_acme__SF_TOKEN": "security_token",
+}
+HS_ENV = "SEATGATE_ACCOUNT_acme__HS_TOKEN"
 CHROMIUM = "/usr/bin/chromium"
 DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
 

@@ -205,7 +205,9 @@ def test_an_install_link_installs_under_the_order_form(page: Any, world: World) 
     sign_in(page, world.tokens["admin"], world.link)
     assert "installs hubspot on account acme" in page.locator("main").inner_text()
     shot(page, DOCS_SHOTS, "install_link")
-    settings = '{"base_url": "' + world.hs.url + '", "access_token": "${SEATGATE_TEST_HS_TOKEN}"}'
+    settings = (
+        '{"base_url": "' + world.hs.url + '", "access_token": "${SEATGATE_ACCOUNT_acme__HS_TOKEN}"}'
+    )
     page.get_by_label("Connector settings").fill(settings)
     page.get_by_role("button", name="Install hubspot").click()
     assert (

@@ -292,8 +292,8 @@ def test_a_self_serve_install_shows_the_summary_then_commits(
     settings = json.dumps(
         {
             **world.sf.settings(),
-            "password": "${SEATGATE_TEST_SF_PASSWORD}",
-            "security_token": "${SEATGATE_TEST_SF_TOKEN}",
+            "password": "${SEATGATE_ACCOUNT_acme__SF_PASSWORD}",
+            "security_token": "${SEATGATE_ACCOUNT_acme__SF_TOKEN}",
         }
     )
     data = {"plan": "premium", "users": "4", "settings": settings, "csrf": csrf_of(page.text)}
@@ -360,7 +360,9 @@ def test_an_install_under_a_contract_shows_the_contract_then_commits(
     sign_in(client, world.tokens["admin"])
     form = f"{APPS}/hubspot/install"
     page = client.get(form)
-    settings = json.dumps({"base_url": world.hs.url, "access_token": "${SEATGATE_TEST_HS_TOKEN}"})
+    settings = json.dumps(
+        {"base_url": world.hs.url, "access_token": "${SEATGATE_ACCOUNT_acme__HS_TOKEN}"}
+    )
     data = {"settings": settings, "csrf": csrf_of(page.text)}
     review = client.post(form, data={**data, "step": "review"})
     assert review.status_code == 200 and "Your contract applies" in review.text
@@ -387,7 +389,9 @@ def test_a_revoked_or_expired_install_link_is_one_line_and_installs_nothing(
 ) -> None:
     sign_in(client, world.tokens["admin"])
     csrf = csrf_of(client.get(APPS).text)
-    settings = json.dumps({"base_url": world.hs.url, "access_token": "${SEATGATE_TEST_HS_TOKEN}"})
+    settings = json.dumps(
+        {"base_url": world.hs.url, "access_token": "${SEATGATE_ACCOUNT_acme__HS_TOKEN}"}
+    )
     link_id = world.core.install_links.list(ACME)[0].id
     assert isinstance(world.core.clock, FixedClock)
     world.core.clock.advance(days=15)  # the link's 14 days are over
@@ -408,7 +412,9 @@ def test_a_revoked_or_expired_install_link_is_one_line_and_installs_nothing(
 
 def test_an_install_link_post_needs_its_csrf_token(client: TestClient, world: World) -> None:
     sign_in(client, world.tokens["admin"])
-    settings = json.dumps({"base_url": world.hs.url, "access_token": "${SEATGATE_TEST_HS_TOKEN}"})
+    settings = json.dumps(
+        {"base_url": world.hs.url, "access_token": "${SEATGATE_ACCOUNT_acme__HS_TOKEN}"}
+    )
     answer = client.post(world.link, data={"settings": settings})
     assert answer.status_code == 403
     assert world.core.install_links.list(ACME)[0].state == "active"

@@ -62,8 +62,8 @@ def test_the_uninstall_summary_names_the_effective_day_and_the_ticket(
     with pytest.raises(NotFound, match="installation"):
         core.purchases.uninstall_summary("acme", "memory")  # never installed
     with MemorySandbox(users=3) as crm:
-        monkeypatch.setenv("SEATGATE_TEST_MEMORY_KEY", crm.settings()["api_key"])
-        config = {"instance": crm.instance, "api_key": "${SEATGATE_TEST_MEMORY_KEY}"}
+        monkeypatch.setenv("MEMORY_CRM_CONSOLE_KEY", crm.settings()["api_key"])
+        config = {"instance": crm.instance, "api_key": "${MEMORY_CRM_CONSOLE_KEY}"}
         core.installs.install("acme", "memory", config, ADMIN)
     shown = core.purchases.uninstall_summary("acme", "memory")
     assert core.installs.get("acme", "memory").uninstall_effective is None  # nothing written

@@ -28,7 +28,9 @@ ADMIN = "admin@acme.example"
 P = "memory"
 PARTNER = "memco"
 SECRET = "test-server-secret-0123456789-abcdefghijklmnop"
-KEY_ENV = "SEATGATE_TEST_MEMORY_KEY"
+KEY_ENV = "MEMORY_CRM_TEST_KEY"
+# Over HTTP a tenant's config names only its account's variables (docs/http.md).
+ACME_KEY_ENV = "SEATGATE_ACCOUNT_acme__MEMORY_KEY"
 
 
 def catalog_with_memory() -> Catalog:
@@ -57,11 +59,12 @@ def catalog_data() -> dict[str, Any]:
 def crm(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemorySandbox]:
     with MemorySandbox(users=5) as sandbox:
         monkeypatch.setenv(KEY_ENV, sandbox.settings()["api_key"])
+        monkeypatch.setenv(ACME_KEY_ENV, sandbox.settings()["api_key"])
         yield sandbox
 
 
-def config(crm: MemorySandbox) -> dict[str, Any]:
-    return {"instance": crm.instance, "api_key": "${" + KEY_ENV + "}"}
+def config(crm: MemorySandbox, env: str = KEY_ENV) -> dict[str, Any]:
+    return {"instance": crm.instance, "api_key": "${" + env + "}"}
 
 
 @pytest.fixture

@@ -43,7 +43,17 @@ from seatgate.core.storage.tables import (
 )
 from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
 
-from .conftest import ADMIN, PARTNER, SECRET, P, catalog_data, config, dump, order_form
+from .conftest import (
+    ACME_KEY_ENV,
+    ADMIN,
+    PARTNER,
+    SECRET,
+    P,
+    catalog_data,
+    config,
+    dump,
+    order_form,
+)
 from .servers import Receiver, SmtpServer
 
 AS_OF = "2026-02-10T09:00:00Z"
@@ -192,7 +202,7 @@ def test_an_install_link_made_over_http_is_mailed_through_smtp_and_redeemed_over
         "POST",
         f"{ACME}/install-links/redeem",
         "admin",
-        json={"token": token, "config": config(crm)},
+        json={"token": token, "config": config(crm, ACME_KEY_ENV)},
     )
     assert done.status_code == 200, done.text
     answer = done.json()
@@ -209,7 +219,7 @@ def test_an_install_link_made_over_http_is_mailed_through_smtp_and_redeemed_over
         "POST",
         f"{ACME}/install-links/redeem",
         "admin",
-        json={"token": token, "config": config(crm)},
+        json={"token": token, "config": config(crm, ACME_KEY_ENV)},
     )
     body = is_problem(again, 409, "conflict")
     assert "was used on 2026-02-10 09:00 UTC" in body["detail"]
@@ -246,7 +256,7 @@ def test_every_bad_link_over_http_is_one_problem_and_changes_nothing(
             "POST",
             f"/v1/accounts/{account}/install-links/redeem",
             who,
-            json={"token": token, "config": config(crm)},
+            json={"token": token, "config": config(crm, ACME_KEY_ENV)},
         )
 
     body = is_problem(redeem(expiring), 409, "conflict")

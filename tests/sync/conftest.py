@@ -17,7 +17,7 @@ from seatgate.core.testing.setup import account_with_contract
 
 ACCOUNT = "acme"
 ADMIN = "admin@acme.example"
-KEY_ENV = "SEATGATE_TEST_MEMORY_KEY"
+KEY_ENV = "MEMORY_CRM_TEST_KEY"
 
 
 class Sleeps(list[float]):

@@ -423,7 +423,7 @@ def test_auto_install_up_to_capacity_in_hard_cap_the_rest_wait(
     _install(app, crm, seats_=5, activated_roles=["Agent"])  # 20 of the 40 users are Agents
     first = app.sync.sync(ACCOUNT, P)
     assert first.summary.seated == 5 and first.waiting == 15
-    assert "15 user(s) wait" in first.summary.message
+    assert "15 users wait" in first.summary.message
     assert len(app.seats.seated_emails(ACCOUNT, P)) == 5
     with app.db.read() as conn:
         waiting = conn.execute(sa.select(sa.func.count()).select_from(auto_install_waiting))
@@ -488,17 +488,17 @@ def test_sync_due_runs_what_is_due_and_one_failure_does_not_stop_the_rest(
         app.accounts.grant("globex", ADMIN, "install", None)
         import os
 
-        os.environ["SEATGATE_TEST_OTHER_KEY"] = other_crm.settings()["api_key"]
+        os.environ["MEMORY_CRM_OTHER_TEST_KEY"] = other_crm.settings()["api_key"]
         try:
-            config = {**memory_config(other_crm), "api_key": "${SEATGATE_TEST_OTHER_KEY}"}
+            config = {**memory_config(other_crm), "api_key": "${MEMORY_CRM_OTHER_TEST_KEY}"}
             app.installs.install("globex", P, config, ADMIN)
         finally:
-            del os.environ["SEATGATE_TEST_OTHER_KEY"]
+            del os.environ["MEMORY_CRM_OTHER_TEST_KEY"]
         results = {r.account: r for r in app.sync.run_due()}
     assert results[ACCOUNT].outcome == "succeeded"
     assert (
         results["globex"].outcome == "error"
-        and "SEATGATE_TEST_OTHER_KEY" in results["globex"].message
+        and "MEMORY_CRM_OTHER_TEST_KEY" in results["globex"].message
     )
     assert app.sync.run_due() == [r for r in app.sync.run_due() if r.account == "globex"]
     clock.advance(minutes=31)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
+from seatgate.core.domain.connectors import split_settings
 from seatgate.core.domain.events import Event
 from seatgate.core.plugins import SyncSummary, hookimpl
 from seatgate.core.services.base import deliver_pending
@@ -177,6 +178,18 @@ def test_install_uninstall_and_plan_change_publish(
 def test_a_plan_change_publishes(recorded: tuple[App, Recording]) -> None:
     app, rec = recorded
     setup_account(app, product="salesforce")
+    # The installation row `install` leaves (plans are managed once installed, seed 002),
+    # written without a CRM and without an event.
+    with app.ports.db.write() as uow:
+        uow.installs.save(
+            uow.accounts.get(ACCOUNT),
+            "salesforce",
+            adapter="salesforce",
+            settings={},
+            connector=split_settings({})[1],
+            at=app.now(),
+            actor=ADMIN,
+        )
     app.purchases.change_plan(ACCOUNT, "salesforce", "premium", ADMIN)
     assert rec.kinds() == ["plan.changed"]
     assert rec.calls == [("plan_changed", ("standard", "premium"))]

@@ -297,7 +297,7 @@ def render(exc: SeatgateError, command: click.Command | None) -> str:
     """One line for a person: the message, a field named as the command's flag, the remedy."""
     message = str(exc)
     flag = _flag(command, exc.field)
-    if isinstance(exc, BadInput) and flag:
+    if isinstance(exc, BadInput) and flag and not exc.worded:
         message = f"bad {flag} {exc.value!r}: expected {exc.accepted}"
     hint = remedy_text(exc.remedy, exc.context)
     if hint:

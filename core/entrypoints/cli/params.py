@@ -46,11 +46,18 @@ __all__ = [
 ]
 
 
+# Nouns too general to say which argument was bad: such an argument is named by its own name.
+_GENERIC = {"number", "text"}
+
+
 def _what(param: click.Parameter | None, noun: str) -> str:
-    """An option by its flag (``--seats``), an argument by its noun (``email``)."""
+    """An option by its flag (``--seats``), an argument by its noun (``email``) — or, when the
+    noun is a generic one, by the argument's name (``run id``, ``token id``, not ``number``)."""
     if isinstance(param, click.Option):
         longs = [o for o in param.opts if o.startswith("--")]
         return (longs or param.opts)[0]
+    if noun in _GENERIC and param is not None and param.name:
+        return param.name.replace("_", " ")
     return noun
 
 

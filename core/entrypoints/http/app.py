@@ -27,6 +27,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...bootstrap import App
+from ...domain.bounds import text
+from ...domain.env_refs import EnvScope
 from ...errors import BadInput, SeatgateError
 from ...services.paging import DEFAULT_LIMIT
 from ...services.seats import SeatResult, SeatsRefused
@@ -40,6 +42,7 @@ from .documents import json_response
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .middleware import RequestLimits
 from .orders import orders_router
+from .params import IdempotencyKey, Label, Limit, Period, Quantity, QuarantineRun, RecordId
 from .problems import problem, problem_of
 from .sender import WebhookSender
 from .settings import Freshness, Settings
@@ -73,7 +76,9 @@ class PlanBody(_Body):
 
 
 class PurchaseBody(_Body):
-    quantity: int = Field(description="Seats to add (1 or more), co-termed with the contract.")
+    quantity: Quantity = Field(
+        description="Seats to add (1 to 1,000,000), co-termed with the contract."
+    )
 
 
 class TicketBody(_Body):
@@ -224,11 +229,19 @@ def create_app(core: App, settings: Settings) -> FastAPI:
 
     admin_token = Annotated[Principal, Depends(requires(Scope.ADMIN))]
     billing_token = Annotated[Principal, Depends(requires(Scope.BILLING))]
-    limit_q = Annotated[int, Query(description="Items per page (1 to 1000).")]
+    # Every parameter reads through the CLI's bounds (.params): out of range is a 400 naming it.
+    limit_q = Annotated[Limit, Query(description="Items per page (1 to 1000).")]
     cursor_q = Annotated[str | None, Query(description="next_cursor of the previous page.")]
-    product_q = Annotated[str | None, Query(description="Only this product.")]
+    product_q = Annotated[Label | None, Query(description="Only this product.")]
 
-    api = APIRouter()
+    async def printable_path(request: Request) -> None:
+        """Every path parameter is text without control characters (a NUL, which PostgreSQL
+        cannot even compare): named as a 400, never a 500."""
+        for name, value in request.path_params.items():
+            if isinstance(value, str) and not value.isprintable():
+                text(value, name, maximum=len(value) + 1)
+
+    api = APIRouter(dependencies=[Depends(printable_path)])
 
     # -- the check ----------------------------------------------------------------------------------
     @api.get(
@@ -253,6 +266,15 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         account, product = params["account"], params["product"]
         email, feature = params["email"], params["feature"]
         await authenticate(request, Scope.CHECK)
+        if not (account + product + email + feature).isprintable():
+            # A control character (a NUL) PostgreSQL cannot even compare: named, never a 500.
+            for what, value in (
+                ("account", account),
+                ("product", product),
+                ("email", email),
+                ("feature", feature),
+            ):
+                text(value, what, maximum=len(value) + 1)
         entitlements = core.entitlements
         if fence is not None:
             # The version as of now (a read that started after this request arrived, shared with
@@ -275,7 +297,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         account: str,
         _: admin_token,
         product: product_q = None,
-        status: Annotated[str | None, Query(description="active or inactive")] = None,
+        status: Annotated[Label | None, Query(description="active or inactive")] = None,
         cursor: cursor_q = None,
         limit: limit_q = DEFAULT_LIMIT,
     ) -> Response:
@@ -337,7 +359,14 @@ def create_app(core: App, settings: Settings) -> FastAPI:
 
     @api.put(f"{PRODUCT}/install", tags=["installs"], summary="Install (a purchase commitment)")
     def install(account: str, product: str, body: InstallBody, who: admin_token) -> Response:
-        return _json(core.installs.install(account, product, body.config, who.actor).as_dict())
+        """The config's ``${NAME}`` references may name only the account's own variables,
+        ``SEATGATE_ACCOUNT_<ACCOUNT>__<NAME>`` (docs/http.md): a tenant never makes the server
+        read another account's secret or the server's settings."""
+        return _json(
+            core.installs.install(
+                account, product, body.config, who.actor, env_scope=EnvScope.ACCOUNT
+            ).as_dict()
+        )
 
     def _toggle(account: str, product: str, enabled: bool, who: Principal) -> Response:
         changed = core.installs.set_enabled(account, product, enabled, who.actor)
@@ -371,7 +400,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         account: str,
         product: str,
         who: billing_token,
-        quantity: Annotated[int, Query(description="Seats to add.")],
+        quantity: Annotated[Quantity, Query(description="Seats to add (1 to 1,000,000).")],
     ) -> Response:
         return _json(core.purchases.buy_seats(account, product, quantity, who.actor, confirm=False))
 
@@ -387,7 +416,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         body: PurchaseBody,
         who: billing_token,
         idempotency_key: Annotated[
-            str | None,
+            IdempotencyKey | None,
             Header(
                 alias="Idempotency-Key",
                 description="Makes a retry return the first purchase instead of buying again.",
@@ -425,7 +454,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
     def preview(
         account: str,
         _: billing_token,
-        period: Annotated[str, Query(description="The month, YYYY-MM.")],
+        period: Annotated[Period, Query(description="The month, YYYY-MM, 2000-01 to 2099-12.")],
         product: product_q = None,
     ) -> Response:
         return _json(core.billing.preview(account, product, period))
@@ -489,7 +518,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         )
 
     @api.get(f"{ACCOUNT}/sync-runs/{{run_id}}", tags=["sync"], summary="One sync run")
-    def run(account: str, run_id: int, _: admin_token) -> Response:
+    def run(account: str, run_id: RecordId, _: admin_token) -> Response:
         return _json(core.listings.run(account, run_id))
 
     @api.get(f"{ACCOUNT}/quarantine", tags=["sync"], summary="Quarantined records, paged")
@@ -497,7 +526,9 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         account: str,
         _: admin_token,
         product: product_q = None,
-        run_id: Annotated[int | None, Query(alias="run", description="Only this run's.")] = None,
+        run_id: Annotated[
+            QuarantineRun | None, Query(alias="run", description="Only this run's.")
+        ] = None,
         cursor: cursor_q = None,
         limit: limit_q = DEFAULT_LIMIT,
     ) -> Response:

@@ -28,6 +28,7 @@ from starlette.responses import Response
 
 from ...bootstrap import App
 from ...domain import bounds
+from ...domain.env_refs import EnvScope
 from ...domain.links import DEFAULT_DAYS, MAX_DAYS
 from ...services.paging import DEFAULT_LIMIT
 from ...services.tokens import Principal, Scope
@@ -131,7 +132,10 @@ def orders_router(
     def redeem_install_link(account: str, body: RedeemBody, who: admin_token) -> Response:
         """No purchase, no price change; ``next`` is ``add_users``. An expired, used, revoked,
         altered or another account's link is one problem (409 or 400) and changes nothing."""
-        done = core.install_links.redeem(body.token, body.config, who.actor, account=account)
+        # A tenant's config names only the account's own variables (docs/http.md).
+        done = core.install_links.redeem(
+            body.token, body.config, who.actor, account=account, env_scope=EnvScope.ACCOUNT
+        )
         return json_response(done.as_dict())
 
     # -- add-ons --------------------------------------------------------------------------------------

@@ -45,7 +45,9 @@ class BillingStore(Protocol):
 
     def issue(self, draft: Draft, at: dt.datetime) -> dict[str, Any]: ...
 
-    def issued_invoices(self, account_id: int) -> list[dict[str, Any]]: ...
+    def issued_invoices(
+        self, account_id: int, at: dt.datetime | None = None
+    ) -> list[dict[str, Any]]: ...
 
     def record_commitment(
         self,
@@ -61,7 +63,9 @@ class BillingStore(Protocol):
         event_id: str | None = None,
     ) -> bool: ...
 
-    def commitments(self, account_id: int) -> list[dict[str, Any]]: ...
+    def commitments(
+        self, account_id: int, at: dt.datetime | None = None
+    ) -> list[dict[str, Any]]: ...
 
     def plan_in_force(self, contract: Contract, day: dt.date) -> PlanChange | None:
         """The plan change in force on ``day``; None when the contracted plan's terms apply."""

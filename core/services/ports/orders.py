@@ -100,6 +100,8 @@ class OrdersIO:
     mailer: Mailer | None = None
     poster: WebhookPoster | None = None
     console_url: str = "http://localhost:8000"
+    # The operator's SEATGATE_WEBHOOK_ALLOW_PRIVATE: endpoints may be at private addresses.
+    webhook_private: bool = False
 
 
 # -- install links ------------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ __all__ = [
 
 class AccountStore(Protocol):
     def create(self, name: str, region: str, at: dt.datetime) -> Account:
-        """Raises :class:`Conflict` when the name is taken."""
+        """Raises :class:`Conflict` when the name is taken, in any case (``C`` when ``c``
+        exists: names are kept as spelled, unique whatever their case)."""
         ...
 
     def get(self, name: str) -> Account:

@@ -22,6 +22,18 @@ class SqlAccountStore:
     def create(self, name: str, region: str, at: dt.datetime) -> Account:
         if self.find(name) is not None:
             raise Conflict(f"account {name!r} already exists", field="account")
+        # Names are kept as spelled but unique whatever their case (tester item 12): `c` and `C`
+        # would be two tenants told apart only by case in invoice numbers, file names (on
+        # case-insensitive file systems) and commands.
+        same = self.conn.execute(
+            sa.select(accounts.c.name).where(sa.func.lower(accounts.c.name) == name.lower())
+        ).scalar()
+        if same is not None:
+            raise Conflict(
+                f"account {name!r} differs from the existing {same!r} only in case; "
+                "account names are unique whatever their case",
+                field="account",
+            )
         new_id = self.conn.execute(
             accounts.insert().values(name=name, region=region, created_at=at)
         ).inserted_primary_key[0]  # type: ignore[index]

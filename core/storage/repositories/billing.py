@@ -322,11 +322,14 @@ class SqlBillingStore:
         return {"number": number, "account": draft.account, "currency": draft.currency,
                 "total": str(total)}  # fmt: skip
 
-    def issued_invoices(self, account_id: int) -> list[dict[str, Any]]:
+    def issued_invoices(
+        self, account_id: int, at: dt.datetime | None = None
+    ) -> list[dict[str, Any]]:
         conn = self.conn
-        rows = conn.execute(
-            sa.select(invoices).where(invoices.c.account_id == account_id).order_by(invoices.c.id)
-        ).all()
+        query = sa.select(invoices).where(invoices.c.account_id == account_id)
+        if at is not None:  # only what was issued by then
+            query = query.where(invoices.c.issued_at <= at)
+        rows = conn.execute(query.order_by(invoices.c.id)).all()
         lines: dict[int, list[dict[str, Any]]] = defaultdict(list)
         if rows:
             for ln in conn.execute(
@@ -403,12 +406,11 @@ class SqlBillingStore:
         )
         return True
 
-    def commitments(self, account_id: int) -> list[dict[str, Any]]:
-        rows = self.conn.execute(
-            sa.select(commitments)
-            .where(commitments.c.account_id == account_id)
-            .order_by(commitments.c.id)
-        )
+    def commitments(self, account_id: int, at: dt.datetime | None = None) -> list[dict[str, Any]]:
+        query = sa.select(commitments).where(commitments.c.account_id == account_id)
+        if at is not None:  # only what was committed by then
+            query = query.where(commitments.c.at <= at)
+        rows = self.conn.execute(query.order_by(commitments.c.id))
         return [dict(r._mapping) for r in rows]
 
     def plan_in_force(self, contract: Contract, day: dt.date) -> PlanChange | None:

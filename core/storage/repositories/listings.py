@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from typing import Any
 
@@ -40,6 +41,7 @@ class SqlListings:
         after: str | None,
         limit: int,
         prefix: str | None = None,
+        at: dt.datetime | None = None,
     ) -> list[dict[str, Any]]:
         iu = integration_users
         query = (
@@ -50,6 +52,8 @@ class SqlListings:
         )
         if after is not None:
             query = query.where(iu.c.email > after)
+        if at is not None:
+            query = query.where(iu.c.created_at <= at)
         if active is not None:
             query = query.where(iu.c.active == active)
         if prefix:
@@ -118,7 +122,9 @@ class SqlListings:
             for r in self.conn.execute(query)
         ]
 
-    def installs(self, account_id: int, *, after: str | None, limit: int) -> list[Installation]:
+    def installs(
+        self, account_id: int, *, after: str | None, limit: int, at: dt.datetime | None = None
+    ) -> list[Installation]:
         query = (
             _install_query()
             .where(installations.c.account_id == account_id)
@@ -127,15 +133,19 @@ class SqlListings:
         )
         if after is not None:
             query = query.where(installations.c.product > after)
+        if at is not None:
+            query = query.where(installations.c.installed_at <= at)
         return [_to_installation(r) for r in self.conn.execute(query)]
 
-    def _run_rows(self, account_id: int | None) -> sa.Select[Any]:
+    def _run_rows(self, account_id: int | None, at: dt.datetime | None = None) -> sa.Select[Any]:
         # Running runs too (the service shows one whose lease expired as interrupted); who holds
         # the lease and its heartbeat are the worker's business, not the admin's.
         shown = [c for c in sync_runs.c if c.name not in ("owner", "heartbeat_at")]
         query = sa.select(*shown, accounts.c.name.label("account")).join(
             accounts, accounts.c.id == sync_runs.c.account_id
         )
+        if at is not None:
+            query = query.where(sync_runs.c.started_at <= at)
         return query if account_id is None else query.where(sync_runs.c.account_id == account_id)
 
     @staticmethod
@@ -145,17 +155,27 @@ class SqlListings:
         return out
 
     def runs(
-        self, account_id: int, *, product: str | None, before: int | None, limit: int
+        self,
+        account_id: int,
+        *,
+        product: str | None,
+        before: int | None,
+        limit: int,
+        at: dt.datetime | None = None,
     ) -> list[dict[str, Any]]:
-        query = self._run_rows(account_id).order_by(sync_runs.c.id.desc()).limit(limit)
+        query = self._run_rows(account_id, at).order_by(sync_runs.c.id.desc()).limit(limit)
         if product is not None:
             query = query.where(sync_runs.c.product == product)
         if before is not None:
             query = query.where(sync_runs.c.id < before)
         return [self._run(r) for r in self.conn.execute(query)]
 
-    def run(self, account_id: int | None, run_id: int) -> dict[str, Any] | None:
-        row = self.conn.execute(self._run_rows(account_id).where(sync_runs.c.id == run_id)).first()
+    def run(
+        self, account_id: int | None, run_id: int, at: dt.datetime | None = None
+    ) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            self._run_rows(account_id, at).where(sync_runs.c.id == run_id)
+        ).first()
         return None if row is None else self._run(row)
 
     def quarantine(
@@ -166,6 +186,7 @@ class SqlListings:
         run_id: int | None,
         after: int | None,
         limit: int,
+        at: dt.datetime | None = None,
     ) -> list[dict[str, Any]]:
         q = sync_quarantine
         query = (
@@ -182,23 +203,34 @@ class SqlListings:
             query = query.where(q.c.run_id == run_id)
         if after is not None:
             query = query.where(q.c.id > after)
+        if at is not None:
+            query = query.where(q.c.at <= at)
         return [dict(r._mapping) for r in self.conn.execute(query)]
 
     def quarantined(
-        self, account_id: int, *, product: str, after: int | None, limit: int
+        self,
+        account_id: int,
+        *,
+        product: str,
+        after: int | None,
+        limit: int,
+        at: dt.datetime | None = None,
     ) -> list[dict[str, Any]]:
         q, r = sync_quarantine, sync_runs
+        upto = sa.true() if at is None else r.c.started_at <= at
+        seen = sa.true() if at is None else q.c.at <= at
         # A full pull is the only run that sees every record: what it (or a later run) quarantined
         # is quarantined now; what only older runs saw has since been fixed or superseded.
         last_full = (
             sa.select(sa.func.max(r.c.id))
-            .where(r.c.account_id == account_id, r.c.product == product, r.c.full.is_(True))
+            .where(r.c.account_id == account_id, r.c.product == product, r.c.full.is_(True), upto)
             .scalar_subquery()
         )
         current = sa.select(q.c.external_id, q.c.reason).where(
             q.c.account_id == account_id,
             q.c.product == product,
             q.c.run_id >= sa.func.coalesce(last_full, 0),
+            seen,
         )
         first = sa.func.min(q.c.id)
         query = (
@@ -215,6 +247,7 @@ class SqlListings:
                 q.c.account_id == account_id,
                 q.c.product == product,
                 sa.tuple_(q.c.external_id, q.c.reason).in_(current),
+                seen,
             )
             .group_by(q.c.external_id, q.c.reason)
             .order_by(first)
@@ -239,7 +272,9 @@ class SqlListings:
             query = query.where(ad.c.email > after)
         return [{**row._mapping, "active": bool(row.active)} for row in self.conn.execute(query)]
 
-    def tickets(self, account_id: int, *, after: int | None, limit: int) -> list[dict[str, Any]]:
+    def tickets(
+        self, account_id: int, *, after: int | None, limit: int, at: dt.datetime | None = None
+    ) -> list[dict[str, Any]]:
         query = (
             sa.select(
                 tickets.c.id,
@@ -255,4 +290,6 @@ class SqlListings:
         )
         if after is not None:
             query = query.where(tickets.c.id > after)
+        if at is not None:
+            query = query.where(tickets.c.opened_at <= at)
         return [dict(r._mapping) for r in self.conn.execute(query)]

@@ -32,6 +32,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from ....bootstrap import App
 from ....clock import isoformat
 from ....domain import bounds
+from ....domain.env_refs import EnvScope
 from ....domain.money import minor_unit
 from ....errors import BadInput, SeatgateError
 from ....plugins.config import mask_secrets
@@ -412,6 +413,7 @@ def console_router(core: App) -> APIRouter:
                     plan=values["plan"],
                     users=users,
                     confirm=confirm,
+                    env_scope=EnvScope.ACCOUNT,
                 )
                 summary = result.purchase
             elif not confirm:
@@ -421,7 +423,12 @@ def console_router(core: App) -> APIRouter:
                 result = None
             else:
                 result = await pages.call(
-                    core.installs.install, account, product, settings, session.actor
+                    core.installs.install,
+                    account,
+                    product,
+                    settings,
+                    session.actor,
+                    env_scope=EnvScope.ACCOUNT,
                 )
         except SeatgateError as exc:
             return pages.render(
@@ -893,6 +900,7 @@ def console_router(core: App) -> APIRouter:
                 _settings(text),
                 session.actor,
                 account=session.account,
+                env_scope=EnvScope.ACCOUNT,
             )
             error, status = "", 200
         except SeatgateError as exc:
