@@ -39,3 +39,23 @@ def account_with_contract(
             unit_price=Decimal("10"),
             mode=mode,
         )
+
+
+def installed_without_a_crm(
+    app: App, account: str, product: str, actor: str, at: dt.datetime | None = None
+) -> None:
+    """The installation row ``install`` leaves, written without calling a CRM and without an
+    event: what billing, plan changes and uninstalls need (plans are managed once installed,
+    seed 002) in tests that have no CRM to install against."""
+    from ..domain.connectors import split_settings
+
+    with app.ports.db.write() as uow:
+        uow.installs.save(
+            uow.accounts.get(account),
+            product,
+            adapter=product,
+            settings={},
+            connector=split_settings({})[1],
+            at=at or app.now(),
+            actor=actor,
+        )

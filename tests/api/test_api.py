@@ -11,11 +11,11 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from seatgate.core.domain.connectors import split_settings
 from seatgate.core.entrypoints.cli import main
 from seatgate.core.entrypoints.http.app import create_app
 from seatgate.core.storage.tables import api_tokens, audit_log, commitments, purchases
 from seatgate.core.testing.memory import ExternalUser
+from seatgate.core.testing.setup import installed_without_a_crm
 
 from .conftest import ACME, ADMIN, AS_OF, OTHER, USERS, World, bearer, make_core, seed
 
@@ -392,16 +392,7 @@ def test_seat_purchase_summary_then_idempotent_purchase(client: TestClient, worl
 
 def test_plan_change_tickets_preview_invoices(client: TestClient, world: World) -> None:
     # Plans are managed once installed (seed 002): the installation row `install` leaves.
-    with world.core.ports.db.write() as uow:
-        uow.installs.save(
-            uow.accounts.get(ACME),
-            "salesforce",
-            adapter="salesforce",
-            settings={},
-            connector=split_settings({})[1],
-            at=world.core.now(),
-            actor=ADMIN,
-        )
+    installed_without_a_crm(world.core, ACME, "salesforce", ADMIN)
     product = f"/v1/accounts/{ACME}/products/salesforce"
     changed = client.post(f"{product}/plan", json={"plan": "premium"}, headers=world.h("billing"))
     assert changed.status_code == 200 and changed.json()["to"] == "premium"

@@ -56,18 +56,9 @@ class Scenario:
     def installed(self, product: str = "salesforce", account: str = "acme") -> None:
         """The product's adapter installed on the account, as the install command leaves it
         (without calling a CRM: billing needs only the installation row)."""
-        from seatgate.core.domain.connectors import split_settings
+        from seatgate.core.testing.setup import installed_without_a_crm
 
-        with self.app.ports.db.write() as uow:
-            uow.installs.save(
-                uow.accounts.get(account),
-                product,
-                adapter=product,
-                settings={},
-                connector=split_settings({})[1],
-                at=self.clock.now(),
-                actor=ADMIN,
-            )
+        installed_without_a_crm(self.app, account, product, ADMIN, self.clock.now())
 
     def assign(self, n_from: int, n_to: int, product: str = "salesforce") -> None:
         emails = [f"u{i}@acme.example" for i in range(n_from, n_to)]

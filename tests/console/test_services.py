@@ -14,7 +14,7 @@ from seatgate.core.clock import FixedClock, parse_instant
 from seatgate.core.errors import BadInput, Conflict, NotFound
 from seatgate.core.plugins.manager import build_plugin_manager
 from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
-from seatgate.core.testing.setup import account_with_contract
+from seatgate.core.testing.setup import account_with_contract, installed_without_a_crm
 
 ADMIN = "admin@acme.example"
 
@@ -44,6 +44,9 @@ def core(db_url: str) -> Iterator[App]:
 
 
 def test_the_plan_change_summary_is_what_the_change_bills(core: App) -> None:
+    with pytest.raises(NotFound, match="installation"):  # plans are managed once installed
+        core.purchases.plan_change_summary("acme", "salesforce", "premium")
+    installed_without_a_crm(core, "acme", "salesforce", ADMIN)
     shown = core.purchases.plan_change_summary("acme", "salesforce", "premium")
     assert core.purchases.plans_in_force("acme")["salesforce"] == "standard"  # nothing written
     done = core.purchases.change_plan("acme", "salesforce", "premium", ADMIN)

@@ -94,20 +94,11 @@ def install_row(db: str, account: str, product: str) -> None:
     """The installation row `install` leaves (without calling a CRM)."""
     from seatgate.core.bootstrap import App
     from seatgate.core.clock import FixedClock, parse_instant
-    from seatgate.core.domain.connectors import split_settings
+    from seatgate.core.testing.setup import installed_without_a_crm
 
     app = App(db, clock=FixedClock(parse_instant(TRANSITION)))
     try:
-        with app.ports.db.write() as uow:
-            uow.installs.save(
-                uow.accounts.get(account),
-                product,
-                adapter=product,
-                settings={},
-                connector=split_settings({})[1],
-                at=app.now(),
-                actor=ADMIN,
-            )
+        installed_without_a_crm(app, account, product, ADMIN)
     finally:
         app.close()
 

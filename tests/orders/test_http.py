@@ -276,6 +276,15 @@ def test_every_bad_link_over_http_is_one_problem_and_changes_nothing(
     is_problem(redeem(good, "billing"), 403, "forbidden")
     is_problem(redeem(good, "partner"), 403, "forbidden")
     is_problem(redeem(good, None), 401, "unauthenticated")
+    # A tenant's config names only its account's variables: not the server's environment.
+    for name in ("HOME", "SEATGATE_SECRET_KEY", "SEATGATE_ACCOUNT_globex__MEMORY_KEY"):
+        leaked = served.call(
+            "POST",
+            f"{ACME}/install-links/redeem",
+            "admin",
+            json={"token": good, "config": config(crm, name)},
+        )
+        assert name in is_problem(leaked, 400, "bad_input")["detail"]
     # Revoking twice, another account's link, and a link that does not exist.
     is_problem(
         served.call("DELETE", f"{ACME}/install-links/{revoked_id}", "admin"), 409, "conflict"

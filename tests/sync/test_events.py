@@ -15,12 +15,12 @@ import sqlalchemy as sa
 
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
-from seatgate.core.domain.connectors import split_settings
 from seatgate.core.domain.events import Event
 from seatgate.core.plugins import SyncSummary, hookimpl
 from seatgate.core.services.base import deliver_pending
 from seatgate.core.storage.tables import event_outbox, seats
 from seatgate.core.testing.memory import MemorySandbox
+from seatgate.core.testing.setup import installed_without_a_crm
 
 from .conftest import (
     ACCOUNT,
@@ -180,16 +180,7 @@ def test_a_plan_change_publishes(recorded: tuple[App, Recording]) -> None:
     setup_account(app, product="salesforce")
     # The installation row `install` leaves (plans are managed once installed, seed 002),
     # written without a CRM and without an event.
-    with app.ports.db.write() as uow:
-        uow.installs.save(
-            uow.accounts.get(ACCOUNT),
-            "salesforce",
-            adapter="salesforce",
-            settings={},
-            connector=split_settings({})[1],
-            at=app.now(),
-            actor=ADMIN,
-        )
+    installed_without_a_crm(app, ACCOUNT, "salesforce", ADMIN)
     app.purchases.change_plan(ACCOUNT, "salesforce", "premium", ADMIN)
     assert rec.kinds() == ["plan.changed"]
     assert rec.calls == [("plan_changed", ("standard", "premium"))]
