@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
 
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
-from seatgate.core.plugins import RetryPolicy
+from seatgate.core.plugins import RequestContext, RetryPolicy, UserPage, hookimpl
 from seatgate.core.plugins.manager import Plugins, build_plugin_manager
 from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
 from seatgate.core.testing.setup import account_with_contract
@@ -101,3 +102,29 @@ def installed(
         return mem_app
 
     return make
+
+
+class StepAdapter(MemoryAdapter):
+    """The memory adapter, calling ``on_page(n)`` before it hands over page ``n``."""
+
+    def __init__(self) -> None:
+        self.on_page: Callable[[int], None] | None = None
+
+    @hookimpl
+    def seatgate_pull_users(
+        self,
+        product: str,
+        settings: Mapping[str, Any],
+        since: dt.datetime | None,
+        ctx: RequestContext,
+    ) -> Iterator[UserPage]:
+        pages = MemoryAdapter.seatgate_pull_users(self, product, settings, since, ctx)
+        for n, page in enumerate(pages):
+            if self.on_page is not None:
+                self.on_page(n)
+            yield page
+
+
+@pytest.fixture
+def adapter() -> StepAdapter:
+    return StepAdapter()

@@ -9,7 +9,7 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -26,6 +26,7 @@ from .conftest import (
     ACCOUNT,
     ADMIN,
     KEY_ENV,
+    StepAdapter,
     make_app,
     memory_config,
     memory_plugins,
@@ -37,32 +38,6 @@ P = "memory"
 
 class Killed(BaseException):
     """The process dies here: nothing after it runs (not even ``except Exception``)."""
-
-
-class StepAdapter(MemoryAdapter):
-    """The memory adapter, calling ``on_page(n)`` before it hands over page ``n``."""
-
-    def __init__(self) -> None:
-        self.on_page: Callable[[int], None] | None = None
-
-    @hookimpl
-    def seatgate_pull_users(
-        self,
-        product: str,
-        settings: Mapping[str, Any],
-        since: dt.datetime | None,
-        ctx: RequestContext,
-    ) -> Iterator[UserPage]:
-        pages = MemoryAdapter.seatgate_pull_users(self, product, settings, since, ctx)
-        for n, page in enumerate(pages):
-            if self.on_page is not None:
-                self.on_page(n)
-            yield page
-
-
-@pytest.fixture
-def adapter() -> StepAdapter:
-    return StepAdapter()
 
 
 @pytest.fixture

@@ -7,23 +7,22 @@ two batches leaves nothing behind that the next run does not finish."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
 
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
-from seatgate.core.plugins import RequestContext, UserPage, hookimpl
 from seatgate.core.services import sync as sync_service
 from seatgate.core.storage.tables import audit_log
-from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
+from seatgate.core.testing.memory import MemorySandbox
 
 from .conftest import (
     ACCOUNT,
     ADMIN,
     KEY_ENV,
+    StepAdapter,
     make_app,
     memory_config,
     memory_plugins,
@@ -34,30 +33,6 @@ P = "memory"
 OUTSIDER = "outsider@acme.example"
 UNSEATED = "unseated@acme.example"
 RESTRICTED = dt.datetime(2026, 3, 20, 12, tzinfo=dt.UTC)  # unseated users are denied from here
-
-
-class StepAdapter(MemoryAdapter):
-    def __init__(self) -> None:
-        self.on_page: Callable[[int], None] | None = None
-
-    @hookimpl
-    def seatgate_pull_users(
-        self,
-        product: str,
-        settings: Mapping[str, Any],
-        since: dt.datetime | None,
-        ctx: RequestContext,
-    ) -> Iterator[UserPage]:
-        pages = MemoryAdapter.seatgate_pull_users(self, product, settings, since, ctx)
-        for n, page in enumerate(pages):
-            if self.on_page is not None:
-                self.on_page(n)
-            yield page
-
-
-@pytest.fixture
-def adapter() -> StepAdapter:
-    return StepAdapter()
 
 
 @pytest.fixture
