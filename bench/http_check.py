@@ -323,7 +323,7 @@ def sync_child(url: str, users: int) -> None:
     from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
 
     crm = MemorySandbox(users=users)
-    os.environ["SEATGATE_BENCH_MEMORY_KEY"] = crm.settings()["api_key"]
+    os.environ["BENCH_MEMORY_KEY"] = crm.settings()["api_key"]
     plugins = build_plugin_manager(
         builtins=(), entry_points=False, plugins=[("memory", MemoryAdapter())], strict=True
     )
@@ -332,7 +332,7 @@ def sync_child(url: str, users: int) -> None:
         ACCOUNT, "memory", seats=users, plan="standard", frequency="monthly",
         start=dt.date(2026, 1, 1), months=12, unit_price=Decimal("10"),
     )  # fmt: skip
-    config = {"instance": crm.instance, "api_key": "${SEATGATE_BENCH_MEMORY_KEY}"}
+    config = {"instance": crm.instance, "api_key": "${BENCH_MEMORY_KEY}"}
     app.installs.install(ACCOUNT, "memory", config, ADMIN)
     print("syncing", flush=True)
     t0 = time.perf_counter()

@@ -64,7 +64,7 @@ def prepare(
     config = dict(settings)
     for field in schema.fields:
         if field.secret and field.name in config:
-            env = f"SEATGATE_BENCH_{product.upper()}_{field.name.upper()}"
+            env = f"BENCH_{product.upper()}_{field.name.upper()}"
             os.environ[env] = str(config[field.name])
             config[field.name] = "${" + env + "}"
     if activated_roles:

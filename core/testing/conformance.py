@@ -193,7 +193,7 @@ class AdapterConformance:
             config = dict(sandbox.settings())
             for field in _schema(info).fields:
                 if field.secret and field.name in config and isinstance(config[field.name], str):
-                    var = f"SEATGATE_KIT_{field.name.upper()}"
+                    var = f"CONFORMANCE_KIT_{field.name.upper()}"
                     monkeypatch.setenv(var, config[field.name])
                     config[field.name] = "${" + var + "}"
             account_with_contract(app, KIT_ACCOUNT, product, admin=KIT_ADMIN, seats=10_000)

@@ -25,7 +25,7 @@ from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
 from seatgate.core.testing.setup import account_with_contract
 
 ADMIN = "admin@fleet.example"
-KEY_ENV = "SEATGATE_TEST_FLEET_MEMORY_KEY"
+KEY_ENV = "FLEET_MEMORY_TEST_KEY"
 
 
 def test_a_connector_lock_is_held_once_and_freed_with_its_session(postgres_url: str) -> None:
