@@ -131,6 +131,20 @@ def test_another_accounts_pages_answer_404(client: TestClient, world: World) -> 
     assert world.core.seats.seated_emails("other", "salesforce") == []
 
 
+def test_a_control_character_in_a_path_is_a_400_never_a_500(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, world.tokens["admin"])
+    for path in (
+        "/console/accounts/%00/apps",
+        "/console/accounts/acme/products/%00/seats",
+        "/install/%00",
+    ):
+        answer = client.get(path)
+        assert answer.status_code == 400, (path, answer.status_code)
+        assert "Traceback" not in answer.text
+
+
 def test_sign_out_ends_the_session_everywhere(client: TestClient, world: World) -> None:
     sign_in(client, world.tokens["admin"])
     stolen = client.cookies.get(COOKIE)

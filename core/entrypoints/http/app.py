@@ -42,7 +42,16 @@ from .documents import json_response
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .middleware import RequestLimits
 from .orders import orders_router
-from .params import IdempotencyKey, Label, Limit, Period, Quantity, QuarantineRun, RecordId
+from .params import (
+    IdempotencyKey,
+    Label,
+    Limit,
+    Period,
+    Quantity,
+    QuarantineRun,
+    RecordId,
+    printable_path,
+)
 from .problems import problem, problem_of
 from .sender import WebhookSender
 from .settings import Freshness, Settings
@@ -233,13 +242,6 @@ def create_app(core: App, settings: Settings) -> FastAPI:
     limit_q = Annotated[Limit, Query(description="Items per page (1 to 1000).")]
     cursor_q = Annotated[str | None, Query(description="next_cursor of the previous page.")]
     product_q = Annotated[Label | None, Query(description="Only this product.")]
-
-    async def printable_path(request: Request) -> None:
-        """Every path parameter is text without control characters (a NUL, which PostgreSQL
-        cannot even compare): named as a 400, never a 500."""
-        for name, value in request.path_params.items():
-            if isinstance(value, str) and not value.isprintable():
-                text(value, name, maximum=len(value) + 1)
 
     api = APIRouter(dependencies=[Depends(printable_path)])
 

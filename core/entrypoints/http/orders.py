@@ -33,6 +33,7 @@ from ...domain.links import DEFAULT_DAYS, MAX_DAYS
 from ...services.paging import DEFAULT_LIMIT
 from ...services.tokens import Principal, Scope
 from .documents import json_response
+from .params import printable_path
 
 __all__ = ["orders_router"]
 
@@ -91,7 +92,7 @@ def orders_router(
     endpoint_p = Annotated[int, Path(ge=1, le=_ID_MAX, description="The endpoint's id.")]
     delivery_p = Annotated[int, Path(ge=1, le=_ID_MAX, description="The delivery's id.")]
 
-    api = APIRouter()
+    api = APIRouter(dependencies=[Depends(printable_path)])
 
     # -- install links ------------------------------------------------------------------------------
     @api.post(

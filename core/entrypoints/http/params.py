@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
+from starlette.requests import Request
 
 from ...domain import bounds
 from ...errors import BadInput
@@ -29,6 +30,7 @@ __all__ = [
     "Quantity",
     "RecordId",
     "checked",
+    "printable_path",
 ]
 
 MAX_ID = 2**31 - 1  # ids are PostgreSQL integers; the CLI's RUN_ID, TICKET take the same range
@@ -80,3 +82,12 @@ IdempotencyKey = Annotated[
         f"1 to {bounds.LABEL_MAX} printable characters",
     ),
 ]
+
+
+async def printable_path(request: Request) -> None:
+    """A router dependency: every path parameter is text without control characters (a NUL,
+    which PostgreSQL cannot even compare), named as a 400, never a 500. Every router of the app
+    takes it."""
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and not value.isprintable():
+            bounds.text(value, name, maximum=len(value) + 1)

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import jinja2
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -37,6 +37,7 @@ from ....domain.money import minor_unit
 from ....errors import BadInput, SeatgateError
 from ....plugins.config import mask_secrets
 from ....services.seats import SeatsRefused
+from ..params import printable_path
 from . import csrf
 from .session import (
     COOKIE,
@@ -268,7 +269,7 @@ def _echo(core: App, product: str | None, text: str) -> str:
 def console_router(core: App) -> APIRouter:
     """The console's routes over ``core`` (see the module's docstring)."""
     pages = _Pages(core)
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(include_in_schema=False, dependencies=[Depends(printable_path)])
     apps_url = "/console/accounts/{account}/apps"
 
     # -- sign in and out ------------------------------------------------------------------------------
