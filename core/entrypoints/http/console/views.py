@@ -492,6 +492,32 @@ def console_router(core: App) -> APIRouter:
         )
 
     # -- plan change -----------------------------------------------------------------------------------
+    async def plan_page(
+        request: Request,
+        session: Any,
+        status: int,
+        product: str,
+        plan: str,
+        *,
+        summary: Any = None,
+        error: str = "",
+        done: Any = None,
+    ) -> Response:
+        """The plan page: the plans to choose from, the price of the one chosen (``summary``)
+        or what the change did (``done``), and a refusal's line."""
+        return pages.render(
+            request,
+            "plan.html",
+            session,
+            status,
+            product=product,
+            plans=await pages.call(plans_of, product),
+            chosen=plan,
+            summary=summary,
+            error=error,
+            done=done,
+        )
+
     @router.get("/console/accounts/{account}/apps/{product}/plan")
     async def plan_form(request: Request, account: str, product: str) -> Response:
         got = await pages.page(request, account)
@@ -506,18 +532,7 @@ def console_router(core: App) -> APIRouter:
                 )
             except SeatgateError as exc:
                 error, status = _error_line(exc), 400
-        return pages.render(
-            request,
-            "plan.html",
-            got,
-            status,
-            product=product,
-            plans=await pages.call(plans_of, product),
-            chosen=plan,
-            summary=summary,
-            error=error,
-            done=None,
-        )
+        return await plan_page(request, got, status, product, plan, summary=summary, error=error)
 
     @router.post("/console/accounts/{account}/apps/{product}/plan")
     async def plan_change(request: Request, account: str, product: str) -> Response:
@@ -533,18 +548,7 @@ def console_router(core: App) -> APIRouter:
             error, status = "", 200
         except SeatgateError as exc:
             done, error, status = None, _error_line(exc), 400
-        return pages.render(
-            request,
-            "plan.html",
-            session,
-            status,
-            product=product,
-            plans=await pages.call(plans_of, product),
-            chosen=plan,
-            summary=None,
-            error=error,
-            done=done,
-        )
+        return await plan_page(request, session, status, product, plan, error=error, done=done)
 
     # -- uninstall -------------------------------------------------------------------------------------
     @router.get("/console/accounts/{account}/apps/{product}/uninstall")
