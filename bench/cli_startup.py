@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from seatgate.core.testing.setup import ONE_SEAT_COMMANDS
+
 GOALS = {"--help": 0.3, "check": 0.5}
 
 
@@ -48,15 +50,7 @@ def main() -> None:
             "SEATGATE_NOW": "2026-03-20T12:00:00Z",
             "SEATGATE_ACTOR": "admin@acme.example",
         }
-        setup = [
-            ["account", "create", "acme", "--region", "US"],
-            ["account", "grant", "acme", "admin@acme.example", "--permission", "manage"],
-            ["contract", "create", "acme", "salesforce", "--seats", "5", "--plan", "standard",
-             "--frequency", "monthly", "--start", "2026-01-01", "--months", "12"],
-            ["users", "add", "acme", "ada@acme.example"],
-            ["seats", "assign", "acme", "salesforce", "ada@acme.example"],
-        ]  # fmt: skip
-        for step in setup:
+        for step in ONE_SEAT_COMMANDS:
             subprocess.run([seatgate, *step], env=env, check=True, stdout=subprocess.DEVNULL)
         check = [seatgate, "check", "acme", "salesforce", "ada@acme.example", "cti"]
         figures = {

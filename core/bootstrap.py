@@ -19,36 +19,35 @@ from typing import TYPE_CHECKING
 from .clock import Clock, SystemClock
 from .domain.catalog import Catalog
 from .domain.entitlement import Decision
-from .domain.events import Event
 from .domain.model import Account, Contract
 from .domain.records import AgentRecord
 from .domain.timeline import Timeline
 from .domain.vocabulary import check_choice
 from .plugins.directory import Declarations, PluginDirectory
-from .services.accounts import AccountService
-from .services.addons import AddOnService
-from .services.billing import BillingService
-from .services.contracts import ContractService
-from .services.entitlement import Entitlements
-from .services.fleet import DEFAULT_STALE_AFTER, FLEET_OWNER, FleetService
-from .services.install_links import InstallLinkService
-from .services.installs import InstallService
-from .services.listings import ListingService
 from .services.ports import Ports
 from .services.ports.orders import Mailer, OrdersIO, PostResult, WebhookPoster
-from .services.purchases import PurchaseService
-from .services.seats import SeatResult, SeatService
-from .services.sync import SyncService, default_owner
-from .services.tokens import TokenService
-from .services.webhooks import WebhookService
 from .storage import datafiles
 from .storage.db import Database
-from .storage.fleet import ConnectorLocks, SqlFleetLedger
 from .storage.unit_of_work import SqlUnitOfWorkFactory
 
 if TYPE_CHECKING:
+    from .domain.events import Event
     from .plugins.keys import ServerKeys
     from .plugins.manager import Plugins
+    from .services.accounts import AccountService
+    from .services.addons import AddOnService
+    from .services.billing import BillingService
+    from .services.contracts import ContractService
+    from .services.entitlement import Entitlements
+    from .services.fleet import FleetService
+    from .services.install_links import InstallLinkService
+    from .services.installs import InstallService
+    from .services.listings import ListingService
+    from .services.purchases import PurchaseService
+    from .services.seats import SeatResult, SeatService
+    from .services.sync import SyncService
+    from .services.tokens import TokenService
+    from .services.webhooks import WebhookService
 
 __all__ = ["CATALOG_ENV", "App", "catalog_from_env"]
 
@@ -248,18 +247,80 @@ class App:
             adapters=self.directory,
             orders=orders,
         )
-        self.accounts = AccountService(self.ports)
-        self.contracts = ContractService(self.ports)
-        self.seats = SeatService(self.ports)
-        self.installs = InstallService(self.ports)
-        self.purchases = PurchaseService(self.ports)
-        self.billing = BillingService(self.ports)
-        self.sync = SyncService(self.ports)
-        self.tokens = TokenService(self.ports)
-        self.listings = ListingService(self.ports)
-        self.install_links = InstallLinkService(self.ports)
-        self.addons = AddOnService(self.ports)
-        self.webhooks = WebhookService(self.ports)
+
+    # -- the services, each built (and its modules imported) on first use: `seatgate check` needs
+    # one of them, and loads no other (issue 10) ---------------------------------------------------
+    @cached_property
+    def accounts(self) -> AccountService:
+        from .services.accounts import AccountService
+
+        return AccountService(self.ports)
+
+    @cached_property
+    def contracts(self) -> ContractService:
+        from .services.contracts import ContractService
+
+        return ContractService(self.ports)
+
+    @cached_property
+    def seats(self) -> SeatService:
+        from .services.seats import SeatService
+
+        return SeatService(self.ports)
+
+    @cached_property
+    def installs(self) -> InstallService:
+        from .services.installs import InstallService
+
+        return InstallService(self.ports)
+
+    @cached_property
+    def purchases(self) -> PurchaseService:
+        from .services.purchases import PurchaseService
+
+        return PurchaseService(self.ports)
+
+    @cached_property
+    def billing(self) -> BillingService:
+        from .services.billing import BillingService
+
+        return BillingService(self.ports)
+
+    @cached_property
+    def sync(self) -> SyncService:
+        from .services.sync import SyncService
+
+        return SyncService(self.ports)
+
+    @cached_property
+    def tokens(self) -> TokenService:
+        from .services.tokens import TokenService
+
+        return TokenService(self.ports)
+
+    @cached_property
+    def listings(self) -> ListingService:
+        from .services.listings import ListingService
+
+        return ListingService(self.ports)
+
+    @cached_property
+    def install_links(self) -> InstallLinkService:
+        from .services.install_links import InstallLinkService
+
+        return InstallLinkService(self.ports)
+
+    @cached_property
+    def addons(self) -> AddOnService:
+        from .services.addons import AddOnService
+
+        return AddOnService(self.ports)
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        from .services.webhooks import WebhookService
+
+        return WebhookService(self.ports)
 
     def __repr__(self) -> str:
         return f"App({self.db!r}, clock={self.clock!r})"
@@ -300,6 +361,8 @@ class App:
 
     @cached_property
     def entitlements(self) -> Entitlements:
+        from .services.entitlement import Entitlements
+
         return Entitlements(
             self.ports,
             max_age=self._entitlement_max_age,
@@ -311,6 +374,10 @@ class App:
     def fleet(self) -> FleetService:
         """The worker fleet's use cases (issue 17): the ledger of enqueued runs and the connector
         locks on this database, around :attr:`sync`."""
+        from .services.fleet import DEFAULT_STALE_AFTER, FLEET_OWNER, FleetService
+        from .services.sync import SyncService, default_owner
+        from .storage.fleet import ConnectorLocks, SqlFleetLedger
+
         return FleetService(
             self.ports,
             SqlFleetLedger(self.db),

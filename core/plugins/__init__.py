@@ -26,7 +26,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ..domain.events import Event
 from ..domain.records import FEATURES, AdapterInfo, AgentRecord, ExternalUser, SyncSummary, UserPage
 from ..errors import (
     AdapterError,
@@ -43,6 +42,7 @@ from .config import LOOPBACK_HOSTS, ConfigSchema, Field, Secret, redact, require
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from ..domain.events import Event
     from . import kit
     from .readahead import read_ahead
     from .retry import RequestContext, RetryPolicy, parse_retry_after
@@ -50,8 +50,10 @@ if TYPE_CHECKING:
     from .throttle import throttle_store
 
 # Loaded on first use: the kit imports httpx, the retry policy tenacity, the sandboxes an HTTP
-# server; a CLI command that only checks an entitlement needs none of them.
+# server, the events module defines 16 attrs classes; a CLI command that only checks an
+# entitlement needs none of them.
 _LAZY = {
+    "Event": ("..domain.events", "Event"),
     "kit": (".kit", None),
     "read_ahead": (".readahead", "read_ahead"),
     "RequestContext": (".retry", "RequestContext"),

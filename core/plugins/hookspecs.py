@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from ..domain.events import Event
 from ..domain.records import AdapterInfo, AgentRecord, SyncSummary, UserPage
 
 if TYPE_CHECKING:
+    from ..domain.events import Event
     from .retry import RequestContext
 
 PROJECT = "seatgate"

@@ -12,30 +12,34 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from ..domain.events import Event, from_dict
 from .bulk import chunks
 from .db import Database
-from .repositories.accounts import SqlAccountStore
-from .repositories.audit import SqlAuditLog
-from .repositories.billing import SqlBillingStore
-from .repositories.contracts import SqlContractStore
-from .repositories.installs import SqlInstallStore
-from .repositories.listings import SqlListings
-from .repositories.orders import SqlAddOnStore, SqlInstallLinkStore, SqlWebhookStore
-from .repositories.seats import SqlSeatStore
-from .repositories.snapshots import SqlSnapshotStore
-from .repositories.sync import SqlSyncStore
-from .repositories.tokens import SqlTokenStore
 from .tables import event_outbox
+
+if TYPE_CHECKING:
+    from ..domain.events import Event
+    from .repositories.accounts import SqlAccountStore
+    from .repositories.audit import SqlAuditLog
+    from .repositories.billing import SqlBillingStore
+    from .repositories.contracts import SqlContractStore
+    from .repositories.installs import SqlInstallStore
+    from .repositories.listings import SqlListings
+    from .repositories.orders import SqlAddOnStore, SqlInstallLinkStore, SqlWebhookStore
+    from .repositories.seats import SqlSeatStore
+    from .repositories.snapshots import SqlSnapshotStore
+    from .repositories.sync import SqlSyncStore
+    from .repositories.tokens import SqlTokenStore
 
 __all__ = ["SqlUnitOfWork", "SqlUnitOfWorkFactory"]
 
 
 class SqlUnitOfWork:
-    """Repositories over one connection in one transaction (built lazily: a check touches one)."""
+    """Repositories over one connection in one transaction, each built (and its module imported) on
+    first use: a check touches one, and ``seatgate check`` never imports the others (issue 10)."""
 
     def __init__(self, conn: sa.Connection) -> None:
         self.connection = conn
@@ -46,54 +50,80 @@ class SqlUnitOfWork:
 
     @cached_property
     def accounts(self) -> SqlAccountStore:
+        from .repositories.accounts import SqlAccountStore
+
         return SqlAccountStore(self.connection)
 
     @cached_property
     def contracts(self) -> SqlContractStore:
+        from .repositories.contracts import SqlContractStore
+
         return SqlContractStore(self.connection)
 
     @cached_property
     def seats(self) -> SqlSeatStore:
+        from .repositories.seats import SqlSeatStore
+
         return SqlSeatStore(self.connection)
 
     @cached_property
     def audit(self) -> SqlAuditLog:
+        from .repositories.audit import SqlAuditLog
+
         return SqlAuditLog(self.connection)
 
     @cached_property
     def snapshots(self) -> SqlSnapshotStore:
+        from .repositories.snapshots import SqlSnapshotStore
+
         return SqlSnapshotStore(self.connection)
 
     @cached_property
     def installs(self) -> SqlInstallStore:
+        from .repositories.installs import SqlInstallStore
+
         return SqlInstallStore(self.connection)
 
     @cached_property
     def billing(self) -> SqlBillingStore:
+        from .repositories.billing import SqlBillingStore
+
         return SqlBillingStore(self.connection)
 
     @cached_property
     def tokens(self) -> SqlTokenStore:
+        from .repositories.tokens import SqlTokenStore
+
         return SqlTokenStore(self.connection)
 
     @cached_property
     def listings(self) -> SqlListings:
+        from .repositories.listings import SqlListings
+
         return SqlListings(self.connection)
 
     @cached_property
     def links(self) -> SqlInstallLinkStore:
+        from .repositories.orders import SqlInstallLinkStore
+
         return SqlInstallLinkStore(self.connection)
 
     @cached_property
     def addons(self) -> SqlAddOnStore:
+        from .repositories.orders import SqlAddOnStore
+
         return SqlAddOnStore(self.connection)
 
     @cached_property
     def webhooks(self) -> SqlWebhookStore:
+        from .repositories.orders import SqlWebhookStore
+
         return SqlWebhookStore(self.connection)
 
     @cached_property
     def sync(self) -> SqlSyncStore:
+        from .repositories.sync import SqlSyncStore
+
         return SqlSyncStore(self.connection)
 
     def flush_events(self) -> None:
@@ -142,6 +172,8 @@ class SqlUnitOfWorkFactory:
             yield SqlUnitOfWork(conn)
 
     def pending_events(self, limit: int = 1000) -> list[tuple[int, Event]]:
+        from ..domain.events import from_dict  # 16 attrs classes: not on a check's path
+
         with self.database.read() as conn:
             rows = conn.execute(
                 sa.select(event_outbox.c.id, event_outbox.c.payload)

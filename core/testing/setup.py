@@ -10,6 +10,18 @@ from decimal import Decimal
 
 from ..bootstrap import App
 
+# The CLI commands (run with ``--actor admin@acme.example``) that leave account ``acme`` with a
+# 5-seat salesforce contract and ``ada@acme.example`` seated: the smallest database a
+# ``seatgate check`` answers "allowed" from (the startup bench and its tests).
+ONE_SEAT_COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("account", "create", "acme", "--region", "US"),
+    ("account", "grant", "acme", "admin@acme.example", "--permission", "manage"),
+    ("contract", "create", "acme", "salesforce", "--seats", "5", "--plan", "standard",
+     "--frequency", "monthly", "--start", "2026-01-01", "--months", "12"),
+    ("users", "add", "acme", "ada@acme.example"),
+    ("seats", "assign", "acme", "salesforce", "ada@acme.example"),
+)  # fmt: skip
+
 
 def account_with_contract(
     app: App,

@@ -8,8 +8,10 @@ not found / not authorized / a database that cannot be used, 75 the database sta
 writer held it past ``SEATGATE_BUSY_TIMEOUT``: nothing written, try again), 70 an internal error
 (a bug: one line all the same; ``SEATGATE_DEBUG=1`` shows the traceback).
 
-Each command group lives in one module of this package (:data:`COMMAND_MODULES`), which defines it
-and its ``register(main)``. Modules import the services lazily, inside their commands, so
+Each command group lives in one module of this package, which defines it and its
+``register(main)``; :data:`COMMANDS` names the module of each top-level command, and a module is
+imported only when one of its commands is looked up (``seatgate check`` imports the seats module
+alone; ``--help`` lists them all). Modules import the services lazily, inside their commands, so
 ``seatgate --help`` loads neither the database layer nor any CRM client.
 
 The services speak of fields and remedy codes; this module renders them for a shell: a field as the
@@ -24,7 +26,7 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
@@ -40,18 +42,39 @@ if TYPE_CHECKING:
 
     from ...bootstrap import App
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "db",
-    "accounts",
-    "seats",
-    "adapters",
-    "billing",
-    "sync",
-    "demo",
-    "api",
-    "orders",
-    "fleet",
-)
+# The module of this package that defines each top-level command (its ``register(main)`` adds it).
+COMMANDS: dict[str, str] = {
+    "db": "db",
+    "account": "accounts",
+    "commitments": "accounts",
+    "contract": "accounts",
+    "users": "accounts",
+    "check": "seats",
+    "seats": "seats",
+    "adapters": "adapters",
+    "install": "adapters",
+    "new-adapter": "adapters",
+    "sandbox": "adapters",
+    "billing": "billing",
+    "catalog": "billing",
+    "plan": "billing",
+    "ticket": "billing",
+    "uninstall": "billing",
+    "agents": "sync",
+    "quarantine": "sync",
+    "runs": "sync",
+    "sync": "sync",
+    "demo": "demo",
+    "serve": "api",
+    "token": "api",
+    "addon": "orders",
+    "install-link": "orders",
+    "webhook": "orders",
+    "beat": "fleet",
+    "fleet": "fleet",
+    "worker": "fleet",
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
 # What to do next, per remedy code of an error (seatgate.core.errors), as a shell command.
 REMEDIES: dict[str, str] = {
@@ -278,8 +301,46 @@ def main_group(
     ctx.call_on_close(ctx.obj.close)
 
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"{__name__}.{_name}").register(main_group)
+class _LazyCommands(MutableMapping[str, click.Command]):
+    """The top-level commands, each module imported when one of its commands is first looked up
+    (issue 10: ``seatgate check`` pays for one module, not ten). Iterating loads them all."""
+
+    def __init__(self, group: click.Group) -> None:
+        self._group = group
+        self._loaded: dict[str, click.Command] = {}
+        self._pending = set(COMMAND_MODULES)
+
+    def _load(self, module: str) -> None:
+        if module in self._pending:
+            self._pending.discard(module)
+            importlib.import_module(f"{__name__}.{module}").register(self._group)
+
+    def _load_all(self) -> None:
+        for module in COMMAND_MODULES:
+            self._load(module)
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded and name in COMMANDS:
+            self._load(COMMANDS[name])
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._load_all()
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self._load_all()
+        return iter(dict(self._loaded))
+
+    def __len__(self) -> int:
+        self._load_all()
+        return len(self._loaded)
+
+
+main_group.commands = _LazyCommands(main_group)
 
 
 def _flag(command: click.Command | None, field: str | None) -> str | None:

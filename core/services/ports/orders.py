@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from ...domain.billing import AddOn
+if TYPE_CHECKING:
+    from ...domain.billing import AddOn
+
 
 __all__ = [
     "AddOnRow",
@@ -184,6 +186,8 @@ class AddOnRow:
     deactivated_by: str | None = None
 
     def as_addon(self) -> AddOn:
+        from ...domain.billing import AddOn
+
         return AddOn(
             self.id,
             self.plan,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ...domain.events import Event
 from ...domain.records import AgentRecord
+
+if TYPE_CHECKING:
+    from ...domain.events import Event
 
 __all__ = ["Publisher"]
 

@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ...errors import NotFound
 from ...services.ports.orders import (
@@ -21,6 +20,7 @@ from ...services.ports.orders import (
     MailRow,
     PostResult,
 )
+from ..dialects import dialect_insert
 from ..tables import (
     accounts,
     addons,
@@ -390,8 +390,7 @@ class SqlWebhookStore:
     def add_deliveries(self, rows: Sequence[Mapping[str, Any]]) -> int:
         if not rows:
             return 0
-        dialect = self.conn.dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = dialect_insert(self.conn)
         # The rows RETURNING gives are the new ones (a row count is not reliable on every driver).
         stmt = (
             insert(webhook_deliveries)
