@@ -90,6 +90,7 @@ class TokenInfo:
     created_by: str | None
     revoked_at: dt.datetime | None
     partner: str | None = None
+    parent: str | None = None  # a console session's token: the token it was signed in with
 
     @classmethod
     def of(cls, stored: StoredToken) -> TokenInfo:
@@ -102,6 +103,7 @@ class TokenInfo:
             stored.created_by,
             stored.revoked_at,
             stored.partner,
+            stored.parent_id,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -114,6 +116,7 @@ class TokenInfo:
             "created_by": self.created_by,
             "revoked_at": self.revoked_at,
             "partner": self.partner,
+            "parent": self.parent,
         }
 
 
@@ -157,13 +160,16 @@ class TokenService:
         created_by: str | None = None,
         *,
         partner: str | None = None,
+        parent: str | None = None,
     ) -> IssuedToken:
         """Make a token of ``role`` for ``account``. ``actor`` (an email) is whose purchasing
         authority the token's admin and billing acts use; without one those acts are refused
         (remedy ``name_actor``). A ``partner`` token names ``partner``, one the catalog in
         force lists as a product's publisher (its ``actor``: the partner's person); no other
-        role takes one. Raises :class:`BadInput` (role, actor, partner) and :class:`NotFound`
-        (account)."""
+        role takes one. ``parent`` (a token id) makes a token derived from that live token of
+        the same account — a console session from the admin token it was signed in with —
+        which is revoked with it and refused once it is. Raises :class:`BadInput` (role, actor,
+        partner, parent) and :class:`NotFound` (account)."""
         check_choice("role", role, Role)
         who = None if actor is None else normalize_email(actor)
         now = self.ports.now()
@@ -172,6 +178,8 @@ class TokenService:
         token_id = "tok_" + secrets.token_hex(6)
         with transaction(self.ports) as uow:
             acct = uow.accounts.get(account)
+            if parent is not None:
+                self._live_parent(uow.tokens.get(parent), parent, account)
             uow.tokens.add(
                 acct.id,
                 token_id=token_id,
@@ -181,10 +189,13 @@ class TokenService:
                 at=now,
                 created_by=created_by,
                 partner=partner,
+                parent_id=parent,
             )
             detail = {"token": token_id, "role": role, "token_actor": who}
             if partner is not None:
                 detail["partner"] = partner
+            if parent is not None:
+                detail["parent"] = parent
             uow.audit.record(
                 at=now,
                 action="token.create",
@@ -193,8 +204,20 @@ class TokenService:
                 actor=created_by,
                 detail=detail,
             )
-        info = TokenInfo(token_id, account, role, who, now, created_by, None, partner)
+        info = TokenInfo(token_id, account, role, who, now, created_by, None, partner, parent)
         return IssuedToken(info, secret)
+
+    @staticmethod
+    def _live_parent(found: StoredToken | None, parent: str, account: str) -> None:
+        """Refuse a parent that is not a live token of ``account`` (one revoked meanwhile: a
+        session signed in with it must not outlive it). Raises :class:`BadInput`."""
+        if (
+            found is None
+            or found.account != account
+            or found.revoked_at is not None
+            or found.parent_revoked_at is not None
+        ):
+            raise BadInput("parent", parent, f"a live token of account {account!r}")
 
     def _partner(self, role: str, partner: str | None, day: dt.date) -> str | None:
         """The partner a ``partner`` token acts for: one the catalog in force on ``day`` names
@@ -253,8 +276,8 @@ class TokenService:
             return None
         with read(self.ports) as uow:
             found = uow.tokens.by_digest(digest_of(secret))
-        if found is None or found.revoked_at is not None:
-            return None
+        if found is None or found.revoked_at is not None or found.parent_revoked_at is not None:
+            return None  # revoked, or a session of a revoked token
         return Principal(
             found.id, found.account, found.role, found.actor, found.created_at, found.partner
         )

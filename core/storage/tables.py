@@ -436,6 +436,9 @@ api_tokens = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("created_by", sa.String(254)),
     sa.Column("revoked_at", UTCDateTime),
+    # A console session's token: the admin token it was signed in with (web_0002). Revoking that
+    # token revokes its sessions, and a session of a revoked token is refused.
+    sa.Column("parent_id", sa.String(20), index=True),
 )
 
 

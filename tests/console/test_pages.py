@@ -158,6 +158,28 @@ def test_sign_out_ends_the_session_everywhere(client: TestClient, world: World) 
     assert client.get(SEATS, follow_redirects=False).status_code == 303
 
 
+def test_revoking_the_admin_token_ends_the_sessions_signed_in_with_it(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, world.tokens["admin"])
+    assert client.get(SEATS, follow_redirects=False).status_code == 200
+    pasted = world.core.tokens.authenticate(world.tokens["admin"])
+    assert pasted is not None
+    world.core.tokens.revoke(pasted.token_id, by=ADMIN)
+    # The session's own token was revoked with it (and is listed so), and the cookie opens nothing.
+    assert client.get(SEATS, follow_redirects=False).status_code == 303
+    sessions = [t for t in world.core.tokens.list(ACME) if t.parent == pasted.token_id]
+    assert len(sessions) == 1 and sessions[0].revoked_at is not None
+    # Signing in again with the revoked token is refused, as any revoked token is.
+    page = client.get("/console/login")
+    answer = client.post(
+        "/console/login",
+        data={"token": world.tokens["admin"], "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert answer.status_code != 303 and "unknown or revoked token" in answer.text
+
+
 def test_a_session_ends_after_its_length_by_the_clock(client: TestClient, world: World) -> None:
     sign_in(client, world.tokens["admin"])
     assert client.get(SEATS, follow_redirects=False).status_code == 200

@@ -23,6 +23,9 @@ class StoredToken:
     created_by: str | None
     revoked_at: dt.datetime | None
     partner: str | None = None  # partner tokens: the partner they act for
+    parent_id: str | None = None  # a console session's token: the token it was signed in with
+    # When that parent token was revoked (None: live, or no parent): the session is revoked too.
+    parent_revoked_at: dt.datetime | None = None
 
 
 class TokenStore(Protocol):
@@ -37,6 +40,7 @@ class TokenStore(Protocol):
         at: dt.datetime,
         created_by: str | None,
         partner: str | None = None,
+        parent_id: str | None = None,
     ) -> None: ...
 
     def by_digest(self, digest: str) -> StoredToken | None: ...
@@ -48,5 +52,6 @@ class TokenStore(Protocol):
         ...
 
     def revoke(self, token_id: str, at: dt.datetime) -> bool:
-        """True when the token was live and is now revoked."""
+        """Revoke the token and every live token derived from it (its console sessions); True
+        when the token itself was live."""
         ...

@@ -22,7 +22,9 @@ _COLUMNS = (
     api_tokens.c.created_by,
     api_tokens.c.revoked_at,
     api_tokens.c.partner,
+    api_tokens.c.parent_id,
 )
+_parent = api_tokens.alias("parent")
 
 
 def _token(row: Any) -> StoredToken:
@@ -34,7 +36,11 @@ class SqlTokenStore:
         self.conn = conn
 
     def _select(self) -> sa.Select[Any]:
-        return sa.select(*_COLUMNS).join(accounts, accounts.c.id == api_tokens.c.account_id)
+        return (
+            sa.select(*_COLUMNS, _parent.c.revoked_at.label("parent_revoked_at"))
+            .join(accounts, accounts.c.id == api_tokens.c.account_id)
+            .outerjoin(_parent, _parent.c.id == api_tokens.c.parent_id)
+        )
 
     def add(
         self,
@@ -47,6 +53,7 @@ class SqlTokenStore:
         at: dt.datetime,
         created_by: str | None,
         partner: str | None = None,
+        parent_id: str | None = None,
     ) -> None:
         self.conn.execute(
             api_tokens.insert().values(
@@ -58,6 +65,7 @@ class SqlTokenStore:
                 created_at=at,
                 created_by=created_by,
                 partner=partner,
+                parent_id=parent_id,
             )
         )
 
@@ -79,6 +87,11 @@ class SqlTokenStore:
         done = self.conn.execute(
             api_tokens.update()
             .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        self.conn.execute(
+            api_tokens.update()
+            .where(api_tokens.c.parent_id == token_id, api_tokens.c.revoked_at.is_(None))
             .values(revoked_at=at)
         )
         return done.rowcount == 1

@@ -6,7 +6,9 @@ token of the same account and actor, made by :meth:`TokenService.create
 by ``seatgate token list`` and revocable like any other), whose secret lives only in the session
 cookie. The pasted token is never stored, logged or put in a cookie; every request reads the
 session token back through :meth:`TokenService.authenticate`, and signing out revokes it, which
-ends the session everywhere at once (every server process, every copy of the cookie).
+ends the session everywhere at once (every server process, every copy of the cookie). The session
+token names the pasted token as its parent: revoking that token (``seatgate token revoke``) revokes
+its sessions too, and a session whose parent is revoked is refused.
 
 The cookie is ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's request
 carries it) and ``Secure`` unless the console is served on a loopback address (a browser refuses
@@ -22,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ....bootstrap import App
+from ....errors import BadInput
 from ....services.tokens import Principal, Role
 from . import csrf
 
@@ -68,9 +71,18 @@ def sign_in(core: App, token: str) -> tuple[Principal, str]:
             f"this is a {found.role} token: the console needs an admin token "
             "(made by `seatgate token create ACCOUNT --role admin`)"
         )
-    issued = core.tokens.create(
-        found.account, Role.ADMIN, found.actor, created_by=f"{CREATED_BY} ({found.token_id})"
-    )
+    try:
+        issued = core.tokens.create(
+            found.account,
+            Role.ADMIN,
+            found.actor,
+            created_by=f"{CREATED_BY} ({found.token_id})",
+            parent=found.token_id,  # revoking the pasted token ends the session
+        )
+    except BadInput as exc:  # the pasted token was revoked in between
+        raise SignInRefused(
+            "unknown or revoked token: paste an admin token of your account"
+        ) from exc
     principal = Principal(
         issued.info.id, found.account, Role.ADMIN, found.actor, issued.info.created_at
     )
