@@ -26,6 +26,11 @@ accounts = sa.Table(
     sa.Column("region", sa.String(2), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+# Unique whatever their case, in the database too (accounts_0001): two concurrent creates of
+# "Acme" and "acme" both pass the repository's check; the index refuses the second insert.
+# SQLite's reflection skips an index on an expression: a batch migration that rebuilds
+# `accounts` on SQLite must create this index again.
+sa.Index("ux_accounts_name_lower", sa.func.lower(accounts.c.name), unique=True)
 
 # Seed 002 "Purchasing Authority": who holds the Install / Manage permission in an account.
 permissions = sa.Table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import warnings
 from typing import Any
 
 import pytest
@@ -646,7 +647,10 @@ def test_readyz_says_which_migration_is_missing(client: TestClient, world: World
 
     database = world.core.db
     cfg = database.alembic_config()
-    with database.engine.begin() as conn:
+    with database.engine.begin() as conn, warnings.catch_warnings():
+        # Batch mode on SQLite reflects the tables api_tokens refers to; that reflection skips
+        # the index on lower(accounts.name), with a warning (accounts itself is not rebuilt).
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "access@base")
     body = is_problem(client.get("/readyz"), 503, "not_ready")

@@ -34,9 +34,18 @@ class SqlAccountStore:
                 "account names are unique whatever their case",
                 field="account",
             )
-        new_id = self.conn.execute(
-            accounts.insert().values(name=name, region=region, created_at=at)
-        ).inserted_primary_key[0]  # type: ignore[index]
+        try:
+            new_id = self.conn.execute(
+                accounts.insert().values(name=name, region=region, created_at=at)
+            ).inserted_primary_key[0]  # type: ignore[index]
+        except sa.exc.IntegrityError as exc:
+            # Another transaction created the same name (in any case) after the checks above read
+            # the table: the unique index on lower(name) (accounts_0001) refuses the second one.
+            raise Conflict(
+                f"account {name!r} was created at the same moment by another request "
+                "(account names are unique whatever their case)",
+                field="account",
+            ) from exc
         return Account(id=new_id, name=name, region=region)
 
     def find(self, name: str) -> Account | None:
