@@ -131,6 +131,29 @@ def test_another_accounts_pages_answer_404(client: TestClient, world: World) -> 
     assert world.core.seats.seated_emails("other", "salesforce") == []
 
 
+def test_an_unknown_console_path_is_the_consoles_html_page_not_a_json_problem(
+    client: TestClient, world: World
+) -> None:
+    for signed_in in (False, True):
+        if signed_in:
+            sign_in(client, world.tokens["admin"])
+        for method, path in (
+            ("GET", "/console/nope"),
+            ("GET", "/console/accounts/acme/apps/salesforce/nope"),
+            ("POST", "/console/nope"),
+            ("GET", "/install/a/b"),
+        ):
+            answer = client.request(method, path, follow_redirects=False)
+            assert answer.status_code == 404, (method, path)
+            assert answer.headers["content-type"].startswith("text/html"), (method, path)
+            assert "no such page" in answer.text
+            # The navigation of a signed-in person; none before signing in.
+            assert ("Sign out" in answer.text) == signed_in, (path, signed_in)
+    # The console's own routes and files still answer, and the API keeps its problem documents.
+    assert client.get("/console/static/console.css").status_code == 200
+    assert client.get("/v1/nope").headers["content-type"] == "application/problem+json"
+
+
 def test_a_control_character_in_a_path_is_a_400_never_a_500(
     client: TestClient, world: World
 ) -> None:

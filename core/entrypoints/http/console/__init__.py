@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from ....bootstrap import App
-from .views import console_router
+from .views import console_router, unknown_pages_router
 
 __all__ = ["mount_console"]
 
@@ -26,3 +26,4 @@ def mount_console(app: FastAPI, core: App) -> None:
     """Add the console's pages and its static files to ``app``."""
     app.include_router(console_router(core))
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
+    app.include_router(unknown_pages_router(core))  # last: only what nothing above serves

@@ -51,7 +51,7 @@ from .session import (
     sign_out,
 )
 
-__all__ = ["PAGE_SIZE", "console_router"]
+__all__ = ["PAGE_SIZE", "console_router", "unknown_pages_router"]
 
 T = TypeVar("T")
 
@@ -920,5 +920,21 @@ def console_router(core: App) -> APIRouter:
             done=done,
             error=error,
         )
+
+    return router
+
+
+def unknown_pages_router(core: App) -> APIRouter:
+    """Every other path under ``/console/`` and ``/install/``: the console's own "not found"
+    page (HTML, with the signed-in person's navigation), not the API's JSON problem document.
+    Mounted after the console's routes and its static files, so it only catches what they do
+    not serve."""
+    pages = _Pages(core)
+    router = APIRouter(include_in_schema=False, dependencies=[Depends(printable_path)])
+
+    @router.api_route("/console/{rest:path}", methods=["GET", "HEAD", "POST"])
+    @router.api_route("/install/{rest:path}", methods=["GET", "HEAD", "POST"])
+    async def unknown(request: Request, rest: str) -> Response:
+        return pages.not_found(request, await pages.session(request))
 
     return router
