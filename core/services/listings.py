@@ -10,9 +10,11 @@ Raises :class:`NotFound` for an unknown account (remedy ``create_account``) or s
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..domain import bounds
+from ..domain.model import Account
 from ..domain.sync import interrupted_message, run_outcome
 from ..domain.vocabulary import UserStatus, check_choice
 from ..errors import BadInput, NotFound
@@ -21,7 +23,7 @@ from .base import read
 from .billing import BillingService
 from .install_links import LinkInfo
 from .paging import DEFAULT_LIMIT, Page, check_limit, decode_cursor, page
-from .ports import Ports
+from .ports import Ports, UnitOfWork
 from .ports.stores import Installation, SeatRow
 from .seats import seat_count
 from .webhooks import DELIVERY_STATUSES, DeliveryInfo, EndpointInfo
@@ -76,6 +78,27 @@ class ListingService:
     def __init__(self, ports: Ports) -> None:
         self.ports = ports
 
+    def _paged(
+        self,
+        account: str,
+        cursor: str | None,
+        limit: int,
+        valid: Callable[[Any], bool],
+        rows: Callable[[UnitOfWork, Account, Any], Sequence[Any]],
+        key: Callable[[Any], Any],
+        item: Callable[[Any], dict[str, Any]],
+        **extra: Any,
+    ) -> Page:
+        """The page every listing makes: the limit checked, the cursor decoded (``valid``: the
+        listing's key shape), ``rows(uow, account, key)`` read in one unit of work (they ask for
+        ``limit + 1``: the extra row says a next page exists), each shown by ``item``, the next
+        cursor made by ``key`` of the last one shown."""
+        check_limit(limit)
+        after = decode_cursor(cursor, valid)
+        with read(self.ports) as uow:
+            found = rows(uow, uow.accounts.get(account), after)
+        return page(found, limit, key, item, {"account": account, **extra})
+
     def _product(self, product: str | None) -> None:
         if product is not None:
             check_choice("product", product, tuple(sorted(self.ports.adapters.products())))
@@ -93,7 +116,6 @@ class ListingService:
         """Integration users by email; ``status`` active or inactive; ``search`` keeps the emails
         that start with it (case-insensitive, as emails are kept: a range of the email index, so
         a search costs a page whatever the account's size)."""
-        check_limit(limit)
         self._product(product)
         if status is not None:
             check_choice("status", status, USER_STATUSES)
@@ -102,19 +124,24 @@ class ListingService:
             prefix = search.strip().lower()
             if len(prefix) > bounds.EMAIL_MAX:
                 raise BadInput("search", prefix[:40], f"at most {bounds.EMAIL_MAX} characters")
-        after = decode_cursor(cursor, _is_str)
-        with read(self.ports) as uow:
-            acct = uow.accounts.get(account)
-            rows = uow.listings.users(
+        active = None if status is None else status == "active"
+        return self._paged(
+            account,
+            cursor,
+            limit,
+            _is_str,
+            lambda uow, acct, after: uow.listings.users(
                 acct.id,
                 product=product,
-                active=None if status is None else status == "active",
+                active=active,
                 prefix=prefix,
                 after=after,
                 limit=limit + 1,
                 at=self.ports.now(),
-            )
-        return page(rows, limit, lambda r: r["email"], dict, {"account": account})
+            ),
+            lambda r: r["email"],
+            dict,
+        )
 
     def seats(
         self,
@@ -156,16 +183,21 @@ class ListingService:
         self, account: str, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT
     ) -> Page:
         """The account's installations by product (settings as stored: references only)."""
-        check_limit(limit)
-        after = decode_cursor(cursor, _is_str)
-        with read(self.ports) as uow:
-            acct = uow.accounts.get(account)
-            rows = uow.listings.installs(acct.id, after=after, limit=limit + 1, at=self.ports.now())
 
         def item(i: Installation) -> dict[str, Any]:
             return {**i.as_dict(), "uninstalled_at": i.uninstalled_at}
 
-        return page(rows, limit, lambda i: i.product, item, {"account": account})
+        return self._paged(
+            account,
+            cursor,
+            limit,
+            _is_str,
+            lambda uow, acct, after: uow.listings.installs(
+                acct.id, after=after, limit=limit + 1, at=self.ports.now()
+            ),
+            lambda i: i.product,
+            item,
+        )
 
     def runs(
         self,
@@ -177,17 +209,18 @@ class ListingService:
     ) -> Page:
         """Sync runs, newest first: a ``running`` run whose lease expired shows as
         ``interrupted`` (its process died)."""
-        check_limit(limit)
         self._product(product)
-        before = decode_cursor(cursor, _is_int)
-        with read(self.ports) as uow:
-            acct = uow.accounts.get(account)
-            now = self.ports.now()
-            rows = uow.listings.runs(
+        now = self.ports.now()
+        return self._paged(
+            account,
+            cursor,
+            limit,
+            _is_int,
+            lambda uow, acct, before: uow.listings.runs(
                 acct.id, product=product, before=before, limit=limit + 1, at=now
-            )
-        return page(
-            rows, limit, lambda r: r["id"], lambda r: _shown_run(r, now), {"account": account}
+            ),
+            lambda r: r["id"],
+            lambda r: _shown_run(r, now),
         )
 
     def run(self, account: str | None, run_id: int) -> dict[str, Any]:
@@ -213,18 +246,17 @@ class ListingService:
         limit: int = DEFAULT_LIMIT,
     ) -> Page:
         """Records a sync could not use (record id, email, reason, since), oldest first."""
-        check_limit(limit)
         self._product(product)
-        after = decode_cursor(cursor, _is_int)
-        with read(self.ports) as uow:
-            acct = uow.accounts.get(account)
-            at = self.ports.now()
+        at = self.ports.now()
+
+        def rows(uow: UnitOfWork, acct: Account, after: Any) -> Sequence[Any]:
             if run_id is not None and uow.listings.run(acct.id, run_id, at) is None:
                 raise NotFound("sync run", run_id, f"no sync run of account {account!r}")
-            rows = uow.listings.quarantine(
+            return uow.listings.quarantine(
                 acct.id, product=product, run_id=run_id, after=after, limit=limit + 1, at=at
             )
-        return page(rows, limit, lambda r: r["id"], dict, {"account": account})
+
+        return self._paged(account, cursor, limit, _is_int, rows, lambda r: r["id"], dict)
 
     def quarantined(
         self,
@@ -237,16 +269,18 @@ class ListingService:
         """The records of ``product``'s CRM quarantined now (as of the latest full pull and the
         runs after it), once each: ``external_id``, ``email``, ``reason``, ``since`` (first
         quarantined), ``last_seen``, ``run_id`` (the latest run that saw it); oldest first."""
-        check_limit(limit)
         self._product(product)
-        after = decode_cursor(cursor, _is_int)
-        with read(self.ports) as uow:
-            acct = uow.accounts.get(account)
-            rows = uow.listings.quarantined(
+        return self._paged(
+            account,
+            cursor,
+            limit,
+            _is_int,
+            lambda uow, acct, after: uow.listings.quarantined(
                 acct.id, product=product, after=after, limit=limit + 1, at=self.ports.now()
-            )
-        return page(
-            rows, limit, lambda r: r["id"], _without_id, {"account": account, "product": product}
+            ),
+            lambda r: r["id"],
+            _without_id,
+            product=product,
         )
 
     def agents(
@@ -260,26 +294,35 @@ class ListingService:
         """The agent directory a sync of ``product`` wrote (the users the CTI may sign in as
         agents): ``email``, ``name``, ``external_id``, ``active``, ``updated_at``, ``run_id``;
         by email."""
-        check_limit(limit)
         self._product(product)
-        after = decode_cursor(cursor, _is_str)
-        with read(self.ports) as uow:
-            acct = uow.accounts.get(account)
-            rows = uow.listings.agents(acct.id, product=product, after=after, limit=limit + 1)
-        return page(
-            rows, limit, lambda r: r["email"], dict, {"account": account, "product": product}
+        return self._paged(
+            account,
+            cursor,
+            limit,
+            _is_str,
+            lambda uow, acct, after: uow.listings.agents(
+                acct.id, product=product, after=after, limit=limit + 1
+            ),
+            lambda r: r["email"],
+            dict,
+            product=product,
         )
 
     def tickets(
         self, account: str, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT
     ) -> Page:
         """Billing tickets opened for the account, oldest first."""
-        check_limit(limit)
-        after = decode_cursor(cursor, _is_int)
-        with read(self.ports) as uow:
-            acct = uow.accounts.get(account)
-            rows = uow.listings.tickets(acct.id, after=after, limit=limit + 1, at=self.ports.now())
-        return page(rows, limit, lambda r: r["id"], dict, {"account": account})
+        return self._paged(
+            account,
+            cursor,
+            limit,
+            _is_int,
+            lambda uow, acct, after: uow.listings.tickets(
+                acct.id, after=after, limit=limit + 1, at=self.ports.now()
+            ),
+            lambda r: r["id"],
+            dict,
+        )
 
     def invoices(
         self, account: str, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT
@@ -299,19 +342,20 @@ class ListingService:
     ) -> Page:
         """The account's install links as of now, newest first, never their tokens (``state``:
         active, used, revoked, expired; ``mail``: queued, sent, failed)."""
-        check_limit(limit)
-        key = decode_cursor(cursor, _is_instant_and_id)
-        after = None if key is None else (dt.datetime.fromisoformat(key[0]), key[1])
         at = self.ports.now()
-        with read(self.ports) as uow:
-            acct = uow.accounts.get(account)
-            rows = uow.links.list(acct.id, at, after=after, limit=limit + 1)
-        return page(
-            rows,
+        return self._paged(
+            account,
+            cursor,
             limit,
+            _is_instant_and_id,
+            lambda uow, acct, key: uow.links.list(
+                acct.id,
+                at,
+                after=None if key is None else (dt.datetime.fromisoformat(key[0]), key[1]),
+                limit=limit + 1,
+            ),
             lambda r: [r.created_at.isoformat(), r.id],
             lambda r: LinkInfo.of(r, at).as_dict(),
-            {"account": account},
         )
 
     def addons(
@@ -326,41 +370,35 @@ class ListingService:
         """The account's add-on activations as of now (ended ones included), oldest first.
         ``partner``: only the add-ons of the products that partner publishes in the catalog in
         force (what a partner token may see of the account)."""
-        check_limit(limit)
         self._product(product)
-        after = decode_cursor(cursor, _is_int)
         at = self.ports.now()
         products = None
         if partner is not None:
             products = self.ports.catalog().partners(at.date()).get(partner, [])
-        with read(self.ports) as uow:
-            uow.accounts.get(account)
-            rows = uow.addons.list(
-                account, at, product, products=products, after=after, limit=limit + 1
-            )
-        return page(
-            rows,
+        return self._paged(
+            account,
+            cursor,
             limit,
+            _is_int,
+            lambda uow, acct, after: uow.addons.list(
+                account, at, product, products=products, after=after, limit=limit + 1
+            ),
             lambda r: r.id,
             lambda r: AddOnInfo.of(r, at.date()).as_dict(),
-            {"account": account},
         )
 
     def webhooks(
         self, account: str, *, cursor: str | None = None, limit: int = DEFAULT_LIMIT
     ) -> Page:
         """The account's webhook endpoints by id (never their signing secrets)."""
-        check_limit(limit)
-        after = decode_cursor(cursor, _is_int)
-        with read(self.ports) as uow:
-            acct = uow.accounts.get(account)
-            rows = uow.webhooks.endpoints(acct.id, after=after, limit=limit + 1)
-        return page(
-            rows,
+        return self._paged(
+            account,
+            cursor,
             limit,
+            _is_int,
+            lambda uow, acct, after: uow.webhooks.endpoints(acct.id, after=after, limit=limit + 1),
             lambda r: r.id,
             lambda r: EndpointInfo.of(r).as_dict(),
-            {"account": account},
         )
 
     def deliveries(
@@ -374,17 +412,16 @@ class ListingService:
     ) -> Page:
         """The account's webhook deliveries, newest first (``status``: pending, delivered,
         failed; ``endpoint``: one endpoint's)."""
-        check_limit(limit)
         if status is not None:
             check_choice("status", status, DELIVERY_STATUSES)
-        before = decode_cursor(cursor, _is_int)
-        with read(self.ports) as uow:
-            acct = uow.accounts.get(account)
-            rows = uow.webhooks.deliveries(acct.id, endpoint, status, limit + 1, before=before)
-        return page(
-            rows,
+        return self._paged(
+            account,
+            cursor,
             limit,
+            _is_int,
+            lambda uow, acct, before: uow.webhooks.deliveries(
+                acct.id, endpoint, status, limit + 1, before=before
+            ),
             lambda r: r.id,
             lambda r: DeliveryInfo.of(r).as_dict(),
-            {"account": account},
         )
