@@ -20,12 +20,18 @@ Reasons (``Decision.reason``, a :class:`~.vocabulary.DecisionReason`):
 A :class:`Snapshot` is read *as of* an instant (``Snapshot.as_of``): it holds only what existed then
 (seats, users, the contracted quantity, a requested uninstall), so a test clock can replay any past
 instant. :meth:`Snapshot.valid_at` says whether it answers for another instant too.
+
+A current snapshot is refreshed from what changed since it was read, not re-read whole (issue 12
+item 7: a sync's every batch changes the account): its users are a :class:`Layered` mapping, whose
+newer layer holds the changes over a base shared with the snapshots it was refreshed from, and its
+``basis`` is what storage needs to find the changes since (opaque here).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
 
@@ -34,7 +40,7 @@ from ..errors import NotFound
 from .timeline import Timeline
 from .vocabulary import DecisionReason, Phase
 
-__all__ = ["ALLOWED_REASONS", "DENIED_REASONS", "Decision", "Snapshot", "decide"]
+__all__ = ["ALLOWED_REASONS", "DENIED_REASONS", "Decision", "Layered", "Snapshot", "decide"]
 
 ALLOWED_REASONS = tuple(r for r in DecisionReason if r.allowed)
 DENIED_REASONS = tuple(r for r in DecisionReason if not r.allowed)
@@ -85,6 +91,8 @@ class Snapshot:
     :param uninstall_effective: the day a requested uninstall takes effect, or None.
     :param settled: the latest instant of any row the snapshot depends on (None: no row at all),
         and ``until`` the next instant its content changes without a write (a renewal), or None.
+    :param basis: what storage needs to refresh this snapshot from the changes since it was read
+        (None: it cannot, e.g. read as of a past instant); not part of the snapshot's value.
     """
 
     account: str
@@ -101,6 +109,7 @@ class Snapshot:
     as_of: dt.datetime | None = None
     settled: dt.datetime | None = None
     until: dt.datetime | None = None
+    basis: Any = attrs.field(default=None, eq=False, repr=False)
 
     # [lo, hi): the instants this snapshot holds what existed at, computed once (the check is on
     # the entitlement hot path).
@@ -124,6 +133,105 @@ class Snapshot:
         those rows too, up to the next renewal."""
         lo, hi = self._window
         return lo <= at < hi
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+_GONE: Any = object()
+
+
+class Layered(Mapping[K, V], Generic[K, V]):
+    """An immutable mapping made of a base dict and a smaller dict of changes over it (a value
+    ``_GONE`` there: the key was removed). :meth:`updated` makes a new mapping that shares the base
+    and copies only the changes, so a snapshot refreshed after a batch of 250 changed users costs
+    what changed, not the account's size; once the changes outgrow a share of the base
+    (``1 / merge_ratio``) they are merged into a new base, so a lookup stays two dict probes and
+    the merges cost O(1) amortized per change. Neither dict is ever mutated once shared."""
+
+    __slots__ = ("_base", "_len", "_top")
+
+    merge_ratio = 8
+    merge_floor = 4096
+
+    def __init__(self, base: Mapping[K, V] | None = None) -> None:
+        self._base: dict[K, V] = dict(base) if base is not None else {}
+        self._top: dict[K, V] = {}
+        self._len = len(self._base)
+
+    @classmethod
+    def _of(cls, base: dict[K, V], top: dict[K, V], length: int) -> Layered[K, V]:
+        made = cls.__new__(cls)
+        made._base, made._top, made._len = base, top, length
+        return made
+
+    def __getitem__(self, key: K) -> V:
+        value = self._top.get(key, _GONE)
+        if value is _GONE:
+            if key in self._top:
+                raise KeyError(key)
+            return self._base[key]
+        return cast(V, value)
+
+    def get(self, key: K, default: Any = None) -> Any:
+        top = self._top
+        if top:
+            value = top.get(key, _GONE)
+            if value is not _GONE:
+                return value
+            if key in top:
+                return default
+        return self._base.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        top = self._top
+        if key in top:
+            return top[key] is not _GONE  # type: ignore[index,unused-ignore]
+        return key in self._base
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[K]:
+        top = self._top
+        for key in self._base:
+            if key not in top:
+                yield key
+        for key, value in top.items():
+            if value is not _GONE:
+                yield key
+
+    def __repr__(self) -> str:
+        return f"Layered({len(self)} items, {len(self._top)} in the newer layer)"
+
+    def updated(self, set_: Iterable[tuple[K, V]] = (), remove: Iterable[K] = ()) -> Layered[K, V]:
+        """A new mapping: this one without the keys of ``remove``, then with ``set_``'s pairs."""
+        top = dict(self._top)
+        length = self._len
+        base = self._base
+
+        def present(key: K) -> bool:
+            return top[key] is not _GONE if key in top else key in base
+
+        for key in remove:
+            if present(key):
+                length -= 1
+                if key in base:
+                    top[key] = _GONE
+                else:
+                    del top[key]
+        for key, value in set_:
+            if not present(key):
+                length += 1
+            top[key] = value
+        if len(top) > max(self.merge_floor, len(base) // self.merge_ratio):
+            merged = dict(base)
+            for key, value in top.items():
+                if value is _GONE:
+                    del merged[key]
+                else:
+                    merged[key] = value
+            return type(self)._of(merged, {}, length)
+        return type(self)._of(base, top, length)
 
 
 _TICK = dt.timedelta(microseconds=1)

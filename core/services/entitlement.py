@@ -2,10 +2,14 @@
 
 ``check(account, product, email, feature, at)`` decides with the domain's
 :func:`~seatgate.core.domain.entitlement.decide` on an in-process snapshot of the account's seats per
-product, rebuilt only when the contract's ``entitlement_version`` moved (every seat change, user
-change, contract change or adapter enable/disable bumps it). A snapshot is re-validated against the
-database at most every ``max_age`` seconds, so another process's change is seen within that bound;
-this process's own changes invalidate it at once (:meth:`Entitlements.invalidate`).
+product, refreshed only when the contract's ``entitlement_version`` moved (every seat change, user
+change, contract change or adapter enable/disable bumps it). A refresh re-reads the users changed
+since the cached snapshot was read and the scalar parts, not the whole account (issue 12 item 7: a
+sync's every batch of 250 users bumps the version), and one thread refreshes a snapshot while the
+checks that need it wait for that refresh, never answering from the older one. A snapshot is
+re-validated against the database at most every ``max_age`` seconds, so another process's change is
+seen within that bound; this process's own changes re-validate it at once, and so do
+:meth:`Entitlements.invalidate` (a notification) and :meth:`Entitlements.confirm` (a version fence).
 
 Denied decisions are written to the audit log: by default each in a transaction of its own,
 committed before ``check`` returns (write-through; the CLI relies on it). ``audit_batch=N`` buffers
@@ -83,13 +87,19 @@ class Entitlements:
         self._gated = ports.adapters.gated_features
         self.max_age = max_age
         self._monotonic = monotonic
-        # (snapshot, when checked, the stamp it was read under: see _stamp)
+        # (snapshot, when checked, the stamp it was read under: see _stamp). An entry no longer
+        # trusted stays, as the base its refresh re-reads only the changes since.
         self._cache: dict[tuple[str, str], tuple[Snapshot, float, tuple[int, int, int]]] = {}
         # Invalidations from outside (another process's commit, told by a notification): per
         # account, and of everything. A snapshot read before an invalidation and stored after it
         # carries the older count, so it is not trusted.
         self._invalidated: dict[str, int] = {}
         self._invalidated_all = 0
+        # The least version a snapshot must be of, per (account, product): a fence read it
+        # (:meth:`confirm`), so an older snapshot is stale.
+        self._required: dict[tuple[str, str], int] = {}
+        # One refresh at a time per (account, product): the checks that need it wait for it.
+        self._refreshing: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
         self.audit_batch = audit_batch
         self._pending: list[dict[str, Any]] = []  # never rebound: the finalizer holds it
@@ -108,73 +118,94 @@ class Entitlements:
             weakref.finalize(self, _flush_at_exit, self.db, self._pending, self._audit_lock)
 
     def invalidate(self, account: str | None = None) -> None:
-        """Forget the snapshots of ``account`` (None: of every account): something they depend
-        on changed in another process."""
+        """Stop trusting the snapshots of ``account`` (None: of every account): something they
+        depend on changed in another process. Each is re-validated (and refreshed if its version
+        moved) by the next check that needs it."""
         with self._lock:
             if account is None:
                 self._invalidated_all += 1
-                self._cache.clear()
             else:
                 self._invalidated[account] = self._invalidated.get(account, 0) + 1
-                for key in [k for k in self._cache if k[0] == account]:
-                    del self._cache[key]
 
     def _stamp(self, account: str) -> tuple[int, int, int]:
         """What a cached snapshot of ``account`` must have been read under to be trusted: this
         process's write generation and the invalidations so far."""
         return (self.db.generation, self._invalidated_all, self._invalidated.get(account, 0))
 
+    def _trusted(
+        self, key: tuple[str, str], at: dt.datetime
+    ) -> tuple[Snapshot | None, Snapshot | None]:
+        """(the cached snapshot if it answers for ``at`` without a read, the cached snapshot)."""
+        cached = self._cache.get(key)
+        if cached is None:
+            return None, None
+        snap, checked, seen = cached
+        if (
+            self._monotonic() - checked < self.max_age
+            and seen == self._stamp(key[0])
+            and snap.version >= self._required.get(key, -1)
+            and snap.valid_at(at)
+        ):
+            return snap, snap
+        return None, snap
+
     def is_fresh(self, account: str, product: str) -> bool:
         """Whether :meth:`check` would answer (account, product) from the cache without reading
         the database for its snapshot: a server answers such checks on its event loop and sends
         the others to a thread."""
-        cached = self._cache.get((account, product))
-        return (
-            cached is not None
-            and self._monotonic() - cached[1] < self.max_age
-            and cached[2] == self._stamp(account)
-            and cached[0].valid_at(self.ports.now())
-        )
+        return self._trusted((account, product), self.ports.now())[0] is not None
 
     def confirm(self, account: str, product: str, version: int) -> bool:
-        """Whether the cached snapshot of (account, product) is of ``version``, the contract's
-        entitlement version just read by the caller; if so it is trusted anew (for ``max_age``
-        seconds), so that :meth:`check` answers it without reading. A server that reads the
-        version per batch of checks (``storage.fence``) calls this before each check."""
+        """Whether the cached snapshot of (account, product) is of ``version`` (or newer), the
+        contract's entitlement version just read by the caller; if so it is trusted anew (for
+        ``max_age`` seconds), so that :meth:`check` answers it without reading. If not, the next
+        check refreshes it to at least that version. A server that reads the version per batch of
+        checks (``storage.fence``) calls this before each check."""
         key = (account, product)
         with self._lock:
             cached = self._cache.get(key)
             if (
                 cached is None
-                or cached[0].version != version
+                or cached[0].version < version
                 or not cached[0].valid_at(self.ports.now())
             ):
+                if version > self._required.get(key, -1):
+                    self._required[key] = version
                 return False
             self._cache[key] = (cached[0], self._monotonic(), self._stamp(account))
             return True
 
     def snapshot(self, account: str, product: str, at: dt.datetime) -> Snapshot:
         """The snapshot of (account, product) as of ``at``: cached, and reused for another
-        instant only when it holds what existed then too (:meth:`Snapshot.valid_at`)."""
+        instant only when it holds what existed then too (:meth:`Snapshot.valid_at`). Trusted for
+        ``max_age`` seconds, unless this process wrote since (its own changes show at once),
+        another process's change was told (:meth:`invalidate`, :meth:`confirm`); then the
+        version is read, and if it moved the snapshot is refreshed from the cached one."""
         key = (account, product)
-        now = self._monotonic()
-        generation = self._stamp(account)
-        cached = self._cache.get(key)
-        if cached is not None and not cached[0].valid_at(at):
-            cached = None
-        if cached is not None:
-            snap, checked, seen = cached
-            # Trusted for max_age seconds, unless this process wrote since (its own changes show
-            # at once; another process's within max_age, through the version).
-            if now - checked < self.max_age and seen == generation:
-                return snap
-        with self.db.read() as uow:
-            # A cached snapshot whose version still holds is kept; otherwise it is loaded anew in
-            # the same read transaction.
-            if cached is None or uow.snapshots.version(account, product) != cached[0].version:
-                snap = uow.snapshots.load(account, product, at)
-        self._cache[key] = (snap, now, generation)
-        return snap
+        hit, _ = self._trusted(key, at)
+        if hit is not None:
+            return hit
+        with self._lock:
+            gate = self._refreshing.setdefault(key, threading.Lock())
+        with gate:
+            # Another thread may have refreshed it while this one waited: read after this check
+            # arrived, so it is as fresh as one read now.
+            hit, base = self._trusted(key, at)
+            if hit is not None:
+                return hit
+            now, stamp = self._monotonic(), self._stamp(account)  # taken before the read
+            with self.db.read() as uow:
+                if (
+                    base is not None
+                    and base.valid_at(at)
+                    and uow.snapshots.version(account, product) == base.version
+                    and base.version >= self._required.get(key, -1)
+                ):
+                    snap = base
+                else:
+                    snap = uow.snapshots.load(account, product, at, previous=base)
+            self._cache[key] = (snap, now, stamp)
+            return snap
 
     def check(
         self,

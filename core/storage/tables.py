@@ -54,7 +54,13 @@ integration_users = sa.Table(
     sa.Column("roles", JSONText, nullable=False, default=list),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Stamped by the database (migration core_0003) whenever the user is added, its email or active
+    # flag changes, or a seat of it is assigned or removed, whatever the path: an entitlement
+    # snapshot re-reads only the users stamped since it was read. PostgreSQL: the writing
+    # transaction's id; SQLite: the sum of the account's contracts' entitlement versions.
+    sa.Column("change_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.UniqueConstraint("account_id", "email", name="uq_integration_users_account_email"),
+    sa.Index("ix_integration_users_account_change", "account_id", "change_seq"),
 )
 
 # A user is linked to the id each CRM gives it, per connector (product).

@@ -594,9 +594,9 @@ def test_a_snapshot_read_across_an_invalidation_is_not_trusted(
     load = SqlSnapshotStore.load
 
     def load_then_notified(
-        self: SqlSnapshotStore, account: str, product: str, at: dt.datetime
+        self: SqlSnapshotStore, account: str, product: str, at: dt.datetime, previous: Any = None
     ) -> Any:
-        snap = load(self, account, product, at)
+        snap = load(self, account, product, at, previous)
         core.entitlements.invalidate(account)  # the change feed, mid-read
         return snap
 

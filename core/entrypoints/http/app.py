@@ -280,10 +280,10 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         entitlements = core.entitlements
         if fence is not None:
             # The version as of now (a read that started after this request arrived, shared with
-            # the checks waiting beside it): the cached snapshot answers only if it is that one.
+            # the checks waiting beside it): the cached snapshot answers only if it is that one
+            # or newer; if not, one thread refreshes it from what changed since and the checks
+            # that arrived meanwhile wait for that refresh (never answering from the older one).
             fresh = entitlements.confirm(account, product, await fence.version(account, product))
-            if not fresh:
-                entitlements.invalidate(account)
         else:
             fresh = entitlements.is_fresh(account, product)
         if fresh:

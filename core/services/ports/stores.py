@@ -198,9 +198,12 @@ class AuditLog(Protocol):
 
 
 class SnapshotStore(Protocol):
-    def load(self, account: str, product: str, at: dt.datetime) -> Snapshot:
+    def load(
+        self, account: str, product: str, at: dt.datetime, previous: Snapshot | None = None
+    ) -> Snapshot:
         """What a decision needs about (account, product) as of ``at`` (only the rows stamped by
-        then); raises :class:`NotFound`."""
+        then); raises :class:`NotFound`. ``previous``, an earlier snapshot of the same (account,
+        product): only what changed since is re-read when both are current (same result)."""
         ...
 
     def version(self, account: str, product: str) -> int:

@@ -1,18 +1,25 @@
 """What an entitlement decision needs about one (account, product), read in one transaction as of
 an instant: only the rows stamped on or before it (issue 13, item 7: a test clock replays any past
-instant)."""
+instant).
+
+A current snapshot (read at or after every row it depends on) is refreshed from a previous one by
+re-reading only the users whose ``change_seq`` stamp (migration ``core_0003``) moved since, plus
+the few scalar parts (contract, installation, uninstall, quantity); its cost is what changed, not
+the account's size (issue 12 item 7). A snapshot as of a past instant is always read whole.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 
 from ...clock import start_of
 from ...domain import calendar
-from ...domain.entitlement import Snapshot
+from ...domain.entitlement import Layered, Snapshot
 from ...domain.seats import SeatCount, seats_held
 from ...domain.vocabulary import TicketKind
 from ...errors import NotFound
@@ -38,14 +45,43 @@ def _latest(values: Sequence[dt.datetime | None]) -> dt.datetime | None:
     return max(present) if present else None
 
 
+@attrs.frozen
+class _Basis:
+    """What refreshing a current snapshot needs (``Snapshot.basis``).
+
+    :param cursor: the changes the snapshot's read could not see: users stamped at or above
+        ``cursor[0]``, or with a stamp among ``cursor[1]`` (PostgreSQL: the transactions in
+        progress then).
+    :param by_id: user id -> email of every user in the snapshot (an email can change).
+    :param users_created: the latest ``created_at`` of the account's users.
+    :param grandfathered_at: the contract's, when the grandfathered ids were read: grandfathering
+        writes its ledger rows once, in the transaction that sets it.
+    """
+
+    account_id: int
+    product: str
+    cursor: tuple[int, tuple[int, ...]]
+    by_id: Layered[int, str]
+    users_created: dt.datetime | None
+    grandfathered_at: dt.datetime | None
+    grandfathered_ids: frozenset[int]
+
+
 class SqlSnapshotStore:
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
 
-    def load(self, account: str, product: str, at: dt.datetime) -> Snapshot:
+    def load(
+        self, account: str, product: str, at: dt.datetime, previous: Snapshot | None = None
+    ) -> Snapshot:
         """The snapshot of (``account``, ``product``) as of ``at``: users created by then, the
         seats the ledger rows stamped by then hold, the contracted quantity then, an uninstall
-        requested by then. Raises :class:`NotFound` for an unknown account."""
+        requested by then. Raises :class:`NotFound` for an unknown account.
+
+        ``previous``, a snapshot of the same (account, product) read earlier by this store: when
+        the new one is current too (``at`` after every row), only the users stamped since
+        ``previous`` was read are re-read, and the rest is shared with it. The result equals a
+        load without ``previous``."""
         conn = self.conn
         acct = conn.execute(
             sa.select(accounts.c.id, accounts.c.region).where(accounts.c.name == account)
@@ -54,13 +90,30 @@ class SqlSnapshotStore:
             raise NotFound(
                 "account", account, remedy="create_account", context={"account": account}
             )
+        # First: whatever commits after this read stamps users this cursor finds next time.
+        cursor = self._cursor(acct.id)
         row = conn.execute(
             sa.select(contracts).where(
                 contracts.c.account_id == acct.id, contracts.c.product == product
             )
         ).first()
         contract = None if row is None else to_contract(row, account)
-        settled = self._settled(acct.id, account, product, None if row is None else row)
+        basis = None if previous is None else previous.basis
+        if not (
+            isinstance(basis, _Basis) and basis.account_id == acct.id and basis.product == product
+        ):
+            previous = basis = None
+        changed: list[Any] = []
+        if basis is not None:
+            changed = self._changed(acct.id, product, basis.cursor)
+            users_created = _latest([basis.users_created, *(r.created_at for r in changed)])
+        else:
+            users_created = conn.execute(
+                sa.select(sa.func.max(integration_users.c.created_at)).where(
+                    integration_users.c.account_id == acct.id
+                )
+            ).scalar()
+        settled = _latest([users_created, self._settled(acct.id, account, product, row)])
         version = -1 if row is None else int(row.entitlement_version)
         until: dt.datetime | None = None
         if contract is not None and self._adjusted(contract.id):
@@ -76,21 +129,34 @@ class SqlSnapshotStore:
                 installations.c.account_id == acct.id, installations.c.product == product
             )
         ).scalar()
-        users = self._users(acct.id, product, at, current=settled is None or at >= settled)
-        grandfathered = frozenset(
-            r[0]
-            for r in conn.execute(
-                sa.select(integration_users.c.email)
-                .join(seat_ledger, seat_ledger.c.user_id == integration_users.c.id)
-                .where(
-                    seat_ledger.c.account_id == acct.id,
-                    seat_ledger.c.product == product,
-                    seat_ledger.c.action == "grandfather",
-                    seat_ledger.c.at <= at,
+        current = settled is None or at >= settled
+        gf_at = None if row is None else row.grandfathered_at
+        new_basis: _Basis | None = None
+        users: Mapping[str, tuple[bool, bool]]
+        if not current:
+            users = self._users_as_of(acct.id, product, at)
+            grandfathered = self._grandfathered_emails(acct.id, product, at)
+            assigned = sum(1 for _, s in users.values() if s)
+        elif previous is not None and basis is not None:
+            users, by_id, assigned = _apply(previous, basis.by_id, changed)
+            renamed = {r.id for r in changed}
+            if gf_at == basis.grandfathered_at:
+                gf_ids = basis.grandfathered_ids
+                grandfathered = (
+                    previous.grandfathered
+                    if renamed.isdisjoint(gf_ids)
+                    else frozenset(by_id[i] for i in gf_ids if i in by_id)
                 )
-            )
-        )
-        assigned = sum(1 for _, s in users.values() if s)
+            else:
+                gf_ids = self._grandfathered_ids(acct.id, product)
+                grandfathered = frozenset(by_id[i] for i in gf_ids if i in by_id)
+            new_basis = _Basis(acct.id, product, cursor, by_id, users_created, gf_at, gf_ids)
+        else:
+            users, by_id = self._users_now(acct.id, product)
+            assigned = sum(1 for _, s in users.values() if s)
+            gf_ids = self._grandfathered_ids(acct.id, product)
+            grandfathered = frozenset(by_id[i] for i in gf_ids if i in by_id)
+            new_basis = _Basis(acct.id, product, cursor, by_id, users_created, gf_at, gf_ids)
         contracted = 0
         in_overage = False
         effective = None
@@ -114,27 +180,64 @@ class SqlSnapshotStore:
             as_of=at,
             settled=settled,
             until=until,
+            basis=new_basis,
         )
 
-    def _users(
-        self, account_id: int, product: str, at: dt.datetime, *, current: bool
+    def _cursor(self, account_id: int) -> tuple[int, tuple[int, ...]]:
+        """Where the changes this read cannot see will be stamped (see migration core_0003)."""
+        if self.conn.dialect.name == "postgresql":
+            xmax, xip = self.conn.exec_driver_sql(
+                "SELECT pg_snapshot_xmax(s)::text::bigint, "
+                "ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x) "
+                "FROM pg_current_snapshot() AS s"
+            ).one()
+            return int(xmax), tuple(sorted(int(x) for x in xip))
+        total = self.conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(contracts.c.entitlement_version), 0)).where(
+                contracts.c.account_id == account_id
+            )
+        ).scalar()
+        return int(total or 0), ()
+
+    def _changed(
+        self, account_id: int, product: str, cursor: tuple[int, tuple[int, ...]]
+    ) -> list[Any]:
+        """(id, email, active, created_at, seated) of the users stamped where ``cursor`` says a
+        change not seen then would be."""
+        iu = integration_users
+        low, pending = cursor
+        since = iu.c.change_seq >= low
+        if pending:
+            since = sa.or_(since, iu.c.change_seq.in_(pending))
+        return list(
+            self.conn.execute(
+                sa.select(
+                    iu.c.id, iu.c.email, iu.c.active, iu.c.created_at, _seated(account_id, product)
+                ).where(iu.c.account_id == account_id, since)
+            )
+        )
+
+    def _users_now(
+        self, account_id: int, product: str
+    ) -> tuple[Layered[str, tuple[bool, bool]], Layered[int, str]]:
+        """email -> (active, seated) of every user of the account, from the seats table, and
+        user id -> email."""
+        iu = integration_users
+        rows = self.conn.execute(
+            sa.select(iu.c.id, iu.c.email, iu.c.active, _seated(account_id, product)).where(
+                iu.c.account_id == account_id
+            )
+        ).all()
+        users = Layered({r[1]: (bool(r[2]), bool(r[3])) for r in rows})
+        return users, Layered({r[0]: r[1] for r in rows})
+
+    def _users_as_of(
+        self, account_id: int, product: str, at: dt.datetime
     ) -> dict[str, tuple[bool, bool]]:
-        """email -> (active, seated) of the users created by ``at``. When ``at`` is after every
-        row (``current``), the seats table is the state; else the ledger rows stamped by then."""
+        """email -> (active, seated) of the users created by ``at``, seated by the ledger rows
+        stamped by then."""
         conn = self.conn
         iu = integration_users
-        if current:
-            seated = sa.exists().where(
-                seats.c.account_id == account_id,
-                seats.c.product == product,
-                seats.c.user_id == iu.c.id,
-            )
-            rows = conn.execute(
-                sa.select(iu.c.email, iu.c.active, seated.label("seated")).where(
-                    iu.c.account_id == account_id
-                )
-            )
-            return {r.email: (bool(r.active), bool(r.seated)) for r in rows}
         ledger = conn.execute(
             sa.select(seat_ledger.c.at, seat_ledger.c.user_id, seat_ledger.c.action)
             .where(
@@ -152,20 +255,45 @@ class SqlSnapshotStore:
         )
         return {r.email: (bool(r.active), r.id in held) for r in rows}
 
+    def _grandfathered_ids(self, account_id: int, product: str) -> frozenset[int]:
+        return frozenset(
+            r[0]
+            for r in self.conn.execute(
+                sa.select(seat_ledger.c.user_id).where(
+                    seat_ledger.c.account_id == account_id,
+                    seat_ledger.c.product == product,
+                    seat_ledger.c.action == "grandfather",
+                )
+            )
+        )
+
+    def _grandfathered_emails(
+        self, account_id: int, product: str, at: dt.datetime
+    ) -> frozenset[str]:
+        return frozenset(
+            r[0]
+            for r in self.conn.execute(
+                sa.select(integration_users.c.email)
+                .join(seat_ledger, seat_ledger.c.user_id == integration_users.c.id)
+                .where(
+                    seat_ledger.c.account_id == account_id,
+                    seat_ledger.c.product == product,
+                    seat_ledger.c.action == "grandfather",
+                    seat_ledger.c.at <= at,
+                )
+            )
+        )
+
     def _settled(
         self, account_id: int, account: str, product: str, contract: Any
     ) -> dt.datetime | None:
-        """The latest instant any row the snapshot depends on is stamped with."""
+        """The latest instant any row the snapshot depends on is stamped with, but the users'
+        creation (the caller's: a refresh knows it from the users changed since)."""
         conn = self.conn
         stamps = [
             conn.execute(
                 sa.select(sa.func.max(seat_ledger.c.at)).where(
                     seat_ledger.c.account_id == account_id, seat_ledger.c.product == product
-                )
-            ).scalar(),
-            conn.execute(
-                sa.select(sa.func.max(integration_users.c.created_at)).where(
-                    integration_users.c.account_id == account_id
                 )
             ).scalar(),
             conn.execute(
@@ -229,3 +357,41 @@ class SqlSnapshotStore:
             .where(accounts.c.name == account, contracts.c.product == product)
         ).scalar()
         return -1 if version is None else int(version)
+
+
+def _seated(account_id: int, product: str) -> Any:
+    return (
+        sa.exists()
+        .where(
+            seats.c.account_id == account_id,
+            seats.c.product == product,
+            seats.c.user_id == integration_users.c.id,
+        )
+        .label("seated")
+    )
+
+
+def _apply(
+    previous: Snapshot, by_id: Layered[int, str], changed: Sequence[Any]
+) -> tuple[Layered[str, tuple[bool, bool]], Layered[int, str], int]:
+    """``previous``'s users with the ``changed`` rows (id, email, active, created_at, seated)
+    applied: the users, id -> email, and the seats held."""
+    if not changed:
+        users = previous.users
+        assert isinstance(users, Layered)
+        return users, by_id, previous.assigned
+    old_users = previous.users
+    assert isinstance(old_users, Layered)
+    assigned = previous.assigned
+    gone: list[str] = []
+    for r in changed:
+        old = by_id.get(r.id)
+        if old is not None:
+            assigned -= old_users[old][1]
+            if old != r.email:
+                gone.append(old)  # the email changed: the old one is no user any more
+    users = old_users.updated(
+        ((r.email, (bool(r.active), bool(r.seated))) for r in changed), remove=gone
+    )
+    assigned += sum(1 for r in changed if r.seated)
+    return users, by_id.updated((r.id, r.email) for r in changed), assigned
