@@ -162,6 +162,16 @@ def describe_error(exc: BaseException, shown: str, busy_timeout: float) -> Datab
             "retry_busy",
             busy=True,
         )
+    if state in ("40P01", "40001"):  # deadlock_detected, serialization_failure
+        # Two writers crossed (a seat change and a sync batch locking the same users in another
+        # order, say): PostgreSQL rolled this one back whole.
+        return _unusable(
+            shown,
+            f"{shown} is busy: this change crossed another writer's and was rolled back; "
+            "nothing was written",
+            "retry_busy",
+            busy=True,
+        )
     if state == "25006":
         return _unusable(shown, f"{shown} is read-only (a standby?)", "writable_database")
     if state == "42501":

@@ -244,3 +244,44 @@ def test_a_postgres_write_behind_a_locked_contract_says_busy() -> None:
         assert dump(db) == before
         code, _, err = cli(db, "seats", "assign", "acme", "salesforce", "bob@example.com")
         assert code == 0, err  # once the other writer is done, the same write goes through
+
+
+@pytest.mark.postgres
+def test_two_writers_that_cross_on_postgresql_say_busy_and_write_nothing() -> None:
+    """A deadlock (two transactions locking the same rows in opposite orders): PostgreSQL rolls
+    one back, which is told as busy (exit 75, nothing written), not as an internal error."""
+    from seatgate.core.errors import DatabaseBusy
+    from seatgate.core.storage.db import Database
+
+    assert PG
+    with postgres_schema(PG) as db:
+        open_acme(db)
+        before = dump(db)
+        first, second = Database(db), Database(db)
+        both = threading.Barrier(2, timeout=30)
+        outcomes: list[BaseException | None] = []
+
+        def cross(database: Database, tables: tuple[str, str]) -> None:
+            try:
+                with database.write() as conn:
+                    conn.execute(sa.text(f"UPDATE {tables[0]} SET id = id"))
+                    both.wait()  # each holds its first table's rows before asking for the other's
+                    conn.execute(sa.text(f"UPDATE {tables[1]} SET id = id"))
+                    raise RuntimeError("roll back the survivor too: the test writes nothing")
+            except BaseException as exc:
+                outcomes.append(exc)
+
+        threads = [
+            threading.Thread(target=cross, args=(first, ("accounts", "contracts"))),
+            threading.Thread(target=cross, args=(second, ("contracts", "accounts"))),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        first.dispose()
+        second.dispose()
+        busy = [e for e in outcomes if isinstance(e, DatabaseBusy)]
+        assert len(busy) == 1, outcomes
+        assert "crossed another writer's" in str(busy[0]) and busy[0].exit_code == 75
+        assert dump(db) == before

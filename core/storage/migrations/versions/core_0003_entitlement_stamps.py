@@ -4,7 +4,7 @@ of 100,000 users used to make every check after each of its batches re-read all 
 
 Revision ID: core_0003
 Revises: core_0002
-Create Date: 2026-12-02 09:00:00
+Create Date: 2026-11-30 14:00:00
 
 ``integration_users.change_seq`` is written by the database itself, so that every path stamps —
 the sync's bulk writes, seats assigned or unassigned, users added, grandfathering — and none can
@@ -103,6 +103,10 @@ def _postgresql_triggers() -> None:
             f"""
             CREATE FUNCTION seatgate_stamp_seats_{verb}() RETURNS trigger AS $$
             BEGIN
+                -- Lock the users in id order first: two statements stamping overlapping users
+                -- then wait for each other instead of deadlocking.
+                PERFORM 1 FROM integration_users
+                WHERE id IN (SELECT user_id FROM {rows}) ORDER BY id FOR UPDATE;
                 UPDATE integration_users SET change_seq = {_XID}
                 WHERE id IN (SELECT user_id FROM {rows});
                 RETURN NULL;
@@ -119,6 +123,9 @@ def _postgresql_triggers() -> None:
         f"""
         CREATE FUNCTION seatgate_stamp_seats_update() RETURNS trigger AS $$
         BEGIN
+            PERFORM 1 FROM integration_users
+            WHERE id IN (SELECT user_id FROM old_rows UNION SELECT user_id FROM new_rows)
+            ORDER BY id FOR UPDATE;
             UPDATE integration_users SET change_seq = {_XID}
             WHERE id IN (SELECT user_id FROM old_rows UNION SELECT user_id FROM new_rows);
             RETURN NULL;
