@@ -17,8 +17,8 @@ the rest from here:
 - :func:`pages` — the paged loop: fetches the next page in a worker thread while the caller stores
   the current one (:func:`~.readahead.read_ahead`), and refuses a CRM that hands back a cursor it
   already gave (a loop that would never end);
-- :class:`HttpClient` — a small JSON client on ``httpx`` (timeouts set, one connection pool per run,
-  each request under the run's retry policy), for CRMs without a maintained Python client. It
+- :class:`HttpClient` — a small JSON client on ``httpx`` (timeouts set, one connection pool per run
+  on the process's one TLS context, each request under the run's retry policy), for CRMs without a maintained Python client. It
   shares each instance's throttle (:mod:`.throttle`, keyed by the base URL): a ``Retry-After`` or
   a spent quota one run is given pauses every run on that instance — in this process, or across a
   fleet of workers when the store is Redis.
@@ -29,6 +29,8 @@ Messages name the CRM and what to do; they never carry a credential, a URL's que
 from __future__ import annotations
 
 import datetime as dt
+import ssl
+import threading
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Self, TypeVar
 
@@ -253,6 +255,23 @@ def pages(
     return read_ahead(guarded, first, name)
 
 
+_ssl_lock = threading.Lock()
+_ssl: ssl.SSLContext | None = None
+
+
+def ssl_context() -> ssl.SSLContext:
+    """The process's TLS context for CRM clients, built once: httpx's default (certifi's CA
+    bundle, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``). Loading the CA bundle costs ~60 ms of CPU,
+    as much as syncing a few hundred users, so a client per run must not load it again; one
+    context is safe to share between clients and threads."""
+    global _ssl
+    if _ssl is None:
+        with _ssl_lock:
+            if _ssl is None:
+                _ssl = httpx.create_ssl_context()
+    return _ssl
+
+
 class HttpClient:
     """A JSON client for one CRM on ``httpx``: one connection pool for a run, timeouts on
     connect/read/write/pool, and every request under the run's retry policy.
@@ -282,6 +301,7 @@ class HttpClient:
             headers=dict(headers or {}),
             transport=transport,
             follow_redirects=False,
+            verify=ssl_context(),
         )
         self.last_wait: float | None = None  # the CRM's latest throttle hint, seconds
         # The instance is the base URL: every run on it shares its pauses.
