@@ -24,6 +24,12 @@ the plugin kit: statuses as seatgate's errors, ``Retry-After`` and
 ``X-HubSpot-RateLimit-Interval-Milliseconds``, and the paged loop with read-ahead and the
 repeated-cursor guard (owners, then archived owners; the settings users for their roles).
 
+Every request, token refreshes included, passes the portal's shared throttle, on the urllib3 pool
+of each API object (:mod:`seatgate.core.plugins.transports`). HubSpot's limits are per app and
+portal and every portal is behind ``api.hubapi.com``, so the throttle's key is the base URL and a
+digest of the app's credentials (:func:`instance_key`). A 429's wait pauses the portal for every
+run; the ``DAILY`` policy pauses it for an hour (:func:`wait_rule`).
+
 Install creates a contact property group (one per platform account); it needs the scopes
 ``crm.schemas.contacts.read`` and ``crm.schemas.contacts.write`` besides the pull's. A refusal is
 one line naming the scope (:data:`INSTALL_SCOPES`).

@@ -37,6 +37,12 @@ login away from each client after it is built, so a 401 surfaces as :class:`Toke
 is left so. Pages are asked at 2000 records (``Sforce-Query-Options: batchSize=2000``), the most
 Salesforce returns, one ``ctx.call`` per page.
 
+Every request, logins included, passes the shared throttle of the host it goes to (the org's
+instance, or the login server): a transport adapter on the session simple-salesforce is given
+(:mod:`seatgate.core.plugins.transports`). A 429/503 ``Retry-After`` pauses the org for every run
+on it, in this process or across a fleet; a spent daily limit (403 ``REQUEST_LIMIT_EXCEEDED``,
+"TotalRequests") pauses it for an hour (:func:`wait_rule`).
+
 Install writes the managed package's installation object (``Seatgate_Installation__c``, upserted by
 external id) for the products that have the package (``managed_package`` among their features):
 ``salesforce`` only. ``salesforce_voice`` runs on the org's call centers: its install and uninstall

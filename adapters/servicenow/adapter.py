@@ -37,6 +37,12 @@ What is ServiceNow's stays here (basic auth and OAuth, the encoded queries, the 
 kit (:func:`~seatgate.core.plugins.kit.error_for_status`, with ``Retry-After`` and
 ``X-RateLimit-Reset`` read by :func:`~seatgate.core.plugins.kit.throttle_wait`).
 
+Every request, the token request included, passes the instance's shared throttle: a transport
+adapter on each session pysnow builds, and on the token request's own session (pysnow's
+``generate_token`` would use one out of its reach, so the adapter makes that request itself,
+the same way). A 429's wait pauses the instance for every run on it, in this process or across a
+fleet (:mod:`seatgate.core.plugins.transports`).
+
 Every request runs through :meth:`RequestContext.call`; pysnow and requests have no retries of their
 own here (requests' adapters default to ``max_retries=0``; the OAuth session gets no auto-refresh
 URL), so the core's policy is the only one. Every answer is read, writes included: pysnow's
