@@ -18,6 +18,15 @@ re-syncs of the same users (``full_every`` 1: every run pulls every user; nothin
 their median is the steady figure. The sandboxes (the CRMs) run in processes of their own on the
 same machine, so they, PostgreSQL and Redis share its cores with the workers: say so with the
 figures.
+
+Where the time goes, printed per period: the CPU seconds of the workers, the sandboxes,
+PostgreSQL (all its processes) and Redis (/proc/PID/stat); the machine's busy, idle and stolen
+CPU seconds (/proc/stat), so what other processes took shows; the time the runs spent inside
+``SyncService.sync`` (``sync_runs.seconds``) against the workers' wall time (the rest is Celery,
+the connector lock and the ledger, and waiting for a task); and the workers' threads' time on a
+core, runnable but waiting for one, and blocked (on PostgreSQL, the CRM or Redis), from
+/proc/PID/task/TID/schedstat. The last line is the scaling from 1 to 2 workers against the goal
+(>= 1.7x).
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ CLI = [sys.executable, "-c", "from seatgate.core.entrypoints.cli import main; ma
 PRODUCTS = ("pega", "oracle_sc", "sap_c4c")
 SANDBOXES = {"pega": "pega", "oracle_sc": "oracle", "sap_c4c": "sap_c4c"}  # product -> adapter
 ADMIN = "admin@bench.example"
+GOAL = 1.7  # issue 17: 1 -> 2 workers
 T0 = dt.datetime(2026, 2, 2, 9, 0, tzinfo=dt.UTC)  # transition (US): every user is an agent
 
 
@@ -71,6 +81,49 @@ def pids_named(name: str) -> list[int]:
             except OSError:
                 continue
     return out
+
+
+def sched_of(pids: list[int]) -> dict[int, tuple[int, int]]:
+    """Per thread of ``pids``: (nanoseconds on a core, nanoseconds runnable but waiting for one),
+    from /proc/PID/task/TID/schedstat."""
+    out: dict[int, tuple[int, int]] = {}
+    for pid in pids:
+        try:
+            tids = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                on, wait, _ = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()
+            except (OSError, ValueError):
+                continue
+            out[tid] = (int(on), int(wait))
+    return out
+
+
+def sched_delta(
+    before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]
+) -> tuple[float, float]:
+    """(seconds on a core, seconds waiting for a core) between two :func:`sched_of`, over the
+    threads alive at both (a read-ahead thread that came and went is not in it)."""
+    on = wait = 0
+    for tid, (a_on, a_wait) in after.items():
+        if tid in before:
+            on += a_on - before[tid][0]
+            wait += a_wait - before[tid][1]
+    return on / 1e9, wait / 1e9
+
+
+def machine_cpu() -> dict[str, float]:
+    """The machine's CPU seconds so far (/proc/stat): busy (every process), idle, steal (taken
+    by the hypervisor for other guests)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return {
+        "busy": (user + nice + system + irq + softirq) / TICK,
+        "idle": (idle + iowait) / TICK,
+        "steal": steal / TICK,
+    }
 
 
 def cpu_split(workers: list[int], sandboxes: list[int]) -> dict[str, float]:
@@ -201,6 +254,20 @@ def period_totals(app: Any, since_task: int) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
+def sync_seconds(app: Any, since_task: int) -> float:
+    """Seconds the runs of the tasks after ``since_task`` spent in ``SyncService.sync`` (each run
+    records its own, ``sync_runs.seconds``)."""
+    from seatgate.core.storage.tables import fleet_tasks, sync_runs
+
+    with app.db.read() as conn:
+        total = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(sync_runs.c.seconds), 0.0))
+            .select_from(sync_runs.join(fleet_tasks, fleet_tasks.c.run_id == sync_runs.c.id))
+            .where(fleet_tasks.c.id > since_task)
+        ).scalar_one()
+    return float(total)
+
+
 def last_task(app: Any) -> int:
     from seatgate.core.storage.tables import fleet_tasks
 
@@ -256,6 +323,9 @@ def measure(
             before = last_task(app)
             sandbox_pids = [int(sb["pid"]) for sb in sandboxes.values()]
             cpu_before = cpu_split([w.pid for w in workers], sandbox_pids)
+            machine_before = machine_cpu()
+            sched_before = sched_of([w.pid for w in workers])
+            pg_sched_before = sched_of(pids_named("postgres"))
             start = time.perf_counter()
             sent = dispatch(celery, app)
             enqueued = time.perf_counter() - start
@@ -264,6 +334,10 @@ def measure(
             count, ok, pulled = period_totals(app, before)
             cpu_after = cpu_split([w.pid for w in workers], sandbox_pids)
             cpu = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
+            machine = {k: v - machine_before[k] for k, v in machine_cpu().items()}
+            on_core, for_core = sched_delta(sched_before, sched_of([w.pid for w in workers]))
+            pg_on, pg_for = sched_delta(pg_sched_before, sched_of(pids_named("postgres")))
+            in_sync = sync_seconds(app, before)
             results.append(
                 {
                     "period": period + 1,
@@ -286,6 +360,25 @@ def measure(
                 + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
                 + f" = {busy:.1f} of {seconds * (os.cpu_count() or 1):.1f} available "
                 f"({busy / seconds:.2f} cores busy; postgres counts every client of the server)",
+                flush=True,
+            )
+            print(
+                f"    machine: {machine['busy']:.1f} CPU-s busy, {machine['idle']:.1f} idle, "
+                f"{machine['steal']:.1f} stolen by the hypervisor; other processes than these "
+                f"(other users, and postgres' other clients) took about "
+                f"{max(0.0, machine['busy'] - busy):.1f} CPU-s",
+                flush=True,
+            )
+            worker_wall = n * seconds
+            print(
+                f"    where the workers' time went ({worker_wall:.1f} worker-seconds): inside "
+                f"SyncService.sync {in_sync:.1f} s ({in_sync / worker_wall:.0%}; the rest is "
+                f"Celery, the lock and the ledger, and waiting for a task); their threads were "
+                f"on a core {on_core:.1f} s and runnable but waiting for a core {for_core:.1f} s "
+                f"(the rest, blocked on PostgreSQL, the CRM or Redis: "
+                f"{max(0.0, worker_wall - on_core - for_core):.1f} s); PostgreSQL's processes "
+                f"(every client's backends) waited for a core {pg_for:.1f} s "
+                f"(on one {pg_on:.1f} s)",
                 flush=True,
             )
         celery.close()
@@ -360,6 +453,14 @@ def main() -> None:
         print(
             f"{n:>7}  {s['first_runs_min']:>16,.0f} {s['first_users_s']:>9,.0f}  "
             f"{s['runs_min']:>17,.0f} {s['users_s']:>9,.0f}  {s['users_s'] / base:>6.2f}x"
+        )
+    if 1 in summary and 2 in summary:
+        scaling = summary[2]["users_s"] / summary[1]["users_s"]
+        verdict = "met" if scaling >= GOAL else "NOT met"
+        print(
+            f"scaling from 1 to 2 workers: {scaling:.2f}x (goal >= {GOAL}x: {verdict}; "
+            f"{os.cpu_count()} cores, shared with the sandboxes, PostgreSQL and Redis -- see "
+            "the CPU lines above for where they went)"
         )
 
 

@@ -161,3 +161,14 @@ def app(sqlite_url: str, clock: FixedClock) -> Iterator[App]:
     application = App(sqlite_url, clock=clock)
     yield application
     application.db.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle() -> Iterator[None]:
+    """Each test starts with a throttle store of its own: a pause (an hour, for a spent quota) a
+    test's sandbox was given must not hold back a later test whose sandbox got the same port."""
+    from seatgate.core.plugins.throttle import use_throttle_store
+
+    use_throttle_store(None)
+    yield
+    use_throttle_store(None)

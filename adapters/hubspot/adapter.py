@@ -24,6 +24,12 @@ the plugin kit: statuses as seatgate's errors, ``Retry-After`` and
 ``X-HubSpot-RateLimit-Interval-Milliseconds``, and the paged loop with read-ahead and the
 repeated-cursor guard (owners, then archived owners; the settings users for their roles).
 
+Every request, token refreshes included, passes the portal's shared throttle, on the urllib3 pool
+of each API object (:mod:`seatgate.core.plugins.transports`). HubSpot's limits are per app and
+portal and every portal is behind ``api.hubapi.com``, so the throttle's key is the base URL and a
+digest of the app's credentials (:func:`instance_key`). A 429's wait pauses the portal for every
+run; the ``DAILY`` policy pauses it for an hour (:func:`wait_rule`).
+
 Install creates a contact property group (one per platform account); it needs the scopes
 ``crm.schemas.contacts.read`` and ``crm.schemas.contacts.write`` besides the pull's. A refusal is
 one line naming the scope (:data:`INSTALL_SCOPES`).
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -65,6 +72,8 @@ from seatgate.core.plugins import (
     require_tls,
     reveal,
 )
+from seatgate.core.plugins.throttle import QUOTA_PAUSE, InstanceThrottle
+from seatgate.core.plugins.transports import throttle_pool
 
 T = TypeVar("T")
 
@@ -146,6 +155,39 @@ def _body(exc: Exception) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def daily_limit_spent(status: int, body: Mapping[str, Any]) -> bool:
+    """Whether an answer says the app's daily limit for the portal is spent: ``429`` with
+    ``policyName: DAILY`` (HubSpot's "API usage guidelines and limits"; the ``SECONDLY`` and
+    ``TEN_SECONDLY_ROLLING`` policies are waits of seconds)."""
+    return status == 429 and str(body.get("policyName") or "") == "DAILY"
+
+
+def wait_rule(status: int, headers: Mapping[str, str], body: Callable[[], bytes]) -> float | None:
+    """What an answer asks of every run on the portal (:class:`InstanceThrottle`): the daily
+    limit spent (it resets at midnight in the portal's time zone, which the API does not say)
+    :data:`QUOTA_PAUSE`; otherwise a 429/503's ``Retry-After`` or rate-limit window."""
+    if status == 429:
+        try:
+            data = json.loads(body() or b"{}")
+        except ValueError:
+            data = {}
+        if isinstance(data, dict) and daily_limit_spent(status, data):
+            return QUOTA_PAUSE
+    return kit.retry_after_rule(status, headers, body)
+
+
+def instance_key(base_url: str, settings: Mapping[str, Any]) -> str:
+    """The throttle key of a portal: HubSpot's limits are per app and portal, and every portal is
+    behind the same base URL, so the key adds a digest of what names the app's installation on
+    it (the private app's token, or the OAuth client and refresh token) -- never the secret."""
+    if "access_token" in settings:
+        who = reveal(settings["access_token"])
+    else:
+        who = f"{settings.get('client_id')}\n{reveal(settings.get('refresh_token'))}"
+    digest = hashlib.blake2b(str(who).encode(), digest_size=8).hexdigest()
+    return f"{base_url}#{digest}"
+
+
 INSTALL_WRITE = kit.Write("create the installation property group", INSTALL_SCOPES)
 UNINSTALL_WRITE = kit.Write("archive the installation property group", INSTALL_SCOPES)
 
@@ -166,7 +208,7 @@ def translate(
         body = _body(exc)
         category = str(body.get("category") or body.get("status") or "")
         ref = f"correlation id {body['correlationId']}" if body.get("correlationId") else ""
-        if status == 429 and str(body.get("policyName") or "") == "DAILY":
+        if daily_limit_spent(status, body):
             return QuotaExhausted(
                 f"HubSpot's daily API limit for this app is spent ({ref or 'no correlation id'}): "
                 "the run stops; try again after midnight in the portal's time zone"
@@ -221,7 +263,12 @@ class Client:
         self.client = HubSpot(
             access_token=token, host=self.base_url, retry=retry, client_side_validation=True
         )
-        self.owners = self.client.crm.owners.owners_api
+        # Every request (token refreshes too) passes the portal's shared throttle, on the
+        # urllib3 pool of each API object.
+        self.throttle = InstanceThrottle(
+            CRM, key=instance_key(self.base_url, settings), rule=wait_rule
+        )
+        self.owners = self._throttled(self.client.crm.owners.owners_api)
         self._apis: list[Any] = [self.owners]
         self._users: Any = None
         self._roles: Any = None
@@ -230,8 +277,8 @@ class Client:
     @property
     def users(self) -> Any:
         if self._users is None:
-            self._users = self.client.settings.users.users_api
-            self._roles = self.client.settings.users.roles_api
+            self._users = self._throttled(self.client.settings.users.users_api)
+            self._roles = self._throttled(self.client.settings.users.roles_api)
             self._apis += [self._users, self._roles]
         return self._users
 
@@ -243,9 +290,13 @@ class Client:
     @property
     def groups(self) -> Any:
         if self._groups is None:
-            self._groups = self.client.crm.properties.groups_api
+            self._groups = self._throttled(self.client.crm.properties.groups_api)
             self._apis.append(self._groups)
         return self._groups
+
+    def _throttled(self, api: Any) -> Any:
+        throttle_pool(api.api_client.rest_client, self.throttle)
+        return api
 
     def run(
         self,
@@ -291,7 +342,7 @@ class Client:
     def refresh(self) -> None:
         """Get a new OAuth access token with the refresh token (the only refreshable flow)."""
         s = self._settings
-        tokens = self.client.oauth.tokens_api
+        tokens = self._throttled(self.client.oauth.tokens_api)
         try:
             answer = self.run(
                 lambda: tokens.create(
@@ -320,11 +371,13 @@ class Client:
         refreshed once."""
         refresh = self.refresh if self.oauth else None
         longest = ctx.policy.max_retry_after
+        self.throttle.max_wait = longest
         return ctx.call(
             lambda: self.run(fn, scope=scope, write=write, longest=longest), refresh=refresh
         )
 
     def start(self, ctx: RequestContext) -> None:
+        self.throttle.max_wait = ctx.policy.max_retry_after
         if self.oauth:
             ctx.call(self.refresh)
 

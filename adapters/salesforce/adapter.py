@@ -37,6 +37,12 @@ login away from each client after it is built, so a 401 surfaces as :class:`Toke
 is left so. Pages are asked at 2000 records (``Sforce-Query-Options: batchSize=2000``), the most
 Salesforce returns, one ``ctx.call`` per page.
 
+Every request, logins included, passes the shared throttle of the host it goes to (the org's
+instance, or the login server): a transport adapter on the session simple-salesforce is given
+(:mod:`seatgate.core.plugins.transports`). A 429/503 ``Retry-After`` pauses the org for every run
+on it, in this process or across a fleet; a spent daily limit (403 ``REQUEST_LIMIT_EXCEEDED``,
+"TotalRequests") pauses it for an hour (:func:`wait_rule`).
+
 Install writes the managed package's installation object (``Seatgate_Installation__c``, upserted by
 external id) for the products that have the package (``managed_package`` among their features):
 ``salesforce`` only. ``salesforce_voice`` runs on the org's call centers: its install and uninstall
@@ -51,6 +57,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import Any, TypeVar
@@ -88,6 +95,8 @@ from seatgate.core.plugins import (
     require_tls,
     reveal,
 )
+from seatgate.core.plugins.throttle import QUOTA_PAUSE, InstanceThrottle
+from seatgate.core.plugins.transports import throttle_session
 
 T = TypeVar("T")
 
@@ -324,6 +333,31 @@ def _error_message(exc: SalesforceError) -> str:
     return _error_field(exc, "message")
 
 
+def daily_limit_spent(status: int, code: str, message: str) -> bool:
+    """Whether an answer says the org's daily API request limit is spent: ``403
+    REQUEST_LIMIT_EXCEEDED`` ("TotalRequests Limit exceeded"), not its concurrent-requests form
+    ("ConcurrentPerOrgLongTxn Limit exceeded", a wait of seconds). Salesforce's REST API guide,
+    "Status Codes and Error Responses"."""
+    return status == 403 and code == "REQUEST_LIMIT_EXCEEDED" and "Concurrent" not in message
+
+
+def wait_rule(status: int, headers: Mapping[str, str], body: Callable[[], bytes]) -> float | None:
+    """What an answer of the org asks of every run on it (:class:`InstanceThrottle`): a 429/503
+    ``Retry-After`` its wait; the daily limit spent (a rolling 24 hours, no reset given)
+    :data:`QUOTA_PAUSE`."""
+    wait = kit.retry_after_rule(status, headers, body)
+    if wait is None and status == 403:
+        try:
+            errors = json.loads(body())
+            first = errors[0] if isinstance(errors, list) and errors else {}
+            code, message = str(first.get("errorCode", "")), str(first.get("message", ""))
+        except (ValueError, AttributeError):
+            return None
+        if daily_limit_spent(status, code, message):
+            return QUOTA_PAUSE
+    return wait
+
+
 def _network_error(exc: requests.RequestException) -> AdapterError:
     return kit.transport_error(
         CRM, exc, timed_out=isinstance(exc, requests.Timeout), url_setting="login_url"
@@ -349,6 +383,9 @@ class Client:
         self.flow = auth_flow(settings)
         self.timeout = float(settings.get("timeout") or 30)
         self.version = str(settings.get("api_version") or API_VERSION)
+        # Every request (logins too) passes the shared throttle of the host it goes to: the
+        # org's own instance, or the login server.
+        self.throttle = InstanceThrottle(CRM, rule=wait_rule)
         self.session = self._session()
         self._client: Salesforce | None = None
 
@@ -396,7 +433,9 @@ class Client:
             rewrites[f"https://{parts.netloc}"] = f"http://{parts.netloc}"
             for host in LOOPBACK_HOSTS:
                 rewrites.setdefault(f"https://{host}:{parts.port}", f"http://{host}:{parts.port}")
-        return LoopbackSession(self.timeout, rewrites)
+        session = LoopbackSession(self.timeout, rewrites)
+        throttle_session(session, self.throttle)
+        return session
 
     def login(self) -> Salesforce:
         """A client logged in with the configured flow (with a session id: no request at all)."""
@@ -514,9 +553,10 @@ class Client:
     ) -> T:
         """Run one request on the current client (a refresh replaces it) under ``ctx``; a
         ``write`` names what it needs when the org refuses it."""
+        longest = ctx.policy.max_retry_after
+        self.throttle.max_wait = longest
         self.connect(ctx)
         refresh = self.refresh if self.can_refresh else None
-        longest = ctx.policy.max_retry_after
         return ctx.call(
             lambda: self.translate(lambda: fn(self.client), write=write, longest=longest),
             refresh=refresh,
@@ -556,7 +596,7 @@ class Client:
         status, code = int(exc.status), _error_code(exc)
         # Salesforce's own codes first: what the status alone does not say.
         if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
-            if "Concurrent" in _error_message(exc):
+            if not daily_limit_spent(status, code, _error_message(exc)):
                 # ConcurrentPerOrgLongTxn: too many long requests at once, not the daily limit.
                 return RateLimited(
                     "Salesforce is throttling concurrent requests (REQUEST_LIMIT_EXCEEDED)",

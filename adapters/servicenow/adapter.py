@@ -37,6 +37,12 @@ What is ServiceNow's stays here (basic auth and OAuth, the encoded queries, the 
 kit (:func:`~seatgate.core.plugins.kit.error_for_status`, with ``Retry-After`` and
 ``X-RateLimit-Reset`` read by :func:`~seatgate.core.plugins.kit.throttle_wait`).
 
+Every request, the token request included, passes the instance's shared throttle: a transport
+adapter on each session pysnow builds, and on the token request's own session (pysnow's
+``generate_token`` would use one out of its reach, so the adapter makes that request itself,
+the same way). A 429's wait pauses the instance for every run on it, in this process or across a
+fleet (:mod:`seatgate.core.plugins.transports`).
+
 Every request runs through :meth:`RequestContext.call`; pysnow and requests have no retries of their
 own here (requests' adapters default to ``max_retries=0``; the OAuth session gets no auto-refresh
 URL), so the core's policy is the only one. Every answer is read, writes included: pysnow's
@@ -60,8 +66,8 @@ from urllib.parse import urlsplit
 
 import pysnow
 import requests
-from oauthlib.oauth2 import TokenExpiredError
-from pysnow.exceptions import MissingResult, PysnowException, ResponseError, TokenCreateError
+from oauthlib.oauth2 import LegacyApplicationClient, OAuth2Error, TokenExpiredError
+from pysnow.exceptions import MissingResult, PysnowException, ResponseError
 from requests_oauthlib import OAuth2Session
 
 from seatgate.adapters.servicenow.declaration import FEATURES, NAME, PRODUCT
@@ -83,6 +89,8 @@ from seatgate.core.plugins import (
     require_tls,
     reveal,
 )
+from seatgate.core.plugins.throttle import InstanceThrottle
+from seatgate.core.plugins.transports import throttle_session
 
 T = TypeVar("T")
 UTC = dt.UTC
@@ -245,6 +253,11 @@ class Client:
             raise BadInput(
                 "config auth", "incomplete", "both client_id and client_secret for OAuth"
             )
+        # Every request (the token's too) passes the shared throttle of the instance: a
+        # Retry-After or a spent hourly rule one run is given pauses every run on it.
+        self.throttle = InstanceThrottle(
+            CRM, rule=kit.retry_after_rule, max_wait=ctx.policy.max_retry_after
+        )
         self.client: pysnow.Client
         if self.oauth:
             self.client = pysnow.OAuthClient(
@@ -261,21 +274,30 @@ class Client:
                 user=settings["username"],
                 password=reveal(settings["password"]),
             )
+            throttle_session(self.client.session, self.throttle)
 
     def __repr__(self) -> str:
         return f"<ServiceNow connection {self.client.base_url}>"
 
     def _fetch_token(self) -> None:
         assert isinstance(self.client, pysnow.OAuthClient)
+        # pysnow's generate_token, on a session that passes the throttle (pysnow's own would not).
+        session = OAuth2Session(client=LegacyApplicationClient(client_id=self.client.client_id))
+        throttle_session(session, self.throttle)
         try:
-            with self.transport():
-                token = self.client.generate_token(
-                    self.settings["username"], reveal(self.settings["password"])
+            with self.transport(), session:
+                token = session.fetch_token(
+                    token_url=self.client.token_url,
+                    username=self.settings["username"],
+                    password=reveal(self.settings["password"]),
+                    client_id=self.client.client_id,
+                    client_secret=self.client.client_secret,
+                    timeout=self.timeout,
                 )
-        except TokenCreateError as exc:
+        except OAuth2Error as exc:
             # ServiceNow answers refused credentials with 401 {"error": "server_error",
-            # "error_description": "access_denied"}; oauthlib keeps the words, not the status.
-            words = f"{exc.description} {getattr(exc, 'error', '')}".lower()
+            # "error_description": "access_denied"}: the words tell, not the status.
+            words = f"{exc.description} {exc.error}".lower()
             if any(w in words for w in ("access_denied", "invalid_grant", "invalid_client")):
                 raise AuthFailed(
                     "ServiceNow refused the OAuth credentials: check client_id, client_secret, "
@@ -284,7 +306,7 @@ class Client:
             raise TransientError("ServiceNow's token endpoint failed; try again later") from None
         except requests.RequestException as exc:
             raise _from_requests(exc) from None
-        self.client.set_token(token)
+        self.client.set_token(dict(token))
 
     def refresh(self) -> Callable[[], None] | None:
         """What the core calls once on TokenExpired: a new OAuth token (basic auth has none)."""
@@ -299,6 +321,8 @@ class Client:
             # Its silent refresh would be an uncounted request and a second refresh path; an
             # expired token surfaces as TokenExpiredError and the core refreshes once instead.
             session.auto_refresh_url = None
+            # pysnow makes a new OAuth session for each resource: the throttle goes on each.
+            throttle_session(session, self.throttle)
         return resource
 
     def get_page(

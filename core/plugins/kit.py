@@ -17,8 +17,8 @@ the rest from here:
 - :func:`pages` — the paged loop: fetches the next page in a worker thread while the caller stores
   the current one (:func:`~.readahead.read_ahead`), and refuses a CRM that hands back a cursor it
   already gave (a loop that would never end);
-- :class:`HttpClient` — a small JSON client on ``httpx`` (timeouts set, one connection pool per run,
-  each request under the run's retry policy), for CRMs without a maintained Python client. It
+- :class:`HttpClient` — a small JSON client on ``httpx`` (timeouts set, one connection pool per run
+  on the process's one TLS context, each request under the run's retry policy), for CRMs without a maintained Python client. It
   shares each instance's throttle (:mod:`.throttle`, keyed by the base URL): a ``Retry-After`` or
   a spent quota one run is given pauses every run on that instance — in this process, or across a
   fleet of workers when the store is Redis.
@@ -29,6 +29,8 @@ Messages name the CRM and what to do; they never carry a credential, a URL's que
 from __future__ import annotations
 
 import datetime as dt
+import ssl
+import threading
 from collections.abc import Callable, Generator, Mapping
 from typing import Any, Self, TypeVar
 
@@ -46,7 +48,7 @@ from ..errors import (
 )
 from .readahead import read_ahead
 from .retry import RequestContext, parse_retry_after
-from .throttle import throttle_store
+from .throttle import InstanceThrottle
 
 __all__ = [
     "THROTTLE_HEADERS",
@@ -55,6 +57,7 @@ __all__ = [
     "error_for_status",
     "pages",
     "refused_write",
+    "retry_after_rule",
     "throttle_wait",
     "transport_error",
 ]
@@ -101,6 +104,16 @@ def throttle_wait(
         current = (now or (lambda: dt.datetime.now(dt.UTC)))()
         return max(0.0, value - current.timestamp())
     return None
+
+
+def retry_after_rule(
+    status: int, headers: Mapping[str, str], body: Callable[[], bytes]
+) -> float | None:
+    """The shared throttle's rule (:class:`~.throttle.InstanceThrottle`): a ``429`` or ``503``
+    that carries a wait (:func:`throttle_wait`) pauses the instance that long for every run."""
+    if status not in (429, 503):
+        return None
+    return throttle_wait(headers) or None
 
 
 def error_for_status(
@@ -242,6 +255,23 @@ def pages(
     return read_ahead(guarded, first, name)
 
 
+_ssl_lock = threading.Lock()
+_ssl: ssl.SSLContext | None = None
+
+
+def ssl_context() -> ssl.SSLContext:
+    """The process's TLS context for CRM clients, built once: httpx's default (certifi's CA
+    bundle, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``). Loading the CA bundle costs ~60 ms of CPU,
+    as much as syncing a few hundred users, so a client per run must not load it again; one
+    context is safe to share between clients and threads."""
+    global _ssl
+    if _ssl is None:
+        with _ssl_lock:
+            if _ssl is None:
+                _ssl = httpx.create_ssl_context()
+    return _ssl
+
+
 class HttpClient:
     """A JSON client for one CRM on ``httpx``: one connection pool for a run, timeouts on
     connect/read/write/pool, and every request under the run's retry policy.
@@ -271,9 +301,11 @@ class HttpClient:
             headers=dict(headers or {}),
             transport=transport,
             follow_redirects=False,
+            verify=ssl_context(),
         )
         self.last_wait: float | None = None  # the CRM's latest throttle hint, seconds
-        self._paused_until = 0.0  # the shared pause this client set (the throttle store's clock)
+        # The instance is the base URL: every run on it shares its pauses.
+        self._throttle = InstanceThrottle(self.crm, key=self.base_url, rule=retry_after_rule)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r})"
@@ -334,21 +366,12 @@ class HttpClient:
 
         While the instance is paused (a ``Retry-After`` or a spent quota another run was given,
         :mod:`.throttle`), nothing is sent: :class:`RateLimited` for the time left (the retry
-        policy waits it out), or :class:`QuotaExhausted` when that is longer than
-        ``max_retry_after``. A 429 or 503 with a wait pauses the instance for every run."""
-        shared = throttle_store()
-        until, left = shared.pause_of(self.base_url)
-        # A pause this client set itself is the wait its retry policy has just honoured.
-        if left > 0 and until > self._paused_until:
-            if left > max_retry_after:
-                raise QuotaExhausted(
-                    f"{self.crm} is paused for {int(left)} s (a spent quota another run was "
-                    "told of); the run ends and resumes at the next schedule"
-                )
-            raise RateLimited(
-                f"{self.crm} is paused for {left:.1f} s (a Retry-After another run was given)",
-                left,
-            )
+        policy waits it out, and does not count it as a request), or :class:`QuotaExhausted`
+        when that is longer than ``max_retry_after``. A 429 or 503 with a wait pauses the
+        instance for every run."""
+        throttle = self._throttle
+        throttle.max_wait = max_retry_after
+        throttle.before(self.base_url)
         try:
             response = self._http.request(
                 method,
@@ -364,10 +387,9 @@ class HttpClient:
         self.throttle(response)
         if response.is_success:
             return response
+        # A 429 or 503 with a wait pauses every run on this instance, not only this one.
+        throttle.after(self.base_url, response.status_code, response.headers, lambda: b"")
         wait = throttle_wait(response.headers)
-        if wait and response.status_code in (429, 503):
-            # Every run on this instance waits, not only this one.
-            self._paused_until = shared.pause(self.base_url, wait)
         raise error_for_status(
             response.status_code,
             crm=self.crm,

@@ -18,6 +18,7 @@ import attrs
 import tenacity
 
 from ..errors import AuthFailed, RateLimited, TokenExpired, TransientError
+from .throttle import HeldBack
 
 T = TypeVar("T")
 
@@ -55,7 +56,10 @@ class RetryPolicy:
 
 @attrs.define
 class RequestContext:
-    """Counts requests and retries of one sync run and runs each request under the retry policy."""
+    """Counts requests and retries of one sync run and runs each request under the retry policy.
+
+    ``requests`` counts the requests sent: one the shared throttle held back (:mod:`.throttle`)
+    is not one, though waiting it out counts as a retry."""
 
     policy: RetryPolicy = attrs.field(factory=RetryPolicy)
     requests: int = 0
@@ -84,20 +88,27 @@ class RequestContext:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             self.retries += 1
 
-        def attempt() -> T:
-            nonlocal refreshed
+        def send() -> T:
             self.requests += 1
             try:
                 return fn()
+            except HeldBack:
+                # The shared throttle kept it back: nothing reached the CRM.
+                self.requests -= 1
+                raise
+
+        def attempt() -> T:
+            nonlocal refreshed
+            try:
+                return send()
             except TokenExpired:
                 if refresh is None or refreshed:
                     raise AuthFailed("the CRM rejected the session again after a refresh") from None
                 refreshed = True
                 self.refreshes += 1
                 refresh()
-                self.requests += 1
                 try:
-                    return fn()
+                    return send()
                 except TokenExpired:
                     raise AuthFailed("the CRM rejected the new session too") from None
 

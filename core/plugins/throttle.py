@@ -13,6 +13,13 @@ in a :class:`ThrottleStore` under the instance's base URL and consults it before
   store then answers "no pause" and says so once in the log (throttling is advice, the CRM still
   answers 429 itself).
 
+:class:`InstanceThrottle` is the rule every client applies, whatever sends its requests (the kit's
+``HttpClient`` on httpx, or a vendor library through :mod:`.transports`): before a request, a
+pause another run was told of holds it back (:class:`HeldBack`: nothing is sent, and the run's
+statistics do not count it as a request); after an answer, a wait the CRM asked for (its
+``Retry-After``, a vendor's throttle header, or the adapter's reading of a spent quota) pauses the
+instance for every run.
+
 The store in force is process-wide: :func:`use_throttle_store` sets it (the worker does, from
 ``SEATGATE_THROTTLE_URL`` or the Redis broker); :func:`throttle_store` returns it, building the one
 ``SEATGATE_THROTTLE_URL`` names on first use, else a local one.
@@ -24,14 +31,24 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from ..errors import QuotaExhausted, RateLimited
 
 __all__ = [
+    "QUOTA_PAUSE",
     "THROTTLE_PREFIX_ENV",
     "THROTTLE_URL_ENV",
+    "HeldBack",
+    "HeldQuota",
+    "HeldRateLimited",
+    "InstanceThrottle",
     "LocalThrottleStore",
     "RedisThrottleStore",
     "ThrottleStore",
+    "origin",
     "throttle_store",
     "use_throttle_store",
 ]
@@ -52,7 +69,7 @@ class ThrottleStore(Protocol):
 
     def pause(self, key: str, seconds: float) -> float:
         """Nobody calls ``key`` for the next ``seconds``; a later pause already set stays.
-        Returns the deadline now in force."""
+        Returns the deadline of this pause (the one in force may be later)."""
         ...
 
     def pause_of(self, key: str) -> tuple[float, float]:
@@ -73,8 +90,7 @@ class LocalThrottleStore:
     def pause(self, key: str, seconds: float) -> float:
         until = time.monotonic() + max(0.0, seconds)
         with self._lock:
-            until = max(until, self._until.get(key, 0.0))
-            self._until[key] = until
+            self._until[key] = max(until, self._until.get(key, 0.0))
         return until
 
     def pause_of(self, key: str) -> tuple[float, float]:
@@ -92,7 +108,7 @@ class LocalThrottleStore:
 
 
 # KEYS[1] the instance's key; ARGV[1] the pause in milliseconds. Keeps the later deadline, in
-# Redis's clock, and lets the key expire with the pause.
+# Redis's clock, and lets the key expire with the pause; returns this pause's deadline.
 _PAUSE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -100,9 +116,8 @@ local untl = now + tonumber(ARGV[1])
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if untl > cur then
   redis.call('SET', KEYS[1], untl, 'PX', tonumber(ARGV[1]) + 1000)
-  return untl
 end
-return cur
+return untl
 """
 
 # KEYS[1] the instance's key: {deadline, milliseconds left} of its pause ({0, 0}: none).
@@ -197,3 +212,111 @@ def throttle_store() -> ThrottleStore:
                 else:
                     _store = LocalThrottleStore()
     return _store
+
+
+# A spent quota whose answer names no reset (Salesforce's rolling 24 hours, HubSpot's midnight in
+# the portal's own time zone): the instance is paused this long, then the next run's first request
+# probes it again -- one request an hour, instead of one per run while the quota stays spent.
+QUOTA_PAUSE = 3600.0
+
+
+class HeldBack(Exception):
+    """Mixed into the errors of a request the shared throttle kept back: nothing was sent, so
+    :meth:`~.retry.RequestContext.call` does not count it as a request."""
+
+
+class HeldRateLimited(HeldBack, RateLimited):
+    """The instance is paused for less than the run's policy accepts: the policy waits it out."""
+
+
+class HeldQuota(HeldBack, QuotaExhausted):
+    """The instance is paused for longer than the run's policy accepts (a spent quota): the run
+    ends and resumes at the next schedule."""
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: the CRM instance a request goes to (no path, no
+    query, no credentials)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+# What an answer asks of every run: (status, headers, body) -> seconds to pause, or None. The body
+# is read only when asked for (an error answer is small; a page of users is not).
+WaitRule = Callable[[int, Mapping[str, str], Callable[[], bytes]], "float | None"]
+
+
+class InstanceThrottle:
+    """The shared throttle as one run's client applies it, to every request it sends.
+
+    :param crm: the CRM's name, for messages.
+    :param key: the instance every request goes to (e.g. a portal's base URL and credential
+        digest); None: each request's :func:`origin` (an org's own host, a login server).
+    :param rule: what an answer asks of every run (:data:`WaitRule`): the kit's
+        :func:`~.kit.retry_after_rule`, or an adapter's that adds its vendor's spent-quota answers.
+    :param max_wait: seconds; a pause longer than this ends the run (:class:`HeldQuota`) rather
+        than waiting -- the run's ``RetryPolicy.max_retry_after``.
+    :param store: the store of pauses; by default the process's (:func:`throttle_store`).
+
+    The client that was told to wait is not held back by its own pause (its retry policy has
+    just waited it out); a later, longer pause someone else set still holds it.
+    """
+
+    def __init__(
+        self,
+        crm: str,
+        *,
+        rule: WaitRule,
+        key: str | None = None,
+        max_wait: float = 300.0,
+        store: ThrottleStore | None = None,
+    ) -> None:
+        self.crm = crm
+        self.key = key
+        self.rule = rule
+        self.max_wait = max_wait
+        self._store = store
+        self._own: dict[str, float] = {}  # key -> the deadline of the pause this client set
+
+    def __repr__(self) -> str:
+        return f"InstanceThrottle({self.crm!r})"
+
+    @property
+    def store(self) -> ThrottleStore:
+        return self._store if self._store is not None else throttle_store()
+
+    def key_of(self, url: str) -> str:
+        return self.key if self.key is not None else origin(url)
+
+    def before(self, url: str) -> None:
+        """Called before a request to ``url`` is sent: raises :class:`HeldRateLimited` (the
+        seconds left as its ``retry_after``) or :class:`HeldQuota` while another run's pause of
+        the instance lasts."""
+        key = self.key_of(url)
+        until, left = self.store.pause_of(key)
+        if left <= 0 or until <= self._own.get(key, 0.0):
+            return
+        if left > self.max_wait:
+            raise HeldQuota(
+                f"{self.crm} is paused for {int(left)} s (a spent quota another run was told "
+                "of); the run ends and resumes at the next schedule"
+            )
+        raise HeldRateLimited(
+            f"{self.crm} is paused for {left:.1f} s (a Retry-After another run was given)", left
+        )
+
+    def after(
+        self, url: str, status: int, headers: Mapping[str, str], body: Callable[[], bytes]
+    ) -> float | None:
+        """Called on every answer: when :attr:`rule` asks for a wait, the instance is paused
+        that long for every run. Returns the wait, seconds (None: no pause)."""
+        if 200 <= status < 300:
+            return None
+        wait = self.rule(status, headers, body)
+        if wait:
+            key = self.key_of(url)
+            # A longer pause someone else set still holds this client once it has waited its own.
+            self._own[key] = max(self._own.get(key, 0.0), self.store.pause(key, wait))
+        return wait

@@ -168,11 +168,11 @@ class FleetService:
                     found.product,
                 )
                 return RunReport(task, "skipped", message=LOCK_HELD)
-            current = self.ledger.get(task)
-            if current is not None and current.state in ("done", "skipped"):
+            if not self.ledger.start(task, self.ports.now(), worker):
                 # Redelivered after its run was recorded (the worker died before the ack).
-                return RunReport(task, "already_done", current.outcome, current.run_id)
-            self.ledger.start(task, self.ports.now(), worker)
+                current = self.ledger.get(task)
+                outcome, run_id = (current.outcome, current.run_id) if current else ("", None)
+                return RunReport(task, "already_done", outcome, run_id)
             return self._sync(found, worker)
 
     def _sync(self, task: FleetTask, worker: str) -> RunReport:

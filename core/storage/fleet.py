@@ -67,11 +67,12 @@ class ConnectorLocks:
                 if got:
                     lock.release()
             return
-        conn = self.database.engine.connect()
+        # Autocommit: a session lock outlives any transaction, so none is opened (no BEGIN and
+        # COMMIT round trips around the lock and the unlock of every run).
+        conn = self.database.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             key = lock_key(self._scope_of(conn), account, product)
             got = bool(conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar())
-            conn.commit()  # a session lock outlives the transaction; no transaction stays open
             try:
                 yield got
             finally:
@@ -84,7 +85,6 @@ class ConnectorLocks:
     def _release(conn: sa.Connection, key: int) -> None:
         try:
             conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
-            conn.commit()
         except Exception:  # the session is gone (server restart, terminated): so is its lock
             conn.invalidate()
 
@@ -178,11 +178,12 @@ class SqlFleetLedger:
             ).first()
         return None if row is None else _task(row)
 
-    def start(self, task: int, at: dt.datetime, worker: str) -> FleetTask:
+    def start(self, task: int, at: dt.datetime, worker: str) -> bool:
+        # One statement decides and marks: no read of the state before (a round trip per run).
         with self.database.write() as conn:
-            conn.execute(
+            started = conn.execute(
                 fleet_tasks.update()
-                .where(fleet_tasks.c.id == task)
+                .where(fleet_tasks.c.id == task, fleet_tasks.c.state.in_(("queued", "running")))
                 .values(
                     state="running",
                     started_at=at,
@@ -190,9 +191,7 @@ class SqlFleetLedger:
                     deliveries=fleet_tasks.c.deliveries + 1,
                 )
             )
-        found = self.get(task)
-        assert found is not None
-        return found
+            return bool(started.rowcount)
 
     def finish(
         self,

@@ -138,6 +138,20 @@ def test_a_delivery_while_the_connector_runs_is_skipped_and_recorded(fleet_app: 
     assert status.counts["skipped"] == 1 and status.counts["skipped_deliveries"] == 1
 
 
+def test_a_skipped_task_delivered_again_is_not_started(fleet_app: App) -> None:
+    app = fleet_app
+    first = app.fleet.enqueue("acme", "memory", lambda *task: None)
+    second = app.fleet.enqueue("acme", "memory", lambda *task: None)
+    with app.fleet.locks.hold("acme", "memory"):
+        assert app.fleet.run(second.task, "host:2").state == "skipped"
+    # The broker delivers the skipped task again once the connector is free: it stays skipped.
+    assert app.fleet.run(second.task, "host:2").state == "already_done"
+    assert not app.fleet.ledger.start(second.task, app.now(), "host:2")
+    task = app.fleet.ledger.get(second.task)
+    assert task is not None and (task.state, task.deliveries) == ("skipped", 0)
+    assert app.fleet.run(first.task, "host:1").state == "done"
+
+
 def test_a_broker_that_refuses_a_task_is_reported_and_the_rest_go_on(fleet_app: App) -> None:
     def refuse(task: int, account: str, product: str, message: str) -> None:
         raise ConnectionError("redis down")

@@ -90,8 +90,9 @@ class FleetLedger(Protocol):
 
     def get(self, task: int) -> FleetTask | None: ...
 
-    def start(self, task: int, at: dt.datetime, worker: str) -> FleetTask:
-        """Mark ``task`` running on ``worker`` (one more delivery)."""
+    def start(self, task: int, at: dt.datetime, worker: str) -> bool:
+        """Mark ``task`` running on ``worker`` (one more delivery), unless it is already ``done``
+        or ``skipped`` (a redelivery of a recorded run): False then, and nothing changes."""
         ...
 
     def finish(
