@@ -197,6 +197,7 @@ class _Reconcile:
         self.updated: set[int] = set()
         self.active_before = 0
         self.has_links = self.has_users = False
+        self.waited = False  # anyone on the waiting list before the run
 
     def begin(self) -> None:
         """Before the pull: what the connector holds. (Its links change only by its own runs,
@@ -207,6 +208,7 @@ class _Reconcile:
             self.active_before = store.count_active_linked(acct_id, product)
             self.has_links = store.has_links(acct_id, product)
             self.has_users = store.has_users(acct_id)
+            self.waited = store.anyone_waiting(acct_id, product)
 
     def take(self, records: Sequence[rules.Staged]) -> None:
         """A page's usable records: look them up and decide what can be decided already."""
@@ -386,8 +388,15 @@ class _Reconcile:
         waiting_ids: set[int] = set()
         dropped: list[int] = []
         since: dict[str, dt.datetime] = {}
-        with self.tx(False) as uow:
-            waiting = uow.sync.waiting(acct_id, product)
+        # The waiting list holds those who waited before the run and those this run wrote as
+        # gaining; when nobody waited before (a first sync), there is nothing to read back. (Only
+        # the connector's runs join and leave it, one at a time.)
+        waiting: list[tuple[int, str, bool, tuple[str, ...], dt.datetime]] = []
+        if self.waited:
+            with self.tx(False) as uow:
+                waiting = uow.sync.waiting(acct_id, product)
+        else:
+            waiting_ids.update(uid for uid in self.gained.values() if uid)
         gaining = set(self.gained.values())
         for uid, email, active, roles, waited_since in waiting:
             waiting_ids.add(uid)
