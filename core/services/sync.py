@@ -9,12 +9,14 @@
                                      lease renewed between pages; incremental from the cursor less
                                      the adapter's lookback window, full on demand, on the first
                                      run, every ``full_every`` runs. Pages are validated as they
-                                     come (:func:`~seatgate.core.domain.sync.validate_page`) and
-                                     the usable records staged
-    plan                             a read of the links and users the pull names; the diff
-                                     (:func:`~seatgate.core.domain.sync.plan_changes`: the
-                                     duplicate-record rule and the per-product role gain) and the
-                                     deletion guard (:func:`~seatgate.core.domain.sync.deletion_guard`),
+                                     come (:func:`~seatgate.core.domain.sync.validate_page`)
+    plan (page by page)              while the adapter fetches the next page, a read of the links
+                                     and users the page names, and the decisions no later record
+                                     can change (:class:`~seatgate.core.domain.sync.PagePlanner`);
+                                     at the end of the pull, the emails left waiting weighed over
+                                     the whole pull (:func:`~seatgate.core.domain.sync.plan_changes`:
+                                     the duplicate-record rule and the per-product role gain) and
+                                     the deletion guard (:func:`~seatgate.core.domain.sync.deletion_guard`),
                                      which halts before anything is written
     apply (short transactions)       the change set, deactivation from a full pull, auto install,
                                      the ``agent_sync`` gate and the agent directory, each in
