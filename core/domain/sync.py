@@ -296,20 +296,25 @@ def _weigh(
     if user is None and pulled_established and established is not None:
         est = linked[established]
         user = Known(est.user_id, est.name, est.active, (established, established_active, ()))
+    _adopt(out, winner, user, activated)
+
+
+def _adopt(out: ChangeSet, winner: Staged, user: Known | None, activated: frozenset[str]) -> None:
+    """A winning record not linked yet: a new user, or a new link to the user of its email."""
     if user is None:
         out.inserts.append(winner)
         if gains_role(winner.active, winner.roles, activated, had_role=False):
             out.gained[winner.email] = 0
-    else:
-        out.links.append((winner.ext, user.user_id))
-        out.touched[user.user_id] = winner
-        # A link that moved from an inactive twin held no role; a new link of this connector
-        # never did (another product's roles are that product's).
-        if gains_role(winner.active, winner.roles, activated, had_role=False):
-            out.gained[winner.email] = user.user_id
-        if user.active and not winner.active:
-            out.deactivating.add(user.user_id)
-        out.updates.append((user.user_id, winner))
+        return
+    out.links.append((winner.ext, user.user_id))
+    out.touched[user.user_id] = winner
+    # A link that moved from an inactive twin held no role; a new link of this connector never
+    # did (another product's roles are that product's).
+    if gains_role(winner.active, winner.roles, activated, had_role=False):
+        out.gained[winner.email] = user.user_id
+    if user.active and not winner.active:
+        out.deactivating.add(user.user_id)
+    out.updates.append((user.user_id, winner))
 
 
 def _email_taken(out: ChangeSet, rec: Staged, found: LinkState) -> None:
@@ -426,7 +431,7 @@ class PagePlanner:
                 user = self.known.get(email)
                 if found is None and (user is None or user.link is None):
                     settled[email] = user is not None
-                    _weigh(out, email, [rec], linked, self.known, activated, None)
+                    _adopt(out, rec, user, activated)  # what _weigh decides for it alone
                     continue
             waiting[email] = [rec]
         return out
