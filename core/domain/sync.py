@@ -7,6 +7,9 @@ decide.
   to create, update and link, links to move, records to quarantine and users gaining an activated
   role. It holds **the duplicate-record rule** (issue 12 item 1: more than one CRM record for one
   person) and **the per-product role gain** (seed 002 auto install, issue 12 item 2);
+- :class:`PagePlanner` — the same diff, page by page as the pull goes: it settles at once the
+  records whose decision no later record can change, and leaves the others to the end of the
+  pull (issue 12 item 8: the reconcile's reads and decisions overlap the pull);
 - :func:`deletion_guard` — whether a pull may deactivate what it would (issue 12 item 3);
 - :func:`incremental_since` — where an incremental pull starts: the cursor less the adapter's
   lookback window (issue 12 item 4);
@@ -29,6 +32,7 @@ __all__ = [
     "ChangeSet",
     "Known",
     "LinkState",
+    "PagePlanner",
     "Quarantined",
     "Staged",
     "deletion_guard",
@@ -245,16 +249,10 @@ def _weigh(
     mine: list[Staged] = []
     for rec in group:
         found = linked.get(rec.ext)
-        if found is not None and found.email != email:
-            if email in known:
-                out.quarantined.append(Quarantined(rec.ext, email, QuarantineReason.EMAIL_TAKEN))
-                out.touched[found.user_id] = Staged(
-                    rec.ext, found.email, found.name, found.active, found.link_roles
-                )
-                continue
-            mine.append(rec)
-        else:
-            mine.append(rec)
+        if found is not None and found.email != email and email in known:
+            _email_taken(out, rec, found)
+            continue
+        mine.append(rec)
     if not mine:
         return
     established: str | None = None
@@ -298,20 +296,34 @@ def _weigh(
     if user is None and pulled_established and established is not None:
         est = linked[established]
         user = Known(est.user_id, est.name, est.active, (established, established_active, ()))
+    _adopt(out, winner, user, activated)
+
+
+def _adopt(out: ChangeSet, winner: Staged, user: Known | None, activated: frozenset[str]) -> None:
+    """A winning record not linked yet: a new user, or a new link to the user of its email."""
     if user is None:
         out.inserts.append(winner)
         if gains_role(winner.active, winner.roles, activated, had_role=False):
             out.gained[winner.email] = 0
-    else:
-        out.links.append((winner.ext, user.user_id))
-        out.touched[user.user_id] = winner
-        # A link that moved from an inactive twin held no role; a new link of this connector
-        # never did (another product's roles are that product's).
-        if gains_role(winner.active, winner.roles, activated, had_role=False):
-            out.gained[winner.email] = user.user_id
-        if user.active and not winner.active:
-            out.deactivating.add(user.user_id)
-        out.updates.append((user.user_id, winner))
+        return
+    out.links.append((winner.ext, user.user_id))
+    out.touched[user.user_id] = winner
+    # A link that moved from an inactive twin held no role; a new link of this connector never
+    # did (another product's roles are that product's).
+    if gains_role(winner.active, winner.roles, activated, had_role=False):
+        out.gained[winner.email] = user.user_id
+    if user.active and not winner.active:
+        out.deactivating.add(user.user_id)
+    out.updates.append((user.user_id, winner))
+
+
+def _email_taken(out: ChangeSet, rec: Staged, found: LinkState) -> None:
+    """A linked record whose new email is another user's: quarantined, its user unchanged (its
+    agent row is still written, as it stands)."""
+    out.quarantined.append(Quarantined(rec.ext, rec.email, QuarantineReason.EMAIL_TAKEN))
+    out.touched[found.user_id] = Staged(
+        rec.ext, found.email, found.name, found.active, found.link_roles
+    )
 
 
 def _apply_linked(out: ChangeSet, rec: Staged, found: LinkState, activated: frozenset[str]) -> None:
@@ -326,6 +338,110 @@ def _apply_linked(out: ChangeSet, rec: Staged, found: LinkState, activated: froz
         out.updates.append((uid, rec))
     if found.link_active != rec.active or found.link_roles != rec.roles:
         out.link_updates.append((rec.ext, rec.active, rec.roles))
+
+
+class PagePlanner:
+    """:func:`plan_changes`, page by page while the pull goes on (issue 12 item 8: a full sync's
+    writes overlap its pull instead of following it).
+
+    :meth:`add` takes a page's usable records (in pull order) with what is known of them — the
+    links of their external ids and the users of the emails :meth:`emails_to_look_up` names —
+    and returns the changes of the records it could **settle**: those whose decision no record
+    still to come can change under the duplicate-record rule. The first record of an email
+    settles when it is active and either
+
+    - linked to the user of that email (the established link, active: rules 1 and 2 keep it
+      whatever comes), or
+    - not linked, and no user of the account has that email or that user has no link of this
+      connector (nothing is established: rule 1 and then rule 3, the first in the pull, keep it).
+
+    Every later record of a settled email loses to it: quarantined ``duplicate_email`` (or
+    ``email_taken`` when it is linked to another user and the email was a user's before the run).
+    The other emails — an inactive first record, an established link elsewhere, a linked record
+    whose email changed — wait for :meth:`finish`, which weighs them over the whole pull with
+    :func:`plan_changes` (``seen``: in a full pull, every external id it returned).
+
+    Whatever the pages a pull comes in, the changes are the same, and the same as
+    :func:`plan_changes` over the whole pull; ``gained`` (the role gain, in the order seats are
+    offered) lists the settled records in pull order, then those :meth:`finish` decides.
+
+    Settled changes never deactivate anyone. What was read for a settled email is never asked
+    again, so what was read stays what :func:`plan_changes` would have read before the pull.
+    """
+
+    def __init__(self, activated: frozenset[str]) -> None:
+        self.activated = activated
+        self.linked: dict[str, LinkState] = {}
+        self.known: dict[str, Known] = {}
+        self._asked: set[str] = set()  # emails looked up, found or not
+        self._settled: dict[str, bool] = {}  # email -> whether a user had it before the run
+        self._waiting: dict[str, list[Staged]] = {}  # email -> its records, in pull order
+
+    def emails_to_look_up(
+        self, records: Iterable[Staged], linked: Mapping[str, LinkState]
+    ) -> list[str]:
+        """The emails of ``records`` (with ``linked``: the links of their external ids) whose
+        users :meth:`add` needs: those of records not linked, or linked to a user of another
+        email, and not settled nor looked up before."""
+        out: dict[str, None] = {}
+        for rec in records:
+            email = rec.email
+            if email in self._settled or email in self._asked:
+                continue
+            found = linked.get(rec.ext)
+            if found is None or found.email != email:
+                out[email] = None
+        return list(out)
+
+    def add(
+        self,
+        records: Sequence[Staged],
+        linked: Mapping[str, LinkState],
+        known: Mapping[str, Known],
+        asked: Iterable[str] = (),
+    ) -> ChangeSet:
+        """Take a page: ``linked`` the links of its external ids, ``known`` the users found among
+        ``asked`` (the emails :meth:`emails_to_look_up` named). Returns what it settles."""
+        self.linked.update(linked)
+        self.known.update(known)
+        self._asked.update(asked)
+        out = ChangeSet()
+        activated, settled, waiting = self.activated, self._settled, self._waiting
+        for rec in records:
+            email = rec.email
+            found = linked.get(rec.ext)
+            was_known = settled.get(email)
+            if was_known is not None:  # it loses to the settled record
+                if found is not None and found.email != email and was_known:
+                    _email_taken(out, rec, found)
+                else:
+                    out.quarantined.append(
+                        Quarantined(rec.ext, email, QuarantineReason.DUPLICATE_EMAIL)
+                    )
+                continue
+            group = waiting.get(email)
+            if group is not None:
+                group.append(rec)
+                continue
+            if rec.active:
+                if found is not None and found.email == email:
+                    settled[email] = True
+                    _apply_linked(out, rec, found, activated)
+                    continue
+                user = self.known.get(email)
+                if found is None and (user is None or user.link is None):
+                    settled[email] = user is not None
+                    _adopt(out, rec, user, activated)  # what _weigh decides for it alone
+                    continue
+            waiting[email] = [rec]
+        return out
+
+    def finish(self, seen: set[str] | None) -> ChangeSet:
+        """The changes of the records left waiting, weighed over the whole pull (``seen``: every
+        external id a full pull returned; None for an incremental pull)."""
+        records = [rec for group in self._waiting.values() for rec in group]
+        self._waiting = {}
+        return plan_changes(records, self.linked, self.known, self.activated, seen=seen)
 
 
 def deletion_guard(

@@ -9,12 +9,14 @@
                                      lease renewed between pages; incremental from the cursor less
                                      the adapter's lookback window, full on demand, on the first
                                      run, every ``full_every`` runs. Pages are validated as they
-                                     come (:func:`~seatgate.core.domain.sync.validate_page`) and
-                                     the usable records staged
-    plan                             a read of the links and users the pull names; the diff
-                                     (:func:`~seatgate.core.domain.sync.plan_changes`: the
-                                     duplicate-record rule and the per-product role gain) and the
-                                     deletion guard (:func:`~seatgate.core.domain.sync.deletion_guard`),
+                                     come (:func:`~seatgate.core.domain.sync.validate_page`)
+    plan (page by page)              while the adapter fetches the next page, a read of the links
+                                     and users the page names, and the decisions no later record
+                                     can change (:class:`~seatgate.core.domain.sync.PagePlanner`);
+                                     at the end of the pull, the emails left waiting weighed over
+                                     the whole pull (:func:`~seatgate.core.domain.sync.plan_changes`:
+                                     the duplicate-record rule and the per-product role gain) and
+                                     the deletion guard (:func:`~seatgate.core.domain.sync.deletion_guard`),
                                      which halts before anything is written
     apply (short transactions)       the change set, deactivation from a full pull, auto install,
                                      the ``agent_sync`` gate and the agent directory, each in
@@ -133,9 +135,9 @@ class _DryRun(Exception):
 
 @attrs.define
 class _Pulled:
-    """What the pull staged: the usable records, the quarantined, every id seen."""
+    """What the pull read: how many records usable, the quarantined, every id seen."""
 
-    staged: list[rules.Staged] = attrs.field(factory=list)
+    usable: int = 0
     bad: list[rules.Quarantined] = attrs.field(factory=list)
     seen: set[str] = attrs.field(factory=set)
     newest: dt.datetime | None = None
@@ -153,13 +155,19 @@ PENDING = "pending"
 
 
 class _Reconcile:
-    """One run's reconcile: reads what is known, asks the domain what changes (and whether the
-    deletion guard halts: before anything is written), then has the store write it in batches,
-    each its own short transaction (``tx``). The last transaction — the cursor and the run's
-    record — is the caller's. A dry run passes one transaction for all of it.
+    """One run's reconcile. While the pull goes on, each page's records are looked up (links,
+    users: reads, no write transaction) and handed to the domain's
+    :class:`~seatgate.core.domain.sync.PagePlanner`, which decides at once those no later record
+    can change (issue 12 item 8: that work overlaps the fetch of the next page). At the end of the
+    pull the rest is weighed over the whole pull and the deletion guard decides, before anything
+    is written; then the store writes the change set in batches, each its own short transaction
+    (``tx``). The last transaction — the cursor and the run's record — is the caller's. A dry run
+    passes one transaction for all of its writes.
 
-    A run that dies between batches leaves the cursor where it was: the next run pulls the same
-    records again and re-applying what was applied changes nothing."""
+    Nothing is written while the pull goes on: a pull that fails removes nothing and changes
+    nothing (DESIGN.md "One sync run"). A run that dies between batches leaves the cursor where
+    it was: the next run pulls the same records again and re-applying what was applied changes
+    nothing."""
 
     def __init__(
         self,
@@ -183,42 +191,55 @@ class _Reconcile:
         self.counts = RunCounts(pulled=pulled.read)
         self.users: dict[int, AgentRow] = {}  # every user whose agent row may change
         self.gone: list[int] = []
-        self.gained: dict[str, int] = {}
+        self.gained: dict[str, int] = {}  # in the order seats are offered
         self.newly_seated: list[str] = []
-        self.plan = rules.ChangeSet()
-        self.linked: dict[str, rules.LinkState] = {}
+        self.planner = rules.PagePlanner(self.activated)
+        self.decided: list[rules.ChangeSet] = []  # the pages' settled changes, in pull order
+        self.quarantined: list[rules.Quarantined] = []
+        self.updated: set[int] = set()
+        self.active_before = 0
+        self.has_links = self.has_users = False
+        self.waited = False  # anyone on the waiting list before the run
 
-    def prepare(self) -> None:
-        """Read what is known, decide the change set; raises :class:`_Halted` (nothing
-        written) when the deletion guard says so."""
-        acct_id, product, pulled = self.acct.id, self.product, self.pulled
+    def begin(self) -> None:
+        """Before the pull: what the connector holds. (Its links change only by its own runs,
+        and the lease lets one run at a time.)"""
+        acct_id, product = self.acct.id, self.product
         with self.tx(False) as uow:
             store = uow.sync
-            active_before = store.count_active_linked(acct_id, product)
-            linked = (
-                store.linked(acct_id, product, [r.ext for r in pulled.staged])
-                if store.has_links(acct_id, product)
-                else {}
-            )
-            wanted: list[str] = []
-            if store.has_users(acct_id):
-                wanted = list(
-                    dict.fromkeys(
-                        r.email
-                        for r in pulled.staged
-                        if (f := linked.get(r.ext)) is None or f.email != r.email
-                    )
-                )
-            known = store.known(acct_id, product, wanted)
-            links = store.active_links(acct_id, product) if self.full and active_before else []
-        self.linked = linked
-        self.plan = plan = rules.plan_changes(
-            pulled.staged,
-            linked,
-            known,
-            self.activated,
-            seen=pulled.seen if self.full else None,
-        )
+            self.active_before = store.count_active_linked(acct_id, product)
+            self.has_links = store.has_links(acct_id, product)
+            self.has_users = store.has_users(acct_id)
+            self.waited = store.anyone_waiting(acct_id, product)
+
+    def take(self, records: Sequence[rules.Staged]) -> None:
+        """A page's usable records: look them up and decide what can be decided already."""
+        acct_id, product, planner = self.acct.id, self.product, self.planner
+        linked: dict[str, rules.LinkState] = {}
+        known: dict[str, rules.Known] = {}
+        if records and (self.has_links or self.has_users):
+            with self.tx(False) as uow:
+                store = uow.sync
+                if self.has_links:
+                    linked = store.linked(acct_id, product, [r.ext for r in records])
+                asked = planner.emails_to_look_up(records, linked)
+                if self.has_users and asked:
+                    known = store.known(acct_id, product, asked)
+        else:
+            asked = planner.emails_to_look_up(records, linked)
+        self.decided.append(planner.add(records, linked, known, asked))
+
+    def prepare(self) -> None:
+        """At the end of the pull: weigh what waited over the whole pull; raises
+        :class:`_Halted` (nothing written) when the deletion guard says so."""
+        acct_id, product, pulled = self.acct.id, self.product, self.pulled
+        self.counts.pulled = pulled.read
+        rest = self.planner.finish(pulled.seen if self.full else None)
+        self.decided.append(rest)
+        links: list[tuple[str, int]] = []
+        if self.full and self.active_before:
+            with self.tx(False) as uow:
+                links = uow.sync.active_links(acct_id, product)
         if links:
             seen = pulled.seen
             absent = {uid for ext, uid in links if ext not in seen}
@@ -227,9 +248,9 @@ class _Reconcile:
             self.gone = sorted(absent)
         guard = self.inst.connector
         halt = rules.deletion_guard(
-            removing=len(set(self.gone) | plan.deactivating),
-            active_before=active_before,
-            usable_pulled=len(pulled.staged),
+            removing=len(set(self.gone) | rest.deactivating),
+            active_before=self.active_before,
+            usable_pulled=pulled.usable,
             full=self.full,
             share=guard.guard_share,
             minimum=guard.guard_min,
@@ -239,8 +260,12 @@ class _Reconcile:
             raise _Halted(halt)
 
     def apply(self) -> None:
-        """Write the change set, deactivate, auto install, gate and write the agents."""
-        self._write()
+        """Write what is left of the change set, deactivate, auto install, gate and write the
+        agents."""
+        for plan in self.decided:
+            self._write(plan)
+        self.decided = []
+        self._write_quarantine()
         self._deactivate()
         if self.counts.created + self.counts.updated + self.counts.deactivated >= BATCH:
             # Fresh planner statistics before the steps that read what was just written (a
@@ -266,14 +291,11 @@ class _Reconcile:
         if self.counts.created + self.counts.updated + self.counts.deactivated >= BATCH:
             uow.sync.analyze()
 
-    def _write(self) -> None:
-        acct_id, product, at, plan = self.acct.id, self.product, self.started, self.plan
-        quarantined = [*self.pulled.bad, *plan.quarantined]
-        self.counts.quarantined = len(quarantined)
-        for q in quarantined:
-            self.counts.reasons[q.reason] = self.counts.reasons.get(q.reason, 0) + 1
+    def _write(self, plan: rules.ChangeSet) -> None:
+        """Write one change set in batches of :data:`BATCH` users, a transaction each."""
+        acct_id, product, at = self.acct.id, self.product, self.started
+        self.quarantined += plan.quarantined
         lists: list[Sequence[Any]] = [
-            quarantined,
             plan.unlinks,
             plan.inserts,
             plan.links,
@@ -281,16 +303,15 @@ class _Reconcile:
             plan.link_updates,
         ]
         gained, touched = plan.gained, plan.touched
+        pending = [uid for uid in gained.values() if uid]
         created = 0
-        for start in range(0, max(map(len, lists)), BATCH):
+        for start in range(0, max(*map(len, lists), 1 if pending else 0), BATCH):
             part = slice(start, start + BATCH)
             with self.tx(True) as uow:
                 store = uow.sync
-                store.quarantine(self.run_id, acct_id, product, quarantined[part], at)
                 store.unlink(acct_id, product, plan.unlinks[part])
                 inserts = plan.inserts[part]
                 new_ids = store.insert_users(acct_id, product, inserts, at)
-                pending = [uid for uid in gained.values() if uid] if start == 0 else []
                 for uid, rec in zip(new_ids, inserts, strict=True):
                     touched[uid] = rec
                     if gained.get(rec.email) == 0:
@@ -299,6 +320,7 @@ class _Reconcile:
                 # Users gaining a role wait for their seat from the moment their role is written:
                 # a run that dies before its auto install leaves them for the next one.
                 store.join_waiting(acct_id, product, [(uid, at, PENDING) for uid in pending])
+                pending = []
                 store.link(
                     acct_id,
                     product,
@@ -313,15 +335,29 @@ class _Reconcile:
                     uow.accounts.bump_versions(acct_id)  # cached decisions are stale
             created += len(new_ids)
             self.beat()
-        self.gained = gained
-        updated = {uid for uid, _ in plan.updates}
-        updated.update(
-            self.linked[ext].user_id for ext, _, _ in plan.link_updates if ext in self.linked
-        )
-        self.counts.created = created
-        self.counts.updated = len(updated)
+        self.gained.update(gained)
+        linked = self.planner.linked
+        self.updated.update(uid for uid, _ in plan.updates)
+        self.updated.update(linked[ext].user_id for ext, _, _ in plan.link_updates if ext in linked)
+        self.counts.created += created
+        self.counts.updated = len(self.updated)
+        users = self.users
         for uid, rec in touched.items():
-            self.users[uid] = AgentRow(rec.email, rec.name, rec.ext, rec.active)
+            users[uid] = AgentRow(rec.email, rec.name, rec.ext, rec.active)
+
+    def _write_quarantine(self) -> None:
+        """The records set aside, with their reasons (the pull's and the plan's)."""
+        acct_id, product, at = self.acct.id, self.product, self.started
+        quarantined = [*self.pulled.bad, *self.quarantined]
+        self.counts.quarantined = len(quarantined)
+        for q in quarantined:
+            self.counts.reasons[q.reason] = self.counts.reasons.get(q.reason, 0) + 1
+        for start in range(0, len(quarantined), BATCH):
+            with self.tx(True) as uow:
+                uow.sync.quarantine(
+                    self.run_id, acct_id, product, quarantined[start : start + BATCH], at
+                )
+            self.beat()
 
     def _deactivate(self) -> None:
         """A full pull is the only basis for deactivation: active users of this connector none of
@@ -354,8 +390,15 @@ class _Reconcile:
         waiting_ids: set[int] = set()
         dropped: list[int] = []
         since: dict[str, dt.datetime] = {}
-        with self.tx(False) as uow:
-            waiting = uow.sync.waiting(acct_id, product)
+        # The waiting list holds those who waited before the run and those this run wrote as
+        # gaining; when nobody waited before (a first sync), there is nothing to read back. (Only
+        # the connector's runs join and leave it, one at a time.)
+        waiting: list[tuple[int, str, bool, tuple[str, ...], dt.datetime]] = []
+        if self.waited:
+            with self.tx(False) as uow:
+                waiting = uow.sync.waiting(acct_id, product)
+        else:
+            waiting_ids.update(uid for uid in self.gained.values() if uid)
         gaining = set(self.gained.values())
         for uid, email, active, roles, waited_since in waiting:
             waiting_ids.add(uid)
@@ -642,24 +685,26 @@ class SyncService:
         )
         outcome, message = "succeeded", ""
         pulled = _Pulled()
-        run: _Reconcile | None = None
+        run = _Reconcile(
+            ports,
+            lambda write: ports.db.write() if write else ports.db.read(),
+            acct,
+            inst,
+            pulled,
+            run_id=run_id or 0,
+            full=is_full,
+            force=force,
+            started=started,
+            beat=self._beater(run_id) if run_id is not None else lambda: None,
+        )
         try:
-            self._pull(
-                hooks,
-                product,
-                settings,
-                since,
-                ctx,
-                pulled,
-                run_id,
-                on_page,
-                frozenset(inst.connector.activated_roles),
-            )
+            run.begin()
+            self._pull(hooks, product, settings, since, ctx, run, on_page)
             if run_id is not None:
                 self._heartbeat(run_id)
             if dry_run:
                 with ports.db.write() as uow:
-                    rid = uow.sync.start_run(  # its row goes with the rollback
+                    run.run_id = uow.sync.start_run(  # its row goes with the rollback
                         acct.id,
                         product,
                         started=started,
@@ -669,35 +714,12 @@ class SyncService:
                         lease_until=self._lease_until(started),
                     )
                     one = contextlib.nullcontext(uow)
-                    run = _Reconcile(
-                        ports,
-                        lambda write: one,
-                        acct,
-                        inst,
-                        pulled,
-                        run_id=rid,
-                        full=is_full,
-                        force=force,
-                        started=started,
-                    )
+                    run.tx = lambda write: one
                     run.prepare()
                     run.apply()
                     run.finish(uow, cursor)
                     raise _DryRun()
             assert run_id is not None
-            beat = self._beater(run_id)
-            run = _Reconcile(
-                ports,
-                lambda write: ports.db.write() if write else ports.db.read(),
-                acct,
-                inst,
-                pulled,
-                run_id=run_id,
-                full=is_full,
-                force=force,
-                started=started,
-                beat=beat,
-            )
             run.prepare()
             run.apply()
             if run.counts.waiting:
@@ -729,16 +751,23 @@ class SyncService:
             outcome = "failed"
             message = _message(exc, lambda text: ports.adapters.scrub(text, settings))
             logger.error("sync of %s for %s failed: %s", product, account, message)
-        if outcome == "succeeded" and run is not None:
+        if outcome == "succeeded":
             counts = run.counts
         else:
-            # Halted or failed before the first write, or a dry run: nothing of the run was
-            # written; say what was pulled and why it stopped. (A run that failed between two
-            # batches of its reconcile leaves the cursor where it was: the next run re-applies.)
+            # Halted (before anything was written) or failed: say what was pulled, what was
+            # written before it stopped, and why. (A run that failed mid-way leaves the cursor
+            # where it was: the next run pulls the same records and re-applies, changing nothing
+            # already applied.)
             reasons: dict[str, int] = {}
             for q in pulled.bad:
                 reasons[q.reason] = reasons.get(q.reason, 0) + 1
-            counts = RunCounts(pulled=pulled.read, quarantined=len(pulled.bad), reasons=reasons)
+            counts = RunCounts(
+                pulled=pulled.read,
+                created=run.counts.created,
+                updated=run.counts.updated,
+                quarantined=len(pulled.bad),
+                reasons=reasons,
+            )
             message = "; ".join(filter(None, [message, note]))
         seconds = time.perf_counter() - t0
         if outcome != "succeeded" and run_id is not None:
@@ -807,31 +836,26 @@ class SyncService:
         settings: Any,
         since: dt.datetime | None,
         ctx: RequestStats,
-        pulled: _Pulled,
-        run_id: int | None,
+        run: _Reconcile,
         on_page: Callable[[int], None] | None,
-        activated: frozenset[str],
     ) -> None:
-        """Pull every page and validate it as it comes, outside any write transaction; renew
-        the run's lease between pages."""
-        # The lease is renewed by the injectable clock, as it is judged: a test clock that moves
-        # renews it, a clock stopped at --as-of never lets it expire.
-        beat = self.ports.now()
-        every = dt.timedelta(seconds=self.lease_seconds / 3)
-        for page in hooks.pull_users(product, settings, since, ctx, activated_roles=activated):
+        """Pull every page outside any write transaction, validate it as it comes and hand its
+        usable records to the reconcile; renew the run's lease between pages."""
+        pulled = run.pulled
+        for page in hooks.pull_users(product, settings, since, ctx, activated_roles=run.activated):
             valid, bad, newest, read_ = rules.validate_page(page.users, pulled.seen)
-            pulled.staged.extend(valid)
+            pulled.usable += len(valid)
             pulled.bad.extend(bad)
             pulled.read += read_
             if newest is not None and (pulled.newest is None or newest > pulled.newest):
                 pulled.newest = newest
-            # An adapter's read-ahead thread (core.readahead) needs the GIL after each socket
-            # read of the next page; give it a turn between pages.
-            time.sleep(0)
             if on_page is not None:
                 on_page(pulled.read)
-            if run_id is not None and self.ports.now() - beat >= every:
-                beat = self._heartbeat(run_id)
+            run.beat()
+            run.take(valid)
+            # An adapter's read-ahead thread (core.plugins.readahead) needs the GIL after each
+            # socket read of the next page; give it a turn between pages.
+            time.sleep(0)
 
     def _beater(self, run_id: int) -> Callable[[], None]:
         """A heartbeat to call between the reconcile's transactions: renews the lease when a

@@ -199,6 +199,10 @@ class SyncStore(Protocol):
         ...
 
     # -- auto install ------------------------------------------------------------------------------
+    def anyone_waiting(self, account_id: int, product: str) -> bool:
+        """Whether the connector's waiting list holds anyone."""
+        ...
+
     def waiting(
         self, account_id: int, product: str
     ) -> list[tuple[int, str, bool, tuple[str, ...], dt.datetime]]:

@@ -611,6 +611,17 @@ class SqlSyncStore:
             )
 
     # -- auto install ------------------------------------------------------------------------------
+    def anyone_waiting(self, account_id: int, product: str) -> bool:
+        w = auto_install_waiting
+        return (
+            self.conn.execute(
+                sa.select(w.c.user_id)
+                .where(w.c.account_id == account_id, w.c.product == product)
+                .limit(1)
+            ).first()
+            is not None
+        )
+
     def waiting(
         self, account_id: int, product: str
     ) -> list[tuple[int, str, bool, tuple[str, ...], dt.datetime]]:

@@ -1,0 +1,156 @@
+"""The reconcile decided page by page (``PagePlanner``, issue 12 item 8) against the rule over the
+whole pull (``plan_changes``, issue 12 item 1): whatever the pages a pull comes in, the changes are
+the same, and the same as deciding the whole pull at once."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from seatgate.core.domain.sync import (
+    ChangeSet,
+    Known,
+    LinkState,
+    PagePlanner,
+    Staged,
+    plan_changes,
+)
+
+AGENT = frozenset({"Agent"})
+EMAILS = ("a@x.example", "b@x.example", "c@x.example", "d@x.example")
+EXTS = tuple(f"r{n}" for n in range(8))
+
+
+@st.composite
+def worlds(draw: Any) -> tuple[dict[str, LinkState], dict[str, Known], list[Staged], bool]:
+    """What the account holds before the pull (users, each with at most one link of this
+    connector, as the rule keeps it) and a pull of distinct external ids."""
+    linked: dict[str, LinkState] = {}
+    known: dict[str, Known] = {}
+    free = list(EXTS)
+    for uid, email in enumerate(EMAILS, start=1):
+        if not draw(st.booleans()):
+            continue
+        active = draw(st.booleans())
+        link = None
+        if draw(st.booleans()):
+            ext = draw(st.sampled_from(free))
+            free.remove(ext)
+            link = (ext, draw(st.booleans()), tuple(draw(st.sets(st.sampled_from(["Agent"])))))
+            linked[ext] = LinkState(uid, email, "Old", active, link[1], link[2])
+        known[email] = Known(uid, "Old", active, link)
+    exts = draw(st.lists(st.sampled_from(EXTS), unique=True, max_size=len(EXTS)))
+    records = [
+        Staged(
+            ext,
+            draw(st.sampled_from(EMAILS)),
+            draw(st.sampled_from(["Old", "New"])),
+            draw(st.booleans()),
+            tuple(sorted(draw(st.sets(st.sampled_from(["Agent", "Other"]))))),
+        )
+        for ext in exts
+    ]
+    return linked, known, records, draw(st.booleans())
+
+
+def by_pages(
+    pages: Sequence[Sequence[Staged]],
+    linked: Mapping[str, LinkState],
+    known: Mapping[str, Known],
+    seen: set[str] | None,
+) -> list[ChangeSet]:
+    """What the sync service does: per page, the links of its ids and the users of the emails
+    the planner asks for, as they were before the pull."""
+    planner = PagePlanner(AGENT)
+    out = []
+    for page in pages:
+        links = {r.ext: linked[r.ext] for r in page if r.ext in linked}
+        asked = planner.emails_to_look_up(page, links)
+        users = {e: known[e] for e in asked if e in known}
+        out.append(planner.add(page, links, users, asked))
+    out.append(planner.finish(seen))
+    return out
+
+
+def merged(sets: Sequence[ChangeSet]) -> dict[str, Any]:
+    """Every change of ``sets``, with the orders that matter (seats are offered in ``gained``
+    order; users are inserted in ``inserts`` order)."""
+    out: dict[str, Any] = {
+        "inserts": [],
+        "links": set(),
+        "unlinks": set(),
+        "updates": set(),
+        "link_updates": set(),
+        "quarantined": set(),
+        "gained": [],
+        "touched": {},
+        "deactivating": set(),
+    }
+    for cs in sets:
+        out["inserts"] += cs.inserts
+        out["links"] |= set(cs.links)
+        out["unlinks"] |= set(cs.unlinks)
+        out["updates"] |= set(cs.updates)
+        out["link_updates"] |= set(cs.link_updates)
+        out["quarantined"] |= set(cs.quarantined)
+        out["gained"] += list(cs.gained.items())
+        out["touched"].update(cs.touched)
+        out["deactivating"] |= cs.deactivating
+    return out
+
+
+def unordered(changes: dict[str, Any]) -> dict[str, Any]:
+    return {**changes, "inserts": set(changes["inserts"]), "gained": set(changes["gained"])}
+
+
+@settings(max_examples=400, deadline=None)
+@given(worlds(), st.lists(st.integers(0, len(EXTS)), max_size=4))
+def test_any_page_split_gives_the_whole_pulls_changes(
+    world: tuple[dict[str, LinkState], dict[str, Known], list[Staged], bool], cuts: list[int]
+) -> None:
+    linked, known, records, full = world
+    seen = {r.ext for r in records} if full else None
+    bounds = [0, *sorted(c for c in cuts if c <= len(records)), len(records)]
+    pages = [records[a:b] for a, b in itertools.pairwise(bounds)]
+    split = merged(by_pages(pages, linked, known, seen))
+    one_page = merged(by_pages([records], linked, known, seen))
+    assert split == one_page  # the same, in the same order, whatever the pages
+    wanted = {r.email for r in records if r.ext not in linked or linked[r.ext].email != r.email}
+    whole = plan_changes(
+        records,
+        {r.ext: linked[r.ext] for r in records if r.ext in linked},
+        {e: k for e, k in known.items() if e in wanted},
+        AGENT,
+        seen=seen,
+    )
+    assert unordered(split) == unordered(merged([whole]))
+
+
+def test_a_settled_record_wins_over_the_twins_of_later_pages() -> None:
+    """An active record linked to its user settles on its page; a later active twin (new) is
+    quarantined, as the whole-pull rule says, and nothing is left for the end."""
+    sophie = LinkState(7, "s@x.example", "Sophie", True, True, ("Agent",))
+    planner = PagePlanner(AGENT)
+    page = [Staged("r1", "s@x.example", "Sophie", True, ("Agent",))]
+    first = planner.add(page, {"r1": sophie}, {})
+    assert first.touched == {7: Staged("r1", "s@x.example", "Sophie", True, ("Agent",))}
+    later = planner.add([Staged("r2", "s@x.example", "Sophie", True, ())], {}, {})
+    assert [(q.ext, q.reason) for q in later.quarantined] == [("r2", "duplicate_email")]
+    assert planner.finish(None) == ChangeSet()
+
+
+def test_an_inactive_first_record_waits_for_the_whole_pull() -> None:
+    planner = PagePlanner(AGENT)
+    asked = planner.emails_to_look_up([Staged("r1", "s@x.example", "S", False, ())], {})
+    assert asked == ["s@x.example"]
+    assert planner.add([Staged("r1", "s@x.example", "S", False, ())], {}, {}, asked) == ChangeSet()
+    page = [Staged("r2", "s@x.example", "S", True, ("Agent",))]
+    assert planner.emails_to_look_up(page, {}) == []  # looked up already
+    assert planner.add(page, {}, {}) == ChangeSet()  # its email waits with the first record
+    rest = planner.finish({"r1", "r2"})
+    assert [r.ext for r in rest.inserts] == ["r2"] and rest.gained == {"s@x.example": 0}
+    assert [(q.ext, q.reason) for q in rest.quarantined] == [("r1", "duplicate_email")]
