@@ -404,6 +404,7 @@ class SqlSyncStore:
             **(
                 {
                     "conflict": ("account_id", "email"),
+                    "update": (),  # DO NOTHING: a user there already stays as it is
                     "returning": ("email", "id"),
                     "fixed": ("account_id", "created_at", "updated_at"),
                 }
