@@ -3,8 +3,10 @@ leases, cursors, links and their records' state, quarantine, the auto-install wa
 agent directory.
 
 A run writes a row per pulled user, so the hot paths go through :mod:`..bulk` (statements sent
-straight to the driver); known external ids are looked up with ``= ANY(array)`` on PostgreSQL (one
-parameter, a plan that does not depend on the list's length) and chunked ``IN`` lists on SQLite.
+straight to the driver). Rows are looked up, updated and deleted by key with ``= ANY(array)`` on
+PostgreSQL (one parameter, a plan that does not depend on the list's length) and chunked ``IN``
+lists on SQLite; on PostgreSQL a batch's inserts and updates are one statement per table over
+array parameters (``unnest``), a round trip each whatever the batch holds (issue 12 item 9).
 """
 
 from __future__ import annotations
@@ -386,56 +388,24 @@ class SqlSyncStore:
     ) -> dict[str, int]:
         """The id of every email of ``records``: its user's, inserted now unless the account
         already has one (the first record of an email gives the new user its name and state)."""
-        bulk = self._bulk_of(
-            "users",
-            integration_users,
-            ("account_id", "email", "name", "active", "roles", "created_at", "updated_at")
-            if self.pg
-            else (
-                "id",
-                "account_id",
-                "email",
-                "name",
-                "active",
-                "roles",
-                "created_at",
-                "updated_at",
-            ),
-            **(
-                {
-                    "conflict": ("account_id", "email"),
-                    "update": (),  # DO NOTHING: a user there already stays as it is
-                    "returning": ("email", "id"),
-                    "fixed": ("account_id", "created_at", "updated_at"),
-                }
-                if self.pg
-                else {}
-            ),
-        )
-        at_value = bulk.value("created_at", at)
-        values: list[Any] = []
-        add = values.extend
         if self.pg:
-            # One INSERT ... ON CONFLICT DO NOTHING RETURNING: the emails it skipped (there
-            # already, or inserted meanwhile by a concurrent run under READ COMMITTED) are read
-            # back after, usually none; no lookup before it (issue 12 item 9).
-            for r in records:
-                add(
-                    (account_id, r.email, r.name, r.active, bulk.roles(r.roles), at_value, at_value)
-                )
-            taken: dict[str, int] = dict(bulk.run(values))
-            late = [r.email for r in records if r.email not in taken]
-            if late:
-                taken.update(self._ids_by_email(account_id, late))
-            return taken
+            return self._insert_new_users_pg(account_id, records, at)
         # SQLite: the run holds the write lock (BEGIN IMMEDIATE), so what is there now stays
         # there, and the run hands out ids itself, skipping RETURNING, the costliest part of a
         # bulk insert.
+        bulk = self._bulk_of(
+            "users",
+            integration_users,
+            ("id", "account_id", "email", "name", "active", "roles", "created_at", "updated_at"),
+        )
         taken = self._ids_by_email(account_id, [r.email for r in records])
         if self._next_id is None:
             iu = integration_users
             self._next_id = int(self.conn.execute(sa.select(sa.func.max(iu.c.id))).scalar() or 0)
         uid = self._next_id
+        at_value = bulk.value("created_at", at)
+        values: list[Any] = []
+        add = values.extend
         for r in records:
             if r.email in taken:
                 continue
@@ -455,6 +425,32 @@ class SqlSyncStore:
             )
         self._next_id = uid
         bulk.run(values)
+        return taken
+
+    def _insert_new_users_pg(
+        self, account_id: int, records: Sequence[Staged], at: dt.datetime
+    ) -> dict[str, int]:
+        # One INSERT ... ON CONFLICT DO NOTHING RETURNING and no lookup before it (issue 12 item
+        # 9): the emails it skipped (there already, or inserted meanwhile by a concurrent run
+        # under READ COMMITTED) are read back after, usually none.
+        bulk = self._bulk_of(
+            "users",
+            integration_users,
+            ("account_id", "email", "name", "active", "roles", "created_at", "updated_at"),
+            conflict=("account_id", "email"),
+            update=(),  # DO NOTHING: a user there already stays as it is
+            returning=("email", "id"),
+            fixed=("account_id", "created_at", "updated_at"),
+        )
+        at_value = bulk.value("created_at", at)
+        values: list[Any] = []
+        add = values.extend
+        for r in records:
+            add((account_id, r.email, r.name, r.active, bulk.roles(r.roles), at_value, at_value))
+        taken: dict[str, int] = dict(bulk.run(values))
+        late = [r.email for r in records if r.email not in taken]
+        if late:
+            taken.update(self._ids_by_email(account_id, late))
         return taken
 
     def _ids_by_email(self, account_id: int, emails: Sequence[str]) -> dict[str, int]:
