@@ -1,6 +1,6 @@
 """Issue 5's benchmark: for each CRM adapter, a full sync of N users from its sandbox into SQLite
-next to the raw pull of the same users with the bare client library, then an incremental sync
-after 1% of the users changed.
+(or the databases ``--db`` names) next to the raw pull of the same users with the bare client
+library, then an incremental sync after 1% of the users changed, then a full resync.
 
     .venv/bin/python bench/adapter_sync.py --users 100000 --runs 3 [--only salesforce]
 
@@ -300,7 +300,7 @@ def _bench(
         f"(minimum {r0['minimum']}) + {r0['raw_logins']} login"
     )
     print(
-        f"  full sync into SQLite:   {med('sync_seconds'):6.2f} s  "
+        f"  full sync:               {med('sync_seconds'):6.2f} s  "
         f"{args_users / med('sync_seconds'):9,.0f} users/s  requests {r0['sync_requests']} "
         f"(minimum {r0['minimum']}) + {r0['sync_logins']} login  outcome {r0['sync_outcome']}  "
         f"seated {r0['seated']:,}  "

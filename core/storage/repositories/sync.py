@@ -3,8 +3,10 @@ leases, cursors, links and their records' state, quarantine, the auto-install wa
 agent directory.
 
 A run writes a row per pulled user, so the hot paths go through :mod:`..bulk` (statements sent
-straight to the driver); known external ids are looked up with ``= ANY(array)`` on PostgreSQL (one
-parameter, a plan that does not depend on the list's length) and chunked ``IN`` lists on SQLite.
+straight to the driver). Rows are looked up, updated and deleted by key with ``= ANY(array)`` on
+PostgreSQL (one parameter, a plan that does not depend on the list's length) and chunked ``IN``
+lists on SQLite; on PostgreSQL a batch's inserts and updates are one statement per table over
+array parameters (``unnest``), a round trip each whatever the batch holds (issue 12 item 9).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ...domain.sync import Known, LinkState, Quarantined, Staged
 from ...services.ports.sync import AgentRow, CursorState, RunCounts, RunLease
-from ..bulk import CHUNK, BulkInsert, chunks, mark, rows, select_in
+from ..bulk import CHUNK, BulkInsert, bind, chunks, mark, rows, select_in, unnest
 from ..tables import (
     agent_directory,
     auto_install_waiting,
@@ -65,6 +67,7 @@ class SqlSyncStore:
         self.pg = conn.dialect.name == "postgresql"
         self._next_id: int | None = None
         self._roles_text: dict[Any, tuple[str, ...]] = {}
+        self._roles_json: dict[tuple[str, ...], Any] = {}
         self._bulk: dict[str, BulkInsert] = {}
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -84,9 +87,31 @@ class SqlSyncStore:
             return
         if self.pg:
             for chunk in chunks(values, 50_000):
-                yield from rows(self.conn, f"{sql} = ANY(%s)", (*params, list(chunk)))
+                yield from rows(self.conn, f"{sql} = ANY(%b)", (*params, list(chunk)))
             return
         yield from select_in(self.conn, f"{sql} IN", params, values, CHUNK)
+
+    def _execute_many(self, sql: str, params: Sequence[Any], values: Sequence[Any]) -> None:
+        """Run ``sql`` (an UPDATE or DELETE ending in ``... <column>``) for every value, as
+        :meth:`_select_many` reads."""
+        if not values:
+            return
+        if self.pg:
+            for chunk in chunks(values, 50_000):
+                self.conn.exec_driver_sql(f"{sql} = ANY(%b)", (*params, list(chunk)))
+            return
+        m = mark(self.conn)
+        for chunk in chunks(values):
+            self.conn.exec_driver_sql(
+                f"{sql} IN ({', '.join([m] * len(chunk))})", (*params, *chunk)
+            )
+
+    def _roles_value(self, roles: tuple[str, ...]) -> Any:
+        """A role list as the driver receives it for a ``roles`` column, converted once per set."""
+        out = self._roles_json.get(roles)
+        if out is None:
+            out = self._roles_json[roles] = bind(self.conn, external_ids.c.roles, list(roles))
+        return out
 
     def _bulk_of(self, key: str, table: sa.Table, columns: Sequence[str], **kw: Any) -> BulkInsert:
         bulk = self._bulk.get(key)
@@ -346,80 +371,10 @@ class SqlSyncStore:
     ) -> list[int]:
         if not records:
             return []
-        conn, iu = self.conn, integration_users
         # Another connector of the account (another worker, another process) may have created
         # some of these emails since the run read what is known: link to those users instead of
         # failing on the account's unique email (the fleet syncs an account's CRMs at once).
-        taken = self._ids_by_email(account_id, [r.email for r in records])
-        fresh = [r for r in records if r.email not in taken]
-        new_ids: list[int] = []
-        if not fresh:
-            pass
-        elif not self.pg:
-            # The run holds SQLite's write lock (BEGIN IMMEDIATE), so it can hand out ids itself
-            # and skip RETURNING, the costliest part of a bulk insert.
-            if self._next_id is None:
-                self._next_id = int(conn.execute(sa.select(sa.func.max(iu.c.id))).scalar() or 0)
-            new_ids = list(range(self._next_id + 1, self._next_id + 1 + len(fresh)))
-            self._next_id += len(fresh)
-            bulk = self._bulk_of(
-                "users",
-                iu,
-                (
-                    "id",
-                    "account_id",
-                    "email",
-                    "name",
-                    "active",
-                    "roles",
-                    "created_at",
-                    "updated_at",
-                ),
-            )
-            at_value = bulk.value("created_at", at)
-            values: list[Any] = []
-            add = values.extend
-            for uid, r in zip(new_ids, fresh, strict=True):
-                add(
-                    (
-                        uid,
-                        account_id,
-                        r.email,
-                        r.name,
-                        r.active,
-                        bulk.roles(r.roles),
-                        at_value,
-                        at_value,
-                    )
-                )
-            bulk.run(values)
-        else:
-            # READ COMMITTED: a concurrent insert of the same email can still land between the
-            # read above and this insert; it is skipped here and read back below.
-            created = conn.execute(
-                postgresql.insert(iu)
-                .on_conflict_do_nothing(index_elements=[iu.c.account_id, iu.c.email])
-                .returning(iu.c.id, iu.c.email, sort_by_parameter_order=True),
-                [
-                    {
-                        "account_id": account_id,
-                        "email": r.email,
-                        "name": r.name,
-                        "active": r.active,
-                        "roles": list(r.roles),
-                        "created_at": at,
-                        "updated_at": at,
-                    }
-                    for r in fresh
-                ],
-            )
-            made = {email: uid for uid, email in created}
-            late = [r.email for r in fresh if r.email not in made]
-            if late:
-                made.update(self._ids_by_email(account_id, late))
-            taken.update(made)
-        if not self.pg:
-            taken.update(zip((r.email for r in fresh), new_ids, strict=True))
+        taken = self._insert_new_users(account_id, records, at)
         ids = [taken[r.email] for r in records]
         self.link(
             account_id,
@@ -428,20 +383,87 @@ class SqlSyncStore:
         )
         return ids
 
-    def _ids_by_email(self, account_id: int, emails: Sequence[str]) -> dict[str, int]:
-        """The ids of the account's users among ``emails``."""
-        iu = integration_users
-        found: dict[str, int] = {}
-        for chunk in chunks(list(emails)):
-            found.update(
-                (email, uid)
-                for email, uid in self.conn.execute(
-                    sa.select(iu.c.email, iu.c.id).where(
-                        iu.c.account_id == account_id, iu.c.email.in_(chunk)
-                    )
+    def _insert_new_users(
+        self, account_id: int, records: Sequence[Staged], at: dt.datetime
+    ) -> dict[str, int]:
+        """The id of every email of ``records``: its user's, inserted now unless the account
+        already has one (the first record of an email gives the new user its name and state)."""
+        if self.pg:
+            return self._insert_new_users_pg(account_id, records, at)
+        # SQLite: the run holds the write lock (BEGIN IMMEDIATE), so what is there now stays
+        # there, and the run hands out ids itself, skipping RETURNING, the costliest part of a
+        # bulk insert.
+        bulk = self._bulk_of(
+            "users",
+            integration_users,
+            ("id", "account_id", "email", "name", "active", "roles", "created_at", "updated_at"),
+        )
+        taken = self._ids_by_email(account_id, [r.email for r in records])
+        if self._next_id is None:
+            iu = integration_users
+            self._next_id = int(self.conn.execute(sa.select(sa.func.max(iu.c.id))).scalar() or 0)
+        uid = self._next_id
+        at_value = bulk.value("created_at", at)
+        values: list[Any] = []
+        add = values.extend
+        for r in records:
+            if r.email in taken:
+                continue
+            uid += 1
+            taken[r.email] = uid
+            add(
+                (
+                    uid,
+                    account_id,
+                    r.email,
+                    r.name,
+                    r.active,
+                    bulk.roles(r.roles),
+                    at_value,
+                    at_value,
                 )
             )
-        return found
+        self._next_id = uid
+        bulk.run(values)
+        return taken
+
+    def _insert_new_users_pg(
+        self, account_id: int, records: Sequence[Staged], at: dt.datetime
+    ) -> dict[str, int]:
+        # One INSERT ... ON CONFLICT DO NOTHING RETURNING and no lookup before it (issue 12 item
+        # 9): the emails it skipped (there already, or inserted meanwhile by a concurrent run
+        # under READ COMMITTED) are read back after, usually none.
+        bulk = self._bulk_of(
+            "users",
+            integration_users,
+            ("account_id", "email", "name", "active", "roles", "created_at", "updated_at"),
+            conflict=("account_id", "email"),
+            update=(),  # DO NOTHING: a user there already stays as it is
+            returning=("email", "id"),
+            fixed=("account_id", "created_at", "updated_at"),
+        )
+        at_value = bulk.value("created_at", at)
+        values: list[Any] = []
+        add = values.extend
+        for r in records:
+            add((account_id, r.email, r.name, r.active, bulk.roles(r.roles), at_value, at_value))
+        taken: dict[str, int] = dict(bulk.run(values))
+        late = [r.email for r in records if r.email not in taken]
+        if late:
+            taken.update(self._ids_by_email(account_id, late))
+        return taken
+
+    def _ids_by_email(self, account_id: int, emails: Sequence[str]) -> dict[str, int]:
+        """The ids of the account's users among ``emails``."""
+        m = mark(self.conn)
+        return {
+            email: uid
+            for email, uid in self._select_many(
+                f"SELECT email, id FROM integration_users WHERE account_id = {m} AND email",
+                (account_id,),
+                emails,
+            )
+        }
 
     def link(
         self, account_id: int, product: str, links: Sequence[tuple[str, int, bool, Any]]
@@ -452,6 +474,7 @@ class SqlSyncStore:
             "links",
             external_ids,
             ("account_id", "product", "external_id", "user_id", "active", "roles"),
+            fixed=("account_id", "product"),
         )
         values: list[Any] = []
         add = values.extend
@@ -460,19 +483,37 @@ class SqlSyncStore:
         bulk.run(values)
 
     def unlink(self, account_id: int, product: str, exts: Sequence[str]) -> None:
-        for chunk in chunks(list(exts)):
-            self.conn.execute(
-                external_ids.delete().where(
-                    external_ids.c.account_id == account_id,
-                    external_ids.c.product == product,
-                    external_ids.c.external_id.in_(chunk),
-                )
-            )
+        m = mark(self.conn)
+        self._execute_many(
+            f"DELETE FROM external_ids WHERE account_id = {m} AND product = {m} AND external_id",
+            (account_id, product),
+            exts,
+        )
 
     def update_users(self, updates: Sequence[tuple[int, Staged]], at: dt.datetime) -> None:
         if not updates:
             return
         iu = integration_users
+        if self.pg:
+            # One UPDATE ... FROM unnest(arrays) per batch (see ..bulk); a user given twice
+            # takes its last values, as one statement per row would leave it.
+            last = dict(updates)
+            roles = self._roles_value
+            self.conn.exec_driver_sql(
+                "UPDATE integration_users AS t SET email = v.email, name = v.name, "
+                "active = v.active, roles = v.roles, updated_at = %s "
+                f"FROM {unnest(self.conn, iu, ('id', 'email', 'name', 'active', 'roles'))} "
+                "WHERE t.id = v.id",
+                (
+                    bind(self.conn, iu.c.updated_at, at),
+                    list(last),
+                    [r.email for r in last.values()],
+                    [r.name for r in last.values()],
+                    [r.active for r in last.values()],
+                    [roles(r.roles) for r in last.values()],
+                ),
+            )
+            return
         self.conn.execute(
             iu.update()
             .where(iu.c.id == sa.bindparam("b_id"))
@@ -505,6 +546,22 @@ class SqlSyncStore:
         if not updates:
             return
         x = external_ids
+        if self.pg:
+            last = {ext: (active, roles) for ext, active, roles in updates}
+            roles_value = self._roles_value
+            self.conn.exec_driver_sql(
+                "UPDATE external_ids AS t SET active = v.active, roles = v.roles "
+                f"FROM {unnest(self.conn, x, ('external_id', 'active', 'roles'))} "
+                "WHERE t.account_id = %s AND t.product = %s AND t.external_id = v.external_id",
+                (
+                    list(last),
+                    [active for active, _ in last.values()],
+                    [roles_value(roles) for _, roles in last.values()],
+                    account_id,
+                    product,
+                ),
+            )
+            return
         self.conn.execute(
             x.update()
             .where(
@@ -583,23 +640,18 @@ class SqlSyncStore:
         exclusive: Sequence[int],
         at: dt.datetime,
     ) -> None:
-        conn = self.conn
-        for chunk in chunks(list(exclusive)):
-            conn.execute(
-                integration_users.update()
-                .where(integration_users.c.id.in_(chunk))
-                .values(active=False, updated_at=at)
-            )
-        for chunk in chunks(list(gone)):
-            conn.execute(
-                external_ids.update()
-                .where(
-                    external_ids.c.account_id == account_id,
-                    external_ids.c.product == product,
-                    external_ids.c.user_id.in_(chunk),
-                )
-                .values(active=False)
-            )
+        m = mark(self.conn)
+        self._execute_many(
+            f"UPDATE integration_users SET active = {m}, updated_at = {m} WHERE id",
+            (False, bind(self.conn, integration_users.c.updated_at, at)),
+            exclusive,
+        )
+        self._execute_many(
+            f"UPDATE external_ids SET active = {m} "
+            f"WHERE account_id = {m} AND product = {m} AND user_id",
+            (False, account_id, product),
+            gone,
+        )
         self.leave_waiting(account_id, product, gone)
 
     def analyze(self) -> None:
@@ -650,14 +702,13 @@ class SqlSyncStore:
         return out
 
     def leave_waiting(self, account_id: int, product: str, user_ids: Sequence[int]) -> None:
-        for chunk in chunks(list(user_ids)):
-            self.conn.execute(
-                auto_install_waiting.delete().where(
-                    auto_install_waiting.c.account_id == account_id,
-                    auto_install_waiting.c.product == product,
-                    auto_install_waiting.c.user_id.in_(chunk),
-                )
-            )
+        m = mark(self.conn)
+        self._execute_many(
+            f"DELETE FROM auto_install_waiting WHERE account_id = {m} AND product = {m} "
+            "AND user_id",
+            (account_id, product),
+            user_ids,
+        )
 
     def join_waiting(
         self,
@@ -674,6 +725,7 @@ class SqlSyncStore:
             ("account_id", "product", "user_id", "since", "reason"),
             conflict=("account_id", "product", "user_id"),
             update=("reason",),
+            fixed=("account_id", "product", "since"),
         )
         since_of: dict[dt.datetime, Any] = {}
         values: list[Any] = []
@@ -769,6 +821,7 @@ class SqlSyncStore:
                 "run_id",
             ),
             conflict=("account_id", "product", "user_id"),
+            fixed=("account_id", "product", "updated_at", "run_id"),
         )
         at_value = bulk.value("updated_at", at)
         values: list[Any] = []
