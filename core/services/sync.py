@@ -271,7 +271,7 @@ class _Reconcile:
             # Fresh planner statistics before the steps that read what was just written (a
             # first sync bulk-loads tables the planner still believes empty).
             with self.tx(True) as uow:
-                uow.sync.analyze()
+                uow.sync.analyze(users=True, agents=False)
         self._auto_install()
         self._gate_and_write_agents()
 
@@ -289,7 +289,8 @@ class _Reconcile:
             at,
         )
         if self.counts.created + self.counts.updated + self.counts.deactivated >= BATCH:
-            uow.sync.analyze()
+            # The users and links were analyzed in apply; the seats and agents written since not.
+            uow.sync.analyze(users=False, agents=True)
 
     def _write(self, plan: rules.ChangeSet) -> None:
         """Write one change set in batches of :data:`BATCH` users, a transaction each."""

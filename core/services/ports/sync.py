@@ -194,8 +194,9 @@ class SyncStore(Protocol):
         ``exclusive`` users (no other connector vouches for them) go inactive."""
         ...
 
-    def analyze(self) -> None:
-        """Fresh planner statistics after bulk writes (PostgreSQL; nothing elsewhere)."""
+    def analyze(self, *, users: bool = True, agents: bool = True) -> None:
+        """Fresh planner statistics after bulk writes (PostgreSQL; nothing elsewhere): of the
+        users and their links (``users``), of the seats and the agent directory (``agents``)."""
         ...
 
     # -- auto install ------------------------------------------------------------------------------

@@ -654,13 +654,16 @@ class SqlSyncStore:
         )
         self.leave_waiting(account_id, product, gone)
 
-    def analyze(self) -> None:
+    def analyze(self, *, users: bool = True, agents: bool = True) -> None:
         if self.pg:
             # A first sync bulk-loads these tables; the planner must not go on believing they are
             # empty (issue 12 item 9: lookups of 2-5 s per chunk on never-analyzed tables).
-            self.conn.exec_driver_sql(
-                "ANALYZE integration_users, external_ids, agent_directory, seats"
-            )
+            tables = [
+                *(("integration_users", "external_ids") if users else ()),
+                *(("agent_directory", "seats") if agents else ()),
+            ]
+            if tables:
+                self.conn.exec_driver_sql(f"ANALYZE {', '.join(tables)}")
 
     # -- auto install ------------------------------------------------------------------------------
     def anyone_waiting(self, account_id: int, product: str) -> bool:
