@@ -381,6 +381,12 @@ def main(argv: list[str] | None = None) -> None:
         help="Run the server and wrk at this niceness (e.g. -10, as root): on a machine other "
         "work shares, an approximation of the machine to itself.",
     )
+    parser.add_argument(
+        "--modes",
+        default="",
+        help="Comma-separated freshness modes to measure (default: fence, notify and version on "
+        "PostgreSQL; version on SQLite).",
+    )
     parser.add_argument("--sync-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.sync_child:
@@ -403,6 +409,8 @@ def main(argv: list[str] | None = None) -> None:
         token = setup(scratch.url, args.users)
         show("in process (App.check)", in_process(scratch.url, 3))
         modes = ["fence", "notify", "version"] if scratch.postgres else ["version"]
+        if args.modes:
+            modes = [m.strip() for m in args.modes.split(",") if m.strip()]
         for freshness in modes:
             figures = measure(scratch.url, token, args, freshness, scratch.tmp)
             show(f"HTTP saturated, {freshness}", figures["saturated"], "rate")

@@ -170,3 +170,20 @@ def test_bulk_seat_rows_match_what_sqlalchemy_binds(app: App) -> None:
     assert at_seat == len(SEATED)
     assert [tuple(r) for r in at_ledger] == [(i + 1, e) for i, e in enumerate(SEATED)]
     assert flags == [False] * len(SEATED)
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+def test_a_denied_checks_audit_row_leaves_the_cached_snapshot_trusted(app: App, batch: int) -> None:
+    """An audit row is no input of any decision: writing it must not make every cached snapshot
+    of the process re-read the database (it did: each denied check then cost a read)."""
+    ents = Entitlements(app.ports, audit_batch=batch, max_age=3600.0)
+    ents.check("acme", "salesforce", SEATED[0], "cti", RESTRICTED)  # caches the snapshot
+    before = app.uow.generation
+    deny(ents, UNSEATED)  # 12 rows: written through, or in batches of 5
+    ents.flush()
+    assert len(denied_rows(app)) == len(UNSEATED)
+    assert app.uow.generation == before
+    assert ents.is_fresh("acme", "salesforce")
+    # A write a decision depends on still moves it.
+    app.unassign("acme", "salesforce", [SEATED[0]], ADMIN)
+    assert app.uow.generation > before and not ents.is_fresh("acme", "salesforce")

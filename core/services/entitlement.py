@@ -245,7 +245,7 @@ class Entitlements:
             if self._writer is not None:
                 self._writer.add(entry)
             elif self.audit_batch == 1:
-                with self.db.write() as uow:
+                with self.db.write(audit_only=True) as uow:
                     uow.audit.record(**entry)
             else:
                 with self._audit_lock:
@@ -282,7 +282,7 @@ def _write_rows(db: UnitOfWorkFactory, pending: list[dict[str, Any]]) -> int:
         return 0
     del pending[:]
     try:
-        with db.write() as uow:
+        with db.write(audit_only=True) as uow:
             uow.audit.record_many(rows)
     except BaseException:
         pending[:0] = rows
@@ -323,7 +323,7 @@ class _AuditWriter:
             if not rows:
                 return 0
             try:
-                with self.db.write() as uow:
+                with self.db.write(audit_only=True) as uow:
                     uow.audit.record_many(rows)
             except BaseException:
                 with self.cond:

@@ -157,14 +157,15 @@ class SqlUnitOfWorkFactory:
         return f"SqlUnitOfWorkFactory({self.database!r})"
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[SqlUnitOfWork]:
+    def write(self, *, audit_only: bool = False) -> Iterator[SqlUnitOfWork]:
         try:
             with self.database.write() as conn:
                 uow = SqlUnitOfWork(conn)
                 yield uow
                 uow.flush_events()
         finally:
-            self.generation += 1
+            if not audit_only:
+                self.generation += 1
 
     @contextlib.contextmanager
     def read(self) -> Iterator[SqlUnitOfWork]:

@@ -99,7 +99,11 @@ class UnitOfWorkFactory(Protocol):
     # compare it to know a write happened since they last looked.
     generation: int
 
-    def write(self) -> AbstractContextManager[UnitOfWork]: ...
+    def write(self, *, audit_only: bool = False) -> AbstractContextManager[UnitOfWork]:
+        """A write transaction. ``audit_only``: it writes audit rows and nothing else, which no
+        cached decision depends on, so :attr:`generation` does not move (a denied check's audit
+        row must not make every cached snapshot of the process re-validate)."""
+        ...
 
     def read(self) -> AbstractContextManager[UnitOfWork]: ...
 
