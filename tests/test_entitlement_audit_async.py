@@ -109,6 +109,46 @@ def test_a_database_refusing_writes_delays_rows_but_loses_none(
         application.db.dispose()
 
 
+def test_the_backlog_is_bounded_past_it_a_check_waits_for_room_and_no_row_is_lost(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checks answered from memory can deny faster than the database takes rows (it held 19 GB
+    of pending rows once): past ``audit_max_pending`` a check waits for the writer."""
+    monkeypatch.setenv("SEATGATE_BUSY_TIMEOUT", "0.05")
+    application = App(sqlite_url, clock=FixedClock(SETUP_AT))
+    bound = 5
+    try:
+        setup(application)
+        ent = Entitlements(
+            application.ports, audit_async=True, audit_retry=0.01, audit_max_pending=bound
+        )
+        blocker = sa.create_engine(sqlite_url)
+        done = threading.Event()
+
+        def one_more() -> None:
+            ent.check("acme", "salesforce", UNSEATED[bound], "cti", RESTRICTED)
+            done.set()
+
+        with blocker.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the writer can write nothing now
+            for email in UNSEATED[:bound]:
+                assert not ent.check("acme", "salesforce", email, "cti", RESTRICTED).allowed
+            assert ent.pending_audit == bound
+            waiting = threading.Thread(target=one_more)
+            waiting.start()
+            # The writer retries every 10 ms and fails: the check past the bound stays held.
+            assert not done.wait(0.3)
+            assert ent.pending_audit == bound
+            conn.exec_driver_sql("COMMIT")
+        blocker.dispose()
+        assert done.wait(30)  # the writer made room: the held check went through
+        waiting.join(30)
+        ent.close()
+        assert [actor for actor, _ in denied(application)] == UNSEATED[: bound + 1]
+    finally:
+        application.db.dispose()
+
+
 def test_rows_are_flushed_at_a_normal_exit(sqlite_url: str) -> None:
     application = App(sqlite_url, clock=FixedClock(SETUP_AT))
     setup(application)
