@@ -423,16 +423,13 @@ class PagePlanner:
             if group is not None:
                 group.append(rec)
                 continue
-            if rec.active:
-                if found is not None and found.email == email:
-                    settled[email] = True
-                    _apply_linked(out, rec, found, activated)
-                    continue
-                user = self.known.get(email)
-                if found is None and (user is None or user.link is None):
-                    settled[email] = user is not None
-                    _adopt(out, rec, user, activated)  # what _weigh decides for it alone
-                    continue
+            if rec.active and found is not None and found.email == email:
+                settled[email] = True
+                _apply_linked(out, rec, found, activated)
+                continue
+            # A record with no link of its own waits: a linked record later in the pull may
+            # change its email to this one and, as the established link, win it (a
+            # counterexample the property test found).
             waiting[email] = [rec]
         return out
 
