@@ -348,18 +348,16 @@ class PagePlanner:
     links of their external ids and the users of the emails :meth:`emails_to_look_up` names —
     and returns the changes of the records it could **settle**: those whose decision no record
     still to come can change under the duplicate-record rule. The first record of an email
-    settles when it is active and either
+    settles when it is active and linked to the user of that email (the established link,
+    active: rules 1 and 2 keep it whatever comes). A record with no link of its own never
+    settles early: a linked record later in the pull may change its email to this one and win it
+    as the established link.
 
-    - linked to the user of that email (the established link, active: rules 1 and 2 keep it
-      whatever comes), or
-    - not linked, and no user of the account has that email or that user has no link of this
-      connector (nothing is established: rule 1 and then rule 3, the first in the pull, keep it).
-
-    Every later record of a settled email loses to it: quarantined ``duplicate_email`` (or
-    ``email_taken`` when it is linked to another user and the email was a user's before the run).
-    The other emails — an inactive first record, an established link elsewhere, a linked record
-    whose email changed — wait for :meth:`finish`, which weighs them over the whole pull with
-    :func:`plan_changes` (``seen``: in a full pull, every external id it returned).
+    Every later record of a settled email loses to it: quarantined ``duplicate_email``, or
+    ``email_taken`` when it is linked to another user. The other emails — an inactive first
+    record, a record with no link, a linked record whose email changed — wait for
+    :meth:`finish`, which weighs them over the whole pull with :func:`plan_changes` (``seen``:
+    in a full pull, every external id it returned).
 
     Whatever the pages a pull comes in, the changes are the same, and the same as
     :func:`plan_changes` over the whole pull; ``gained`` (the role gain, in the order seats are
@@ -374,7 +372,7 @@ class PagePlanner:
         self.linked: dict[str, LinkState] = {}
         self.known: dict[str, Known] = {}
         self._asked: set[str] = set()  # emails looked up, found or not
-        self._settled: dict[str, bool] = {}  # email -> whether a user had it before the run
+        self._settled: set[str] = set()  # emails settled, each a linked user's before the run
         self._waiting: dict[str, list[Staged]] = {}  # email -> its records, in pull order
 
     def emails_to_look_up(
@@ -410,9 +408,8 @@ class PagePlanner:
         for rec in records:
             email = rec.email
             found = linked.get(rec.ext)
-            was_known = settled.get(email)
-            if was_known is not None:  # it loses to the settled record
-                if found is not None and found.email != email and was_known:
+            if email in settled:  # it loses to the settled record
+                if found is not None and found.email != email:
                     _email_taken(out, rec, found)
                 else:
                     out.quarantined.append(
@@ -424,12 +421,9 @@ class PagePlanner:
                 group.append(rec)
                 continue
             if rec.active and found is not None and found.email == email:
-                settled[email] = True
+                settled.add(email)
                 _apply_linked(out, rec, found, activated)
                 continue
-            # A record with no link of its own waits: a linked record later in the pull may
-            # change its email to this one and, as the established link, win it (a
-            # counterexample the property test found).
             waiting[email] = [rec]
         return out
 
