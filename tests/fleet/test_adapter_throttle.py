@@ -7,7 +7,7 @@ as one -- in one process (the local store) and through Redis; another instance i
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -30,9 +30,7 @@ from seatgate.core.plugins.throttle import (
     HeldRateLimited,
     InstanceThrottle,
     LocalThrottleStore,
-    RedisThrottleStore,
     ThrottleStore,
-    use_throttle_store,
 )
 
 USERS = 240
@@ -93,21 +91,6 @@ CASES = {
         "hubspot", hubspot, HUBSPOT_SCHEMA, lambda: HubSpotSandbox(USERS), lambda sb: sb.settings()
     ),
 }
-
-
-@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
-def store(request: pytest.FixtureRequest) -> Iterator[ThrottleStore]:
-    made: ThrottleStore
-    if request.param == "local":
-        made = LocalThrottleStore()
-    else:
-        url = request.getfixturevalue("redis_url")
-        made = RedisThrottleStore(url, prefix=request.getfixturevalue("redis_prefix"))
-    use_throttle_store(made)
-    yield made
-    use_throttle_store(None)
-    if isinstance(made, RedisThrottleStore):
-        made.close()
 
 
 @pytest.fixture(params=sorted(CASES))

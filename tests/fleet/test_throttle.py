@@ -5,7 +5,6 @@ other clients of the same instance — in one process (the local store) and acro
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -14,7 +13,6 @@ from seatgate.core.errors import QuotaExhausted, RateLimited
 from seatgate.core.plugins.kit import HttpClient
 from seatgate.core.plugins.retry import RequestContext, RetryPolicy
 from seatgate.core.plugins.throttle import (
-    LocalThrottleStore,
     RedisThrottleStore,
     ThrottleStore,
     use_throttle_store,
@@ -39,21 +37,6 @@ class Crm:
 
 def client(crm: Crm, base: str = "https://crm-1.example") -> HttpClient:
     return HttpClient(base, transport=httpx.MockTransport(crm))
-
-
-@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
-def store(request: pytest.FixtureRequest) -> Iterator[ThrottleStore]:
-    made: ThrottleStore
-    if request.param == "local":
-        made = LocalThrottleStore()
-    else:
-        url = request.getfixturevalue("redis_url")
-        made = RedisThrottleStore(url, prefix=request.getfixturevalue("redis_prefix"))
-    use_throttle_store(made)
-    yield made
-    use_throttle_store(None)
-    if isinstance(made, RedisThrottleStore):
-        made.close()
 
 
 def test_a_retry_after_pauses_the_other_clients_of_the_instance(store: ThrottleStore) -> None:

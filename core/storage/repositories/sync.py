@@ -17,11 +17,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from ...domain.sync import Known, LinkState, Quarantined, Staged
 from ...services.ports.sync import AgentRow, CursorState, RunCounts, RunLease
 from ..bulk import CHUNK, BulkInsert, bind, chunks, mark, rows, select_in, unnest
+from ..dialects import dialect_insert
 from ..tables import (
     agent_directory,
     auto_install_waiting,
@@ -113,14 +113,15 @@ class SqlSyncStore:
             out = self._roles_json[roles] = bind(self.conn, external_ids.c.roles, list(roles))
         return out
 
+    def _any(self, query: sa.Select[Any]) -> bool:
+        """Whether ``query`` finds a row (it reads one at most)."""
+        return self.conn.execute(query.limit(1)).first() is not None
+
     def _bulk_of(self, key: str, table: sa.Table, columns: Sequence[str], **kw: Any) -> BulkInsert:
         bulk = self._bulk.get(key)
         if bulk is None:
             bulk = self._bulk[key] = BulkInsert(self.conn, table, columns, **kw)
         return bulk
-
-    def _upsert(self, table: sa.Table) -> Any:
-        return (postgresql if self.pg else sqlite).insert(table)
 
     # -- runs and leases ---------------------------------------------------------------------------
     def cursor(self, account_id: int, product: str) -> CursorState | None:
@@ -140,7 +141,7 @@ class SqlSyncStore:
             "last_full_at": state.last_full_at,
             "updated_at": at,
         }
-        stmt = self._upsert(sync_cursors)
+        stmt = dialect_insert(self.conn)(sync_cursors)
         self.conn.execute(
             stmt.values(account_id=account_id, product=product, **values).on_conflict_do_update(
                 index_elements=["account_id", "product"], set_=values
@@ -288,23 +289,15 @@ class SqlSyncStore:
 
     # -- what is known -----------------------------------------------------------------------------
     def has_links(self, account_id: int, product: str) -> bool:
-        return (
-            self.conn.execute(
-                sa.select(external_ids.c.user_id)
-                .where(external_ids.c.account_id == account_id, external_ids.c.product == product)
-                .limit(1)
-            ).first()
-            is not None
+        return self._any(
+            sa.select(external_ids.c.user_id).where(
+                external_ids.c.account_id == account_id, external_ids.c.product == product
+            )
         )
 
     def has_users(self, account_id: int) -> bool:
-        return (
-            self.conn.execute(
-                sa.select(integration_users.c.id)
-                .where(integration_users.c.account_id == account_id)
-                .limit(1)
-            ).first()
-            is not None
+        return self._any(
+            sa.select(integration_users.c.id).where(integration_users.c.account_id == account_id)
         )
 
     def count_active_linked(self, account_id: int, product: str) -> int:
@@ -668,13 +661,8 @@ class SqlSyncStore:
     # -- auto install ------------------------------------------------------------------------------
     def anyone_waiting(self, account_id: int, product: str) -> bool:
         w = auto_install_waiting
-        return (
-            self.conn.execute(
-                sa.select(w.c.user_id)
-                .where(w.c.account_id == account_id, w.c.product == product)
-                .limit(1)
-            ).first()
-            is not None
+        return self._any(
+            sa.select(w.c.user_id).where(w.c.account_id == account_id, w.c.product == product)
         )
 
     def waiting(
