@@ -259,6 +259,11 @@ class _Reconcile:
         if halt is not None:
             raise _Halted(halt)
 
+    @property
+    def written(self) -> int:
+        """Users this run created, updated or deactivated so far."""
+        return self.counts.created + self.counts.updated + self.counts.deactivated
+
     def apply(self) -> None:
         """Write what is left of the change set, deactivate, auto install, gate and write the
         agents."""
@@ -267,11 +272,11 @@ class _Reconcile:
         self.decided = []
         self._write_quarantine()
         self._deactivate()
-        if self.counts.created + self.counts.updated + self.counts.deactivated >= BATCH:
+        if self.written >= BATCH:
             # Fresh planner statistics before the steps that read what was just written (a
             # first sync bulk-loads tables the planner still believes empty).
             with self.tx(True) as uow:
-                uow.sync.analyze(users=True, agents=False)
+                uow.sync.analyze(users=True, agents=False, written=self.written)
         self._auto_install()
         self._gate_and_write_agents()
 
@@ -288,9 +293,9 @@ class _Reconcile:
             ),
             at,
         )
-        if self.counts.created + self.counts.updated + self.counts.deactivated >= BATCH:
+        if self.written >= BATCH:
             # The users and links were analyzed in apply; the seats and agents written since not.
-            uow.sync.analyze(users=False, agents=True)
+            uow.sync.analyze(users=False, agents=True, written=self.written)
 
     def _write(self, plan: rules.ChangeSet) -> None:
         """Write one change set in batches of :data:`BATCH` users, a transaction each."""

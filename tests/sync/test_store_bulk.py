@@ -226,3 +226,46 @@ def test_fixed_columns_that_vary_and_a_key_upserted_twice_are_written_row_by_row
         (uids[1], days[1], "pending"),
         (uids[2], days[2], "pending"),
     ]
+
+
+@pytest.mark.postgres
+def test_a_table_is_analyzed_when_never_analyzed_or_a_run_wrote_a_large_share_of_it(
+    postgres_url: str,
+) -> None:
+    """Issue 12 item 9 (fresh statistics after a bulk load) without re-analyzing a fleet's large
+    shared tables after every small run: autovacuum's threshold, 50 rows + 10% of the table."""
+    app = App(postgres_url, clock=FixedClock(AT))
+    try:
+        app.accounts.create("acme", "US")
+
+        def load(n: int, start: int) -> None:
+            with app.db.write() as conn:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO integration_users "
+                        "(account_id, email, name, active, roles, created_at, updated_at) "
+                        "SELECT a.id, 'u' || g || '@acme.example', '', true, '[]', :at, :at "
+                        "FROM accounts a, generate_series(CAST(:lo AS integer), CAST(:hi AS integer)) g WHERE a.name = 'acme'"
+                    ),
+                    {"at": AT, "lo": start, "hi": start + n - 1},
+                )
+
+        def analyzed_rows(written: int) -> float:
+            with app.db.write() as conn:
+                SqlSyncStore(conn).analyze(users=True, agents=False, written=written)
+                return float(
+                    conn.execute(
+                        sa.text(
+                            "SELECT reltuples FROM pg_class WHERE oid = 'integration_users'::regclass"
+                        )
+                    ).scalar_one()
+                )
+
+        load(3000, 0)
+        assert analyzed_rows(3000) == 3000  # never analyzed: analyzed
+        load(260, 3000)
+        assert analyzed_rows(260) == 3000  # 260 <= 50 + 300: left to autovacuum
+        load(400, 3260)
+        assert analyzed_rows(400) == 3660  # 400 > 50 + 300: analyzed
+    finally:
+        app.close()

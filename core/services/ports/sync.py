@@ -194,9 +194,11 @@ class SyncStore(Protocol):
         ``exclusive`` users (no other connector vouches for them) go inactive."""
         ...
 
-    def analyze(self, *, users: bool = True, agents: bool = True) -> None:
-        """Fresh planner statistics after bulk writes (PostgreSQL; nothing elsewhere): of the
-        users and their links (``users``), of the seats and the agent directory (``agents``)."""
+    def analyze(self, *, users: bool = True, agents: bool = True, written: int) -> None:
+        """Fresh planner statistics after a run wrote ``written`` rows (PostgreSQL; nothing
+        elsewhere): of the users and their links (``users``), of the seats and the agent
+        directory (``agents``) — each table only when it was never analyzed or the run wrote a
+        large share of it, so a fleet's small runs do not re-analyze large shared tables."""
         ...
 
     # -- auto install ------------------------------------------------------------------------------

@@ -33,6 +33,11 @@ from ..tables import (
     sync_runs,
 )
 
+# Autovacuum's defaults (autovacuum_analyze_threshold, autovacuum_analyze_scale_factor): a run
+# re-analyzes a table when it wrote more than this many rows plus this share of the table.
+ANALYZE_BASE = 50
+ANALYZE_SHARE = 0.1
+
 __all__ = ["SqlSyncStore"]
 
 _RUN_COLUMNS = (
@@ -647,16 +652,31 @@ class SqlSyncStore:
         )
         self.leave_waiting(account_id, product, gone)
 
-    def analyze(self, *, users: bool = True, agents: bool = True) -> None:
-        if self.pg:
-            # A first sync bulk-loads these tables; the planner must not go on believing they are
-            # empty (issue 12 item 9: lookups of 2-5 s per chunk on never-analyzed tables).
-            tables = [
-                *(("integration_users", "external_ids") if users else ()),
-                *(("agent_directory", "seats") if agents else ()),
-            ]
-            if tables:
-                self.conn.exec_driver_sql(f"ANALYZE {', '.join(tables)}")
+    def analyze(self, *, users: bool = True, agents: bool = True, written: int) -> None:
+        if not self.pg:
+            return
+        # A first sync bulk-loads these tables; the planner must not go on believing they are
+        # empty (issue 12 item 9: lookups of 2-5 s per chunk on never-analyzed tables). A table
+        # is analyzed when it never was, or when the run wrote more than autovacuum's own
+        # threshold of it (50 rows + 10%): at a fleet's scale, re-analyzing tables of millions of
+        # rows after each run of a thousand users kept a PostgreSQL core busy in ANALYZE.
+        named = [
+            *(("integration_users", "external_ids") if users else ()),
+            *(("agent_directory", "seats") if agents else ()),
+        ]
+        if not named or written <= ANALYZE_BASE:
+            return
+        sizes = self.conn.exec_driver_sql(
+            "SELECT relname, reltuples FROM pg_class WHERE oid = ANY(CAST(%s AS regclass[]))",
+            (named,),
+        ).all()
+        stale = [
+            name
+            for name, rows in sizes
+            if rows < 0 or written > ANALYZE_BASE + ANALYZE_SHARE * rows
+        ]
+        if stale:
+            self.conn.exec_driver_sql(f"ANALYZE {', '.join(sorted(stale))}")
 
     # -- auto install ------------------------------------------------------------------------------
     def anyone_waiting(self, account_id: int, product: str) -> bool:
