@@ -20,8 +20,10 @@
                                      which halts before anything is written
     apply (short transactions)       the change set, deactivation from a full pull, auto install,
                                      the ``agent_sync`` gate and the agent directory, each in
-                                     batches of :data:`BATCH` users, one transaction per batch
-                                     (a check or an admin's write never waits long behind a sync)
+                                     batches of users, one transaction per batch, sized to last
+                                     about 50 ms (:class:`~seatgate.core.services.batching.BatchSizer`;
+                                     the first :data:`BATCH` users): a check or an admin's write
+                                     never waits long behind a sync
     commit                           the cursor and the run's record, in the last transaction
     after commit                     events (``sync_finished``, seats, activations) and the
                                      ``agents_written`` stream
@@ -59,6 +61,7 @@ from ..domain.seats import SeatCount
 from ..domain.vocabulary import QuarantineReason
 from ..errors import Conflict, SeatgateError
 from .base import deliver_pending, read
+from .batching import BatchSizer
 from .commitments import AUTO_INSTALL_ACTOR
 from .installs import InstallService, require_installation
 from .ports import Ports, RequestStats, UnitOfWork
@@ -144,9 +147,14 @@ class _Pulled:
     read: int = 0
 
 
-#: Users per write transaction of a reconcile: each stays short (well under 100 ms on SQLite), so
-#: a check or an admin's write never waits long behind a sync (issue 12 item 7).
+#: Users in the first write transaction of each step of a reconcile; the later ones are sized by
+#: the time the earlier took (:class:`BatchSizer`: about 50 ms each, well under the 100 ms issue
+#: 12 item 7 allows on SQLite), so a check or an admin's write never waits long behind a sync.
 BATCH = 250
+
+#: The reconcile's kinds of write, each with a batch size of its own (a user costs each a
+#: different time).
+STEPS = ("users", "quarantine", "deactivate", "seats", "agents")
 
 Tx = Callable[[bool], AbstractContextManager[UnitOfWork]]  # write? -> a unit of work
 
@@ -200,6 +208,7 @@ class _Reconcile:
         self.active_before = 0
         self.has_links = self.has_users = False
         self.waited = False  # anyone on the waiting list before the run
+        self.sizers = {step: BatchSizer(BATCH) for step in STEPS}
 
     def begin(self) -> None:
         """Before the pull: what the connector holds. (Its links change only by its own runs,
@@ -298,7 +307,7 @@ class _Reconcile:
             uow.sync.analyze(users=False, agents=True, written=self.written)
 
     def _write(self, plan: rules.ChangeSet) -> None:
-        """Write one change set in batches of :data:`BATCH` users, a transaction each."""
+        """Write one change set in batches of users, a transaction each."""
         acct_id, product, at = self.acct.id, self.product, self.started
         self.quarantined += plan.quarantined
         lists: list[Sequence[Any]] = [
@@ -311,8 +320,7 @@ class _Reconcile:
         gained, touched = plan.gained, plan.touched
         pending = [uid for uid in gained.values() if uid]
         created = 0
-        for start in range(0, max(*map(len, lists), 1 if pending else 0), BATCH):
-            part = slice(start, start + BATCH)
+        for part in self.sizers["users"].slices(max(*map(len, lists), 1 if pending else 0)):
             with self.tx(True) as uow:
                 store = uow.sync
                 store.unlink(acct_id, product, plan.unlinks[part])
@@ -358,11 +366,9 @@ class _Reconcile:
         self.counts.quarantined = len(quarantined)
         for q in quarantined:
             self.counts.reasons[q.reason] = self.counts.reasons.get(q.reason, 0) + 1
-        for start in range(0, len(quarantined), BATCH):
+        for part in self.sizers["quarantine"].slices(len(quarantined)):
             with self.tx(True) as uow:
-                uow.sync.quarantine(
-                    self.run_id, acct_id, product, quarantined[start : start + BATCH], at
-                )
+                uow.sync.quarantine(self.run_id, acct_id, product, quarantined[part], at)
             self.beat()
 
     def _deactivate(self) -> None:
@@ -371,8 +377,8 @@ class _Reconcile:
         account (that CRM still vouches for them); only this connector's agent row goes
         inactive."""
         acct_id, product = self.acct.id, self.product
-        for start in range(0, len(self.gone), BATCH):
-            part = self.gone[start : start + BATCH]
+        for chunk in self.sizers["deactivate"].slices(len(self.gone)):
+            part = self.gone[chunk]
             with self.tx(True) as uow:
                 store = uow.sync
                 shared = store.linked_elsewhere(acct_id, product, part)
@@ -421,8 +427,8 @@ class _Reconcile:
         wanted = list(candidates)
         catalog = self.ports.catalog()
         extra: list[int] = []
-        for start in range(0, max(len(wanted), 1), BATCH):
-            part = wanted[start : start + BATCH]
+        for i, chunk in enumerate(self.sizers["seats"].slices(max(len(wanted), 1))):
+            part = wanted[chunk]
             with self.tx(True) as uow:
                 result = (
                     assign_seats(
@@ -440,7 +446,7 @@ class _Reconcile:
                 )
                 refused = {r["email"]: r["reason"] for r in result.refused}
                 leave = [candidates[e] for e in result.assigned if candidates[e] in waiting_ids]
-                if start == 0:
+                if i == 0:
                     leave += dropped
                 uow.sync.leave_waiting(acct_id, product, leave)
                 uow.sync.join_waiting(
@@ -511,8 +517,8 @@ class _Reconcile:
         decisions: dict[tuple[bool, bool], bool] = {}
         gated = synced = 0
         ordered = sorted(users)
-        for start in range(0, len(ordered), BATCH):
-            chunk = ordered[start : start + BATCH]
+        for part in self.sizers["agents"].slices(len(ordered)):
+            chunk = ordered[part]
             with self.tx(True) as uow:
                 store = uow.sync
                 seated_ids = (
