@@ -363,16 +363,23 @@ class PagePlanner:
     :func:`plan_changes` over the whole pull; ``gained`` (the role gain, in the order seats are
     offered) lists the settled records in pull order, then those :meth:`finish` decides.
 
+    ``linkless``: the connector had no link before the run (its first sync). Then no record of
+    the pull is linked, so none can take an email as the established link, and the first active
+    record of an email wins it whatever comes (rules 1 and 3): it settles at once too, a new user
+    or a new link to the account's user of that email. Only emails whose first record is
+    inactive wait.
+
     Settled changes never deactivate anyone. What was read for a settled email is never asked
     again, so what was read stays what :func:`plan_changes` would have read before the pull.
     """
 
-    def __init__(self, activated: frozenset[str]) -> None:
+    def __init__(self, activated: frozenset[str], *, linkless: bool = False) -> None:
         self.activated = activated
+        self.linkless = linkless
         self.linked: dict[str, LinkState] = {}
         self.known: dict[str, Known] = {}
         self._asked: set[str] = set()  # emails looked up, found or not
-        self._settled: set[str] = set()  # emails settled, each a linked user's before the run
+        self._settled: set[str] = set()  # emails whose winner is settled
         self._waiting: dict[str, list[Staged]] = {}  # email -> its records, in pull order
 
     def emails_to_look_up(
@@ -423,6 +430,12 @@ class PagePlanner:
             if rec.active and found is not None and found.email == email:
                 settled.add(email)
                 _apply_linked(out, rec, found, activated)
+                continue
+            if rec.active and self.linkless:
+                if found is not None:
+                    raise ValueError(f"record {rec.ext!r} is linked, but the planner is linkless")
+                settled.add(email)
+                _adopt(out, rec, self.known.get(email), activated)
                 continue
             waiting[email] = [rec]
         return out

@@ -220,6 +220,8 @@ class _Reconcile:
             self.has_links = store.has_links(acct_id, product)
             self.has_users = store.has_users(acct_id)
             self.waited = store.anyone_waiting(acct_id, product)
+        # A first sync (no link yet) settles each email's first active record at once.
+        self.planner = rules.PagePlanner(self.activated, linkless=not self.has_links)
 
     def take(self, records: Sequence[rules.Staged]) -> None:
         """A page's usable records: look them up and decide what can be decided already."""

@@ -8,6 +8,8 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,10 +64,12 @@ def by_pages(
     linked: Mapping[str, LinkState],
     known: Mapping[str, Known],
     seen: set[str] | None,
+    *,
+    linkless: bool = False,
 ) -> list[ChangeSet]:
     """What the sync service does: per page, the links of its ids and the users of the emails
     the planner asks for, as they were before the pull."""
-    planner = PagePlanner(AGENT)
+    planner = PagePlanner(AGENT, linkless=linkless)
     out = []
     for page in pages:
         links = {r.ext: linked[r.ext] for r in page if r.ext in linked}
@@ -154,3 +158,54 @@ def test_an_inactive_first_record_waits_for_the_whole_pull() -> None:
     rest = planner.finish({"r1", "r2"})
     assert [r.ext for r in rest.inserts] == ["r2"] and rest.gained == {"s@x.example": 0}
     assert [(q.ext, q.reason) for q in rest.quarantined] == [("r1", "duplicate_email")]
+
+
+@settings(max_examples=400, deadline=None)
+@given(worlds(), st.lists(st.integers(0, len(EXTS)), max_size=4))
+def test_a_first_sync_settles_early_and_any_page_split_gives_the_whole_pulls_changes(
+    world: tuple[dict[str, LinkState], dict[str, Known], list[Staged], bool], cuts: list[int]
+) -> None:
+    """The connector's first sync (``linkless``: no link of it yet; the account's users may be
+    another product's): the first active record of an email settles on its page, and the
+    changes are still the whole pull's."""
+    _, known, records, full = world
+    known = {e: attrs.evolve(k, link=None) for e, k in known.items()}
+    seen = {r.ext for r in records} if full else None
+    bounds = [0, *sorted(c for c in cuts if c <= len(records)), len(records)]
+    pages = [records[a:b] for a, b in itertools.pairwise(bounds)]
+    split = merged(by_pages(pages, {}, known, seen, linkless=True))
+    assert split == merged(by_pages([records], {}, known, seen, linkless=True))
+    whole = plan_changes(records, {}, known, AGENT, seen=seen)
+    assert unordered(split) == unordered(merged([whole]))
+    # What waits for the end of the pull: only the emails whose first record is inactive.
+    planner = PagePlanner(AGENT, linkless=True)
+    planner.add(records, {}, known, planner.emails_to_look_up(records, {}))
+    firsts = {}
+    for r in records:
+        firsts.setdefault(r.email, r)
+    left = planner.finish(seen)
+    assert {r.email for r in left.inserts} | {known_email(known, u) for u, _ in left.updates} <= {
+        e for e, r in firsts.items() if not r.active
+    }
+
+
+def known_email(known: Mapping[str, Known], user_id: int) -> str:
+    return next(e for e, k in known.items() if k.user_id == user_id)
+
+
+def test_a_first_sync_settles_a_new_active_record_on_its_page() -> None:
+    planner = PagePlanner(AGENT, linkless=True)
+    page = [Staged("r1", "s@x.example", "S", True, ("Agent",))]
+    asked = planner.emails_to_look_up(page, {})
+    first = planner.add(page, {}, {}, asked)
+    assert first.inserts == page and first.gained == {"s@x.example": 0}
+    later = planner.add([Staged("r2", "s@x.example", "S", True, ())], {}, {})
+    assert [(q.ext, q.reason) for q in later.quarantined] == [("r2", "duplicate_email")]
+    assert planner.finish({"r1", "r2"}) == ChangeSet()
+
+
+def test_a_linkless_planner_refuses_a_linked_record() -> None:
+    planner = PagePlanner(AGENT, linkless=True)
+    sophie = LinkState(7, "old@x.example", "Sophie", True, True, ())  # her email changed
+    with pytest.raises(ValueError, match="'r1' is linked"):
+        planner.add([Staged("r1", "s@x.example", "Sophie", True, ())], {"r1": sophie}, {})
