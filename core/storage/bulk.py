@@ -37,10 +37,18 @@ __all__ = [
     "mark",
     "rows",
     "select_in",
+    "statement_rows",
     "unnest",
 ]
 
 CHUNK = 500  # keeps IN (...) lists under every database's parameter limit
+
+#: Rows of the largest multi-row INSERT on SQLite. Each statement shape (a row count) is compiled
+#: once and stays in sqlite3's statement cache, so the shapes are few and small: a batch is
+#: written in statements of this many rows, then of powers of two for the rest (at most ten
+#: shapes per table, whatever the callers' batch sizes; a sync sizing its batches by time had
+#: made one shape of up to 4,000 rows per batch, 70 MB of cached statements).
+STATEMENT_ROWS = 512
 
 
 def mark(conn: sa.Connection) -> str:
@@ -55,6 +63,22 @@ def bind(conn: sa.Connection, column: sa.Column[Any], value: Any) -> Any:
     # datetime, which sqlite3's default adapter stores in another text form than SQLAlchemy.
     proc = column.type.dialect_impl(dialect).bind_processor(dialect)
     return value if proc is None else proc(value)
+
+
+def statement_rows(total: int, largest: int) -> Iterator[int]:
+    """The row counts of the statements that write ``total`` rows, at most ``largest`` each:
+    ``largest`` while that many are left, then the powers of two of what is left, largest first
+    (``statement_rows(1300, 512)``: 512, 512, 256, 16, 4)."""
+    left = total
+    while left >= largest:
+        yield largest
+        left -= largest
+    bit = 1 << max(0, left.bit_length() - 1)
+    while left:
+        if left & bit:
+            yield bit
+            left -= bit
+        bit >>= 1
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -158,7 +182,9 @@ class BulkInsert:
             limit = conn.connection.dbapi_connection.getlimit(  # type: ignore[union-attr]
                 sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
             )
-            self._rows_per = max(1, min(limit, 32766) // len(columns))
+            self._rows_per = max(
+                1, min(limit, 32766, STATEMENT_ROWS * len(columns)) // len(columns)
+            )
 
     def value(self, column: str, value: Any) -> Any:
         """``value`` as the driver must receive it for ``column``."""
@@ -182,14 +208,14 @@ class BulkInsert:
         # steps row by row, releasing the GIL at every step: slower alone, and much slower while
         # an adapter's read-ahead thread holds the GIL (each step may wait a switch interval).
         width = self.width
-        step = self._rows_per * width
-        for start in range(0, len(values), step):
-            chunk = tuple(values[start : start + step])
-            n = len(chunk) // width
+        start = 0
+        for n in statement_rows(len(values) // width, self._rows_per):
+            end = start + n * width
             sql = self._multi.get(n)
             if sql is None:
                 sql = self._multi[n] = self._head + ", ".join([self._row] * n) + self._tail
-            self.conn.exec_driver_sql(sql, chunk)
+            self.conn.exec_driver_sql(sql, tuple(values[start:end]))
+            start = end
         return []
 
     def _run_pg(self, values: list[Any]) -> list[Any]:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock, parse_instant
+from seatgate.core.storage.bulk import STATEMENT_ROWS
 from seatgate.core.storage.tables import (
     agent_directory,
     auto_install_waiting,
@@ -25,6 +26,7 @@ from seatgate.core.testing.memory import MemorySandbox
 from .conftest import ACCOUNT, ADMIN, KEY_ENV, memory_config, memory_plugins, setup_account
 
 P = "memory"
+USER_COLUMNS = ("id", "account_id", "email", "name", "active", "roles", "created_at", "updated_at")
 TABLES = (integration_users, external_ids, seats, agent_directory, auto_install_waiting)
 
 
@@ -43,12 +45,12 @@ def _scenario(
     full sync after changes, additions and removals in the CRM."""
     clock = FixedClock(parse_instant("2026-02-01T12:00:00Z"))  # transition: all are agents
     app = App(url, clock=clock, plugins=memory_plugins())
-    inserts: list[str] = []
+    inserts: list[int] = []  # rows per INSERT of users
 
     @sa.event.listens_for(app.db.engine, "before_cursor_execute")
-    def _count(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+    def _count(conn: Any, cursor: Any, statement: str, params: Any, *_args: Any) -> None:
         if statement.startswith("INSERT INTO integration_users"):
-            inserts.append(statement)
+            inserts.append(len(params) // len(USER_COLUMNS))
 
     if variable_limit is not None:
 
@@ -69,7 +71,7 @@ def _scenario(
             crm.store.add(150)
             clock.advance(hours=1)
             second = app.sync.sync(ACCOUNT, P, full=True, force=True).as_dict()
-            return {"first": first, "second": second, "inserts": len(inserts), **_contents(app)}
+            return {"first": first, "second": second, "inserts": inserts, **_contents(app)}
     finally:
         app.db.dispose()
 
@@ -87,7 +89,9 @@ def test_statements_split_by_the_variable_limit_write_the_same_rows(
     assert small["first"]["created"] == 300 and small["second"]["created"] == 150
     assert small["second"]["deactivated"] == 10 and small["second"]["updated"] == 59
     assert len(small["agent_directory"]) > 111 and len(small["auto_install_waiting"]) > 0
-    # The reconcile writes 250 users a transaction (services.sync.BATCH): 300 users are 250 + 50,
-    # then 150; each batch in statements of at most 124 rows with the small limit.
-    assert (small.pop("inserts"), large.pop("inserts")) == (3 + 1 + 2, 1 + 1 + 1)
+    # 450 users in statements of at most 124 rows with the small limit, 512 with the large one;
+    # each statement of that many rows or of a power of two (few shapes: bulk.statement_rows).
+    for got, most in ((small.pop("inserts"), 124), (large.pop("inserts"), STATEMENT_ROWS)):
+        assert sum(got) == 450 and max(got) <= most
+        assert all(n == most or n & (n - 1) == 0 for n in got)
     assert small == large
