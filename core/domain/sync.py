@@ -360,8 +360,9 @@ class PagePlanner:
     in a full pull, every external id it returned).
 
     Whatever the pages a pull comes in, the changes are the same, and the same as
-    :func:`plan_changes` over the whole pull; ``gained`` (the role gain, in the order seats are
-    offered) lists the settled records in pull order, then those :meth:`finish` decides.
+    :func:`plan_changes` over the whole pull; ``gained`` (the role gain) lists the settled records
+    in pull order, then those :meth:`finish` decides: seats are offered in the pull order of
+    :meth:`position`.
 
     ``linkless``: the connector had no link before the run (its first sync). Then no record of
     the pull is linked, so none can take an email as the established link, and the first active
@@ -381,6 +382,7 @@ class PagePlanner:
         self._asked: set[str] = set()  # emails looked up, found or not
         self._settled: set[str] = set()  # emails whose winner is settled
         self._waiting: dict[str, list[Staged]] = {}  # email -> its records, in pull order
+        self._position: dict[str, int] = {}  # email -> where it first came in the pull
 
     def emails_to_look_up(
         self, records: Iterable[Staged], linked: Mapping[str, LinkState]
@@ -412,8 +414,11 @@ class PagePlanner:
         self._asked.update(asked)
         out = ChangeSet()
         activated, settled, waiting = self.activated, self._settled, self._waiting
+        position = self._position
         for rec in records:
             email = rec.email
+            if email not in position:
+                position[email] = len(position)
             found = linked.get(rec.ext)
             if email in settled:  # it loses to the settled record
                 if found is not None and found.email != email:
@@ -439,6 +444,13 @@ class PagePlanner:
                 continue
             waiting[email] = [rec]
         return out
+
+    def position(self, email: str) -> int | None:
+        """Where ``email`` first came in the pull (0, 1, ...), or None if it did not. Seats are
+        offered in this order (seed 002 auto install: in pull order up to capacity), the order
+        :func:`plan_changes` lists ``gained`` in over the whole pull; the pages' change sets list
+        their own, settled early, before those :meth:`finish` decides."""
+        return self._position.get(email)
 
     def finish(self, seen: set[str] | None) -> ChangeSet:
         """The changes of the records left waiting, weighed over the whole pull (``seen``: every

@@ -404,25 +404,39 @@ class _Reconcile:
         waiting_ids: set[int] = set()
         dropped: list[int] = []
         since: dict[str, dt.datetime] = {}
+        # Those gaining now, in pull order (the pages' settled ones and those weighed at the end
+        # of the pull come from different change sets).
+        position = self.planner.position
+        fresh: dict[str, int] = dict(self.gained)
         # The waiting list holds those who waited before the run and those this run wrote as
         # gaining; when nobody waited before (a first sync), there is nothing to read back. (Only
         # the connector's runs join and leave it, one at a time.)
-        waiting: list[tuple[int, str, bool, tuple[str, ...], dt.datetime]] = []
+        waiting: list[tuple[int, str, bool, tuple[str, ...], dt.datetime, str]] = []
         if self.waited:
             with self.tx(False) as uow:
                 waiting = uow.sync.waiting(acct_id, product)
         else:
             waiting_ids.update(uid for uid in self.gained.values() if uid)
         gaining = set(self.gained.values())
-        for uid, email, active, roles, waited_since in waiting:
+        for uid, email, active, roles, waited_since, reason in waiting:
             waiting_ids.add(uid)
             if active and not activated.isdisjoint(roles):
-                if uid not in gaining:  # those gaining now come in pull order, below
-                    candidates[email] = uid
-                    since[email] = waited_since
+                if uid in gaining:
+                    continue  # those gaining now come in pull order, below
+                if reason == PENDING and position(email) is not None:
+                    # Written as gaining by a run that died before its auto install, and pulled
+                    # again: offered in pull order, as a run that had not died would have.
+                    fresh[email] = uid
+                    continue
+                candidates[email] = uid
+                since[email] = waited_since
             else:
                 dropped.append(uid)  # lost the role or was deactivated: no longer waiting
-        for email, uid in self.gained.items():
+        def pull_order(item: tuple[str, int]) -> int:
+            at = position(item[0])
+            return -1 if at is None else at  # (every email gaining now was pulled)
+
+        for email, uid in sorted(fresh.items(), key=pull_order):
             candidates.setdefault(email, uid)
         if not candidates and not dropped:
             return

@@ -446,6 +446,49 @@ def test_auto_install_up_to_capacity_in_hard_cap_the_rest_wait(
     assert third.waiting == 7 and third.summary.seated == 0
 
 
+def _twins_then_another() -> list[ExternalUser]:
+    """Pull order: an inactive record of twin@, its active twin, then another Agent. twin@'s
+    first record is inactive, so its email is weighed at the end of the pull."""
+    return [
+        ExternalUser("r1", "Twin@Example.com", "Twin", False, ("Agent",)),
+        ExternalUser("r2", "twin@example.com", "Twin", True, ("Agent",)),
+        ExternalUser("r3", "later@example.com", "Later", True, ("Agent",)),
+    ]
+
+
+def test_auto_install_offers_seats_in_pull_order_however_each_email_is_decided(
+    installed: Callable[..., App], crm: MemorySandbox
+) -> None:
+    """Seed 002 auto install: in pull order up to capacity; twin@ comes first in the pull."""
+    crm.store.users = []
+    crm.extra = _twins_then_another()
+    app = installed(seats=1, activated_roles=["Agent"])
+    result = app.sync.sync(ACCOUNT, P)
+    assert (result.summary.seated, result.waiting) == (1, 1)
+    assert app.seats.seated_emails(ACCOUNT, P) == ["twin@example.com"]
+
+
+def test_a_run_dying_before_its_auto_install_seats_on_rerun_whom_a_clean_run_seats(
+    installed: Callable[..., App], crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dead run wrote its users as waiting (pending); the rerun offers them seats in pull
+    order, as the clean run of the test above does, not by when they began to wait."""
+    from seatgate.core.services import sync as sync_service
+
+    crm.store.users = []
+    crm.extra = _twins_then_another()
+    app = installed(seats=1, activated_roles=["Agent"])
+    real = sync_service.assign_seats
+    monkeypatch.setattr(
+        sync_service, "assign_seats", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full"))
+    )
+    assert app.sync.sync(ACCOUNT, P).outcome == "failed"
+    monkeypatch.setattr(sync_service, "assign_seats", real)
+    again = app.sync.sync(ACCOUNT, P)
+    assert again.outcome == "succeeded" and again.summary.seated == 1
+    assert app.seats.seated_emails(ACCOUNT, P) == ["twin@example.com"]
+
+
 def test_restricted_phase_gates_unseated_users_out_of_agent_sync(
     installed: Callable[..., App], clock: FixedClock
 ) -> None:

@@ -107,6 +107,28 @@ def merged(sets: Sequence[ChangeSet]) -> dict[str, Any]:
     return out
 
 
+def offered(
+    pages: Sequence[Sequence[Staged]],
+    linked: Mapping[str, LinkState],
+    known: Mapping[str, Known],
+    seen: set[str] | None,
+    *,
+    linkless: bool = False,
+) -> list[tuple[str, int]]:
+    """The role gain in the order seats are offered (seed 002: pull order), as the sync service
+    orders it: by the planner's positions."""
+    planner = PagePlanner(AGENT, linkless=linkless)
+    gained: dict[str, int] = {}
+    for page in pages:
+        links = {r.ext: linked[r.ext] for r in page if r.ext in linked}
+        asked = planner.emails_to_look_up(page, links)
+        gained.update(
+            planner.add(page, links, {e: known[e] for e in asked if e in known}, asked).gained
+        )
+    gained.update(planner.finish(seen).gained)
+    return sorted(gained.items(), key=lambda item: planner.position(item[0]) or 0)
+
+
 def unordered(changes: dict[str, Any]) -> dict[str, Any]:
     return {**changes, "inserts": set(changes["inserts"]), "gained": set(changes["gained"])}
 
@@ -132,6 +154,7 @@ def test_any_page_split_gives_the_whole_pulls_changes(
         seen=seen,
     )
     assert unordered(split) == unordered(merged([whole]))
+    assert offered(pages, linked, known, seen) == list(whole.gained.items())
 
 
 def test_a_settled_record_wins_over_the_twins_of_later_pages() -> None:
@@ -177,6 +200,7 @@ def test_a_first_sync_settles_early_and_any_page_split_gives_the_whole_pulls_cha
     assert split == merged(by_pages([records], {}, known, seen, linkless=True))
     whole = plan_changes(records, {}, known, AGENT, seen=seen)
     assert unordered(split) == unordered(merged([whole]))
+    assert offered(pages, {}, known, seen, linkless=True) == list(whole.gained.items())
     # What waits for the end of the pull: only the emails whose first record is inactive.
     planner = PagePlanner(AGENT, linkless=True)
     planner.add(records, {}, known, planner.emails_to_look_up(records, {}))

@@ -208,8 +208,9 @@ class SyncStore(Protocol):
 
     def waiting(
         self, account_id: int, product: str
-    ) -> list[tuple[int, str, bool, tuple[str, ...], dt.datetime]]:
-        """The waiting list, longest first: (user id, email, record active, record roles, since)."""
+    ) -> list[tuple[int, str, bool, tuple[str, ...], dt.datetime, str]]:
+        """The waiting list, longest first: (user id, email, record active, record roles, since,
+        reason)."""
         ...
 
     def leave_waiting(self, account_id: int, product: str, user_ids: Sequence[int]) -> None: ...

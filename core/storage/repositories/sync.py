@@ -687,10 +687,10 @@ class SqlSyncStore:
 
     def waiting(
         self, account_id: int, product: str
-    ) -> list[tuple[int, str, bool, tuple[str, ...], dt.datetime]]:
+    ) -> list[tuple[int, str, bool, tuple[str, ...], dt.datetime, str]]:
         w, iu = auto_install_waiting, integration_users
         rows_ = self.conn.execute(
-            sa.select(w.c.user_id, iu.c.email, iu.c.active, w.c.since)
+            sa.select(w.c.user_id, iu.c.email, iu.c.active, w.c.since, w.c.reason)
             .join(iu, iu.c.id == w.c.user_id)
             .where(w.c.account_id == account_id, w.c.product == product)
             .order_by(w.c.since, w.c.user_id)
@@ -707,9 +707,9 @@ class SqlSyncStore:
             if uid not in links or (active and not links[uid][0]):
                 links[uid] = (bool(active), self._roles(roles))
         out = []
-        for uid, email, user_active, since in rows_:
+        for uid, email, user_active, since, reason in rows_:
             link_active, roles = links.get(uid, (False, ()))
-            out.append((uid, email, bool(user_active) and link_active, roles, since))
+            out.append((uid, email, bool(user_active) and link_active, roles, since, reason))
         return out
 
     def leave_waiting(self, account_id: int, product: str, user_ids: Sequence[int]) -> None:
