@@ -66,10 +66,11 @@ def by_pages(
     seen: set[str] | None,
     *,
     linkless: bool = False,
+    planner: PagePlanner | None = None,
 ) -> list[ChangeSet]:
     """What the sync service does: per page, the links of its ids and the users of the emails
     the planner asks for, as they were before the pull."""
-    planner = PagePlanner(AGENT, linkless=linkless)
+    planner = planner or PagePlanner(AGENT, linkless=linkless)
     out = []
     for page in pages:
         links = {r.ext: linked[r.ext] for r in page if r.ext in linked}
@@ -118,15 +119,8 @@ def offered(
     """The role gain in the order seats are offered (seed 002: pull order), as the sync service
     orders it: by the planner's positions."""
     planner = PagePlanner(AGENT, linkless=linkless)
-    gained: dict[str, int] = {}
-    for page in pages:
-        links = {r.ext: linked[r.ext] for r in page if r.ext in linked}
-        asked = planner.emails_to_look_up(page, links)
-        gained.update(
-            planner.add(page, links, {e: known[e] for e in asked if e in known}, asked).gained
-        )
-    gained.update(planner.finish(seen).gained)
-    return sorted(gained.items(), key=lambda item: planner.position(item[0]) or 0)
+    gained = merged(by_pages(pages, linked, known, seen, planner=planner))["gained"]
+    return sorted(gained, key=lambda item: planner.position(item[0]) or 0)
 
 
 def unordered(changes: dict[str, Any]) -> dict[str, Any]:
