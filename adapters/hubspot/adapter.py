@@ -112,7 +112,14 @@ CONFIG_SCHEMA = ConfigSchema(
             default=DEFAULT_BASE_URL,
             description="API base URL; https, or http on 127.0.0.1/localhost (the sandbox)",
         ),
-        Field("timeout", type="number", default=30, description="seconds per request"),
+        Field(
+            "timeout",
+            type="number",
+            default=30,
+            minimum=0.1,
+            maximum=3600,
+            description="seconds per request",
+        ),
         Field(
             "teams",
             type="list",

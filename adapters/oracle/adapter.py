@@ -150,7 +150,14 @@ CONFIG_SCHEMA = ConfigSchema(
         Field("client_id", description="OAuth client id"),
         Field("client_secret", secret=True, description="OAuth client secret"),
         Field("scope", description="OAuth scope to ask for, if the identity domain needs one"),
-        Field("timeout", type="number", default=30, description="seconds per request"),
+        Field(
+            "timeout",
+            type="number",
+            default=30,
+            minimum=0.1,
+            maximum=3600,
+            description="seconds per request",
+        ),
         Field(
             "page_size",
             type="integer",

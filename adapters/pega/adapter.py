@@ -204,7 +204,14 @@ CONFIG_SCHEMA = ConfigSchema(
             description="savable data page where install writes a marker per account (keyed by "
             "InstallationKey, with Account and Product); empty: install writes nothing",
         ),
-        Field("timeout", type="number", default=60, description="seconds per request"),
+        Field(
+            "timeout",
+            type="number",
+            default=60,
+            minimum=0.1,
+            maximum=3600,
+            description="seconds per request",
+        ),
     ),
     auth={"client_credentials": ("client_id", "client_secret")},
 )

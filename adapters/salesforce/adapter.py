@@ -167,7 +167,14 @@ CONFIG_SCHEMA = ConfigSchema(
             "or https://<my domain>.salesforce.com; plain http only on 127.0.0.1/localhost",
         ),
         Field("api_version", default=API_VERSION, description="REST API version, e.g. 59.0"),
-        Field("timeout", type="number", default=30, description="seconds per request"),
+        Field(
+            "timeout",
+            type="number",
+            default=30,
+            minimum=0.1,
+            maximum=3600,
+            description="seconds per request",
+        ),
         Field(
             "namespace",
             description="namespace prefix of the managed package: the salesforce product pulls "

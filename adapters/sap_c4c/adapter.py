@@ -122,7 +122,14 @@ CONFIG_SCHEMA = ConfigSchema(
             description="an OData $filter that scopes the users (e.g. \"CountryCode eq 'DE'\"); "
             "C4C allows `or` on one property only. Users leaving the scope read as removed",
         ),
-        Field("timeout", type="number", default=60, description="seconds per request"),
+        Field(
+            "timeout",
+            type="number",
+            default=60,
+            minimum=0.1,
+            maximum=3600,
+            description="seconds per request",
+        ),
         Field("id_field", default="ObjectID", description="the users' key [S]"),
         Field("email_field", default="Email", description="the e-mail property [S]"),
         Field(

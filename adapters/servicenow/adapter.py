@@ -144,7 +144,14 @@ CONFIG_SCHEMA = ConfigSchema(
         Field("password", secret=True, description="the integration user's password"),
         Field("client_id", description="OAuth: the application registry's client id"),
         Field("client_secret", secret=True, description="OAuth: the client secret"),
-        Field("timeout", type="number", default=60, description="seconds per request"),
+        Field(
+            "timeout",
+            type="number",
+            default=60,
+            minimum=0.1,
+            maximum=3600,
+            description="seconds per request",
+        ),
         Field(
             "page_size",
             type="integer",

@@ -39,10 +39,10 @@ class ConnectorSettings:
 
 CORE_KEYS: dict[str, str] = {
     "activated_roles": "a list of role names",
-    "sync_interval_minutes": "a whole number of minutes above 0",
-    "full_every": "a whole number of runs, 1 or more",
+    "sync_interval_minutes": "a whole number of minutes from 1 to 527040 (a year)",
+    "full_every": "a whole number of runs from 1 to 100000",
     "deletion_guard_share": "a share between 0 and 1, e.g. 0.1",
-    "deletion_guard_min": "a whole number of users, 0 or more",
+    "deletion_guard_min": "a whole number of users from 0 to 100000000",
 }
 
 
@@ -55,9 +55,9 @@ def split_settings(raw: Mapping[str, Any]) -> tuple[dict[str, Any], ConnectorSet
     if not isinstance(roles, list) or not all(isinstance(r, str) and r for r in roles):
         raise BadInput("config activated_roles", roles, CORE_KEYS["activated_roles"])
 
-    def whole(key: str, default: int, low: int) -> int:
+    def whole(key: str, default: int, low: int, high: int) -> int:
         value = core.get(key, default)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise BadInput(f"config {key}", value, CORE_KEYS[key])
         return value
 
@@ -66,10 +66,10 @@ def split_settings(raw: Mapping[str, Any]) -> tuple[dict[str, Any], ConnectorSet
         raise BadInput("config deletion_guard_share", share, CORE_KEYS["deletion_guard_share"])
     return adapter_raw, ConnectorSettings(
         activated_roles=tuple(dict.fromkeys(roles)),
-        interval_minutes=whole("sync_interval_minutes", 60, 1),
-        full_every=whole("full_every", 24, 1),
+        interval_minutes=whole("sync_interval_minutes", 60, 1, 527_040),
+        full_every=whole("full_every", 24, 1, 100_000),
         guard_share=float(share),
-        guard_min=whole("deletion_guard_min", 5, 0),
+        guard_min=whole("deletion_guard_min", 5, 0, 100_000_000),
     )
 
 

@@ -9,6 +9,7 @@ Config files may say ``${ENV_VAR}`` for a value; it is resolved from the environ
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -49,6 +50,11 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
+#: An integer setting's bounds unless its field says otherwise: a signed 32-bit integer.
+INTEGER_BOUNDS: tuple[float, float] = (-(2**31), 2**31 - 1)
+#: A number setting's bounds unless its field says otherwise.
+NUMBER_BOUNDS: tuple[float, float] = (-1e9, 1e9)
+
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
     "integer": int,
@@ -60,7 +66,11 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
 
 @attrs.frozen
 class Field:
-    """One setting. ``secret`` fields are wrapped in :class:`Secret`."""
+    """One setting. ``secret`` fields are wrapped in :class:`Secret`.
+
+    ``minimum`` and ``maximum`` bound an ``integer`` or ``number`` setting (inclusive); without
+    them an integer lies within :data:`INTEGER_BOUNDS` (what every database column and client
+    library takes) and a number is finite and within :data:`NUMBER_BOUNDS`."""
 
     name: str
     type: str = "string"
@@ -69,6 +79,16 @@ class Field:
     default: Any = None
     choices: tuple[Any, ...] = ()
     description: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def bounds(self) -> tuple[float, float]:
+        """(lowest, highest) an ``integer`` or ``number`` setting may be."""
+        low, high = INTEGER_BOUNDS if self.type == "integer" else NUMBER_BOUNDS
+        return (
+            low if self.minimum is None else self.minimum,
+            high if self.maximum is None else self.maximum,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": self.type, "required": self.required}
@@ -78,6 +98,10 @@ class Field:
             out["default"] = self.default
         if self.choices:
             out["choices"] = list(self.choices)
+        if self.minimum is not None:
+            out["minimum"] = self.minimum
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
         if self.description:
             out["description"] = self.description
         return out
@@ -129,6 +153,13 @@ class ConfigSchema:
                 raise BadInput(f"config {f.name}", shown, f"a {f.type}")
             if f.choices and value not in f.choices:
                 raise BadInput(f"config {f.name}", shown, f.choices)
+            if f.type in ("integer", "number") and isinstance(value, int | float):
+                low, high = f.bounds()
+                # NaN compares false to everything: refused with the infinities.
+                if not (math.isfinite(value) and low <= value <= high):
+                    raise BadInput(
+                        f"config {f.name}", shown, f"a {f.type} from {low:g} to {high:g}"
+                    )
             out[f.name] = Secret(str(value)) if f.secret else value
         if self.auth:
             given = [name for name, keys in self.auth.items() if all(k in out for k in keys)]

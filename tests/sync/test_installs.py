@@ -77,6 +77,21 @@ def test_install_needs_the_install_or_manage_permission(ready: App, crm: MemoryS
         ({"api_key": "${K}"}, "missing instance"),
         ({"instance": "x", "api_key": "${K}", "page_size": "big"}, "bad config page_size 'big'"),
         ({"instance": "x", "api_key": "${K}", "full_every": 0}, "bad config full_every 0"),
+        # Numbers no database column holds: refused before anything is written (the CRM's
+        # install marker included), not an internal error at the INSERT.
+        (
+            {"instance": "x", "api_key": "${K}", "full_every": 10**19},
+            "bad config full_every 10000000000000000000",
+        ),
+        (
+            {"instance": "x", "api_key": "${K}", "deletion_guard_min": 10**19},
+            "bad config deletion_guard_min",
+        ),
+        (
+            {"instance": "x", "api_key": "${K}", "sync_interval_minutes": 10**12},
+            "bad config sync_interval_minutes",
+        ),
+        ({"instance": "x", "api_key": "${K}", "page_size": 10**19}, "bad config page_size"),
         (
             {"instance": "x", "api_key": "${K}", "activated_roles": "Agent"},
             "bad config activated_roles",
