@@ -45,6 +45,29 @@ def encode_cursor(key: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+#: The range of an integer a cursor may hold: a database's 64-bit integer.
+_INT_RANGE = range(-(2**63), 2**63)
+
+
+def _storable(key: Any) -> bool:
+    """Whether every value of a decoded cursor can go to the database as a parameter: integers
+    within 64 bits, text without lone surrogates (JSON's ``"\\ud800"`` decodes to one, which no
+    driver can encode), no float (a key is never one)."""
+    if isinstance(key, list):
+        return all(_storable(k) for k in key)
+    if isinstance(key, bool) or key is None:
+        return True
+    if isinstance(key, int):
+        return key in _INT_RANGE
+    if isinstance(key, str):
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    return isinstance(key, dict) and all(_storable(k) and _storable(v) for k, v in key.items())
+
+
 def decode_cursor(cursor: str | None, valid: Callable[[Any], bool]) -> Any:
     """The key a cursor names (None for no cursor); :class:`BadInput` for one this listing did
     not make (``valid`` says whether a decoded key has the listing's shape)."""
@@ -54,7 +77,7 @@ def decode_cursor(cursor: str | None, valid: Callable[[Any], bool]) -> Any:
         if len(cursor) > _CURSOR_MAX:
             raise ValueError("too long")
         key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if valid(key):
+        if _storable(key) and valid(key):
             return key
     except (ValueError, binascii.Error, UnicodeDecodeError):
         pass

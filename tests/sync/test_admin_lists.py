@@ -147,6 +147,20 @@ def test_runs_show_counts_and_a_failed_runs_error(
         (("users", "list", ACCOUNT, "--status", "gone"), "gone"),
         (("users", "list", ACCOUNT, "--limit", "0"), "0"),
         (("users", "list", ACCOUNT, "--cursor", "not-a-cursor"), "not-a-cursor"),
+        # JSON "\ud800" (a lone surrogate) and a 23-digit integer: well formed, but no database
+        # takes them.
+        (("users", "list", ACCOUNT, "--cursor", "Ilx1ZDgwMCI"), "Ilx1ZDgwMCI"),
+        (
+            (
+                "quarantine",
+                "list",
+                ACCOUNT,
+                "salesforce",
+                "--cursor",
+                "OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk",
+            ),
+            "OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk",
+        ),
         (("users", "list", ACCOUNT, "--product", "nosuch"), "nosuch"),
         (("agents", "list", ACCOUNT, "nosuch"), "nosuch"),
         (("quarantine", "list", "nobody", "salesforce"), "nobody"),
