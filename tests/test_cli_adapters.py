@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from seatgate.core.entrypoints.cli import adapters as cli_adapters
-from seatgate.core.entrypoints.cli import main_group
+from seatgate.core.entrypoints.cli import main, main_group
 from seatgate.core.errors import NotFound
 from seatgate.core.plugins.manager import BUILTIN_ADAPTERS
 
@@ -92,3 +92,17 @@ def test_sandbox_command_serves_and_prints_settings(monkeypatch: pytest.MonkeyPa
 def test_sandbox_of_unknown_adapter() -> None:
     with pytest.raises(NotFound, match="unknown adapter sandbox 'nope'"):
         cli_adapters.start_sandbox("nope", 1, 0)
+
+
+def test_a_sandbox_config_file_in_a_missing_directory_is_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no" / "such" / "dir" / "x.json"
+    for extra in ([], ["--background"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["sandbox", "servicenow", "--users", "1", *extra, "--config", str(missing)])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2, err
+        assert "a file in a directory that exists" in err and str(missing) in err
+        assert "Traceback" not in err and err.count("\n") == 1
+    assert not missing.parent.exists()

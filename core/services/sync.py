@@ -432,6 +432,7 @@ class _Reconcile:
                 since[email] = waited_since
             else:
                 dropped.append(uid)  # lost the role or was deactivated: no longer waiting
+
         def pull_order(item: tuple[str, int]) -> int:
             at = position(item[0])
             return -1 if at is None else at  # (every email gaining now was pulled)

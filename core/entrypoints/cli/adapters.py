@@ -6,8 +6,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import pkgutil
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -170,6 +172,19 @@ def _serve_in_background(name: str, users: int, port: int) -> tuple[int, dict[st
     return child.pid, json.loads(line)
 
 
+def _write_config(path: Path | None, config: dict[str, Any]) -> None:
+    """Write the sandbox's settings to ``path`` (if given); :class:`BadInput` naming it when it
+    cannot be written (a directory removed meanwhile, no permission)."""
+    if path is None:
+        return
+    try:
+        path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(
+            "--config", str(path), f"a file seatgate can write ({exc.strerror})"
+        ) from None
+
+
 @click.command("sandbox")
 @click.argument("name", type=params.LABEL)
 @click.option("--users", type=params.counted(1_000_000, minimum=0), default=100, show_default=True)
@@ -177,7 +192,7 @@ def _serve_in_background(name: str, users: int, port: int) -> tuple[int, dict[st
 @click.option(
     "--config",
     "config_file",
-    type=params.FilePath(),
+    type=params.OutputFile(),
     help="Write the settings to FILE, secrets as ${ENV} references (for `seatgate install`).",
 )
 @click.option(
@@ -205,8 +220,11 @@ def sandbox(
     if background:
         pid, started = _serve_in_background(name, users, port)
         config, env = sandbox_config(name, started["settings"])
-        if config_file is not None:
-            config_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        try:
+            _write_config(config_file, config)
+        except BadInput:
+            os.kill(pid, signal.SIGTERM)  # nobody would learn its pid: stop it
+            raise
         data = {**started, "pid": pid, "config": config, "env": env}
 
         def lines(console: Console) -> None:
@@ -230,8 +248,7 @@ def sandbox(
             sys.stdout.flush()
         else:
             config, env = sandbox_config(name, settings)
-            if config_file is not None:
-                config_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+            _write_config(config_file, config)
 
             def human(console: Console) -> None:
                 console.print(f"{name} sandbox with {users} users at {sb.url} (Ctrl-C to stop)")

@@ -98,6 +98,17 @@ class FilePath(click.Path):
         return super().convert(value, param, ctx)
 
 
+class OutputFile(FilePath):
+    """A file the command writes: in a directory that exists, and not itself a directory
+    (checked before the command starts anything)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        if path.is_dir() or not path.parent.is_dir():
+            raise BadInput(_what(param, "file"), str(value), "a file in a directory that exists")
+        return path
+
+
 class DirPath(click.Path):
     """A directory's path: an empty one is a bad value, not the current directory."""
 
