@@ -71,6 +71,7 @@ from seatgate.core.plugins import (
     kit,
     require_tls,
     reveal,
+    timeout_field,
 )
 from seatgate.core.plugins.throttle import QUOTA_PAUSE, InstanceThrottle
 from seatgate.core.plugins.transports import throttle_pool
@@ -112,14 +113,7 @@ CONFIG_SCHEMA = ConfigSchema(
             default=DEFAULT_BASE_URL,
             description="API base URL; https, or http on 127.0.0.1/localhost (the sandbox)",
         ),
-        Field(
-            "timeout",
-            type="number",
-            default=30,
-            minimum=0.1,
-            maximum=3600,
-            description="seconds per request",
-        ),
+        timeout_field(30),
         Field(
             "teams",
             type="list",

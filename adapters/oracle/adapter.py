@@ -82,6 +82,7 @@ from seatgate.core.plugins import (
     kit,
     require_tls,
     reveal,
+    timeout_field,
 )
 
 VERSION = "0.1.0"
@@ -150,14 +151,7 @@ CONFIG_SCHEMA = ConfigSchema(
         Field("client_id", description="OAuth client id"),
         Field("client_secret", secret=True, description="OAuth client secret"),
         Field("scope", description="OAuth scope to ask for, if the identity domain needs one"),
-        Field(
-            "timeout",
-            type="number",
-            default=30,
-            minimum=0.1,
-            maximum=3600,
-            description="seconds per request",
-        ),
+        timeout_field(30),
         Field(
             "page_size",
             type="integer",

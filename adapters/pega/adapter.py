@@ -80,6 +80,7 @@ from seatgate.core.plugins import (
     kit,
     require_tls,
     reveal,
+    timeout_field,
 )
 
 T = TypeVar("T")
@@ -204,14 +205,7 @@ CONFIG_SCHEMA = ConfigSchema(
             description="savable data page where install writes a marker per account (keyed by "
             "InstallationKey, with Account and Product); empty: install writes nothing",
         ),
-        Field(
-            "timeout",
-            type="number",
-            default=60,
-            minimum=0.1,
-            maximum=3600,
-            description="seconds per request",
-        ),
+        timeout_field(60),
     ),
     auth={"client_credentials": ("client_id", "client_secret")},
 )

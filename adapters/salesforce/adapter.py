@@ -94,6 +94,7 @@ from seatgate.core.plugins import (
     kit,
     require_tls,
     reveal,
+    timeout_field,
 )
 from seatgate.core.plugins.throttle import QUOTA_PAUSE, InstanceThrottle
 from seatgate.core.plugins.transports import throttle_session
@@ -167,14 +168,7 @@ CONFIG_SCHEMA = ConfigSchema(
             "or https://<my domain>.salesforce.com; plain http only on 127.0.0.1/localhost",
         ),
         Field("api_version", default=API_VERSION, description="REST API version, e.g. 59.0"),
-        Field(
-            "timeout",
-            type="number",
-            default=30,
-            minimum=0.1,
-            maximum=3600,
-            description="seconds per request",
-        ),
+        timeout_field(30),
         Field(
             "namespace",
             description="namespace prefix of the managed package: the salesforce product pulls "

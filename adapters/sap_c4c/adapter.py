@@ -72,6 +72,7 @@ from seatgate.core.plugins import (
     UserPage,
     hookimpl,
     kit,
+    timeout_field,
 )
 
 T = TypeVar("T")
@@ -122,14 +123,7 @@ CONFIG_SCHEMA = ConfigSchema(
             description="an OData $filter that scopes the users (e.g. \"CountryCode eq 'DE'\"); "
             "C4C allows `or` on one property only. Users leaving the scope read as removed",
         ),
-        Field(
-            "timeout",
-            type="number",
-            default=60,
-            minimum=0.1,
-            maximum=3600,
-            description="seconds per request",
-        ),
+        timeout_field(60),
         Field("id_field", default="ObjectID", description="the users' key [S]"),
         Field("email_field", default="Email", description="the e-mail property [S]"),
         Field(

@@ -88,6 +88,7 @@ from seatgate.core.plugins import (
     kit,
     require_tls,
     reveal,
+    timeout_field,
 )
 from seatgate.core.plugins.throttle import InstanceThrottle
 from seatgate.core.plugins.transports import throttle_session
@@ -144,14 +145,7 @@ CONFIG_SCHEMA = ConfigSchema(
         Field("password", secret=True, description="the integration user's password"),
         Field("client_id", description="OAuth: the application registry's client id"),
         Field("client_secret", secret=True, description="OAuth: the client secret"),
-        Field(
-            "timeout",
-            type="number",
-            default=60,
-            minimum=0.1,
-            maximum=3600,
-            description="seconds per request",
-        ),
+        timeout_field(60),
         Field(
             "page_size",
             type="integer",

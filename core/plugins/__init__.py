@@ -7,8 +7,8 @@ An adapter imports from here and nowhere else in seatgate (the import contracts 
 - the hooks: :data:`hookimpl` (and the specs in :mod:`.hookspecs`, documented in docs/hooks.md);
 - the records an adapter hands the core: :class:`ExternalUser`, :class:`UserPage`,
   :class:`AdapterInfo`, and the gated :data:`FEATURES`;
-- configuration: :class:`ConfigSchema`, :class:`Field`, :class:`Secret`, :func:`reveal`,
-  :func:`require_tls`;
+- configuration: :class:`ConfigSchema`, :class:`Field`, :func:`timeout_field`, :class:`Secret`,
+  :func:`reveal`, :func:`require_tls`;
 - requests: :class:`RequestContext` (the run's retry policy and counts), :class:`RetryPolicy`,
   :func:`parse_retry_after`, :func:`read_ahead`, and the :mod:`.kit` (status -> error, throttle
   headers, the paged loop, an httpx JSON client), :func:`throttle_store` (each CRM instance's
@@ -38,7 +38,16 @@ from ..errors import (
     TokenExpired,
     TransientError,
 )
-from .config import LOOPBACK_HOSTS, ConfigSchema, Field, Secret, redact, require_tls, reveal
+from .config import (
+    LOOPBACK_HOSTS,
+    ConfigSchema,
+    Field,
+    Secret,
+    redact,
+    require_tls,
+    reveal,
+    timeout_field,
+)
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -116,4 +125,5 @@ __all__ = [
     "require_tls",
     "reveal",
     "throttle_store",
+    "timeout_field",
 ]

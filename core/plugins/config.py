@@ -107,6 +107,20 @@ class Field:
         return out
 
 
+def timeout_field(default: float) -> Field:
+    """The ``timeout`` setting every adapter has: seconds per request, ``default`` unless set,
+    from 0.1 to 3,600 (a larger one overflows the clients' deadlines; a negative one answers as
+    an unreadable CRM)."""
+    return Field(
+        "timeout",
+        type="number",
+        default=default,
+        minimum=0.1,
+        maximum=3600,
+        description="seconds per request",
+    )
+
+
 @attrs.frozen
 class ConfigSchema:
     """Settings of an adapter; ``auth`` lists alternative sets of fields, one of which must be given.
