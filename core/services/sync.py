@@ -48,6 +48,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -598,9 +599,46 @@ def _message(exc: BaseException, scrub: Callable[[str], str]) -> str:
     return scrub(f"{type(exc).__name__}: {first}")
 
 
+def _pid_namespace() -> str | None:
+    """This process's pid namespace on this boot of this machine (Linux), or None where that is
+    not known: two processes see each other's pids exactly when these match (a container has a
+    namespace of its own; containers may share a host name)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii")
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except (OSError, UnicodeDecodeError):
+        return None
+    return f"{boot.strip().replace('-', '')[:12]}.{namespace}"
+
+
 def default_owner() -> str:
-    """Who runs a sync, for its lease: host, process id and a random part (a pid is reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """Who runs a sync, for its lease: ``host:pid:random`` (a pid is reused), then
+    ``@namespace`` where the process's pid namespace is known (:func:`owner_is_dead`)."""
+    where = _pid_namespace()
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return owner if where is None else f"{owner}@{where}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """Whether the process a lease ``owner`` (:func:`default_owner`'s form, after any prefix)
+    names is known to be gone: it ran in this pid namespace on this boot and no process has its
+    pid now. A run killed (SIGKILL, a closed terminal) then need not wait for its lease to expire
+    — which, on a clock frozen with ``--as-of``/``SEATGATE_NOW``, it never does. Anything not
+    known (another machine or container, a pid reused since, no permission) is not dead."""
+    base, at, where = owner.rpartition("@")
+    here = _pid_namespace()
+    if not at or here is None or where != here:
+        return False
+    parts = base.split(":")
+    if len(parts) < 3 or not parts[-2].isdigit():
+        return False
+    try:
+        os.kill(int(parts[-2]), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):
+        return False
+    return False
 
 
 # -- scheduling ---------------------------------------------------------------------------------------
@@ -693,6 +731,11 @@ class SyncService:
                     acct.id, product, started, owned_by=take_over_from
                 )
                 live = uow.sync.live_run(acct.id, product, started)
+                if live is not None and owner_is_dead(live.owner):
+                    interrupted += uow.sync.expire_leases(
+                        acct.id, product, started, owned_by=live.owner
+                    )
+                    live = uow.sync.live_run(acct.id, product, started)
                 if live is None:
                     run_id = uow.sync.start_run(
                         acct.id,
@@ -780,6 +823,12 @@ class SyncService:
             outcome = "failed"
             message = _message(exc, lambda text: ports.adapters.scrub(text, settings))
             logger.error("sync of %s for %s failed: %s", product, account, message)
+        except (KeyboardInterrupt, SystemExit):
+            # Ctrl-C (or a signal made an exception): the run ends here. Say so and give its
+            # lease back, so the next run neither waits for the lease to expire nor is skipped.
+            if run_id is not None:
+                self._stopped(run_id, is_full, run, ctx, t0)
+            raise
         if outcome == "succeeded":
             counts = run.counts
         else:
@@ -885,6 +934,31 @@ class SyncService:
             # An adapter's read-ahead thread (core.plugins.readahead) needs the GIL after each
             # socket read of the next page; give it a turn between pages.
             time.sleep(0)
+
+    def _stopped(
+        self, run_id: int, full: bool, run: _Reconcile, ctx: RequestStats, t0: float
+    ) -> None:
+        """Record a run stopped by the operator as ``interrupted``; never raises (the stop goes
+        on whatever this write does)."""
+        message = "interrupted: stopped by the operator (Ctrl-C) or a signal"
+        try:
+            with self.ports.db.write() as uow:
+                uow.sync.finish_run(
+                    run_id,
+                    outcome="interrupted",
+                    full=full,
+                    counts=RunCounts(
+                        pulled=run.pulled.read,
+                        created=run.counts.created,
+                        updated=run.counts.updated,
+                    ),
+                    requests=ctx.requests,
+                    retries=ctx.retries,
+                    seconds=time.perf_counter() - t0,
+                    message=message,
+                )
+        except Exception:  # the database may be what hung; the lease then expires as usual
+            logger.warning("sync run %s was stopped and could not be recorded so", run_id)
 
     def _beater(self, run_id: int) -> Callable[[], None]:
         """A heartbeat to call between the reconcile's transactions: renews the lease when a

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
 from seatgate.core.plugins import RequestContext, UserPage, hookimpl
-from seatgate.core.services.sync import LEASE_SECONDS, SyncService
+from seatgate.core.services.sync import LEASE_SECONDS, SyncService, default_owner, owner_is_dead
 from seatgate.core.storage.tables import sync_runs
 from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
 
@@ -186,10 +186,13 @@ def _child(url: str, instant: dt.datetime, started: Any) -> None:
     app.sync.sync(ACCOUNT, P, full=True)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to share the in-process CRM")
-def test_kill_9_during_a_sync(
+@pytest.fixture
+def killed(
     db_url: str, clock: FixedClock, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Iterator[App]:
+    """An App whose connector's first sync ran in a child process killed with SIGKILL mid-pull."""
+    if not hasattr(os, "fork"):
+        pytest.skip("needs fork to share the in-process CRM")
     monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
     app = make_app(db_url, clock, memory_plugins())
     try:
@@ -203,15 +206,59 @@ def test_kill_9_during_a_sync(
         os.kill(child.pid or 0, signal.SIGKILL)
         child.join(60)
         assert child.exitcode == -signal.SIGKILL
-        assert [r["outcome"] for r in app.sync.runs(ACCOUNT)] == ["running"]
-        clock.advance(seconds=LEASE_SECONDS + 1)
-        (shown,) = app.sync.runs(ACCOUNT)
-        assert shown["outcome"] == "interrupted" and shown["started_at"] < clock.now()
-        result = app.sync.sync(ACCOUNT, P)
-        assert result.outcome == "succeeded" and result.summary.created == 40
-        assert [i["run"] for i in result.interrupted] == [shown["id"]]
+        yield app
     finally:
         app.db.dispose()
+
+
+def test_kill_9_during_a_sync(killed: App, clock: FixedClock) -> None:
+    app = killed
+    assert [r["outcome"] for r in app.sync.runs(ACCOUNT)] == ["running"]
+    clock.advance(seconds=LEASE_SECONDS + 1)
+    (shown,) = app.sync.runs(ACCOUNT)
+    assert shown["outcome"] == "interrupted" and shown["started_at"] < clock.now()
+    result = app.sync.sync(ACCOUNT, P)
+    assert result.outcome == "succeeded" and result.summary.created == 40
+    assert [i["run"] for i in result.interrupted] == [shown["id"]]
+
+
+def test_a_run_killed_on_this_machine_is_taken_over_at_once_on_a_frozen_clock(
+    killed: App,
+) -> None:
+    """Its process is gone (same pid namespace, no such pid): the next run need not wait for the
+    lease — which, with --as-of or SEATGATE_NOW, never expires."""
+    (dead,) = rows(killed)
+    result = killed.sync.sync(ACCOUNT, P)
+    assert result.outcome == "succeeded" and result.summary.created == 40
+    assert [i["run"] for i in result.interrupted] == [dead.id]
+    assert [r.outcome for r in rows(killed)] == ["interrupted", "succeeded"]
+
+
+def test_a_run_stopped_with_ctrl_c_gives_its_lease_back(app: App, adapter: StepAdapter) -> None:
+    def on_page(n: int) -> None:
+        if n == 2:
+            raise KeyboardInterrupt
+
+    adapter.on_page = on_page
+    with pytest.raises(KeyboardInterrupt):
+        app.sync.sync(ACCOUNT, P)
+    (stopped,) = rows(app)
+    assert stopped.outcome == "interrupted" and stopped.lease_expires_at is None
+    assert "Ctrl-C" in stopped.message and stopped.pulled == 20
+    adapter.on_page = None
+    again = app.sync.sync(ACCOUNT, P)  # the clock has not moved: no lease to wait for
+    assert again.outcome == "succeeded" and again.summary.created == 40
+
+
+def test_an_owner_is_dead_only_when_known_gone_here() -> None:
+    mine = default_owner()
+    assert not owner_is_dead(mine)  # this process
+    assert not owner_is_dead("fleet:" + mine)
+    assert not owner_is_dead("host-1:123:abcd")  # no namespace: not known
+    assert not owner_is_dead("other-host:1:abcd@000000000000.1")  # another namespace
+    if "@" in mine:  # Linux: a pid no process has, in this namespace
+        gone = mine.replace(f":{os.getpid()}:", f":{2**22 + 7}:")
+        assert owner_is_dead(gone) and owner_is_dead("fleet:" + gone)
 
 
 def test_a_holder_of_the_fleet_lock_takes_over_a_dead_fleet_runs_live_lease(
