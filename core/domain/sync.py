@@ -314,7 +314,8 @@ def _adopt(out: ChangeSet, winner: Staged, user: Known | None, activated: frozen
         out.gained[winner.email] = user.user_id
     if user.active and not winner.active:
         out.deactivating.add(user.user_id)
-    out.updates.append((user.user_id, winner))
+    if user.name != winner.name or user.active != winner.active:
+        out.updates.append((user.user_id, winner))  # (a user known alike is linked, not changed)
 
 
 def _email_taken(out: ChangeSet, rec: Staged, found: LinkState) -> None:

@@ -87,6 +87,7 @@ def test_a_second_product_of_one_crm_seats_its_role_holders(
     expected = voice_holders(org)
     assert 0 < len(expected) < first.seated
     assert second.outcome == "succeeded" and second.created == 0  # every user already known
+    assert second.updated == 0  # linked to the voice records, and not changed by them
     assert second.seated == len(expected)
     assert set(sf_app.seats.seated_emails(ACCOUNT, "salesforce_voice")) == expected
     assert second.agents_synced == second.pulled - second.gated  # the gate ran for all
