@@ -9,7 +9,10 @@ took about 8 ms, so a third of a full sync's writing went to the transactions th
 :class:`BatchSizer` learns, per kind of write, how long a user takes and sizes the next batch so
 its transaction lasts about :data:`TARGET_SECONDS`: it starts small, grows at most
 :data:`GROWTH` times per batch (one slow batch — a checkpoint, a lock held by an admin — is not
-taken for the database's speed) and shrinks at once when a batch ran long.
+taken for the database's speed) and shrinks at once when a batch ran long, down to its
+``minimum``. A sync's minimum is its first size: part of a batch's cost does not grow with the
+batch (a count, a lookup, the commit), and a sizer free to shrink below it made PostgreSQL's auto
+install of 33,333 seats take 1,820 batches of 18 seats (81 s) instead of 134 of 250 (26 s).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class BatchSizer:
     :param size: the first batch's size (users); later ones follow the time the batches took.
     :param target: seconds a transaction should last.
     :param clock: a monotonic clock in seconds (``time.perf_counter``; a test passes its own).
+    :param minimum: the smallest batch (users), whatever the time; :param maximum: the largest.
     """
 
     size: int

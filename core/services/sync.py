@@ -209,7 +209,9 @@ class _Reconcile:
         self.active_before = 0
         self.has_links = self.has_users = False
         self.waited = False  # anyone on the waiting list before the run
-        self.sizers = {step: BatchSizer(BATCH) for step in STEPS}
+        # Never below BATCH: part of a batch's cost does not grow with its size (a count of the
+        # seats, the waiting list's lookups, the commit), so smaller batches would only cost more.
+        self.sizers = {step: BatchSizer(BATCH, minimum=BATCH) for step in STEPS}
 
     def begin(self) -> None:
         """Before the pull: what the connector holds. (Its links change only by its own runs,

@@ -83,3 +83,25 @@ def test_slices_cover_every_user_once_in_order_within_bounds(
         clock.now += durations[i % len(durations)]
     assert covered == list(range(total))
     assert 1 <= sizer.size <= MAX_SIZE
+
+
+@given(
+    fixed=st.floats(min_value=0, max_value=1),
+    per_user=st.floats(min_value=0, max_value=1e-3),
+    total=st.integers(min_value=0, max_value=30_000),
+)
+def test_with_a_minimum_no_batch_but_the_last_is_smaller_whatever_the_cost(
+    fixed: float, per_user: float, total: int
+) -> None:
+    """A batch's cost may hold a part that does not grow with it (a count, a commit): a sizer
+    with a minimum never answers a slow batch with more, smaller ones below it."""
+    clock = FakeClock()
+    sizer = BatchSizer(250, minimum=250, clock=clock)
+    sizes = []
+    for part in sizer.slices(total):
+        n = len(range(total)[part])
+        sizes.append(n)
+        clock.now += fixed + n * per_user
+    assert sum(sizes) == total
+    assert all(n >= 250 for n in sizes[:-1])
+    assert len(sizes) <= -(-total // 250)  # never more batches than fixed batches of 250
