@@ -661,7 +661,7 @@ class SqlSyncStore:
         # threshold of it (50 rows + 10%): at a fleet's scale, re-analyzing tables of millions of
         # rows after each run of a thousand users kept a PostgreSQL core busy in ANALYZE.
         named = [
-            *(("integration_users", "external_ids") if users else ()),
+            *(("integration_users", "external_ids", "auto_install_waiting") if users else ()),
             *(("agent_directory", "seats") if agents else ()),
         ]
         if not named or written <= ANALYZE_BASE:
