@@ -34,8 +34,8 @@ def test_a_fast_database_gets_larger_batches_growing_at_most_twice_each() -> Non
     clock = FakeClock()
     sizer = BatchSizer(250, clock=clock)
     sizes = run(sizer, clock, 100_000, per_user=10e-6)  # 250 users: 2.5 ms
-    assert sizes[:5] == [250, 500, 1000, 2000, 4000]
-    assert max(sizes) == MAX_SIZE  # 50 ms would be 5,000 users: bounded
+    assert sizes[:3] == [250, 500, 1000]
+    assert max(sizes) == MAX_SIZE == 1000  # 50 ms would be 5,000 users: bounded
     assert sum(sizes) == 100_000
 
 
@@ -49,7 +49,7 @@ def test_a_slow_batch_shrinks_the_next_to_the_target_at_once() -> None:
 def test_the_size_settles_where_a_transaction_lasts_the_target() -> None:
     clock = FakeClock()
     sizer = BatchSizer(250, clock=clock)
-    per_user = 40e-6  # 1,250 users in 50 ms
+    per_user = 80e-6  # 625 users in 50 ms
     sizes = run(sizer, clock, 50_000, per_user)
     assert sizes[-2] == pytest.approx(TARGET_SECONDS / per_user, abs=1)
 
