@@ -37,12 +37,21 @@ class ConnectorSettings:
     guard_min: int = 5
 
 
+#: The core's whole-number settings: (default, lowest, highest, unit). Bounded above too: a
+#: larger number fits no database column (``full_every: 10**19`` failed at the INSERT).
+_WHOLE: dict[str, tuple[int, int, int, str]] = {
+    "sync_interval_minutes": (60, 1, 527_040, "minutes"),  # at most a year
+    "full_every": (24, 1, 100_000, "runs"),
+    "deletion_guard_min": (5, 0, 100_000_000, "users"),
+}
+
 CORE_KEYS: dict[str, str] = {
     "activated_roles": "a list of role names",
-    "sync_interval_minutes": "a whole number of minutes from 1 to 527040 (a year)",
-    "full_every": "a whole number of runs from 1 to 100000",
+    **{
+        key: f"a whole number of {unit} from {low} to {high}"
+        for key, (_, low, high, unit) in _WHOLE.items()
+    },
     "deletion_guard_share": "a share between 0 and 1, e.g. 0.1",
-    "deletion_guard_min": "a whole number of users from 0 to 100000000",
 }
 
 
@@ -55,7 +64,8 @@ def split_settings(raw: Mapping[str, Any]) -> tuple[dict[str, Any], ConnectorSet
     if not isinstance(roles, list) or not all(isinstance(r, str) and r for r in roles):
         raise BadInput("config activated_roles", roles, CORE_KEYS["activated_roles"])
 
-    def whole(key: str, default: int, low: int, high: int) -> int:
+    def whole(key: str) -> int:
+        default, low, high, _ = _WHOLE[key]
         value = core.get(key, default)
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise BadInput(f"config {key}", value, CORE_KEYS[key])
@@ -66,10 +76,10 @@ def split_settings(raw: Mapping[str, Any]) -> tuple[dict[str, Any], ConnectorSet
         raise BadInput("config deletion_guard_share", share, CORE_KEYS["deletion_guard_share"])
     return adapter_raw, ConnectorSettings(
         activated_roles=tuple(dict.fromkeys(roles)),
-        interval_minutes=whole("sync_interval_minutes", 60, 1, 527_040),
-        full_every=whole("full_every", 24, 1, 100_000),
+        interval_minutes=whole("sync_interval_minutes"),
+        full_every=whole("full_every"),
         guard_share=float(share),
-        guard_min=whole("deletion_guard_min", 5, 0, 100_000_000),
+        guard_min=whole("deletion_guard_min"),
     )
 
 

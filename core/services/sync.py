@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import socket
@@ -601,6 +602,7 @@ def _message(exc: BaseException, scrub: Callable[[str], str]) -> str:
     return scrub(f"{type(exc).__name__}: {first}")
 
 
+@functools.cache
 def _pid_namespace() -> str | None:
     """This process's pid namespace on this boot of this machine (Linux), or None where that is
     not known: two processes see each other's pids exactly when these match (a container has a

@@ -36,6 +36,7 @@ __all__ = [
     "chunks",
     "mark",
     "rows",
+    "select_any",
     "select_in",
     "statement_rows",
     "unnest",
@@ -108,6 +109,21 @@ def select_in(
     m = mark(conn)
     for chunk in chunks(values, size):
         yield from rows(conn, f"{sql} ({', '.join([m] * len(chunk))})", (*params, *chunk))
+
+
+def select_any(
+    conn: sa.Connection, sql: str, params: Sequence[Any], values: Sequence[Any]
+) -> Iterator[Sequence[Any]]:
+    """Rows of ``sql`` (ending in ``... <column>``) for every value: ``= ANY(%b)`` with one array
+    on PostgreSQL (hashed by the server, whatever the planner believes of the table), chunked
+    ``IN`` lists elsewhere (:func:`select_in`)."""
+    if not values:
+        return
+    if conn.dialect.name == "postgresql":
+        for chunk in chunks(values, 50_000):
+            yield from rows(conn, f"{sql} = ANY(%b)", (*params, list(chunk)))
+        return
+    yield from select_in(conn, f"{sql} IN", params, values)
 
 
 def _sql_type(conn: sa.Connection, column: sa.Column[Any]) -> str:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from ...domain.sync import Known, LinkState, Quarantined, Staged
 from ...services.ports.sync import AgentRow, CursorState, RunCounts, RunLease
-from ..bulk import CHUNK, BulkInsert, bind, chunks, mark, rows, select_in, unnest
+from ..bulk import BulkInsert, bind, chunks, mark, rows, select_any, unnest
 from ..dialects import dialect_insert
 from ..tables import (
     agent_directory,
@@ -86,15 +86,8 @@ class SqlSyncStore:
     def _select_many(
         self, sql: str, params: Sequence[Any], values: Sequence[Any]
     ) -> Iterator[Sequence[Any]]:
-        """Rows of ``sql`` (ending in ``... <column>``) for every value: ``= ANY(%s)`` with one
-        array on PostgreSQL, chunked ``IN`` lists elsewhere."""
-        if not values:
-            return
-        if self.pg:
-            for chunk in chunks(values, 50_000):
-                yield from rows(self.conn, f"{sql} = ANY(%b)", (*params, list(chunk)))
-            return
-        yield from select_in(self.conn, f"{sql} IN", params, values, CHUNK)
+        """Rows of ``sql`` (ending in ``... <column>``) for every value (:func:`select_any`)."""
+        return select_any(self.conn, sql, params, values)
 
     def _execute_many(self, sql: str, params: Sequence[Any], values: Sequence[Any]) -> None:
         """Run ``sql`` (an UPDATE or DELETE ending in ``... <column>``) for every value, as
