@@ -4,8 +4,8 @@ agent directory.
 
 A run writes a row per pulled user, so the hot paths go through :mod:`..bulk` (statements sent
 straight to the driver). Rows are looked up, updated and deleted by key with ``= ANY(array)`` on
-PostgreSQL (one parameter, a plan that does not depend on the list's length) and chunked ``IN``
-lists on SQLite; on PostgreSQL a batch's inserts and updates are one statement per table over
+PostgreSQL (one parameter, planned for its value each time: :func:`..bulk.select_any`) and
+chunked ``IN`` lists on SQLite; on PostgreSQL a batch's inserts and updates are one statement per table over
 array parameters (``unnest``), a round trip each whatever the batch holds (issue 12 item 9).
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from ...domain.sync import Known, LinkState, Quarantined, Staged
 from ...services.ports.sync import AgentRow, CursorState, RunCounts, RunLease
-from ..bulk import BulkInsert, bind, chunks, mark, rows, select_any, unnest
+from ..bulk import BulkInsert, bind, chunks, execute_any, mark, rows, select_any, unnest
 from ..dialects import dialect_insert
 from ..tables import (
     agent_directory,
@@ -90,19 +90,9 @@ class SqlSyncStore:
         return select_any(self.conn, sql, params, values)
 
     def _execute_many(self, sql: str, params: Sequence[Any], values: Sequence[Any]) -> None:
-        """Run ``sql`` (an UPDATE or DELETE ending in ``... <column>``) for every value, as
-        :meth:`_select_many` reads."""
-        if not values:
-            return
-        if self.pg:
-            for chunk in chunks(values, 50_000):
-                self.conn.exec_driver_sql(f"{sql} = ANY(%b)", (*params, list(chunk)))
-            return
-        m = mark(self.conn)
-        for chunk in chunks(values):
-            self.conn.exec_driver_sql(
-                f"{sql} IN ({', '.join([m] * len(chunk))})", (*params, *chunk)
-            )
+        """Run ``sql`` (an UPDATE or DELETE ending in ``... <column>``) for every value
+        (:func:`execute_any`)."""
+        execute_any(self.conn, sql, params, values)
 
     def _roles_value(self, roles: tuple[str, ...]) -> Any:
         """A role list as the driver receives it for a ``roles`` column, converted once per set."""
