@@ -105,8 +105,8 @@ class SqlSnapshotStore:
             previous = basis = None
         changed: list[Any] = []
         if basis is not None:
-            changed = self._changed(acct.id, product, basis.cursor)
-            users_created = _latest([basis.users_created, *(r.created_at for r in changed)])
+            changed, created = self._changed(acct.id, product, basis.cursor)
+            users_created = _latest([basis.users_created, created])
         else:
             users_created = conn.execute(
                 sa.select(sa.func.max(integration_users.c.created_at)).where(
@@ -139,7 +139,7 @@ class SqlSnapshotStore:
             assigned = sum(1 for _, s in users.values() if s)
         elif previous is not None and basis is not None:
             users, by_id, assigned = _apply(previous, basis.by_id, changed)
-            renamed = {r.id for r in changed}
+            renamed = {r[0] for r in changed}
             if gf_at == basis.grandfathered_at:
                 gf_ids = basis.grandfathered_ids
                 grandfathered = (
@@ -201,21 +201,29 @@ class SqlSnapshotStore:
 
     def _changed(
         self, account_id: int, product: str, cursor: tuple[int, tuple[int, ...]]
-    ) -> list[Any]:
-        """(id, email, active, created_at, seated) of the users stamped where ``cursor`` says a
-        change not seen then would be."""
+    ) -> tuple[list[Any], dt.datetime | None]:
+        """(id, email, active, seated) of the users stamped where ``cursor`` says a change not
+        seen then would be, as the driver's tuples (a sync's batch is a thousand of them, read
+        while checks wait: no row objects), and the latest creation among them."""
         iu = integration_users
         low, pending = cursor
         since = iu.c.change_seq >= low
         if pending:
             since = sa.or_(since, iu.c.change_seq.in_(pending))
-        return list(
-            self.conn.execute(
-                sa.select(
-                    iu.c.id, iu.c.email, iu.c.active, iu.c.created_at, _seated(account_id, product)
-                ).where(iu.c.account_id == account_id, since)
-            )
+        where = (iu.c.account_id == account_id, since)
+        result = self.conn.execute(
+            sa.select(iu.c.id, iu.c.email, iu.c.active, _seated(account_id, product)).where(*where)
         )
+        try:
+            changed = list(result.cursor.fetchall())
+        finally:
+            result.close()
+        created = (
+            self.conn.execute(sa.select(sa.func.max(iu.c.created_at)).where(*where)).scalar()
+            if changed
+            else None
+        )
+        return changed, created
 
     def _users_now(
         self, account_id: int, product: str
@@ -374,8 +382,8 @@ def _seated(account_id: int, product: str) -> Any:
 def _apply(
     previous: Snapshot, by_id: Layered[int, str], changed: Sequence[Any]
 ) -> tuple[Layered[str, tuple[bool, bool]], Layered[int, str], int]:
-    """``previous``'s users with the ``changed`` rows (id, email, active, created_at, seated)
-    applied: the users, id -> email, and the seats held."""
+    """``previous``'s users with the ``changed`` rows (id, email, active, seated) applied: the
+    users, id -> email, and the seats held."""
     if not changed:
         users = previous.users
         assert isinstance(users, Layered)
@@ -384,14 +392,16 @@ def _apply(
     assert isinstance(old_users, Layered)
     assigned = previous.assigned
     gone: list[str] = []
-    for r in changed:
-        old = by_id.get(r.id)
+    get = by_id.get
+    for uid, email, _, _ in changed:
+        old = get(uid)
         if old is not None:
             assigned -= old_users[old][1]
-            if old != r.email:
+            if old != email:
                 gone.append(old)  # the email changed: the old one is no user any more
     users = old_users.updated(
-        ((r.email, (bool(r.active), bool(r.seated))) for r in changed), remove=gone
+        ((email, (bool(active), bool(seated))) for _, email, active, seated in changed),
+        remove=gone,
     )
-    assigned += sum(1 for r in changed if r.seated)
-    return users, by_id.updated((r.id, r.email) for r in changed), assigned
+    assigned += sum(1 for *_, seated in changed if seated)
+    return users, by_id.updated((r[0], r[1]) for r in changed), assigned
