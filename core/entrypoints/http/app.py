@@ -53,6 +53,7 @@ from .params import (
     printable_path,
 )
 from .problems import problem, problem_of
+from .refresh import SnapshotRefresher
 from .sender import WebhookSender
 from .settings import Freshness, Settings
 
@@ -131,6 +132,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
     fence = (
         VersionFence(core.db, timeout=settings.db_timeout) if freshness == Freshness.FENCE else None
     )
+    refresher = SnapshotRefresher(core.entitlements, core.now)
     sync_pool = concurrent.futures.ThreadPoolExecutor(
         settings.sync_concurrency, thread_name_prefix="seatgate-sync"
     )
@@ -277,16 +279,13 @@ def create_app(core: App, settings: Settings) -> FastAPI:
                 ("feature", feature),
             ):
                 text(value, what, maximum=len(value) + 1)
-        entitlements = core.entitlements
-        if fence is not None:
-            # The version as of now (a read that started after this request arrived, shared with
-            # the checks waiting beside it): the cached snapshot answers only if it is that one
-            # or newer; if not, one thread refreshes it from what changed since and the checks
-            # that arrived meanwhile wait for that refresh (never answering from the older one).
-            fresh = entitlements.confirm(account, product, await fence.version(account, product))
-        else:
-            fresh = entitlements.is_fresh(account, product)
-        if fresh:
+        # With a fence, the version as of now (a read that started after this request arrived,
+        # shared with the checks waiting beside it): the cached snapshot answers only if it is
+        # that one or newer; if not, one thread refreshes it from what changed since and the
+        # checks that arrived meanwhile await that refresh (never answering from the older one).
+        version = None if fence is None else await fence.version(account, product)
+        if await refresher.fresh(account, product, version):
+            # (No await since it said so: nothing on this loop can make it stale meanwhile.)
             decision = core.check(account, product, email, feature)  # from memory: no I/O
         else:
             decision = await run_in_threadpool(core.check, account, product, email, feature)
