@@ -281,3 +281,38 @@ def test_a_holder_of_the_fleet_lock_takes_over_a_dead_fleet_runs_live_lease(
     assert taken.outcome == "succeeded" and taken.summary.pulled == 40
     assert [i["run"] for i in taken.interrupted] == [dead.id]
     assert [r.outcome for r in rows(app) if r.id == dead.id] == ["interrupted"]
+
+
+def _terminated_child(url: str, instant: dt.datetime, started: Any) -> None:
+    from seatgate.core.entrypoints.cli import stop_on_sigterm
+
+    stop_on_sigterm()  # what `seatgate` does first
+    _child(url, instant, started)
+
+
+def test_sigterm_during_a_sync_records_it_interrupted_and_frees_the_lease(
+    db_url: str, clock: FixedClock, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A supervisor's stop (SIGTERM) of `seatgate sync`: the run is recorded interrupted, its
+    lease is given back at once (the next run is not skipped), the process exits 143."""
+    if not hasattr(os, "fork"):
+        pytest.skip("needs fork to share the in-process CRM")
+    monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
+    app = make_app(db_url, clock, memory_plugins())
+    try:
+        setup_account(app)
+        app.installs.install(ACCOUNT, P, memory_config(crm, page_size=10), ADMIN)
+        context = multiprocessing.get_context("fork")
+        started = context.Event()
+        child = context.Process(target=_terminated_child, args=(db_url, clock.now(), started))
+        child.start()
+        assert started.wait(60), "the child's sync never started"
+        os.kill(child.pid or 0, signal.SIGTERM)
+        child.join(60)
+        assert child.exitcode == 128 + signal.SIGTERM
+        assert rows(app)[-1].outcome == "interrupted"
+        result = app.sync.sync(ACCOUNT, P)  # on the same frozen clock: not skipped
+        assert result.outcome == "succeeded" and result.summary.created == 40
+        assert result.interrupted == []  # recorded by the stopped run itself
+    finally:
+        app.db.dispose()

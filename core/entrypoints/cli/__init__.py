@@ -25,7 +25,9 @@ import functools
 import importlib
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
@@ -382,8 +384,23 @@ def fail(
     sys.exit(exit_code)
 
 
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (a supervisor's stop, ``kill``, systemd, a container's end) stop a command as
+    Ctrl-C does: the exception unwinds it, so a write transaction rolls back and a sync records
+    its run ``interrupted`` and gives its lease back (the next run neither waits for the lease to
+    expire nor is skipped); the process exits 143 (128 + SIGTERM). ``seatgate serve`` replaces it
+    with uvicorn's own (a graceful shutdown)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: click parses; every error becomes one line (or one JSON document)."""
+    stop_on_sigterm()
     args = sys.argv[1:] if argv is None else argv
     as_json = "--json" in args or os.environ.get("SEATGATE_JSON") == "1"
     _current.clear()
