@@ -335,9 +335,15 @@ def _apply_linked(out: ChangeSet, rec: Staged, found: LinkState, activated: froz
         out.gained[rec.email] = uid
     if found.active and not rec.active:
         out.deactivating.add(uid)
-    if found.email != rec.email or found.name != rec.name or found.active != rec.active:
+    roles_changed = found.link_roles != rec.roles
+    if (
+        found.email != rec.email
+        or found.name != rec.name
+        or found.active != rec.active
+        or roles_changed  # the user's roles are its record's latest (``users list``)
+    ):
         out.updates.append((uid, rec))
-    if found.link_active != rec.active or found.link_roles != rec.roles:
+    if found.link_active != rec.active or roles_changed:
         out.link_updates.append((rec.ext, rec.active, rec.roles))
 
 

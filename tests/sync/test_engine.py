@@ -593,3 +593,22 @@ def test_a_failure_message_never_carries_the_secret(
     assert key not in result.summary.message
     assert key not in run_rows(app)[-1].message
     app.db.dispose()
+
+
+def test_a_role_only_change_updates_the_user_and_its_link(
+    installed: Callable[..., App], crm: MemorySandbox
+) -> None:
+    """A record whose roles alone changed: the user is updated (``users list`` shows its
+    record's roles) and so is its link (auto install weighs those); a rerun changes nothing."""
+    app = installed(activated_roles=["Agent"])
+    app.sync.sync(ACCOUNT, P, full=True)
+    listed = app.listings.users(ACCOUNT, product=P, limit=100).as_dict("users")["users"]
+    before = next(u for u in listed if u["roles"] == ["Admin"])
+    crm.store.change([int(before["email"][4:10])], roles=["Admin", "Agent"])
+    result = app.sync.sync(ACCOUNT, P, full=True)
+    assert result.summary.updated == 1 and result.summary.seated == 1
+    listed = app.listings.users(ACCOUNT, product=P, limit=100).as_dict("users")["users"]
+    after = next(u for u in listed if u["email"] == before["email"])
+    assert after["roles"] == ["Admin", "Agent"]
+    again = app.sync.sync(ACCOUNT, P, full=True)
+    assert again.summary.updated == 0 and again.summary.seated == 0
