@@ -96,7 +96,10 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _PERIOD = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
 # ASCII digits only: \d and Decimal() also take Arabic-Indic and other digits.
-_PRICE = re.compile(r"[0-9]{1,12}(\.[0-9]{1,4})?|\.[0-9]{1,4}")
+# Any number of decimals up to a bound, so that trailing zeros ("0.09890") are read as the value
+# they write; the value itself is then held to PRICE_STEP.
+_PRICE = re.compile(r"[0-9]{1,12}(\.[0-9]{1,30})?|\.[0-9]{1,30}")
+PRICE_STEP = Decimal("0.0001")  # ISO 4217's finest minor unit
 # RFC 5322 atext (ASCII) and letters/digits of any script (RFC 6531 allows UTF-8 addresses);
 # dot-atom: atoms joined by single dots.
 _ATOM = r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]|[^\W_\x00-\x7f])+"
@@ -216,15 +219,18 @@ def months(value: str | int, what: str = "months") -> int:
 def unit_price(value: str | Decimal, what: str = "unit price") -> Decimal:
     """A monthly price per seat: from 0 to :data:`MAX_UNIT_PRICE`, written with ASCII digits and
     at most one decimal point (``12.50``, ``5``; not ``1E+1``, not ``٣``), at most 4 decimals
-    (the finest ISO 4217 minor unit). The service then writes it with its currency's minor unit
+    (the finest ISO 4217 minor unit; zeros after them change nothing: ``0.09890`` is ``0.0989``). The service then writes it with its currency's minor unit
     (:func:`~seatgate.core.domain.money.normalize_price`: ``5`` is ``5.00 USD``, and ``100.50``
     JPY is refused)."""
-    accepted = f"an amount from 0 to {MAX_UNIT_PRICE:,} such as 12.50 (digits 0-9 and a point)"
+    accepted = (
+        f"an amount from 0 to {MAX_UNIT_PRICE:,} with at most 4 decimals, such as 12.50 "
+        "(digits 0-9 and a point)"
+    )
     text = value if isinstance(value, str) else str(value)
     if not _PRICE.fullmatch(text.strip(BLANKS)):
         raise BadInput(what, value, accepted)
     amount = Decimal(text.strip(BLANKS))
-    if not 0 <= amount <= MAX_UNIT_PRICE:
+    if not 0 <= amount <= MAX_UNIT_PRICE or amount != amount.quantize(PRICE_STEP):
         raise BadInput(what, value, accepted)
     return amount
 

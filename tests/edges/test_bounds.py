@@ -135,3 +135,21 @@ def test_an_email_is_at_most_254_characters_64_before_the_at(local: int, domain:
 def test_a_choice_is_read_in_any_case(member: Permission, upper: list[bool]) -> None:
     text = "".join(c.upper() if u else c for c, u in zip(member.value, upper, strict=False))
     assert choice("--permission", text, Permission) == member.value
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("0.09890", Decimal("0.0989")),
+        ("12.500000", Decimal("12.5")),
+        ("5.", None),
+        ("0.00001", None),
+    ],
+)
+def test_zeros_after_the_fourth_decimal_change_nothing(text: str, value: Decimal | None) -> None:
+    """Found by the property above: ``0.09890`` writes 0.0989, a price of 4 decimals."""
+    if value is None:
+        with pytest.raises(BadInput, match="at most 4 decimals"):
+            bounds.unit_price(text)
+    else:
+        assert bounds.unit_price(text) == value
