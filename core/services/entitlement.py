@@ -218,6 +218,14 @@ class Entitlements:
             self._cache[key] = (snap, now, stamp)
             return snap
 
+    def validate(self, product: str, feature: str) -> None:
+        """Raise :class:`BadInput` for a feature or product a check does not know: before any
+        snapshot is read or cached for it (a name made up per request must cost nothing)."""
+        if feature not in FEATURES:
+            raise BadInput("feature", feature, FEATURES)
+        if product not in self._products():
+            raise BadInput("product", product, sorted(self._products()))
+
     def check(
         self,
         account: str,
@@ -228,10 +236,7 @@ class Entitlements:
         *,
         audit_denied: bool = True,
     ) -> Decision:
-        if feature not in FEATURES:
-            raise BadInput("feature", feature, FEATURES)
-        if product not in self._products():
-            raise BadInput("product", product, sorted(self._products()))
+        self.validate(product, feature)
         key_email = email.strip().lower()
         snap = self.snapshot(account, product, at)
         if key_email not in snap.users:

@@ -283,6 +283,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         # shared with the checks waiting beside it): the cached snapshot answers only if it is
         # that one or newer; if not, one thread refreshes it from what changed since and the
         # checks that arrived meanwhile await that refresh (never answering from the older one).
+        core.entitlements.validate(product, feature)  # before a snapshot is read for them
         version = None if fence is None else await fence.version(account, product)
         if await refresher.fresh(account, product, version):
             # (No await since it said so: nothing on this loop can make it stale meanwhile.)
