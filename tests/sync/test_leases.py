@@ -4,12 +4,13 @@ next run says it found one; a second run of the connector while a live lease exi
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -186,11 +187,17 @@ def _child(url: str, instant: dt.datetime, started: Any) -> None:
     app.sync.sync(ACCOUNT, P, full=True)
 
 
-@pytest.fixture
-def killed(
-    db_url: str, clock: FixedClock, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[App]:
-    """An App whose connector's first sync ran in a child process killed with SIGKILL mid-pull."""
+@contextlib.contextmanager
+def stopped_mid_pull(
+    db_url: str,
+    clock: FixedClock,
+    crm: MemorySandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    target: Callable[[str, dt.datetime, Any], None],
+    sig: int,
+) -> Iterator[tuple[App, int | None]]:
+    """An App whose connector's first sync ran in a child process (``target``) sent ``sig``
+    mid-pull; yields it with the child's exit code."""
     if not hasattr(os, "fork"):
         pytest.skip("needs fork to share the in-process CRM")
     monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
@@ -200,15 +207,24 @@ def killed(
         app.installs.install(ACCOUNT, P, memory_config(crm, page_size=10), ADMIN)
         context = multiprocessing.get_context("fork")
         started = context.Event()
-        child = context.Process(target=_child, args=(db_url, clock.now(), started))
+        child = context.Process(target=target, args=(db_url, clock.now(), started))
         child.start()
         assert started.wait(60), "the child's sync never started"
-        os.kill(child.pid or 0, signal.SIGKILL)
+        os.kill(child.pid or 0, sig)
         child.join(60)
-        assert child.exitcode == -signal.SIGKILL
-        yield app
+        yield app, child.exitcode
     finally:
         app.db.dispose()
+
+
+@pytest.fixture
+def killed(
+    db_url: str, clock: FixedClock, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[App]:
+    """An App whose connector's first sync ran in a child process killed with SIGKILL mid-pull."""
+    with stopped_mid_pull(db_url, clock, crm, monkeypatch, _child, signal.SIGKILL) as (app, code):
+        assert code == -signal.SIGKILL
+        yield app
 
 
 def test_kill_9_during_a_sync(killed: App, clock: FixedClock) -> None:
@@ -295,24 +311,12 @@ def test_sigterm_during_a_sync_records_it_interrupted_and_frees_the_lease(
 ) -> None:
     """A supervisor's stop (SIGTERM) of `seatgate sync`: the run is recorded interrupted, its
     lease is given back at once (the next run is not skipped), the process exits 143."""
-    if not hasattr(os, "fork"):
-        pytest.skip("needs fork to share the in-process CRM")
-    monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
-    app = make_app(db_url, clock, memory_plugins())
-    try:
-        setup_account(app)
-        app.installs.install(ACCOUNT, P, memory_config(crm, page_size=10), ADMIN)
-        context = multiprocessing.get_context("fork")
-        started = context.Event()
-        child = context.Process(target=_terminated_child, args=(db_url, clock.now(), started))
-        child.start()
-        assert started.wait(60), "the child's sync never started"
-        os.kill(child.pid or 0, signal.SIGTERM)
-        child.join(60)
-        assert child.exitcode == 128 + signal.SIGTERM
+    with stopped_mid_pull(db_url, clock, crm, monkeypatch, _terminated_child, signal.SIGTERM) as (
+        app,
+        code,
+    ):
+        assert code == 128 + signal.SIGTERM
         assert rows(app)[-1].outcome == "interrupted"
         result = app.sync.sync(ACCOUNT, P)  # on the same frozen clock: not skipped
         assert result.outcome == "succeeded" and result.summary.created == 40
         assert result.interrupted == []  # recorded by the stopped run itself
-    finally:
-        app.db.dispose()
