@@ -155,6 +155,7 @@ def free_port() -> int:
 
 
 NICE: list[str] = []  # ["nice", "-n", "-10"] with --nice: the server and wrk before other work
+SERVE: list[str] = []  # more `seatgate serve` options (--sync-lag)
 
 
 class Server:
@@ -163,7 +164,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.command = [
             SEATGATE, "--db", url, "--as-of", CHECK_AT, "serve", "--port", str(self.port),
-            "--workers", str(workers), "--freshness", freshness, "--rate-limit", "1000000/second",
+            "--workers", str(workers), "--freshness", freshness, "--rate-limit", "1000000/second", *SERVE,
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             [*NICE, *self.command], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -345,6 +346,16 @@ def sync_child(url: str, users: int) -> None:
     app.close()
 
 
+def refreshes(server: Server) -> dict[str, float]:
+    """The server's snapshot refreshes so far, by kind (its /metrics, every worker's)."""
+    got = {"awaited": 0.0, "background": 0.0}
+    for line in httpx.get(f"{server.base}/metrics", timeout=10).text.splitlines():
+        if line.startswith("seatgate_snapshot_refreshes_total{"):
+            kind = line.split('kind="', 1)[1].split('"', 1)[0]
+            got[kind] = got.get(kind, 0.0) + float(line.rsplit(" ", 1)[1])
+    return got
+
+
 def during_sync(url: str, token: str, args: argparse.Namespace, tmp: str, freshness: str) -> None:
     server = Server(url, args.workers, freshness)
     try:
@@ -356,15 +367,19 @@ def during_sync(url: str, token: str, args: argparse.Namespace, tmp: str, freshn
         )
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "syncing"
+        before = refreshes(server)
         figures = wrk(server, token, args.sync_seconds, True, tmp)
         still = child.poll() is None
+        after = refreshes(server)
         result = json.loads(child.stdout.readline())
         child.wait()
     finally:
         server.stop()
     note = (
         f"   (sync of {result['pulled']:,} users {result['outcome']} in {result['seconds']:.1f} s"
-        f"{', still running when wrk ended' if still else ', ENDED before wrk did'})"
+        f"{', still running when wrk ended' if still else ', ENDED before wrk did'}; snapshot "
+        f"refreshes: {after['awaited'] - before['awaited']:.0f} awaited, "
+        f"{after['background'] - before['background']:.0f} in the background)"
     )
     show(f"HTTP at 2,000/s during a full sync, {freshness}", figures, "p99", note)
 
@@ -397,6 +412,11 @@ def main(argv: list[str] | None = None) -> None:
         help="Comma-separated freshness modes to measure (default: fence, notify and version on "
         "PostgreSQL; version on SQLite).",
     )
+    parser.add_argument(
+        "--sync-lag",
+        type=float,
+        help="The server's --sync-lag (seconds; default: the server's own, 0.5).",
+    )
     parser.add_argument("--sync-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.sync_child:
@@ -404,6 +424,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.nice:
         NICE[:] = ["nice", "-n", str(args.nice)]
+    if args.sync_lag is not None:
+        SERVE[:] = ["--sync-lag", str(args.sync_lag)]
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     scratch = Scratch(args.db)

@@ -91,6 +91,8 @@ class Snapshot:
     :param uninstall_effective: the day a requested uninstall takes effect, or None.
     :param settled: the latest instant of any row the snapshot depends on (None: no row at all),
         and ``until`` the next instant its content changes without a write (a renewal), or None.
+    :param strict_version: the part of ``version`` a server's checks never lag (the changes
+        other than a sync's, migration core_0004): read with it.
     :param basis: what storage needs to refresh this snapshot from the changes since it was read
         (None: it cannot, e.g. read as of a past instant); not part of the snapshot's value.
     """
@@ -109,6 +111,7 @@ class Snapshot:
     as_of: dt.datetime | None = None
     settled: dt.datetime | None = None
     until: dt.datetime | None = None
+    strict_version: int = -1  # the contract's strict_version, -1 without a contract
     basis: Any = attrs.field(default=None, eq=False, repr=False)
 
     # [lo, hi): the instants this snapshot holds what existed at, computed once (the check is on

@@ -103,6 +103,9 @@ class Entitlements:
         # The least version a snapshot must be of, per (account, product): a fence read it
         # (:meth:`confirm`), so an older snapshot is stale.
         self._required: dict[tuple[str, str], int] = {}
+        # When each cached snapshot was last read or found current (monotonic seconds): how far
+        # behind a sync's writes it may be (:meth:`confirm`'s ``lag``).
+        self._read_at: dict[tuple[str, str], float] = {}
         # One refresh at a time per (account, product): the checks that need it wait for it.
         self._refreshing: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -166,19 +169,38 @@ class Entitlements:
         the others to a thread."""
         return self._trusted((account, product), self.ports.now())[0] is not None
 
-    def confirm(self, account: str, product: str, version: int) -> bool:
+    def confirm(
+        self,
+        account: str,
+        product: str,
+        version: int,
+        strict: int | None = None,
+        lag: float = 0.0,
+    ) -> bool:
         """Whether the cached snapshot of (account, product) is of ``version`` (or newer), the
         contract's entitlement version just read by the caller; if so it is trusted anew (for
         ``max_age`` seconds), so that :meth:`check` answers it without reading. If not, the next
         check refreshes it to at least that version. A server that reads the version per batch of
-        checks (``storage.fence``) calls this before each check."""
+        checks (``storage.fence``) calls this before each check.
+
+        ``strict`` (the contract's strict version, read with ``version``) and ``lag`` (seconds):
+        a snapshot of that strict version whose ``version`` is older — newer writes are a sync's
+        alone — still answers while it was read less than ``lag`` seconds ago (the server's sync
+        lag; :meth:`lagging` says how old it is, for a refresh in the background)."""
         key = (account, product)
         with self._lock:
             cached = self._cache.get(key)
             if (
                 cached is None
-                or cached[0].version < version
                 or not cached[0].valid_at(self.ports.now())
+                or (
+                    cached[0].version < version
+                    and (
+                        strict is None
+                        or cached[0].strict_version < strict
+                        or self._monotonic() - self._read_at.get(key, float("-inf")) >= lag
+                    )
+                )
             ):
                 if version > self._required.get(key, -1):
                     self._required[key] = version
@@ -186,15 +208,28 @@ class Entitlements:
             self._cache[key] = (cached[0], self._monotonic(), self._stamp(account))
             return True
 
-    def snapshot(self, account: str, product: str, at: dt.datetime) -> Snapshot:
+    def lagging(self, account: str, product: str, version: int) -> float | None:
+        """Seconds since the cached snapshot of (account, product) was read, if it is older than
+        ``version``; None if it is of that version (or newer), or none is cached."""
+        key = (account, product)
+        cached = self._cache.get(key)
+        if cached is None or cached[0].version >= version:
+            return None
+        return self._monotonic() - self._read_at.get(key, float("-inf"))
+
+    def snapshot(
+        self, account: str, product: str, at: dt.datetime, *, reread: bool = False
+    ) -> Snapshot:
         """The snapshot of (account, product) as of ``at``: cached, and reused for another
         instant only when it holds what existed then too (:meth:`Snapshot.valid_at`). Trusted for
         ``max_age`` seconds, unless this process wrote since (its own changes show at once),
         another process's change was told (:meth:`invalidate`, :meth:`confirm`); then the
-        version is read, and if it moved the snapshot is refreshed from the cached one."""
+        version is read, and if it moved the snapshot is refreshed from the cached one.
+        ``reread``: read the version even if the cached snapshot is trusted (a server catching up
+        with a sync's writes, :meth:`lagging`)."""
         key = (account, product)
         hit, _ = self._trusted(key, at)
-        if hit is not None:
+        if hit is not None and not reread:
             return hit
         with self._lock:
             gate = self._refreshing.setdefault(key, threading.Lock())
@@ -202,7 +237,7 @@ class Entitlements:
             # Another thread may have refreshed it while this one waited: read after this check
             # arrived, so it is as fresh as one read now.
             hit, base = self._trusted(key, at)
-            if hit is not None:
+            if hit is not None and not reread:
                 return hit
             now, stamp = self._monotonic(), self._stamp(account)  # taken before the read
             with self.db.read() as uow:
@@ -216,6 +251,7 @@ class Entitlements:
                 else:
                     snap = uow.snapshots.load(account, product, at, previous=base)
             self._cache[key] = (snap, now, stamp)
+            self._read_at[key] = now
             return snap
 
     def validate(self, product: str, feature: str) -> None:

@@ -132,11 +132,13 @@ def assign_seats(
     at: dt.datetime,
     reason: str,
     catalog: Catalog,
+    strict: bool = True,
 ) -> SeatResult:
     """Assign seats in the caller's unit of work, in order, until the cap refuses; records
     ``SeatsAssigned`` and ``UsersActivated`` (with the indicative price of the users the contract
     does not cover). Used by admins (after the authority check) and by a sync's auto install
-    (acting on the account's standing purchase commitment)."""
+    (acting on the account's standing purchase commitment; ``strict`` False: a server's checks
+    may follow it within their sync lag, as every other write of the sync)."""
     result = SeatResult(acct.name, product)
     contract = uow.contracts.find(acct, product, lock=True)
     if contract is None:
@@ -163,7 +165,7 @@ def assign_seats(
             reason=reason,
             grandfathered=False,
         )
-        uow.contracts.bump_version(contract.id)
+        uow.contracts.bump_version(contract.id, strict=strict)
         emails = tuple(result.newly_assigned)
         uow.record(
             SeatsAssigned(

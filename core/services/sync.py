@@ -352,7 +352,8 @@ class _Reconcile:
                 store.update_users(plan.updates[part], at)
                 store.update_links(acct_id, product, plan.link_updates[part])
                 if new_ids or plan.updates[part]:
-                    uow.accounts.bump_versions(acct_id)  # cached decisions are stale
+                    # Cached decisions are stale; a server's checks may follow within their sync lag.
+                    uow.accounts.bump_versions(acct_id, strict=False)
             created += len(new_ids)
             self.beat()
         self.gained.update(gained)
@@ -391,7 +392,7 @@ class _Reconcile:
                 exclusive = [uid for uid in part if uid not in shared]
                 store.deactivate(acct_id, product, part, exclusive, self.started)
                 if exclusive:
-                    uow.accounts.bump_versions(acct_id)
+                    uow.accounts.bump_versions(acct_id, strict=False)
             self.beat()
         self.counts.deactivated = len(self.gone)
         missing = [uid for uid in self.gone if uid not in self.users]
@@ -461,6 +462,7 @@ class _Reconcile:
                         at=self.started,
                         reason="auto_install",
                         catalog=catalog,
+                        strict=False,
                     )
                     if part
                     else SeatResult(self.acct.name, product)

@@ -19,21 +19,26 @@ import psycopg
 
 from .db import Database
 
-__all__ = ["VersionFence"]
+__all__ = ["NONE", "VersionFence"]
 
 logger = logging.getLogger("seatgate.fence")
 
 _QUERY = """
-SELECT k.name, k.product, c.entitlement_version
+SELECT k.name, k.product, c.entitlement_version, c.strict_version
 FROM unnest(%s::text[], %s::text[]) AS k(name, product)
 JOIN accounts a ON a.name = k.name
 JOIN contracts c ON c.account_id = a.id AND c.product = k.product
 """
 
 
+#: The versions of an (account, product) without a contract, or of an unknown account.
+NONE = (-1, -1)
+
+
 class VersionFence:
-    """``await version(account, product)``: the contract's ``entitlement_version`` read by a query
-    that started after the call (-1 without a contract or account). ``timeout`` in seconds."""
+    """``await version(account, product)``: the contract's (``entitlement_version``,
+    ``strict_version``) read by a query that started after the call (:data:`NONE` without a
+    contract or account). ``timeout`` in seconds."""
 
     def __init__(self, database: Database, *, timeout: float) -> None:
         if database.is_sqlite:
@@ -42,13 +47,13 @@ class VersionFence:
             hide_password=False
         )
         self._timeout = timeout
-        self._conn: psycopg.AsyncConnection[tuple[str, str, int]] | None = None
-        self._waiting: dict[tuple[str, str], list[asyncio.Future[int]]] = {}
+        self._conn: psycopg.AsyncConnection[tuple[str, str, int, int]] | None = None
+        self._waiting: dict[tuple[str, str], list[asyncio.Future[tuple[int, int]]]] = {}
         self._reader: asyncio.Task[None] | None = None
         self.queries = 0
 
-    async def version(self, account: str, product: str) -> int:
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    async def version(self, account: str, product: str) -> tuple[int, int]:
+        future: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault((account, product), []).append(future)
         if self._reader is None or self._reader.done():
             self._reader = asyncio.create_task(self._read())
@@ -69,9 +74,11 @@ class VersionFence:
             for key, futures in batch.items():
                 for future in futures:
                     if not future.done():
-                        future.set_result(found.get(key, -1))
+                        future.set_result(found.get(key, NONE))
 
-    async def _query(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    async def _query(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, int]]:
         if self._conn is None or self._conn.closed:
             self._conn = await psycopg.AsyncConnection.connect(
                 self._dsn, autocommit=True, connect_timeout=max(1, int(self._timeout))
@@ -80,7 +87,10 @@ class VersionFence:
             _QUERY, ([k[0] for k in keys], [k[1] for k in keys]), prepare=True
         )
         self.queries += 1
-        return {(name, product): int(v) for name, product, v in await cursor.fetchall()}
+        return {
+            (name, product): (int(v), int(strict))
+            for name, product, v, strict in await cursor.fetchall()
+        }
 
     async def _reset(self) -> None:
         conn, self._conn = self._conn, None

@@ -97,6 +97,10 @@ contracts = sa.Table(
     # Bumped by every change an entitlement decision depends on (seats, the contract, the adapter
     # being enabled): in-process entitlement caches compare it to know they are still fresh.
     sa.Column("entitlement_version", sa.Integer, nullable=False, default=0),
+    # Bumped with it by the changes a server's checks must see at once (seats assigned or taken
+    # back by a person, the contract, the installation), not by a sync's writes, which checks
+    # follow within a bounded lag (core_0004; docs/http.md).
+    sa.Column("strict_version", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("created_at", UTCDateTime, nullable=False),
     # A negotiated order-form plan's charge model (per_seat | per_account); NULL: the catalog's.
     sa.Column("charge_model", sa.String(16)),

@@ -7,10 +7,24 @@ import asyncio
 
 import pytest
 
-from seatgate.core.storage.fence import VersionFence
+from seatgate.core.bootstrap import App
+from seatgate.core.storage.fence import NONE, VersionFence
 from seatgate.core.testing.memory import MemorySandbox
 
 from .conftest import ACME, ADMIN, USERS, make_core, seed
+
+
+def read_versions(core: App) -> tuple[int, int]:
+    """The (entitlement, strict) versions of acme's memory contract, read by a fence."""
+
+    async def read() -> tuple[int, int]:
+        fence = VersionFence(core.db, timeout=10)
+        try:
+            return await fence.version(ACME, "memory")
+        finally:
+            await fence.close()
+
+    return asyncio.run(read())
 
 
 @pytest.mark.postgres
@@ -25,14 +39,15 @@ def test_a_burst_of_checks_shares_queries_and_sees_the_latest_commit(
         try:
             before = await fence.version(ACME, "memory")
             with core.ports.db.read() as uow:
-                assert before == uow.snapshots.version(ACME, "memory") >= 0
+                assert before[0] == uow.snapshots.version(ACME, "memory") >= 0
             got = await asyncio.gather(*(fence.version(ACME, "memory") for _ in range(200)))
             assert set(got) == {before}
             assert fence.queries < 20  # one per batch, not one per check
             core.seats.assign(ACME, "memory", [USERS[0]], ADMIN)  # committed before the call
-            assert await fence.version(ACME, "memory") == before + 1
-            assert await fence.version(ACME, "nosuch") == -1
-            assert await fence.version("nobody", "memory") == -1
+            # A person's seat change moves both versions.
+            assert await fence.version(ACME, "memory") == (before[0] + 1, before[1] + 1)
+            assert await fence.version(ACME, "nosuch") == NONE
+            assert await fence.version("nobody", "memory") == NONE
         finally:
             await fence.close()
 
@@ -60,15 +75,15 @@ def test_checks_that_need_a_refresh_await_one_refresh_and_see_the_change(
         core.seats.assign(ACME, "memory", [USERS[0]], ADMIN)
         assert core.check(ACME, "memory", USERS[0], "cti").allowed  # cached
         other.seats.unassign(ACME, "memory", [USERS[0]], ADMIN)
-        with core.ports.db.read() as uow:
-            version = uow.snapshots.version(ACME, "memory")
+        version = read_versions(core)
+        entitlement, strict = version
         assert core.check(ACME, "memory", USERS[0], "cti").allowed  # stale, and trusted
         calls: list[str] = []
         snapshot = core.entitlements.snapshot
 
-        def counted(account: str, product: str, at: object) -> object:
+        def counted(account: str, product: str, at: object, **kw: bool) -> object:
             calls.append(account)
-            return snapshot(account, product, at)  # type: ignore[arg-type]
+            return snapshot(account, product, at, **kw)  # type: ignore[arg-type]
 
         monkeypatch.setattr(core.entitlements, "snapshot", counted)
         refresher = SnapshotRefresher(core.entitlements, core.now)
@@ -86,10 +101,72 @@ def test_checks_that_need_a_refresh_await_one_refresh_and_see_the_change(
         # A version newer than any snapshot read yet: refreshed again, then trusted.
         other.seats.assign(ACME, "memory", [USERS[0]], ADMIN)
         calls.clear()
-        assert asyncio.run(refresher.fresh(ACME, "memory", version + 1))
+        assert asyncio.run(refresher.fresh(ACME, "memory", (entitlement + 1, strict + 1)))
         assert calls == [ACME]
         assert core.check(ACME, "memory", USERS[0], "cti").allowed
-        assert not asyncio.run(refresher.fresh("nobody", "memory", -1))
+        assert not asyncio.run(refresher.fresh("nobody", "memory", NONE))
+    finally:
+        other.close()
+        core.close()
+
+
+@pytest.mark.postgres
+def test_checks_lag_a_syncs_writes_by_at_most_the_sync_lag_and_never_a_persons_seat_change(
+    postgres_url: str, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15 during a sync: a sync's writes move the entitlement version only, so a check
+    answers from its snapshot while it is less than ``sync_lag`` old, a refresh starting in the
+    background from half that age; past the lag it waits for one. A person's unassign moves the
+    strict version too: the next check waits for a refresh and denies."""
+    from seatgate.core.entrypoints.http.refresh import SnapshotRefresher
+
+    core, _ = make_core(postgres_url)
+    other, _ = make_core(postgres_url)  # another server process, and the process that syncs
+    seed(core, crm)
+    now = [1000.0]
+    monkeypatch.setattr(core.entitlements, "_monotonic", lambda: now[0])
+    try:
+        core.entitlements.max_age = 5.0
+        other.sync.sync(ACME, "memory")
+        person = crm.store.users[0]
+        other.seats.assign(ACME, "memory", [person.email], ADMIN)
+        started: list[str] = []  # what the server's metrics count
+        refresher = SnapshotRefresher(
+            core.entitlements, core.now, sync_lag=2.0, on_refresh=started.append
+        )
+
+        async def fresh() -> bool:
+            fence = VersionFence(core.db, timeout=10)
+            try:
+                return await refresher.fresh(ACME, "memory", await fence.version(ACME, "memory"))
+            finally:
+                await refresher.idle()  # (a refresh started in the background has ended)
+                await fence.close()
+
+        assert asyncio.run(fresh())  # read now
+        assert core.check(ACME, "memory", person.email, "cti").reason == "seated"
+        crm.store.deactivate([person.number])
+        other.sync.sync(ACME, "memory", full=True)  # writes the user inactive: a sync's write
+        now[0] += 0.5  # younger than half the lag: answered from the snapshot, nothing started
+        assert asyncio.run(fresh())
+        assert refresher.background == 0
+        assert core.check(ACME, "memory", person.email, "cti").reason == "seated"
+        now[0] += 0.6  # past half the lag: still answered at once, and a refresh starts
+        assert asyncio.run(fresh())
+        assert refresher.background == 1
+        assert core.check(ACME, "memory", person.email, "cti").reason == "user_inactive"
+
+        crm.store.change([person.number], active=True)
+        other.sync.sync(ACME, "memory", full=True)
+        now[0] += 2.0  # as old as the lag: this check waits for the refresh
+        assert asyncio.run(fresh())
+        assert refresher.background == 1
+        assert core.check(ACME, "memory", person.email, "cti").reason == "seated"
+
+        other.seats.unassign(ACME, "memory", [person.email], ADMIN)  # a person's: never lagged
+        assert asyncio.run(fresh())
+        assert core.check(ACME, "memory", person.email, "cti").reason == "no_seat"
+        assert started == ["awaited", "background", "awaited", "awaited"]
     finally:
         other.close()
         core.close()

@@ -55,6 +55,14 @@ FRESHNESS = ("auto", "fence", "notify", "version")
     "checks), notify (PostgreSQL notifications only), version (a read per check).",
 )
 @click.option(
+    "--sync-lag",
+    default=0.5,
+    show_default=True,
+    type=params.seconds(0, 60),
+    help="Seconds a check may answer behind a sync's writes (fence only; 0: never). Seat, "
+    "contract and installation changes are never lagged.",
+)
+@click.option(
     "--webhook-interval",
     default=5.0,
     show_default=True,
@@ -72,6 +80,7 @@ def serve(
     max_body: int,
     request_timeout: float,
     freshness: str,
+    sync_lag: float,
     webhook_interval: float,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) until Ctrl-C, and send the
@@ -86,6 +95,7 @@ def serve(
         max_body=max_body,
         request_timeout=request_timeout,
         freshness=freshness,
+        sync_lag=sync_lag,
         webhook_interval=webhook_interval,
         db_url=ctx.db_url,
         policy=None if ctx.policy is None else str(ctx.policy),

@@ -132,7 +132,9 @@ def create_app(core: App, settings: Settings) -> FastAPI:
     fence = (
         VersionFence(core.db, timeout=settings.db_timeout) if freshness == Freshness.FENCE else None
     )
-    refresher = SnapshotRefresher(core.entitlements, core.now)
+    refresher = SnapshotRefresher(
+        core.entitlements, core.now, sync_lag=settings.sync_lag, on_refresh=metrics.refresh
+    )
     sync_pool = concurrent.futures.ThreadPoolExecutor(
         settings.sync_concurrency, thread_name_prefix="seatgate-sync"
     )
@@ -279,13 +281,14 @@ def create_app(core: App, settings: Settings) -> FastAPI:
                 ("feature", feature),
             ):
                 text(value, what, maximum=len(value) + 1)
-        # With a fence, the version as of now (a read that started after this request arrived,
+        # With a fence, the versions as of now (a read that started after this request arrived,
         # shared with the checks waiting beside it): the cached snapshot answers only if it is
-        # that one or newer; if not, one thread refreshes it from what changed since and the
-        # checks that arrived meanwhile await that refresh (never answering from the older one).
+        # of them or newer (or behind a sync's writes alone, by less than the sync lag); if not,
+        # one thread refreshes it from what changed since and the checks that arrived meanwhile
+        # await that refresh (never answering from the older one).
         core.entitlements.validate(product, feature)  # before a snapshot is read for them
-        version = None if fence is None else await fence.version(account, product)
-        if await refresher.fresh(account, product, version):
+        versions = None if fence is None else await fence.version(account, product)
+        if await refresher.fresh(account, product, versions):
             # (No await since it said so: nothing on this loop can make it stale meanwhile.)
             decision = core.check(account, product, email, feature)  # from memory: no I/O
         else:

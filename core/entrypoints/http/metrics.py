@@ -63,6 +63,14 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.refreshes = Counter(
+            "seatgate_snapshot_refreshes",
+            "Refreshes of a cached entitlement snapshot started by checks: awaited (a check "
+            "waited for it) or background (behind a sync's writes, within the sync lag).",
+            ["kind"],
+            registry=self.registry,
+        )
+
         # Labelled children, by their labels: ``labels()`` takes a lock and builds a key per call.
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._decision_children: dict[str, Any] = {}
@@ -85,6 +93,9 @@ class Metrics:
         if child is None:
             child = self._decision_children[reason] = self.decisions.labels(reason)
         child.inc()
+
+    def refresh(self, kind: str) -> None:
+        self.refreshes.labels(kind).inc()
 
     def webhooks_sent(self, delivered: int, retrying: int, given_up: int) -> None:
         """Count one run of the webhook sender."""

@@ -50,6 +50,9 @@ class Settings:
     :param freshness: ``auto``, ``notify`` or ``version`` (:class:`Freshness`).
     :param max_age: seconds a cached snapshot or token is trusted between re-validations when
         notifications keep the caches fresh.
+    :param sync_lag: seconds a check may answer from a snapshot that a sync's writes alone are
+        newer than (fence freshness; 0: never). A person's seat change, the contract and the
+        installation are never lagged (docs/http.md, "Freshness").
     :param audit_flush: seconds between writes of buffered denied-check audit rows.
     :param webhook_interval: seconds between runs of the background webhook sender (0: no
         sender in this server; ``seatgate webhook deliver`` from cron sends instead).
@@ -65,6 +68,7 @@ class Settings:
     sync_concurrency: int = 2
     freshness: str = Freshness.AUTO
     max_age: float = 5.0
+    sync_lag: float = 0.5
     audit_flush: float = 0.5
     audit_batch: int = 10_000
     webhook_interval: float = 5.0

@@ -71,8 +71,10 @@ class AccountStore(Protocol):
         at: dt.datetime,
     ) -> None: ...
 
-    def bump_versions(self, account_id: int) -> None:
-        """Users changed: every product's cached decisions of the account are stale."""
+    def bump_versions(self, account_id: int, *, strict: bool = True) -> None:
+        """Users changed: every product's cached decisions of the account are stale. ``strict``
+        False: a sync's change, which a server's checks may follow within its ``sync_lag``
+        (the entitlement version moves, the strict version does not)."""
         ...
 
 
@@ -95,8 +97,9 @@ class ContractStore(Protocol):
 
     def set_quantity(self, contract_id: int, quantity: int) -> None: ...
 
-    def bump_version(self, contract_id: int) -> None:
-        """Something an entitlement decision depends on changed."""
+    def bump_version(self, contract_id: int, *, strict: bool = True) -> None:
+        """Something an entitlement decision depends on changed (``strict``: as
+        :meth:`AccountStore.bump_versions`)."""
         ...
 
     def mark_grandfathered(self, contract_id: int, at: dt.datetime) -> None: ...

@@ -11,6 +11,7 @@ from ...domain.model import Account
 from ...errors import Conflict, NotFound
 from ..bulk import chunks
 from ..tables import accounts, contracts, integration_users, permissions
+from .contracts import bumped
 
 __all__ = ["SqlAccountStore"]
 
@@ -164,9 +165,7 @@ class SqlAccountStore:
             ],
         )
 
-    def bump_versions(self, account_id: int) -> None:
+    def bump_versions(self, account_id: int, *, strict: bool = True) -> None:
         self.conn.execute(
-            contracts.update()
-            .where(contracts.c.account_id == account_id)
-            .values(entitlement_version=contracts.c.entitlement_version + 1)
+            contracts.update().where(contracts.c.account_id == account_id).values(**bumped(strict))
         )

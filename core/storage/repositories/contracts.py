@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from ...domain.model import Account, Contract
 from ..tables import accounts, contracts
 
-__all__ = ["SqlContractStore", "to_contract"]
+__all__ = ["SqlContractStore", "bumped", "to_contract"]
 
 
 def to_contract(row: Any, account: str) -> Contract:
@@ -31,6 +31,15 @@ def to_contract(row: Any, account: str) -> Contract:
         grandfathered_at=row.grandfathered_at,
         charge_model=row.charge_model,
     )
+
+
+def bumped(strict: bool) -> dict[str, Any]:
+    """The values of a contract update that bumps its versions: ``entitlement_version`` always,
+    ``strict_version`` too for a change a server's checks must see at once (not a sync's)."""
+    values: dict[str, Any] = {"entitlement_version": contracts.c.entitlement_version + 1}
+    if strict:
+        values["strict_version"] = contracts.c.strict_version + 1
+    return values
 
 
 class SqlContractStore:
@@ -72,7 +81,9 @@ class SqlContractStore:
 
     def create(self, account: Account, values: Mapping[str, Any]) -> Contract:
         self.conn.execute(
-            contracts.insert().values(account_id=account.id, entitlement_version=0, **values)
+            contracts.insert().values(
+                account_id=account.id, entitlement_version=0, strict_version=0, **values
+            )
         )
         made = self.find(account, str(values["product"]))
         assert made is not None
@@ -83,11 +94,9 @@ class SqlContractStore:
             contracts.update().where(contracts.c.id == contract_id).values(quantity=quantity)
         )
 
-    def bump_version(self, contract_id: int) -> None:
+    def bump_version(self, contract_id: int, *, strict: bool = True) -> None:
         self.conn.execute(
-            contracts.update()
-            .where(contracts.c.id == contract_id)
-            .values(entitlement_version=contracts.c.entitlement_version + 1)
+            contracts.update().where(contracts.c.id == contract_id).values(**bumped(strict))
         )
 
     def mark_grandfathered(self, contract_id: int, at: dt.datetime) -> None:

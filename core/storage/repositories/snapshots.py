@@ -115,6 +115,7 @@ class SqlSnapshotStore:
             ).scalar()
         settled = _latest([users_created, self._settled(acct.id, account, product, row)])
         version = -1 if row is None else int(row.entitlement_version)
+        strict_version = -1 if row is None else int(row.strict_version)
         until: dt.datetime | None = None
         if contract is not None and self._adjusted(contract.id):
             # A renewal adjustment changes the contracted quantity at the renewal, no write
@@ -169,6 +170,7 @@ class SqlSnapshotStore:
             account=account,
             region=acct.region,
             version=version,
+            strict_version=strict_version,
             has_contract=contract is not None,
             contracted=contracted,
             enabled=enabled is None or bool(enabled),  # no installation row: nothing disabled it
