@@ -478,3 +478,26 @@ def test_assign_without_any_email_is_bad_input(cli: Cli) -> None:
         "error: bad emails 'none': expected EMAIL arguments or --from-file FILE (one per line)"
     )
     assert cli.rows() == before
+
+
+def test_a_stop_that_breaks_a_database_call_exits_143_without_an_error(
+    sqlite_cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM's ``SystemExit`` raised inside the driver's call can come out as the driver's own
+    error: once a stop was requested, that is the stop (exit 143, nothing said), not an internal
+    error (70) or an unusable database (2)."""
+    import sqlite3
+
+    from seatgate.core.services import stopping
+
+    def stopped_mid_call(*_: Any) -> None:
+        stopping.request(143)  # what the SIGTERM handler notes before it raises
+        raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+
+    monkeypatch.setattr(stopping, "_status", None)  # forgotten after the test
+    sa.event.listen(sa.Engine, "before_cursor_execute", stopped_mid_call)
+    try:
+        code, out, err = sqlite_cli("account create globex --region US")
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", stopped_mid_call)
+    assert (code, out, err) == (143, "", "")

@@ -89,7 +89,11 @@ def test_check_loads_one_command_module_one_service_and_no_other_layer(tmp_path:
     assert commands <= {"seats", "params", "files", "paging"}, commands
     services = {m for m in loaded if m.startswith("seatgate.core.services.")}
     services -= {m for m in services if m.startswith("seatgate.core.services.ports")}
-    assert services == {"seatgate.core.services.entitlement"}, services
+    # stopping: the SIGTERM handler's note (a module of no imports, loaded before any command).
+    assert services == {
+        "seatgate.core.services.entitlement",
+        "seatgate.core.services.stopping",
+    }, services
     repositories = {m.rsplit(".", 1)[1] for m in loaded if ".storage.repositories." in m}
     # The snapshot reads the contract (contracts), its contracted quantity (billing, which
     # reads add-ons: orders); no other repository.

@@ -62,6 +62,7 @@ from ..domain.records import AgentRecord, SyncSummary
 from ..domain.seats import SeatCount
 from ..domain.vocabulary import QuarantineReason
 from ..errors import Conflict, SeatgateError
+from . import stopping
 from .base import deliver_pending, read
 from .batching import BatchSizer
 from .commitments import AUTO_INSTALL_ACTOR
@@ -776,65 +777,60 @@ class SyncService:
             beat=self._beater(run_id) if run_id is not None else lambda: None,
         )
         try:
-            run.begin()
-            self._pull(hooks, product, settings, since, ctx, run, on_page)
-            if run_id is not None:
-                self._heartbeat(run_id)
-            if dry_run:
-                with ports.db.write() as uow:
-                    run.run_id = uow.sync.start_run(  # its row goes with the rollback
-                        acct.id,
-                        product,
-                        started=started,
-                        full=is_full,
-                        forced=force,
-                        owner=self.owner,
-                        lease_until=self._lease_until(started),
+            with self._stop_ends(run_id, is_full, run, ctx, t0):
+                run.begin()
+                self._pull(hooks, product, settings, since, ctx, run, on_page)
+                if run_id is not None:
+                    self._heartbeat(run_id)
+                if dry_run:
+                    with ports.db.write() as uow:
+                        run.run_id = uow.sync.start_run(  # its row goes with the rollback
+                            acct.id,
+                            product,
+                            started=started,
+                            full=is_full,
+                            forced=force,
+                            owner=self.owner,
+                            lease_until=self._lease_until(started),
+                        )
+                        one = contextlib.nullcontext(uow)
+                        run.tx = lambda write: one
+                        run.prepare()
+                        run.apply()
+                        run.finish(uow, cursor)
+                        raise _DryRun()
+                assert run_id is not None
+                run.prepare()
+                run.apply()
+                if run.counts.waiting:
+                    waiting = run.counts.waiting
+                    message = (
+                        "1 user waits for a seat (auto install)"
+                        if waiting == 1
+                        else f"{waiting} users wait for a seat (auto install)"
                     )
-                    one = contextlib.nullcontext(uow)
-                    run.tx = lambda write: one
-                    run.prepare()
-                    run.apply()
+                message = "; ".join(filter(None, [message, note]))
+                with ports.db.write() as uow:
                     run.finish(uow, cursor)
-                    raise _DryRun()
-            assert run_id is not None
-            run.prepare()
-            run.apply()
-            if run.counts.waiting:
-                waiting = run.counts.waiting
-                message = (
-                    "1 user waits for a seat (auto install)"
-                    if waiting == 1
-                    else f"{waiting} users wait for a seat (auto install)"
-                )
-            message = "; ".join(filter(None, [message, note]))
-            with ports.db.write() as uow:
-                run.finish(uow, cursor)
-                uow.sync.finish_run(
-                    run_id,
-                    outcome=outcome,
-                    full=is_full,
-                    counts=run.counts,
-                    requests=ctx.requests,
-                    retries=ctx.retries,
-                    seconds=time.perf_counter() - t0,
-                    message=message,
-                )
-                uow.record(_finished(run, account, outcome, is_full, started, t0, ctx, message))
+                    uow.sync.finish_run(
+                        run_id,
+                        outcome=outcome,
+                        full=is_full,
+                        counts=run.counts,
+                        requests=ctx.requests,
+                        retries=ctx.retries,
+                        seconds=time.perf_counter() - t0,
+                        message=message,
+                    )
+                    uow.record(_finished(run, account, outcome, is_full, started, t0, ctx, message))
         except _DryRun:
             pass
         except _Halted as exc:
             outcome, message = "halted", str(exc)
-        except Exception as exc:
+        except Exception as exc:  # not a stop: _stop_ends turned those into SystemExit
             outcome = "failed"
             message = _message(exc, lambda text: ports.adapters.scrub(text, settings))
             logger.error("sync of %s for %s failed: %s", product, account, message)
-        except (KeyboardInterrupt, SystemExit):
-            # Ctrl-C (or a signal made an exception): the run ends here. Say so and give its
-            # lease back, so the next run neither waits for the lease to expire nor is skipped.
-            if run_id is not None:
-                self._stopped(run_id, is_full, run, ctx, t0)
-            raise
         if outcome == "succeeded":
             counts = run.counts
         else:
@@ -855,7 +851,7 @@ class SyncService:
             message = "; ".join(filter(None, [message, note]))
         seconds = time.perf_counter() - t0
         if outcome != "succeeded" and run_id is not None:
-            with ports.db.write() as uow:
+            with self._stop_ends(run_id, is_full, run, ctx, t0), ports.db.write() as uow:
                 uow.sync.finish_run(
                     run_id,
                     outcome=outcome,
@@ -941,13 +937,38 @@ class SyncService:
             # socket read of the next page; give it a turn between pages.
             time.sleep(0)
 
+    @contextlib.contextmanager
+    def _stop_ends(
+        self, run_id: int | None, full: bool, run: _Reconcile, ctx: RequestStats, t0: float
+    ) -> Iterator[None]:
+        """Where a stop ends the run: Ctrl-C, a signal's ``SystemExit``, or any exception once a
+        stop was requested (:mod:`.stopping`: the signal's ``SystemExit`` cut a database call
+        short and the driver's or SQLAlchemy's error came out in its place, about one SIGTERM in
+        ten on PostgreSQL). The run is recorded ``interrupted`` and its lease given back, so the
+        next run neither waits for the lease to expire nor is skipped; then the stop goes on.
+        Raises ``SystemExit`` with the stop's status in place of such an exception."""
+        try:
+            yield
+        except (KeyboardInterrupt, SystemExit):
+            if run_id is not None:
+                self._stopped(run_id, full, run, ctx, t0)
+            raise
+        except Exception as exc:
+            if not stopping.requested():
+                raise
+            if run_id is not None:
+                self._stopped(run_id, full, run, ctx, t0)
+            raise stopping.stop() from exc
+
     def _stopped(
         self, run_id: int, full: bool, run: _Reconcile, ctx: RequestStats, t0: float
     ) -> None:
         """Record a run stopped by the operator as ``interrupted``; never raises (the stop goes
-        on whatever this write does)."""
+        on whatever this write does). On a new connection: the stop may have broken the one
+        the run was using mid-call."""
         message = "interrupted: stopped by the operator (Ctrl-C) or a signal"
         try:
+            self.ports.db.discard_connections()
             with self.ports.db.write() as uow:
                 uow.sync.finish_run(
                     run_id,

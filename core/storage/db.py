@@ -391,6 +391,16 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def discard_connections(self) -> None:
+        """Close the pooled connections; those checked out are closed when checked in, so the
+        next transaction connects anew. An exception raised inside the driver (a signal's
+        ``SystemExit``) can leave a connection broken without the pool knowing: psycopg in the
+        middle of a protocol exchange, or holding its connection lock. An in-memory SQLite
+        database lives in its one connection and is kept."""
+        if isinstance(self.engine.pool, sa.pool.SingletonThreadPool | sa.pool.StaticPool):
+            return
+        self.engine.dispose()
+
 
 _REVISION = re.compile(r"^revision\s*=\s*[\"']([^\"']+)[\"']", re.M)
 _PARENTS = re.compile(r"^(?:down_revision|depends_on)\s*=\s*(.+)$", re.M)

@@ -184,6 +184,9 @@ class SqlUnitOfWorkFactory:
             ).all()
         return [(r.id, from_dict(r.payload)) for r in rows]
 
+    def discard_connections(self) -> None:
+        self.database.discard_connections()
+
     def mark_delivered(self, outbox_ids: list[int], at: dt.datetime) -> None:
         if not outbox_ids:
             return

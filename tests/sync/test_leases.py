@@ -9,6 +9,7 @@ import datetime as dt
 import multiprocessing
 import os
 import signal
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
 from seatgate.core.plugins import RequestContext, UserPage, hookimpl
+from seatgate.core.services import stopping
 from seatgate.core.services.sync import LEASE_SECONDS, SyncService, default_owner, owner_is_dead
 from seatgate.core.storage.tables import sync_runs
 from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
@@ -182,7 +184,7 @@ class BlockingAdapter(MemoryAdapter):
         yield from pages  # never reached
 
 
-def _child(url: str, instant: dt.datetime, started: Any) -> None:
+def _child(url: str, instant: dt.datetime, started: Any, *_: Any) -> None:
     app = make_app(url, FixedClock(instant), memory_plugins(adapter=BlockingAdapter(started)))
     app.sync.sync(ACCOUNT, P, full=True)
 
@@ -193,11 +195,15 @@ def stopped_mid_pull(
     clock: FixedClock,
     crm: MemorySandbox,
     monkeypatch: pytest.MonkeyPatch,
-    target: Callable[[str, dt.datetime, Any], None],
+    target: Callable[..., None],
     sig: int,
+    *,
+    again: bool = False,
 ) -> Iterator[tuple[App, int | None]]:
     """An App whose connector's first sync ran in a child process (``target``) sent ``sig``
-    mid-pull; yields it with the child's exit code."""
+    mid-pull; yields it with the child's exit code. ``again``: ``sig`` is sent a second time once
+    the child says it is handling the first (``target`` gets two more events: it sets the first
+    there and waits for the second, set once the signal is sent)."""
     if not hasattr(os, "fork"):
         pytest.skip("needs fork to share the in-process CRM")
     monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
@@ -206,11 +212,17 @@ def stopped_mid_pull(
         setup_account(app)
         app.installs.install(ACCOUNT, P, memory_config(crm, page_size=10), ADMIN)
         context = multiprocessing.get_context("fork")
-        started = context.Event()
-        child = context.Process(target=target, args=(db_url, clock.now(), started))
+        started, handling, sent_again = context.Event(), context.Event(), context.Event()
+        child = context.Process(
+            target=target, args=(db_url, clock.now(), started, handling, sent_again)
+        )
         child.start()
         assert started.wait(60), "the child's sync never started"
         os.kill(child.pid or 0, sig)
+        if again:
+            assert handling.wait(60), "the child never handled the first signal"
+            os.kill(child.pid or 0, sig)
+            sent_again.set()
         child.join(60)
         yield app, child.exitcode
     finally:
@@ -299,7 +311,7 @@ def test_a_holder_of_the_fleet_lock_takes_over_a_dead_fleet_runs_live_lease(
     assert [r.outcome for r in rows(app) if r.id == dead.id] == ["interrupted"]
 
 
-def _terminated_child(url: str, instant: dt.datetime, started: Any) -> None:
+def _terminated_child(url: str, instant: dt.datetime, started: Any, *_: Any) -> None:
     from seatgate.core.entrypoints.cli import stop_on_sigterm
 
     stop_on_sigterm()  # what `seatgate` does first
@@ -320,3 +332,141 @@ def test_sigterm_during_a_sync_records_it_interrupted_and_frees_the_lease(
         result = app.sync.sync(ACCOUNT, P)  # on the same frozen clock: not skipped
         assert result.outcome == "succeeded" and result.summary.created == 40
         assert result.interrupted == []  # recorded by the stopped run itself
+
+
+def _terminated_twice_child(
+    url: str, instant: dt.datetime, started: Any, handling: Any, sent_again: Any
+) -> None:
+    """`seatgate sync` whose run, while it records itself interrupted after the first SIGTERM,
+    lets the parent send the second and waits until it was sent (the signal arrives during the
+    wait, which it interrupts)."""
+    from seatgate.core.entrypoints.cli import stop_on_sigterm
+
+    stop_on_sigterm()
+    app = make_app(url, FixedClock(instant), memory_plugins(adapter=BlockingAdapter(started)))
+
+    def recording_interrupted(*args: Any) -> None:
+        parameters = args[3]
+        values = parameters.values() if isinstance(parameters, dict) else parameters
+        if "interrupted" in values and not handling.is_set():
+            handling.set()
+            sent_again.wait(60)
+
+    sa.event.listen(app.db.engine, "before_cursor_execute", recording_interrupted)
+    app.sync.sync(ACCOUNT, P, full=True)
+
+
+def test_a_second_sigterm_while_the_first_is_handled_changes_nothing(
+    db_url: str,
+    clock: FixedClock,
+    crm: MemorySandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A supervisor (or an impatient operator) sends SIGTERM twice: the second lands while the
+    run records itself interrupted. It must not cut that record short (the lease would be left
+    to expire) nor print a traceback; the exit is 143 all the same."""
+    with stopped_mid_pull(
+        db_url, clock, crm, monkeypatch, _terminated_twice_child, signal.SIGTERM, again=True
+    ) as (app, code):
+        assert code == 128 + signal.SIGTERM
+        stopped = rows(app)[-1]
+        assert stopped.outcome == "interrupted" and stopped.lease_expires_at is None
+    assert "Traceback" not in capfd.readouterr().err
+
+
+# -- a stop that breaks the driver's call ---------------------------------------------------------------
+@pytest.fixture
+def stop_note() -> Iterator[None]:
+    """The process-wide note of a requested stop, forgotten after the test (pytest runs on)."""
+    stopping.reset()
+    yield
+    stopping.reset()
+
+
+def _driver_error(app: App) -> type[Exception]:
+    """The exception the database driver raises for a call made in a state it cannot be in."""
+    if app.db.is_sqlite:
+        return sqlite3.ProgrammingError
+    import psycopg
+
+    return psycopg.ProgrammingError
+
+
+@contextlib.contextmanager
+def stop_breaks_the_next_statement(app: App) -> Iterator[Callable[[], None]]:
+    """What SIGTERM does about one time in ten: its ``SystemExit`` is raised inside the driver's
+    call and the driver's own error comes out instead. Yields ``arm``: the next statement notes
+    the stop (as the handler does) and fails with the driver's error; later ones run."""
+    armed = [False]
+    error = _driver_error(app)
+
+    def hook(*_: Any) -> None:
+        if armed[0]:
+            armed[0] = False
+            stopping.request(128 + signal.SIGTERM)
+            raise error("the last operation didn't produce a result")
+
+    sa.event.listen(app.db.engine, "before_cursor_execute", hook)
+    try:
+        yield lambda: armed.__setitem__(0, True)
+    finally:
+        sa.event.remove(app.db.engine, "before_cursor_execute", hook)
+
+
+@pytest.mark.usefixtures("stop_note")
+def test_a_stop_that_breaks_a_database_call_records_the_run_interrupted(
+    app: App, adapter: StepAdapter
+) -> None:
+    with stop_breaks_the_next_statement(app) as arm:
+
+        def on_page(n: int) -> None:
+            if n == 2:
+                arm()  # the page's read of the links and users it names
+
+        adapter.on_page = on_page
+        with pytest.raises(SystemExit) as stopped:
+            app.sync.sync(ACCOUNT, P)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    cause = stopped.value.__cause__  # SQLAlchemy's wrapper of the driver's error
+    assert isinstance(getattr(cause, "orig", cause), _driver_error(app))
+    (run,) = rows(app)
+    assert (run.outcome, run.lease_expires_at) == ("interrupted", None)
+    assert "ProgrammingError" not in (run.message or "")
+    stopping.reset()
+    adapter.on_page = None
+    again = app.sync.sync(ACCOUNT, P)  # the frozen clock has not moved: no lease to wait for
+    assert again.outcome == "succeeded" and again.summary.created == 40
+
+
+@pytest.mark.usefixtures("stop_note")
+def test_a_stop_that_breaks_the_failed_runs_record_records_it_interrupted(
+    app: App, adapter: StepAdapter
+) -> None:
+    """The CRM failed the pull; SIGTERM came while the run's failure was being written."""
+    with stop_breaks_the_next_statement(app) as arm:
+
+        def on_page(n: int) -> None:
+            if n == 2:
+                arm_next_write.append(True)
+                raise RuntimeError("the CRM went away")
+
+        arm_next_write: list[bool] = []
+        original = app.ports.db.write
+
+        def write(**kwargs: Any) -> Any:
+            if arm_next_write:
+                arm_next_write.clear()
+                arm()
+            return original(**kwargs)
+
+        adapter.on_page = on_page
+        with (
+            pytest.MonkeyPatch.context() as patch,
+            pytest.raises(SystemExit) as stopped,
+        ):
+            patch.setattr(app.ports.db, "write", write)
+            app.sync.sync(ACCOUNT, P)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    (run,) = rows(app)
+    assert (run.outcome, run.lease_expires_at) == ("interrupted", None)

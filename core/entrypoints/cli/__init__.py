@@ -36,6 +36,10 @@ import click
 
 from ...clock import FixedClock, SystemClock, isoformat
 from ...errors import BadInput, SeatgateError
+
+# Imported here, not in the handler: an import inside a signal handler can meet the import
+# lock of a module the interrupted main thread is importing. The module imports nothing.
+from ...services import stopping
 from . import params
 
 if TYPE_CHECKING:
@@ -389,13 +393,20 @@ def stop_on_sigterm() -> None:
     Ctrl-C does: the exception unwinds it, so a write transaction rolls back and a sync records
     its run ``interrupted`` and gives its lease back (the next run neither waits for the lease to
     expire nor is skipped); the process exits 143 (128 + SIGTERM). ``seatgate serve`` replaces it
-    with uvicorn's own (a graceful shutdown)."""
+    with uvicorn's own (a graceful shutdown).
+
+    The stop is noted (:mod:`seatgate.core.services.stopping`) before the ``SystemExit`` is
+    raised: raised inside a database driver's call, it can come out as the driver's error, which
+    is then taken for the stop all the same (:func:`main`, the sync's record of its run). A
+    second SIGTERM does nothing: raised again while the first unwinds, it would cut short the
+    run's record and print a traceback from the interpreter's shutdown."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)
 
 
 def _terminated(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
+    if stopping.request(128 + signum):
+        raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -405,7 +416,7 @@ def main(argv: list[str] | None = None) -> None:
     as_json = "--json" in args or os.environ.get("SEATGATE_JSON") == "1"
     _current.clear()
     try:
-        main_group.main(args=args, prog_name="seatgate", standalone_mode=False)
+        _run_stoppable(args)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:
@@ -434,3 +445,16 @@ def main(argv: list[str] | None = None) -> None:
             INTERNAL_ERROR,
             as_json,
         )
+
+
+def _run_stoppable(args: list[str]) -> None:
+    """Run the command. Raises ``SystemExit`` with the stop's status (143 for SIGTERM) in place
+    of any exception raised once a stop was requested: the signal's ``SystemExit`` broke a
+    database call and the driver's error (psycopg's ``ProgrammingError``...) came out instead. It
+    is no failure of the command to report, and no internal error: exit as the stop, silently."""
+    try:
+        main_group.main(args=args, prog_name="seatgate", standalone_mode=False)
+    except Exception as exc:
+        if not stopping.requested():
+            raise
+        raise stopping.stop() from exc

@@ -113,6 +113,13 @@ class UnitOfWorkFactory(Protocol):
 
     def mark_delivered(self, outbox_ids: list[int], at: dt.datetime) -> None: ...
 
+    def discard_connections(self) -> None:
+        """Close the connections kept for reuse; those in use are closed when given back, and the
+        next unit of work connects anew. For a write after a stop that may have cut a driver's
+        call short (:mod:`~seatgate.core.services.stopping`): the connection it used may be
+        broken in a way no check on checkout sees."""
+        ...
+
 
 def _no_orders_io() -> OrdersIO:
     from .orders import OrdersIO
