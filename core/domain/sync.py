@@ -42,6 +42,7 @@ __all__ = [
     "next_cursor",
     "plan_changes",
     "run_outcome",
+    "user_roles",
     "validate_page",
 ]
 
@@ -73,7 +74,13 @@ class Quarantined:
 @attrs.frozen(slots=True)
 class LinkState:
     """A link of this connector (external id -> user) as stored: the user's state and the
-    record's own (``link_active``, ``link_roles``) as the last pull that applied it saw them."""
+    record's own (``link_active``, ``link_roles``) as the last pull that applied it saw them.
+
+    ``roles`` is what the user row holds and ``others`` the roles of the user's records in the
+    account's other connectors: the planner compares the user row with what it should hold
+    (:func:`user_roles`), not with the link, so a user row left stale — by an older release that
+    updated only the link, or by a crash between the two writes — is repaired by the next pull
+    that returns its record."""
 
     user_id: int
     email: str
@@ -81,6 +88,8 @@ class LinkState:
     active: bool  # the user's
     link_active: bool
     link_roles: tuple[str, ...]
+    roles: tuple[str, ...] = attrs.field(kw_only=True)  # the user's
+    others: tuple[str, ...] = attrs.field(kw_only=True)
 
 
 @attrs.frozen(slots=True)
@@ -91,6 +100,8 @@ class Known:
     name: str
     active: bool
     link: tuple[str, bool, tuple[str, ...]] | None = None  # (external id, active, roles)
+    roles: tuple[str, ...] = attrs.field(kw_only=True)  # the user's (see LinkState)
+    others: tuple[str, ...] = attrs.field(kw_only=True)  # its records' in other connectors
 
 
 @attrs.define
@@ -99,7 +110,8 @@ class ChangeSet:
 
     ``inserts`` are new users (linked to their record once they have an id); ``links`` new links
     ``(external id, user id)``; ``unlinks`` links whose record lost its user to a twin;
-    ``updates`` users whose state changed ``(user id, record)``; ``link_updates`` records whose
+    ``updates`` users whose state changed ``(user id, record)``, the record carrying the roles
+    its user row shows (:func:`user_roles`); ``link_updates`` records whose
     own state changed ``(external id, active, roles)``; ``quarantined`` records set aside;
     ``gained`` the emails of users gaining an activated role, in pull order, with their user id
     (0 for a user still to be inserted); ``touched`` every user the pull applied, id -> record.
@@ -114,6 +126,9 @@ class ChangeSet:
     gained: dict[str, int] = attrs.field(factory=dict)
     touched: dict[int, Staged] = attrs.field(factory=dict)
     deactivating: set[int] = attrs.field(factory=set)  # active users the pull makes inactive
+    # Users of ``updates`` whose email changes: written before the inserts and other updates, as
+    # an email one of them leaves may be another user's in the same pull (see plan_changes).
+    renamed: set[int] = attrs.field(factory=set)
 
 
 def _text(value: object) -> str:
@@ -181,6 +196,15 @@ def gains_role(
     return active and not had_role and bool(activated) and not activated.isdisjoint(roles)
 
 
+def user_roles(record_roles: tuple[str, ...], others: Iterable[str]) -> tuple[str, ...]:
+    """The roles a user row shows (``users list``): those of its records in every connector of
+    the account that links it, sorted, without repeats. One person linked to two CRMs (two
+    products) holds both CRMs' roles; had the row shown the latest pull's record alone, two
+    connectors would overwrite each other's roles at every run and the row would never settle."""
+    extra = set(others).difference(record_roles)
+    return tuple(sorted(extra.union(record_roles))) if extra else record_roles
+
+
 def _held_role(active: bool, roles: Iterable[str], activated: frozenset[str]) -> bool:
     return active and not activated.isdisjoint(roles)
 
@@ -214,9 +238,12 @@ def plan_changes(
     pull did not return is gone, so it counts as inactive.
 
     A linked record whose email became another user's is quarantined (``email_taken``).
+    An email whose user's record carries another email in this pull, and moves to it, is no
+    longer that user's: the records carrying it in the pull are weighed without it (a twin
+    takes an email its established record left in the same pull, in full and incremental pulls
+    alike).
     The role gain is :func:`gains_role` on this connector's link.
     """
-    out = ChangeSet()
     groups: dict[str, list[Staged]] = {}
     for rec in staged:
         group = groups.get(rec.email)
@@ -224,6 +251,38 @@ def plan_changes(
             groups[rec.email] = [rec]
         else:
             group.append(rec)
+    # Linked records that carry another email in this pull: their users leave their emails, which
+    # other records of the pull may then take. Assume every move is applied, then drop the moves
+    # the plan set aside (a move into a taken email, a move that lost to a twin) and plan again,
+    # until what is assumed is what is applied. Setting a move aside only takes an email back
+    # from the records that counted on it, so the set only shrinks and the loop ends; a pull
+    # with no move (nearly all) is planned once.
+    moves = {
+        rec.ext: found.email
+        for rec in staged
+        if (found := linked.get(rec.ext)) is not None and found.email != rec.email
+    }
+    freed = set(moves.values())
+    while True:
+        out = _plan(groups, linked, known, activated, seen, freed)
+        if not moves:
+            return out
+        set_aside = {q.ext for q in out.quarantined}
+        applied = {email for ext, email in moves.items() if ext not in set_aside}
+        if applied >= freed:
+            return out
+        freed &= applied
+
+
+def _plan(
+    groups: Mapping[str, list[Staged]],
+    linked: Mapping[str, LinkState],
+    known: Mapping[str, Known],
+    activated: frozenset[str],
+    seen: set[str] | None,
+    freed: set[str],
+) -> ChangeSet:
+    out = ChangeSet()
     for email, group in groups.items():
         if len(group) == 1:
             rec = group[0]
@@ -231,7 +290,12 @@ def plan_changes(
             if found is not None and found.email == email:
                 _apply_linked(out, rec, found, activated)  # the common case: nothing to weigh
                 continue
-        _weigh(out, email, group, linked, known, activated, seen)
+        if email in freed:
+            # Its user's record moves to another email in this pull: the user no longer holds
+            # this one, nor does its link; the records carrying it are weighed as new to it.
+            _weigh(out, email, group, linked, {}, activated, seen)
+        else:
+            _weigh(out, email, group, linked, known, activated, seen)
     return out
 
 
@@ -295,7 +359,14 @@ def _weigh(
         return
     if user is None and pulled_established and established is not None:
         est = linked[established]
-        user = Known(est.user_id, est.name, est.active, (established, established_active, ()))
+        user = Known(
+            est.user_id,
+            est.name,
+            est.active,
+            (established, established_active, ()),
+            roles=est.roles,
+            others=est.others,
+        )
     _adopt(out, winner, user, activated)
 
 
@@ -314,8 +385,10 @@ def _adopt(out: ChangeSet, winner: Staged, user: Known | None, activated: frozen
         out.gained[winner.email] = user.user_id
     if user.active and not winner.active:
         out.deactivating.add(user.user_id)
-    if user.name != winner.name or user.active != winner.active:
-        out.updates.append((user.user_id, winner))  # (a user known alike is linked, not changed)
+    roles = user_roles(winner.roles, user.others)
+    if user.name != winner.name or user.active != winner.active or user.roles != roles:
+        # (a user known alike is linked, not changed)
+        out.updates.append((user.user_id, _with_roles(winner, roles)))
 
 
 def _email_taken(out: ChangeSet, rec: Staged, found: LinkState) -> None:
@@ -335,16 +408,25 @@ def _apply_linked(out: ChangeSet, rec: Staged, found: LinkState, activated: froz
         out.gained[rec.email] = uid
     if found.active and not rec.active:
         out.deactivating.add(uid)
-    roles_changed = found.link_roles != rec.roles
+    # The user row against what it should hold, not against the link: the link may be current
+    # while the row is stale (before bca24ab a role-only change updated the link alone).
+    roles = user_roles(rec.roles, found.others)
     if (
         found.email != rec.email
         or found.name != rec.name
         or found.active != rec.active
-        or roles_changed  # the user's roles are its record's latest (``users list``)
+        or found.roles != roles
     ):
-        out.updates.append((uid, rec))
-    if found.link_active != rec.active or roles_changed:
+        out.updates.append((uid, _with_roles(rec, roles)))
+        if found.email != rec.email:
+            out.renamed.add(uid)
+    if found.link_active != rec.active or found.link_roles != rec.roles:
         out.link_updates.append((rec.ext, rec.active, rec.roles))
+
+
+def _with_roles(rec: Staged, roles: tuple[str, ...]) -> Staged:
+    """``rec`` as its user row is written: with the user's roles (:func:`user_roles`)."""
+    return rec if roles == rec.roles else attrs.evolve(rec, roles=roles)
 
 
 class PagePlanner:

@@ -317,11 +317,21 @@ class _Reconcile:
         """Write one change set in batches of users, a transaction each."""
         acct_id, product, at = self.acct.id, self.product, self.started
         self.quarantined += plan.quarantined
+        updates = plan.updates
+        if plan.renamed:
+            # Emails users leave first: another user of the pull (a twin's new user, a user
+            # whose record moves to the freed email) may take them in the batches below.
+            renames = [u for u in updates if u[0] in plan.renamed]
+            updates = [u for u in updates if u[0] not in plan.renamed]
+            with self.tx(True) as uow:
+                uow.sync.rename_users(renames, at)
+                uow.accounts.bump_versions(acct_id)  # cached decisions are stale
+            self.beat()
         lists: list[Sequence[Any]] = [
             plan.unlinks,
             plan.inserts,
             plan.links,
-            plan.updates,
+            updates,
             plan.link_updates,
         ]
         gained, touched = plan.gained, plan.touched
@@ -350,9 +360,9 @@ class _Reconcile:
                         for ext, uid in plan.links[part]
                     ],
                 )
-                store.update_users(plan.updates[part], at)
+                store.update_users(updates[part], at)
                 store.update_links(acct_id, product, plan.link_updates[part])
-                if new_ids or plan.updates[part]:
+                if new_ids or updates[part]:
                     # Cached decisions are stale; a server's checks may follow within their sync lag.
                     uow.accounts.bump_versions(acct_id, strict=False)
             created += len(new_ids)

@@ -612,3 +612,99 @@ def test_a_role_only_change_updates_the_user_and_its_link(
     assert after["roles"] == ["Admin", "Agent"]
     again = app.sync.sync(ACCOUNT, P, full=True)
     assert again.summary.updated == 0 and again.summary.seated == 0
+
+
+def user_row(app: App, email: str) -> tuple[str, bool, list[str]]:
+    with app.db.read() as conn:
+        row = conn.execute(
+            sa.select(
+                integration_users.c.name, integration_users.c.active, integration_users.c.roles
+            ).where(integration_users.c.email == email)
+        ).one()
+    return row.name, bool(row.active), list(row.roles)
+
+
+def link_emails(app: App) -> dict[str, str]:
+    """External id -> the email of the user it is linked to."""
+    with app.db.read() as conn:
+        return dict(
+            conn.execute(
+                sa.select(external_ids.c.external_id, integration_users.c.email).join(
+                    external_ids, external_ids.c.user_id == integration_users.c.id
+                )
+            ).all()
+        )
+
+
+def make_stale(app: App, email: str, roles: list[str]) -> None:
+    """The user row holds other roles than its record's while its link is current: what a
+    role-only change left before bca24ab (it updated the link alone)."""
+    with app.db.write() as conn:
+        conn.execute(
+            integration_users.update().where(integration_users.c.email == email).values(roles=roles)
+        )
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_a_user_row_with_stale_roles_is_repaired_by_the_next_pull_of_its_record(
+    installed: Callable[..., App], crm: MemorySandbox, full: bool
+) -> None:
+    """The planner compares the record with the user row, not with the link: a row whose roles
+    are stale under a current link is repaired by the next pull, incremental or full, that
+    returns its record; the link (and auto install, which weighs it) is left as it is."""
+    app = installed(activated_roles=["Agent"])
+    app.sync.sync(ACCOUNT, P, full=True)
+    user = crm.store.by_number[3]
+    email, roles = user.email, sorted(user.roles)
+    make_stale(app, email, ["Stale"])
+    crm.store.change([3], roles=list(user.roles))  # a new stamp, the same record
+    result = app.sync.sync(ACCOUNT, P, full=full)
+    assert user_row(app, email)[2] == roles
+    assert result.summary.updated == 1 and result.summary.seated == 0
+    with app.db.read() as conn:
+        link = conn.execute(
+            sa.select(external_ids.c.roles).where(external_ids.c.external_id == user.id)
+        ).scalar_one()
+    assert sorted(link) == roles
+    assert app.sync.sync(ACCOUNT, P, full=full).summary.updated == 0
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_an_email_its_record_leaves_is_taken_by_a_twin_in_the_same_pull(
+    installed: Callable[..., App], crm: MemorySandbox, full: bool
+) -> None:
+    """r5 held dup@x and moves to new5@x in the pull where a new record r1 carries dup@x: r1 is
+    not quarantined (r5 no longer holds the email), it gets a user of its own, and r5's user
+    follows r5 — in full and incremental pulls alike."""
+    app = installed()
+    crm.store.change([5], email="dup@x.example")
+    app.sync.sync(ACCOUNT, P, full=True)
+    five = user_row(app, "dup@x.example")
+    crm.store.change([5], email="new5@x.example")
+    (twin,) = crm.store.add(1)
+    crm.store.change([twin.number], email="dup@x.example")
+    result = app.sync.sync(ACCOUNT, P, full=full)
+    assert result.summary.quarantined == 0, result.summary.reasons
+    assert user_row(app, "new5@x.example") == five
+    emails = link_emails(app)
+    assert emails[twin.id] == "dup@x.example"
+    assert emails[crm.store.by_number[5].id] == "new5@x.example"
+    assert app.sync.sync(ACCOUNT, P, full=full).summary.updated == 0
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_two_records_trading_emails_in_one_pull_trade_their_users_emails(
+    installed: Callable[..., App], crm: MemorySandbox, full: bool
+) -> None:
+    """A swap: each record moves to the email the other leaves. Both moves apply (the users
+    take placeholders first, so the account's unique email never refuses the write)."""
+    app = installed()
+    app.sync.sync(ACCOUNT, P, full=True)
+    a, b = crm.store.by_number[6], crm.store.by_number[7]
+    ea, eb = a.email, b.email
+    crm.store.change([6], email=eb)
+    crm.store.change([7], email=ea)
+    result = app.sync.sync(ACCOUNT, P, full=full)
+    assert result.summary.quarantined == 0, result.summary.reasons
+    emails = link_emails(app)
+    assert emails[a.id] == eb and emails[b.id] == ea

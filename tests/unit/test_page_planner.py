@@ -20,6 +20,7 @@ from seatgate.core.domain.sync import (
     PagePlanner,
     Staged,
     plan_changes,
+    user_roles,
 )
 
 AGENT = frozenset({"Agent"})
@@ -30,7 +31,9 @@ EXTS = tuple(f"r{n}" for n in range(8))
 @st.composite
 def worlds(draw: Any) -> tuple[dict[str, LinkState], dict[str, Known], list[Staged], bool]:
     """What the account holds before the pull (users, each with at most one link of this
-    connector, as the rule keeps it) and a pull of distinct external ids."""
+    connector, as the rule keeps it; the user row's roles drawn apart from its link's, stale or
+    not, and roles of its records in another connector or none) and a pull of distinct external
+    ids."""
     linked: dict[str, LinkState] = {}
     known: dict[str, Known] = {}
     free = list(EXTS)
@@ -38,13 +41,17 @@ def worlds(draw: Any) -> tuple[dict[str, LinkState], dict[str, Known], list[Stag
         if not draw(st.booleans()):
             continue
         active = draw(st.booleans())
+        roles = tuple(sorted(draw(st.sets(st.sampled_from(["Agent", "Other"])))))
+        others = draw(st.sampled_from([(), ("Crm2",), ("Agent",)]))
         link = None
         if draw(st.booleans()):
             ext = draw(st.sampled_from(free))
             free.remove(ext)
             link = (ext, draw(st.booleans()), tuple(draw(st.sets(st.sampled_from(["Agent"])))))
-            linked[ext] = LinkState(uid, email, "Old", active, link[1], link[2])
-        known[email] = Known(uid, "Old", active, link)
+            linked[ext] = LinkState(
+                uid, email, "Old", active, link[1], link[2], roles=roles, others=others
+            )
+        known[email] = Known(uid, "Old", active, link, roles=roles, others=others)
     exts = draw(st.lists(st.sampled_from(EXTS), unique=True, max_size=len(EXTS)))
     records = [
         Staged(
@@ -154,7 +161,9 @@ def test_any_page_split_gives_the_whole_pulls_changes(
 def test_a_settled_record_wins_over_the_twins_of_later_pages() -> None:
     """An active record linked to its user settles on its page; a later active twin (new) is
     quarantined, as the whole-pull rule says, and nothing is left for the end."""
-    sophie = LinkState(7, "s@x.example", "Sophie", True, True, ("Agent",))
+    sophie = LinkState(
+        7, "s@x.example", "Sophie", True, True, ("Agent",), roles=("Agent",), others=()
+    )
     planner = PagePlanner(AGENT)
     page = [Staged("r1", "s@x.example", "Sophie", True, ("Agent",))]
     first = planner.add(page, {"r1": sophie}, {})
@@ -224,6 +233,57 @@ def test_a_first_sync_settles_a_new_active_record_on_its_page() -> None:
 
 def test_a_linkless_planner_refuses_a_linked_record() -> None:
     planner = PagePlanner(AGENT, linkless=True)
-    sophie = LinkState(7, "old@x.example", "Sophie", True, True, ())  # her email changed
+    # her email changed
+    sophie = LinkState(7, "old@x.example", "Sophie", True, True, (), roles=(), others=())
     with pytest.raises(ValueError, match="'r1' is linked"):
         planner.add([Staged("r1", "s@x.example", "Sophie", True, ())], {"r1": sophie}, {})
+
+
+def after(
+    linked: Mapping[str, LinkState], known: Mapping[str, Known], plan: ChangeSet
+) -> tuple[dict[int, tuple[str, str, bool, tuple[str, ...]]], dict[str, int]]:
+    """The user rows (id -> email, name, active, roles) and the links (external id -> user id)
+    once ``plan`` is applied; inserted users get ids from 100."""
+    rows = {k.user_id: (e, k.name, k.active, k.roles) for e, k in known.items()}
+    rows.update({f.user_id: (f.email, f.name, f.active, f.roles) for f in linked.values()})
+    links = {ext: f.user_id for ext, f in linked.items()}
+    links.update({k.link[0]: k.user_id for k in known.values() if k.link is not None})
+    for ext in plan.unlinks:
+        links.pop(ext, None)
+    links.update(dict(plan.links))
+    for n, rec in enumerate(plan.inserts, start=100):
+        rows[n] = (rec.email, rec.name, rec.active, rec.roles)
+        links[rec.ext] = n
+    for uid, rec in plan.updates:
+        rows[uid] = (rec.email, rec.name, rec.active, rec.roles)
+    return rows, links
+
+
+@settings(max_examples=400, deadline=None)
+@given(worlds(), st.lists(st.integers(0, len(EXTS)), max_size=4))
+def test_after_any_pull_the_users_of_its_applied_records_hold_their_state(
+    world: tuple[dict[str, LinkState], dict[str, Known], list[Staged], bool], cuts: list[int]
+) -> None:
+    """Whatever the user rows held before (stale roles under a current link, another name, the
+    other activity), every record the pull applies leaves its user row with the record's email,
+    name, activity and roles (with those of the user's records in other connectors: user_roles),
+    and no two applied records share a user; a second pull of the same records changes nothing."""
+    linked, known, records, full = world
+    seen = {r.ext for r in records} if full else None
+    bounds = [0, *sorted(c for c in cuts if c <= len(records)), len(records)]
+    pages = [records[a:b] for a, b in itertools.pairwise(bounds)]
+    sets = by_pages(pages, linked, known, seen)
+    plan = ChangeSet()
+    for cs in sets:
+        for field in ("inserts", "links", "unlinks", "updates", "link_updates", "quarantined"):
+            getattr(plan, field).extend(getattr(cs, field))
+    rows, links = after(linked, known, plan)
+    others = {f.user_id: f.others for f in linked.values()}
+    others.update({k.user_id: k.others for k in known.values()})
+    set_aside = {q.ext for q in plan.quarantined}
+    applied = [r for r in records if r.ext not in set_aside]
+    assert len({links[r.ext] for r in applied}) == len(applied)
+    for rec in applied:
+        uid = links[rec.ext]
+        want = (rec.email, rec.name, rec.active, user_roles(rec.roles, others.get(uid, ())))
+        assert rows[uid] == want, rec

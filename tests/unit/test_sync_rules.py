@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -78,11 +79,13 @@ def test_active_wins_over_inactive_whatever_the_order() -> None:
 
 
 def linked_1(active: bool = True) -> dict[str, LinkState]:
-    return {"1": LinkState(7, "sophie@x.example", "Sophie", active, active, ())}
+    return {
+        "1": LinkState(7, "sophie@x.example", "Sophie", active, active, (), roles=(), others=())
+    }
 
 
 def known_1(active: bool = True) -> dict[str, Known]:
-    return {"sophie@x.example": Known(7, "Sophie", active, ("1", active, ()))}
+    return {"sophie@x.example": Known(7, "Sophie", active, ("1", active, ()), roles=(), others=())}
 
 
 def test_an_archived_twin_in_an_incremental_pull_never_touches_the_established_user() -> None:
@@ -125,8 +128,8 @@ def test_a_full_pull_that_no_longer_returns_the_established_record_lets_the_twin
 
 
 def test_a_linked_record_moving_to_a_taken_email_is_quarantined() -> None:
-    linked = {"9": LinkState(3, "old@x.example", "Old", True, True, ())}
-    known = {"sophie@x.example": Known(7, "Sophie", True, None)}
+    linked = {"9": LinkState(3, "old@x.example", "Old", True, True, (), roles=(), others=())}
+    known = {"sophie@x.example": Known(7, "Sophie", True, None, roles=(), others=())}
     plan = plan_changes([rec("9")], linked, known, AGENT)
     assert [(q.ext, q.reason) for q in plan.quarantined] == [("9", "email_taken")]
     assert plan.updates == [] and plan.touched[3].email == "old@x.example"
@@ -152,8 +155,16 @@ def test_the_winner_among_new_twins_depends_on_activity_not_on_order_when_one_is
     if any(a for _, a in recs):
         assert winner.active
     # Once established, every later pull keeps it whatever the order of the others.
-    linked = {winner.ext: LinkState(1, winner.email, "Sophie", winner.active, winner.active, ())}
-    known = {winner.email: Known(1, "Sophie", winner.active, (winner.ext, winner.active, ()))}
+    linked = {
+        winner.ext: LinkState(
+            1, winner.email, "Sophie", winner.active, winner.active, (), roles=(), others=()
+        )
+    }
+    known = {
+        winner.email: Known(
+            1, "Sophie", winner.active, (winner.ext, winner.active, ()), roles=(), others=()
+        )
+    }
     shuffled = list(staged)
     rnd.shuffle(shuffled)  # type: ignore[attr-defined]
     again = plan_changes(shuffled, linked, known, AGENT, seen={e for e, _ in recs})
@@ -163,15 +174,25 @@ def test_the_winner_among_new_twins_depends_on_activity_not_on_order_when_one_is
 
 # -- the role gain, per product (item 2) -------------------------------------------------------------
 def test_a_user_known_from_another_product_gains_this_products_seat() -> None:
-    known = {"sophie@x.example": Known(7, "Sophie", True, None)}  # no link of this product
+    known = {
+        "sophie@x.example": Known(7, "Sophie", True, None, roles=(), others=())
+    }  # no link of this product
     plan = plan_changes([rec("v1", roles=("Agent",))], {}, known, AGENT)
     assert plan.links == [("v1", 7)] and plan.gained == {"sophie@x.example": 7}
 
 
 def test_the_gain_is_from_this_links_roles_not_the_users() -> None:
-    linked = {"v1": LinkState(7, "sophie@x.example", "Sophie", True, True, ("Agent",))}
+    linked = {
+        "v1": LinkState(
+            7, "sophie@x.example", "Sophie", True, True, ("Agent",), roles=("Agent",), others=()
+        )
+    }
     assert plan_changes([rec("v1", roles=("Agent",))], linked, {}, AGENT).gained == {}
-    linked = {"v1": LinkState(7, "sophie@x.example", "Sophie", True, True, ("Other",))}
+    linked = {
+        "v1": LinkState(
+            7, "sophie@x.example", "Sophie", True, True, ("Other",), roles=("Other",), others=()
+        )
+    }
     assert plan_changes([rec("v1", roles=("Agent",))], linked, {}, AGENT).gained == {
         "sophie@x.example": 7
     }
@@ -233,7 +254,8 @@ def test_the_cursor_never_passes_the_start_nor_moves_back() -> None:
 def test_reapplying_what_is_applied_changes_nothing(n: int) -> None:
     staged = [rec(str(i), f"u{i}@x.example", roles=("Agent",)) for i in range(n)]
     linked = {
-        r.ext: LinkState(i, r.email, r.name, True, True, r.roles) for i, r in enumerate(staged)
+        r.ext: LinkState(i, r.email, r.name, True, True, r.roles, roles=r.roles, others=())
+        for i, r in enumerate(staged)
     }
     plan = plan_changes(staged, linked, {}, AGENT)
     assert (plan.inserts, plan.updates, plan.link_updates, plan.gained) == ([], [], [], {})
@@ -253,3 +275,57 @@ def test_a_failed_runs_message_is_one_bounded_line_without_the_statement() -> No
     )
     long = _message(RuntimeError("x" * 5000), lambda s: s)
     assert len(long) < 400 and long.endswith("…") and "\n" not in long
+
+
+# -- the user row against the record (stale roles; an email left and taken in one pull) -----------
+def test_a_stale_user_row_is_updated_though_its_link_is_current() -> None:
+    link = LinkState(7, "sophie@x.example", "Sophie", True, True, ("Agent",), roles=(), others=())
+    plan = plan_changes([rec("1", roles=("Agent",))], {"1": link}, {}, AGENT)
+    assert plan.updates == [(7, rec("1", roles=("Agent",)))] and plan.link_updates == []
+    assert plan.gained == {}  # the link held the role already: no new seat
+
+
+def test_a_user_linked_to_two_connectors_shows_both_records_roles() -> None:
+    """The user row shows the union of its records' roles in every connector (user_roles): the
+    two connectors' runs leave it alone once it holds both, instead of overwriting each other."""
+    link = LinkState(
+        7, "sophie@x.example", "Sophie", True, True, ("Agent",), roles=("Agent",), others=("Sup",)
+    )
+    plan = plan_changes([rec("1", roles=("Agent",))], {"1": link}, {}, AGENT)
+    assert plan.updates == [(7, rec("1", roles=("Agent", "Sup")))]
+    settled = attrs.evolve(link, roles=("Agent", "Sup"))
+    assert plan_changes([rec("1", roles=("Agent",))], {"1": settled}, {}, AGENT).updates == []
+    known = {"sophie@x.example": Known(7, "Sophie", True, None, roles=("Sup",), others=("Sup",))}
+    plan = plan_changes([rec("v1", roles=("Agent",))], {}, known, AGENT)
+    assert plan.links == [("v1", 7)] and plan.updates == [(7, rec("v1", roles=("Agent", "Sup")))]
+
+
+def test_an_email_left_in_this_pull_is_taken_by_a_twin_in_either_order() -> None:
+    """r5 held dup@x and carries new5@x now; the twin r1 carries dup@x: r1 gets a user of its
+    own, r5's user follows r5 — whatever the order, full or incremental."""
+    linked = {"5": LinkState(7, "dup@x.example", "Sophie", True, True, (), roles=(), others=())}
+    known = {"dup@x.example": Known(7, "Sophie", True, ("5", True, ()), roles=(), others=())}
+    r5, r1 = rec("5", "new5@x.example"), rec("1", "dup@x.example")
+    for order in ([r5, r1], [r1, r5]):
+        for seen in (None, {"1", "5"}):
+            plan = plan_changes(order, linked, known, AGENT, seen=seen)
+            assert plan.quarantined == [] and plan.inserts == [r1] and plan.unlinks == []
+            assert plan.updates == [(7, r5)] and plan.renamed == {7}
+
+
+def test_a_move_set_aside_keeps_its_email_from_the_twin() -> None:
+    """r5's move is set aside (new5@x is another user's): its user keeps dup@x, so the twin r1
+    loses to the established link, as before."""
+    linked = {"5": LinkState(7, "dup@x.example", "Sophie", True, True, (), roles=(), others=())}
+    known = {
+        "dup@x.example": Known(7, "Sophie", True, ("5", True, ()), roles=(), others=()),
+        "new5@x.example": Known(8, "Other", True, None, roles=(), others=()),
+    }
+    plan = plan_changes(
+        [rec("5", "new5@x.example"), rec("1", "dup@x.example")], linked, known, AGENT
+    )
+    assert {(q.ext, q.reason) for q in plan.quarantined} == {
+        ("5", "email_taken"),
+        ("1", "duplicate_email"),
+    }
+    assert plan.inserts == [] and plan.updates == [] and plan.renamed == set()

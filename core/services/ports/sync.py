@@ -158,6 +158,11 @@ class SyncStore(Protocol):
 
     def update_users(self, updates: Sequence[tuple[int, Staged]], at: dt.datetime) -> None: ...
 
+    def rename_users(self, updates: Sequence[tuple[int, Staged]], at: dt.datetime) -> None:
+        """Update users whose emails change, in any order among themselves: two may trade their
+        emails (a swap) without meeting the account's unique email."""
+        ...
+
     def update_links(
         self,
         account_id: int,

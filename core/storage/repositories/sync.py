@@ -304,46 +304,88 @@ class SqlSyncStore:
     def linked(self, account_id: int, product: str, exts: Sequence[str]) -> dict[str, LinkState]:
         m = mark(self.conn)
         roles = self._roles
-        out: dict[str, LinkState] = {}
-        for ext, uid, email, name, active, link_active, link_roles in self._select_many(
+        rows: list[tuple[str, int, str, str, bool, bool, Any, Any]] = []
+        for ext, uid, email, name, active, link_active, link_roles, user_roles in self._select_many(
             "SELECT external_ids.external_id, integration_users.id, integration_users.email, "
             "integration_users.name, integration_users.active, external_ids.active, "
-            "external_ids.roles FROM external_ids JOIN integration_users "
-            "ON integration_users.id = external_ids.user_id "
+            "external_ids.roles, integration_users.roles FROM external_ids "
+            "JOIN integration_users ON integration_users.id = external_ids.user_id "
             f"WHERE external_ids.account_id = {m} AND external_ids.product = {m} "
             "AND external_ids.external_id",
             (account_id, product),
             exts,
         ):
-            out[ext] = LinkState(
-                uid, email, name, bool(active), bool(link_active), roles(link_roles)
+            rows.append((ext, uid, email, name, active, link_active, link_roles, user_roles))
+        others = self._other_roles(account_id, product, sorted({r[1] for r in rows}))
+        return {
+            ext: LinkState(
+                uid,
+                email,
+                name,
+                bool(active),
+                bool(link_active),
+                roles(link_roles),
+                roles=roles(user_roles),
+                others=others.get(uid, ()),
             )
-        return out
+            for ext, uid, email, name, active, link_active, link_roles, user_roles in rows
+        }
+
+    def _other_roles(
+        self, account_id: int, product: str, user_ids: Sequence[int]
+    ) -> dict[int, tuple[str, ...]]:
+        """The roles of these users' records in the account's other connectors, by user (what
+        their user rows show besides this connector's record: ``user_roles``). No row, and one
+        index lookup, on an account with one connector."""
+        if not user_ids:
+            return {}
+        m = mark(self.conn)
+        found: dict[int, set[str]] = {}
+        for uid, link_roles in self._select_many(
+            f"SELECT user_id, roles FROM external_ids WHERE account_id = {m} AND product <> {m} "
+            "AND user_id",
+            (account_id, product),
+            user_ids,
+        ):
+            found.setdefault(uid, set()).update(self._roles(link_roles))
+        return {uid: tuple(sorted(held)) for uid, held in found.items()}
 
     def known(self, account_id: int, product: str, emails: Sequence[str]) -> dict[str, Known]:
         m = mark(self.conn)
-        found: dict[str, tuple[int, str, bool]] = {}
-        for email, uid, name, active in self._select_many(
-            f"SELECT email, id, name, active FROM integration_users WHERE account_id = {m} "
+        found: dict[str, tuple[int, str, bool, tuple[str, ...]]] = {}
+        for email, uid, name, active, user_roles in self._select_many(
+            f"SELECT email, id, name, active, roles FROM integration_users WHERE account_id = {m} "
             "AND email",
             (account_id,),
             emails,
         ):
-            found[email] = (uid, name, bool(active))
+            found[email] = (uid, name, bool(active), self._roles(user_roles))
         links: dict[int, tuple[str, bool, tuple[str, ...]]] = {}
-        by_id = sorted(uid for uid, _, _ in found.values())
-        for uid, ext, active, link_roles in self._select_many(
-            "SELECT user_id, external_id, active, roles FROM external_ids "
-            f"WHERE account_id = {m} AND product = {m} AND user_id",
-            (account_id, product),
+        others: dict[int, set[str]] = {}
+        by_id = sorted(uid for uid, _, _, _ in found.values())
+        # Every connector's links of these users: this one's is the user's link, the others'
+        # roles are what the user row shows besides it (``user_roles``).
+        for uid, link_product, ext, active, link_roles in self._select_many(
+            "SELECT user_id, product, external_id, active, roles FROM external_ids "
+            f"WHERE account_id = {m} AND user_id",
+            (account_id,),
             by_id,
         ):
+            if link_product != product:
+                others.setdefault(uid, set()).update(self._roles(link_roles))
             # Two links of one user (older data): the active one stands for it.
-            if uid not in links or (active and not links[uid][1]):
+            elif uid not in links or (active and not links[uid][1]):
                 links[uid] = (ext, bool(active), self._roles(link_roles))
         return {
-            email: Known(uid, name, active, links.get(uid))
-            for email, (uid, name, active) in found.items()
+            email: Known(
+                uid,
+                name,
+                active,
+                links.get(uid),
+                roles=user_roles,
+                others=tuple(sorted(others.get(uid, ()))),
+            )
+            for email, (uid, name, active, user_roles) in found.items()
         }
 
     # -- writes of the reconcile -------------------------------------------------------------------
@@ -517,6 +559,18 @@ class SqlSyncStore:
                 for uid, r in updates
             ],
         )
+
+    def rename_users(self, updates: Sequence[tuple[int, Staged]], at: dt.datetime) -> None:
+        # Each first takes a placeholder that is no address (no "@"), then its new email: users
+        # trading emails in one pull (a swap, a chain) never meet the account's unique email.
+        if not updates:
+            return
+        self._execute_many(
+            "UPDATE integration_users SET email = '#' || CAST(id AS VARCHAR(20)) WHERE id",
+            (),
+            sorted({uid for uid, _ in updates}),
+        )
+        self.update_users(updates, at)
 
     def update_links(
         self,
