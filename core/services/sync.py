@@ -325,7 +325,7 @@ class _Reconcile:
             updates = [u for u in updates if u[0] not in plan.renamed]
             with self.tx(True) as uow:
                 uow.sync.rename_users(renames, at)
-                uow.accounts.bump_versions(acct_id)  # cached decisions are stale
+                uow.accounts.bump_versions(acct_id, strict=False)  # (as every write of a sync)
             self.beat()
         lists: list[Sequence[Any]] = [
             plan.unlinks,
