@@ -253,7 +253,7 @@ def plan_changes(
             group.append(rec)
     # Linked records that carry another email in this pull: their users leave their emails, which
     # other records of the pull may then take. Assume every move is applied, then drop the moves
-    # the plan set aside (a move into a taken email, a move that lost to a twin) and plan again,
+    # the plan set aside (a move into a taken email, a move that lost to a twin) and weigh again,
     # until what is assumed is what is applied. Setting a move aside only takes an email back
     # from the records that counted on it, so the set only shrinks and the loop ends; a pull
     # with no move (nearly all) is planned once.
@@ -262,16 +262,37 @@ def plan_changes(
         for rec in staged
         if (found := linked.get(rec.ext)) is not None and found.email != rec.email
     }
+    if not moves:
+        return _plan(groups, linked, known, activated, seen, set())
     freed = set(moves.values())
+    leaving: dict[str, list[str]] = {}  # email -> the moving records that leave it
+    for ext, email in moves.items():
+        leaving.setdefault(email, []).append(ext)
+
+    def set_aside_of(emails: Iterable[str]) -> set[str]:
+        weighed = {e: groups[e] for e in emails if e in groups}
+        return {q.ext for q in _plan(weighed, linked, known, activated, seen, freed).quarantined}
+
+    # Each email's records are weighed on their own (nothing one email's weighing writes is read
+    # by another's), and only an email's own membership of ``freed`` changes its weighing. So a
+    # round re-weighs only the emails it took back, and asks only about the moves whose records
+    # it set aside or let through: a chain of moves set aside one per round costs rounds over the
+    # chain, not over the pull and the moves (measured: a chain of 10,000 moves had taken 260 s).
+    set_aside = set_aside_of(groups)
+    changed = set(moves)
     while True:
-        out = _plan(groups, linked, known, activated, seen, freed)
-        if not moves:
-            return out
-        set_aside = {q.ext for q in out.quarantined}
-        applied = {email for ext, email in moves.items() if ext not in set_aside}
-        if applied >= freed:
-            return out
-        freed &= applied
+        taken_back = {
+            email
+            for email in {moves[ext] for ext in changed if ext in moves}
+            if email in freed and all(ext in set_aside for ext in leaving[email])
+        }
+        if not taken_back:
+            return _plan(groups, linked, known, activated, seen, freed)
+        freed -= taken_back
+        before = {rec.ext for e in taken_back for rec in groups.get(e, ()) if rec.ext in set_aside}
+        after = set_aside_of(taken_back)
+        set_aside = (set_aside - before) | after
+        changed = before ^ after
 
 
 def _plan(
