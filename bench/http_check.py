@@ -395,9 +395,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sync-seconds",
         type=int,
-        default=5,
-        help="wrk's run during the sync (a sync of 100,000 users lasts about 6 s here: the run "
-        "must end before it does, or it measures the machine after the sync).",
+        default=3,
+        help="wrk's run during the sync (a sync of 100,000 users lasts 3-6 s here: the run must "
+        "end before it does, or it measures the machine after the sync; the line says which).",
     )
     parser.add_argument(
         "--nice",
