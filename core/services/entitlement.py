@@ -205,7 +205,13 @@ class Entitlements:
                 if version > self._required.get(key, -1):
                     self._required[key] = version
                 return False
-            self._cache[key] = (cached[0], self._monotonic(), self._stamp(account))
+            now = self._monotonic()
+            if cached[0].version >= version:
+                # Found current by a read that started after the caller's check arrived: as good
+                # as read now for the sync lag (a sparse sync's first write after a quiet spell
+                # need not make the checks wait).
+                self._read_at[key] = now
+            self._cache[key] = (cached[0], now, self._stamp(account))
             return True
 
     def lagging(self, account: str, product: str, version: int) -> float | None:

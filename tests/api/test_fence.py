@@ -163,6 +163,15 @@ def test_checks_lag_a_syncs_writes_by_at_most_the_sync_lag_and_never_a_persons_s
         assert refresher.background == 1
         assert core.check(ACME, "memory", person.email, "cti").reason == "seated"
 
+        now[0] += 10.0  # a quiet spell: the snapshot found current by the fence all along
+        assert asyncio.run(fresh())
+        before = read_versions(core)
+        crm.store.grant([person.number], ["Supervisor"])
+        other.sync.sync(ACME, "memory", full=True)  # a sync's write right after it
+        after = read_versions(core)
+        assert after[0] > before[0] and after[1] == before[1]  # the sync's alone
+        assert asyncio.run(fresh())  # answered at once: found current is as good as read
+
         other.seats.unassign(ACME, "memory", [person.email], ADMIN)  # a person's: never lagged
         assert asyncio.run(fresh())
         assert core.check(ACME, "memory", person.email, "cti").reason == "no_seat"
