@@ -993,6 +993,9 @@ class SyncService:
                     retries=ctx.retries,
                     seconds=time.perf_counter() - t0,
                     message=message,
+                    # A stop landing after the run's own record committed (succeeded, failed)
+                    # leaves that record: the run had ended.
+                    only_running=True,
                 )
         except Exception:  # the database may be what hung; the lease then expires as usual
             logger.warning("sync run %s was stopped and could not be recorded so", run_id)

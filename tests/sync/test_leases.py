@@ -470,3 +470,33 @@ def test_a_stop_that_breaks_the_failed_runs_record_records_it_interrupted(
     assert stopped.value.code == 128 + signal.SIGTERM
     (run,) = rows(app)
     assert (run.outcome, run.lease_expires_at) == ("interrupted", None)
+
+
+def test_a_stop_after_the_runs_own_record_committed_leaves_that_record(
+    app: App, stop_note: None
+) -> None:
+    """SIGTERM landing once the run's ``succeeded`` had committed, before the write's block
+    returned: the run had ended, so its record stands (found by the review helper: it was
+    overwritten ``interrupted``, with the counts of an unfinished run)."""
+    original = app.ports.db.write
+    done: list[bool] = []
+
+    @contextlib.contextmanager
+    def write(**kwargs: Any) -> Iterator[Any]:
+        with original(**kwargs) as uow:
+            yield uow
+        # Committed. The last write of a run is its record; the handler runs here.
+        with app.db.read() as conn:
+            ended = conn.execute(sa.select(sync_runs.c.outcome)).scalars().all()
+        if ended and ended[-1] == "succeeded" and not done:
+            done.append(True)
+            stopping.request(128 + signal.SIGTERM)
+            raise SystemExit(128 + signal.SIGTERM)
+
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(SystemExit) as stopped:
+        patch.setattr(app.ports.db, "write", write)
+        app.sync.sync(ACCOUNT, P)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    (run,) = rows(app)
+    assert (run.outcome, run.lease_expires_at) == ("succeeded", None)
+    assert run.created > 0

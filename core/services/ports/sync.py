@@ -114,7 +114,11 @@ class SyncStore(Protocol):
         retries: int,
         seconds: float,
         message: str,
-    ) -> None: ...
+        only_running: bool = False,
+    ) -> None:
+        """Record how the run ended and free its lease. ``only_running``: unless it was recorded
+        ended already (a stop that lands after the run's own record committed changes nothing)."""
+        ...
 
     def runs(self, account_id: int, product: str | None, limit: int) -> list[dict[str, Any]]: ...
 

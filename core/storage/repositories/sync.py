@@ -227,11 +227,15 @@ class SqlSyncStore:
         retries: int,
         seconds: float,
         message: str,
+        only_running: bool = False,
     ) -> None:
         c = counts
+        where = [sync_runs.c.id == run_id]
+        if only_running:
+            where.append(sync_runs.c.outcome == "running")
         self.conn.execute(
             sync_runs.update()
-            .where(sync_runs.c.id == run_id)
+            .where(*where)
             .values(
                 outcome=outcome,
                 full=full,
