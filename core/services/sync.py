@@ -64,7 +64,7 @@ from ..domain.vocabulary import QuarantineReason
 from ..errors import Conflict, SeatgateError
 from . import stopping
 from .base import deliver_pending, read
-from .batching import BatchSizer
+from .batching import MAX_SIZE, BatchSizer
 from .commitments import AUTO_INSTALL_ACTOR
 from .installs import InstallService, require_installation
 from .ports import Ports, RequestStats, UnitOfWork
@@ -323,10 +323,14 @@ class _Reconcile:
             # whose record moves to the freed email) may take them in the batches below.
             renames = [u for u in updates if u[0] in plan.renamed]
             updates = [u for u in updates if u[0] not in plan.renamed]
-            with self.tx(True) as uow:
-                uow.sync.rename_users(renames, at)
-                uow.accounts.bump_versions(acct_id, strict=False)  # (as every write of a sync)
-            self.beat()
+            moves = [(uid, plan.renamed[uid], rec.email) for uid, rec in renames]
+            # In batches whose order keeps the emails unique between them (a user after the one
+            # whose email it takes; a cycle of trades in one batch): a transaction each.
+            for batch in rules.rename_batches(moves, MAX_SIZE):
+                with self.tx(True) as uow:
+                    uow.sync.rename_users([renames[i] for i in batch], at)
+                    uow.accounts.bump_versions(acct_id, strict=False)  # (as every sync write)
+                self.beat()
         lists: list[Sequence[Any]] = [
             plan.unlinks,
             plan.inserts,

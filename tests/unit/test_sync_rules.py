@@ -5,6 +5,7 @@ lookback and the cursor (issue 12 items 1-4)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import attrs
 import pytest
@@ -21,6 +22,7 @@ from seatgate.core.domain.sync import (
     incremental_since,
     next_cursor,
     plan_changes,
+    rename_batches,
     validate_page,
 )
 
@@ -310,7 +312,7 @@ def test_an_email_left_in_this_pull_is_taken_by_a_twin_in_either_order() -> None
         for seen in (None, {"1", "5"}):
             plan = plan_changes(order, linked, known, AGENT, seen=seen)
             assert plan.quarantined == [] and plan.inserts == [r1] and plan.unlinks == []
-            assert plan.updates == [(7, r5)] and plan.renamed == {7}
+            assert plan.updates == [(7, r5)] and plan.renamed == {7: "dup@x.example"}
 
 
 def test_a_move_set_aside_keeps_its_email_from_the_twin() -> None:
@@ -328,4 +330,46 @@ def test_a_move_set_aside_keeps_its_email_from_the_twin() -> None:
         ("5", "email_taken"),
         ("1", "duplicate_email"),
     }
-    assert plan.inserts == [] and plan.updates == [] and plan.renamed == set()
+    assert plan.inserts == [] and plan.updates == [] and plan.renamed == {}
+
+
+@st.composite
+def email_moves(draw: Any) -> list[tuple[int, str, str]]:
+    """Users leaving distinct emails for distinct others: chains, cycles, fresh addresses."""
+    n = draw(st.integers(0, 30))
+    pool = [f"e{i}@x.example" for i in range(2 * n + 1)]
+    news = draw(st.permutations(pool))[:n]
+    return [
+        (uid, f"e{uid}@x.example", new)
+        for uid, new in enumerate(news)
+        if new != f"e{uid}@x.example"
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(email_moves(), st.integers(1, 8))
+def test_rename_batches_keep_every_email_unique_between_transactions(
+    moves: list[tuple[int, str, str]], size: int
+) -> None:
+    batches = rename_batches(moves, size)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(moves)))
+    holds = {uid: old for uid, old, _ in moves}
+    for batch in batches:
+        for i in batch:  # one transaction: the store passes through placeholders
+            holds[moves[i][0]] = moves[i][2]
+        assert len(set(holds.values())) == len(holds)  # unique when it commits
+        assert len(batch) <= size or _is_cycle(moves, batch)
+
+
+def _is_cycle(moves: list[tuple[int, str, str]], batch: list[int]) -> bool:
+    olds = {moves[i][1] for i in batch}
+    return all(moves[i][2] in olds for i in batch)
+
+
+def test_a_long_chain_is_written_from_its_end_in_batches() -> None:
+    """u0 takes u1's email, u1 u2's ... and the last a fresh one: 2,500 renames, three
+    batches of 1,000 at most, the last of the chain first."""
+    moves = [(i, f"e{i}@x.example", f"e{i + 1}@x.example") for i in range(2500)]
+    batches = rename_batches(moves, 1000)
+    assert [len(b) for b in batches] == [1000, 1000, 500]
+    assert batches[0][0] == 2499 and batches[-1][-1] == 0
