@@ -8,7 +8,8 @@ since the cached snapshot was read and the scalar parts, not the whole account (
 sync's every batch of 250 users bumps the version), and one thread refreshes a snapshot while the
 checks that need it wait for that refresh, never answering from the older one. A snapshot is
 re-validated against the database at most every ``max_age`` seconds, so another process's change is
-seen within that bound; this process's own changes re-validate it at once, and so do
+seen within that bound; this process's own changes re-validate it at once (a sync's batches
+excepted: they are followed within that bound too, and the run's end re-validates), and so do
 :meth:`Entitlements.invalidate` (a notification) and :meth:`Entitlements.confirm` (a version fence).
 
 Denied decisions are written to the audit log: by default each in a transaction of its own,

@@ -780,7 +780,10 @@ class SyncService:
         pulled = _Pulled()
         run = _Reconcile(
             ports,
-            lambda write: ports.db.write() if write else ports.db.read(),
+            # A batch's changes reach this process's cached decisions within their max_age, as
+            # another process's do (checks beside a sync had re-read after every batch: p99 9-12
+            # ms); the run's last transaction below moves the generation.
+            lambda write: ports.db.write(lagged=True) if write else ports.db.read(),
             acct,
             inst,
             pulled,

@@ -157,14 +157,14 @@ class SqlUnitOfWorkFactory:
         return f"SqlUnitOfWorkFactory({self.database!r})"
 
     @contextlib.contextmanager
-    def write(self, *, audit_only: bool = False) -> Iterator[SqlUnitOfWork]:
+    def write(self, *, audit_only: bool = False, lagged: bool = False) -> Iterator[SqlUnitOfWork]:
         try:
             with self.database.write() as conn:
                 uow = SqlUnitOfWork(conn)
                 yield uow
                 uow.flush_events()
         finally:
-            if not audit_only:
+            if not (audit_only or lagged):
                 self.generation += 1
 
     @contextlib.contextmanager

@@ -99,10 +99,15 @@ class UnitOfWorkFactory(Protocol):
     # compare it to know a write happened since they last looked.
     generation: int
 
-    def write(self, *, audit_only: bool = False) -> AbstractContextManager[UnitOfWork]:
+    def write(
+        self, *, audit_only: bool = False, lagged: bool = False
+    ) -> AbstractContextManager[UnitOfWork]:
         """A write transaction. ``audit_only``: it writes audit rows and nothing else, which no
         cached decision depends on, so :attr:`generation` does not move (a denied check's audit
-        row must not make every cached snapshot of the process re-validate)."""
+        row must not make every cached snapshot of the process re-validate). ``lagged``: a
+        sync's batch, which this process's cached decisions may follow within their ``max_age``
+        as they follow another process's (:attr:`generation` does not move); the run's last
+        transaction moves it, so the sync's changes show at once when it returns."""
         ...
 
     def read(self) -> AbstractContextManager[UnitOfWork]: ...
