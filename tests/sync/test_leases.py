@@ -500,3 +500,39 @@ def test_a_stop_after_the_runs_own_record_committed_leaves_that_record(
     (run,) = rows(app)
     assert (run.outcome, run.lease_expires_at) == ("succeeded", None)
     assert run.created > 0
+
+
+@pytest.mark.usefixtures("stop_note")
+def test_ctrl_c_that_breaks_a_database_call_records_the_run_interrupted(
+    app: App, adapter: StepAdapter
+) -> None:
+    """Ctrl-C's ``KeyboardInterrupt`` raised inside the driver's call, the driver's error coming
+    out instead: the CLI's SIGINT handler notes the stop, so the run is recorded interrupted and
+    the command exits 130 (it had been recorded failed, an internal error)."""
+    from seatgate.core.entrypoints.cli import _interrupted
+
+    armed = [False]
+    error = _driver_error(app)
+
+    def hook(*_: Any) -> None:
+        if armed[0]:
+            armed[0] = False
+            try:
+                _interrupted(signal.SIGINT, None)  # what the signal runs, inside the call
+            except KeyboardInterrupt:
+                raise error("the last operation didn't produce a result") from None
+
+    def on_page(n: int) -> None:
+        if n == 2:
+            armed[0] = True
+
+    adapter.on_page = on_page
+    sa.event.listen(app.db.engine, "before_cursor_execute", hook)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            app.sync.sync(ACCOUNT, P)
+    finally:
+        sa.event.remove(app.db.engine, "before_cursor_execute", hook)
+    assert stopped.value.code == 128 + signal.SIGINT
+    (run,) = rows(app)
+    assert (run.outcome, run.lease_expires_at) == ("interrupted", None)

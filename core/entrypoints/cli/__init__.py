@@ -395,18 +395,27 @@ def stop_on_sigterm() -> None:
     expire nor is skipped); the process exits 143 (128 + SIGTERM). ``seatgate serve`` replaces it
     with uvicorn's own (a graceful shutdown).
 
-    The stop is noted (:mod:`seatgate.core.services.stopping`) before the ``SystemExit`` is
-    raised: raised inside a database driver's call, it can come out as the driver's error, which
+    Ctrl-C (SIGINT) still raises ``KeyboardInterrupt``, and is noted as a stop as well. The stop
+    is noted (:mod:`seatgate.core.services.stopping`) before the ``SystemExit`` is raised: raised inside a database driver's call, it can come out as the driver's error, which
     is then taken for the stop all the same (:func:`main`, the sync's record of its run). A
     second SIGTERM does nothing: raised again while the first unwinds, it would cut short the
     run's record and print a traceback from the interpreter's shutdown."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)
+        signal.signal(signal.SIGINT, _interrupted)
 
 
 def _terminated(signum: int, _frame: object) -> None:
     if stopping.request(128 + signum):
         raise SystemExit(128 + signum)
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    """Ctrl-C as Python's own handler does it (``KeyboardInterrupt``, every time it is pressed),
+    the stop noted first: raised inside a driver's call, the driver's error that comes out in its
+    place is the stop too (exit 130), not a failed run and an internal error."""
+    stopping.request(128 + signum)
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> None:
