@@ -310,28 +310,26 @@ def rename_batches(renames: Sequence[tuple[int, str, str]], size: int) -> list[l
     holder = {old: i for i, (_, old, _) in enumerate(renames)}
     wants: list[int | None] = [holder.get(new) for _, _, new in renames]
     wanted = {j for j in wants if j is not None}
-    units: list[list[int]] = []
     placed = [False] * len(renames)
-    for start in range(len(renames)):
-        if start in wanted or placed[start]:
-            continue
-        chain: list[int] = []
+
+    def walk(start: int) -> list[int]:
+        """The users from ``start`` on, each wanting the next one's email, until none or one
+        already placed."""
+        path: list[int] = []
         at: int | None = start
         while at is not None and not placed[at]:
             placed[at] = True
-            chain.append(at)
+            path.append(at)
             at = wants[at]
-        units.extend([i] for i in reversed(chain))  # whom it waits for, first
+        return path
+
+    units: list[list[int]] = []
     for start in range(len(renames)):
-        if placed[start]:
-            continue
-        cycle: list[int] = []
-        at = start
-        while at is not None and not placed[at]:
-            placed[at] = True
-            cycle.append(at)
-            at = wants[at]
-        units.append(cycle)
+        if start not in wanted and not placed[start]:  # a chain's head: nobody wants its email
+            units.extend([i] for i in reversed(walk(start)))  # whom it waits for, first
+    for start in range(len(renames)):
+        if not placed[start]:  # what no chain reached: cycles
+            units.append(walk(start))
     batches: list[list[int]] = []
     for unit in units:
         if batches and len(batches[-1]) + len(unit) <= size:

@@ -197,9 +197,7 @@ class Entitlements:
                 or (
                     cached[0].version < version
                     and (
-                        strict is None
-                        or cached[0].strict_version < strict
-                        or self._monotonic() - self._read_at.get(key, float("-inf")) >= lag
+                        strict is None or cached[0].strict_version < strict or self._age(key) >= lag
                     )
                 )
             ):
@@ -222,6 +220,10 @@ class Entitlements:
         cached = self._cache.get(key)
         if cached is None or cached[0].version >= version:
             return None
+        return self._age(key)
+
+    def _age(self, key: tuple[str, str]) -> float:
+        """Seconds since the cached snapshot of ``key`` was read or found current."""
         return self._monotonic() - self._read_at.get(key, float("-inf"))
 
     def snapshot(

@@ -313,6 +313,12 @@ class _Reconcile:
             # The users and links were analyzed in apply; the seats and agents written since not.
             uow.sync.analyze(users=False, agents=True, written=self.written)
 
+    def _decisions_stale(self, uow: UnitOfWork) -> None:
+        """The account's cached decisions are stale after this write of the sync's: its
+        entitlement versions move, the strict ones not (a server's checks may follow a sync's
+        writes within their sync lag, as this process's do within their max_age: ``self.tx``)."""
+        uow.accounts.bump_versions(self.acct.id, strict=False)
+
     def _write(self, plan: rules.ChangeSet) -> None:
         """Write one change set in batches of users, a transaction each."""
         acct_id, product, at = self.acct.id, self.product, self.started
@@ -329,7 +335,7 @@ class _Reconcile:
             for batch in rules.rename_batches(moves, MAX_SIZE):
                 with self.tx(True) as uow:
                     uow.sync.rename_users([renames[i] for i in batch], at)
-                    uow.accounts.bump_versions(acct_id, strict=False)  # (as every sync write)
+                    self._decisions_stale(uow)
                 self.beat()
         lists: list[Sequence[Any]] = [
             plan.unlinks,
@@ -367,8 +373,7 @@ class _Reconcile:
                 store.update_users(updates[part], at)
                 store.update_links(acct_id, product, plan.link_updates[part])
                 if new_ids or updates[part]:
-                    # Cached decisions are stale; a server's checks may follow within their sync lag.
-                    uow.accounts.bump_versions(acct_id, strict=False)
+                    self._decisions_stale(uow)
             created += len(new_ids)
             self.beat()
         self.gained.update(gained)
@@ -407,7 +412,7 @@ class _Reconcile:
                 exclusive = [uid for uid in part if uid not in shared]
                 store.deactivate(acct_id, product, part, exclusive, self.started)
                 if exclusive:
-                    uow.accounts.bump_versions(acct_id, strict=False)
+                    self._decisions_stale(uow)
             self.beat()
         self.counts.deactivated = len(self.gone)
         missing = [uid for uid in self.gone if uid not in self.users]
@@ -758,15 +763,7 @@ class SyncService:
                     )
                     live = uow.sync.live_run(acct.id, product, started)
                 if live is None:
-                    run_id = uow.sync.start_run(
-                        acct.id,
-                        product,
-                        started=started,
-                        full=is_full,
-                        forced=force,
-                        owner=self.owner,
-                        lease_until=self._lease_until(started),
-                    )
+                    run_id = self._start_run(uow, acct.id, product, started, is_full, force)
             if live is not None:
                 return self._skipped(account, product, is_full, started, t0, live, interrupted)
         found = [{"run": i.run_id, "started_at": i.started_at} for i in interrupted]
@@ -801,14 +798,8 @@ class SyncService:
                     self._heartbeat(run_id)
                 if dry_run:
                     with ports.db.write() as uow:
-                        run.run_id = uow.sync.start_run(  # its row goes with the rollback
-                            acct.id,
-                            product,
-                            started=started,
-                            full=is_full,
-                            forced=force,
-                            owner=self.owner,
-                            lease_until=self._lease_until(started),
+                        run.run_id = self._start_run(  # its row goes with the rollback
+                            uow, acct.id, product, started, is_full, force
                         )
                         one = contextlib.nullcontext(uow)
                         run.tx = lambda write: one
@@ -953,6 +944,26 @@ class SyncService:
             # An adapter's read-ahead thread (core.plugins.readahead) needs the GIL after each
             # socket read of the next page; give it a turn between pages.
             time.sleep(0)
+
+    def _start_run(
+        self,
+        uow: UnitOfWork,
+        account_id: int,
+        product: str,
+        started: dt.datetime,
+        full: bool,
+        force: bool,
+    ) -> int:
+        """The run's row, holding the connector's lease from ``started``."""
+        return uow.sync.start_run(
+            account_id,
+            product,
+            started=started,
+            full=full,
+            forced=force,
+            owner=self.owner,
+            lease_until=self._lease_until(started),
+        )
 
     @contextlib.contextmanager
     def _stop_ends(

@@ -393,18 +393,25 @@ def _driver_error(app: App) -> type[Exception]:
     return psycopg.ProgrammingError
 
 
+def _note_sigterm() -> None:
+    stopping.request(128 + signal.SIGTERM)  # as the SIGTERM handler does
+
+
 @contextlib.contextmanager
-def stop_breaks_the_next_statement(app: App) -> Iterator[Callable[[], None]]:
+def stop_breaks_the_next_statement(
+    app: App, note: Callable[[], None] = _note_sigterm
+) -> Iterator[Callable[[], None]]:
     """What SIGTERM does about one time in ten: its ``SystemExit`` is raised inside the driver's
     call and the driver's own error comes out instead. Yields ``arm``: the next statement notes
-    the stop (as the handler does) and fails with the driver's error; later ones run."""
+    the stop (``note``: as the SIGTERM handler does) and fails with the driver's error; later
+    ones run."""
     armed = [False]
     error = _driver_error(app)
 
     def hook(*_: Any) -> None:
         if armed[0]:
             armed[0] = False
-            stopping.request(128 + signal.SIGTERM)
+            note()
             raise error("the last operation didn't produce a result")
 
     sa.event.listen(app.db.engine, "before_cursor_execute", hook)
@@ -511,28 +518,19 @@ def test_ctrl_c_that_breaks_a_database_call_records_the_run_interrupted(
     the command exits 130 (it had been recorded failed, an internal error)."""
     from seatgate.core.entrypoints.cli import _interrupted
 
-    armed = [False]
-    error = _driver_error(app)
+    def ctrl_c() -> None:
+        with contextlib.suppress(KeyboardInterrupt):
+            _interrupted(signal.SIGINT, None)  # what the signal runs, inside the call
 
-    def hook(*_: Any) -> None:
-        if armed[0]:
-            armed[0] = False
-            try:
-                _interrupted(signal.SIGINT, None)  # what the signal runs, inside the call
-            except KeyboardInterrupt:
-                raise error("the last operation didn't produce a result") from None
+    with stop_breaks_the_next_statement(app, ctrl_c) as arm:
 
-    def on_page(n: int) -> None:
-        if n == 2:
-            armed[0] = True
+        def on_page(n: int) -> None:
+            if n == 2:
+                arm()
 
-    adapter.on_page = on_page
-    sa.event.listen(app.db.engine, "before_cursor_execute", hook)
-    try:
+        adapter.on_page = on_page
         with pytest.raises(SystemExit) as stopped:
             app.sync.sync(ACCOUNT, P)
-    finally:
-        sa.event.remove(app.db.engine, "before_cursor_execute", hook)
     assert stopped.value.code == 128 + signal.SIGINT
     (run,) = rows(app)
     assert (run.outcome, run.lease_expires_at) == ("interrupted", None)

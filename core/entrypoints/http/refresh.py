@@ -27,16 +27,13 @@ from starlette.concurrency import run_in_threadpool
 
 from ...domain.entitlement import Snapshot
 from ...services.entitlement import Entitlements
+from .settings import SYNC_LAG
 
 __all__ = ["SnapshotRefresher"]
 
 #: Refreshes a check awaits before it takes the slower path (a thread of its own): each round
 #: waits for a refresh that may have started before the check's version was read.
 ROUNDS = 3
-
-
-#: Default seconds a server's checks may lag a sync's writes (``serve --sync-lag``).
-SYNC_LAG = 0.5
 
 
 class SnapshotRefresher:
@@ -72,6 +69,7 @@ class SnapshotRefresher:
         running = self._running.get(key)
         if running is None or running.done():
             self._on_refresh("background" if reread else "awaited")
+            self.background += reread
             running = asyncio.ensure_future(
                 run_in_threadpool(
                     self._entitlements.snapshot, key[0], key[1], self._now(), reread=reread
@@ -86,10 +84,7 @@ class SnapshotRefresher:
         allowed lag old: checks keep answering from it meanwhile."""
         age = self._entitlements.lagging(key[0], key[1], version)
         if age is not None and age >= self._lag / 2:
-            running = self._running.get(key)
-            if running is None or running.done():
-                self.background += 1
-                self._start(key, reread=True)
+            self._start(key, reread=True)  # (none if one runs already)
 
     async def fresh(self, account: str, product: str, versions: tuple[int, int] | None) -> bool:
         """``versions``: the contract's (entitlement version, strict version) a fence read after

@@ -9,7 +9,10 @@ import attrs
 
 from .ratelimit import parse_rate
 
-__all__ = ["Freshness", "Settings"]
+__all__ = ["SYNC_LAG", "Freshness", "Settings"]
+
+#: Default seconds a server's checks may lag a sync's writes (``serve --sync-lag``).
+SYNC_LAG = 0.5
 
 
 class Freshness:
@@ -68,7 +71,7 @@ class Settings:
     sync_concurrency: int = 2
     freshness: str = Freshness.AUTO
     max_age: float = 5.0
-    sync_lag: float = 0.5
+    sync_lag: float = SYNC_LAG
     audit_flush: float = 0.5
     audit_batch: int = 10_000
     webhook_interval: float = 5.0
