@@ -39,3 +39,5 @@ def test_updates_give_what_a_dict_gives_and_leave_older_mappings_alone(
             if key not in expected:
                 with pytest.raises(KeyError):
                     mapping[key]
+        probes = list(range(14))
+        assert mapping.get_many(probes, "none") == [expected.get(k, "none") for k in probes]

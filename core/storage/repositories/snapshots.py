@@ -238,7 +238,7 @@ class SqlSnapshotStore:
                 iu.c.account_id == account_id
             )
         ).all()
-        users = Layered({r[1]: (bool(r[2]), bool(r[3])) for r in rows})
+        users = Layered({r[1]: _state(r[2], r[3]) for r in rows})
         return users, Layered({r[0]: r[1] for r in rows})
 
     def _users_as_of(
@@ -381,29 +381,44 @@ def _seated(account_id: int, product: str) -> Any:
     )
 
 
+#: (active, seated) by ``[active][seated]``: the users' states, shared. A refresh stores one of
+#: these four per changed user instead of a new tuple each, so what it allocates while checks
+#: wait is the changed rows alone, and a snapshot's users are no objects the collector walks.
+_STATES = (((False, False), (False, True)), ((True, False), (True, True)))
+
+
+def _state(active: Any, seated: Any) -> tuple[bool, bool]:
+    return _STATES[bool(active)][bool(seated)]
+
+
 def _apply(
     previous: Snapshot, by_id: Layered[int, str], changed: Sequence[Any]
 ) -> tuple[Layered[str, tuple[bool, bool]], Layered[int, str], int]:
     """``previous``'s users with the ``changed`` rows (id, email, active, seated) applied: the
-    users, id -> email, and the seats held."""
+    users, id -> email, and the seats held. A server's worker runs it for every user a sync
+    changed while its checks wait for the interpreter: comprehensions and bulk lookups, no call
+    per row."""
     if not changed:
         users = previous.users
         assert isinstance(users, Layered)
         return users, by_id, previous.assigned
     old_users = previous.users
     assert isinstance(old_users, Layered)
-    assigned = previous.assigned
-    gone: list[str] = []
-    get = by_id.get
-    for uid, email, _, _ in changed:
-        old = get(uid)
-        if old is not None:
-            assigned -= old_users[old][1]
-            if old != email:
-                gone.append(old)  # the email changed: the old one is no user any more
-    users = old_users.updated(
-        ((email, (bool(active), bool(seated))) for _, email, active, seated in changed),
-        remove=gone,
+    ids = [row[0] for row in changed]
+    emails = [row[1] for row in changed]
+    # The users known before: their seats leave the count, and an email changed is no user now.
+    known = [
+        (old, email)
+        for old, email in zip(by_id.get_many(ids), emails, strict=True)
+        if old is not None
+    ]
+    was = old_users.get_many([old for old, _ in known], (False, False))
+    gone = [old for old, email in known if old != email]
+    table = _STATES  # the driver's booleans (SQLite's 0 and 1) index it
+    states = [table[active][seated] for _, _, active, seated in changed]
+    assigned = previous.assigned - sum(s[1] for s in was) + sum(s[1] for s in states)
+    return (
+        old_users.updated(zip(emails, states, strict=True), remove=gone),
+        by_id.updated(zip(ids, emails, strict=True)),
+        assigned,
     )
-    assigned += sum(1 for *_, seated in changed if seated)
-    return users, by_id.updated((r[0], r[1]) for r in changed), assigned
