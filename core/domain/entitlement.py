@@ -240,7 +240,10 @@ class Layered(Mapping[K, V], Generic[K, V]):
         new = dict(set_)
         if new:
             fresh = new.keys() - top.keys()  # not set above the base: absent, or the base's
-            length += len(fresh) - len((fresh & base.keys()) - gone)
+            in_base = list(filter(base.__contains__, fresh))  # (a set & keys walks the base)
+            length += (
+                len(fresh) - len(in_base) + (sum(map(gone.__contains__, in_base)) if gone else 0)
+            )
             if gone:
                 gone -= new.keys()
             top.update(new)

@@ -7,6 +7,7 @@ late) is not missed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from hypothesis.stateful import (
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
 from seatgate.core.domain.entitlement import Layered, Snapshot
+from seatgate.core.errors import Conflict, SeatgateError
 from seatgate.core.storage.repositories.snapshots import SqlSnapshotStore
 from seatgate.core.storage.tables import integration_users
 from seatgate.core.testing.memory import MemorySandbox
@@ -130,9 +132,26 @@ def test_a_refreshed_snapshot_equals_a_whole_read_for_any_sequence_of_writes(
         def crm_adds(self, count: int) -> None:
             self.crm.store.add(count)
 
+        # What only other writes change, which a refresh after a sync's writes alone reuses:
+        # the installation, an uninstall, a renewal adjustment.
+        @rule(enabled=st.booleans())
+        def set_enabled(self, enabled: bool) -> None:
+            app.installs.set_enabled(self.account, P, enabled, ADMIN)
+
+        @rule()
+        def uninstall(self) -> None:
+            with contextlib.suppress(SeatgateError):  # e.g. uninstalled already
+                app.purchases.uninstall(self.account, P, ADMIN)
+
+        @rule()
+        def renewal_adjustment(self) -> None:
+            with contextlib.suppress(SeatgateError):  # e.g. one is open already
+                app.purchases.open_ticket(self.account, P, "renewal_adjustment", ADMIN)
+
         @rule(full=st.booleans())
         def sync(self, full: bool) -> None:
-            app.sync.sync(self.account, P, full=full, force=True)
+            with contextlib.suppress(Conflict):  # disabled: syncs do not run
+                app.sync.sync(self.account, P, full=full, force=True)
 
         @invariant()
         def a_refresh_equals_a_whole_read(self) -> None:
