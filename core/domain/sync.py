@@ -115,7 +115,12 @@ class ChangeSet:
     its user row shows (:func:`user_roles`); ``link_updates`` records whose
     own state changed ``(external id, active, roles)``; ``quarantined`` records set aside;
     ``gained`` the emails of users gaining an activated role, in pull order, with their user id
-    (0 for a user still to be inserted); ``touched`` every user the pull applied, id -> record.
+    (0 for a user still to be inserted); ``touched`` every user the pull applied, id -> record;
+    ``standing`` the users of records set aside as ``email_taken``, id -> the user as it stands
+    (its agent row is still written). A user is in ``touched`` of one change set of a pull at
+    most; its entry there wins over a ``standing`` one, of this change set or another: a twin may
+    take over the user whose record moved into a taken email (a whole pull had let the set-aside
+    override the twin when the twin came first, and the twin's link was written inactive).
     """
 
     inserts: list[Staged] = attrs.field(factory=list)
@@ -126,6 +131,7 @@ class ChangeSet:
     quarantined: list[Quarantined] = attrs.field(factory=list)
     gained: dict[str, int] = attrs.field(factory=dict)
     touched: dict[int, Staged] = attrs.field(factory=dict)
+    standing: dict[int, Staged] = attrs.field(factory=dict)
     deactivating: set[int] = attrs.field(factory=set)  # active users the pull makes inactive
     # Users of ``updates`` whose email changes: written before the inserts and other updates, as
     # an email one of them leaves may be another user's in the same pull (see plan_changes).
@@ -458,9 +464,9 @@ def _adopt(out: ChangeSet, winner: Staged, user: Known | None, activated: frozen
 
 def _email_taken(out: ChangeSet, rec: Staged, found: LinkState) -> None:
     """A linked record whose new email is another user's: quarantined, its user unchanged (its
-    agent row is still written, as it stands)."""
+    agent row is still written, as it stands, unless a decision of the pull touches the user)."""
     out.quarantined.append(Quarantined(rec.ext, rec.email, QuarantineReason.EMAIL_TAKEN))
-    out.touched[found.user_id] = Staged(
+    out.standing[found.user_id] = Staged(
         rec.ext, found.email, found.name, found.active, found.link_roles
     )
 

@@ -385,6 +385,11 @@ class _Reconcile:
         users = self.users
         for uid, rec in touched.items():
             users[uid] = AgentRow(rec.email, rec.name, rec.ext, rec.active)
+        for uid, rec in plan.standing.items():
+            # As it stands: never over a decision's row, of this change set or an earlier one
+            # (a later one's replaces it above).
+            if uid not in users:
+                users[uid] = AgentRow(rec.email, rec.name, rec.ext, rec.active)
 
     def _write_quarantine(self) -> None:
         """The records set aside, with their reasons (the pull's and the plan's)."""

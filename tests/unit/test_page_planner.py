@@ -19,6 +19,7 @@ from seatgate.core.domain.sync import (
     Known,
     LinkState,
     PagePlanner,
+    Quarantined,
     Staged,
     plan_changes,
     user_roles,
@@ -91,7 +92,9 @@ def by_pages(
 
 def merged(sets: Sequence[ChangeSet]) -> dict[str, Any]:
     """Every change of ``sets``, with the orders that matter (seats are offered in ``gained``
-    order; users are inserted in ``inserts`` order)."""
+    order; users are inserted in ``inserts`` order), and ``agents``: the record each user's agent
+    row is written from — a decision's (``touched``) over a set-aside's as it stands
+    (``standing``), whichever change set holds either. No user is decided twice in a pull."""
     out: dict[str, Any] = {
         "inserts": [],
         "links": set(),
@@ -101,6 +104,7 @@ def merged(sets: Sequence[ChangeSet]) -> dict[str, Any]:
         "quarantined": set(),
         "gained": [],
         "touched": {},
+        "standing": {},
         "deactivating": set(),
     }
     for cs in sets:
@@ -111,8 +115,11 @@ def merged(sets: Sequence[ChangeSet]) -> dict[str, Any]:
         out["link_updates"] |= set(cs.link_updates)
         out["quarantined"] |= set(cs.quarantined)
         out["gained"] += list(cs.gained.items())
+        assert not out["touched"].keys() & cs.touched.keys()  # one decision per user
         out["touched"].update(cs.touched)
+        out["standing"].update(cs.standing)
         out["deactivating"] |= cs.deactivating
+    out["agents"] = {**out["standing"], **out["touched"]}
     return out
 
 
@@ -135,6 +142,24 @@ def unordered(changes: dict[str, Any]) -> dict[str, Any]:
     return {**changes, "inserts": set(changes["inserts"]), "gained": set(changes["gained"])}
 
 
+def whole_pull(
+    records: Sequence[Staged],
+    linked: Mapping[str, LinkState],
+    known: Mapping[str, Known],
+    seen: set[str] | None,
+) -> ChangeSet:
+    """plan_changes over the whole pull, with what the sync service reads for it: the links of
+    the pulled ids, the users of the emails of records not linked or linked to another email."""
+    wanted = {r.email for r in records if r.ext not in linked or linked[r.ext].email != r.email}
+    return plan_changes(
+        records,
+        {r.ext: linked[r.ext] for r in records if r.ext in linked},
+        {e: k for e, k in known.items() if e in wanted},
+        AGENT,
+        seen=seen,
+    )
+
+
 @settings(max_examples=400, deadline=None)
 @given(worlds(), st.lists(st.integers(0, len(EXTS)), max_size=4))
 def test_any_page_split_gives_the_whole_pulls_changes(
@@ -147,14 +172,7 @@ def test_any_page_split_gives_the_whole_pulls_changes(
     split = merged(by_pages(pages, linked, known, seen))
     one_page = merged(by_pages([records], linked, known, seen))
     assert split == one_page  # the same, in the same order, whatever the pages
-    wanted = {r.email for r in records if r.ext not in linked or linked[r.ext].email != r.email}
-    whole = plan_changes(
-        records,
-        {r.ext: linked[r.ext] for r in records if r.ext in linked},
-        {e: k for e, k in known.items() if e in wanted},
-        AGENT,
-        seen=seen,
-    )
+    whole = whole_pull(records, linked, known, seen)
     assert unordered(split) == unordered(merged([whole]))
     assert offered(pages, linked, known, seen) == list(whole.gained.items())
 
@@ -290,6 +308,31 @@ def test_after_any_pull_the_users_of_its_applied_records_hold_their_state(
         assert rows[uid] == want, rec
 
 
+@settings(max_examples=400, deadline=None)
+@given(worlds(), st.lists(st.integers(0, len(EXTS)), max_size=4))
+def test_the_agent_row_of_a_user_follows_the_record_the_pull_applied_to_it(
+    world: tuple[dict[str, LinkState], dict[str, Known], list[Staged], bool], cuts: list[int]
+) -> None:
+    """Every record a pull applies to a user it knew writes that user's agent row (and the link's
+    state), whatever another record set aside for that user (``email_taken``, as it stands) and
+    whatever the order of the pull and its pages; the users of set-aside records no record was
+    applied to are written as they stand."""
+    linked, known, records, full = world
+    seen = {r.ext for r in records} if full else None
+    bounds = [0, *sorted(c for c in cuts if c <= len(records)), len(records)]
+    pages = [records[a:b] for a, b in itertools.pairwise(bounds)]
+    whole = whole_pull(records, linked, known, seen)
+    for sets in ([whole], by_pages(pages, linked, known, seen)):
+        changes = merged(sets)
+        set_aside = {q.ext for q in changes["quarantined"]}
+        _, links = after(linked, known, ChangeSet(links=list(changes["links"])))
+        applied = {links[r.ext]: r for r in records if r.ext not in set_aside and r.ext in links}
+        assert {uid: changes["agents"][uid] for uid in applied} == applied
+        assert changes["agents"].keys() - applied.keys() == changes["standing"].keys() - (
+            changes["touched"].keys()
+        )
+
+
 def replanned_whole(
     records: Sequence[Staged],
     linked: Mapping[str, LinkState],
@@ -359,3 +402,26 @@ def test_a_long_chain_of_moves_set_aside_costs_rounds_over_the_chain() -> None:
         out = plan_changes(records, linked, known, AGENT)
     assert len(out.quarantined) == n  # every move set aside, email_taken down the chain
     assert weighed <= 4 * n
+
+
+def test_a_twin_taking_over_a_user_whose_record_moved_to_a_taken_email_writes_its_agent() -> None:
+    """r0, the inactive record of user 3 (c@), moves to a@, another user's: set aside
+    (``email_taken``). r3, new and active, carries c@ and takes user 3 over. User 3's agent row
+    and r3's link follow r3, active, whatever the pull's order and pages: the set-aside's row as
+    it stands never overrides the decision (it had when r3 came before r0 in one change set)."""
+    user3 = LinkState(3, "c@x.example", "Old", False, False, (), roles=(), others=())
+    linked = {"r0": user3}
+    known = {
+        "a@x.example": Known(1, "Old", True, None, roles=(), others=()),
+        "c@x.example": Known(3, "Old", False, ("r0", False, ()), roles=(), others=()),
+    }
+    r0 = Staged("r0", "a@x.example", "New", False, ())
+    r3 = Staged("r3", "c@x.example", "New", True, ("Agent",))
+    for records in ([r3, r0], [r0, r3]):
+        for seen in ({"r0", "r3"}, None):
+            whole = merged([plan_changes(records, linked, known, AGENT, seen=seen)])
+            for pages in ([records], [records[:1], records[1:]]):
+                assert merged(by_pages(pages, linked, known, seen)) == whole
+            assert whole["agents"] == {3: r3}
+            assert whole["links"] == {("r3", 3)} and whole["unlinks"] == {"r0"}
+            assert whole["quarantined"] == {Quarantined("r0", "a@x.example", "email_taken")}
