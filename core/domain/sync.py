@@ -19,7 +19,7 @@ decide.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 NAME_MAX = 200  # integration_users.name
+#: Groups of one email weighed between two calls of a plan's ``beat``.
+BEAT_EVERY = 4096
 ID_MAX = 100  # external_ids.external_id
 EMAIL_MAX = 254  # RFC 5321
 
@@ -223,6 +225,7 @@ def plan_changes(
     activated: frozenset[str],
     *,
     seen: set[str] | None = None,
+    beat: Callable[[], None] = lambda: None,
 ) -> ChangeSet:
     """The diff of a pull (``staged``, in pull order) against what is known: ``linked`` (this
     connector's links of the pulled external ids) and ``known`` (the account's users by the
@@ -250,6 +253,10 @@ def plan_changes(
     takes an email its established record left in the same pull, in full and incremental pulls
     alike).
     The role gain is :func:`gains_role` on this connector's link.
+
+    ``beat`` is called now and then while the plan goes on — before each round of weighing and
+    every :data:`BEAT_EVERY` emails of one — so that the sync service renews its run's lease
+    during a long plan as it does between its other steps.
     """
     groups: dict[str, list[Staged]] = {}
     for rec in staged:
@@ -270,7 +277,7 @@ def plan_changes(
         if (found := linked.get(rec.ext)) is not None and found.email != rec.email
     }
     if not moves:
-        return _plan(groups, linked, known, activated, seen, set())
+        return _plan(groups, linked, known, activated, seen, set(), beat)
     freed = set(moves.values())
     leaving: dict[str, list[str]] = {}  # email -> the moving records that leave it
     for ext, email in moves.items():
@@ -278,7 +285,8 @@ def plan_changes(
 
     def set_aside_of(emails: Iterable[str]) -> set[str]:
         weighed = {e: groups[e] for e in emails if e in groups}
-        return {q.ext for q in _plan(weighed, linked, known, activated, seen, freed).quarantined}
+        plan = _plan(weighed, linked, known, activated, seen, freed, beat)
+        return {q.ext for q in plan.quarantined}
 
     # Each email's records are weighed on their own (nothing one email's weighing writes is read
     # by another's), and only an email's own membership of ``freed`` changes its weighing. So a
@@ -294,7 +302,7 @@ def plan_changes(
             if email in freed and all(ext in set_aside for ext in leaving[email])
         }
         if not taken_back:
-            return _plan(groups, linked, known, activated, seen, freed)
+            return _plan(groups, linked, known, activated, seen, freed, beat)
         freed -= taken_back
         before = {rec.ext for e in taken_back for rec in groups.get(e, ()) if rec.ext in set_aside}
         after = set_aside_of(taken_back)
@@ -352,9 +360,12 @@ def _plan(
     activated: frozenset[str],
     seen: set[str] | None,
     freed: set[str],
+    beat: Callable[[], None] = lambda: None,
 ) -> ChangeSet:
     out = ChangeSet()
-    for email, group in groups.items():
+    for n, (email, group) in enumerate(groups.items()):
+        if not n % BEAT_EVERY:
+            beat()
         if len(group) == 1:
             rec = group[0]
             found = linked.get(rec.ext)
@@ -612,12 +623,14 @@ class PagePlanner:
         their own, settled early, before those :meth:`finish` decides."""
         return self._position.get(email)
 
-    def finish(self, seen: set[str] | None) -> ChangeSet:
+    def finish(self, seen: set[str] | None, beat: Callable[[], None] = lambda: None) -> ChangeSet:
         """The changes of the records left waiting, weighed over the whole pull (``seen``: every
-        external id a full pull returned; None for an incremental pull)."""
+        external id a full pull returned; None for an incremental pull). ``beat`` is called now
+        and then while they are weighed (:func:`plan_changes`): a pull whose records mostly wait
+        (new users, moves) is one plan of the whole pull, after the pull's last heartbeat."""
         records = [rec for group in self._waiting.values() for rec in group]
         self._waiting = {}
-        return plan_changes(records, self.linked, self.known, self.activated, seen=seen)
+        return plan_changes(records, self.linked, self.known, self.activated, seen=seen, beat=beat)
 
 
 def deletion_guard(

@@ -250,7 +250,7 @@ class _Reconcile:
         :class:`_Halted` (nothing written) when the deletion guard says so."""
         acct_id, product, pulled = self.acct.id, self.product, self.pulled
         self.counts.pulled = pulled.read
-        rest = self.planner.finish(pulled.seen if self.full else None)
+        rest = self.planner.finish(pulled.seen if self.full else None, self.beat)
         self.decided.append(rest)
         links: list[tuple[str, int]] = []
         if self.full and self.active_before:

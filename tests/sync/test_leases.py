@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
+from seatgate.core.domain import sync as sync_rules
 from seatgate.core.plugins import RequestContext, UserPage, hookimpl
 from seatgate.core.services import stopping
 from seatgate.core.services.sync import LEASE_SECONDS, SyncService, default_owner, owner_is_dead
@@ -142,6 +143,33 @@ def test_the_lease_is_renewed_while_the_run_pulls(
     assert app.sync.sync(ACCOUNT, P).outcome == "succeeded"
     assert seen == [("running", "skipped")]
     assert rows(app)[-1].heartbeat_at > rows(app)[-1].started_at
+
+
+def test_the_lease_is_renewed_while_the_run_weighs_what_waited_for_the_end_of_the_pull(
+    app: App, crm: MemorySandbox, clock: FixedClock
+) -> None:
+    """The end of the pull weighs the records left waiting (here a record moving to another
+    email: two rounds of weighing) in one plan after the pull's last heartbeat; a plan longer
+    than the lease keeps it, renewed between its rounds."""
+    assert app.sync.sync(ACCOUNT, P).outcome == "succeeded"
+    crm.store.change([1], email="moved@x.example")
+    real = sync_rules._plan
+    lapsed: list[dt.datetime] = []
+
+    def slow(*args: Any) -> Any:
+        out = real(*args)
+        clock.advance(seconds=LEASE_SECONDS * 0.6)  # each round outlives half the lease
+        with app.db.read() as conn:
+            until = conn.execute(sa.select(sa.func.max(sync_runs.c.lease_expires_at))).scalar()
+        if until is None or until.replace(tzinfo=dt.UTC) <= clock.now():
+            lapsed.append(clock.now())
+        return out
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sync_rules, "_plan", slow)
+        result = app.sync.sync(ACCOUNT, P)
+    assert result.outcome == "succeeded" and result.summary.updated == 1
+    assert lapsed == []
 
 
 def test_a_run_taken_for_dead_stops_and_applies_nothing(

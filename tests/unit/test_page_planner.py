@@ -374,11 +374,9 @@ def test_the_freed_emails_are_the_fixed_point_of_replanning_the_whole_pull(
     )
 
 
-def test_a_long_chain_of_moves_set_aside_costs_rounds_over_the_chain() -> None:
-    """Record i moves to user i+1's email and the last email is a user's outside the pull: each
-    round sets one move aside. 5,000 of them were 25 million group weighings when every round
-    planned the whole pull again; now each round weighs the one email it took back."""
-    n = 5000
+def chain_of_moves(n: int) -> tuple[list[Staged], dict[str, LinkState], dict[str, Known]]:
+    """A pull where record i moves to user i+1's email and the last email is a user's outside
+    the pull: the records, their links, the users of their emails."""
     records, linked, known = [], {}, {}
     for i in range(n):
         records.append(Staged(f"c{i}", f"e{i + 1}@x.example", "N", True, ("Agent",)))
@@ -389,6 +387,15 @@ def test_a_long_chain_of_moves_set_aside_costs_rounds_over_the_chain() -> None:
         known[f"e{i + 1}@x.example"] = Known(
             i + 1 if link else 10**7, "N", True, link, roles=("Agent",), others=()
         )
+    return records, linked, known
+
+
+def test_a_long_chain_of_moves_set_aside_costs_rounds_over_the_chain() -> None:
+    """Record i moves to user i+1's email and the last email is a user's outside the pull: each
+    round sets one move aside. 5,000 of them were 25 million group weighings when every round
+    planned the whole pull again; now each round weighs the one email it took back."""
+    n = 5000
+    records, linked, known = chain_of_moves(n)
     weighed = 0
     real = sync_rules._plan
 
@@ -425,3 +432,23 @@ def test_a_twin_taking_over_a_user_whose_record_moved_to_a_taken_email_writes_it
             assert whole["agents"] == {3: r3}
             assert whole["links"] == {("r3", 3)} and whole["unlinks"] == {"r0"}
             assert whole["quarantined"] == {Quarantined("r0", "a@x.example", "email_taken")}
+
+
+def test_the_final_plan_beats_in_each_round_and_every_so_many_emails() -> None:
+    """PagePlanner.finish hands its ``beat`` to plan_changes, which calls it before each round of
+    weighing and every BEAT_EVERY emails: the sync service renews its run's lease there, as
+    between its other steps (a chain of moves set aside one per round is a round each; a pull
+    of new users is one round over all of their emails)."""
+    n = 300
+    records, linked, known = chain_of_moves(n)
+    planner = PagePlanner(AGENT)
+    planner.add(records, linked, known, planner.emails_to_look_up(records, linked))
+    beats: list[None] = []
+    out = planner.finish(None, lambda: beats.append(None))
+    assert len(out.quarantined) == n and len(beats) >= n
+    new = [
+        Staged(f"n{i}", f"n{i}@x.example", "N", True, ()) for i in range(3 * sync_rules.BEAT_EVERY)
+    ]
+    beats.clear()
+    out = plan_changes(new, {}, {}, AGENT, beat=lambda: beats.append(None))
+    assert len(out.inserts) == len(new) and len(beats) == 3
