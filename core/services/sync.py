@@ -974,12 +974,13 @@ class SyncService:
     def _stop_ends(
         self, run_id: int | None, full: bool, run: _Reconcile, ctx: RequestStats, t0: float
     ) -> Iterator[None]:
-        """Where a stop ends the run: Ctrl-C, a signal's ``SystemExit``, or any exception once a
-        stop was requested (:mod:`.stopping`: the signal's ``SystemExit`` cut a database call
-        short and the driver's or SQLAlchemy's error came out in its place, about one SIGTERM in
-        ten on PostgreSQL). The run is recorded ``interrupted`` and its lease given back, so the
-        next run neither waits for the lease to expire nor is skipped; then the stop goes on.
-        Raises ``SystemExit`` with the stop's status in place of such an exception."""
+        """Where a stop ends the run: Ctrl-C, a signal's ``SystemExit``, or an exception that is
+        the stop (:func:`stopping.claim`: the signal's exception is in its chain — it cut a
+        database call short and the driver's or SQLAlchemy's error came out in its place while it
+        unwound, about one SIGTERM in eight during PostgreSQL calls). The run is recorded
+        ``interrupted`` and its lease given back, so the next run neither waits for the lease to
+        expire nor is skipped; then the stop goes on. Raises ``SystemExit`` with the stop's status
+        in place of such an exception."""
         try:
             yield
         except (KeyboardInterrupt, SystemExit):
@@ -987,11 +988,12 @@ class SyncService:
                 self._stopped(run_id, full, run, ctx, t0)
             raise
         except Exception as exc:
-            if not stopping.requested():
+            stop = stopping.claim(exc)
+            if stop is None:
                 raise
             if run_id is not None:
                 self._stopped(run_id, full, run, ctx, t0)
-            raise stopping.stop() from exc
+            raise stop from exc
 
     def _stopped(
         self, run_id: int, full: bool, run: _Reconcile, ctx: RequestStats, t0: float

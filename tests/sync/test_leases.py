@@ -421,26 +421,34 @@ def _driver_error(app: App) -> type[Exception]:
     return psycopg.ProgrammingError
 
 
-def _note_sigterm() -> None:
-    stopping.request(128 + signal.SIGTERM)  # as the SIGTERM handler does
+def _sigterm() -> None:
+    from seatgate.core.entrypoints.cli import _terminated
+
+    _terminated(signal.SIGTERM, None)  # what the signal runs: notes the stop, raises SystemExit
+
+
+#: What psycopg says when SQLAlchemy rolls back the connection a signal broke mid-call.
+BROKEN = "can't change 'autocommit' now: connection in transaction status ACTIVE"
 
 
 @contextlib.contextmanager
 def stop_breaks_the_next_statement(
-    app: App, note: Callable[[], None] = _note_sigterm
+    app: App, signal_lands: Callable[[], None] = _sigterm
 ) -> Iterator[Callable[[], None]]:
-    """What SIGTERM does about one time in ten: its ``SystemExit`` is raised inside the driver's
-    call and the driver's own error comes out instead. Yields ``arm``: the next statement notes
-    the stop (``note``: as the SIGTERM handler does) and fails with the driver's error; later
-    ones run."""
+    """What a SIGTERM sent during PostgreSQL calls does about one time in eight (measured, psycopg
+    3.3): its ``SystemExit`` is raised inside the driver's call and, as the driver and SQLAlchemy
+    unwind, the driver's own error comes out instead, chained to it. Yields ``arm``: the next
+    statement runs the signal's handler (``signal_lands``) and fails so; later ones run."""
     armed = [False]
     error = _driver_error(app)
 
     def hook(*_: Any) -> None:
         if armed[0]:
             armed[0] = False
-            note()
-            raise error("the last operation didn't produce a result")
+            try:
+                signal_lands()
+            finally:
+                raise error(BROKEN)  # while the stop unwinds: its context is the stop
 
     sa.event.listen(app.db.engine, "before_cursor_execute", hook)
     try:
@@ -507,12 +515,10 @@ def test_a_stop_that_breaks_the_failed_runs_record_records_it_interrupted(
     assert (run.outcome, run.lease_expires_at) == ("interrupted", None)
 
 
-def test_a_stop_after_the_runs_own_record_committed_leaves_that_record(
-    app: App, stop_note: None
-) -> None:
-    """SIGTERM landing once the run's ``succeeded`` had committed, before the write's block
-    returned: the run had ended, so its record stands (found by the review helper: it was
-    overwritten ``interrupted``, with the counts of an unfinished run)."""
+def sigterm_after_the_write_that_leaves(app: App, outcomes: list[str]) -> int | None:
+    """Sync once with SIGTERM landing right after the first write transaction that commits the
+    runs' ``outcomes`` (before the write's block returns); the exit status, None if it never
+    landed."""
     original = app.ports.db.write
     done: list[bool] = []
 
@@ -520,18 +526,26 @@ def test_a_stop_after_the_runs_own_record_committed_leaves_that_record(
     def write(**kwargs: Any) -> Iterator[Any]:
         with original(**kwargs) as uow:
             yield uow
-        # Committed. The last write of a run is its record; the handler runs here.
-        with app.db.read() as conn:
-            ended = conn.execute(sa.select(sync_runs.c.outcome)).scalars().all()
-        if ended and ended[-1] == "succeeded" and not done:
-            done.append(True)
-            stopping.request(128 + signal.SIGTERM)
-            raise SystemExit(128 + signal.SIGTERM)
+        with app.db.read() as conn:  # committed: the handler runs here
+            now = conn.execute(sa.select(sync_runs.c.outcome).order_by(sync_runs.c.id))
+            if now.scalars().all() == outcomes and not done:
+                done.append(True)
+                _sigterm()
 
     with pytest.MonkeyPatch.context() as patch, pytest.raises(SystemExit) as stopped:
         patch.setattr(app.ports.db, "write", write)
         app.sync.sync(ACCOUNT, P)
-    assert stopped.value.code == 128 + signal.SIGTERM
+    code = stopped.value.code
+    return code if done and isinstance(code, int) else None
+
+
+def test_a_stop_after_the_runs_own_record_committed_leaves_that_record(
+    app: App, stop_note: None
+) -> None:
+    """SIGTERM landing once the run's ``succeeded`` had committed, before the write's block
+    returned: the run had ended, so its record stands (found by the review helper: it was
+    overwritten ``interrupted``, with the counts of an unfinished run)."""
+    assert sigterm_after_the_write_that_leaves(app, ["succeeded"]) == 128 + signal.SIGTERM
     (run,) = rows(app)
     assert (run.outcome, run.lease_expires_at) == ("succeeded", None)
     assert run.created > 0
@@ -546,11 +560,7 @@ def test_ctrl_c_that_breaks_a_database_call_records_the_run_interrupted(
     the command exits 130 (it had been recorded failed, an internal error)."""
     from seatgate.core.entrypoints.cli import _interrupted
 
-    def ctrl_c() -> None:
-        with contextlib.suppress(KeyboardInterrupt):
-            _interrupted(signal.SIGINT, None)  # what the signal runs, inside the call
-
-    with stop_breaks_the_next_statement(app, ctrl_c) as arm:
+    with stop_breaks_the_next_statement(app, lambda: _interrupted(signal.SIGINT, None)) as arm:
 
         def on_page(n: int) -> None:
             if n == 2:
