@@ -551,6 +551,21 @@ def test_a_stop_after_the_runs_own_record_committed_leaves_that_record(
     assert run.created > 0
 
 
+def test_a_stop_right_after_the_runs_row_committed_records_it_interrupted(
+    app: App, stop_note: None
+) -> None:
+    """SIGTERM landing once the run's ``running`` row (its lease) had committed, before the run
+    went on: the run is recorded interrupted and its lease given back (the stop's scope had
+    opened only after that transaction: the run stayed running until its lease expired, and on
+    a frozen clock the next run was skipped)."""
+    assert sigterm_after_the_write_that_leaves(app, ["running"]) == 128 + signal.SIGTERM
+    (run,) = rows(app)
+    assert (run.outcome, run.lease_expires_at, run.pulled) == ("interrupted", None, 0)
+    stopping.reset()
+    again = app.sync.sync(ACCOUNT, P)  # on the same frozen clock: not skipped
+    assert again.outcome == "succeeded" and again.interrupted == []
+
+
 @pytest.mark.usefixtures("stop_note")
 def test_ctrl_c_that_breaks_a_database_call_records_the_run_interrupted(
     app: App, adapter: StepAdapter
