@@ -7,9 +7,11 @@ line on stderr.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -481,23 +483,105 @@ def test_assign_without_any_email_is_bad_input(cli: Cli) -> None:
 
 
 def test_a_stop_that_breaks_a_database_call_exits_143_without_an_error(
-    sqlite_cli: Cli, monkeypatch: pytest.MonkeyPatch
+    sqlite_cli: Cli,
 ) -> None:
     """SIGTERM's ``SystemExit`` raised inside the driver's call can come out as the driver's own
-    error: once a stop was requested, that is the stop (exit 143, nothing said), not an internal
-    error (70) or an unusable database (2)."""
+    error, raised while the stop unwinds: that is the stop (exit 143, nothing said), not an
+    internal error (70) or an unusable database (2)."""
+    import signal
     import sqlite3
 
+    from seatgate.core.entrypoints.cli import _terminated
+
+    def stopped_mid_call(_: int) -> None:
+        try:
+            _terminated(signal.SIGTERM, None)  # what the signal runs: raises SystemExit
+        finally:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+
+    with statements_run(stopped_mid_call):
+        code, out, err = sqlite_cli("account create globex --region US")
+    assert (code, out, err) == (143, "", "")
+
+
+@contextlib.contextmanager
+def statements_run(hook: Callable[[int], None]) -> Iterator[None]:
+    """Every statement of every engine calls ``hook(n)`` first (n = 0, 1, ...); the note of a
+    stop is forgotten afterwards (pytest goes on)."""
     from seatgate.core.services import stopping
 
-    def stopped_mid_call(*_: Any) -> None:
-        stopping.request(143)  # what the SIGTERM handler notes before it raises
-        raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+    count = itertools.count()
 
-    monkeypatch.setattr(stopping, "_status", None)  # forgotten after the test
-    sa.event.listen(sa.Engine, "before_cursor_execute", stopped_mid_call)
+    def each(*_: Any) -> None:
+        hook(next(count))
+
+    sa.event.listen(sa.Engine, "before_cursor_execute", each)
     try:
-        code, out, err = sqlite_cli("account create globex --region US")
+        yield
     finally:
-        sa.event.remove(sa.Engine, "before_cursor_execute", stopped_mid_call)
+        sa.event.remove(sa.Engine, "before_cursor_execute", each)
+        stopping.reset()
+
+
+def test_a_sigterm_swallowed_leaves_a_later_error_an_error_and_a_later_sigterm_stops(
+    sqlite_cli: Cli,
+) -> None:
+    """The first SIGTERM's ``SystemExit`` is swallowed (a library's ``except BaseException``, a
+    finalizer): the command goes on. An error raised later is no stop: it is reported (exit 70),
+    not turned into a silent 143; and a later SIGTERM stops the command (it had done nothing)."""
+    import signal
+
+    from seatgate.core.entrypoints.cli import _terminated
+
+    def swallowed_then(later: Callable[[], None]) -> Callable[[int], None]:
+        def hook(n: int) -> None:
+            if n == 0:
+                with contextlib.suppress(SystemExit):
+                    _terminated(signal.SIGTERM, None)
+            elif n == 1:
+                later()
+
+        return hook
+
+    def fails() -> None:
+        raise RuntimeError("the disk is full")
+
+    before = sqlite_cli.rows()
+    with statements_run(swallowed_then(fails)):
+        code, out, err = sqlite_cli("account create globex --region US")
+    assert code == 70 and "internal error (RuntimeError: the disk is full)" in err
+    with statements_run(swallowed_then(lambda: _terminated(signal.SIGTERM, None))):
+        code, out, err = sqlite_cli("account create initech --region US")
     assert (code, out, err) == (143, "", "")
+    assert sqlite_cli.rows() == before  # neither wrote anything
+
+
+FINALIZED_CHILD = """
+import os, signal, sys, time
+from seatgate.core.entrypoints.cli import stop_on_sigterm
+stop_on_sigterm()
+class Closing:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)  # lands while the finalizer runs
+        time.sleep(5)
+Closing()
+print("went on", flush=True)
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    time.sleep(0.01)
+sys.exit(3)
+"""
+
+
+def test_a_sigterm_swallowed_by_a_finalizer_is_sent_again() -> None:
+    """Python swallows an exception raised in a finalizer ("Exception ignored in ..."), the
+    signal's ``SystemExit`` too: the stop is over there, and the CLI sends the signal again, so
+    the process stops (143) instead of going on as if never asked to."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", FINALIZED_CHILD], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (143, "went on\n")
+    assert "Exception ignored in" in done.stderr and "SystemExit: 143" in done.stderr

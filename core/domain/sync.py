@@ -19,7 +19,7 @@ decide.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 NAME_MAX = 200  # integration_users.name
+#: Groups of one email weighed between two calls of a plan's ``beat``.
+BEAT_EVERY = 4096
 ID_MAX = 100  # external_ids.external_id
 EMAIL_MAX = 254  # RFC 5321
 
@@ -115,7 +117,12 @@ class ChangeSet:
     its user row shows (:func:`user_roles`); ``link_updates`` records whose
     own state changed ``(external id, active, roles)``; ``quarantined`` records set aside;
     ``gained`` the emails of users gaining an activated role, in pull order, with their user id
-    (0 for a user still to be inserted); ``touched`` every user the pull applied, id -> record.
+    (0 for a user still to be inserted); ``touched`` every user the pull applied, id -> record;
+    ``standing`` the users of records set aside as ``email_taken``, id -> the user as it stands
+    (its agent row is still written). A user is in ``touched`` of one change set of a pull at
+    most; its entry there wins over a ``standing`` one, of this change set or another: a twin may
+    take over the user whose record moved into a taken email (a whole pull had let the set-aside
+    override the twin when the twin came first, and the twin's link was written inactive).
     """
 
     inserts: list[Staged] = attrs.field(factory=list)
@@ -126,6 +133,7 @@ class ChangeSet:
     quarantined: list[Quarantined] = attrs.field(factory=list)
     gained: dict[str, int] = attrs.field(factory=dict)
     touched: dict[int, Staged] = attrs.field(factory=dict)
+    standing: dict[int, Staged] = attrs.field(factory=dict)
     deactivating: set[int] = attrs.field(factory=set)  # active users the pull makes inactive
     # Users of ``updates`` whose email changes: written before the inserts and other updates, as
     # an email one of them leaves may be another user's in the same pull (see plan_changes).
@@ -217,6 +225,7 @@ def plan_changes(
     activated: frozenset[str],
     *,
     seen: set[str] | None = None,
+    beat: Callable[[], None] = lambda: None,
 ) -> ChangeSet:
     """The diff of a pull (``staged``, in pull order) against what is known: ``linked`` (this
     connector's links of the pulled external ids) and ``known`` (the account's users by the
@@ -244,6 +253,10 @@ def plan_changes(
     takes an email its established record left in the same pull, in full and incremental pulls
     alike).
     The role gain is :func:`gains_role` on this connector's link.
+
+    ``beat`` is called now and then while the plan goes on — before each round of weighing and
+    every :data:`BEAT_EVERY` emails of one — so that the sync service renews its run's lease
+    during a long plan as it does between its other steps.
     """
     groups: dict[str, list[Staged]] = {}
     for rec in staged:
@@ -264,7 +277,7 @@ def plan_changes(
         if (found := linked.get(rec.ext)) is not None and found.email != rec.email
     }
     if not moves:
-        return _plan(groups, linked, known, activated, seen, set())
+        return _plan(groups, linked, known, activated, seen, set(), beat)
     freed = set(moves.values())
     leaving: dict[str, list[str]] = {}  # email -> the moving records that leave it
     for ext, email in moves.items():
@@ -272,7 +285,8 @@ def plan_changes(
 
     def set_aside_of(emails: Iterable[str]) -> set[str]:
         weighed = {e: groups[e] for e in emails if e in groups}
-        return {q.ext for q in _plan(weighed, linked, known, activated, seen, freed).quarantined}
+        plan = _plan(weighed, linked, known, activated, seen, freed, beat)
+        return {q.ext for q in plan.quarantined}
 
     # Each email's records are weighed on their own (nothing one email's weighing writes is read
     # by another's), and only an email's own membership of ``freed`` changes its weighing. So a
@@ -288,7 +302,7 @@ def plan_changes(
             if email in freed and all(ext in set_aside for ext in leaving[email])
         }
         if not taken_back:
-            return _plan(groups, linked, known, activated, seen, freed)
+            return _plan(groups, linked, known, activated, seen, freed, beat)
         freed -= taken_back
         before = {rec.ext for e in taken_back for rec in groups.get(e, ()) if rec.ext in set_aside}
         after = set_aside_of(taken_back)
@@ -346,9 +360,12 @@ def _plan(
     activated: frozenset[str],
     seen: set[str] | None,
     freed: set[str],
+    beat: Callable[[], None] = lambda: None,
 ) -> ChangeSet:
     out = ChangeSet()
-    for email, group in groups.items():
+    for n, (email, group) in enumerate(groups.items()):
+        if not n % BEAT_EVERY:
+            beat()
         if len(group) == 1:
             rec = group[0]
             found = linked.get(rec.ext)
@@ -458,9 +475,9 @@ def _adopt(out: ChangeSet, winner: Staged, user: Known | None, activated: frozen
 
 def _email_taken(out: ChangeSet, rec: Staged, found: LinkState) -> None:
     """A linked record whose new email is another user's: quarantined, its user unchanged (its
-    agent row is still written, as it stands)."""
+    agent row is still written, as it stands, unless a decision of the pull touches the user)."""
     out.quarantined.append(Quarantined(rec.ext, rec.email, QuarantineReason.EMAIL_TAKEN))
-    out.touched[found.user_id] = Staged(
+    out.standing[found.user_id] = Staged(
         rec.ext, found.email, found.name, found.active, found.link_roles
     )
 
@@ -606,12 +623,14 @@ class PagePlanner:
         their own, settled early, before those :meth:`finish` decides."""
         return self._position.get(email)
 
-    def finish(self, seen: set[str] | None) -> ChangeSet:
+    def finish(self, seen: set[str] | None, beat: Callable[[], None] = lambda: None) -> ChangeSet:
         """The changes of the records left waiting, weighed over the whole pull (``seen``: every
-        external id a full pull returned; None for an incremental pull)."""
+        external id a full pull returned; None for an incremental pull). ``beat`` is called now
+        and then while they are weighed (:func:`plan_changes`): a pull whose records mostly wait
+        (new users, moves) is one plan of the whole pull, after the pull's last heartbeat."""
         records = [rec for group in self._waiting.values() for rec in group]
         self._waiting = {}
-        return plan_changes(records, self.linked, self.known, self.activated, seen=seen)
+        return plan_changes(records, self.linked, self.known, self.activated, seen=seen, beat=beat)
 
 
 def deletion_guard(

@@ -250,7 +250,7 @@ class _Reconcile:
         :class:`_Halted` (nothing written) when the deletion guard says so."""
         acct_id, product, pulled = self.acct.id, self.product, self.pulled
         self.counts.pulled = pulled.read
-        rest = self.planner.finish(pulled.seen if self.full else None)
+        rest = self.planner.finish(pulled.seen if self.full else None, self.beat)
         self.decided.append(rest)
         links: list[tuple[str, int]] = []
         if self.full and self.active_before:
@@ -385,6 +385,11 @@ class _Reconcile:
         users = self.users
         for uid, rec in touched.items():
             users[uid] = AgentRow(rec.email, rec.name, rec.ext, rec.active)
+        for uid, rec in plan.standing.items():
+            # As it stands: never over a decision's row, of this change set or an earlier one
+            # (a later one's replaces it above).
+            if uid not in users:
+                users[uid] = AgentRow(rec.email, rec.name, rec.ext, rec.active)
 
     def _write_quarantine(self) -> None:
         """The records set aside, with their reasons (the pull's and the plan's)."""
@@ -749,30 +754,6 @@ class SyncService:
             else rules.incremental_since(cursor.cursor, info.lookback_seconds)
         )
         ctx = ports.adapters.request_context(retry)
-        interrupted: list[RunLease] = []
-        run_id: int | None = None
-        if not dry_run:
-            with ports.db.write() as uow:
-                interrupted = uow.sync.expire_leases(
-                    acct.id, product, started, owned_by=take_over_from
-                )
-                live = uow.sync.live_run(acct.id, product, started)
-                if live is not None and owner_is_dead(live.owner):
-                    interrupted += uow.sync.expire_leases(
-                        acct.id, product, started, owned_by=live.owner
-                    )
-                    live = uow.sync.live_run(acct.id, product, started)
-                if live is None:
-                    run_id = self._start_run(uow, acct.id, product, started, is_full, force)
-            if live is not None:
-                return self._skipped(account, product, is_full, started, t0, live, interrupted)
-        found = [{"run": i.run_id, "started_at": i.started_at} for i in interrupted]
-        note = (
-            "found interrupted run(s) "
-            + ", ".join(f"{i.run_id} (started {i.started_at.isoformat()})" for i in interrupted)
-            if interrupted
-            else ""
-        )
         outcome, message = "succeeded", ""
         pulled = _Pulled()
         run = _Reconcile(
@@ -784,138 +765,174 @@ class SyncService:
             acct,
             inst,
             pulled,
-            run_id=run_id or 0,
+            run_id=0,
             full=is_full,
             force=force,
             started=started,
-            beat=self._beater(run_id) if run_id is not None else lambda: None,
         )
-        try:
-            with self._stop_ends(run_id, is_full, run, ctx, t0):
-                run.begin()
-                self._pull(hooks, product, settings, since, ctx, run, on_page)
-                if run_id is not None:
-                    self._heartbeat(run_id)
-                if dry_run:
-                    with ports.db.write() as uow:
-                        run.run_id = self._start_run(  # its row goes with the rollback
+        # The stop's scope opens before the run's row is written: a stop that lands once the row
+        # is committed records the run interrupted (it had stayed running until its lease
+        # expired). Inside it, an exception that is the stop is raised as its SystemExit
+        # (stopping.claiming) before anything takes it for a failure.
+        with self._stop_ends(run, ctx, t0, dry_run=dry_run):
+            interrupted: list[RunLease] = []
+            run_id: int | None = None
+            if not dry_run:
+                with stopping.claiming(), ports.db.write() as uow:
+                    interrupted = uow.sync.expire_leases(
+                        acct.id, product, started, owned_by=take_over_from
+                    )
+                    live = uow.sync.live_run(acct.id, product, started)
+                    if live is not None and owner_is_dead(live.owner):
+                        interrupted += uow.sync.expire_leases(
+                            acct.id, product, started, owned_by=live.owner
+                        )
+                        live = uow.sync.live_run(acct.id, product, started)
+                    if live is None:
+                        run_id = run.run_id = self._start_run(
                             uow, acct.id, product, started, is_full, force
                         )
-                        one = contextlib.nullcontext(uow)
-                        run.tx = lambda write: one
-                        run.prepare()
-                        run.apply()
-                        run.finish(uow, cursor)
-                        raise _DryRun()
+                if live is not None:
+                    return self._skipped(account, product, is_full, started, t0, live, interrupted)
                 assert run_id is not None
-                run.prepare()
-                run.apply()
-                if run.counts.waiting:
-                    waiting = run.counts.waiting
-                    message = (
-                        "1 user waits for a seat (auto install)"
-                        if waiting == 1
-                        else f"{waiting} users wait for a seat (auto install)"
-                    )
+                run.beat = self._beater(run_id)
+            found = [{"run": i.run_id, "started_at": i.started_at} for i in interrupted]
+            note = (
+                "found interrupted run(s) "
+                + ", ".join(f"{i.run_id} (started {i.started_at.isoformat()})" for i in interrupted)
+                if interrupted
+                else ""
+            )
+            try:
+                with stopping.claiming():
+                    run.begin()
+                    self._pull(hooks, product, settings, since, ctx, run, on_page)
+                    if run_id is not None:
+                        self._heartbeat(run_id)
+                    if dry_run:
+                        with ports.db.write() as uow:
+                            run.run_id = self._start_run(  # its row goes with the rollback
+                                uow, acct.id, product, started, is_full, force
+                            )
+                            one = contextlib.nullcontext(uow)
+                            run.tx = lambda write: one
+                            run.prepare()
+                            run.apply()
+                            run.finish(uow, cursor)
+                            raise _DryRun()
+                    assert run_id is not None
+                    run.prepare()
+                    run.apply()
+                    if run.counts.waiting:
+                        waiting = run.counts.waiting
+                        message = (
+                            "1 user waits for a seat (auto install)"
+                            if waiting == 1
+                            else f"{waiting} users wait for a seat (auto install)"
+                        )
+                    message = "; ".join(filter(None, [message, note]))
+                    with ports.db.write() as uow:
+                        run.finish(uow, cursor)
+                        uow.sync.finish_run(
+                            run_id,
+                            outcome=outcome,
+                            full=is_full,
+                            counts=run.counts,
+                            requests=ctx.requests,
+                            retries=ctx.retries,
+                            seconds=time.perf_counter() - t0,
+                            message=message,
+                        )
+                        uow.record(
+                            _finished(run, account, outcome, is_full, started, t0, ctx, message)
+                        )
+            except _DryRun:
+                pass
+            except _Halted as exc:
+                outcome, message = "halted", str(exc)
+            except Exception as exc:  # not a stop: stopping.claiming raised those as SystemExit
+                outcome = "failed"
+                message = _message(exc, lambda text: ports.adapters.scrub(text, settings))
+                logger.error("sync of %s for %s failed: %s", product, account, message)
+            if outcome == "succeeded":
+                counts = run.counts
+            else:
+                # Halted (before anything was written) or failed: say what was pulled, what was
+                # written before it stopped, and why. (A run that failed mid-way leaves the cursor
+                # where it was: the next run pulls the same records and re-applies, changing nothing
+                # already applied.)
+                reasons: dict[str, int] = {}
+                for q in pulled.bad:
+                    reasons[q.reason] = reasons.get(q.reason, 0) + 1
+                counts = RunCounts(
+                    pulled=pulled.read,
+                    created=run.counts.created,
+                    updated=run.counts.updated,
+                    quarantined=len(pulled.bad),
+                    reasons=reasons,
+                )
                 message = "; ".join(filter(None, [message, note]))
-                with ports.db.write() as uow:
-                    run.finish(uow, cursor)
+            seconds = time.perf_counter() - t0
+            if outcome != "succeeded" and run_id is not None:
+                with stopping.claiming(), ports.db.write() as uow:
                     uow.sync.finish_run(
                         run_id,
                         outcome=outcome,
                         full=is_full,
-                        counts=run.counts,
+                        counts=counts,
                         requests=ctx.requests,
                         retries=ctx.retries,
-                        seconds=time.perf_counter() - t0,
-                        message=message,
-                    )
-                    uow.record(_finished(run, account, outcome, is_full, started, t0, ctx, message))
-        except _DryRun:
-            pass
-        except _Halted as exc:
-            outcome, message = "halted", str(exc)
-        except Exception as exc:  # not a stop: _stop_ends turned those into SystemExit
-            outcome = "failed"
-            message = _message(exc, lambda text: ports.adapters.scrub(text, settings))
-            logger.error("sync of %s for %s failed: %s", product, account, message)
-        if outcome == "succeeded":
-            counts = run.counts
-        else:
-            # Halted (before anything was written) or failed: say what was pulled, what was
-            # written before it stopped, and why. (A run that failed mid-way leaves the cursor
-            # where it was: the next run pulls the same records and re-applies, changing nothing
-            # already applied.)
-            reasons: dict[str, int] = {}
-            for q in pulled.bad:
-                reasons[q.reason] = reasons.get(q.reason, 0) + 1
-            counts = RunCounts(
-                pulled=pulled.read,
-                created=run.counts.created,
-                updated=run.counts.updated,
-                quarantined=len(pulled.bad),
-                reasons=reasons,
-            )
-            message = "; ".join(filter(None, [message, note]))
-        seconds = time.perf_counter() - t0
-        if outcome != "succeeded" and run_id is not None:
-            with self._stop_ends(run_id, is_full, run, ctx, t0), ports.db.write() as uow:
-                uow.sync.finish_run(
-                    run_id,
-                    outcome=outcome,
-                    full=is_full,
-                    counts=counts,
-                    requests=ctx.requests,
-                    retries=ctx.retries,
-                    seconds=seconds,
-                    message=message,
-                )
-                uow.audit.record(
-                    at=started,
-                    action="sync.run",
-                    outcome=outcome,
-                    account=account,
-                    detail={"product": product, "run": run_id, "message": message},
-                )
-                uow.record(
-                    SyncFinished(
-                        account=account,
-                        product=product,
-                        at=started,
-                        run_id=run_id,
-                        outcome=outcome,
-                        full=is_full,
                         seconds=seconds,
-                        pulled=counts.pulled,
-                        quarantined=counts.quarantined,
-                        requests=ctx.requests,
-                        retries=ctx.retries,
                         message=message,
                     )
-                )
-        summary = SyncSummary(
-            account=account,
-            product=product,
-            outcome=outcome,
-            full=is_full,
-            started_at=started,
-            seconds=seconds,
-            pulled=counts.pulled,
-            created=counts.created,
-            updated=counts.updated,
-            deactivated=counts.deactivated,
-            quarantined=counts.quarantined,
-            seated=counts.seated,
-            gated=counts.gated,
-            agents_synced=counts.agents_synced,
-            requests=ctx.requests,
-            retries=ctx.retries,
-            message=message,
-        )
-        result = SyncResult(summary, run_id, counts.waiting, dry_run, dict(counts.reasons), found)
-        if not dry_run:
-            self._after_commit(result, acct.id)
-        return result
+                    uow.audit.record(
+                        at=started,
+                        action="sync.run",
+                        outcome=outcome,
+                        account=account,
+                        detail={"product": product, "run": run_id, "message": message},
+                    )
+                    uow.record(
+                        SyncFinished(
+                            account=account,
+                            product=product,
+                            at=started,
+                            run_id=run_id,
+                            outcome=outcome,
+                            full=is_full,
+                            seconds=seconds,
+                            pulled=counts.pulled,
+                            quarantined=counts.quarantined,
+                            requests=ctx.requests,
+                            retries=ctx.retries,
+                            message=message,
+                        )
+                    )
+            summary = SyncSummary(
+                account=account,
+                product=product,
+                outcome=outcome,
+                full=is_full,
+                started_at=started,
+                seconds=seconds,
+                pulled=counts.pulled,
+                created=counts.created,
+                updated=counts.updated,
+                deactivated=counts.deactivated,
+                quarantined=counts.quarantined,
+                seated=counts.seated,
+                gated=counts.gated,
+                agents_synced=counts.agents_synced,
+                requests=ctx.requests,
+                retries=ctx.retries,
+                message=message,
+            )
+            result = SyncResult(
+                summary, run_id, counts.waiting, dry_run, dict(counts.reasons), found
+            )
+            if not dry_run:
+                self._after_commit(result, acct.id)
+            return result
 
     def _pull(
         self,
@@ -967,26 +984,21 @@ class SyncService:
 
     @contextlib.contextmanager
     def _stop_ends(
-        self, run_id: int | None, full: bool, run: _Reconcile, ctx: RequestStats, t0: float
+        self, run: _Reconcile, ctx: RequestStats, t0: float, *, dry_run: bool
     ) -> Iterator[None]:
-        """Where a stop ends the run: Ctrl-C, a signal's ``SystemExit``, or any exception once a
-        stop was requested (:mod:`.stopping`: the signal's ``SystemExit`` cut a database call
-        short and the driver's or SQLAlchemy's error came out in its place, about one SIGTERM in
-        ten on PostgreSQL). The run is recorded ``interrupted`` and its lease given back, so the
-        next run neither waits for the lease to expire nor is skipped; then the stop goes on.
-        Raises ``SystemExit`` with the stop's status in place of such an exception."""
+        """Where a stop ends the run: Ctrl-C or a signal's ``SystemExit`` — or the one
+        :func:`stopping.claiming` raised in place of an exception that is the stop (the signal's
+        exception is in its chain: it cut a database call short and the driver's or SQLAlchemy's
+        error came out in its place while it unwound, about one SIGTERM in eight during
+        PostgreSQL calls). The run, once its row is written (``run.run_id``; a dry run's goes with its
+        rollback), is recorded ``interrupted`` and its lease given back, so the next run neither
+        waits for the lease to expire nor is skipped; then the stop goes on."""
         try:
             yield
         except (KeyboardInterrupt, SystemExit):
-            if run_id is not None:
-                self._stopped(run_id, full, run, ctx, t0)
+            if run.run_id and not dry_run:
+                self._stopped(run.run_id, run.full, run, ctx, t0)
             raise
-        except Exception as exc:
-            if not stopping.requested():
-                raise
-            if run_id is not None:
-                self._stopped(run_id, full, run, ctx, t0)
-            raise stopping.stop() from exc
 
     def _stopped(
         self, run_id: int, full: bool, run: _Reconcile, ctx: RequestStats, t0: float

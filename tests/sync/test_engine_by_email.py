@@ -8,7 +8,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from seatgate.core.bootstrap import App
-from seatgate.core.storage.tables import external_ids, integration_users
+from seatgate.core.storage.tables import agent_directory, external_ids, integration_users
 from seatgate.core.testing.memory import MemorySandbox
 
 from .conftest import ACCOUNT
@@ -57,3 +57,36 @@ def test_users_known_by_email_are_linked_not_duplicated(
     # The next full pull finds the user by its link: nothing left to change.
     again = app.sync.sync(ACCOUNT, P, full=True)
     assert (again.summary.created, again.summary.updated, again.summary.deactivated) == (0, 0, 0)
+
+
+def test_a_twin_taking_over_a_user_whose_record_moved_to_a_taken_email_is_its_agent(
+    installed: Callable[..., App], crm: MemorySandbox
+) -> None:
+    """User 1's record, deactivated, moves to an email another user holds (set aside,
+    ``email_taken``); a new active record with user 1's email, earlier in the pull, takes the
+    user over. Its agent row and its link follow the new record: the set-aside's row, as it
+    stands, had overridden them (the agent inactive, the link written inactive without roles)."""
+    app = installed()
+    assert app.sync.sync(ACCOUNT, P, full=True).outcome == "succeeded"
+    app.accounts.add_users(ACCOUNT, ["taken@x.example"], name="Pre")
+    crm.store.deactivate([1])
+    assert app.sync.sync(ACCOUNT, P).outcome == "succeeded"
+    (twin,) = crm.store.add(1, roles=["Agent"])
+    crm.store.change([twin.number], email="user000001@example.com")
+    crm.store.change([1], email="taken@x.example")  # after the twin in the pull
+    result = app.sync.sync(ACCOUNT, P)
+    assert result.outcome == "succeeded" and result.quarantine_reasons == {"email_taken": 1}
+    uid, _name, active, roles = _user(app, "user000001@example.com")
+    assert active is True and roles == ["Agent"] and _links(app, uid) == [twin.id]
+    with app.db.read() as conn:
+        agent = conn.execute(
+            sa.select(agent_directory.c.external_id, agent_directory.c.active).where(
+                agent_directory.c.user_id == uid
+            )
+        ).one()
+        link = conn.execute(
+            sa.select(external_ids.c.active, external_ids.c.roles).where(
+                external_ids.c.external_id == twin.id
+            )
+        ).one()
+    assert tuple(agent) == (twin.id, True) and tuple(link) == (True, ["Agent"])

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
+from seatgate.core.domain import sync as sync_rules
 from seatgate.core.plugins import RequestContext, UserPage, hookimpl
 from seatgate.core.services import stopping
 from seatgate.core.services.sync import LEASE_SECONDS, SyncService, default_owner, owner_is_dead
@@ -142,6 +143,33 @@ def test_the_lease_is_renewed_while_the_run_pulls(
     assert app.sync.sync(ACCOUNT, P).outcome == "succeeded"
     assert seen == [("running", "skipped")]
     assert rows(app)[-1].heartbeat_at > rows(app)[-1].started_at
+
+
+def test_the_lease_is_renewed_while_the_run_weighs_what_waited_for_the_end_of_the_pull(
+    app: App, crm: MemorySandbox, clock: FixedClock
+) -> None:
+    """The end of the pull weighs the records left waiting (here a record moving to another
+    email: two rounds of weighing) in one plan after the pull's last heartbeat; a plan longer
+    than the lease keeps it, renewed between its rounds."""
+    assert app.sync.sync(ACCOUNT, P).outcome == "succeeded"
+    crm.store.change([1], email="moved@x.example")
+    real = sync_rules._plan
+    lapsed: list[dt.datetime] = []
+
+    def slow(*args: Any) -> Any:
+        out = real(*args)
+        clock.advance(seconds=LEASE_SECONDS * 0.6)  # each round outlives half the lease
+        with app.db.read() as conn:
+            until = conn.execute(sa.select(sa.func.max(sync_runs.c.lease_expires_at))).scalar()
+        if until is None or until.replace(tzinfo=dt.UTC) <= clock.now():
+            lapsed.append(clock.now())
+        return out
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sync_rules, "_plan", slow)
+        result = app.sync.sync(ACCOUNT, P)
+    assert result.outcome == "succeeded" and result.summary.updated == 1
+    assert lapsed == []
 
 
 def test_a_run_taken_for_dead_stops_and_applies_nothing(
@@ -393,26 +421,34 @@ def _driver_error(app: App) -> type[Exception]:
     return psycopg.ProgrammingError
 
 
-def _note_sigterm() -> None:
-    stopping.request(128 + signal.SIGTERM)  # as the SIGTERM handler does
+def _sigterm() -> None:
+    from seatgate.core.entrypoints.cli import _terminated
+
+    _terminated(signal.SIGTERM, None)  # what the signal runs: notes the stop, raises SystemExit
+
+
+#: What psycopg says when SQLAlchemy rolls back the connection a signal broke mid-call.
+BROKEN = "can't change 'autocommit' now: connection in transaction status ACTIVE"
 
 
 @contextlib.contextmanager
 def stop_breaks_the_next_statement(
-    app: App, note: Callable[[], None] = _note_sigterm
+    app: App, signal_lands: Callable[[], None] = _sigterm
 ) -> Iterator[Callable[[], None]]:
-    """What SIGTERM does about one time in ten: its ``SystemExit`` is raised inside the driver's
-    call and the driver's own error comes out instead. Yields ``arm``: the next statement notes
-    the stop (``note``: as the SIGTERM handler does) and fails with the driver's error; later
-    ones run."""
+    """What a SIGTERM sent during PostgreSQL calls does about one time in eight (measured, psycopg
+    3.3): its ``SystemExit`` is raised inside the driver's call and, as the driver and SQLAlchemy
+    unwind, the driver's own error comes out instead, chained to it. Yields ``arm``: the next
+    statement runs the signal's handler (``signal_lands``) and fails so; later ones run."""
     armed = [False]
     error = _driver_error(app)
 
     def hook(*_: Any) -> None:
         if armed[0]:
             armed[0] = False
-            note()
-            raise error("the last operation didn't produce a result")
+            try:
+                signal_lands()
+            finally:
+                raise error(BROKEN)  # while the stop unwinds: its context is the stop
 
     sa.event.listen(app.db.engine, "before_cursor_execute", hook)
     try:
@@ -479,12 +515,10 @@ def test_a_stop_that_breaks_the_failed_runs_record_records_it_interrupted(
     assert (run.outcome, run.lease_expires_at) == ("interrupted", None)
 
 
-def test_a_stop_after_the_runs_own_record_committed_leaves_that_record(
-    app: App, stop_note: None
-) -> None:
-    """SIGTERM landing once the run's ``succeeded`` had committed, before the write's block
-    returned: the run had ended, so its record stands (found by the review helper: it was
-    overwritten ``interrupted``, with the counts of an unfinished run)."""
+def sigterm_after_the_write_that_leaves(app: App, outcomes: list[str]) -> int | None:
+    """Sync once with SIGTERM landing right after the first write transaction that commits the
+    runs' ``outcomes`` (before the write's block returns); the exit status, None if it never
+    landed."""
     original = app.ports.db.write
     done: list[bool] = []
 
@@ -492,21 +526,44 @@ def test_a_stop_after_the_runs_own_record_committed_leaves_that_record(
     def write(**kwargs: Any) -> Iterator[Any]:
         with original(**kwargs) as uow:
             yield uow
-        # Committed. The last write of a run is its record; the handler runs here.
-        with app.db.read() as conn:
-            ended = conn.execute(sa.select(sync_runs.c.outcome)).scalars().all()
-        if ended and ended[-1] == "succeeded" and not done:
-            done.append(True)
-            stopping.request(128 + signal.SIGTERM)
-            raise SystemExit(128 + signal.SIGTERM)
+        with app.db.read() as conn:  # committed: the handler runs here
+            now = conn.execute(sa.select(sync_runs.c.outcome).order_by(sync_runs.c.id))
+            if now.scalars().all() == outcomes and not done:
+                done.append(True)
+                _sigterm()
 
     with pytest.MonkeyPatch.context() as patch, pytest.raises(SystemExit) as stopped:
         patch.setattr(app.ports.db, "write", write)
         app.sync.sync(ACCOUNT, P)
-    assert stopped.value.code == 128 + signal.SIGTERM
+    code = stopped.value.code
+    return code if done and isinstance(code, int) else None
+
+
+def test_a_stop_after_the_runs_own_record_committed_leaves_that_record(
+    app: App, stop_note: None
+) -> None:
+    """SIGTERM landing once the run's ``succeeded`` had committed, before the write's block
+    returned: the run had ended, so its record stands (found by the review helper: it was
+    overwritten ``interrupted``, with the counts of an unfinished run)."""
+    assert sigterm_after_the_write_that_leaves(app, ["succeeded"]) == 128 + signal.SIGTERM
     (run,) = rows(app)
     assert (run.outcome, run.lease_expires_at) == ("succeeded", None)
     assert run.created > 0
+
+
+def test_a_stop_right_after_the_runs_row_committed_records_it_interrupted(
+    app: App, stop_note: None
+) -> None:
+    """SIGTERM landing once the run's ``running`` row (its lease) had committed, before the run
+    went on: the run is recorded interrupted and its lease given back (the stop's scope had
+    opened only after that transaction: the run stayed running until its lease expired, and on
+    a frozen clock the next run was skipped)."""
+    assert sigterm_after_the_write_that_leaves(app, ["running"]) == 128 + signal.SIGTERM
+    (run,) = rows(app)
+    assert (run.outcome, run.lease_expires_at, run.pulled) == ("interrupted", None, 0)
+    stopping.reset()
+    again = app.sync.sync(ACCOUNT, P)  # on the same frozen clock: not skipped
+    assert again.outcome == "succeeded" and again.interrupted == []
 
 
 @pytest.mark.usefixtures("stop_note")
@@ -518,11 +575,7 @@ def test_ctrl_c_that_breaks_a_database_call_records_the_run_interrupted(
     the command exits 130 (it had been recorded failed, an internal error)."""
     from seatgate.core.entrypoints.cli import _interrupted
 
-    def ctrl_c() -> None:
-        with contextlib.suppress(KeyboardInterrupt):
-            _interrupted(signal.SIGINT, None)  # what the signal runs, inside the call
-
-    with stop_breaks_the_next_statement(app, ctrl_c) as arm:
+    with stop_breaks_the_next_statement(app, lambda: _interrupted(signal.SIGINT, None)) as arm:
 
         def on_page(n: int) -> None:
             if n == 2:

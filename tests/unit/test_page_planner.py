@@ -19,6 +19,7 @@ from seatgate.core.domain.sync import (
     Known,
     LinkState,
     PagePlanner,
+    Quarantined,
     Staged,
     plan_changes,
     user_roles,
@@ -91,7 +92,9 @@ def by_pages(
 
 def merged(sets: Sequence[ChangeSet]) -> dict[str, Any]:
     """Every change of ``sets``, with the orders that matter (seats are offered in ``gained``
-    order; users are inserted in ``inserts`` order)."""
+    order; users are inserted in ``inserts`` order), and ``agents``: the record each user's agent
+    row is written from — a decision's (``touched``) over a set-aside's as it stands
+    (``standing``), whichever change set holds either. No user is decided twice in a pull."""
     out: dict[str, Any] = {
         "inserts": [],
         "links": set(),
@@ -101,6 +104,7 @@ def merged(sets: Sequence[ChangeSet]) -> dict[str, Any]:
         "quarantined": set(),
         "gained": [],
         "touched": {},
+        "standing": {},
         "deactivating": set(),
     }
     for cs in sets:
@@ -111,8 +115,11 @@ def merged(sets: Sequence[ChangeSet]) -> dict[str, Any]:
         out["link_updates"] |= set(cs.link_updates)
         out["quarantined"] |= set(cs.quarantined)
         out["gained"] += list(cs.gained.items())
+        assert not out["touched"].keys() & cs.touched.keys()  # one decision per user
         out["touched"].update(cs.touched)
+        out["standing"].update(cs.standing)
         out["deactivating"] |= cs.deactivating
+    out["agents"] = {**out["standing"], **out["touched"]}
     return out
 
 
@@ -135,6 +142,24 @@ def unordered(changes: dict[str, Any]) -> dict[str, Any]:
     return {**changes, "inserts": set(changes["inserts"]), "gained": set(changes["gained"])}
 
 
+def whole_pull(
+    records: Sequence[Staged],
+    linked: Mapping[str, LinkState],
+    known: Mapping[str, Known],
+    seen: set[str] | None,
+) -> ChangeSet:
+    """plan_changes over the whole pull, with what the sync service reads for it: the links of
+    the pulled ids, the users of the emails of records not linked or linked to another email."""
+    wanted = {r.email for r in records if r.ext not in linked or linked[r.ext].email != r.email}
+    return plan_changes(
+        records,
+        {r.ext: linked[r.ext] for r in records if r.ext in linked},
+        {e: k for e, k in known.items() if e in wanted},
+        AGENT,
+        seen=seen,
+    )
+
+
 @settings(max_examples=400, deadline=None)
 @given(worlds(), st.lists(st.integers(0, len(EXTS)), max_size=4))
 def test_any_page_split_gives_the_whole_pulls_changes(
@@ -147,14 +172,7 @@ def test_any_page_split_gives_the_whole_pulls_changes(
     split = merged(by_pages(pages, linked, known, seen))
     one_page = merged(by_pages([records], linked, known, seen))
     assert split == one_page  # the same, in the same order, whatever the pages
-    wanted = {r.email for r in records if r.ext not in linked or linked[r.ext].email != r.email}
-    whole = plan_changes(
-        records,
-        {r.ext: linked[r.ext] for r in records if r.ext in linked},
-        {e: k for e, k in known.items() if e in wanted},
-        AGENT,
-        seen=seen,
-    )
+    whole = whole_pull(records, linked, known, seen)
     assert unordered(split) == unordered(merged([whole]))
     assert offered(pages, linked, known, seen) == list(whole.gained.items())
 
@@ -290,6 +308,31 @@ def test_after_any_pull_the_users_of_its_applied_records_hold_their_state(
         assert rows[uid] == want, rec
 
 
+@settings(max_examples=400, deadline=None)
+@given(worlds(), st.lists(st.integers(0, len(EXTS)), max_size=4))
+def test_the_agent_row_of_a_user_follows_the_record_the_pull_applied_to_it(
+    world: tuple[dict[str, LinkState], dict[str, Known], list[Staged], bool], cuts: list[int]
+) -> None:
+    """Every record a pull applies to a user it knew writes that user's agent row (and the link's
+    state), whatever another record set aside for that user (``email_taken``, as it stands) and
+    whatever the order of the pull and its pages; the users of set-aside records no record was
+    applied to are written as they stand."""
+    linked, known, records, full = world
+    seen = {r.ext for r in records} if full else None
+    bounds = [0, *sorted(c for c in cuts if c <= len(records)), len(records)]
+    pages = [records[a:b] for a, b in itertools.pairwise(bounds)]
+    whole = whole_pull(records, linked, known, seen)
+    for sets in ([whole], by_pages(pages, linked, known, seen)):
+        changes = merged(sets)
+        set_aside = {q.ext for q in changes["quarantined"]}
+        _, links = after(linked, known, ChangeSet(links=list(changes["links"])))
+        applied = {links[r.ext]: r for r in records if r.ext not in set_aside and r.ext in links}
+        assert {uid: changes["agents"][uid] for uid in applied} == applied
+        assert changes["agents"].keys() - applied.keys() == changes["standing"].keys() - (
+            changes["touched"].keys()
+        )
+
+
 def replanned_whole(
     records: Sequence[Staged],
     linked: Mapping[str, LinkState],
@@ -331,11 +374,9 @@ def test_the_freed_emails_are_the_fixed_point_of_replanning_the_whole_pull(
     )
 
 
-def test_a_long_chain_of_moves_set_aside_costs_rounds_over_the_chain() -> None:
-    """Record i moves to user i+1's email and the last email is a user's outside the pull: each
-    round sets one move aside. 5,000 of them were 25 million group weighings when every round
-    planned the whole pull again; now each round weighs the one email it took back."""
-    n = 5000
+def chain_of_moves(n: int) -> tuple[list[Staged], dict[str, LinkState], dict[str, Known]]:
+    """A pull where record i moves to user i+1's email and the last email is a user's outside
+    the pull: the records, their links, the users of their emails."""
     records, linked, known = [], {}, {}
     for i in range(n):
         records.append(Staged(f"c{i}", f"e{i + 1}@x.example", "N", True, ("Agent",)))
@@ -346,6 +387,15 @@ def test_a_long_chain_of_moves_set_aside_costs_rounds_over_the_chain() -> None:
         known[f"e{i + 1}@x.example"] = Known(
             i + 1 if link else 10**7, "N", True, link, roles=("Agent",), others=()
         )
+    return records, linked, known
+
+
+def test_a_long_chain_of_moves_set_aside_costs_rounds_over_the_chain() -> None:
+    """Record i moves to user i+1's email and the last email is a user's outside the pull: each
+    round sets one move aside. 5,000 of them were 25 million group weighings when every round
+    planned the whole pull again; now each round weighs the one email it took back."""
+    n = 5000
+    records, linked, known = chain_of_moves(n)
     weighed = 0
     real = sync_rules._plan
 
@@ -359,3 +409,46 @@ def test_a_long_chain_of_moves_set_aside_costs_rounds_over_the_chain() -> None:
         out = plan_changes(records, linked, known, AGENT)
     assert len(out.quarantined) == n  # every move set aside, email_taken down the chain
     assert weighed <= 4 * n
+
+
+def test_a_twin_taking_over_a_user_whose_record_moved_to_a_taken_email_writes_its_agent() -> None:
+    """r0, the inactive record of user 3 (c@), moves to a@, another user's: set aside
+    (``email_taken``). r3, new and active, carries c@ and takes user 3 over. User 3's agent row
+    and r3's link follow r3, active, whatever the pull's order and pages: the set-aside's row as
+    it stands never overrides the decision (it had when r3 came before r0 in one change set)."""
+    user3 = LinkState(3, "c@x.example", "Old", False, False, (), roles=(), others=())
+    linked = {"r0": user3}
+    known = {
+        "a@x.example": Known(1, "Old", True, None, roles=(), others=()),
+        "c@x.example": Known(3, "Old", False, ("r0", False, ()), roles=(), others=()),
+    }
+    r0 = Staged("r0", "a@x.example", "New", False, ())
+    r3 = Staged("r3", "c@x.example", "New", True, ("Agent",))
+    for records in ([r3, r0], [r0, r3]):
+        for seen in ({"r0", "r3"}, None):
+            whole = merged([plan_changes(records, linked, known, AGENT, seen=seen)])
+            for pages in ([records], [records[:1], records[1:]]):
+                assert merged(by_pages(pages, linked, known, seen)) == whole
+            assert whole["agents"] == {3: r3}
+            assert whole["links"] == {("r3", 3)} and whole["unlinks"] == {"r0"}
+            assert whole["quarantined"] == {Quarantined("r0", "a@x.example", "email_taken")}
+
+
+def test_the_final_plan_beats_in_each_round_and_every_so_many_emails() -> None:
+    """PagePlanner.finish hands its ``beat`` to plan_changes, which calls it before each round of
+    weighing and every BEAT_EVERY emails: the sync service renews its run's lease there, as
+    between its other steps (a chain of moves set aside one per round is a round each; a pull
+    of new users is one round over all of their emails)."""
+    n = 300
+    records, linked, known = chain_of_moves(n)
+    planner = PagePlanner(AGENT)
+    planner.add(records, linked, known, planner.emails_to_look_up(records, linked))
+    beats: list[None] = []
+    out = planner.finish(None, lambda: beats.append(None))
+    assert len(out.quarantined) == n and len(beats) >= n
+    new = [
+        Staged(f"n{i}", f"n{i}@x.example", "N", True, ()) for i in range(3 * sync_rules.BEAT_EVERY)
+    ]
+    beats.clear()
+    out = plan_changes(new, {}, {}, AGENT, beat=lambda: beats.append(None))
+    assert len(out.inserts) == len(new) and len(beats) == 3

@@ -388,39 +388,74 @@ def fail(
     sys.exit(exit_code)
 
 
-def stop_on_sigterm() -> None:
+def stop_on_sigterm() -> Callable[[], None]:
     """Make SIGTERM (a supervisor's stop, ``kill``, systemd, a container's end) stop a command as
     Ctrl-C does: the exception unwinds it, so a write transaction rolls back and a sync records
     its run ``interrupted`` and gives its lease back (the next run neither waits for the lease to
     expire nor is skipped); the process exits 143 (128 + SIGTERM). ``seatgate serve`` replaces it
-    with uvicorn's own (a graceful shutdown).
+    with uvicorn's own (a graceful shutdown). Returns what puts back the handlers it replaced.
 
     Ctrl-C (SIGINT) still raises ``KeyboardInterrupt``, and is noted as a stop as well. The stop
-    is noted (:mod:`seatgate.core.services.stopping`) before the ``SystemExit`` is raised: raised inside a database driver's call, it can come out as the driver's error, which
-    is then taken for the stop all the same (:func:`main`, the sync's record of its run). A
-    second SIGTERM does nothing: raised again while the first unwinds, it would cut short the
-    run's record and print a traceback from the interpreter's shutdown."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminated)
-        signal.signal(signal.SIGINT, _interrupted)
+    and the exception raised for it are noted (:mod:`seatgate.core.services.stopping`) before it
+    is raised: raised inside a database driver's call, it can come out as the driver's error,
+    which is then taken for the stop all the same (:func:`main`, the sync's record of its run).
+    A second SIGTERM while the first one unwinds does nothing: raised again, it would cut short
+    the run's record. One that lands in a finalizer is swallowed by Python ("Exception ignored
+    in ..."): the stop is then over (a later error is an error, not the stop) and the signal is
+    sent again, to land once the finalizer has returned."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    term = signal.signal(signal.SIGTERM, _terminated)
+    interrupt = signal.signal(signal.SIGINT, _interrupted)
+    hook = sys.unraisablehook
+
+    def unraisable(unraisable: Any) -> None:
+        status = stopping.exit_status()
+        if stopping.swallowed(unraisable.exc_value) and status is not None:
+            # From a thread: sent from here it would be handled in this hook, and swallowed.
+            again = threading.Timer(0.01, os.kill, (os.getpid(), status - 128))
+            again.daemon = True
+            again.start()
+        hook(unraisable)
+
+    sys.unraisablehook = unraisable
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, term)
+        signal.signal(signal.SIGINT, interrupt)
+        sys.unraisablehook = hook
+
+    return restore
 
 
 def _terminated(signum: int, _frame: object) -> None:
-    if stopping.request(128 + signum):
-        raise SystemExit(128 + signum)
+    stop = SystemExit(128 + signum)
+    if stopping.request(128 + signum, stop):
+        raise stop
 
 
 def _interrupted(signum: int, _frame: object) -> None:
     """Ctrl-C as Python's own handler does it (``KeyboardInterrupt``, every time it is pressed),
     the stop noted first: raised inside a driver's call, the driver's error that comes out in its
     place is the stop too (exit 130), not a failed run and an internal error."""
-    stopping.request(128 + signum)
-    raise KeyboardInterrupt
+    interrupt = KeyboardInterrupt()
+    stopping.request(128 + signum, interrupt)
+    raise interrupt
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: click parses; every error becomes one line (or one JSON document)."""
-    stop_on_sigterm()
+    restore = stop_on_sigterm()
+    try:
+        _main(argv)
+    finally:
+        # The command is over, stopped or not: nothing is left for the handlers to unwind (a
+        # signal during the interpreter's shutdown acts as it would have before; a program that
+        # runs commands in process gets its own handlers back).
+        restore()
+
+
+def _main(argv: list[str] | None) -> None:
     args = sys.argv[1:] if argv is None else argv
     as_json = "--json" in args or os.environ.get("SEATGATE_JSON") == "1"
     _current.clear()
@@ -458,12 +493,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run_stoppable(args: list[str]) -> None:
     """Run the command. Raises ``SystemExit`` with the stop's status (143 for SIGTERM) in place
-    of any exception raised once a stop was requested: the signal's ``SystemExit`` broke a
+    of an exception that is the stop (:func:`stopping.claim`): the signal's ``SystemExit`` broke a
     database call and the driver's error (psycopg's ``ProgrammingError``...) came out instead. It
     is no failure of the command to report, and no internal error: exit as the stop, silently."""
-    try:
+    with stopping.claiming():
         main_group.main(args=args, prog_name="seatgate", standalone_mode=False)
-    except Exception as exc:
-        if not stopping.requested():
-            raise
-        raise stopping.stop() from exc
