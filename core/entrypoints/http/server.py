@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 
@@ -18,7 +19,7 @@ from ...plugins.manager import Plugins
 from ...storage.limits import bound_waits
 from .app import create_app
 from .logs import LOG_CONFIG
-from .settings import Settings
+from .settings import SWITCH_INTERVAL, Settings
 
 __all__ = ["SETTINGS_ENV", "build_app", "build_core", "serve"]
 
@@ -64,6 +65,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
                 # the worker for 60-110 ms at a time (the p99 during a sync, docs/http.md).
                 gc.collect()
                 gc.freeze()
+                sys.setswitchinterval(SWITCH_INTERVAL)
                 yield
         finally:
             core.close()

@@ -9,10 +9,17 @@ import attrs
 
 from .ratelimit import parse_rate
 
-__all__ = ["SYNC_LAG", "Freshness", "Settings"]
+__all__ = ["SWITCH_INTERVAL", "SYNC_LAG", "Freshness", "Settings"]
 
 #: Default seconds a server's checks may lag a sync's writes (``serve --sync-lag``).
 SYNC_LAG = 0.5
+
+#: Seconds a thread holding the interpreter keeps it once another thread asks for it
+#: (``sys.setswitchinterval``; Python's default is 0.005), in a server's worker. A refresh runs in
+#: a thread while the event loop answers checks, and the loop gives up the interpreter at every
+#: socket call: at 5 ms, each of a check's hand-overs could wait 5 ms for the refresh (the
+#: convoy effect), and a check took several of them during a sync's refreshes.
+SWITCH_INTERVAL = 0.0005
 
 
 class Freshness:
