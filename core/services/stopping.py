@@ -122,8 +122,9 @@ def claiming() -> Iterator[None]:
 def swallowed(exc: BaseException | None) -> bool:
     """For ``sys.unraisablehook``: ``exc`` could not be raised (a finalizer's). When it is linked
     to the stop — the signal landed in a finalizer — the stop is over and forgotten. Returns
-    whether it was."""
-    if exc is None or _status is None or not _linked(exc):
+    whether it was. Not while the stop is still being handled (:func:`in_progress`): a finalizer
+    that fails then has its own exception chained to the stop by Python, and the stop goes on."""
+    if exc is None or _status is None or in_progress() or not _linked(exc):
         return False
     reset()
     return True

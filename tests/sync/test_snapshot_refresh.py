@@ -235,3 +235,34 @@ def test_a_refresh_re_reads_only_the_users_changed(db_url: str) -> None:
         assert first.users["u7@example.com"] == (True, True)  # the older snapshot is unchanged
     finally:
         app.db.dispose()
+
+
+def test_a_refresh_after_a_sync_sees_the_seats_a_renewal_adjustment_counts(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A renewal_adjustment ticket left without a quantity makes the renewal's quantity the users
+    # held at the renewal (History._renewals): the seat ledger, which a sync writes (its auto
+    # install) without moving the strict version. A sync that started before the renewal day
+    # stamps its seats then, and commits them after a server read its snapshot on that day.
+    clock = FixedClock(dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC))
+    app = App(db_url, clock=clock, plugins=memory_plugins())
+    crm = MemorySandbox(users=CRM_USERS)
+    monkeypatch.setenv(KEY_ENV, crm.settings()["api_key"])
+    try:
+        account_with_contract(app, "acme", P, admin=ADMIN, seats=2, mode="auto_expand")
+        app.installs.install("acme", P, memory_config(crm, activated_roles=["Agent"]), ADMIN)
+        app.purchases.open_ticket("acme", P, "renewal_adjustment", ADMIN)
+        renewal = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+        previous = _load(app, "acme", renewal + dt.timedelta(minutes=1))
+        clock.set(renewal - dt.timedelta(minutes=1))  # the sync's start, its seats' stamp
+        app.sync.sync("acme", P, full=True, force=True)
+        at = renewal + dt.timedelta(minutes=2)
+        whole = _load(app, "acme", at)
+        assert whole.contracted != previous.contracted  # the sync's seats are the quantity now
+        refreshed = _load(app, "acme", at, previous=previous)
+        assert refreshed.strict_version == previous.strict_version  # the quiet path
+        assert refreshed.contracted == whole.contracted
+        assert refreshed == whole
+    finally:
+        crm.stop()
+        app.db.dispose()

@@ -111,3 +111,33 @@ def test_a_stop_swallowed_by_a_finalizer_is_over() -> None:
             seen = during
     assert stopping.swallowed(seen)  # linked to the stop: swallowed with it
     assert not stopping.requested() and stopping.exit_status() is None
+
+
+def test_a_finalizer_failing_while_the_stop_unwinds_leaves_the_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A finalizer run while the stop's exception is handled (the run's record being written, a
+    # connection closed in a ``finally``): Python chains its own failure to the stop, which the
+    # code handling it has not swallowed. The stop goes on: a later driver's error of that
+    # unwinding is the stop (exit 143, not a failure), and no signal is sent again to cut the
+    # record short.
+    class Fails:
+        def __del__(self) -> None:
+            raise ValueError("the finalizer's own failure")
+
+    said: list[bool] = []
+    monkeypatch.setattr(
+        "sys.unraisablehook", lambda u: said.append(stopping.swallowed(u.exc_value))
+    )
+    stop = SystemExit(143)
+    assert stopping.request(143, stop)
+    try:
+        raise stop
+    except SystemExit:
+        Fails()  # dropped at once: its finalizer fails while the stop unwinds
+        assert said == [False]
+        assert stopping.requested() and stopping.in_progress()
+        try:
+            raise ConnectionError("can't change 'autocommit' now")
+        except ConnectionError as broken:
+            assert stopping.claim(broken) is not None

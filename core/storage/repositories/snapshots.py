@@ -177,8 +177,14 @@ class SqlSnapshotStore:
         in_overage = False
         effective = None
         if contract is not None:
-            if previous is not None and quiet:
+            if previous is not None and quiet and previous.until is None:
                 contracted, effective = previous.contracted, previous.uninstall_effective
+            elif previous is not None and quiet:
+                # A renewal adjustment without a quantity makes the renewal's quantity the seats
+                # held then: the seat ledger, which a sync writes (stamped at its start, which
+                # may be before the renewal it commits after).
+                contracted = SqlBillingStore(conn).contracted_on(contract, at)
+                effective = previous.uninstall_effective
             else:
                 contracted = SqlBillingStore(conn).contracted_on(contract, at)
                 effective = self._uninstall_effective(contract.id, at)
