@@ -26,7 +26,8 @@ from seatgate.core.testing.memory import MemorySandbox
 from .conftest import ACCOUNT, ADMIN, KEY_ENV, memory_config, memory_plugins, setup_account
 
 P = "memory"
-USER_COLUMNS = ("id", "account_id", "email", "name", "active", "roles", "created_at", "updated_at")
+# The sync's inserts of users write every column of the table (its change stamp too).
+USER_COLUMNS = len(integration_users.columns)
 TABLES = (integration_users, external_ids, seats, agent_directory, auto_install_waiting)
 
 
@@ -50,7 +51,7 @@ def _scenario(
     @sa.event.listens_for(app.db.engine, "before_cursor_execute")
     def _count(conn: Any, cursor: Any, statement: str, params: Any, *_args: Any) -> None:
         if statement.startswith("INSERT INTO integration_users"):
-            inserts.append(len(params) // len(USER_COLUMNS))
+            inserts.append(len(params) // USER_COLUMNS)
 
     if variable_limit is not None:
 
@@ -79,7 +80,7 @@ def _scenario(
 def test_statements_split_by_the_variable_limit_write_the_same_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 999 (SQLite's default before 3.32): 124 users, 249 links, 111 agents per statement.
+    # 999 (SQLite's default before 3.32): 111 users, 166 links, 111 agents per statement.
     small = _scenario(f"sqlite:///{tmp_path}/small.db", 999, monkeypatch)
     large = _scenario(f"sqlite:///{tmp_path}/large.db", None, monkeypatch)
     for outcome in (small["first"], small["second"]):
@@ -89,9 +90,43 @@ def test_statements_split_by_the_variable_limit_write_the_same_rows(
     assert small["first"]["created"] == 300 and small["second"]["created"] == 150
     assert small["second"]["deactivated"] == 10 and small["second"]["updated"] == 59
     assert len(small["agent_directory"]) > 111 and len(small["auto_install_waiting"]) > 0
-    # 450 users in statements of at most 124 rows with the small limit, 512 with the large one;
+    # 450 users in statements of at most 111 rows with the small limit, 512 with the large one;
     # each statement of that many rows or of a power of two (few shapes: bulk.statement_rows).
-    for got, most in ((small.pop("inserts"), 124), (large.pop("inserts"), STATEMENT_ROWS)):
+    for got, most in ((small.pop("inserts"), 111), (large.pop("inserts"), STATEMENT_ROWS)):
         assert sum(got) == 450 and max(got) <= most
         assert all(n == most or n & (n - 1) == 0 for n in got)
     assert small == large
+
+
+def test_a_user_row_ends_with_its_change_stamp_whatever_its_insert_wrote(sqlite_url: str) -> None:
+    # Migration core_0005: the insert trigger leaves a row that holds the stamp already (the
+    # sync's bulk insert writes it) and stamps every other row, as core_0003's did.
+    at = parse_instant("2026-02-01T12:00:00Z")
+    app = App(sqlite_url, clock=FixedClock(at), plugins=memory_plugins())
+    try:
+        setup_account(app, seats=10)
+        app.accounts.add_users(ACCOUNT, ["a@example.com"])
+        app.assign(ACCOUNT, P, ["a@example.com"], ADMIN)  # moves the contract's version
+        with app.db.write() as conn:
+            stamp = conn.exec_driver_sql(
+                "SELECT sum(entitlement_version) FROM contracts WHERE account_id = 1"
+            ).scalar_one()
+            assert stamp > 0
+            for email, given in (("b@example.com", None), ("c@example.com", stamp - 1)):
+                conn.execute(
+                    integration_users.insert().values(
+                        account_id=1,
+                        email=email,
+                        name="",
+                        active=True,
+                        roles=[],
+                        created_at=at,
+                        updated_at=at,
+                        **({} if given is None else {"change_seq": given}),
+                    )
+                )
+            iu = integration_users.c
+            stamps = {e: s for e, s in conn.execute(sa.select(iu.email, iu.change_seq))}
+        assert stamps["b@example.com"] == stamps["c@example.com"] == stamp
+    finally:
+        app.db.dispose()

@@ -434,6 +434,9 @@ class SqlSyncStore:
         # SQLite: the run holds the write lock (BEGIN IMMEDIATE), so what is there now stays
         # there, and the run hands out ids itself, skipping RETURNING, the costliest part of a
         # bulk insert.
+        # The rows carry their change stamp (migration core_0005: the insert trigger then leaves
+        # them alone, one write per row instead of two), read in this transaction as the trigger
+        # reads it.
         bulk = self._bulk_of(
             "users",
             integration_users,
@@ -446,7 +449,14 @@ class SqlSyncStore:
                 "roles",
                 "created_at",
                 "updated_at",
+                "change_seq",
             ),
+        )
+        stamp = int(
+            self.conn.exec_driver_sql(
+                "SELECT coalesce(sum(entitlement_version), 0) FROM contracts WHERE account_id = ?",
+                (account_id,),
+            ).scalar_one()
         )
         taken = self._ids_by_email(account_id, [r.email for r in records])
         if self._next_id is None:
@@ -471,6 +481,7 @@ class SqlSyncStore:
                     bulk.roles(r.roles),
                     at_value,
                     at_value,
+                    stamp,
                 )
             )
         self._next_id = uid
