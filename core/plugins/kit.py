@@ -384,6 +384,11 @@ class HttpClient:
         except httpx.TransportError as exc:
             timed_out = isinstance(exc, httpx.TimeoutException)
             raise transport_error(self.crm, exc, timed_out=timed_out) from None
+        # httpx binds a response's stream to the response (a reference cycle), so its body -- up
+        # to a megabyte a page -- lived until the cyclic collector ran, and not at all while a
+        # sync pauses it (80 MB more peak memory over a 100,000-user pull). The body is read and
+        # the stream closed by now (no streaming request): the response lets go of the stream.
+        response.stream = httpx.ByteStream(b"")
         self.throttle(response)
         if response.is_success:
             return response
