@@ -1025,12 +1025,10 @@ class SyncService:
             yield
         except (KeyboardInterrupt, SystemExit):
             if run.run_id and not dry_run:
-                self._stopped(run.run_id, run.full, run, ctx, t0)
+                self._stopped(run, ctx, t0)
             raise
 
-    def _stopped(
-        self, run_id: int, full: bool, run: _Reconcile, ctx: RequestStats, t0: float
-    ) -> None:
+    def _stopped(self, run: _Reconcile, ctx: RequestStats, t0: float) -> None:
         """Record a run stopped by the operator as ``interrupted``; never raises (the stop goes
         on whatever this write does). On a new connection: the stop may have broken the one
         the run was using mid-call."""
@@ -1039,9 +1037,9 @@ class SyncService:
             self.ports.db.discard_connections()
             with self.ports.db.write() as uow:
                 uow.sync.finish_run(
-                    run_id,
+                    run.run_id,
                     outcome="interrupted",
-                    full=full,
+                    full=run.full,
                     counts=RunCounts(
                         pulled=run.pulled.read,
                         created=run.counts.created,
@@ -1056,7 +1054,7 @@ class SyncService:
                     only_running=True,
                 )
         except Exception:  # the database may be what hung; the lease then expires as usual
-            logger.warning("sync run %s was stopped and could not be recorded so", run_id)
+            logger.warning("sync run %s was stopped and could not be recorded so", run.run_id)
 
     def _beater(self, run_id: int) -> Callable[[], None]:
         """A heartbeat to call between the reconcile's transactions: renews the lease when a

@@ -23,6 +23,7 @@ from ...domain.entitlement import Layered, Snapshot
 from ...domain.seats import SeatCount, seats_held
 from ...domain.vocabulary import TicketKind
 from ...errors import NotFound
+from ..stamps import sqlite_change_stamp
 from ..tables import (
     accounts,
     audit_log,
@@ -120,18 +121,21 @@ class SqlSnapshotStore:
         # their seats and the seat ledger, nothing else a snapshot reads, so the rest is
         # ``previous``'s. A server refreshes a few times a second during a sync, while its
         # checks wait for the interpreter: half the statements of a whole read are spared.
-        quiet = (
-            previous is not None
+        # ``kept``: that snapshot, whose other parts stand.
+        kept = (
+            previous
+            if previous is not None
             and basis is not None
             and strict_version == previous.strict_version
             and previous.valid_at(at)
+            else None
         )
         until: dt.datetime | None = None
         ledger = self._ledger_stamp(acct.id, product)
-        if previous is not None and quiet:
-            settled = _latest([previous.settled, users_created, ledger])
-            until = previous.until
-            enabled = previous.enabled
+        if kept is not None:
+            settled = _latest([kept.settled, users_created, ledger])
+            until = kept.until
+            enabled = kept.enabled
         else:
             settled = _latest(
                 [users_created, ledger, self._settled(acct.id, account, product, row)]
@@ -177,17 +181,18 @@ class SqlSnapshotStore:
         in_overage = False
         effective = None
         if contract is not None:
-            if previous is not None and quiet and previous.until is None:
-                contracted, effective = previous.contracted, previous.uninstall_effective
-            elif previous is not None and quiet:
-                # A renewal adjustment without a quantity makes the renewal's quantity the seats
-                # held then: the seat ledger, which a sync writes (stamped at its start, which
-                # may be before the renewal it commits after).
-                contracted = SqlBillingStore(conn).contracted_on(contract, at)
-                effective = previous.uninstall_effective
+            if kept is not None and kept.until is None:
+                contracted = kept.contracted
             else:
+                # Under a renewal adjustment without a quantity the renewal's quantity is the
+                # seats held then: the seat ledger, which a sync writes (stamped at its start,
+                # which may be before the renewal it commits after): read again.
                 contracted = SqlBillingStore(conn).contracted_on(contract, at)
-                effective = self._uninstall_effective(contract.id, at)
+            effective = (
+                kept.uninstall_effective
+                if kept is not None
+                else self._uninstall_effective(contract.id, at)
+            )
             in_overage = SeatCount(contracted, assigned, contract.mode).in_overage
         return Snapshot(
             account=account,
@@ -217,12 +222,7 @@ class SqlSnapshotStore:
                 "FROM pg_current_snapshot() AS s"
             ).one()
             return int(xmax), tuple(sorted(int(x) for x in xip))
-        total = self.conn.execute(
-            sa.select(sa.func.coalesce(sa.func.sum(contracts.c.entitlement_version), 0)).where(
-                contracts.c.account_id == account_id
-            )
-        ).scalar()
-        return int(total or 0), ()
+        return sqlite_change_stamp(self.conn, account_id), ()
 
     def _changed(
         self, account_id: int, product: str, cursor: tuple[int, tuple[int, ...]]

@@ -22,6 +22,7 @@ from ...domain.sync import Known, LinkState, Quarantined, Staged
 from ...services.ports.sync import AgentRow, CursorState, RunCounts, RunLease
 from ..bulk import BulkInsert, bind, chunks, execute_any, mark, rows, select_any, unnest
 from ..dialects import dialect_insert
+from ..stamps import sqlite_change_stamp
 from ..tables import (
     agent_directory,
     auto_install_waiting,
@@ -452,12 +453,7 @@ class SqlSyncStore:
                 "change_seq",
             ),
         )
-        stamp = int(
-            self.conn.exec_driver_sql(
-                "SELECT coalesce(sum(entitlement_version), 0) FROM contracts WHERE account_id = ?",
-                (account_id,),
-            ).scalar_one()
-        )
+        stamp = sqlite_change_stamp(self.conn, account_id)
         taken = self._ids_by_email(account_id, [r.email for r in records])
         if self._next_id is None:
             iu = integration_users
