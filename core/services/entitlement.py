@@ -101,6 +101,9 @@ class Entitlements:
         # carries the older count, so it is not trusted.
         self._invalidated: dict[str, int] = {}
         self._invalidated_all = 0
+        # When another process last told of a sync's writes to each account (monotonic seconds,
+        # :meth:`lagged`): a snapshot whose read started before then is behind them (:meth:`behind`).
+        self._lagged: dict[str, float] = {}
         # The least version a snapshot must be of, per (account, product): a fence read it
         # (:meth:`confirm`), so an older snapshot is stale.
         self._required: dict[tuple[str, str], int] = {}
@@ -141,6 +144,24 @@ class Entitlements:
                 self._invalidated_all += 1
             else:
                 self._invalidated[account] = self._invalidated.get(account, 0) + 1
+
+    def lagged(self, account: str) -> None:
+        """A sync in another process committed writes to ``account`` that moved its entitlement
+        version alone (a notification: ``storage.notifications``, payload ``l:``). Unlike
+        :meth:`invalidate`, the cached snapshots stay trusted: a server answers from one for at
+        most its sync lag after its read (:meth:`behind`) and refreshes it meanwhile."""
+        self._lagged[account] = self._monotonic()
+
+    def behind(self, account: str, product: str) -> float | None:
+        """Seconds since the cached snapshot of (account, product) was read (or found current),
+        if a sync's writes to the account were told (:meth:`lagged`) since that read started;
+        None if none were, or none is cached."""
+        told = self._lagged.get(account)
+        key = (account, product)
+        if told is None or key not in self._cache:
+            return None
+        # A note told at the read's very start may be of a commit the read did not see.
+        return self._age(key) if told >= self._read_at.get(key, float("-inf")) else None
 
     def _stamp(self, account: str) -> tuple[int, int, int]:
         """What a cached snapshot of ``account`` must have been read under to be trusted: this

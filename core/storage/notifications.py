@@ -1,8 +1,9 @@
 """Changes committed by any process, as they commit: PostgreSQL ``LISTEN seatgate_changes``.
 
-The ``access`` migration's triggers ``NOTIFY`` on that channel when a contract row changes (every
+The ``access`` migrations' triggers ``NOTIFY`` on that channel when a contract row changes (every
 seat, user, contract or installation change bumps its ``entitlement_version``; payload
-``e:<account>``) and when a token is made or revoked (payload ``t``). :class:`ChangeFeed` listens on
+``e:<account>``, or ``l:<account>`` when only a sync's writes moved it: access_0002) and when a
+token is made or revoked (payload ``t``). :class:`ChangeFeed` listens on
 a connection of its own, in a thread, and calls back; it is what lets every server process keep
 its in-process caches and still answer a check right after another process's unassign.
 
@@ -29,8 +30,10 @@ logger = logging.getLogger("seatgate.notifications")
 
 class ChangeFeed:
     """Calls ``on_entitlements(account)`` (None: any account) and ``on_tokens()`` for the changes
-    other processes commit. PostgreSQL only; :meth:`start` and :meth:`stop` run and end its
-    thread. ``reconnect_delay`` and ``poll`` are in seconds."""
+    other processes commit, and ``on_lagged(account)`` for a contract whose entitlement version a
+    sync's writes alone moved (a change a server may lag: ``serve --sync-lag``; without
+    ``on_lagged``, ``on_entitlements`` is called for it too). PostgreSQL only; :meth:`start` and
+    :meth:`stop` run and end its thread. ``reconnect_delay`` and ``poll`` are in seconds."""
 
     def __init__(
         self,
@@ -38,6 +41,7 @@ class ChangeFeed:
         *,
         on_entitlements: Callable[[str | None], None],
         on_tokens: Callable[[], None],
+        on_lagged: Callable[[str], None] | None = None,
         reconnect_delay: float = 1.0,
         poll: float = 0.5,
         connect_timeout: int = 5,
@@ -48,6 +52,7 @@ class ChangeFeed:
         self._dsn = url.render_as_string(hide_password=False)
         self._on_entitlements = on_entitlements
         self._on_tokens = on_tokens
+        self._on_lagged = on_lagged or on_entitlements
         self._reconnect_delay = reconnect_delay
         self._poll = poll
         self._connect_timeout = connect_timeout
@@ -73,6 +78,8 @@ class ChangeFeed:
         self.received += 1
         if payload.startswith("e:"):
             self._on_entitlements(payload[2:])
+        elif payload.startswith("l:"):
+            self._on_lagged(payload[2:])
         elif payload == "t":
             self._on_tokens()
 

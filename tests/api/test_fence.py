@@ -4,10 +4,13 @@ arrived; a burst of checks costs a few queries, not one each."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 
 from seatgate.core.bootstrap import App
+from seatgate.core.entrypoints.http.refresh import SnapshotRefresher
 from seatgate.core.storage.fence import NONE, VersionFence
 from seatgate.core.testing.memory import MemorySandbox
 
@@ -65,8 +68,6 @@ def test_checks_that_need_a_refresh_await_one_refresh_and_see_the_change(
     check waiting on it (entrypoints/http/refresh.py), each answering the new state; a version
     newer than the refresh read takes another round; an unknown account sends the check to the
     slower path, which reports it."""
-    from seatgate.core.entrypoints.http.refresh import SnapshotRefresher
-
     core, _ = make_core(postgres_url)
     other, _ = make_core(postgres_url)  # another server process, as far as caches go
     seed(core, crm)
@@ -110,6 +111,28 @@ def test_checks_that_need_a_refresh_await_one_refresh_and_see_the_change(
         core.close()
 
 
+def reason(core: App, email: str) -> str:
+    return str(core.check(ACME, "memory", email, "cti").reason)
+
+
+def _lags_then_catches_up(
+    now: list[float],
+    fresh: Callable[[], Coroutine[Any, Any, bool]],
+    refresher: SnapshotRefresher,
+    reason: Callable[[], str],
+) -> None:
+    """A seated user just written inactive by a sync (the snapshot of the sync lag's 2 s read
+    at ``now``): the checks answer from the snapshot, starting a refresh only past half the lag,
+    which then answers the change."""
+    now[0] += 0.5  # younger than half the lag: answered from the snapshot, nothing started
+    assert asyncio.run(fresh())
+    assert refresher.background == 0
+    assert reason() == "seated"
+    now[0] += 0.6  # past half the lag: still answered at once, and a refresh starts
+    assert asyncio.run(fresh())
+    assert refresher.background == 1
+
+
 @pytest.mark.postgres
 def test_checks_lag_a_syncs_writes_by_at_most_the_sync_lag_and_never_a_persons_seat_change(
     postgres_url: str, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
@@ -118,8 +141,6 @@ def test_checks_lag_a_syncs_writes_by_at_most_the_sync_lag_and_never_a_persons_s
     answers from its snapshot while it is less than ``sync_lag`` old, a refresh starting in the
     background from half that age; past the lag it waits for one. A person's unassign moves the
     strict version too: the next check waits for a refresh and denies."""
-    from seatgate.core.entrypoints.http.refresh import SnapshotRefresher
-
     core, _ = make_core(postgres_url)
     other, _ = make_core(postgres_url)  # another server process, and the process that syncs
     seed(core, crm)
@@ -147,13 +168,7 @@ def test_checks_lag_a_syncs_writes_by_at_most_the_sync_lag_and_never_a_persons_s
         assert core.check(ACME, "memory", person.email, "cti").reason == "seated"
         crm.store.deactivate([person.number])
         other.sync.sync(ACME, "memory", full=True)  # writes the user inactive: a sync's write
-        now[0] += 0.5  # younger than half the lag: answered from the snapshot, nothing started
-        assert asyncio.run(fresh())
-        assert refresher.background == 0
-        assert core.check(ACME, "memory", person.email, "cti").reason == "seated"
-        now[0] += 0.6  # past half the lag: still answered at once, and a refresh starts
-        assert asyncio.run(fresh())
-        assert refresher.background == 1
+        _lags_then_catches_up(now, fresh, refresher, lambda: reason(core, person.email))
         assert core.check(ACME, "memory", person.email, "cti").reason == "user_inactive"
 
         crm.store.change([person.number], active=True)
@@ -177,5 +192,145 @@ def test_checks_lag_a_syncs_writes_by_at_most_the_sync_lag_and_never_a_persons_s
         assert core.check(ACME, "memory", person.email, "cti").reason == "no_seat"
         assert started == ["awaited", "background", "awaited", "awaited"]
     finally:
+        other.close()
+        core.close()
+
+
+def _collect_notes(core: App) -> tuple[list[str], object]:
+    """A real change feed on ``core``'s database, recording what it is told as the payloads
+    (``e:<account>``, ``l:<account>``), and the feed (to stop)."""
+    from seatgate.core.storage.notifications import ChangeFeed
+
+    told: list[str] = []
+    feed = ChangeFeed(
+        core.db,
+        on_entitlements=lambda account: told.append(f"e:{account}"),
+        on_tokens=lambda: None,
+        on_lagged=lambda account: told.append(f"l:{account}"),
+        poll=0.05,
+    ).start()
+    assert feed.connected.wait(10)
+    return told, feed
+
+
+def _settle(told: list[str]) -> list[str]:
+    """What the feed was told once notifications stop arriving (it reports asynchronously)."""
+    import time
+
+    deadline = time.monotonic() + 10
+    seen = -1
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if len(told) == seen:
+            break
+        seen = len(told)
+    return told[:]
+
+
+@pytest.mark.postgres
+def test_a_syncs_writes_are_told_as_lagged_and_everything_else_as_a_change(
+    postgres_url: str, crm: MemorySandbox
+) -> None:
+    """Migration access_0002: a contract update that moves ``entitlement_version`` alone (a
+    sync's writes) is told ``l:<account>``; one that moves the strict version (a person's seat
+    change), changes any other column, or inserts a contract is told ``e:<account>``."""
+    core, _ = make_core(postgres_url)
+    other, _ = make_core(postgres_url)
+    seed(core, crm)
+    told, feed = _collect_notes(core)
+    try:
+        _settle(told)
+        told.clear()
+        crm.store.deactivate([crm.store.users[1].number])
+        other.sync.sync(ACME, "memory", full=True)  # a sync's writes alone
+        notes = _settle(told)
+        assert notes and set(notes) == {f"l:{ACME}"}
+        told.clear()
+        other.seats.assign(ACME, "memory", [crm.store.users[0].email], ADMIN)  # a person's
+        notes = _settle(told)
+        assert notes and f"e:{ACME}" in notes and f"l:{ACME}" not in notes
+        told.clear()
+        with other.db.engine.begin() as conn:  # another column than the sync's version
+            conn.exec_driver_sql(
+                "UPDATE contracts SET entitlement_version = entitlement_version + 1, "
+                "quantity = quantity + 1 WHERE product = 'memory' AND account_id = "
+                "(SELECT id FROM accounts WHERE name = 'acme')"
+            )
+        assert _settle(told) == [f"e:{ACME}"]
+    finally:
+        feed.stop()  # type: ignore[attr-defined]
+        other.close()
+        core.close()
+
+
+@pytest.mark.postgres
+def test_with_notifications_alone_checks_lag_a_syncs_writes_by_at_most_the_sync_lag(
+    postgres_url: str, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``notify`` freshness during a sync (issue 15): a sync's writes, told ``l:``, leave the
+    cached snapshot trusted for at most ``sync_lag`` seconds after its read — a refresh starts
+    in the background from half that age, and past it a check waits for one — while a person's
+    unassign, told ``e:``, makes the next check wait for a refresh and deny."""
+    core, _ = make_core(postgres_url)
+    other, _ = make_core(postgres_url)  # the process that syncs and unassigns
+    seed(core, crm)
+    now = [1000.0]
+    monkeypatch.setattr(core.entitlements, "_monotonic", lambda: now[0])
+    ents = core.entitlements
+    told, feed = _collect_notes(core)
+    try:
+        ents.max_age = 60.0
+        other.sync.sync(ACME, "memory")
+        person = crm.store.users[0]
+        other.seats.assign(ACME, "memory", [person.email], ADMIN)
+        started: list[str] = []
+        refresher = SnapshotRefresher(ents, core.now, sync_lag=2.0, on_refresh=started.append)
+
+        def tell(notes: list[str]) -> None:
+            """Hand the notes to the service as the server's change feed does."""
+            for note in notes:
+                kind, account = note.split(":", 1)
+                (ents.lagged if kind == "l" else ents.invalidate)(account)
+
+        async def fresh() -> bool:
+            try:
+                return await refresher.fresh(ACME, "memory", None)
+            finally:
+                await refresher.idle()
+
+        _settle(told)
+        told.clear()
+        assert asyncio.run(fresh())  # read now
+        assert core.check(ACME, "memory", person.email, "cti").reason == "seated"
+        now[0] += 0.1
+        crm.store.deactivate([person.number])
+        other.sync.sync(ACME, "memory", full=True)  # writes the user inactive: a sync's write
+        notes = _settle(told)
+        assert notes and set(notes) == {f"l:{ACME}"}
+        tell(notes)
+        told.clear()
+        assert ents.behind(ACME, "memory") == pytest.approx(0.1)
+        _lags_then_catches_up(now, fresh, refresher, lambda: reason(core, person.email))
+        assert ents.behind(ACME, "memory") is None  # read after the note
+        assert core.check(ACME, "memory", person.email, "cti").reason == "user_inactive"
+
+        now[0] += 0.1
+        crm.store.change([person.number], active=True)
+        other.sync.sync(ACME, "memory", full=True)
+        tell(_settle(told))
+        told.clear()
+        now[0] += 2.0  # as old as the lag: this check waits for the refresh
+        assert asyncio.run(fresh())
+        assert refresher.background == 1
+        assert core.check(ACME, "memory", person.email, "cti").reason == "seated"
+
+        now[0] += 0.1
+        other.seats.unassign(ACME, "memory", [person.email], ADMIN)  # a person's: never lagged
+        tell(_settle(told))
+        assert asyncio.run(fresh())
+        assert core.check(ACME, "memory", person.email, "cti").reason == "no_seat"
+        assert started == ["awaited", "background", "awaited", "awaited"]
+    finally:
+        feed.stop()  # type: ignore[attr-defined]
         other.close()
         core.close()

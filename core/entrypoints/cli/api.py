@@ -59,7 +59,7 @@ FRESHNESS = ("auto", "fence", "notify", "version")
     default=0.5,
     show_default=True,
     type=params.seconds(0, 60),
-    help="Seconds a check may answer behind a sync's writes (fence only; 0: never). Seat, "
+    help="Seconds a check may answer behind a sync's writes (fence and notify; 0: never). Seat, "
     "contract and installation changes are never lagged.",
 )
 @click.option(

@@ -126,7 +126,10 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         None
         if freshness == Freshness.VERSION
         else ChangeFeed(
-            core.db, on_entitlements=core.entitlements.invalidate, on_tokens=gate.forget
+            core.db,
+            on_entitlements=core.entitlements.invalidate,
+            on_tokens=gate.forget,
+            on_lagged=core.entitlements.lagged,
         )
     )
     fence = (

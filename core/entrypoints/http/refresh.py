@@ -13,7 +13,9 @@ version (a person's seat change, the contract, the installation). While a sync's
 newer than the snapshot (the entitlement version moved, the strict one did not), checks answer
 from the snapshot as long as it was read less than ``sync_lag`` seconds ago, and from half that
 age one refresh runs in the background: a sync that commits a batch every 50 ms costs a few
-refreshes a second, none of them waited for (issue 15: p99 during a sync).
+refreshes a second, none of them waited for (issue 15: p99 during a sync). With a fence, the
+versions it read tell a sync's writes apart; with notifications alone, their payload does
+(``l:``, migration access_0002: :meth:`Entitlements.lagged`).
 """
 
 from __future__ import annotations
@@ -61,46 +63,56 @@ class SnapshotRefresher:
 
     def _answers(self, account: str, product: str, versions: tuple[int, int] | None) -> bool:
         if versions is None:
-            return self._entitlements.is_fresh(account, product)
+            # Told by notifications: trusted, and behind a sync's writes by less than the lag.
+            if not self._entitlements.is_fresh(account, product):
+                return False
+            age = self._entitlements.behind(account, product)
+            return age is None or age < self._lag
         version, strict = versions
         return self._entitlements.confirm(account, product, version, strict, self._lag)
 
-    def _start(self, key: tuple[str, str], *, reread: bool) -> asyncio.Future[Snapshot]:
+    def _start(self, key: tuple[str, str], *, waited: bool) -> asyncio.Future[Snapshot]:
         running = self._running.get(key)
         if running is None or running.done():
-            self._on_refresh("background" if reread else "awaited")
-            self.background += reread
+            self._on_refresh("awaited" if waited else "background")
+            self.background += not waited
+            # Always a read: a snapshot behind a sync's writes by more than the lag is still
+            # trusted in every other way, and would otherwise be handed back as it is.
             running = asyncio.ensure_future(
                 run_in_threadpool(
-                    self._entitlements.snapshot, key[0], key[1], self._now(), reread=reread
+                    self._entitlements.snapshot, key[0], key[1], self._now(), reread=True
                 )
             )
             running.add_done_callback(_consume)
             self._running[key] = running
         return running
 
-    def _catch_up(self, key: tuple[str, str], version: int) -> None:
+    def _catch_up(self, key: tuple[str, str], versions: tuple[int, int] | None) -> None:
         """A refresh in the background once the snapshot, behind a sync's writes, is half its
         allowed lag old: checks keep answering from it meanwhile."""
-        age = self._entitlements.lagging(key[0], key[1], version)
+        age = (
+            self._entitlements.behind(*key)
+            if versions is None
+            else self._entitlements.lagging(key[0], key[1], versions[0])
+        )
         if age is not None and age >= self._lag / 2:
-            self._start(key, reread=True)  # (none if one runs already)
+            self._start(key, waited=False)  # (none if one runs already)
 
     async def fresh(self, account: str, product: str, versions: tuple[int, int] | None) -> bool:
         """``versions``: the contract's (entitlement version, strict version) a fence read after
         the check arrived (the snapshot must be of the strict one or newer, and of the other one
         too unless read less than ``sync_lag`` seconds ago); None: the service's own freshness
-        rule."""
+        rule (notifications), a snapshot behind a sync's writes alone answering while read less
+        than ``sync_lag`` seconds ago."""
         key = (account, product)
         if versions is None and not self._entitlements.max_age:
             # Trusted never (``version``: each check reads the version itself, in a thread).
             return self._entitlements.is_fresh(account, product)
         for _ in range(ROUNDS):
             if self._answers(account, product, versions):
-                if versions is not None:
-                    self._catch_up(key, versions[0])
+                self._catch_up(key, versions)
                 return True
-            running = self._start(key, reread=False)
+            running = self._start(key, waited=True)
             try:
                 # Shielded: a check that gives up (its timeout) leaves the refresh to the others.
                 await asyncio.shield(running)

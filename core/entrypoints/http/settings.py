@@ -30,8 +30,9 @@ class Freshness:
       (:class:`~seatgate.core.storage.fence.VersionFence`) — and is answered from the cached
       snapshot when the version matches; tokens as with ``notify``.
     - ``notify`` (PostgreSQL): a :class:`~seatgate.core.storage.notifications.ChangeFeed` drops
-      cached snapshots and tokens as the changes commit; nothing is read per check, but a check
-      that arrives before the notification is answered from the older snapshot.
+      cached snapshots and tokens as the changes commit (a sync's writes: lagged, as with a
+      fence); nothing is read per check, but a check that arrives before the notification is
+      answered from the older snapshot.
     - ``version`` (SQLite, or asked for): every check re-reads the contract's version in a
       thread (one read each), every request re-reads its token.
     """
@@ -61,7 +62,7 @@ class Settings:
     :param max_age: seconds a cached snapshot or token is trusted between re-validations when
         notifications keep the caches fresh.
     :param sync_lag: seconds a check may answer from a snapshot that a sync's writes alone are
-        newer than (fence freshness; 0: never). A person's seat change, the contract and the
+        newer than (fence and notify freshness; 0: never). A person's seat change, the contract and the
         installation are never lagged (docs/http.md, "Freshness").
     :param audit_flush: seconds between writes of buffered denied-check audit rows.
     :param webhook_interval: seconds between runs of the background webhook sender (0: no
