@@ -361,7 +361,11 @@ def during_sync(url: str, token: str, args: argparse.Namespace, tmp: str, freshn
     try:
         wrk(server, token, 3, False, tmp)
         child = subprocess.Popen(
-            [sys.executable, __file__, "--sync-child", url, "--sync-users", str(args.sync_users)],
+            [
+                *(["nice", "-n", str(args.sync_nice)] if args.sync_nice else []),
+                *[sys.executable, __file__, "--sync-child", url],
+                *["--sync-users", str(args.sync_users)],
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -407,6 +411,14 @@ def main(argv: list[str] | None = None) -> None:
         "work shares, an approximation of the machine to itself.",
     )
     parser.add_argument(
+        "--sync-nice",
+        type=int,
+        default=0,
+        help="Run the syncing process at this niceness (e.g. 10): a sync is batch work, and an "
+        "operator who runs it on a machine that also serves checks runs it so (`nice -n 10 "
+        "seatgate sync ...`). Its database session is not reniced.",
+    )
+    parser.add_argument(
         "--modes",
         default="",
         help="Comma-separated freshness modes to measure (default: fence, notify and version on "
@@ -436,6 +448,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{'PostgreSQL' if scratch.postgres else 'SQLite'}, {args.users:,} users; medians of "
         f"{args.runs} x {args.seconds:g} s"
         + (f"; server and wrk at niceness {args.nice}" if args.nice else "")
+        + (f"; the sync at niceness {args.sync_nice}" if args.sync_nice else "")
     )
     try:
         token = setup(scratch.url, args.users)
