@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
-from itertools import repeat
+from itertools import islice, repeat
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -160,6 +160,7 @@ class Layered(Mapping[K, V], Generic[K, V]):
 
     merge_ratio = 8
     merge_floor = 4096
+    merge_slice = 4096  # keys copied per C call in a merge
 
     def __init__(self, base: Mapping[K, V] | None = None) -> None:
         self._base: dict[K, V] = dict(base) if base is not None else {}
@@ -248,7 +249,15 @@ class Layered(Mapping[K, V], Generic[K, V]):
                 gone -= new.keys()
             top.update(new)
         if len(top) + len(gone) > max(self.merge_floor, len(base) // self.merge_ratio):
-            merged = base | top
+            # Copied a slice at a time: ``base | top`` is one C call, which holds the interpreter
+            # for the whole copy (10 ms for 110,000 keys here) while a server's checks wait for
+            # it; between slices another thread may take it (``sys.setswitchinterval``).
+            merged: dict[K, V] = {}
+            pairs = iter(base.items())
+            while len(merged) < len(base):
+                merged.update(islice(pairs, self.merge_slice))
+            for part in range(0, len(top), self.merge_slice):
+                merged.update(islice(top.items(), part, part + self.merge_slice))
             for key in gone:
                 del merged[key]
             return type(self)._of(merged, {}, frozenset(), length)

@@ -14,13 +14,18 @@ keys = st.integers(min_value=0, max_value=12)
 steps = st.lists(st.tuples(st.lists(st.tuples(keys, st.integers())), st.lists(keys)), max_size=30)
 
 
-@pytest.mark.parametrize("floor", [0, 2, 4096])
+@pytest.mark.parametrize(("floor", "slice_"), [(0, 8192), (0, 1), (2, 3), (4096, 8192)])
 @given(start=st.dictionaries(keys, st.integers()), updates=steps)
 def test_updates_give_what_a_dict_gives_and_leave_older_mappings_alone(
-    floor: int, start: dict[int, int], updates: list[tuple[list[tuple[int, int]], list[int]]]
+    floor: int,
+    slice_: int,
+    start: dict[int, int],
+    updates: list[tuple[list[tuple[int, int]], list[int]]],
 ) -> None:
-    # floor 0: merged on almost every update; 4096: never, here.
-    layered: Layered[int, int] = type("Small", (Layered,), {"merge_floor": floor})(start)
+    # floor 0: merged on almost every update; 4096: never, here. A merge copies ``slice_`` keys
+    # per call: 1 and 3 make it take several.
+    small = type("Small", (Layered,), {"merge_floor": floor, "merge_slice": slice_})
+    layered: Layered[int, int] = small(start)
     model = dict(start)
     history = [(layered, dict(model))]
     for set_, remove in updates:
