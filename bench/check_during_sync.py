@@ -43,9 +43,22 @@ RESTRICTED = parse_instant("2026-04-01T12:00:00Z")  # unseated users are denied 
 SEATED, UNSEATED = "seated@example.com", "unseated@example.com"
 
 
-def _timed_writes(database: Database, spans: list[float]) -> None:
+def _opener() -> str:
+    """Where the sync opened a write transaction: the innermost frames of the sync's module (and
+    of the seats' use case it calls), as ``function:line`` from the outside in."""
+    frame = sys._getframe(3)  # past this, write() and contextlib's __enter__
+    where = []
+    while frame is not None and len(where) < 3:
+        name = frame.f_code.co_filename
+        if name.endswith(("services/sync.py", "services/seats.py")):
+            where.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        frame = frame.f_back
+    return " < ".join(where) or "?"
+
+
+def _timed_writes(database: Database, spans: list[tuple[float, str]]) -> None:
     """Record how long each write transaction the calling thread (the sync's) opens on
-    ``database`` lasts: from BEGIN (the lock taken) to COMMIT."""
+    ``database`` lasts, from BEGIN (the lock taken) to COMMIT, and where it was opened."""
     real = database.write
     me = threading.get_ident()
 
@@ -55,10 +68,11 @@ def _timed_writes(database: Database, spans: list[float]) -> None:
             with real() as conn:
                 yield conn
             return
+        where = _opener()
         with real() as conn:
             t0 = time.perf_counter()  # BEGIN IMMEDIATE has the lock once the block is entered
             yield conn
-        spans.append(time.perf_counter() - t0)  # COMMIT included
+        spans.append((time.perf_counter() - t0, where))  # COMMIT included
 
     database.write = write  # type: ignore[method-assign]
 
@@ -92,7 +106,7 @@ def _stats(lat: list[float], seconds: float) -> dict[str, float]:
 
 
 def child(
-    users: int, scenario: str, db: str | None, idle_seconds: float, rate: float
+    users: int, scenario: str, db: str | None, idle_seconds: float, rate: float, longest: int = 0
 ) -> dict[str, Any]:
     from seatgate.core.plugins.manager import build_plugin_manager
     from seatgate.core.testing.memory import MEMORY_SCHEMA, MemoryAdapter, MemorySandbox
@@ -126,7 +140,7 @@ def child(
         worker.join()
         out["idle"] = _stats(lat, time.perf_counter() - t0)
         # During a full sync.
-        spans: list[float] = []
+        spans: list[tuple[float, str]] = []
         _timed_writes(app.db, spans)
         stop, lat = threading.Event(), []
         worker = threading.Thread(target=_checks, args=(app, asked, stop, lat, rate))
@@ -138,8 +152,10 @@ def child(
         worker.join()
         out["sync"] = _stats(lat, seconds)
         out["sync_seconds"] = seconds
-        out["longest_write_ms"] = 1000 * max(spans)
+        out["longest_write_ms"] = 1000 * max(s for s, _ in spans)
         out["writes"] = len(spans)
+        ranked = sorted(range(len(spans)), key=lambda i: -spans[i][0])[:longest]
+        out["longest"] = [[round(1000 * spans[i][0], 1), i, spans[i][1]] for i in ranked]
         app.entitlements.close()
         app.db.dispose()
     if summary.outcome != "succeeded" or summary.pulled != users:
@@ -160,10 +176,20 @@ def main(argv: list[str] | None = None) -> None:
         help="checks a second (default 0: as fast as one thread goes, the throughput test)",
     )
     parser.add_argument("--scenario", action="append", choices=("other", "same"))
+    parser.add_argument(
+        "--longest",
+        type=int,
+        default=0,
+        help="print each run's N longest write transactions: ms, their rank in the sync, and "
+        "where the sync opened them",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        out = child(args.users, args.scenario[0], args.db or None, args.idle_seconds, args.rate)
+        out = child(
+            args.users, args.scenario[0], args.db or None, args.idle_seconds, args.rate,
+            args.longest,
+        )  # fmt: skip
         print(json.dumps(out))
         return
     where = args.db.split("@")[-1] if args.db else "SQLite"
@@ -180,10 +206,12 @@ def main(argv: list[str] | None = None) -> None:
             done = subprocess.run(
                 [sys.executable, __file__, "--child", "--users", str(args.users), "--scenario",
                  scenario, "--db", args.db, "--idle-seconds", str(args.idle_seconds),
-                 "--rate", str(args.rate)],
+                 "--rate", str(args.rate), "--longest", str(args.longest)],
                 check=True, capture_output=True, text=True,
             )  # fmt: skip
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            for ms, rank, where in results[-1]["longest"]:
+                print(f"  {scenario} run {len(results)}: {ms:7.1f} ms  write #{rank}  {where}")
 
         def med(path: tuple[str, ...], results: list[Any] = results) -> float:
             values = []

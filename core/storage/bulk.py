@@ -5,13 +5,22 @@ per-row parameter processing and its expanding ``IN`` would be most of that work
 
 - :class:`BulkInsert` writes rows whose values arrive in one flat list, row after row, already in
   the driver's form (:func:`bind` converts a constant once with the column type's own processor):
-  multi-row INSERTs on SQLite (as many rows as its variable limit allows); on PostgreSQL one
-  ``INSERT ... SELECT * FROM unnest(%s::type[], ...)`` per call, an array parameter per column
-  (:func:`unnest`); optionally ``ON CONFLICT (...) DO UPDATE`` and ``RETURNING``;
+  multi-row INSERTs on SQLite (up to 512 rows a statement, :func:`statement_shapes`); on
+  PostgreSQL one ``INSERT ... SELECT * FROM unnest(%s::type[], ...)`` per call, an array
+  parameter per column (:func:`unnest`); optionally ``ON CONFLICT (...) DO UPDATE`` and
+  ``RETURNING``;
 - :func:`select_any` and :func:`execute_any` read, update and delete rows by key: one ``= ANY``
   array on PostgreSQL, planned for its value each time; chunked ``IN`` lists elsewhere;
 - :func:`select_in` reads the rows of a ``SELECT ... IN`` for many values, chunked under every
   database's parameter limit, as the driver's own tuples (:func:`rows`).
+
+Why few statements on SQLite (issue 12 item 7): each statement lets go of the interpreter while
+SQLite runs it, and takes it back only when no other thread of the process holds it; one that
+does (a server's checks refreshing a snapshot during the sync: 200-400 ms of Python) keeps it for
+up to a switch interval, 5 ms. A write transaction of the sync then lasts about 5 ms a statement,
+whatever the statement's size: of 26 statements (a batch of auto install), 136 ms. So a batch's
+rows go to a table in as few statements as the shapes allow (:func:`statement_shapes`), and ``IN``
+lists on SQLite hold up to :data:`SQLITE_IN_VALUES` values.
 
 Why arrays on PostgreSQL (issue 12 item 9): a batch is then one statement and one round trip
 whatever its size, its text never changes (psycopg prepares it on the server after a few runs, so
@@ -41,18 +50,21 @@ __all__ = [
     "rows",
     "select_any",
     "select_in",
-    "statement_rows",
+    "statement_shapes",
     "unnest",
 ]
 
 CHUNK = 500  # keeps IN (...) lists under every database's parameter limit
 ANY_CHUNK = 50_000  # values per ``= ANY(array)`` statement on PostgreSQL
+#: Values of the largest ``IN`` list on SQLite (within the connection's variable limit): a
+#: sync's batch of up to 1,000 users is one lookup. Lists come in powers of two, the last value
+#: repeated (which changes nothing an ``IN`` matches), so a few compiled statements serve them.
+SQLITE_IN_VALUES = 1024
 
 #: Rows of the largest multi-row INSERT on SQLite. Each statement shape (a row count) is compiled
-#: once and stays in sqlite3's statement cache, so the shapes are few and small: a batch is
-#: written in statements of this many rows, then of powers of two for the rest (at most ten
-#: shapes per table, whatever the callers' batch sizes; a sync sizing its batches by time had
-#: made one shape of up to 4,000 rows per batch, 70 MB of cached statements).
+#: once and stays in sqlite3's statement cache, so the shapes are few and small: powers of two up
+#: to this many rows, at most ten per table whatever the callers' batch sizes (a sync sizing its
+#: batches by time had made one shape of up to 4,000 rows per batch, 70 MB of cached statements).
 STATEMENT_ROWS = 512
 
 
@@ -70,20 +82,50 @@ def bind(conn: sa.Connection, column: sa.Column[Any], value: Any) -> Any:
     return value if proc is None else proc(value)
 
 
-def statement_rows(total: int, largest: int) -> Iterator[int]:
-    """The row counts of the statements that write ``total`` rows, at most ``largest`` each:
-    ``largest`` while that many are left, then the powers of two of what is left, largest first
-    (``statement_rows(1300, 512)``: 512, 512, 256, 16, 4)."""
+def statement_shapes(total: int, largest: int) -> Iterator[tuple[int, int]]:
+    """(rows, shape) of the statements that write ``total`` rows: ``largest`` (a power of two)
+    rows while more are left, then the rest in one statement of the next power of two, padded
+    (``statement_shapes(1300, 512)``: (512, 512), (512, 512), (276, 512)). One statement per
+    ``largest`` rows begun, of at most ``log2(largest) + 1`` shapes."""
     left = total
-    while left >= largest:
-        yield largest
+    while left > largest:
+        yield largest, largest
         left -= largest
-    bit = 1 << max(0, left.bit_length() - 1)
-    while left:
-        if left & bit:
-            yield bit
-            left -= bit
-        bit >>= 1
+    if left:
+        yield left, 1 << (left - 1).bit_length()
+
+
+def _in_shape(n: int, largest: int) -> int:
+    """Values of the ``IN`` list that holds ``n`` (at most ``largest``, a power of two)."""
+    return min(1 << (n - 1).bit_length(), largest)
+
+
+def _sqlite_in_values(conn: sa.Connection, params: int) -> int:
+    """The largest power of two of values an ``IN`` list may hold on this SQLite connection
+    besides ``params`` other parameters, at most :data:`SQLITE_IN_VALUES`."""
+    limit = int(
+        conn.connection.dbapi_connection.getlimit(  # type: ignore[union-attr]
+            sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
+        )
+    )
+    room = max(1, min(limit, 32766) - params)
+    return min(SQLITE_IN_VALUES, 1 << (room.bit_length() - 1))
+
+
+def _in_lists(
+    conn: sa.Connection, params: int, values: Sequence[Any], size: int | None
+) -> Iterator[tuple[int, Sequence[Any]]]:
+    """(markers, values) of the ``IN`` lists that hold ``values``: chunks of ``size`` (default:
+    :data:`CHUNK`; on SQLite as many as :func:`_sqlite_in_values` allows, each list a power of two
+    long, its last value repeated to fill it)."""
+    if size is not None or conn.dialect.name != "sqlite":
+        for chunk in chunks(values, size or CHUNK):
+            yield len(chunk), chunk
+        return
+    largest = _sqlite_in_values(conn, params)
+    for chunk in chunks(values, largest):
+        shape = _in_shape(len(chunk), largest)
+        yield shape, [*chunk, *[chunk[-1]] * (shape - len(chunk))]
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -107,12 +149,13 @@ def select_in(
     sql: str,
     params: Sequence[Any],
     values: Sequence[Any],
-    size: int = CHUNK,
+    size: int | None = None,
 ) -> Iterator[Sequence[Any]]:
-    """Rows of ``sql`` (a SELECT whose last condition is ``... IN``) for ``values``, chunked."""
+    """Rows of ``sql`` (a SELECT whose last condition is ``... IN``) for ``values``, chunked:
+    ``size`` values a list, by default as :func:`_in_lists` chunks them."""
     m = mark(conn)
-    for chunk in chunks(values, size):
-        yield from rows(conn, f"{sql} ({', '.join([m] * len(chunk))})", (*params, *chunk))
+    for n, chunk in _in_lists(conn, len(params), values, size):
+        yield from rows(conn, f"{sql} ({', '.join([m] * n)})", (*params, *chunk))
 
 
 def select_any(
@@ -142,8 +185,8 @@ def execute_any(
             _unprepared(conn, f"{sql} = ANY(%b)", (*params, list(chunk)), fetch=False)
         return
     m = mark(conn)
-    for chunk in chunks(values):
-        conn.exec_driver_sql(f"{sql} IN ({', '.join([m] * len(chunk))})", (*params, *chunk))
+    for n, chunk in _in_lists(conn, len(params), values, None):
+        conn.exec_driver_sql(f"{sql} IN ({', '.join([m] * n)})", (*params, *chunk))
 
 
 def _unprepared(
@@ -237,16 +280,22 @@ class BulkInsert:
         elif returning:
             raise ValueError(f"RETURNING is for PostgreSQL only, not {conn.dialect.name}")
         self._json: dict[tuple[str, ...], Any] = {}
-        self._multi: dict[int, str] = {}  # rows -> the multi-row statement (SQLite)
+        self._multi: dict[int, str] = {}  # shape -> the multi-row statement (SQLite)
         self._rows_per = 0
+        self._pad: list[Any] = []
         if conn.dialect.name == "sqlite":
-            # As many rows as the connection's variable limit allows, at most SQLite's default.
+            # The largest power of two of rows the connection's variable limit allows (and the
+            # LIMIT's parameter), at most STATEMENT_ROWS.
             limit = conn.connection.dbapi_connection.getlimit(  # type: ignore[union-attr]
                 sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
             )
-            self._rows_per = max(
-                1, min(limit, 32766, STATEMENT_ROWS * len(columns)) // len(columns)
-            )
+            fits = max(1, (min(limit, 32766) - 1) // len(columns))
+            self._rows_per = min(STATEMENT_ROWS, 1 << (fits.bit_length() - 1))
+            self._pad = [None] * len(columns)
+            # Rows pass through a VALUES list whose padding the LIMIT leaves out; the WHERE
+            # keeps an upsert's ON from being read as a join's (SQLite's documented ambiguity).
+            self._select = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM (VALUES "
+            self._limit = ") WHERE true LIMIT ?" + self._tail
 
     def value(self, column: str, value: Any) -> Any:
         """``value`` as the driver must receive it for ``column``."""
@@ -266,17 +315,22 @@ class BulkInsert:
             return []
         if self._pg:
             return self._run_pg(values)
-        # SQLite: one multi-row INSERT per few thousand rows. sqlite3's executemany binds and
-        # steps row by row, releasing the GIL at every step: slower alone, and much slower while
-        # an adapter's read-ahead thread holds the GIL (each step may wait a switch interval).
+        # SQLite: one multi-row INSERT per 512 rows begun. sqlite3's executemany binds and steps
+        # row by row, releasing the GIL at every step: slower alone, and much slower while
+        # another thread holds the GIL (each step may wait a switch interval). The last
+        # statement is padded to its shape with rows of NULLs that its LIMIT leaves out (as
+        # fast as the same rows unpadded), not split into powers of two: a batch of 1,000 rows
+        # is two statements, not six.
         width = self.width
         start = 0
-        for n in statement_rows(len(values) // width, self._rows_per):
+        for n, shape in statement_shapes(len(values) // width, self._rows_per):
             end = start + n * width
-            sql = self._multi.get(n)
+            sql = self._multi.get(shape)
             if sql is None:
-                sql = self._multi[n] = self._head + ", ".join([self._row] * n) + self._tail
-            self.conn.exec_driver_sql(sql, tuple(values[start:end]))
+                sql = self._multi[shape] = (
+                    self._select + ", ".join([self._row] * shape) + self._limit
+                )
+            self.conn.exec_driver_sql(sql, (*values[start:end], *self._pad * (shape - n), n))
             start = end
         return []
 

@@ -46,12 +46,13 @@ def _scenario(
     full sync after changes, additions and removals in the CRM."""
     clock = FixedClock(parse_instant("2026-02-01T12:00:00Z"))  # transition: all are agents
     app = App(url, clock=clock, plugins=memory_plugins())
-    inserts: list[int] = []  # rows per INSERT of users
+    inserts: list[tuple[int, int]] = []  # (rows, shape) per INSERT of users
 
     @sa.event.listens_for(app.db.engine, "before_cursor_execute")
     def _count(conn: Any, cursor: Any, statement: str, params: Any, *_args: Any) -> None:
         if statement.startswith("INSERT INTO integration_users"):
-            inserts.append(len(params) // USER_COLUMNS)
+            # Its rows are its LIMIT, its last parameter; the rest pads it to its shape.
+            inserts.append((params[-1], (len(params) - 1) // USER_COLUMNS))
 
     if variable_limit is not None:
 
@@ -90,11 +91,12 @@ def test_statements_split_by_the_variable_limit_write_the_same_rows(
     assert small["first"]["created"] == 300 and small["second"]["created"] == 150
     assert small["second"]["deactivated"] == 10 and small["second"]["updated"] == 59
     assert len(small["agent_directory"]) > 111 and len(small["auto_install_waiting"]) > 0
-    # 450 users in statements of at most 111 rows with the small limit, 512 with the large one;
-    # each statement of that many rows or of a power of two (few shapes: bulk.statement_rows).
-    for got, most in ((small.pop("inserts"), 111), (large.pop("inserts"), STATEMENT_ROWS)):
-        assert sum(got) == 450 and max(got) <= most
-        assert all(n == most or n & (n - 1) == 0 for n in got)
+    # 450 users in statements of at most 64 rows with the small limit (111 rows' variables: the
+    # largest power of two below), 512 with the large one; each statement's shape a power of two
+    # (few shapes: bulk.statement_shapes).
+    for got, most in ((small.pop("inserts"), 64), (large.pop("inserts"), STATEMENT_ROWS)):
+        assert sum(n for n, _ in got) == 450 and max(shape for _, shape in got) <= most
+        assert all(n <= shape and shape & (shape - 1) == 0 for n, shape in got)
     assert small == large
 
 

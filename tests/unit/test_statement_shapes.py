@@ -1,4 +1,4 @@
-"""SQLite's multi-row INSERTs come in few shapes (core/storage/bulk.py ``statement_rows``): each
+"""SQLite's multi-row INSERTs come in few shapes (core/storage/bulk.py ``statement_shapes``): each
 shape is a statement compiled once and kept in sqlite3's statement cache, so batches of any size
 must reuse a handful of them, not compile one of thousands of rows per batch size."""
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock, parse_instant
 from seatgate.core.domain.sync import Staged
-from seatgate.core.storage.bulk import STATEMENT_ROWS, statement_rows
+from seatgate.core.storage.bulk import STATEMENT_ROWS, statement_shapes
 from seatgate.core.storage.repositories.sync import SqlSyncStore
 from seatgate.core.storage.tables import accounts
 
@@ -21,22 +21,24 @@ AT = parse_instant("2026-03-01T09:00:00Z")
 
 
 def test_the_right_rows_per_statement() -> None:
-    assert list(statement_rows(1300, 512)) == [512, 512, 256, 16, 4]
-    assert list(statement_rows(250, 512)) == [128, 64, 32, 16, 8, 2]
-    assert list(statement_rows(300, 124)) == [124, 124, 32, 16, 4]
-    assert list(statement_rows(0, 512)) == []
+    assert list(statement_shapes(1300, 512)) == [(512, 512), (512, 512), (276, 512)]
+    assert list(statement_shapes(250, 512)) == [(250, 256)]
+    assert list(statement_shapes(1024, 512)) == [(512, 512), (512, 512)]
+    assert list(statement_shapes(300, 64)) == [(64, 64)] * 4 + [(44, 64)]
+    assert list(statement_shapes(1, 512)) == [(1, 1)]
+    assert list(statement_shapes(0, 512)) == []
 
 
-@given(total=st.integers(0, 50_000), largest=st.integers(1, 5000))
-def test_statements_write_every_row_once_in_few_shapes(total: int, largest: int) -> None:
-    counts = list(statement_rows(total, largest))
-    assert sum(counts) == total
-    assert all(0 < n <= largest for n in counts)
-    assert counts == sorted(counts, reverse=True)
-    # The full size, and below it at most one statement per power of two.
-    rest = [n for n in counts if n != largest]
-    assert len(rest) == len(set(rest)) and all(n & (n - 1) == 0 for n in rest)
-    assert len(set(counts)) <= largest.bit_length() + 1
+@given(total=st.integers(0, 50_000), power=st.integers(0, 12))
+def test_statements_write_every_row_once_in_few_shapes(total: int, power: int) -> None:
+    largest = 1 << power
+    statements = list(statement_shapes(total, largest))
+    assert sum(n for n, _ in statements) == total
+    # Full statements, then one padded to the next power of two: as few as can be.
+    assert len(statements) == -(-total // largest)
+    assert all(0 < n <= shape <= largest and shape & (shape - 1) == 0 for n, shape in statements)
+    assert all(n == largest for n, _ in statements[:-1])
+    assert all(shape < 2 * n for n, shape in statements)  # padding: less than the rows
 
 
 def test_batches_of_every_size_reuse_a_few_statements(tmp_path: Path) -> None:
