@@ -701,3 +701,27 @@ def test_a_made_up_product_or_feature_reads_no_snapshot(
             "bad_input",
         )
     assert read == []
+
+
+def test_the_checks_shortcut_answers_as_the_router_does(
+    client: TestClient, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A GET of the check goes past the router (.shortcut); everything else about its path still
+    goes through it, to the same route: HEAD, another method's 405, a root path."""
+    url, headers = check_url(USERS[0]), world.h("check")
+    with caplog.at_level("INFO", logger="seatgate.http.access"):
+        got = client.get(url, headers=headers)
+    assert got.status_code == 200 and got.headers["cache-control"] == "no-store"
+    line = json.loads(next(r.getMessage() for r in caplog.records if r.name.endswith("access")))
+    assert (line["route"], line["account"], line["status"]) == (CHECK, ACME, 200)
+    head = client.head(url, headers=headers)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == got.headers["content-length"]
+    refused = client.post(url, headers=headers)
+    is_problem(refused, 405, "method_not_allowed")
+    assert sorted(refused.headers["allow"].split(", ")) == ["GET", "HEAD"]
+    assert world.app is not None
+    with TestClient(world.app, root_path="/api") as rooted:
+        assert rooted.get(url, headers=headers).json() == got.json()
+    is_problem(client.get(url), 401, "unauthenticated")
+    is_problem(client.get(check_url(USERS[0], feature="c%01ti"), headers=headers), 400, "bad_input")

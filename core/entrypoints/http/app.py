@@ -56,6 +56,7 @@ from .problems import problem, problem_of
 from .refresh import SnapshotRefresher
 from .sender import WebhookSender
 from .settings import Freshness, Settings
+from .shortcut import Shortcut, endpoint_app
 
 __all__ = ["CHECK_PATH", "create_app"]
 
@@ -580,6 +581,11 @@ def create_app(core: App, settings: Settings) -> FastAPI:
     # stays behind it for the OpenAPI document and the docs.
     fast_check = Route(CHECK_PATH, check, methods=["GET"], name="check")
     app.router.routes.insert(0, fast_check)
+    # And a GET of it does not even walk the router (.shortcut); added first, so it sits inside
+    # RequestLimits.
+    app.add_middleware(
+        Shortcut, route=fast_check, endpoint=endpoint_app(check, app.exception_handlers)
+    )
     app.add_middleware(
         RequestLimits,
         metrics=metrics,
