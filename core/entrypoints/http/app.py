@@ -230,11 +230,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
         )
 
     async def authenticate(request: Request, scope: str | tuple[str, ...]) -> Principal:
-        secret = gate.secret_of(request)
-        hit, found = gate.cached(secret)
-        if not hit:
-            found = await run_in_threadpool(gate.lookup, secret)
-        return gate.admit(request, found, scope)
+        return gate.admit(request, await gate.principal(gate.secret_of(request)), scope)
 
     def requires(*scopes: str) -> Callable[..., Awaitable[Principal]]:
         """A dependency admitting a token with any of ``scopes``."""

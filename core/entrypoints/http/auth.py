@@ -8,15 +8,20 @@
 
 Tokens are cached in the process (digest -> principal); the cache is dropped when any token is
 made or revoked (the change feed on PostgreSQL) and each entry re-validated after ``max_age``
-seconds (``0``: every request asks the database).
+seconds (``0``: every request asks the database). The requests that find a token's entry expired
+while one read of it runs await that read (:meth:`Gate.principal`): as an entry expired, every
+request then in flight on the token had read it again, in a thread each (measured: some 50 reads
+at once every ``max_age`` on a busy worker).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from ...services.tokens import Principal, TokenService, digest_of
@@ -57,6 +62,8 @@ class Gate:
         self._cache: dict[str, tuple[Principal | None, float]] = {}
         self._lock = threading.Lock()
         self._forgotten = 0  # times forget() ran: an answer read across one is not kept
+        # Reads running on the event loop, by digest and the forget() count they started after.
+        self._reading: dict[tuple[str, int], asyncio.Future[Principal | None]] = {}
         self._limiter = RateLimiter(rate_limit, monotonic)
 
     def forget(self) -> None:
@@ -68,10 +75,38 @@ class Gate:
     def cached(self, secret: str) -> tuple[bool, Principal | None]:
         """(True, the cached principal or None for a known bad token), or (False, None) when the
         cache cannot say."""
-        hit = self._cache.get(digest_of(secret))
+        return self._cached(digest_of(secret))
+
+    def _cached(self, digest: str) -> tuple[bool, Principal | None]:
+        hit = self._cache.get(digest)
         if hit is None or self._monotonic() - hit[1] >= self.max_age:
             return False, None
         return True, hit[0]
+
+    async def principal(self, secret: str) -> Principal | None:
+        """The token's principal (None: unknown or revoked), from the cache or read in a thread.
+        A read of the token that started since the last :meth:`forget` answers every request
+        that asks meanwhile, as the entry it caches would once it ends; with ``max_age`` 0 each
+        request reads its own (it is never cached)."""
+        digest = digest_of(secret)
+        hit, found = self._cached(digest)
+        if hit:
+            return found
+        if not self.max_age:
+            return await run_in_threadpool(self.lookup, secret)
+        key = (digest, self._forgotten)
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(run_in_threadpool(self.lookup, secret))
+            self._reading[key] = reading
+            reading.add_done_callback(lambda done: self._read(key, done))
+        # Shielded: a request that gives up (its timeout) leaves the read to the others.
+        return await asyncio.shield(reading)
+
+    def _read(self, key: tuple[str, int], done: asyncio.Future[Principal | None]) -> None:
+        del self._reading[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: each request awaiting it raises its own
 
     def lookup(self, secret: str) -> Principal | None:
         """Ask the database (a read) and cache the answer."""
