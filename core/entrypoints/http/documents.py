@@ -27,10 +27,14 @@ def json_default(value: Any) -> Any:
     return str(value)
 
 
+# One encoder for every answer: json.dumps builds one per call when given ``default``.
+_ENCODER = json.JSONEncoder(default=json_default)
+
+
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """``data`` as an ``application/json`` answer."""
     return Response(
-        json.dumps(data, default=json_default),
+        _ENCODER.encode(data),
         status_code=status,
         media_type="application/json",
         headers=headers,
