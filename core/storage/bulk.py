@@ -92,39 +92,41 @@ def statement_shapes(total: int, largest: int) -> Iterator[tuple[int, int]]:
         yield largest, largest
         left -= largest
     if left:
-        yield left, 1 << (left - 1).bit_length()
+        yield left, _power_from(left)
 
 
-def _in_shape(n: int, largest: int) -> int:
-    """Values of the ``IN`` list that holds ``n`` (at most ``largest``, a power of two)."""
-    return min(1 << (n - 1).bit_length(), largest)
+def _power_from(n: int) -> int:
+    """The least power of two >= ``n`` (n >= 1)."""
+    return 1 << (n - 1).bit_length()
 
 
-def _sqlite_in_values(conn: sa.Connection, params: int) -> int:
-    """The largest power of two of values an ``IN`` list may hold on this SQLite connection
-    besides ``params`` other parameters, at most :data:`SQLITE_IN_VALUES`."""
-    limit = int(
-        conn.connection.dbapi_connection.getlimit(  # type: ignore[union-attr]
-            sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
-        )
+def _power_within(n: int, largest: int) -> int:
+    """The greatest power of two <= ``n`` (at least 1), at most ``largest``."""
+    return min(largest, 1 << (max(1, n).bit_length() - 1))
+
+
+def _sqlite_variables(conn: sa.Connection) -> int:
+    """Parameters a statement may carry on this SQLite connection (its variable limit, at most
+    SQLite's default)."""
+    limit = conn.connection.dbapi_connection.getlimit(  # type: ignore[union-attr]
+        sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
     )
-    room = max(1, min(limit, 32766) - params)
-    return min(SQLITE_IN_VALUES, 1 << (room.bit_length() - 1))
+    return min(int(limit), 32766)
 
 
 def _in_lists(
     conn: sa.Connection, params: int, values: Sequence[Any], size: int | None
 ) -> Iterator[tuple[int, Sequence[Any]]]:
     """(markers, values) of the ``IN`` lists that hold ``values``: chunks of ``size`` (default:
-    :data:`CHUNK`; on SQLite as many as :func:`_sqlite_in_values` allows, each list a power of two
-    long, its last value repeated to fill it)."""
+    :data:`CHUNK`; on SQLite up to :data:`SQLITE_IN_VALUES`, each list a power of two
+    long, within the connection's variable limit, its last value repeated to fill it)."""
     if size is not None or conn.dialect.name != "sqlite":
         for chunk in chunks(values, size or CHUNK):
             yield len(chunk), chunk
         return
-    largest = _sqlite_in_values(conn, params)
+    largest = _power_within(_sqlite_variables(conn) - params, SQLITE_IN_VALUES)
     for chunk in chunks(values, largest):
-        shape = _in_shape(len(chunk), largest)
+        shape = min(_power_from(len(chunk)), largest)
         yield shape, [*chunk, *[chunk[-1]] * (shape - len(chunk))]
 
 
@@ -286,11 +288,8 @@ class BulkInsert:
         if conn.dialect.name == "sqlite":
             # The largest power of two of rows the connection's variable limit allows (and the
             # LIMIT's parameter), at most STATEMENT_ROWS.
-            limit = conn.connection.dbapi_connection.getlimit(  # type: ignore[union-attr]
-                sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
-            )
-            fits = max(1, (min(limit, 32766) - 1) // len(columns))
-            self._rows_per = min(STATEMENT_ROWS, 1 << (fits.bit_length() - 1))
+            fits = (_sqlite_variables(conn) - 1) // len(columns)
+            self._rows_per = _power_within(fits, STATEMENT_ROWS)
             self._pad = [None] * len(columns)
             # Rows pass through a VALUES list whose padding the LIMIT leaves out; the WHERE
             # keeps an upsert's ON from being read as a join's (SQLite's documented ambiguity).

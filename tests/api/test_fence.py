@@ -12,6 +12,7 @@ import pytest
 from seatgate.core.bootstrap import App
 from seatgate.core.entrypoints.http.refresh import SnapshotRefresher
 from seatgate.core.storage.fence import NONE, VersionFence
+from seatgate.core.storage.notifications import ChangeFeed
 from seatgate.core.testing.memory import MemorySandbox
 
 from .conftest import ACME, ADMIN, USERS, make_core, seed
@@ -196,11 +197,9 @@ def test_checks_lag_a_syncs_writes_by_at_most_the_sync_lag_and_never_a_persons_s
         core.close()
 
 
-def _collect_notes(core: App) -> tuple[list[str], object]:
+def _collect_notes(core: App) -> tuple[list[str], ChangeFeed]:
     """A real change feed on ``core``'s database, recording what it is told as the payloads
     (``e:<account>``, ``l:<account>``), and the feed (to stop)."""
-    from seatgate.core.storage.notifications import ChangeFeed
-
     told: list[str] = []
     feed = ChangeFeed(
         core.db,
@@ -258,7 +257,7 @@ def test_a_syncs_writes_are_told_as_lagged_and_everything_else_as_a_change(
             )
         assert _settle(told) == [f"e:{ACME}"]
     finally:
-        feed.stop()  # type: ignore[attr-defined]
+        feed.stop()
         other.close()
         core.close()
 
@@ -331,6 +330,6 @@ def test_with_notifications_alone_checks_lag_a_syncs_writes_by_at_most_the_sync_
         assert core.check(ACME, "memory", person.email, "cti").reason == "no_seat"
         assert started == ["awaited", "background", "awaited", "awaited"]
     finally:
-        feed.stop()  # type: ignore[attr-defined]
+        feed.stop()
         other.close()
         core.close()
