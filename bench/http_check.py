@@ -322,7 +322,8 @@ def measure(
 # -- during a full sync -----------------------------------------------------------------------------
 def sync_child(url: str, users: int) -> None:
     """Runs in a child process: install the in-memory CRM with ``users`` users on the bench
-    account, say "syncing", run one full sync, print its seconds."""
+    account, say "installed", wait for a line on stdin (the parent's checks re-read the
+    snapshots the install invalidated), say "syncing", run one full sync, print its seconds."""
     from seatgate.core.plugins.manager import build_plugin_manager
     from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
 
@@ -338,6 +339,8 @@ def sync_child(url: str, users: int) -> None:
     )  # fmt: skip
     config = {"instance": crm.instance, "api_key": "${BENCH_MEMORY_KEY}"}
     app.installs.install(ACCOUNT, "memory", config, ADMIN)
+    print("installed", flush=True)
+    sys.stdin.readline()
     print("syncing", flush=True)
     t0 = time.perf_counter()
     summary = app.sync.full_sync(ACCOUNT, "memory")
@@ -366,10 +369,18 @@ def during_sync(url: str, token: str, args: argparse.Namespace, tmp: str, freshn
                 *[sys.executable, __file__, "--sync-child", url],
                 *["--sync-users", str(args.sync_users)],
             ],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert child.stdout is not None
+        assert child.stdin is not None and child.stdout is not None
+        assert child.stdout.readline().strip() == "installed"
+        # The install (a contract and an installation on the bench account) invalidated every
+        # worker's snapshots: re-read before the sync starts, so that the run measures checks
+        # during a sync, not the first check after an install.
+        wrk(server, token, 1, False, tmp)
+        child.stdin.write("go\n")
+        child.stdin.flush()
         assert child.stdout.readline().strip() == "syncing"
         before = refreshes(server)
         figures = wrk(server, token, args.sync_seconds, True, tmp)

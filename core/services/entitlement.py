@@ -21,6 +21,7 @@ writer, so a decision never waits for a write (see :class:`Entitlements`).
 from __future__ import annotations
 
 import atexit
+import bisect
 import datetime as dt
 import logging
 import threading
@@ -34,6 +35,10 @@ from ..domain.records import FEATURES
 from ..domain.vocabulary import normalize_email
 from ..errors import BadInput
 from .ports import Ports, UnitOfWorkFactory
+
+#: Notes of a sync's writes kept per account (:meth:`Entitlements.lagged`): at a batch every 50 ms,
+#: the last 6 to 12 seconds, where a server refreshes its snapshots every fraction of a second.
+_NOTES_KEPT = 256
 
 __all__ = ["Entitlements"]
 
@@ -101,9 +106,11 @@ class Entitlements:
         # carries the older count, so it is not trusted.
         self._invalidated: dict[str, int] = {}
         self._invalidated_all = 0
-        # When another process last told of a sync's writes to each account (monotonic seconds,
-        # :meth:`lagged`): a snapshot whose read started before then is behind them (:meth:`behind`).
-        self._lagged: dict[str, float] = {}
+        # When other processes told of a sync's writes to each account (monotonic seconds, oldest
+        # first, :meth:`lagged`): a snapshot is behind from the first one at or after its read's
+        # start (:meth:`behind`). At most _NOTES_KEPT each; the newest of those let go is kept.
+        self._notes: dict[str, list[float]] = {}
+        self._notes_dropped: dict[str, float] = {}
         # The least version a snapshot must be of, per (account, product): a fence read it
         # (:meth:`confirm`), so an older snapshot is stale.
         self._required: dict[tuple[str, str], int] = {}
@@ -148,20 +155,39 @@ class Entitlements:
     def lagged(self, account: str) -> None:
         """A sync in another process committed writes to ``account`` that moved its entitlement
         version alone (a notification: ``storage.notifications``, payload ``l:``). Unlike
-        :meth:`invalidate`, the cached snapshots stay trusted: a server answers from one for at
-        most its sync lag after its read (:meth:`behind`) and refreshes it meanwhile."""
-        self._lagged[account] = self._monotonic()
+        :meth:`invalidate`, the cached snapshots stay trusted: a server answers from one while it
+        is behind by less than its sync lag (:meth:`behind`) and refreshes it meanwhile."""
+        now = self._monotonic()
+        with self._lock:
+            notes = self._notes.setdefault(account, [])
+            if len(notes) >= _NOTES_KEPT:
+                self._notes_dropped[account] = notes[_NOTES_KEPT // 2 - 1]
+                del notes[: _NOTES_KEPT // 2]
+            notes.append(now)
 
     def behind(self, account: str, product: str) -> float | None:
-        """Seconds since the cached snapshot of (account, product) was read (or found current),
-        if a sync's writes to the account were told (:meth:`lagged`) since that read started;
-        None if none were, or none is cached."""
-        told = self._lagged.get(account)
+        """How far the cached snapshot of (account, product) is behind a sync's writes: seconds
+        since the first of them told (:meth:`lagged`) at or after its read (or its last finding
+        current) started; None if none was, or none is cached.
+
+        Counted from the first note, not from the read: a snapshot read in a quiet spell long
+        before a sync starts is as far behind as the sync's first write, so the checks do not
+        wait for a refresh at its first batch. A write therefore shows in the checks at most the
+        sync lag after its notification arrives."""
         key = (account, product)
-        if told is None or key not in self._cache:
+        notes = self._notes.get(account)
+        if not notes or key not in self._cache:
             return None
-        # A note told at the read's very start may be of a commit the read did not see.
-        return self._age(key) if told >= self._read_at.get(key, float("-inf")) else None
+        read = self._read_at.get(key, float("-inf"))
+        with self._lock:
+            # A note told at the read's very start may be of a commit the read did not see.
+            if notes[-1] < read:
+                return None
+            if self._notes_dropped.get(account, float("-inf")) >= read:
+                first = read  # the notes since the read were let go: never less behind than this
+            else:
+                first = notes[bisect.bisect_left(notes, read)]
+        return self._monotonic() - first
 
     def _stamp(self, account: str) -> tuple[int, int, int]:
         """What a cached snapshot of ``account`` must have been read under to be trusted: this
