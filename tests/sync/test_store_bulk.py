@@ -313,3 +313,69 @@ def test_lookups_by_array_are_planned_for_their_values_on_postgres(
         assert prepared and set(prepared) == {None}
     finally:
         app.db.dispose()
+
+
+def _rows_read(plan: dict[str, Any], relation: str) -> float:
+    """Index entries and rows a plan (EXPLAIN ANALYZE's JSON) read of ``relation``: the rows its
+    scans returned plus those their filters removed, over every loop."""
+    own = 0.0
+    if plan.get("Relation Name") == relation:
+        loops = plan.get("Actual Loops", 1)
+        own = (plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)) * loops
+    return own + sum(_rows_read(child, relation) for child in plan.get("Plans", ()))
+
+
+@pytest.mark.postgres
+def test_which_users_hold_a_seat_is_a_probe_per_user_whatever_the_planner_believes(
+    postgres_url: str,
+) -> None:
+    """Issue 12 item 9: an auto install fills ``seats`` as it goes, before any ANALYZE of it, and
+    asks per batch which of its users hold a seat already. With ``user_id = ANY(array)`` the
+    planner, taking the account's seats for few, filtered every seat of the account (19,000 at
+    the middle of a 100,000-user first sync, for 250 users); the lookup reads no more of
+    ``seats`` than the users it asks about, on a table never analyzed."""
+    from seatgate.core.storage.repositories.seats import SqlSeatStore
+
+    app = App(postgres_url, clock=FixedClock(AT))
+    try:
+        app.accounts.create("acme", "US")
+        with app.db.write() as conn:
+            account = conn.execute(
+                sa.text("SELECT id FROM accounts WHERE name = 'acme'")
+            ).scalar_one()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO integration_users "
+                    "(account_id, email, name, active, roles, created_at, updated_at) "
+                    "SELECT :a, 'u' || g || '@acme.example', '', true, '[]', :at, :at "
+                    "FROM generate_series(1, 5000) g"
+                ),
+                {"a": account, "at": AT},
+            )
+            ids = [r[0] for r in conn.execute(sa.text("SELECT id FROM integration_users"))]
+            # Every other user holds a seat; the table is never analyzed.
+            conn.execute(
+                sa.text(
+                    "INSERT INTO seats (account_id, product, user_id, assigned_at, grandfathered) "
+                    "SELECT :a, 'salesforce', u, :at, false FROM unnest(CAST(:ids AS integer[])) u"
+                ),
+                {"a": account, "at": AT, "ids": ids[::2]},
+            )
+        asked = ids[-250:]
+        statements: list[tuple[str, Any]] = []
+
+        @sa.event.listens_for(app.db.engine, "before_cursor_execute")
+        def _seen(_conn: Any, _c: Any, statement: str, params: Any, *_: Any) -> None:
+            if "FROM seats" in statement:
+                statements.append((statement, params))
+
+        with app.db.write() as conn:
+            held = SqlSeatStore(conn).seated_ids(account, "salesforce", asked)
+            assert held == set(asked[::2]) & set(ids[::2]) and len(held) == 125
+            [(statement, params)] = statements
+            plan = conn.exec_driver_sql(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", params
+            ).scalar_one()
+        assert _rows_read(plan[0]["Plan"], "seats") <= len(asked)
+    finally:
+        app.close()
