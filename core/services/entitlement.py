@@ -21,7 +21,6 @@ writer, so a decision never waits for a write (see :class:`Entitlements`).
 from __future__ import annotations
 
 import atexit
-import bisect
 import datetime as dt
 import logging
 import threading
@@ -35,10 +34,6 @@ from ..domain.records import FEATURES
 from ..domain.vocabulary import normalize_email
 from ..errors import BadInput
 from .ports import Ports, UnitOfWorkFactory
-
-#: Notes of a sync's writes kept per account (:meth:`Entitlements.lagged`): at a batch every 50 ms,
-#: the last 6 to 12 seconds, where a server refreshes its snapshots every fraction of a second.
-_NOTES_KEPT = 256
 
 __all__ = ["Entitlements"]
 
@@ -106,11 +101,12 @@ class Entitlements:
         # carries the older count, so it is not trusted.
         self._invalidated: dict[str, int] = {}
         self._invalidated_all = 0
-        # When other processes told of a sync's writes to each account (monotonic seconds, oldest
-        # first, :meth:`lagged`): a snapshot is behind from the first one at or after its read's
-        # start (:meth:`behind`). At most _NOTES_KEPT each; the newest of those let go is kept.
-        self._notes: dict[str, list[float]] = {}
-        self._notes_dropped: dict[str, float] = {}
+        # Notes of a sync's writes from other processes (:meth:`lagged`, monotonic seconds): the
+        # latest per account, and per cached snapshot the first at or after its read started
+        # (absent: none since) — how far behind it is (:meth:`behind`). O(1) per snapshot.
+        self._last_note: dict[str, float] = {}
+        self._behind_since: dict[tuple[str, str], float] = {}
+        self._keys_of: dict[str, set[tuple[str, str]]] = {}  # the cached snapshots per account
         # The least version a snapshot must be of, per (account, product): a fence read it
         # (:meth:`confirm`), so an older snapshot is stale.
         self._required: dict[tuple[str, str], int] = {}
@@ -159,11 +155,9 @@ class Entitlements:
         is behind by less than its sync lag (:meth:`behind`) and refreshes it meanwhile."""
         now = self._monotonic()
         with self._lock:
-            notes = self._notes.setdefault(account, [])
-            if len(notes) >= _NOTES_KEPT:
-                self._notes_dropped[account] = notes[_NOTES_KEPT // 2 - 1]
-                del notes[: _NOTES_KEPT // 2]
-            notes.append(now)
+            self._last_note[account] = now
+            for key in self._keys_of.get(account, ()):
+                self._behind_since.setdefault(key, now)
 
     def behind(self, account: str, product: str) -> float | None:
         """How far the cached snapshot of (account, product) is behind a sync's writes: seconds
@@ -174,20 +168,21 @@ class Entitlements:
         before a sync starts is as far behind as the sync's first write, so the checks do not
         wait for a refresh at its first batch. A write therefore shows in the checks at most the
         sync lag after its notification arrives."""
-        key = (account, product)
-        notes = self._notes.get(account)
-        if not notes or key not in self._cache:
-            return None
-        read = self._read_at.get(key, float("-inf"))
-        with self._lock:
-            # A note told at the read's very start may be of a commit the read did not see.
-            if notes[-1] < read:
-                return None
-            if self._notes_dropped.get(account, float("-inf")) >= read:
-                first = read  # the notes since the read were let go: never less behind than this
-            else:
-                first = notes[bisect.bisect_left(notes, read)]
-        return self._monotonic() - first
+        since = self._behind_since.get((account, product))
+        return None if since is None else self._monotonic() - since
+
+    def _mark_read(self, key: tuple[str, str], started: float) -> None:
+        """The snapshot of ``key`` was read (or found current) by a read that started at
+        ``started`` (monotonic seconds): it is behind no note told before then. Called with
+        ``self._lock`` held."""
+        self._read_at[key] = started
+        self._keys_of.setdefault(key[0], set()).add(key)
+        if self._last_note.get(key[0], float("-inf")) >= started:
+            # Told while it read (or at its very start): perhaps of a commit it did not see, and
+            # which note came first is not kept: behind from the read's start.
+            self._behind_since[key] = started
+        else:
+            self._behind_since.pop(key, None)
 
     def _stamp(self, account: str) -> tuple[int, int, int]:
         """What a cached snapshot of ``account`` must have been read under to be trusted: this
@@ -256,7 +251,7 @@ class Entitlements:
                 # Found current by a read that started after the caller's check arrived: as good
                 # as read now for the sync lag (a sparse sync's first write after a quiet spell
                 # need not make the checks wait).
-                self._read_at[key] = now
+                self._mark_read(key, now)
             self._cache[key] = (cached[0], now, self._stamp(account))
             return True
 
@@ -306,8 +301,9 @@ class Entitlements:
                     snap = base
                 else:
                     snap = uow.snapshots.load(account, product, at, previous=base)
-            self._cache[key] = (snap, now, stamp)
-            self._read_at[key] = now
+            with self._lock:
+                self._cache[key] = (snap, now, stamp)
+                self._mark_read(key, now)
             return snap
 
     def validate(self, product: str, feature: str) -> None:
