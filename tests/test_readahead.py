@@ -3,6 +3,7 @@ raised at their page, and nothing left running when the reader stops early."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -25,6 +26,20 @@ def test_pages_come_in_order_and_the_next_is_fetched_ahead() -> None:
     assert asked.wait(5)  # page 2 is fetched while page 1 is still being used
     assert list(pages) == ["page 2", "page 3"]
     assert fetched == [1, 2, 3]
+
+
+def test_the_next_fetch_has_begun_when_a_page_is_handed_over() -> None:
+    # The caller's work on a page holds the interpreter: a worker only woken by then would send
+    # its request after that work (or a switch interval), not during it.
+    begun: list[int] = []
+
+    def fetch(n: int) -> tuple[int, int | None]:
+        begun.append(n)
+        return n, n + 1 if n < 50 else None
+
+    with contextlib.closing(read_ahead(fetch, 1, "test-pull")) as pages:
+        for page in pages:
+            assert begun[-1] == min(page + 1, 50)  # no waiting: checked as the page arrives
 
 
 def test_an_error_is_raised_at_its_page_in_the_callers_thread() -> None:

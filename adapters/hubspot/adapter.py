@@ -318,8 +318,8 @@ class Client:
             )
         raise error from None
 
-    def owners_page(self, after: str | None, archived: bool) -> dict[str, Any]:
-        """One page of owners as plain JSON.
+    def owners_page(self, after: str | None, archived: bool) -> bytes:
+        """One page of owners, its body as HubSpot sent it (JSON; :func:`parse_page` reads it).
 
         The client still builds, authenticates and sends the request and raises its exceptions;
         only its model deserialisation is skipped (``_preload_content=False``): it parses each
@@ -333,12 +333,9 @@ class Client:
             _request_timeout=self.timeout,
         )
         try:
-            data = json.loads(response.data)
+            return bytes(response.data)
         finally:
             response.release_conn()
-        if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-            raise MalformedResponse("HubSpot sent an owners page without a results list")
-        return data
 
     def refresh(self) -> None:
         """Get a new OAuth access token with the refresh token (the only refreshable flow)."""
@@ -469,21 +466,33 @@ class HubSpotAdapter:
         with session(settings, ctx) as s:
             roles = _user_roles(s, ctx) if settings.get("read_user_roles") else {}
 
-            def fetch(at: Cursor) -> tuple[list[Any], Cursor | None]:
+            def fetch(
+                at: Cursor,
+            ) -> tuple[tuple[bytes | dict[str, Any], str | None], Cursor | None]:
                 archived, after = at
-                page = s.call(ctx, lambda: s.owners_page(after, archived))
-                nxt = _next_after(page)
+                body = s.call(ctx, lambda: s.owners_page(after, archived))
+                # The next request needs only the cursor, read from the page's end (its last
+                # member): the page itself is parsed below while the worker waits for the next
+                # one. A page that does not end in its paging is parsed here, whole.
+                page: bytes | dict[str, Any] = body
+                found, nxt = tail_cursor(body)
+                if not found:
+                    page = parse_page(body)
+                    nxt = _next_after(page)
                 if nxt is None:  # the live listing is followed by the archived one
-                    return page["results"], None if archived else (True, None)
-                return page["results"], (archived, nxt)
+                    return (page, nxt), None if archived else (True, None)
+                return (page, nxt), (archived, nxt)
 
-            # Mapped here while the worker reads the next page: the next request waits only for
-            # the page's cursor, not for the mapping. The kit stops a listing that repeats a
-            # cursor. closing(): a pull closed early stops its worker before the session closes.
+            # Parsed and mapped here while the worker reads the next page: the next request
+            # waits only for the page's cursor, not for the parse nor the mapping (an
+            # incremental pull reads every page: its parse was a fifth of it). The kit stops a
+            # listing that repeats a cursor. closing(): a pull closed early stops its worker
+            # before the session closes.
             first: Cursor = (False, None)
             listing = kit.pages(fetch, first, name="hubspot-pull", crm=CRM)
             with contextlib.closing(listing) as pages:
-                for owners in pages:
+                for page, nxt in pages:
+                    owners = _owners_of(page, nxt)
                     users = []
                     for owner in owners:
                         if since is not None and _older_than(owner, since):
@@ -587,6 +596,65 @@ def _older_than(owner: Mapping[str, Any], since: dt.datetime) -> bool:
         return _utc(dt.datetime.fromisoformat(owner["updatedAt"])) < since  # type: ignore[operator]
     except (KeyError, TypeError, ValueError):
         return False
+
+
+def parse_page(body: bytes) -> dict[str, Any]:
+    """An owners page's JSON. Raises :class:`MalformedResponse` for a body that is not JSON or
+    has no ``results`` list (a page cut short)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise MalformedResponse("HubSpot sent an owners page that is not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise MalformedResponse("HubSpot sent an owners page without a results list")
+    return data
+
+
+def _owners_of(page: bytes | dict[str, Any], cursor: str | None) -> list[Any]:
+    """The owners of a page fetched as raw ``page`` (parsed here) or parsed already, whose
+    next cursor was taken to be ``cursor`` (:func:`tail_cursor`). Raises
+    :class:`MalformedResponse` for a page that does not parse, or whose own paging says
+    otherwise (never for a well-formed page: what :func:`tail_cursor` finds is what the
+    parse finds)."""
+    data = parse_page(page) if isinstance(page, bytes) else page
+    if _next_after(data) != cursor:
+        raise MalformedResponse("HubSpot sent an owners page whose paging could not be read")
+    results: list[Any] = data["results"]
+    return results
+
+
+_PAGING = b'"paging"'
+_DECODER = json.JSONDecoder()
+
+
+def tail_cursor(body: bytes) -> tuple[bool, str | None]:
+    """``(found, after)``: the ``after`` cursor of an owners page read without parsing the page,
+    from its end, where HubSpot puts ``paging`` (the top-level object's last member).
+    ``found`` is False when the page does not end so (another order of members, a body that
+    is no JSON object): the caller then parses the page whole (:func:`parse_page`).
+
+    The same as the parse's cursor for every well-formed page: a quote inside a JSON string is
+    escaped, so ``"paging"`` followed by ``:`` is a key; the last such key whose value is
+    followed by nothing but the closing ``}`` is the top-level object's last member (a key of
+    a nested object would be followed by that object's ``}`` and more); and a body with no
+    ``"paging"`` at all has no next page. A body not well-formed fails its parse anyway.
+    """
+    at = body.rfind(_PAGING)
+    if at < 0:
+        return True, None
+    try:
+        tail = body[at + len(_PAGING) :].decode()  # a quote never starts inside a UTF-8 sequence
+        colon = len(tail) - len(tail.lstrip())
+        if tail[colon : colon + 1] != ":":
+            return False, None
+        start = colon + 1
+        start += len(tail[start:]) - len(tail[start:].lstrip())
+        value, end = _DECODER.raw_decode(tail, start)
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError too
+        return False, None
+    if tail[end:].strip() != "}":
+        return False, None
+    return True, _next_after({"paging": value})
 
 
 def _next_after(page: Mapping[str, Any]) -> str | None:

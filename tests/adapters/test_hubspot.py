@@ -10,9 +10,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from seatgate.adapters.hubspot import plugin
-from seatgate.adapters.hubspot.adapter import CONFIG_SCHEMA, EXAMPLE_CONFIG, OWNERS_PAGE_MAX
+from seatgate.adapters.hubspot.adapter import (
+    CONFIG_SCHEMA,
+    EXAMPLE_CONFIG,
+    OWNERS_PAGE_MAX,
+    parse_page,
+    tail_cursor,
+)
 from seatgate.adapters.hubspot.sandbox import HubSpotSandbox
 from seatgate.core.errors import (
     AdapterError,
@@ -451,3 +459,70 @@ def test_pull_closed_early_leaves_no_request_running(
     pages.close()  # cancels the page read ahead, or waits for it if it has started
     assert not [t for t in threading.enumerate() if t.name.startswith("hubspot-pull")]
     assert sandbox.requests in (1, 2)  # page 1; page 2 only if the worker had started it
+
+
+# -- the next cursor, read from the page's end -----------------------------------------------------
+
+_text = st.lists(
+    st.sampled_from(['"', "\\", '"paging"', ":", "}", "{", "a", "é", " "]), max_size=6
+).map("".join)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | _text,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["paging", "next", "after", "x", "é"]), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(
+    owners=st.lists(st.dictionaries(st.sampled_from(["id", "paging", "email"]), _json), max_size=3),
+    paging=st.none() | _json,
+    paging_first=st.booleans(),
+    indent=st.sampled_from([None, 1]),
+)
+def test_the_tail_cursor_is_the_parsed_pages_cursor(
+    owners: list[dict[str, Any]], paging: Any, paging_first: bool, indent: int | None
+) -> None:
+    # Whatever the page holds ("paging" keys in owners, quotes and braces in strings, members in
+    # another order), a cursor read from the page's end is the one its parse finds, or none is
+    # found and the page is parsed whole.
+    members: list[tuple[str, Any]] = [("results", owners)]
+    if paging is not None:
+        members.insert(0 if paging_first else 1, ("paging", paging))
+    body = json.dumps(dict(members), indent=indent, ensure_ascii=False).encode()
+    data = parse_page(body)
+    nxt = data.get("paging", {}).get("next") if isinstance(data.get("paging"), dict) else None
+    expected = nxt.get("after") if isinstance(nxt, dict) else None
+    found, after = tail_cursor(body)
+    if found:
+        assert after == (str(expected) if expected else None)
+    # HubSpot's own shape, paging last (or no "paging" anywhere), never needs the whole parse
+    # (unless the paging itself holds a "paging" key).
+    last = paging is not None and not paging_first and '"paging"' not in json.dumps(paging)
+    assert found or not (last or b'"paging"' not in body)
+
+
+def test_the_tail_cursor_of_the_sandbox_pages_is_read_without_a_parse(
+    sandbox: HubSpotSandbox,
+) -> None:
+    page = {"results": [{"id": "1"}], "paging": {"next": {"after": "MTAw", "link": "x"}}}
+    assert tail_cursor(json.dumps(page).encode()) == (True, "MTAw")
+    assert tail_cursor(b'{"results":[]}') == (True, None)
+    assert tail_cursor(json.dumps({"paging": page["paging"], "results": []}).encode()) == (
+        False,
+        None,
+    )
+
+
+def test_a_page_whose_paging_differs_from_its_tail_is_malformed(
+    sandbox: HubSpotSandbox, ctx: RequestContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seatgate.adapters.hubspot import adapter
+
+    # A tail read wrongly would send the next request to the wrong page: the page's own parse
+    # catches it before its users are used.
+    monkeypatch.setattr(adapter, "tail_cursor", lambda body: (True, None))
+    with pytest.raises(MalformedResponse, match="paging"):
+        pull(sandbox, ctx)
