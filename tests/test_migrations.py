@@ -209,8 +209,11 @@ def _triggers(conn: sa.Connection) -> set[str]:
     if conn.dialect.name == "sqlite":
         rows = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'trigger'")
     else:
+        # This schema's only: the database is shared with other tests' schemas.
         rows = conn.exec_driver_sql(
-            "SELECT tgname || ' ' || tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal"
+            "SELECT t.tgname || ' ' || c.relname FROM pg_trigger AS t "
+            "JOIN pg_class AS c ON c.oid = t.tgrelid "
+            "WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace"
         )
     return {r[0] for r in rows}
 
