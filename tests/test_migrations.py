@@ -8,6 +8,7 @@ import sys
 import textwrap
 import warnings
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -121,3 +122,132 @@ def test_account_names_are_unique_whatever_their_case_in_the_database_too(db_url
     finally:
         app.close()
         other.close()
+
+
+_USER_ROWS = {
+    # table: the columns besides account_id and user_id
+    "external_ids": {"product": "salesforce", "external_id": "X1"},
+    "seats": {
+        "product": "salesforce",
+        "assigned_at": "2026-02-01 12:00:00",
+        "grandfathered": False,
+    },
+    "seat_ledger": {
+        "product": "salesforce",
+        "email": "a@example.com",
+        "action": "assign",
+        "actor": "t",
+        "at": "2026-02-01 12:00:00",
+        "reason": "admin",
+        "assigned_after": 1,
+    },
+    "auto_install_waiting": {
+        "product": "salesforce",
+        "since": "2026-02-01 12:00:00",
+        "reason": "hard_cap",
+    },
+    "agent_directory": {
+        "product": "salesforce",
+        "external_id": "X1",
+        "email": "a@example.com",
+        "name": "A",
+        "active": True,
+        "updated_at": "2026-02-01 12:00:00",
+        "run_id": 1,
+    },
+}
+
+
+def test_a_users_rows_name_a_user_of_their_own_account(db_url: str) -> None:
+    """core_0006 / sync_0003: a link, seat, ledger row, waiting row or directory row points at
+    (account, user) with one key, which refuses a user of another account (the two keys it
+    replaced took any account and any user); the user of the row's account is taken."""
+    database = Database(db_url)
+    try:
+        with database.engine.begin() as conn:
+            ids = [
+                conn.exec_driver_sql(
+                    "INSERT INTO accounts (name, region, created_at) "
+                    f"VALUES ('{name}', 'US', '2026-01-01 00:00:00') RETURNING id"
+                ).scalar_one()
+                for name in ("keys-a", "keys-b")
+            ]
+            user = conn.exec_driver_sql(
+                "INSERT INTO integration_users (account_id, email, name, active, roles, "
+                f"created_at, updated_at) VALUES ({ids[0]}, 'a@example.com', 'A', TRUE, '[]', "
+                "'2026-01-01 00:00:00', '2026-01-01 00:00:00') RETURNING id"
+            ).scalar_one()
+        for table, columns in _USER_ROWS.items():
+            for account, refused in ((ids[1], True), (ids[0], False)):
+                row = {"account_id": account, "user_id": user, **columns}
+                names = ", ".join(row)
+                marks = ", ".join(f":{c}" for c in row)
+                insert = sa.text(f"INSERT INTO {table} ({names}) VALUES ({marks})")
+                with database.engine.connect() as conn:
+                    if refused:
+                        with pytest.raises(sa.exc.IntegrityError, match=r"(?i)foreign key"):
+                            conn.execute(insert, row)
+                    else:
+                        conn.execute(insert, row)
+                    conn.rollback()
+    finally:
+        database.dispose()
+
+
+def _user_keys(conn: sa.Connection) -> dict[str, set[tuple[tuple[str, ...], str]]]:
+    inspector = sa.inspect(conn)
+    return {
+        table: {
+            (tuple(fk["constrained_columns"]), fk["referred_table"])
+            for fk in inspector.get_foreign_keys(table)
+        }
+        for table in _USER_ROWS
+    }
+
+
+def _triggers(conn: sa.Connection) -> set[str]:
+    if conn.dialect.name == "sqlite":
+        rows = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'trigger'")
+    else:
+        # This schema's only: the database is shared with other tests' schemas.
+        rows = conn.exec_driver_sql(
+            "SELECT t.tgname || ' ' || c.relname FROM pg_trigger AS t "
+            "JOIN pg_class AS c ON c.oid = t.tgrelid "
+            "WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace"
+        )
+    return {r[0] for r in rows}
+
+
+def test_the_user_keys_migrate_down_and_up_again(db_url: str) -> None:
+    """core_0006 and sync_0003 go down to the two keys per table and up again to exactly the
+    declared schema; the tables SQLite rebuilds keep their triggers (the seats' stamps, the
+    ledger's append-only guard) both ways."""
+    from alembic import command
+
+    database = Database(db_url)
+    try:
+        cfg = database.alembic_config()
+        with database.engine.connect() as conn:
+            triggers = _triggers(conn)
+        assert any("seats_stamp_insert" in t for t in triggers)
+        with database.engine.begin() as conn, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "sync_0002")
+            command.downgrade(cfg, "core_0005")
+            keys = _user_keys(conn)
+            assert _triggers(conn) == triggers
+        for found in keys.values():
+            assert found == {(("account_id",), "accounts"), (("user_id",), "integration_users")}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
+            assert database.upgrade() == sorted(expected_heads())
+        with database.engine.connect() as conn, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
+            warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression")
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+            for found in _user_keys(conn).values():
+                assert found == {(("account_id", "user_id"), "integration_users")}
+            assert _triggers(conn) == triggers
+    finally:
+        database.dispose()

@@ -61,20 +61,36 @@ integration_users = sa.Table(
     sa.Column("change_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.UniqueConstraint("account_id", "email", name="uq_integration_users_account_email"),
     sa.Index("ix_integration_users_account_change", "account_id", "change_seq"),
+    # The key the rows of a user point at (core_0006): (account, user), so that each of them is
+    # checked once, against the user of that very account (see _user_of_account).
+    sa.Index("ux_integration_users_account_id", "account_id", "id", unique=True),
 )
+
+
+def _user_of_account() -> sa.ForeignKeyConstraint:
+    """The key from a row of a user's (link, seat, ledger, waiting, directory) to that user *of
+    that account*: one composite key instead of one to ``accounts`` and one to the user, which
+    PostgreSQL checked one row and key at a time (issue 12 item 9: two checks were about half of
+    a bulk insert). The account exists because the user's row points at it; the pair is stricter
+    than the two keys were (a user of another account is refused)."""
+    return sa.ForeignKeyConstraint(
+        ["account_id", "user_id"], ["integration_users.account_id", "integration_users.id"]
+    )
+
 
 # A user is linked to the id each CRM gives it, per connector (product).
 external_ids = sa.Table(
     "external_ids",
     metadata,
-    sa.Column("account_id", sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("account_id", sa.Integer, primary_key=True),
     sa.Column("product", sa.String(40), primary_key=True),
     sa.Column("external_id", sa.String(100), primary_key=True),
-    sa.Column("user_id", sa.ForeignKey("integration_users.id"), nullable=False, index=True),
+    sa.Column("user_id", sa.Integer, nullable=False, index=True),
     # The record's own state in this CRM (issue 12): the duplicate rule weighs an established link
     # that a pull did not return by it, and activated roles and the role gain are per product.
     sa.Column("active", sa.Boolean, nullable=False, default=True, server_default=sa.true()),
     sa.Column("roles", JSONText, nullable=False, default=list, server_default="[]"),
+    _user_of_account(),
 )
 
 contracts = sa.Table(
@@ -112,11 +128,12 @@ contracts = sa.Table(
 seats = sa.Table(
     "seats",
     metadata,
-    sa.Column("account_id", sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("account_id", sa.Integer, primary_key=True),
     sa.Column("product", sa.String(40), primary_key=True),
-    sa.Column("user_id", sa.ForeignKey("integration_users.id"), primary_key=True),
+    sa.Column("user_id", sa.Integer, primary_key=True),
     sa.Column("assigned_at", UTCDateTime, nullable=False),
     sa.Column("grandfathered", sa.Boolean, nullable=False, default=False),
+    _user_of_account(),
 )
 
 # Append-only (triggers in the migration refuse UPDATE and DELETE): every seat change, who and why.
@@ -124,9 +141,9 @@ seat_ledger = sa.Table(
     "seat_ledger",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("account_id", sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("account_id", sa.Integer, nullable=False),
     sa.Column("product", sa.String(40), nullable=False),
-    sa.Column("user_id", sa.ForeignKey("integration_users.id"), nullable=False),
+    sa.Column("user_id", sa.Integer, nullable=False),
     sa.Column("email", sa.String(254), nullable=False),
     sa.Column("action", sa.String(16), nullable=False),  # assign | unassign | grandfather
     sa.Column("actor", sa.String(254), nullable=False),
@@ -134,6 +151,7 @@ seat_ledger = sa.Table(
     sa.Column("reason", sa.String(200), nullable=False, default=""),
     sa.Column("assigned_after", sa.Integer, nullable=False),  # seats held right after this change
     sa.Index("ix_seat_ledger_account_product_at", "account_id", "product", "at"),
+    _user_of_account(),
 )
 
 # Append-only: admin actions and denied checks.
@@ -401,11 +419,12 @@ sync_quarantine = sa.Table(
 auto_install_waiting = sa.Table(
     "auto_install_waiting",
     metadata,
-    sa.Column("account_id", sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("account_id", sa.Integer, primary_key=True),
     sa.Column("product", sa.String(40), primary_key=True),
-    sa.Column("user_id", sa.ForeignKey("integration_users.id"), primary_key=True),
+    sa.Column("user_id", sa.Integer, primary_key=True),
     sa.Column("since", UTCDateTime, nullable=False),
     sa.Column("reason", sa.String(40), nullable=False),
+    _user_of_account(),
 )
 
 # The platform's agent directory, as each connector feeds it. ``run_id`` is the last run that
@@ -413,9 +432,9 @@ auto_install_waiting = sa.Table(
 agent_directory = sa.Table(
     "agent_directory",
     metadata,
-    sa.Column("account_id", sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("account_id", sa.Integer, primary_key=True),
     sa.Column("product", sa.String(40), primary_key=True),
-    sa.Column("user_id", sa.ForeignKey("integration_users.id"), primary_key=True),
+    sa.Column("user_id", sa.Integer, primary_key=True),
     sa.Column("external_id", sa.String(100), nullable=False),
     sa.Column("email", sa.String(254), nullable=False),
     sa.Column("name", sa.String(200), nullable=False, default=""),
@@ -423,6 +442,7 @@ agent_directory = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("run_id", sa.Integer, nullable=False),
     sa.Index("ix_agent_directory_run", "run_id"),
+    _user_of_account(),
 )
 
 SYNC_TABLES = (
