@@ -62,57 +62,6 @@ def test_a_burst_of_checks_shares_queries_and_sees_the_latest_commit(
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("readers", [1, 2])
-def test_a_check_that_arrives_mid_query_waits_for_its_own_query_only_while_a_reader_is_free(
-    postgres_url: str, crm: MemorySandbox, readers: int
-) -> None:
-    """A check that arrives while the fence's query runs: with a second reader its query starts
-    at once, and it is answered while the first still runs, with what a query that started after
-    the commit before it reads; with one reader it waits for the first query, then its own."""
-    core, _ = make_core(postgres_url)
-    seed(core, crm)
-
-    async def scenario() -> None:
-        fence = VersionFence(core.db, timeout=10, readers=readers)
-        release = asyncio.Event()
-        started: list[int] = []
-        query = fence._query
-
-        async def first_held(conn: Any, keys: Any) -> dict[tuple[str, str], tuple[int, int]]:
-            started.append(len(started))
-            if len(started) == 1:
-                await release.wait()  # the first query, on a busy server
-            return await query(conn, keys)
-
-        fence._query = first_held  # type: ignore[method-assign]
-        try:
-            first = asyncio.ensure_future(fence.version(ACME, "memory"))
-            while not started:
-                await asyncio.sleep(0)
-            core.seats.assign(ACME, "memory", [USERS[0]], ADMIN)  # committed mid-query
-            second = asyncio.ensure_future(fence.version(ACME, "memory"))
-            if readers == 2:
-                await asyncio.wait({second}, timeout=10)  # its own connection and query
-                assert second.done() and not first.done()
-            else:
-                for _ in range(100):
-                    await asyncio.sleep(0)
-                assert not second.done() and started == [0]  # no query until the first ends
-            release.set()
-            await first
-            with core.ports.db.read() as uow:  # the second check's query began after the assign
-                assert (await second)[0] == uow.snapshots.version(ACME, "memory")
-            assert started == [0, 1]
-        finally:
-            await fence.close()
-
-    try:
-        asyncio.run(scenario())
-    finally:
-        core.close()
-
-
-@pytest.mark.postgres
 def test_checks_that_need_a_refresh_await_one_refresh_and_see_the_change(
     postgres_url: str, crm: MemorySandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
