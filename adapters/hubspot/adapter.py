@@ -611,14 +611,17 @@ def parse_page(body: bytes) -> dict[str, Any]:
 
 
 def _owners_of(page: bytes | dict[str, Any], cursor: str | None) -> list[Any]:
-    """The owners of a page fetched as raw ``page`` (parsed here) or parsed already, whose
-    next cursor was taken to be ``cursor`` (:func:`tail_cursor`). Raises
-    :class:`MalformedResponse` for a page that does not parse, or whose own paging says
-    otherwise (never for a well-formed page: what :func:`tail_cursor` finds is what the
+    """The owners of a page: parsed already (its cursor was read from the parse), or raw
+    ``page``, parsed here, whose next cursor was taken to be ``cursor`` (:func:`tail_cursor`).
+    Raises :class:`MalformedResponse` for a raw page that does not parse, or whose own paging
+    says otherwise (never for a well-formed page: what :func:`tail_cursor` finds is what the
     parse finds)."""
-    data = parse_page(page) if isinstance(page, bytes) else page
-    if _next_after(data) != cursor:
-        raise MalformedResponse("HubSpot sent an owners page whose paging could not be read")
+    if isinstance(page, dict):
+        data = page
+    else:
+        data = parse_page(page)
+        if _next_after(data) != cursor:
+            raise MalformedResponse("HubSpot sent an owners page whose paging could not be read")
     results: list[Any] = data["results"]
     return results
 
