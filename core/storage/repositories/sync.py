@@ -49,20 +49,6 @@ __all__ = ["SqlSyncStore"]
 #: whatever the statistics say.
 BY_USER = "account_id + 0"
 
-#: PostgreSQL: a page's links and their users by external id, one probe of each key per id
-#: (issue 12 item 9: "the lookups stay fast whatever the planner believes"). With
-#: ``external_id = ANY(array)`` of a page's 1,000 ids the planner, statistics fresh after a first
-#: sync, took two sequential scans and a hash join: 40 ms a page, 4.2 s of a 100,000-user resync's
-#: 9.6 s (pg_stat_statements, 2026-12-01). A LATERAL subquery with a LIMIT is never flattened
-#: into a join: it is a nested loop of index probes (``pk_external_ids``, then
-#: ``pk_integration_users``), as ``SqlSeatStore.seated_ids`` does for seats.
-_LINKED_PG = (
-    "SELECT k.ext, x.* FROM unnest(%b::VARCHAR[]) AS k(ext) CROSS JOIN LATERAL ("
-    "SELECT u.id, u.email, u.name, u.active, e.active, e.roles, u.roles FROM external_ids e "
-    "JOIN integration_users u ON u.id = e.user_id "
-    "WHERE e.account_id = %s AND e.product = %s AND e.external_id = k.ext LIMIT 1) AS x"
-)
-
 
 def _by_user(links: sa.Table) -> sa.ColumnElement[int]:
     """:data:`BY_USER` for a query built with SQLAlchemy."""
@@ -337,10 +323,8 @@ class SqlSyncStore:
     def linked(self, account_id: int, product: str, exts: Sequence[str]) -> dict[str, LinkState]:
         m = mark(self.conn)
         roles = self._roles
-        out: list[Sequence[Any]] = list(
-            rows(self.conn, _LINKED_PG, (list(exts), account_id, product))
-            if self.pg
-            else self._select_many(
+        out = list(
+            self._select_many(
                 "SELECT external_ids.external_id, integration_users.id, integration_users.email, "
                 "integration_users.name, integration_users.active, external_ids.active, "
                 "external_ids.roles, integration_users.roles FROM external_ids "
