@@ -172,6 +172,7 @@ def assign_seats(
     strict: bool = True,
     ids: Mapping[str, int] | None = None,
     tally: SeatTally | None = None,
+    bumped: bool = False,
 ) -> SeatResult:
     """Assign seats in the caller's unit of work, in order, until the cap refuses; records
     ``SeatsAssigned`` and ``UsersActivated`` (with the indicative price of the users the contract
@@ -187,7 +188,10 @@ def assign_seats(
     - ``tally``: the seats held as the caller's previous write left them (its result's
       ``tally``, :meth:`SeatTally.bumped` when the caller bumped the version again since):
       used when the contract's version read under the lock is still the tally's, else the seats
-      are counted.
+      are counted;
+    - ``bumped``: the caller's transaction has bumped the contract's versions already as this
+      call would (a sync's batch that wrote users bumps every contract of the account, not
+      strict): the seats' own bump would repeat it (a statement more in a short transaction).
     """
     result = SeatResult(acct.name, product)
     locked = uow.contracts.find_locked(acct, product)
@@ -216,7 +220,8 @@ def assign_seats(
             reason=reason,
             grandfathered=False,
         )
-        uow.contracts.bump_version(contract.id, strict=strict)
+        if not bumped:
+            uow.contracts.bump_version(contract.id, strict=strict)
         emails = tuple(result.newly_assigned)
         uow.record(
             SeatsAssigned(
@@ -242,7 +247,7 @@ def assign_seats(
             )
         )
     result.set_counts(SeatCount(contract.quantity, plan.assigned, contract.mode))
-    result.tally = SeatTally(version + 1 if plan.new else version, plan.assigned)
+    result.tally = SeatTally(version + 1 if plan.new and not bumped else version, plan.assigned)
     return result
 
 

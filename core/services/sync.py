@@ -18,8 +18,11 @@
                                      the duplicate-record rule and the per-product role gain) and
                                      the deletion guard (:func:`~seatgate.core.domain.sync.deletion_guard`),
                                      which halts before anything is written
-    apply (short transactions)       the change set, deactivation from a full pull, auto install,
-                                     the ``agent_sync`` gate and the agent directory, each in
+    apply (short transactions)       the change set (with the seats of users gaining a role,
+                                     when nobody waited and the contract seats them all:
+                                     ``_Reconcile._plan_inline``), deactivation from a full
+                                     pull, auto install, the ``agent_sync`` gate and the agent
+                                     directory, each in
                                      batches of users, one transaction per batch, sized to last
                                      about 50 ms (:class:`~seatgate.core.services.batching.BatchSizer`;
                                      the first :data:`BATCH` users): a check or an admin's write
@@ -407,19 +410,23 @@ class _Reconcile:
             return
         with self.tx(False) as uow:
             contract = uow.contracts.find(self.acct, self.product)
-            if contract is None:
+            tally = uow.seats.tally(self.acct.id, self.product)
+            if contract is None or tally is None:
                 return  # no contract: every gainer is refused and waits, as before
-            count = seat_count(uow, self.acct, contract, self.started, written=True)
+            version, held = tally
+            count = seat_count(uow, self.acct, contract, self.started, written=True, held=held)
         if count.room_for(len(order)):
             self.inline = inline
+            # The first inline batch need not count the seats again if nobody changed them.
+            self.tally = SeatTally(version, held)
 
     def _seat_inline(
         self, uow: UnitOfWork, users: dict[str, int], *, bumped: bool
     ) -> tuple[SeatResult, int]:
         """Seat ``users`` (email -> id, in pull order), whose role this transaction writes, as auto
         install would (:func:`assign_seats`); the refused wait with their reason. ``bumped``: the
-        transaction bumped the contract's version already. Returns the result and how many were
-        refused."""
+        transaction bumped the account's versions already (_decisions_stale: then the seats do
+        not bump theirs again). Returns the result and how many were refused."""
         acct_id, product = self.acct.id, self.product
         tally = self.tally.bumped() if self.tally is not None and bumped else self.tally
         result = assign_seats(
@@ -434,6 +441,7 @@ class _Reconcile:
             strict=False,
             ids=users,
             tally=tally,
+            bumped=bumped,
         )
         refused = [(users[r["email"]], self.started, r["reason"]) for r in result.refused]
         uow.sync.join_waiting(acct_id, product, refused)

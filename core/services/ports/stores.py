@@ -135,6 +135,12 @@ class SeatStore(Protocol):
 
     def seated_ids(self, account_id: int, product: str, user_ids: Sequence[int]) -> set[int]: ...
 
+    def tally(self, account_id: int, product: str) -> tuple[int, int] | None:
+        """(``entitlement_version`` of the product's contract, seats of the product held), read
+        by one statement — one snapshot, where a seat change and its version's bump, committed
+        together, are both or neither — or None without a contract."""
+        ...
+
     def users_by_id(
         self, account_id: int, product: str, user_ids: Sequence[int]
     ) -> dict[int, tuple[str, bool, bool]]:

@@ -12,7 +12,7 @@ from ...domain.seats import LedgerRow, seats_held
 from ...services.ports.stores import SeatRow
 from .. import bulk
 from ..bulk import BulkInsert, bind, chunks, mark, select_any, select_in
-from ..tables import external_ids, integration_users, seat_ledger, seats
+from ..tables import contracts, external_ids, integration_users, seat_ledger, seats
 
 __all__ = ["SqlSeatStore"]
 
@@ -93,6 +93,20 @@ class SqlSeatStore:
             user_ids,
         )
         return {r[0] for r in found}
+
+    def tally(self, account_id: int, product: str) -> tuple[int, int] | None:
+        held = (
+            sa.select(sa.func.count())
+            .select_from(seats)
+            .where(seats.c.account_id == account_id, seats.c.product == product)
+            .scalar_subquery()
+        )
+        row = self.conn.execute(
+            sa.select(contracts.c.entitlement_version, held).where(
+                contracts.c.account_id == account_id, contracts.c.product == product
+            )
+        ).first()
+        return None if row is None else (int(row[0]), int(row[1]))
 
     def users_by_id(
         self, account_id: int, product: str, user_ids: Sequence[int]
