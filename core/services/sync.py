@@ -247,7 +247,8 @@ class _Reconcile:
         # their role (_plan_inline), and those so handled (seated, or refused and waiting).
         self.inline: set[str] = set()
         self.inline_done: set[str] = set()
-        # The seats held as the run's latest write under the contract's lock left them.
+        # The seats held as the run's latest write under the contract's lock left them (or as
+        # _plan_inline read them with the contract's version).
         self.tally: SeatTally | None = None
         # Never below BATCH: part of a batch's cost does not grow with its size (a count of the
         # seats, the waiting list's lookups, the commit), so smaller batches would only cost more.
