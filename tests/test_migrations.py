@@ -287,6 +287,16 @@ def _seat_written_twice(conn: sa.Connection, email: str, *, stamped_before: bool
     return bool(after != where)
 
 
+def _planned_each_time(conn: sa.Connection) -> set[bool]:
+    """Whether each of the seats' stamp functions plans its statements at every run."""
+    rows = conn.exec_driver_sql(
+        "SELECT proconfig FROM pg_proc WHERE proname IN ('seatgate_stamp_seats_insert', "
+        "'seatgate_stamp_seats_delete', 'seatgate_stamp_seats_update') "
+        "AND pronamespace = current_schema()::regnamespace"
+    ).scalars()
+    return {"plan_cache_mode=force_custom_plan" in (config or []) for config in rows}
+
+
 @pytest.mark.postgres
 def test_a_seat_written_with_its_user_leaves_the_user_row_alone(postgres_url: str) -> None:
     """core_0007: the seats' stamp trigger skips a user whose stamp is the writing transaction's
@@ -305,17 +315,20 @@ def test_a_seat_written_with_its_user_leaves_the_user_row_alone(postgres_url: st
         with database.engine.connect() as conn:
             assert not _seat_written_twice(conn, "new@example.com", stamped_before=False)
             assert _seat_written_twice(conn, "old@example.com", stamped_before=True)
+            assert _planned_each_time(conn) == {True}
         with database.engine.begin() as conn, warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "core_0006")
         with database.engine.connect() as conn:
             assert _seat_written_twice(conn, "new2@example.com", stamped_before=False)
+            assert _planned_each_time(conn) == {False}
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
             assert database.upgrade() == sorted(expected_heads())
         with database.engine.connect() as conn:
             assert not _seat_written_twice(conn, "new3@example.com", stamped_before=False)
             assert _seat_written_twice(conn, "old3@example.com", stamped_before=True)
+            assert _planned_each_time(conn) == {True}
     finally:
         database.dispose()

@@ -12,7 +12,9 @@ users gaining a role in the transaction that inserts them (issue 12 item 9), who
 the value it had, a new row version and index entries for ``change_seq`` (the update is not
 HOT), 2.3 s of a 100,000-user first sync's 11 s in the server. The triggers now skip the users
 whose ``change_seq`` is the current transaction's id (``IS DISTINCT FROM`` it, read once per
-statement) and stamp and lock the others as before.
+statement) and stamp and lock the others as before; when none is left, one look at the users
+ends the trigger (measured, 12,500 seats in 50 statements written with their users: 0.78 s of
+inserts with core_0003's triggers, 0.34 s with these, 0.26 s with none).
 
 Why a snapshot still sees the seat (core_0003: a reader keeps the transactions its snapshot did
 not see and later re-reads the users stamped by exactly those). A user row whose ``change_seq``
@@ -26,6 +28,15 @@ row's visible version), so:
 - the row lock the ``FOR UPDATE`` would take is held already (this transaction wrote the row; a
   row it inserted is seen by nobody else before the commit), so skipping it changes no lock
   order either: no deadlock is possible between statements on such users.
+
+Each statement of the functions is planned for the tables as they are when it runs
+(``plan_cache_mode = force_custom_plan``, on the functions alone): PL/pgSQL keeps a statement's
+plan for the session, and the sync's connection now first runs them in its first batches, when
+``integration_users`` holds a few hundred rows (a first sync analyzes it only after writing
+them all). The plan made then, a scan of the whole table, was kept while the table grew to
+100,000 rows: 11.5 s of seat inserts in a first sync instead of about 1 s. (core_0003's
+statements, without parameters, were planned once per session too, but a sync first ran them
+in auto install, after that analysis.) Planning them costs some 0.1 ms a statement.
 
 SQLite is unchanged (one writer at a time; its stamp is the contracts' version sum, core_0003).
 The downgrade restores core_0003's functions (the triggers themselves are kept: they call the
@@ -55,7 +66,14 @@ def _skipping(verb: str, users: str) -> str:
         DECLARE
             me bigint := {_XID};
         BEGIN
-            -- Users this transaction stamped already hold its id and its lock: left alone.
+            -- Users this transaction stamped already hold its id and its lock: left alone
+            -- (when all are, one look at them).
+            IF NOT EXISTS (
+                SELECT 1 FROM integration_users
+                WHERE id IN ({users}) AND change_seq IS DISTINCT FROM me
+            ) THEN
+                RETURN NULL;
+            END IF;
             -- The others are locked in id order first: two statements stamping overlapping
             -- users then wait for each other instead of deadlocking.
             PERFORM 1 FROM integration_users
@@ -63,7 +81,7 @@ def _skipping(verb: str, users: str) -> str:
             UPDATE integration_users SET change_seq = me
             WHERE id IN ({users}) AND change_seq IS DISTINCT FROM me;
             RETURN NULL;
-        END $$ LANGUAGE plpgsql
+        END $$ LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan
         """
 
 
