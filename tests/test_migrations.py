@@ -251,3 +251,84 @@ def test_the_user_keys_migrate_down_and_up_again(db_url: str) -> None:
             assert _triggers(conn) == triggers
     finally:
         database.dispose()
+
+
+def _seat_written_twice(conn: sa.Connection, email: str, *, stamped_before: bool) -> bool:
+    """In one transaction of ``conn``: a user (inserted by an earlier transaction when
+    ``stamped_before``), then a seat for them. Whether the seat's trigger wrote the user's row
+    again (a new row version: another ``ctid``); the user's stamp must end as the transaction's
+    id either way. Rolled back."""
+    with conn.begin():
+        account = conn.exec_driver_sql("SELECT id FROM accounts WHERE name = 'stamps'").scalar()
+    insert_user = (
+        "INSERT INTO integration_users (account_id, email, name, active, roles, created_at, "
+        f"updated_at) VALUES ({account}, '{email}', 'A', TRUE, '[]', '2026-01-01 00:00:00', "
+        "'2026-01-01 00:00:00') RETURNING id"
+    )
+    if stamped_before:
+        with conn.begin():
+            user = conn.exec_driver_sql(insert_user).scalar_one()
+    with conn.begin() as tx:
+        if not stamped_before:
+            user = conn.exec_driver_sql(insert_user).scalar_one()
+        me, where = conn.exec_driver_sql(
+            "SELECT pg_current_xact_id()::text::bigint, ctid::text FROM integration_users "
+            f"WHERE id = {user}"
+        ).one()
+        conn.exec_driver_sql(
+            "INSERT INTO seats (account_id, product, user_id, assigned_at, grandfathered) "
+            f"VALUES ({account}, 'memory', {user}, '2026-01-01 00:00:00', FALSE)"
+        )
+        stamp, after = conn.exec_driver_sql(
+            f"SELECT change_seq, ctid::text FROM integration_users WHERE id = {user}"
+        ).one()
+        tx.rollback()
+    assert stamp == me
+    return bool(after != where)
+
+
+def _planned_each_time(conn: sa.Connection) -> set[bool]:
+    """Whether each of the seats' stamp functions plans its statements at every run."""
+    rows = conn.exec_driver_sql(
+        "SELECT proconfig FROM pg_proc WHERE proname IN ('seatgate_stamp_seats_insert', "
+        "'seatgate_stamp_seats_delete', 'seatgate_stamp_seats_update') "
+        "AND pronamespace = current_schema()::regnamespace"
+    ).scalars()
+    return {"plan_cache_mode=force_custom_plan" in (config or []) for config in rows}
+
+
+@pytest.mark.postgres
+def test_a_seat_written_with_its_user_leaves_the_user_row_alone(postgres_url: str) -> None:
+    """core_0007: the seats' stamp trigger skips a user whose stamp is the writing transaction's
+    id (written with the user) and stamps the others as before; down to core_0006 it writes
+    every user again, and up again it skips them again."""
+    from alembic import command
+
+    database = Database(postgres_url)
+    try:
+        cfg = database.alembic_config()
+        with database.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO accounts (name, region, created_at) "
+                "VALUES ('stamps', 'US', '2026-01-01 00:00:00')"
+            )
+        with database.engine.connect() as conn:
+            assert not _seat_written_twice(conn, "new@example.com", stamped_before=False)
+            assert _seat_written_twice(conn, "old@example.com", stamped_before=True)
+            assert _planned_each_time(conn) == {True}
+        with database.engine.begin() as conn, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "core_0006")
+        with database.engine.connect() as conn:
+            assert _seat_written_twice(conn, "new2@example.com", stamped_before=False)
+            assert _planned_each_time(conn) == {False}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
+            assert database.upgrade() == sorted(expected_heads())
+        with database.engine.connect() as conn:
+            assert not _seat_written_twice(conn, "new3@example.com", stamped_before=False)
+            assert _seat_written_twice(conn, "old3@example.com", stamped_before=True)
+            assert _planned_each_time(conn) == {True}
+    finally:
+        database.dispose()

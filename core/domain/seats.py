@@ -101,6 +101,17 @@ class SeatCount:
             return RefusalReason.CAPACITY_REACHED
         return None
 
+    def room_for(self, more: int) -> bool:
+        """Whether ``more`` seats can be assigned one after another with no refusal, whoever gets
+        them and in whatever order: the last of them can (:meth:`refusal_for_one_more` with the
+        others held). A refusal only comes as seats are added (capacity reached, then overage),
+        never goes as they are, so the last seat is the one to ask about. ``auto_expand`` always
+        has room; ``hard_cap`` has it while ``assigned + more <= contracted``."""
+        if more <= 0:
+            return True
+        last = SeatCount(self.contracted, self.assigned + more - 1, self.mode)
+        return last.refusal_for_one_more() is None
+
 
 @attrs.frozen
 class AssignmentPlan:

@@ -13,7 +13,7 @@ other actors are refused (``not_authorized``) and the refusal is audited.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
@@ -31,15 +31,41 @@ from .ports import Ports, UnitOfWork
 from .ports.stores import SeatRow
 from .quotes import added_users_price
 
-__all__ = ["SeatResult", "SeatService", "SeatsRefused", "assign_seats", "seat_count"]
+__all__ = [
+    "SeatResult",
+    "SeatService",
+    "SeatTally",
+    "SeatsRefused",
+    "assign_seats",
+    "seat_count",
+]
 
 SYSTEM = "system"
+
+
+@attrs.frozen
+class SeatTally:
+    """The seats of a contract held as a writer's transaction left them (``held``), with the
+    contract's ``entitlement_version`` then (``version``). Every seat change bumps that version
+    in its transaction, under the contract's lock (:func:`assign_seats`, unassign, grandfather),
+    so a writer that reads it under the lock again and finds ``version`` knows ``held`` still
+    stands, and need not count the seats (a sync's auto install had counted them for every
+    batch: the count reads every seat, so a run's counts grew with the square of its seats)."""
+
+    version: int
+    held: int
+
+    def bumped(self) -> SeatTally:
+        """The tally after its writer bumped the version once more itself, seats unchanged (the
+        contract stores' ``bump_version`` and ``bump_versions`` add one)."""
+        return SeatTally(self.version + 1, self.held)
 
 
 @attrs.define
 class SeatResult:
     """What a seat command did. ``assigned`` lists users holding a seat because of (or already
-    before) this command; ``refused`` lists ``{"email", "reason"}``."""
+    before) this command; ``refused`` lists ``{"email", "reason"}``; ``tally`` the seats held as
+    the command's write left them (None without a contract)."""
 
     account: str
     product: str
@@ -50,6 +76,7 @@ class SeatResult:
     contracted: int = 0
     assigned_count: int = 0
     in_overage: bool = False
+    tally: SeatTally | None = None
 
     def set_counts(self, count: SeatCount) -> None:
         self.contracted, self.assigned_count = count.contracted, count.assigned
@@ -86,15 +113,25 @@ class SeatsRefused(NotAuthorized):
 
 
 def seat_count(
-    uow: UnitOfWork, account: Account, contract: Contract, at: dt.datetime, *, written: bool
+    uow: UnitOfWork,
+    account: Account,
+    contract: Contract,
+    at: dt.datetime,
+    *,
+    written: bool,
+    held: int | None = None,
 ) -> SeatCount:
     """The contract's seats at ``at``: the contracted quantity in force then (a renewal
     adjustment included), and the seats held — as written (``written``: what a write decides on,
-    the seats table after every write) or as of ``at`` (a read: only what existed then)."""
-    if written:
-        held = uow.seats.count_assigned(account.id, contract.product)
-    else:
-        held = uow.seats.count_held(account.id, contract.product, at)
+    the seats table after every write) or as of ``at`` (a read: only what existed then).
+    ``held``: the seats held as written, known to the caller (a :class:`SeatTally` that still
+    stands), not counted again."""
+    if held is None:
+        held = (
+            uow.seats.count_assigned(account.id, contract.product)
+            if written
+            else uow.seats.count_held(account.id, contract.product, at)
+        )
     return SeatCount(uow.billing.contracted_on(contract, at), held, contract.mode)
 
 
@@ -133,21 +170,39 @@ def assign_seats(
     reason: str,
     catalog: Catalog,
     strict: bool = True,
+    ids: Mapping[str, int] | None = None,
+    tally: SeatTally | None = None,
+    bumped: bool = False,
 ) -> SeatResult:
     """Assign seats in the caller's unit of work, in order, until the cap refuses; records
     ``SeatsAssigned`` and ``UsersActivated`` (with the indicative price of the users the contract
     does not cover). Used by admins (after the authority check) and by a sync's auto install
     (acting on the account's standing purchase commitment; ``strict`` False: a server's checks
-    may follow it within their sync lag, as every other write of the sync)."""
+    may follow it within their sync lag, as every other write of the sync).
+
+    What a sync knows already, to spare lookups (the rule is the same either way):
+
+    - ``ids``: the user id of each of ``wanted`` (email -> id) as the caller wrote it: the users
+      and their seats are read by id in one lookup; an email whose user holds another email now
+      is looked up by email, as without ``ids``;
+    - ``tally``: the seats held as the caller's previous write left them (its result's
+      ``tally``, :meth:`SeatTally.bumped` when the caller bumped the version again since):
+      used when the contract's version read under the lock is still the tally's, else the seats
+      are counted;
+    - ``bumped``: the caller's transaction has bumped the contract's versions already as this
+      call would (a sync's batch that wrote users bumps every contract of the account, not
+      strict): the seats' own bump would repeat it (a statement more in a short transaction).
+    """
     result = SeatResult(acct.name, product)
-    contract = uow.contracts.find(acct, product, lock=True)
-    if contract is None:
+    locked = uow.contracts.find_locked(acct, product)
+    if locked is None:
         result.refused = [{"email": e, "reason": RefusalReason.NO_CONTRACT} for e in wanted]
         return result
-    count = seat_count(uow, acct, contract, at, written=True)
+    contract, version = locked
+    known = tally.held if tally is not None and tally.version == version else None
+    count = seat_count(uow, acct, contract, at, written=True, held=known)
     contract = attrs.evolve(contract, quantity=count.contracted)
-    users = uow.seats.users_by_email(acct.id, wanted)
-    held = uow.seats.seated_ids(acct.id, product, [uid for uid, _ in users.values()])
+    users, held = _users_and_seats(uow, acct.id, product, wanted, ids)
     plan = plan_assignment(wanted, users, held, count)
     result.refused = [{"email": e, "reason": str(why)} for e, why in plan.refused]
     result.newly_assigned = [email for _, email, _ in plan.new]
@@ -165,7 +220,8 @@ def assign_seats(
             reason=reason,
             grandfathered=False,
         )
-        uow.contracts.bump_version(contract.id, strict=strict)
+        if not bumped:
+            uow.contracts.bump_version(contract.id, strict=strict)
         emails = tuple(result.newly_assigned)
         uow.record(
             SeatsAssigned(
@@ -191,7 +247,35 @@ def assign_seats(
             )
         )
     result.set_counts(SeatCount(contract.quantity, plan.assigned, contract.mode))
+    result.tally = SeatTally(version + 1 if plan.new and not bumped else version, plan.assigned)
     return result
+
+
+def _users_and_seats(
+    uow: UnitOfWork,
+    account_id: int,
+    product: str,
+    wanted: Sequence[str],
+    ids: Mapping[str, int] | None,
+) -> tuple[dict[str, tuple[int, bool]], set[int]]:
+    """email -> (user id, active) of the account's users among ``wanted``, and the ids of those
+    holding a seat of ``product``: by email, or by the ids the caller knows (:func:`assign_seats`)."""
+    users: dict[str, tuple[int, bool]] = {}
+    held: set[int] = set()
+    asked = {} if ids is None else {ids[e]: e for e in wanted if e in ids}
+    for uid, (email, active, seated) in uow.seats.users_by_id(
+        account_id, product, list(asked)
+    ).items():
+        if asked[uid] == email:
+            users[email] = (uid, active)
+            if seated:
+                held.add(uid)
+    rest = [e for e in wanted if e not in users]
+    if rest:
+        found = uow.seats.users_by_email(account_id, rest)
+        users.update(found)
+        held.update(uow.seats.seated_ids(account_id, product, [uid for uid, _ in found.values()]))
+    return users, held
 
 
 class SeatService:

@@ -18,8 +18,11 @@
                                      the duplicate-record rule and the per-product role gain) and
                                      the deletion guard (:func:`~seatgate.core.domain.sync.deletion_guard`),
                                      which halts before anything is written
-    apply (short transactions)       the change set, deactivation from a full pull, auto install,
-                                     the ``agent_sync`` gate and the agent directory, each in
+    apply (short transactions)       the change set (with the seats of users gaining a role,
+                                     when nobody waited and the contract seats them all:
+                                     ``_Reconcile._plan_inline``), deactivation from a full
+                                     pull, auto install, the ``agent_sync`` gate and the agent
+                                     directory, each in
                                      batches of users, one transaction per batch, sized to last
                                      about 50 ms (:class:`~seatgate.core.services.batching.BatchSizer`;
                                      the first :data:`BATCH` users): a check or an admin's write
@@ -58,6 +61,7 @@ import attrs
 
 from ..domain import entitlement
 from ..domain import sync as rules
+from ..domain.catalog import Catalog
 from ..domain.events import SyncFinished
 from ..domain.model import Account
 from ..domain.records import AgentRecord, SyncSummary
@@ -72,7 +76,7 @@ from .installs import InstallService, require_installation
 from .ports import Ports, RequestStats, UnitOfWork
 from .ports.stores import Installation
 from .ports.sync import AgentRow, CursorState, RunCounts, RunLease
-from .seats import SeatResult, assign_seats
+from .seats import SeatResult, SeatTally, assign_seats, seat_count
 
 __all__ = ["QUARANTINE_REASONS", "DueResult", "SyncResult", "SyncService"]
 
@@ -239,6 +243,13 @@ class _Reconcile:
         self.active_before = 0
         self.has_links = self.has_users = False
         self.waited = False  # anyone on the waiting list before the run
+        # Emails of users gaining a role whose seat is written in the transaction that writes
+        # their role (_plan_inline), and those so handled (seated, or refused and waiting).
+        self.inline: set[str] = set()
+        self.inline_done: set[str] = set()
+        # The seats held as the run's latest write under the contract's lock left them (or as
+        # _plan_inline read them with the contract's version).
+        self.tally: SeatTally | None = None
         # Never below BATCH: part of a batch's cost does not grow with its size (a count of the
         # seats, the waiting list's lookups, the commit), so smaller batches would only cost more.
         self.sizers = {step: BatchSizer(BATCH, minimum=BATCH) for step in STEPS}
@@ -303,6 +314,10 @@ class _Reconcile:
         if halt is not None:
             raise _Halted(halt)
 
+    @functools.cached_property
+    def catalog(self) -> Catalog:
+        return self.ports.catalog()
+
     @property
     def written(self) -> int:
         """Users this run created, updated or deactivated so far."""
@@ -311,6 +326,7 @@ class _Reconcile:
     def apply(self) -> None:
         """Write what is left of the change set, deactivate, auto install, gate and write the
         agents."""
+        self._plan_inline()
         for plan in self.decided:
             self._write(plan)
         self.decided = []
@@ -347,6 +363,91 @@ class _Reconcile:
         writes within their sync lag, as this process's do within their max_age: ``self.tx``)."""
         uow.accounts.bump_versions(self.acct.id, strict=False)
 
+    def _plan_inline(self) -> None:
+        """Which users gaining a role get their seat in the transaction that writes their role
+        (``self.inline``), instead of waiting for it on the waiting list until auto install:
+        only where that gives what auto install would.
+
+        Auto install (:meth:`_auto_install`) offers seats to those who waited before the run
+        first, then to the run's gainers in pull order, each batch through :func:`assign_seats`.
+        When nobody waited before the run and the contract has room for every gainer of the run
+        (:meth:`SeatCount.room_for`: no refusal whoever asks first, so the order cannot change
+        who gets a seat), a gainer may be seated as soon as its role is written, provided the
+        seats are still offered in pull order: each seat's ``assigned_after`` (the seat ledger,
+        the events) follows the order. So the inline gainers are the longest run of gainers, in
+        the order the batches write their roles, that is also the start of the pull order, and
+        made of users the run inserts (their row and their link with its roles are written by
+        one call, in one batch; a user the run updates or links has its role and its row written
+        in batches of their own, and waits as before). The gainers after that run wait for auto
+        install as before, and get the seats that follow in pull order.
+
+        The capacity read here is checked again by :func:`assign_seats` under the contract's
+        lock in each batch: a seat taken meanwhile by someone else refuses gainers there as it
+        would in auto install, and the refused wait with their reason (the rest of the run's
+        gainers then wait for auto install)."""
+        if self.waited or not self.activated:
+            return
+        order: list[str] = []  # the gainers, as the batches write their roles
+        inserted: set[str] = set()
+        for plan in self.decided:
+            gained = plan.gained
+            # Gainers the run links or updates join the waiting list in their change set's
+            # first batch (_write), before its inserts.
+            order += [email for email, uid in gained.items() if uid]
+            for rec in plan.inserts:
+                if gained.get(rec.email) == 0 and rec.email not in inserted:
+                    inserted.add(rec.email)
+                    order.append(rec.email)
+        if not inserted or len(set(order)) != len(order):
+            return
+        position = self.planner.position
+        offered = sorted(order, key=lambda email: _pull_order(position, email))
+        inline: set[str] = set()
+        for written, first in zip(order, offered, strict=True):
+            if written != first or written not in inserted:
+                break
+            inline.add(written)
+        if not inline:
+            return
+        with self.tx(False) as uow:
+            contract = uow.contracts.find(self.acct, self.product)
+            tally = uow.seats.tally(self.acct.id, self.product)
+            if contract is None or tally is None:
+                return  # no contract: every gainer is refused and waits, as before
+            version, held = tally
+            count = seat_count(uow, self.acct, contract, self.started, written=True, held=held)
+        if count.room_for(len(order)):
+            self.inline = inline
+            # The first inline batch need not count the seats again if nobody changed them.
+            self.tally = SeatTally(version, held)
+
+    def _seat_inline(
+        self, uow: UnitOfWork, users: dict[str, int], *, bumped: bool
+    ) -> tuple[SeatResult, int]:
+        """Seat ``users`` (email -> id, in pull order), whose role this transaction writes, as auto
+        install would (:func:`assign_seats`); the refused wait with their reason. ``bumped``: the
+        transaction bumped the account's versions already (_decisions_stale: then the seats do
+        not bump theirs again). Returns the result and how many were refused."""
+        acct_id, product = self.acct.id, self.product
+        tally = self.tally.bumped() if self.tally is not None and bumped else self.tally
+        result = assign_seats(
+            uow,
+            self.acct,
+            product,
+            list(users),
+            actor=AUTO_INSTALL_ACTOR,
+            at=self.started,
+            reason="auto_install",
+            catalog=self.catalog,
+            strict=False,
+            ids=users,
+            tally=tally,
+            bumped=bumped,
+        )
+        refused = [(users[r["email"]], self.started, r["reason"]) for r in result.refused]
+        uow.sync.join_waiting(acct_id, product, refused)
+        return result, len(refused)
+
     def _write(self, plan: rules.ChangeSet) -> None:
         """Write one change set in batches of users, a transaction each."""
         acct_id, product, at = self.acct.id, self.product, self.started
@@ -375,19 +476,26 @@ class _Reconcile:
         gained, touched = plan.gained, plan.touched
         pending = [uid for uid in gained.values() if uid]
         created = 0
+        inline = self.inline
         for part in self.sizers["users"].slices(max(*map(len, lists), 1 if pending else 0)):
+            seated: tuple[SeatResult, int] | None = None
             with self.tx(True) as uow:
                 store = uow.sync
                 store.unlink(acct_id, product, plan.unlinks[part])
                 inserts = plan.inserts[part]
                 new_ids = store.insert_users(acct_id, product, inserts, at)
+                seat_now: dict[str, int] = {}
                 for uid, rec in zip(new_ids, inserts, strict=True):
                     touched[uid] = rec
                     if gained.get(rec.email) == 0:
                         gained[rec.email] = uid
-                        pending.append(uid)
-                # Users gaining a role wait for their seat from the moment their role is written:
-                # a run that dies before its auto install leaves them for the next one.
+                        if rec.email in inline:
+                            seat_now[rec.email] = uid
+                        else:
+                            pending.append(uid)
+                # Users gaining a role wait for their seat from the moment their role is written,
+                # or get it in the same transaction (_plan_inline): a run that dies before its
+                # auto install leaves them for the next one.
                 store.join_waiting(acct_id, product, [(uid, at, PENDING) for uid in pending])
                 pending = []
                 store.link(
@@ -400,9 +508,23 @@ class _Reconcile:
                 )
                 store.update_users(updates[part], at)
                 store.update_links(acct_id, product, plan.link_updates[part])
-                if new_ids or updates[part]:
+                stale = bool(new_ids or updates[part])
+                if stale:
                     self._decisions_stale(uow)
+                if seat_now:
+                    # After the version's bump: the contract is locked from there to the commit.
+                    seated = self._seat_inline(uow, seat_now, bumped=stale)
             created += len(new_ids)
+            if seated is not None:
+                result, refused = seated
+                self.tally = result.tally
+                self.inline_done.update(seat_now)
+                self.newly_seated += result.newly_assigned
+                self.counts.seated += len(result.newly_assigned)
+                self.counts.waiting += refused
+                if refused:
+                    # Someone else took seats since _plan_inline: the rest wait for auto install.
+                    self.inline = inline = set()
             self.beat()
         self.gained.update(gained)
         linked = self.planner.linked
@@ -465,7 +587,8 @@ class _Reconcile:
         # Those gaining now, in pull order (the pages' settled ones and those weighed at the end
         # of the pull come from different change sets).
         position = self.planner.position
-        fresh: dict[str, int] = dict(self.gained)
+        done = self.inline_done
+        fresh = {e: uid for e, uid in self.gained.items() if e not in done}
         # The waiting list holds those who waited before the run and those this run wrote as
         # gaining; when nobody waited before (a first sync), there is nothing to read back. (Only
         # the connector's runs join and leave it, one at a time.)
@@ -474,7 +597,7 @@ class _Reconcile:
             with self.tx(False) as uow:
                 waiting = uow.sync.waiting(acct_id, product)
         else:
-            waiting_ids.update(uid for uid in self.gained.values() if uid)
+            waiting_ids.update(uid for uid in fresh.values() if uid)
         gaining = set(self.gained.values())
         for uid, email, active, roles, waited_since, reason in waiting:
             waiting_ids.add(uid)
@@ -491,16 +614,11 @@ class _Reconcile:
             else:
                 dropped.append(uid)  # lost the role or was deactivated: no longer waiting
 
-        def pull_order(item: tuple[str, int]) -> int:
-            at = position(item[0])
-            return -1 if at is None else at  # (every email gaining now was pulled)
-
-        for email, uid in sorted(fresh.items(), key=pull_order):
+        for email, uid in sorted(fresh.items(), key=lambda item: _pull_order(position, item[0])):
             candidates.setdefault(email, uid)
         if not candidates and not dropped:
             return
         wanted = list(candidates)
-        catalog = self.ports.catalog()
         extra: list[int] = []
         for i, chunk in enumerate(self.sizers["seats"].slices(max(len(wanted), 1))):
             part = wanted[chunk]
@@ -514,11 +632,14 @@ class _Reconcile:
                         actor=AUTO_INSTALL_ACTOR,
                         at=self.started,
                         reason="auto_install",
-                        catalog=catalog,
+                        catalog=self.catalog,
                         strict=False,
+                        # The seats counted by the run's previous batch, while nobody else
+                        # changed them (the contract's version tells).
+                        tally=self.tally,
                     )
                     if part
-                    else SeatResult(self.acct.name, product)
+                    else SeatResult(self.acct.name, product, tally=self.tally)
                 )
                 refused = {r["email"]: r["reason"] for r in result.refused}
                 leave = [candidates[e] for e in result.assigned if candidates[e] in waiting_ids]
@@ -533,6 +654,7 @@ class _Reconcile:
                         for e, reason in refused.items()
                     ],
                 )
+            self.tally = result.tally
             self.newly_seated += result.newly_assigned
             self.counts.seated += len(result.newly_assigned)
             self.counts.waiting += len(refused)
@@ -644,6 +766,13 @@ class _Reconcile:
             self.beat()
         self.counts.gated += gated
         self.counts.agents_synced += synced
+
+
+def _pull_order(position: Callable[[str], int | None], email: str) -> int:
+    """Where ``email`` came in the pull, the order auto install offers seats in (every email
+    gaining a role in a run was pulled by it)."""
+    at = position(email)
+    return -1 if at is None else at
 
 
 def _message(exc: BaseException, scrub: Callable[[str], str]) -> str:

@@ -91,6 +91,12 @@ class ContractStore(Protocol):
         a contract that existed then."""
         ...
 
+    def find_locked(self, account: Account, product: str) -> tuple[Contract, int] | None:
+        """The contract locked as by ``find(lock=True)``, with its ``entitlement_version`` read
+        under the lock (every seat change bumps it: a writer holding the lock knows whether
+        anyone changed the seats since it last wrote them)."""
+        ...
+
     def exists(self, account_id: int, product: str) -> bool: ...
 
     def create(self, account: Account, values: Mapping[str, Any]) -> Contract: ...
@@ -128,6 +134,19 @@ class SeatStore(Protocol):
         ...
 
     def seated_ids(self, account_id: int, product: str, user_ids: Sequence[int]) -> set[int]: ...
+
+    def tally(self, account_id: int, product: str) -> tuple[int, int] | None:
+        """(``entitlement_version`` of the product's contract, seats of the product held), read
+        by one statement — one snapshot, where a seat change and its version's bump, committed
+        together, are both or neither — or None without a contract."""
+        ...
+
+    def users_by_id(
+        self, account_id: int, product: str, user_ids: Sequence[int]
+    ) -> dict[int, tuple[str, bool, bool]]:
+        """user id -> (email, active, holds a seat of ``product``) of the account's users among
+        ``user_ids``: one lookup for what :meth:`users_by_email` and :meth:`seated_ids` read."""
+        ...
 
     def add(
         self,

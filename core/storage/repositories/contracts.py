@@ -69,6 +69,18 @@ class SqlContractStore:
         row = self.conn.execute(query).first()
         return None if row is None else to_contract(row, account.name)
 
+    def find_locked(self, account: Account, product: str) -> tuple[Contract, int] | None:
+        """:meth:`find` with ``lock``, and the contract's ``entitlement_version`` read in the
+        same statement, under the lock."""
+        row = self.conn.execute(
+            sa.select(contracts)
+            .where(contracts.c.account_id == account.id, contracts.c.product == product)
+            .with_for_update()
+        ).first()
+        return (
+            None if row is None else (to_contract(row, account.name), int(row.entitlement_version))
+        )
+
     def exists(self, account_id: int, product: str) -> bool:
         return (
             self.conn.execute(

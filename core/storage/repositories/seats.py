@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -11,7 +12,7 @@ from ...domain.seats import LedgerRow, seats_held
 from ...services.ports.stores import SeatRow
 from .. import bulk
 from ..bulk import BulkInsert, bind, chunks, mark, select_any, select_in
-from ..tables import external_ids, integration_users, seat_ledger, seats
+from ..tables import contracts, external_ids, integration_users, seat_ledger, seats
 
 __all__ = ["SqlSeatStore"]
 
@@ -39,6 +40,18 @@ _SEATED_PG = (
     "SELECT s.user_id FROM unnest(%b::INTEGER[]) AS k(user_id) CROSS JOIN LATERAL ("
     "SELECT user_id FROM seats WHERE account_id = %s AND product = %s AND user_id = k.user_id "
     "LIMIT 1) AS s"
+)
+
+#: PostgreSQL: the users (one array) with whether each holds a seat, a probe of each primary key
+#: per user for the reason of :data:`_SEATED_PG` (a sync's batch asks about users it has just
+#: written, in tables not analyzed since).
+_USERS_BY_ID_PG = (
+    "SELECT u.id, u.email, u.active, s.user_id IS NOT NULL "
+    "FROM unnest(%b::INTEGER[]) AS k(id) CROSS JOIN LATERAL ("
+    "SELECT id, email, active FROM integration_users WHERE account_id = %s AND id = k.id "
+    "LIMIT 1) AS u LEFT JOIN LATERAL ("
+    "SELECT user_id FROM seats WHERE account_id = %s AND product = %s AND user_id = k.id "
+    "LIMIT 1) AS s ON TRUE"
 )
 
 
@@ -80,6 +93,43 @@ class SqlSeatStore:
             user_ids,
         )
         return {r[0] for r in found}
+
+    def tally(self, account_id: int, product: str) -> tuple[int, int] | None:
+        held = (
+            sa.select(sa.func.count())
+            .select_from(seats)
+            .where(seats.c.account_id == account_id, seats.c.product == product)
+            .scalar_subquery()
+        )
+        row = self.conn.execute(
+            sa.select(contracts.c.entitlement_version, held).where(
+                contracts.c.account_id == account_id, contracts.c.product == product
+            )
+        ).first()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def users_by_id(
+        self, account_id: int, product: str, user_ids: Sequence[int]
+    ) -> dict[int, tuple[str, bool, bool]]:
+        if not user_ids:
+            return {}
+        found: Iterable[Sequence[Any]]
+        if self.conn.dialect.name == "postgresql":
+            found = bulk.rows(
+                self.conn, _USERS_BY_ID_PG, (list(user_ids), account_id, account_id, product)
+            )
+        else:
+            # The id is SQLite's rowid: each is looked up by it.
+            m = mark(self.conn)
+            found = select_in(
+                self.conn,
+                "SELECT u.id, u.email, u.active, EXISTS (SELECT 1 FROM seats AS s "
+                f"WHERE s.account_id = {m} AND s.product = {m} AND s.user_id = u.id) "
+                f"FROM integration_users AS u WHERE u.account_id = {m} AND u.id IN",
+                (account_id, product, account_id),
+                user_ids,
+            )
+        return {uid: (email, bool(active), bool(seated)) for uid, email, active, seated in found}
 
     def add(
         self,
