@@ -98,3 +98,26 @@ def test_the_seats_held_at_an_instant_are_the_writes_stamped_by_then_in_write_or
     for when in {w for w, _, _ in ledger}:
         last = [n for w, n in counts if w == when][-1]
         assert last == len(seats_held(ledger, when))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    contracted=st.integers(0, 8),
+    assigned=st.integers(0, 10),
+    more=st.integers(0, 8),
+    mode=st.sampled_from(["hard_cap", "auto_expand"]),
+)
+def test_room_for_n_seats_is_no_refusal_for_any_n_users_in_any_order(
+    contracted: int, assigned: int, more: int, mode: str
+) -> None:
+    """``SeatCount.room_for``: the plan of ``more`` new active users refuses none of them,
+    whichever come first (a sync seats its users with their role only then)."""
+    count = SeatCount(contracted, assigned, mode)
+    wanted = EMAILS[:more]
+    users = {e: (i, True) for i, e in enumerate(wanted)}
+    for order in (wanted, wanted[::-1]):
+        plan = plan_assignment(order, users, set(), count)
+        assert count.room_for(more) == (plan.refused == [])
+    assert count.room_for(more) == (
+        more == 0 or mode == "auto_expand" or assigned + more <= contracted
+    )
