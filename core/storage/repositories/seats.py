@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 
 from ...domain.seats import LedgerRow, seats_held
 from ...services.ports.stores import SeatRow
-from .. import bulk
 from ..bulk import BulkInsert, bind, chunks, mark, select_any, select_in
 from ..tables import contracts, external_ids, integration_users, seat_ledger, seats
 
@@ -26,32 +24,6 @@ _LEDGER_COLUMNS = (
     "at",
     "reason",
     "assigned_after",
-)
-
-#: PostgreSQL: which of the users (one array) hold a seat, a probe of the primary key per user,
-#: whatever the planner believes of ``seats`` (issue 12 item 9). With ``user_id = ANY(array)``
-#: the planner may put the array in the index scan's filter, not its condition, when it takes the
-#: account's seats for few: an auto install fills ``seats`` as it goes, before any ANALYZE of it,
-#: so every batch of a first sync read all the seats written so far (19,000 index entries and
-#: heap fetches for 250 users; 1.4 s of a 100,000-user first sync). A LATERAL subquery with a
-#: LIMIT is never flattened into a join: it is a nested loop whose inner side has an equality on
-#: each column of the key, an index probe (or, on a table of a page or two, a scan of it).
-_SEATED_PG = (
-    "SELECT s.user_id FROM unnest(%b::INTEGER[]) AS k(user_id) CROSS JOIN LATERAL ("
-    "SELECT user_id FROM seats WHERE account_id = %s AND product = %s AND user_id = k.user_id "
-    "LIMIT 1) AS s"
-)
-
-#: PostgreSQL: the users (one array) with whether each holds a seat, a probe of each primary key
-#: per user for the reason of :data:`_SEATED_PG` (a sync's batch asks about users it has just
-#: written, in tables not analyzed since).
-_USERS_BY_ID_PG = (
-    "SELECT u.id, u.email, u.active, s.user_id IS NOT NULL "
-    "FROM unnest(%b::INTEGER[]) AS k(id) CROSS JOIN LATERAL ("
-    "SELECT id, email, active FROM integration_users WHERE account_id = %s AND id = k.id "
-    "LIMIT 1) AS u LEFT JOIN LATERAL ("
-    "SELECT user_id FROM seats WHERE account_id = %s AND product = %s AND user_id = k.id "
-    "LIMIT 1) AS s ON TRUE"
 )
 
 
@@ -79,13 +51,10 @@ class SqlSeatStore:
         return {email: (uid, bool(active)) for email, uid, active in rows}
 
     def seated_ids(self, account_id: int, product: str, user_ids: Sequence[int]) -> set[int]:
-        # PostgreSQL: a probe of the key per user (_SEATED_PG); elsewhere chunked IN lists.
+        # On PostgreSQL a probe of the key per user (bulk.PROBE), whatever the planner believes of
+        # ``seats``: an auto install fills it before any ANALYZE, and with ``= ANY(array)`` every
+        # batch of a first sync had read all the seats written so far (1.4 s of 100,000 users).
         m = mark(self.conn)
-        if self.conn.dialect.name == "postgresql" and user_ids:
-            return {
-                r[0]
-                for r in bulk.rows(self.conn, _SEATED_PG, (list(user_ids), account_id, product))
-            }
         found = select_any(
             self.conn,
             f"SELECT user_id FROM seats WHERE account_id = {m} AND product = {m} AND user_id",
@@ -111,24 +80,15 @@ class SqlSeatStore:
     def users_by_id(
         self, account_id: int, product: str, user_ids: Sequence[int]
     ) -> dict[int, tuple[str, bool, bool]]:
-        if not user_ids:
-            return {}
-        found: Iterable[Sequence[Any]]
-        if self.conn.dialect.name == "postgresql":
-            found = bulk.rows(
-                self.conn, _USERS_BY_ID_PG, (list(user_ids), account_id, account_id, product)
-            )
-        else:
-            # The id is SQLite's rowid: each is looked up by it.
-            m = mark(self.conn)
-            found = select_in(
-                self.conn,
-                "SELECT u.id, u.email, u.active, EXISTS (SELECT 1 FROM seats AS s "
-                f"WHERE s.account_id = {m} AND s.product = {m} AND s.user_id = u.id) "
-                f"FROM integration_users AS u WHERE u.account_id = {m} AND u.id IN",
-                (account_id, product, account_id),
-                user_ids,
-            )
+        m = mark(self.conn)
+        found = select_any(
+            self.conn,
+            "SELECT u.id, u.email, u.active, EXISTS (SELECT 1 FROM seats AS s "
+            f"WHERE s.account_id = {m} AND s.product = {m} AND s.user_id = u.id) "
+            f"FROM integration_users AS u WHERE u.account_id = {m} AND u.id",
+            (account_id, product, account_id),
+            user_ids,
+        )
         return {uid: (email, bool(active), bool(seated)) for uid, email, active, seated in found}
 
     def add(
