@@ -75,13 +75,9 @@ def sqlite_url(tmp_path: object) -> str:
     return f"sqlite:///{tmp_path}/seatgate.db"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a new, empty schema (dropped afterwards).
-
-    Skipped when no server is configured, except on CI (SEATGATE_REQUIRE_POSTGRES=1), where a
-    missing server fails the test instead of hiding it.
-    """
+def _schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a new, empty schema, dropped afterwards; skipped (or
+    failed with SEATGATE_REQUIRE_POSTGRES=1) when no server is configured or it is unreachable."""
     base = os.environ.get(PG_ENV)
     if not base:
         if REQUIRE_PG:
@@ -101,6 +97,23 @@ def postgres_url() -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a new, empty schema (dropped afterwards).
+
+    Skipped when no server is configured, except on CI (SEATGATE_REQUIRE_POSTGRES=1), where a
+    missing server fails the test instead of hiding it.
+    """
+    yield from _schema_url()
+
+
+@pytest.fixture
+def other_postgres_url(postgres_url: str) -> Iterator[str]:
+    """A second new schema of the same database as ``postgres_url``: another deployment sharing
+    the database (staging beside production), for what the two must not see of each other."""
+    yield from _schema_url()
 
 
 @pytest.fixture

@@ -332,3 +332,114 @@ def test_a_seat_written_with_its_user_leaves_the_user_row_alone(postgres_url: st
             assert _planned_each_time(conn) == {True}
     finally:
         database.dispose()
+
+
+_NOTIFY_FUNCTIONS = ("seatgate_channel", "seatgate_notify_entitlements", "seatgate_notify_tokens")
+
+
+def _notify_functions(database: Database) -> dict[str, tuple[object, ...]]:
+    """This schema's functions of the notifications: name -> (source, volatility, settings)."""
+    with database.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT proname, prosrc, provolatile, proconfig FROM pg_proc "
+            "WHERE proname = ANY(%(names)s) AND pronamespace = current_schema()::regnamespace",
+            {"names": list(_NOTIFY_FUNCTIONS)},
+        ).all()
+    return {name: tuple(rest) for name, *rest in rows}
+
+
+def _heard(database: Database, channels: tuple[str, ...]) -> dict[str, set[str]]:
+    """The payloads each of ``channels`` carries while a new account of this schema gets a
+    contract (``e:<account>``) and a token (``t``); returns them with the account's name."""
+    import datetime as dt
+    import uuid
+    from decimal import Decimal
+
+    import psycopg
+    from psycopg import sql
+
+    from seatgate.core.bootstrap import App
+
+    name = f"ch-{uuid.uuid4().hex[:8]}"
+    dsn = database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    heard: dict[str, set[str]] = {channel: set() for channel in channels}
+    app = App(database)  # not its URL: a new Database would migrate the schema up again
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for channel in channels:
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            app.accounts.create(name, "US")
+            app.contracts.create(
+                name,
+                "salesforce",
+                seats=3,
+                plan="standard",
+                frequency="monthly",
+                start=dt.date(2026, 1, 1),
+                months=12,
+                unit_price=Decimal("10"),
+            )
+            app.tokens.create(name, "check")
+            for note in conn.notifies(timeout=1.0):  # all were committed: they are queued
+                heard[note.channel].add(note.payload)
+    finally:
+        app.close()
+    return {"account": {name}, **heard}
+
+
+@pytest.mark.postgres
+def test_the_channel_per_schema_migrates_down_and_up_again(
+    postgres_url: str, other_postgres_url: str
+) -> None:
+    """access_0003: the triggers notify on their schema's channel, ``seatgate_channel(schema)``,
+    and nothing on ``seatgate_changes``; down to access_0002 the notification functions are
+    exactly those of a schema migrated to access_0002 alone (no ``seatgate_channel``) and notify
+    on ``seatgate_changes`` again; up again they are as before the downgrade.
+
+    ``seatgate_changes`` is the whole database's: other processes (an older checkout's tests)
+    may send ``t`` on it meanwhile, so what it carries is checked by this schema's account."""
+    from alembic import command
+
+    old = "seatgate_changes"
+    reference = Database(other_postgres_url, migrate=False)
+    database = Database(postgres_url)
+    try:
+        with reference.engine.begin() as conn:
+            cfg = reference.alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "access_0002")
+        before = _notify_functions(reference)
+        assert set(before) == {"seatgate_notify_entitlements", "seatgate_notify_tokens"}
+
+        current = _notify_functions(database)
+        assert set(current) == set(_NOTIFY_FUNCTIONS)
+        with database.engine.connect() as conn:
+            channel = conn.exec_driver_sql("SELECT seatgate_channel(current_schema())").scalar()
+        assert isinstance(channel, str) and channel != old
+        heard = _heard(database, (channel, old))
+        (account,) = heard["account"]
+        assert heard[channel] == {f"e:{account}", "t"}
+        assert not any(account in payload for payload in heard[old])
+
+        with database.engine.begin() as conn, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
+            cfg = database.alembic_config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "access_0002")
+        assert _notify_functions(database) == before
+        heard = _heard(database, (channel, old))
+        (account,) = heard["account"]
+        assert heard[channel] == set()
+        assert {f"e:{account}", "t"} <= heard[old]
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
+            assert database.upgrade() == sorted(expected_heads())
+        assert _notify_functions(database) == current
+        heard = _heard(database, (channel, old))
+        (account,) = heard["account"]
+        assert heard[channel] == {f"e:{account}", "t"}
+        assert not any(account in payload for payload in heard[old])
+    finally:
+        database.dispose()
+        reference.dispose()

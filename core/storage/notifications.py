@@ -1,11 +1,14 @@
-"""Changes committed by any process, as they commit: PostgreSQL ``LISTEN seatgate_changes``.
+"""Changes committed by any process, as they commit: PostgreSQL ``LISTEN`` on the schema's channel.
 
-The ``access`` migrations' triggers ``NOTIFY`` on that channel when a contract row changes (every
-seat, user, contract or installation change bumps its ``entitlement_version``; payload
-``e:<account>``, or ``l:<account>`` when only a sync's writes moved it: access_0002) and when a
-token is made or revoked (payload ``t``). :class:`ChangeFeed` listens on
-a connection of its own, in a thread, and calls back; it is what lets every server process keep
-its in-process caches and still answer a check right after another process's unassign.
+The ``access`` migrations' triggers ``NOTIFY`` when a contract row changes (every seat, user,
+contract or installation change bumps its ``entitlement_version``; payload ``e:<account>``, or
+``l:<account>`` when only a sync's writes moved it: access_0002) and when a token is made or
+revoked (payload ``t``). They send on the channel of the table's schema, and :class:`ChangeFeed`
+listens on the channel of its connection's ``current_schema()``, both named by the database's
+``seatgate_channel(schema)`` (access_0003): a channel is database-wide, and deployments in two
+schemas of one database must not hear each other's changes. The feed listens on a connection of
+its own, in a thread, and calls back; it is what lets every server process keep its in-process
+caches and still answer a check right after another process's unassign.
 
 While not listening (the database restarted, the network dropped) nothing is known about what
 changed, so every (re)connection first reports "everything may have changed" (``None`` and
@@ -19,12 +22,15 @@ import threading
 from collections.abc import Callable
 
 import psycopg
+from psycopg import sql
 
 from .db import Database
 
-__all__ = ["CHANNEL", "ChangeFeed"]
+__all__ = ["ChangeFeed"]
 
-CHANNEL = "seatgate_changes"
+# The database names the channel (migration access_0003): one SQL function that the triggers call
+# too, so they and the listeners cannot disagree on the rule.
+_CHANNEL_QUERY = "SELECT seatgate_channel(current_schema())"
 logger = logging.getLogger("seatgate.notifications")
 
 
@@ -33,7 +39,12 @@ class ChangeFeed:
     other processes commit, and ``on_lagged(account)`` for a contract whose entitlement version a
     sync's writes alone moved (a change a server may lag: ``serve --sync-lag``; without
     ``on_lagged``, ``on_entitlements`` is called for it too). PostgreSQL only; :meth:`start` and
-    :meth:`stop` run and end its thread. ``reconnect_delay`` and ``poll`` are in seconds."""
+    :meth:`stop` run and end its thread. ``reconnect_delay`` and ``poll`` are in seconds.
+
+    ``channel`` is the channel listened on, asked of the database at each connection (None until
+    the first): the schema's own, so a feed hears the changes of its schema only. A database whose
+    ``access`` branch is older than access_0003 has no ``seatgate_channel``: the feed logs the
+    error and retries, never connected, as for a database that does not answer."""
 
     def __init__(
         self,
@@ -60,9 +71,13 @@ class ChangeFeed:
         self._thread: threading.Thread | None = None
         self.connected = threading.Event()
         self.received = 0
+        self.channel: str | None = None
 
     def __repr__(self) -> str:
-        return f"ChangeFeed(connected={self.connected.is_set()}, received={self.received})"
+        return (
+            f"ChangeFeed(channel={self.channel!r}, connected={self.connected.is_set()}, "
+            f"received={self.received})"
+        )
 
     def start(self) -> ChangeFeed:
         self._thread = threading.Thread(target=self._run, name="seatgate-change-feed", daemon=True)
@@ -89,7 +104,12 @@ class ChangeFeed:
                 with psycopg.connect(
                     self._dsn, autocommit=True, connect_timeout=self._connect_timeout
                 ) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    row = conn.execute(_CHANNEL_QUERY).fetchone()
+                    # One row, never NULL: the function is found only in an existing schema of
+                    # the search path, so current_schema() names one.
+                    assert row is not None and isinstance(row[0], str)
+                    self.channel = row[0]
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
                     # Whatever changed while nobody listened is unknown: drop every cache entry.
                     self._on_entitlements(None)
                     self._on_tokens()

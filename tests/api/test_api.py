@@ -654,7 +654,7 @@ def test_readyz_says_which_migration_is_missing(client: TestClient, world: World
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "access@base")
     body = is_problem(client.get("/readyz"), 503, "not_ready")
-    assert "access_0002 not applied" in body["detail"]  # the head of the access branch
+    assert "access_0003 not applied" in body["detail"]  # the head of the access branch
     assert client.get("/healthz").status_code == 200
 
 
