@@ -2,7 +2,7 @@
 
 Revision ID: access_0003
 Revises: access_0002
-Create Date: 2026-12-08 09:00:00
+Create Date: 2026-12-01 20:30:00
 
 The triggers (access_0001, access_0002) sent every note on the one channel ``seatgate_changes``,
 and a channel belongs to the whole database, not to a schema: a deployment in another schema of
