@@ -24,7 +24,8 @@
                                      pull, auto install, the ``agent_sync`` gate and the agent
                                      directory, each in
                                      batches of users, one transaction per batch, sized to last
-                                     about 50 ms (:class:`~seatgate.core.services.batching.BatchSizer`;
+                                     about 50 ms on SQLite, 250 ms on PostgreSQL
+                                     (:class:`~seatgate.core.services.batching.BatchSizer`;
                                      the first :data:`BATCH` users): a check or an admin's write
                                      never waits long behind a sync
     commit                           the cursor and the run's record, in the last transaction
@@ -70,7 +71,7 @@ from ..domain.vocabulary import QuarantineReason
 from ..errors import Conflict, SeatgateError
 from . import stopping
 from .base import deliver_pending, read
-from .batching import MAX_SIZE, BatchSizer
+from .batching import MAX_SIZE, sizer
 from .commitments import AUTO_INSTALL_ACTOR
 from .installs import InstallService, require_installation
 from .ports import Ports, RequestStats, UnitOfWork
@@ -183,8 +184,9 @@ class _Pulled:
 
 
 #: Users in the first write transaction of each step of a reconcile; the later ones are sized by
-#: the time the earlier took (:class:`BatchSizer`: about 50 ms each, well under the 100 ms issue
-#: 12 item 7 allows on SQLite), so a check or an admin's write never waits long behind a sync.
+#: the time the earlier took (:func:`~seatgate.core.services.batching.sizer`: about 50 ms each on
+#: SQLite, well under the 100 ms issue 12 item 7 allows, so a check or an admin's write never waits
+#: long behind a sync; about 250 ms on PostgreSQL, where only writers of the same rows wait).
 BATCH = 250
 
 #: The reconcile's kinds of write, each with a batch size of its own (a user costs each a
@@ -252,7 +254,8 @@ class _Reconcile:
         self.tally: SeatTally | None = None
         # Never below BATCH: part of a batch's cost does not grow with its size (a count of the
         # seats, the waiting list's lookups, the commit), so smaller batches would only cost more.
-        self.sizers = {step: BatchSizer(BATCH, minimum=BATCH) for step in STEPS}
+        one_writer = ports.db.one_writer
+        self.sizers = {step: sizer(BATCH, one_writer=one_writer) for step in STEPS}
 
     def begin(self) -> None:
         """Before the pull: what the connector holds. (Its links change only by its own runs,

@@ -156,6 +156,12 @@ class SqlUnitOfWorkFactory:
     def __repr__(self) -> str:
         return f"SqlUnitOfWorkFactory({self.database!r})"
 
+    @property
+    def one_writer(self) -> bool:
+        """SQLite runs one write transaction at a time; PostgreSQL's writers wait only for the
+        writers of the same rows."""
+        return self.database.is_sqlite
+
     @contextlib.contextmanager
     def write(self, *, audit_only: bool = False, lagged: bool = False) -> Iterator[SqlUnitOfWork]:
         try:

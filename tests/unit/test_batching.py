@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seatgate.core.services.batching import GROWTH, MAX_SIZE, TARGET_SECONDS, BatchSizer
+from seatgate.core.services.batching import (
+    GROWTH,
+    MAX_SIZE,
+    SHARED_MAX_SIZE,
+    SHARED_TARGET_SECONDS,
+    TARGET_SECONDS,
+    BatchSizer,
+    sizer,
+)
 
 
 class FakeClock:
@@ -105,3 +113,47 @@ def test_with_a_minimum_no_batch_but_the_last_is_smaller_whatever_the_cost(
     assert sum(sizes) == total
     assert all(n >= 250 for n in sizes[:-1])
     assert len(sizes) <= -(-total // 250)  # never more batches than fixed batches of 250
+
+
+@pytest.mark.parametrize(
+    ("one_writer", "target", "largest"),
+    [(True, TARGET_SECONDS, MAX_SIZE), (False, SHARED_TARGET_SECONDS, SHARED_MAX_SIZE)],
+)
+def test_a_sync_sizes_its_batches_by_who_waits_for_them(
+    one_writer: bool, target: float, largest: int
+) -> None:
+    """SQLite (one writer: every writer waits for the batch) keeps batches near 50 ms and at most
+    1,000 users; PostgreSQL (only writers of the same rows wait) lets them last 250 ms, up to
+    5,000 users: fewer commits, version bumps, seat counts and events for the same users."""
+    clock = FakeClock()
+    batches = sizer(250, one_writer=one_writer)
+    batches.clock = clock
+    per_user = 20e-6  # 50 ms is 2,500 users, 250 ms 12,500: the bound decides
+    sizes = run(batches, clock, 100_000, per_user)
+    assert max(sizes) == largest
+    slow = sizer(250, one_writer=one_writer)
+    slow.clock = clock
+    sizes = run(slow, clock, 20_000, 200e-6)  # 50 ms is 250 users, 250 ms 1,250
+    assert sizes[-2] == pytest.approx(target / 200e-6, abs=1)
+    assert min(sizes[:-1]) >= 250
+
+
+@given(
+    one_writer=st.booleans(),
+    total=st.integers(min_value=0, max_value=30_000),
+    durations=st.lists(st.floats(min_value=0, max_value=5), min_size=1, max_size=50),
+)
+def test_a_syncs_batches_cover_every_user_once_within_the_databases_bounds(
+    one_writer: bool, total: int, durations: list[float]
+) -> None:
+    clock = FakeClock()
+    batches = sizer(250, one_writer=one_writer)
+    batches.clock = clock
+    largest = MAX_SIZE if one_writer else SHARED_MAX_SIZE
+    covered: list[int] = []
+    for i, part in enumerate(batches.slices(total)):
+        users = list(range(total)[part])
+        assert users and len(users) <= largest
+        covered += users
+        clock.now += durations[i % len(durations)]
+    assert covered == list(range(total))

@@ -99,6 +99,13 @@ class UnitOfWorkFactory(Protocol):
     # compare it to know a write happened since they last looked.
     generation: int
 
+    @property
+    def one_writer(self) -> bool:
+        """Whether the database runs one write transaction at a time (SQLite: every other
+        writer waits for the one running), which bounds how long a sync's batch may last
+        (:func:`~seatgate.core.services.batching.sizer`)."""
+        ...
+
     def write(
         self, *, audit_only: bool = False, lagged: bool = False
     ) -> AbstractContextManager[UnitOfWork]:
