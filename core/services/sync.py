@@ -256,6 +256,9 @@ class _Reconcile:
         # seats, the waiting list's lookups, the commit), so smaller batches would only cost more.
         one_writer = ports.db.one_writer
         self.sizers = {step: sizer(BATCH, one_writer=one_writer) for step in STEPS}
+        # Users inserted since the user table's statistics were last taken by this run
+        # (SyncStore.analyze_grown_users: fresh plans for the key checks as the table grows).
+        self.unanalyzed = 0
 
     def begin(self) -> None:
         """Before the pull: what the connector holds. (Its links change only by its own runs,
@@ -511,6 +514,9 @@ class _Reconcile:
                 )
                 store.update_users(updates[part], at)
                 store.update_links(acct_id, product, plan.link_updates[part])
+                self.unanalyzed += len(new_ids)
+                if new_ids and store.analyze_grown_users(self.unanalyzed):
+                    self.unanalyzed = 0
                 stale = bool(new_ids or updates[part])
                 if stale:
                     self._decisions_stale(uow)

@@ -210,6 +210,12 @@ class SyncStore(Protocol):
         large share of it, so a fleet's small runs do not re-analyze large shared tables."""
         ...
 
+    def analyze_grown_users(self, inserted: int) -> bool:
+        """While a run inserts users: ANALYZE the user table (PostgreSQL; nothing elsewhere) when
+        the ``inserted`` users since its statistics were taken outnumber the rows they counted
+        (it never was analyzed, or it at least doubled). Returns whether it did."""
+        ...
+
     # -- auto install ------------------------------------------------------------------------------
     def anyone_waiting(self, account_id: int, product: str) -> bool:
         """Whether the connector's waiting list holds anyone."""
