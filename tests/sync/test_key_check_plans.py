@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
+from seatgate.core.storage.repositories.sync import SqlSyncStore
 from seatgate.core.testing.memory import MemorySandbox
 from seatgate.core.testing.setup import account_with_contract
 
@@ -96,3 +97,30 @@ def test_key_checks_planned_on_a_one_page_user_table_read_one_entry_each_during_
     # A key check reads one entry (links, seats, agents: some 7,000 checks); a plan that finds
     # the account's users by another index and filters them reads the account's every user.
     assert sum(read.values()) < 10 * USERS, read
+
+
+def test_the_runs_analyze_never_waits_for_another_session_on_the_user_table(
+    postgres_url: str, clock: FixedClock
+) -> None:
+    """A fleet's other run analyzing the table, or autovacuum, holds its lock: the run skips its
+    analyze (False: the next batch tries again) rather than wait, and takes it once free."""
+    app = App(postgres_url, clock=clock, plugins=memory_plugins())
+    other = sa.create_engine(postgres_url)
+    try:
+        setup_account(app)  # the schema and one user table, never analyzed
+        with other.connect() as holder:
+            holder.exec_driver_sql("SET lock_timeout = '1ms'")
+            holder.exec_driver_sql(
+                "LOCK TABLE integration_users IN SHARE UPDATE EXCLUSIVE MODE"
+            )  # what ANALYZE and VACUUM take
+            with app.db.engine.begin() as conn:
+                conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+                assert not SqlSyncStore(conn).analyze_grown_users(1000)
+            holder.rollback()
+        with app.db.engine.begin() as conn:
+            store = SqlSyncStore(conn)
+            assert store.analyze_grown_users(1000)
+            assert not store.analyze_grown_users(10)  # few rows: no analyze
+    finally:
+        app.db.dispose()
+        other.dispose()

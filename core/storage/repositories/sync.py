@@ -758,16 +758,18 @@ class SqlSyncStore:
         # 1-4 s per batch of links or seats, more than ten minutes for the run
         # (tests/sync/test_key_check_plans.py). Analyzing each time the table doubles re-plans
         # every session's statements on it (PostgreSQL's documented rule for prepared
-        # statements), some 9 times in such a run.
+        # statements), some 9 times in such a run. SKIP_LOCKED: another session analyzing or
+        # vacuuming the table (a fleet's other run, autovacuum) is never waited for, which could
+        # outlast the connection's lock_timeout; the next batch tries again.
         if not self.pg or inserted <= ANALYZE_BASE:
             return False
-        rows = self.conn.exec_driver_sql(
-            "SELECT reltuples FROM pg_class WHERE oid = CAST('integration_users' AS regclass)"
-        ).scalar_one()
+        query = "SELECT reltuples FROM pg_class WHERE oid = CAST('integration_users' AS regclass)"
+        rows = self.conn.exec_driver_sql(query).scalar_one()
         if rows >= 0 and inserted <= rows:
             return False
-        self.conn.exec_driver_sql("ANALYZE integration_users")
-        return True
+        self.conn.exec_driver_sql("ANALYZE (SKIP_LOCKED) integration_users")
+        # Skipped, the table's count is unchanged (a table that grew by ``inserted`` rows).
+        return bool(self.conn.exec_driver_sql(query).scalar_one() != rows)
 
     # -- auto install ------------------------------------------------------------------------------
     def anyone_waiting(self, account_id: int, product: str) -> bool:
