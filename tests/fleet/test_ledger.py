@@ -57,7 +57,10 @@ def test_a_connector_lock_is_held_once_and_freed_with_its_session(postgres_url: 
                     .all()
                 )
                 assert len(pids) == 1
-                conn.execute(sa.select(sa.func.pg_terminate_backend(pids[0])))
+                # With a timeout (milliseconds) it returns once the session has ended; without
+                # one it returns at the signal, and the lock may still be held (a flaky test).
+                ended = conn.execute(sa.select(sa.func.pg_terminate_backend(pids[0], 10_000)))
+                assert ended.scalar_one() is True
             with second.hold("acme", "pega") as taken:
                 assert taken
         # Leaving the dead holder's block raised nothing: its lock went with its session.
