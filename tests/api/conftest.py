@@ -22,6 +22,7 @@ from seatgate.core.entrypoints.http.app import create_app
 from seatgate.core.entrypoints.http.server import build_core
 from seatgate.core.entrypoints.http.settings import Settings
 from seatgate.core.plugins.manager import build_plugin_manager
+from seatgate.core.storage.notifications import ChangeFeed
 from seatgate.core.testing.memory import MemoryAdapter, MemorySandbox
 
 AS_OF = "2026-03-20T12:00:00Z"  # restricted phase in the US: seats decide
@@ -153,3 +154,32 @@ def live(world: World) -> Iterator[LiveServer]:
     world.app = create_app(world.core, world.settings)
     with LiveServer(world.app) as server:
         yield server
+
+
+def listen(core: App) -> tuple[list[str], ChangeFeed]:
+    """A real change feed on ``core``'s database, connected, and what it is told from then on as
+    payloads (``e:<account>``, ``l:<account>``, ``t``); stop the feed when done."""
+    told: list[str] = []
+    feed = ChangeFeed(
+        core.db,
+        on_entitlements=lambda account: told.append(f"e:{account}"),
+        on_tokens=lambda: told.append("t"),
+        on_lagged=lambda account: told.append(f"l:{account}"),
+        poll=0.05,
+    ).start()
+    assert feed.connected.wait(10)
+    # Connecting reports "anything may have changed" (e:None, t) before ``connected`` is set.
+    told.clear()
+    return told, feed
+
+
+def settle(told: list[str]) -> list[str]:
+    """What a feed was told once notifications stop arriving (it reports asynchronously)."""
+    deadline = time.monotonic() + 10
+    seen = -1
+    while time.monotonic() < deadline:
+        time.sleep(0.2)  # notifications arriving from the server, not a clock the test moves
+        if len(told) == seen:
+            break
+        seen = len(told)
+    return told[:]

@@ -4,45 +4,12 @@ access_0003), so neither drops its caches for the other's writes."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from seatgate.core.bootstrap import App
 from seatgate.core.storage.db import Database
-from seatgate.core.storage.notifications import ChangeFeed
 from seatgate.core.testing.memory import MemorySandbox
 
-from .conftest import ACME, OTHER, make_core, seed
-
-
-def _listen(core: App) -> tuple[list[str], ChangeFeed]:
-    """A real change feed on ``core``'s database, connected, and what it is told from now on as
-    payloads (``e:<account>``, ``l:<account>``, ``t``)."""
-    told: list[str] = []
-    feed = ChangeFeed(
-        core.db,
-        on_entitlements=lambda account: told.append(f"e:{account}"),
-        on_tokens=lambda: told.append("t"),
-        on_lagged=lambda account: told.append(f"l:{account}"),
-        poll=0.05,
-    ).start()
-    assert feed.connected.wait(10)
-    # Connecting reports "anything may have changed" (e:None, t) before ``connected`` is set.
-    told.clear()
-    return told, feed
-
-
-def _settle(told: list[str]) -> list[str]:
-    """What the feed was told once notifications stop arriving (it reports asynchronously)."""
-    deadline = time.monotonic() + 10
-    seen = -1
-    while time.monotonic() < deadline:
-        time.sleep(0.2)
-        if len(told) == seen:
-            break
-        seen = len(told)
-    return told[:]
+from .conftest import ACME, OTHER, listen, make_core, seed, settle
 
 
 @pytest.mark.postgres
@@ -54,19 +21,19 @@ def test_two_schemas_of_one_database_do_not_hear_each_others_changes(
     saw ``e:acme`` of another process's schema)."""
     here, _ = make_core(postgres_url)
     there, _ = make_core(other_postgres_url)
-    heard_here, feed_here = _listen(here)
-    heard_there, feed_there = _listen(there)
+    heard_here, feed_here = listen(here)
+    heard_there, feed_there = listen(there)
     try:
         assert feed_here.channel and feed_there.channel
         assert feed_here.channel != feed_there.channel
         seed(here, crm)  # contracts of acme and other, and tokens
         # Settled here first: a note sent on a shared channel would have reached both by then.
-        assert {f"e:{ACME}", f"e:{OTHER}", "t"} <= set(_settle(heard_here))
-        assert _settle(heard_there) == []
+        assert {f"e:{ACME}", f"e:{OTHER}", "t"} <= set(settle(heard_here))
+        assert settle(heard_there) == []
         heard_here.clear()
         seed(there, crm)  # the same names, in the other schema
-        assert {f"e:{ACME}", f"e:{OTHER}", "t"} <= set(_settle(heard_there))
-        assert _settle(heard_here) == []
+        assert {f"e:{ACME}", f"e:{OTHER}", "t"} <= set(settle(heard_there))
+        assert settle(heard_here) == []
     finally:
         feed_here.stop()
         feed_there.stop()

@@ -12,10 +12,9 @@ import pytest
 from seatgate.core.bootstrap import App
 from seatgate.core.entrypoints.http.refresh import SnapshotRefresher
 from seatgate.core.storage.fence import NONE, VersionFence
-from seatgate.core.storage.notifications import ChangeFeed
 from seatgate.core.testing.memory import MemorySandbox
 
-from .conftest import ACME, ADMIN, USERS, make_core, seed
+from .conftest import ACME, ADMIN, USERS, listen, make_core, seed, settle
 
 
 def read_versions(core: App) -> tuple[int, int]:
@@ -197,35 +196,6 @@ def test_checks_lag_a_syncs_writes_by_at_most_the_sync_lag_and_never_a_persons_s
         core.close()
 
 
-def _collect_notes(core: App) -> tuple[list[str], ChangeFeed]:
-    """A real change feed on ``core``'s database, recording what it is told as the payloads
-    (``e:<account>``, ``l:<account>``), and the feed (to stop)."""
-    told: list[str] = []
-    feed = ChangeFeed(
-        core.db,
-        on_entitlements=lambda account: told.append(f"e:{account}"),
-        on_tokens=lambda: None,
-        on_lagged=lambda account: told.append(f"l:{account}"),
-        poll=0.05,
-    ).start()
-    assert feed.connected.wait(10)
-    return told, feed
-
-
-def _settle(told: list[str]) -> list[str]:
-    """What the feed was told once notifications stop arriving (it reports asynchronously)."""
-    import time
-
-    deadline = time.monotonic() + 10
-    seen = -1
-    while time.monotonic() < deadline:
-        time.sleep(0.2)
-        if len(told) == seen:
-            break
-        seen = len(told)
-    return told[:]
-
-
 @pytest.mark.postgres
 def test_a_syncs_writes_are_told_as_lagged_and_everything_else_as_a_change(
     postgres_url: str, crm: MemorySandbox
@@ -236,17 +206,17 @@ def test_a_syncs_writes_are_told_as_lagged_and_everything_else_as_a_change(
     core, _ = make_core(postgres_url)
     other, _ = make_core(postgres_url)
     seed(core, crm)
-    told, feed = _collect_notes(core)
+    told, feed = listen(core)
     try:
-        _settle(told)
+        settle(told)
         told.clear()
         crm.store.deactivate([crm.store.users[1].number])
         other.sync.sync(ACME, "memory", full=True)  # a sync's writes alone
-        notes = _settle(told)
+        notes = settle(told)
         assert notes and set(notes) == {f"l:{ACME}"}
         told.clear()
         other.seats.assign(ACME, "memory", [crm.store.users[0].email], ADMIN)  # a person's
-        notes = _settle(told)
+        notes = settle(told)
         assert notes and f"e:{ACME}" in notes and f"l:{ACME}" not in notes
         told.clear()
         with other.db.engine.begin() as conn:  # another column than the sync's version
@@ -255,7 +225,7 @@ def test_a_syncs_writes_are_told_as_lagged_and_everything_else_as_a_change(
                 "quantity = quantity + 1 WHERE product = 'memory' AND account_id = "
                 "(SELECT id FROM accounts WHERE name = 'acme')"
             )
-        assert _settle(told) == [f"e:{ACME}"]
+        assert settle(told) == [f"e:{ACME}"]
     finally:
         feed.stop()
         other.close()
@@ -276,7 +246,7 @@ def test_with_notifications_alone_checks_lag_a_syncs_writes_by_at_most_the_sync_
     now = [1000.0]
     monkeypatch.setattr(core.entitlements, "_monotonic", lambda: now[0])
     ents = core.entitlements
-    told, feed = _collect_notes(core)
+    told, feed = listen(core)
     try:
         ents.max_age = 60.0
         other.sync.sync(ACME, "memory")
@@ -297,14 +267,14 @@ def test_with_notifications_alone_checks_lag_a_syncs_writes_by_at_most_the_sync_
             finally:
                 await refresher.idle()
 
-        _settle(told)
+        settle(told)
         told.clear()
         assert asyncio.run(fresh())  # read now
         assert core.check(ACME, "memory", person.email, "cti").reason == "seated"
         now[0] += 0.1
         crm.store.deactivate([person.number])
         other.sync.sync(ACME, "memory", full=True)  # writes the user inactive: a sync's write
-        notes = _settle(told)
+        notes = settle(told)
         assert notes and set(notes) == {f"l:{ACME}"}
         tell(notes)
         told.clear()
@@ -316,7 +286,7 @@ def test_with_notifications_alone_checks_lag_a_syncs_writes_by_at_most_the_sync_
         now[0] += 0.1
         crm.store.change([person.number], active=True)
         other.sync.sync(ACME, "memory", full=True)
-        tell(_settle(told))
+        tell(settle(told))
         told.clear()
         now[0] += 2.0  # as old as the lag: this check waits for the refresh
         assert asyncio.run(fresh())
@@ -325,7 +295,7 @@ def test_with_notifications_alone_checks_lag_a_syncs_writes_by_at_most_the_sync_
 
         now[0] += 0.1
         other.seats.unassign(ACME, "memory", [person.email], ADMIN)  # a person's: never lagged
-        tell(_settle(told))
+        tell(settle(told))
         assert asyncio.run(fresh())
         assert core.check(ACME, "memory", person.email, "cti").reason == "no_seat"
         assert started == ["awaited", "background", "awaited", "awaited"]
