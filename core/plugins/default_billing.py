@@ -16,9 +16,11 @@ themselves are computed from the seat ledger, so what is billed never depends on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from ..domain.events import Event, UsersActivated
+from ..domain.model import Account
 from ..services.base import transaction
 from ..services.commitments import record_commitment
 from ..services.ports import Ports
@@ -39,24 +41,49 @@ class BillingListener:
         return "BillingListener()"
 
     @hookimpl
-    def seatgate_event(self, event: Event) -> None:
-        if not isinstance(event, UsersActivated):
+    def seatgate_events(self, events: Sequence[Event]) -> None:
+        """The batch's commitments in one transaction (a sync's auto install delivers one
+        ``UsersActivated`` per batch of users: some 70 at 100,000 users, each a transaction of
+        its own before). Should that transaction fail, each event is tried in one of its own, so
+        that one event the store refuses costs no other its commitment; the first failure is
+        raised on (the publisher logs it)."""
+        activated = [e for e in events if isinstance(e, UsersActivated)]
+        if not activated:
             return
+        try:
+            self._record(activated)
+        except Exception:
+            if len(activated) == 1:
+                raise
+            failed: Exception | None = None
+            for event in activated:
+                try:
+                    self._record([event])
+                except Exception as exc:
+                    failed = failed or exc
+            if failed is not None:
+                raise failed from None
+
+    def _record(self, events: Sequence[UsersActivated]) -> None:
         with transaction(self._ports) as uow:
-            acct = uow.accounts.get(event.account)
-            record_commitment(
-                uow,
-                acct,
-                event.product,
-                event.actor,
-                event.at,
-                "add_users",
-                {
-                    "added": len(event.emails),
-                    "above_contract": event.above_contract,
-                    "emails": list(event.emails[:20]),
-                },
-                Decimal(event.price_shown),
-                event.currency,
-                event_id=event.id,
-            )
+            accounts: dict[str, Account] = {}
+            for event in events:
+                acct = accounts.get(event.account)
+                if acct is None:
+                    acct = accounts[event.account] = uow.accounts.get(event.account)
+                record_commitment(
+                    uow,
+                    acct,
+                    event.product,
+                    event.actor,
+                    event.at,
+                    "add_users",
+                    {
+                        "added": len(event.emails),
+                        "above_contract": event.above_contract,
+                        "emails": list(event.emails[:20]),
+                    },
+                    Decimal(event.price_shown),
+                    event.currency,
+                    event_id=event.id,
+                )

@@ -200,6 +200,17 @@ def seatgate_event(event: Event) -> None:
 
 
 @hookspec
+def seatgate_events(events: Sequence[Event]) -> None:
+    """The events :func:`seatgate_event` hears, a delivered batch at once, in the order they were
+    written (after each one's ``seatgate_event``): for a listener that writes for them, in one
+    transaction per batch rather than one per event (a first sync of 100,000 users delivers some
+    150 events at once). The same de-duplication on ``event.id`` applies.
+
+    :param events: the batch, oldest first.
+    """
+
+
+@hookspec
 def seatgate_agents_written(
     account: str, product: str, agents: Sequence[AgentRecord], at: dt.datetime
 ) -> None:

@@ -82,6 +82,7 @@ LISTENER_HOOKS: tuple[str, ...] = (
     "seatgate_uninstalled",
     "seatgate_plan_changed",
     "seatgate_event",
+    "seatgate_events",
     "seatgate_agents_written",
     "seatgate_sync_finished",
 )
@@ -416,10 +417,13 @@ class Listeners:
         return self._broadcast("seatgate_event", event=event)
 
     def publish(self, events: Sequence[Event]) -> None:
-        """The publisher port: each event to the hook of its kind, then to ``seatgate_event``."""
+        """The publisher port: each event to the hook of its kind, then to ``seatgate_event``;
+        then the whole batch to ``seatgate_events``."""
         for event in events:
             self._specific(event)
             self.event(event)
+        if events:
+            self._broadcast("seatgate_events", events=list(events))
 
     def _specific(self, e: Event) -> None:
         if isinstance(e, SeatsAssigned):

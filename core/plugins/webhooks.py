@@ -1,8 +1,8 @@
 """Outbound webhooks as a built-in listener plugin (like :mod:`.default_billing`), and the HTTP
 client the sender posts with.
 
-:class:`WebhookListener` hears every domain event on ``seatgate_event`` after the transaction
-that made it committed (the event was written to the event outbox with the change) and writes one
+:class:`WebhookListener` hears every domain event on ``seatgate_events`` (a delivered batch at
+once) after the transaction that made it committed (the event was written to the event outbox with the change) and writes one
 delivery per subscribed endpoint — durable, idempotent on the event id
 (:meth:`~seatgate.core.services.webhooks.WebhookService.enqueue`). Sending is the sender's:
 ``seatgate webhook deliver`` in the foreground, or a server's background task, never the
@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -49,8 +49,8 @@ class WebhookListener:
         return "WebhookListener()"
 
     @hookimpl
-    def seatgate_event(self, event: Event) -> None:
-        self._service.enqueue(event)
+    def seatgate_events(self, events: Sequence[Event]) -> None:
+        self._service.enqueue_all(events)
 
 
 class HttpxPoster:

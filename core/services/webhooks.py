@@ -24,7 +24,7 @@ import datetime as dt
 import ipaddress
 import random
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -326,34 +326,51 @@ class WebhookService:
         """One delivery per endpoint of the event's account subscribed to it (enabled or not:
         a disabled endpoint gets what it missed once enabled); idempotent on ``event.id``.
         Returns how many deliveries were new."""
-        name = webhook_event_of(event)
-        if name is None or not event.account:
+        return self.enqueue_all([event])
+
+    def enqueue_all(self, events: Sequence[Event]) -> int:
+        """:meth:`enqueue` for each of ``events`` (in order), with one read of each account's
+        endpoints and one write transaction for the whole batch (none when no endpoint
+        subscribes: most events reach none). Returns how many deliveries were new."""
+        named = [
+            (event, name)
+            for event in events
+            if event.account and (name := webhook_event_of(event)) is not None
+        ]
+        if not named:
             return 0
         at = self.ports.now()
-        payload = payload_of(event, name)
-        with read(self.ports) as uow:  # most events reach no endpoint: no write transaction
-            targets = uow.webhooks.subscribed(event.account, name)
-        if isinstance(event, WebhookDisabled):  # never to the endpoint that stopped answering
-            targets = [t for t in targets if str(t.id) != event.endpoint]
-        if not targets:
+        with read(self.ports) as uow:
+            endpoints = {
+                account: uow.webhooks.subscribed(account)
+                for account in dict.fromkeys(event.account for event, _ in named)
+            }
+        rows: list[dict[str, Any]] = []
+        for event, name in named:
+            targets = [t for t in endpoints[event.account] if name in t.events]
+            if isinstance(event, WebhookDisabled):  # never to the endpoint that stopped answering
+                targets = [t for t in targets if str(t.id) != event.endpoint]
+            if not targets:
+                continue
+            payload = payload_of(event, name)
+            rows += [
+                {
+                    "endpoint_id": t.id,
+                    "event_id": event.id,
+                    "event": name,
+                    "payload": payload,
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": at,
+                    "next_attempt_at": at,
+                    "last_error": "",
+                }
+                for t in targets
+            ]
+        if not rows:
             return 0
         with transaction(self.ports) as uow:
-            return uow.webhooks.add_deliveries(
-                [
-                    {
-                        "endpoint_id": t.id,
-                        "event_id": event.id,
-                        "event": name,
-                        "payload": payload,
-                        "status": "pending",
-                        "attempts": 0,
-                        "created_at": at,
-                        "next_attempt_at": at,
-                        "last_error": "",
-                    }
-                    for t in targets
-                ]
-            )
+            return uow.webhooks.add_deliveries(rows)
 
     # -- the sender ---------------------------------------------------------------------------------
     def deliver(

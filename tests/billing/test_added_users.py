@@ -3,9 +3,15 @@ indicative price of the users the contract does not cover."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pytest
 import sqlalchemy as sa
 from billing_scenario import ADMIN, Scenario
 
+from seatgate.core.domain.events import UsersActivated
+from seatgate.core.errors import NotFound
+from seatgate.core.plugins.default_billing import BillingListener
 from seatgate.core.storage.tables import commitments
 
 
@@ -46,3 +52,48 @@ def test_a_refused_assignment_records_no_commitment(scenario: Scenario) -> None:
     result = scenario.app.assign("acme", "salesforce", ["u1@acme.example"], ADMIN)
     assert result.refused == [{"email": "u1@acme.example", "reason": "capacity_reached"}]
     assert len(added_users(scenario)) == 1
+
+
+def activated(account: str, email: str, at: dt.datetime) -> UsersActivated:
+    return UsersActivated(
+        account=account, product="salesforce", at=at, emails=(email,), actor=ADMIN,
+        assigned_after=1, price_shown="0.00", currency="USD",
+    )  # fmt: skip
+
+
+def test_a_delivered_batch_records_its_commitments_in_one_transaction_once_each(
+    scenario: Scenario,
+) -> None:
+    """The listener hears the outbox's batch at once (seatgate_events): one transaction for all
+    of its commitments, and a batch delivered again after a crash records nothing new."""
+    scenario.account(users=3)
+    at = scenario.clock.now()
+    batch = [activated("acme", f"u{i}@acme.example", at) for i in range(3)]
+    listener = BillingListener(scenario.app.ports)
+    commits: list[object] = []
+    engine, count = scenario.app.db.engine, commits.append
+    sa.event.listen(engine, "commit", count)
+    try:
+        listener.seatgate_events(batch)
+    finally:
+        sa.event.remove(engine, "commit", count)
+    assert len(commits) == 1
+    rows = added_users(scenario)
+    assert [r.event_id for r in rows] == [e.id for e in batch]
+    listener.seatgate_events(batch)
+    assert len(added_users(scenario)) == 3
+
+
+def test_one_event_the_store_refuses_costs_no_other_event_its_commitment(
+    scenario: Scenario,
+) -> None:
+    scenario.account(users=2)
+    at = scenario.clock.now()
+    batch = [
+        activated("acme", "u0@acme.example", at),
+        activated("ghost", "g@ghost.example", at),  # no such account
+        activated("acme", "u1@acme.example", at),
+    ]
+    with pytest.raises(NotFound, match="ghost"):
+        BillingListener(scenario.app.ports).seatgate_events(batch)
+    assert [r.event_id for r in added_users(scenario)] == [batch[0].id, batch[2].id]

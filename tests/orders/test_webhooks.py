@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from seatgate.core.bootstrap import App
 from seatgate.core.clock import FixedClock
-from seatgate.core.domain.events import SeatsAssigned
+from seatgate.core.domain.events import SeatsAssigned, UsersActivated
 from seatgate.core.errors import BadInput, Conflict, NotAuthorized, NotFound
 from seatgate.core.services.base import deliver_pending
 from seatgate.core.storage.tables import event_outbox, webhook_deliveries, webhook_endpoints
@@ -124,6 +124,67 @@ def test_a_delivery_is_retried_for_a_day_then_given_up_and_the_endpoint_disabled
         app.webhooks.redeliver("acme", failed.id, ADMIN)
         assert deliver(app, receiver, clock)["delivered"] == 1
         assert len(receiver.events) == 2 and receiver.duplicates == 0
+
+
+def test_a_batch_of_events_is_enqueued_with_one_read_per_account_and_one_write(
+    app: App, clock: FixedClock, receiver: Receiver
+) -> None:
+    """The listener hears the outbox's batch at once (seatgate_events): each account's endpoints
+    are read once and the batch's deliveries written in one transaction, each event to the
+    endpoints subscribed to it, in order."""
+    acme = setup(app, receiver, ("seat.assigned",))
+    account(app, "beta", admin="root@beta.example")
+    beta = app.webhooks.add("beta", receiver.url, ("*",), "root@beta.example").endpoint.id
+    at = clock.now()
+
+    def assigned(name: str, email: str) -> SeatsAssigned:
+        return SeatsAssigned(
+            account=name, product=P, at=at, emails=(email,), actor=ADMIN, reason="admin"
+        )
+
+    batch = [
+        assigned("acme", "a@acme.example"),
+        UsersActivated(
+            account="acme",
+            product=P,
+            at=at,
+            emails=("a@acme.example",),
+            actor=ADMIN,
+            assigned_after=1,
+            price_shown="0.00",
+            currency="USD",
+        ),
+        assigned("beta", "b@beta.example"),
+        assigned("acme", "c@acme.example"),
+    ]
+    reads: list[str] = []
+    writes: list[str] = []
+
+    def statement(conn: object, cursor: object, sql: str, *args: object) -> None:
+        verb = sql.lstrip().upper()
+        if verb.startswith("SELECT") and "webhook_endpoints" in sql:
+            reads.append(sql)
+        elif verb.startswith("INSERT"):
+            writes.append(sql)
+
+    engine = app.db.engine
+    sa.event.listen(engine, "before_cursor_execute", statement)
+    try:
+        assert app.webhooks.enqueue_all(batch) == 3
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", statement)
+    assert len(reads) == 2 and len(writes) == 1
+    with app.db.read() as conn:
+        rows = conn.execute(
+            sa.select(webhook_deliveries.c.endpoint_id, webhook_deliveries.c.event_id).order_by(
+                webhook_deliveries.c.id
+            )
+        ).all()
+    ids = [e.id for e in batch]
+    assert [tuple(r) for r in rows] == [
+        (acme, ids[0]), (beta, ids[2]), (acme, ids[3]),
+    ]  # fmt: skip
+    assert app.webhooks.enqueue_all(batch) == 0  # delivered again after a crash: nothing new
 
 
 def test_a_receiver_with_another_secret_or_a_stale_timestamp_rejects_the_request(

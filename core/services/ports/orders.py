@@ -299,8 +299,9 @@ class WebhookStore(Protocol):
         """The account's endpoints (not removed) by id; ``after``: ids above it."""
         ...
 
-    def subscribed(self, account: str, event: str) -> list[EndpointRow]:
-        """The account's endpoints (enabled or not, not removed) subscribed to ``event``."""
+    def subscribed(self, account: str, event: str | None = None) -> list[EndpointRow]:
+        """The account's endpoints (enabled or not, not removed) subscribed to ``event`` (None:
+        all of them), by id."""
         ...
 
     def set_endpoint(self, endpoint_id: int, **values: Any) -> None: ...

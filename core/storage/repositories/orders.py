@@ -372,14 +372,14 @@ class SqlWebhookStore:
         q = q.order_by(webhook_endpoints.c.id).limit(limit)
         return [_endpoint(r) for r in self.conn.execute(q)]
 
-    def subscribed(self, account: str, event: str) -> list[EndpointRow]:
+    def subscribed(self, account: str, event: str | None = None) -> list[EndpointRow]:
         q = self._endpoints().where(
             accounts.c.name == account, webhook_endpoints.c.removed_at.is_(None)
         )
         return [
             e
             for e in (_endpoint(r) for r in self.conn.execute(q.order_by(webhook_endpoints.c.id)))
-            if event in e.events
+            if event is None or event in e.events
         ]
 
     def set_endpoint(self, endpoint_id: int, **values: Any) -> None:
