@@ -648,7 +648,7 @@ def to_users(rows: Sequence[Any], columns: Columns, after: int) -> tuple[list[Ex
 @attrs.frozen
 class _Cursor:
     after: int  # the last ID read: the next page starts above it
-    remaining: int | None  # rows the count says are still to come; None: not counted
+    remaining: int | None  # accounts the count says are still to come; None: not counted
     first: bool = False
 
 
@@ -815,7 +815,10 @@ def _pull(opts: Options, since: dt.datetime | None, ctx: RequestContext) -> Iter
             if counted:
                 remaining = _count(items[0])
             if remaining is not None:
-                remaining -= len(rows)
+                # COUNT(ID) counts accounts, and a page repeats an account once per address a
+                # list field (Emails) matched: count the page's accounts, not its rows, or the
+                # pull ends before the last accounts and a full sync deactivates them.
+                remaining -= len({row[0] for row in rows if type(row) is list and row})
             if not rows or (remaining is not None and remaining <= 0):
                 return rows, None
             last = rows[-1][0] if isinstance(rows[-1], list) and rows[-1] else None

@@ -38,7 +38,7 @@ import secrets
 import socket
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from json.encoder import encode_basestring_ascii as _encode
 from typing import Any
 from urllib.parse import parse_qs
@@ -305,6 +305,10 @@ class OracleSandbox(Sandbox):
         self.next_request_after_ms = 0
         self.deny_writes = False
         self.count_supported = True
+        # Account number -> its addresses besides the primary one (AddressType 1, 2, ...). Emails
+        # is a list field: a query reads one row per address its conditions keep, and COUNT(ID)
+        # counts the accounts.
+        self.more_addresses: dict[int, list[str]] = {}
         self.site_utc_offset_hours = -7
         self.username = "seatgate.integration"
         self.password = secrets.token_urlsafe(12)
@@ -396,7 +400,7 @@ class OracleSandbox(Sandbox):
             "name.first": lambda u: u.first_name,
             "name.last": lambda u: u.last_name,
             "emails.address": lambda u: u.email,
-            "emails.addresstype.id": lambda u: 0,
+            "emails.addresstype.id": lambda u: u.extra.get("address_type", 0),
             "profile.name": role(0),
             "staffgroup.name": role(1),
             "attributes.permanentlydisabled": lambda u: not u.active,
@@ -546,6 +550,8 @@ class OracleSandbox(Sandbox):
             else:
                 start = 0 if id_after is None else bisect.bisect_right(numbers, id_after)
                 candidates = itertools.islice(ordered, start, None)
+            if self.more_addresses:
+                candidates = list(self._joined(candidates))
             sample: Any = ordered[0] if ordered else None
         elif table == INSTALL_OBJECT.lower():
             fields, name = self._record_fields(), INSTALL_OBJECT
@@ -559,7 +565,7 @@ class OracleSandbox(Sandbox):
             if not self.count_supported:
                 raise RoqlError("aggregate functions are not enabled on this site")
             self._getter(fields, q.count)
-            total = sum(1 for row in candidates if match is None or match(row))
+            total = len({row.number for row in candidates if match is None or match(row)})
             return (
                 b'{"tableName":"'
                 + name.encode()
@@ -588,11 +594,21 @@ class OracleSandbox(Sandbox):
             + b',"columnNames":[' + columns + b'],"rows":[' + rows + b"]}"
         )  # fmt: skip
 
+    def _joined(self, accounts: Iterable[SandboxUser]) -> Iterator[SandboxUser]:
+        """Each account, then one row per further address (:attr:`more_addresses`)."""
+        for account in accounts:
+            yield account
+            for kind, address in enumerate(self.more_addresses.get(account.number, ()), 1):
+                yield attrs.evolve(
+                    account, email=address, extra={**account.extra, "address_type": kind}
+                )
+
     def _row(
         self, row: Any, names: tuple[str, ...], getters: list[Getter], utc: bool, cache: bool
     ) -> bytes:
         # Rendering is the hot part of a 100k-account pull: each account's row is rendered once
-        # per change (and per column list).
+        # per change (and per column list); a further address's row is rendered each time.
+        cache = cache and "address_type" not in row.extra
         key = (row.modified_at, names, utc) if cache else None
         if cache:
             hit = self._rows.get(row.number)

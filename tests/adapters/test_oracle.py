@@ -196,6 +196,40 @@ def test_without_the_count_the_pull_stops_at_the_first_empty_page(
     assert not any("COUNT" in q for q in sandbox.queries)
 
 
+def test_accounts_with_several_addresses_are_each_read_once_and_none_is_left_out(
+    sandbox: OracleSandbox, ctx: RequestContext
+) -> None:
+    """Emails is a list field: with no address-type filter a page holds a row per address, and
+    COUNT(ID) counts accounts. The pull counts the accounts it read, not the rows: it had
+    stopped once the rows reached the count, before accounts 31-45 (a full sync then
+    deactivated them)."""
+    sandbox.more_addresses = {n: [f"alt{n}@example.com"] for n in range(1, 46)}
+    users = flat(pull(sandbox, ctx, email_filter=""))
+    assert [u.external_id for u in users] == [str(n) for n in range(1, 46)]
+    assert users[0].email == sandbox.store.by_number[1].email  # the first address read is kept
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    addresses=st.lists(st.integers(min_value=0, max_value=3), min_size=45, max_size=45),
+    page=st.integers(min_value=1, max_value=25),
+    count_first=st.booleans(),
+)
+def test_every_account_is_read_once_however_many_rows_its_addresses_make(
+    sandbox: OracleSandbox, addresses: list[int], page: int, count_first: bool
+) -> None:
+    sandbox.page_size = page
+    sandbox.more_addresses = {
+        n: [f"alt{k}.{n}@example.com" for k in range(extra)]
+        for n, extra in enumerate(addresses, 1)
+        if extra
+    }
+    users = flat(pull(sandbox, RequestContext(), email_filter="", count_first=count_first))
+    assert [u.external_id for u in users] == [str(n) for n in range(1, 46)]
+
+
 def test_a_site_without_count_is_read_with_count_first_off(
     sandbox: OracleSandbox, ctx: RequestContext
 ) -> None:
