@@ -309,9 +309,24 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 def require_tls(url: str, key: str, example: str) -> str:
     """A CRM URL without its trailing slash. TLS stays on for real hosts: plain http is accepted
-    only on a loopback host, which is where the sandboxes listen."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    only on a loopback host, which is where the sandboxes listen. A URL carrying credentials
+    (``https://user:password@host``) is refused, its credentials masked in the error: they
+    would be shown and stored in clear, where the auth settings keep a secret as a secret.
+
+    Raises :class:`BadInput` (``config KEY``) naming the URL, credentials masked."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:  # an unclosed [ of an IPv6 address, say
+        raise BadInput(f"config {key}", url, f"an https:// URL such as {example}") from None
+    if "@" in parts.netloc:
+        shown = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+        raise BadInput(
+            f"config {key}",
+            shown,
+            f"a URL without credentials, such as {example}: give them in the auth settings "
+            "(as ${ENV} references)",
+        )
     if (parts.scheme == "https" and host) or (parts.scheme == "http" and host in LOOPBACK_HOSTS):
         return url.rstrip("/")
     raise BadInput(
