@@ -44,6 +44,7 @@ from seatgate.core.plugins import (
     require_tls,
     reveal,
 )
+from seatgate.core.plugins.throttle import origin
 
 __all__ = [
     "CRM",
@@ -357,12 +358,13 @@ class Client(kit.HttpClient):
         """``__next`` (absolute, or relative to ``current``) as a URL relative to ``base_url``, on
         the same host and collection as ``current``, with ``$format=json`` kept."""
         base_path = self._origin.path.rstrip("/")
-        parts = urlsplit(urljoin(f"{self.base_url}{current}", link))
-        if (parts.scheme, parts.hostname, parts.port) != (
-            self._origin.scheme,
-            self._origin.hostname,
-            self._origin.port,
-        ):
+        absolute = urljoin(f"{self.base_url}{current}", link)
+        parts = urlsplit(absolute)
+        try:
+            same = origin(absolute) == origin(self.base_url)  # https://h:443 is https://h
+        except ValueError:  # a port that is no number
+            same = False
+        if not same:
             raise MalformedResponse(
                 f"{CRM} sent a next link to another host; the pull stops rather than send the "
                 "credentials there"

@@ -234,13 +234,22 @@ class HeldQuota(HeldBack, QuotaExhausted):
     ends and resumes at the next schedule."""
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def origin(url: str) -> str:
     """``scheme://host[:port]`` of ``url``: the CRM instance a request goes to (no path, no
-    query, no credentials)."""
+    query, no credentials). The scheme's default port is left out, so ``https://h:443`` and
+    ``https://h`` are one origin (RFC 6454 section 4; RFC 3986 section 6.2.3).
+
+    Raises ValueError for a port that is no number."""
     parts = urlsplit(url)
+    scheme = parts.scheme.lower()
     host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}"
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port and parts.port != DEFAULT_PORTS.get(scheme) else ""
+    return f"{scheme}://{host}{port}"
 
 
 # What an answer asks of every run: (status, headers, body) -> seconds to pause, or None. The body

@@ -234,6 +234,32 @@ def test_next_link_stays_on_the_tenant_and_the_collection(sandbox: SapC4CSandbox
     client.close()
 
 
+@pytest.mark.parametrize(
+    ("base_url", "link_origin"),
+    [
+        ("https://my123.crm.ondemand.com", "https://my123.crm.ondemand.com:443"),
+        ("https://my123.crm.ondemand.com:443", "https://my123.crm.ondemand.com"),
+        ("https://my123.crm.ondemand.com:443", "https://MY123.crm.ondemand.com"),
+    ],
+)
+def test_a_next_link_that_writes_the_default_port_or_leaves_it_out_is_on_the_tenant(
+    sandbox: SapC4CSandbox, base_url: str, link_origin: str
+) -> None:
+    """``https://h`` and ``https://h:443`` are one origin (RFC 6454): a tenant configured with
+    the port, or answering links with it, had failed every pull at its second page."""
+    client = Client({**settings_of(sandbox), "base_url": base_url})
+    current = "/sap/c4c/odata/v1/c4codataapi/EmployeeCollection?$format=json&$top=5"
+    link = f"{link_origin}/sap/c4c/odata/v1/c4codataapi/EmployeeCollection?$skiptoken=2"
+    assert client.next_url(link, current) == (
+        "/sap/c4c/odata/v1/c4codataapi/EmployeeCollection?$skiptoken=2&$format=json"
+    )
+    path = "/sap/c4c/odata/v1/c4codataapi/EmployeeCollection?$skiptoken=2"
+    for elsewhere in ("https://my123.crm.ondemand.com:8443", "http://my123.crm.ondemand.com"):
+        with pytest.raises(MalformedResponse, match="another host"):
+            client.next_url(elsewhere + path, current)
+    client.close()
+
+
 # -- incremental pulls -----------------------------------------------------------------------------
 def test_incremental_filters_on_the_stamp_inclusively(
     small: SapC4CSandbox, ctx: RequestContext

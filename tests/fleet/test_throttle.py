@@ -8,6 +8,8 @@ import time
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from seatgate.core.errors import QuotaExhausted, RateLimited
 from seatgate.core.plugins.kit import HttpClient
@@ -15,6 +17,7 @@ from seatgate.core.plugins.retry import RequestContext, RetryPolicy
 from seatgate.core.plugins.throttle import (
     RedisThrottleStore,
     ThrottleStore,
+    origin,
     use_throttle_store,
 )
 
@@ -90,3 +93,22 @@ def test_an_unreachable_redis_never_fails_a_request() -> None:
         assert "127.0.0.1:1" in repr(unreachable)
     finally:
         use_throttle_store(None)
+
+
+@given(
+    scheme=st.sampled_from(["http", "https"]),
+    host=st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z]{2,6}){1,2}", fullmatch=True),
+    path=st.sampled_from(["", "/", "/api/v1?x=1"]),
+)
+def test_an_instance_is_one_origin_with_its_default_port_written_or_not(
+    scheme: str, host: str, path: str
+) -> None:
+    """RFC 6454: ``https://h:443`` is ``https://h`` (one throttle, one tenant), and a host in other
+    capitals is the same host; another port or scheme is another origin."""
+    default = {"http": 80, "https": 443}[scheme]
+    bare = origin(f"{scheme}://{host}{path}")
+    assert origin(f"{scheme}://{host}:{default}{path}") == bare == f"{scheme}://{host}"
+    assert origin(f"{scheme.upper()}://{host.upper()}{path}") == bare
+    assert origin(f"{scheme}://{host}:8443{path}") != bare
+    other = "https" if scheme == "http" else "http"
+    assert origin(f"{other}://{host}{path}") != bare
