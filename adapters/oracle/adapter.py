@@ -156,6 +156,8 @@ CONFIG_SCHEMA = ConfigSchema(
             "page_size",
             type="integer",
             default=MAX_ROWS,
+            minimum=1,
+            maximum=MAX_ROWS,
             description=f"rows per request, at most {MAX_ROWS:,} (queryResults' own maximum)",
         ),
         Field(

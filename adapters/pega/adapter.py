@@ -152,6 +152,8 @@ CONFIG_SCHEMA = ConfigSchema(
             "page_size",
             type="integer",
             default=MAX_PAGE,
+            minimum=1,
+            maximum=MAX_PAGE,
             description=f"operators per request, at most {MAX_PAGE}",
         ),
         Field(

@@ -150,6 +150,8 @@ CONFIG_SCHEMA = ConfigSchema(
             "page_size",
             type="integer",
             default=MAX_PAGE,
+            minimum=1,
+            maximum=MAX_PAGE,
             description=f"records per request, at most {MAX_PAGE} (lower it only if the instance does)",
         ),
         Field(
@@ -157,7 +159,7 @@ CONFIG_SCHEMA = ConfigSchema(
             default="",
             description="encoded query selecting the integration users, e.g. department=ops; "
             "do not filter on active, full pulls must see deactivated users; no ORDERBY, the "
-            "pull pages in sys_id order",
+            "pull pages in sys_id order; no ^NQ (use ^OR)",
         ),
         Field(
             "roles_source",
@@ -246,6 +248,15 @@ class Client:
         if "ORDERBY" in user_query.upper():
             # The pull pages by sys_id (keyset); another order would break it.
             raise BadInput("config user_query", user_query, "an encoded query without ORDERBY")
+        if "^NQ" in user_query:
+            # ^NQ ORs whole queries and binds looser than ^: the keyset (sys_id>), since
+            # (sys_updated_on>=) and lookup (sys_idIN) terms appended with ^ would bound the last
+            # query alone, and the others would answer every page again.
+            raise BadInput(
+                "config user_query",
+                user_query,
+                "an encoded query without ^NQ (one query: ^OR joins alternatives within it)",
+            )
         self.transport: Callable[[], contextlib.AbstractContextManager[None]] = (
             _loopback_oauth if not use_ssl else contextlib.nullcontext
         )

@@ -439,6 +439,8 @@ def test_bad_config_refused_by_schema(raw: dict[str, Any], fragment: str) -> Non
         ({"base_url": "https://acme.service-now.com", "instance": "acme"}, "exactly one"),
         ({"base_url": "https://acme.service-now.com", "page_size": 20_000}, "page_size"),
         ({"instance": "acme", "user_query": "active=true^ORDERBYname"}, "without ORDERBY"),
+        ({"instance": "acme", "user_query": "department=ops^NQtitle=Agent"}, r"without \^NQ"),
+        ({"instance": "acme", "page_size": 0}, "page_size"),
     ],
 )
 def test_unsafe_or_contradictory_settings_refused(

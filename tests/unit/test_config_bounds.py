@@ -48,3 +48,23 @@ def test_every_adapters_timeout_is_bounded(product: str) -> None:
     schema = plugins.registry.get(product).info.config_schema
     (timeout,) = [f for f in schema.fields if f.name == "timeout"]
     assert timeout.bounds() == (0.1, 3600)
+
+
+@pytest.mark.parametrize(
+    "product", ["salesforce", "servicenow", "hubspot", "oracle_sc", "sap_c4c", "pega"]
+)
+def test_every_adapters_page_size_is_one_to_its_crms_largest_page(product: str) -> None:
+    """A page size of 0 had been taken for "the default" (``settings.get(...) or MAX``) where
+    the description promised 1 to the largest page: each bound is the schema's, so 0 is refused
+    at install, one line naming it."""
+    plugins = build_plugin_manager()
+    adapter = plugins.registry.get(product)
+    schema = adapter.info.config_schema
+    for field in [f for f in schema.fields if f.name == "page_size"]:
+        low, high = field.bounds()
+        assert (low, high) == (1, adapter.info.page_size)
+        assert field.default == high
+        alone = ConfigSchema(fields=(field,))
+        for bad in (0, -1, int(high) + 1):
+            with pytest.raises(BadInput, match="config page_size"):
+                alone.validate({"page_size": bad})
