@@ -8,6 +8,7 @@ stored in the database, prints as itself, and serialises to JSON unchanged. Code
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
 
 from ..errors import BadInput
@@ -31,6 +32,7 @@ __all__ = [
     "UserStatus",
     "check_choice",
     "choice",
+    "email_key",
     "normalize_email",
 ]
 
@@ -244,12 +246,23 @@ def choice(what: str, value: str, accepted: type[StrEnum] | tuple[str, ...]) -> 
     raise BadInput(what, value, names)
 
 
+def email_key(value: str) -> str:
+    """The form an email is kept and looked up in, without checking it: surrounding blanks
+    stripped, Unicode's composed form (NFC: ``é`` typed as ``e`` and a combining accent is one
+    address with ``é``), lower case. Python's ``lower()`` turns the capital dotted I (``İ``,
+    U+0130) into ``i`` and a combining dot: the only letter it lowers to two; it is lowered to
+    ``i`` here (as Turkish writes it), so ``İlker@x`` is ``ilker@x`` and an address, not a bad
+    one."""
+    return unicodedata.normalize("NFC", value.strip(BLANKS)).replace("\u0130", "i").lower()
+
+
 def normalize_email(value: str) -> str:
-    """Emails identify users within an account, case-insensitively (seed 000, Manage Seats).
+    """Emails identify users within an account, case-insensitively (seed 000, Manage Seats), in
+    the form :func:`email_key` gives.
 
     Raises :class:`BadInput` for anything that is not an address like ``name@example.com`` (the
     syntax and lengths of :func:`seatgate.core.domain.bounds.check_email`).
     """
-    email = value.strip(BLANKS).lower()
+    email = email_key(value)
     check_email(email, value)
     return email

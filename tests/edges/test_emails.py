@@ -120,3 +120,31 @@ def test_a_stray_dot_is_refused(email: str, dot: str) -> None:
     ):
         with pytest.raises(BadInput):
             normalize_email(broken)
+
+
+def test_a_capital_dotted_i_lowers_to_i_and_a_decomposed_accent_is_the_composed_one() -> None:
+    """``İ`` (U+0130) had lowered to ``i`` and a combining dot, which the syntax refuses: a CRM
+    user ``İlker@...`` was quarantined as a bad email. ``é`` typed as ``e`` + U+0301 is ``é``."""
+    assert normalize_email("İlker@Example.com") == "ilker@example.com"
+    assert normalize_email("Jose\u0301@example.com") == normalize_email("José@example.com")
+    assert normalize_email("josé@example.com") == "jos\u00e9@example.com"
+
+
+def test_no_capital_letter_makes_an_address_refused_whose_lower_case_is_taken() -> None:
+    """The kind, over every capital letter Unicode has: an address is matched case-insensitively
+    (seed 000), so writing a letter in capitals never turns a good address into a bad one, and
+    its key is already in lower case. (Lower case is Unicode's, context and all: a final capital sigma
+    is a final sigma.)"""
+    import sys
+    import unicodedata
+
+    capitals = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Lu"]
+    assert len(capitals) > 1000
+    for capital in capitals:
+        lower = unicodedata.normalize("NFC", capital).lower()
+        try:
+            normalize_email(f"a{lower}b@example.com")
+        except BadInput:
+            continue  # a letter the syntax does not take in either case
+        key = normalize_email(f"a{capital}b@example.com")
+        assert key == normalize_email(key) == key.lower(), hex(ord(capital))

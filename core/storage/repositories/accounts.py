@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from ...domain.model import Account
+from ...domain.vocabulary import email_key
 from ...errors import Conflict, NotFound
 from ..bulk import chunks
 from ..tables import accounts, contracts, integration_users, permissions
@@ -102,7 +103,7 @@ class SqlAccountStore:
         rows = self.conn.execute(
             sa.select(permissions.c.permission).where(
                 permissions.c.account_id == account_id,
-                permissions.c.email == email.strip().lower(),
+                permissions.c.email == email_key(email),
             )
         )
         return {r[0] for r in rows}
