@@ -73,8 +73,8 @@ class BadInput(SeatgateError):
         context: dict[str, object] | None = None,
         message: str | None = None,
     ) -> None:
-        """``message``: the whole line instead of "bad WHAT VALUE: expected ACCEPTED", where a
-        value is missing rather than bad (naming ``None`` would say nothing)."""
+        """``message``: the whole line instead of :meth:`line`'s "bad WHAT VALUE: expected
+        ACCEPTED" (or "missing WHAT: expected ACCEPTED" where ``value`` is None)."""
         if not isinstance(accepted, str):
             accepted = "one of " + ", ".join(str(a) for a in accepted)
         self.what = what
@@ -82,11 +82,18 @@ class BadInput(SeatgateError):
         self.accepted = accepted
         self.worded = message is not None  # the line is the message: edges keep it as it is
         super().__init__(
-            message or f"bad {what} {value!r}: expected {accepted}",
+            message or self.line(what),
             field=what,
             remedy=remedy,
             context=context,
         )
+
+    def line(self, name: str) -> str:
+        """The one line, the value named ``name`` (an entrypoint's own name for it, such as a
+        flag): a value that is missing is said to be missing, not shown as ``None``."""
+        if self.value is None:
+            return f"missing {name}: expected {self.accepted}"
+        return f"bad {name} {self.value!r}: expected {self.accepted}"
 
 
 class NotFound(SeatgateError):

@@ -432,6 +432,10 @@ def test_without_the_policy_file_2026_03_16_restricts(
     assert json.loads(out)["reason"] == "no_seat"
 
 
+def _without(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if k != key}
+
+
 BAD_POLICIES = [
     pytest.param(
         {"revisions": [SHIPPED[1], SHIPPED[0]]}, "increasing publication order", id="out of order"
@@ -476,6 +480,15 @@ BAD_POLICIES = [
         {"revisions": [revision(UPDATE, "16/03/2026", "2026-05-04")]},
         "'16/03/2026' is not a date",
         id="date not ISO",
+    ),
+    pytest.param(
+        {
+            "revisions": [
+                _without(revision(UPDATE, "2026-03-16", "2026-05-04"), "overage_billing_begins")
+            ]
+        },
+        "overage_billing_begins is missing: a date (YYYY-MM-DD)",
+        id="date missing (not shown as None)",
     ),
     pytest.param({"revisions": []}, "no revisions", id="no revisions"),
     pytest.param({"dates": []}, '"revisions" list', id="no revisions list"),

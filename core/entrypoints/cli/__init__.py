@@ -365,7 +365,7 @@ def render(exc: SeatgateError, command: click.Command | None) -> str:
     message = str(exc)
     flag = _flag(command, exc.field)
     if isinstance(exc, BadInput) and flag and not exc.worded:
-        message = f"bad {flag} {exc.value!r}: expected {exc.accepted}"
+        message = exc.line(flag)
     hint = remedy_text(exc.remedy, exc.context)
     if hint:
         message = f"{message}; {hint}"
