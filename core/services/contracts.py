@@ -101,6 +101,7 @@ class ContractService:
             raise BadInput(
                 "months", months, "a term of 1 month or more (the term must end after it starts)"
             )
+        _check_term_end(start, months)
         check_choice("frequency", frequency, Frequency)
         check_choice("channel", channel, Channel)
         check_choice("mode", mode, SeatMode)
@@ -314,3 +315,21 @@ def first_period_price(contract: Contract, charge_model: str) -> Decimal:
     return charge(
         contract.unit_price, quantity, contract.currency, anchor=contract.term_start, start=a, end=b
     ).amount
+
+
+def _check_term_end(start: dt.date, months: int) -> None:
+    """The first term's last day is a date seatgate takes (:data:`~.bounds.LATEST`, 2099-12-31):
+    one ending later could be bought and committed to but never invoiced (no period after
+    2099-12 can be billed). Raises :class:`BadInput` naming the longest term that fits."""
+    after = bounds.LATEST + dt.timedelta(days=1)
+    if calendar.add_months(start, months) <= after:
+        return
+    longest = max(
+        (m for m in range(1, months) if calendar.add_months(start, m) <= after), default=0
+    )
+    raise BadInput(
+        "months",
+        months,
+        f"a term that ends by {bounds.LATEST}, the last date seatgate takes: "
+        + (f"at most {longest} from {start}" if longest else f"none starting {start}"),
+    )

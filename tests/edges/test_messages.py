@@ -4,9 +4,14 @@ the argument's name, never a URL's secret part — and nothing is written."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from seatgate.core.errors import BadInput
 
 from .harness import ADMIN, assert_one_line_refusal, cli, dump, open_acme, run
 
@@ -85,3 +90,63 @@ def test_account_names_are_unique_whatever_their_case(tmp_path: Path) -> None:
     assert "'C'" in line and "'c'" in line and "case" in line
     code, _, err = cli(db, "account", "create", "Mixed-Case", "--region", "US")
     assert code == 0, err
+
+
+def test_a_missing_value_is_said_to_be_missing_never_shown_as_none(db: str) -> None:
+    """An order form's own plan without its price had said ``bad --unit-price None``."""
+    line = refused(db, "contract", "create", "acme", "hubspot", "--seats", "5", "--plan",
+                   "nosuch", "--frequency", "monthly", "--start", "2025-10-01", "--months", "12")  # fmt: skip
+    assert line.startswith("error: missing --unit-price: expected the order form's monthly price")
+    assert "None" not in line and "'nosuch'" in line
+
+
+def test_every_bad_input_without_a_value_says_missing() -> None:
+    """The kind: whatever the field, a value that is None is worded as missing, by the service
+    and by the CLI's flag naming alike (BadInput.line)."""
+    for what in ("unit price", "config page_size", "months", "--as-of"):
+        exc = BadInput(what, None, "a number")
+        assert str(exc) == f"missing {what}: expected a number"
+        assert exc.line("--flag") == "missing --flag: expected a number"
+        assert str(BadInput(what, 0, "a number")) == f"bad {what} 0: expected a number"
+
+
+@pytest.mark.parametrize(
+    ("start", "months", "longest"),
+    [("2099-12-31", "120", "none starting 2099-12-31"), ("2099-01-01", "24", "at most 12 from"),
+     ("2091-02-28", "120", "at most 106 from")],
+)  # fmt: skip
+def test_a_term_that_ends_after_the_last_date_is_refused_naming_the_longest_that_fits(
+    db: str, start: str, months: str, longest: str
+) -> None:
+    """A contract whose term ran past 2099-12-31 had been taken (and seats bought on it,
+    committed to for a term no invoice can reach)."""
+    line = refused(db, "contract", "create", "acme", "hubspot", "--seats", "5", "--plan",
+                   "standard", "--frequency", "monthly", "--start", start, "--months", months,
+                   "--unit-price", "10")  # fmt: skip
+    assert f"bad --months {months}: expected a term that ends by 2099-12-31" in line
+    assert longest in line
+
+
+@given(
+    start=st.dates(min_value=dt.date(2090, 1, 1), max_value=dt.date(2099, 12, 31)),
+    months=st.integers(1, 120),
+)
+def test_a_term_is_taken_exactly_when_its_last_day_is_a_date_seatgate_takes(
+    start: dt.date, months: int
+) -> None:
+    from seatgate.core.domain import bounds
+    from seatgate.core.domain.calendar import add_months
+    from seatgate.core.services.contracts import _check_term_end
+
+    last_day = add_months(start, months) - dt.timedelta(days=1)
+    if last_day <= bounds.LATEST:
+        _check_term_end(start, months)
+        return
+    with pytest.raises(BadInput) as raised:
+        _check_term_end(start, months)
+    said = str(raised.value).rsplit("at most ", 1)
+    if len(said) == 2:  # the longest term it names fits, and one month more does not
+        longest = int(said[1].split()[0])
+        _check_term_end(start, longest)
+        with pytest.raises(BadInput):
+            _check_term_end(start, longest + 1)
