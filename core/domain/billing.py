@@ -23,7 +23,7 @@ import datetime as dt
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -635,6 +635,7 @@ def draft_invoices(
     billed: Mapping[int, Sequence[Interval]],
     prior: Mapping[tuple[int, dt.date], Sequence[Mapping[str, Any]]],
     account_ids: Mapping[str, int],
+    months_run: Collection[dt.date] = (),
 ) -> list[Draft]:
     """The invoices the month's billing run would issue, per account and currency.
 
@@ -643,6 +644,13 @@ def draft_invoices(
     term and the last; every term once billing has stopped — the final invoice carries every
     charge and credit not yet invoiced). So a purchase or an added user is invoiced by the next
     monthly run after it happens, whatever the billing frequency.
+
+    ``months_run``: the earlier months whose run has been done (first days). A period that
+    started in one of them and is not invoiced — the contract was recorded after that month's run
+    (an order form entered late, backdated to its signed start), or its account was skipped —
+    is invoiced by this run, in full as known now (:func:`_missed`): no later run would, since a
+    period is invoiced in the month it starts. A month never run keeps its periods for its own
+    run.
     """
     period = month.strftime("%Y-%m")
     drafts: dict[tuple[str, str], Draft] = {}
@@ -656,7 +664,8 @@ def draft_invoices(
             for j, span in periods_starting_in(c, month)
             if span not in done_set and (stops is None or span[0] < stops)
         ]
-        new = sorted(new + _resumed(h, month, done_set), key=lambda p: p[1])
+        more = _resumed(h, month, done_set) + _missed(h, month, months_run, done_set, stops)
+        new = sorted({span: (j, span) for j, span in new + more}.values(), key=lambda p: p[1])
         lines: list[Line] = []
         if done:
             lines += _true_up(h, _true_up_since(h, month, stops), month, done, prior)
@@ -670,6 +679,32 @@ def draft_invoices(
         drafts[key].lines.extend(lines)
         drafts[key].periods.extend((c.id, span) for _, span in new)
     return list(drafts.values())
+
+
+def _missed(
+    h: History,
+    month: dt.date,
+    months_run: Collection[dt.date],
+    done: set[Interval],
+    stops: dt.date | None,
+) -> list[tuple[int, Interval]]:
+    """Periods that started in a month already run, before ``month``, and were never invoiced
+    (that month's run came before the contract was recorded, or skipped its account). A period
+    that started while billing was stopped is :func:`_resumed`'s to bill, not this one's."""
+    c = h.contract
+    first = c.term_start.replace(day=1)
+    gaps = h.gaps()
+    return [
+        (j, span)
+        for run in sorted(months_run)
+        if first <= run < month
+        for j, span in periods_starting_in(c, run)
+        if span not in done
+        and (stops is None or span[0] < stops)
+        and not any(
+            stop <= span[0] and (resume is None or span[0] < resume) for stop, resume in gaps
+        )
+    ]
 
 
 def _resumed(h: History, month: dt.date, done: set[Interval]) -> list[tuple[int, Interval]]:

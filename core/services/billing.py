@@ -9,7 +9,7 @@ is keyed on it), and invoices and their lines are append-only in the database.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -59,12 +59,13 @@ class BillingService:
                     )
                 histories = [h for h in histories if h.contract.product == product]
             billed, prior = uow.billing.state([h.contract.id for h in histories])
+            months_run = uow.billing.months_run()
             issued = [
                 inv
                 for inv in uow.billing.issued_invoices(acct.id)
                 if inv["period"] == month.strftime("%Y-%m")
             ]
-        drafts = draft_invoices(histories, month, billed, prior, ids)
+        drafts = draft_invoices(histories, month, billed, prior, ids, months_run)
         # One invoice per currency (docs/billing.md): lines carry their invoice's currency and
         # the totals are per currency, never added across currencies.
         lines = [(d.currency, ln.as_dict()) for d in drafts for ln in d.lines]
@@ -111,7 +112,9 @@ class BillingService:
             uow.billing.lock_runs()
             histories, ids = uow.billing.histories(now, ports.catalog(), self.overage_begins())
             billed, prior = uow.billing.state()
-            drafts, skipped = _drafts_per_account(histories, month, billed, prior, ids)
+            drafts, skipped = _drafts_per_account(
+                histories, month, billed, prior, ids, uow.billing.months_run()
+            )
             issued = []
             for draft in drafts:
                 done = uow.billing.issue(draft, now)
@@ -173,6 +176,7 @@ def _drafts_per_account(
     billed: Mapping[int, Sequence[Interval]],
     prior: Mapping[tuple[int, dt.date], Sequence[Mapping[str, Any]]],
     ids: Mapping[str, int],
+    months_run: Collection[dt.date],
 ) -> tuple[list[Draft], list[dict[str, str]]]:
     """The month's drafts, account by account: one account whose contracts cannot be billed (a
     price or term no edge should have let in) is skipped and reported — ``{"account", "reason"}``
@@ -184,7 +188,7 @@ def _drafts_per_account(
     skipped: list[dict[str, str]] = []
     for account, own in sorted(by_account.items()):
         try:
-            drafts += draft_invoices(own, month, billed, prior, ids)
+            drafts += draft_invoices(own, month, billed, prior, ids, months_run)
         except Exception as exc:  # whatever the bad row, the other accounts are still billed
             skipped.append({"account": account, "reason": f"{type(exc).__name__}: {exc}"[:300]})
     return drafts, skipped

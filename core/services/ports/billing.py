@@ -43,6 +43,10 @@ class BillingStore(Protocol):
         """Serialise billing runs for the rest of the transaction."""
         ...
 
+    def months_run(self) -> set[dt.date]:
+        """The months a billing run has been done for (their first days), whatever it issued."""
+        ...
+
     def issue(self, draft: Draft, at: dt.datetime) -> dict[str, Any]: ...
 
     def issued_invoices(

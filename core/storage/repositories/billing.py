@@ -260,6 +260,20 @@ class SqlBillingStore:
                 prior[(row.contract_id, row.period_start)].append(dict(row._mapping))
         return billed, prior
 
+    def months_run(self) -> set[dt.date]:
+        # A run's audit row has no account (the index on account, at finds them).
+        rows = self.conn.execute(
+            sa.select(audit_log.c.detail).where(
+                audit_log.c.account.is_(None), audit_log.c.action == "billing.run"
+            )
+        )
+        months: set[dt.date] = set()
+        for (detail,) in rows:
+            period = detail.get("period") if isinstance(detail, dict) else None
+            if isinstance(period, str) and len(period) == 7:
+                months.add(dt.date(int(period[:4]), int(period[5:]), 1))
+        return months
+
     def issue(self, draft: Draft, at: dt.datetime) -> dict[str, Any]:
         """Write one invoice. Its billed periods are keyed on (contract, period start): a second run
         that slipped past the check would fail on the key rather than bill twice."""
