@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from ...bootstrap import App
 from ...domain.bounds import text
@@ -56,7 +57,7 @@ from .problems import problem, problem_of
 from .refresh import SnapshotRefresher
 from .sender import WebhookSender
 from .settings import Freshness, Settings
-from .shortcut import Shortcut, endpoint_app
+from .shortcut import FrontDoor, Shortcut, endpoint_app
 
 __all__ = ["CHECK_PATH", "create_app"]
 
@@ -179,7 +180,7 @@ def create_app(core: App, settings: Settings) -> FastAPI:
             flusher.join(settings.db_timeout)
             core.entitlements.flush()
 
-    app = FastAPI(
+    app = FrontDoor(
         title="seatgate",
         version="1",
         summary="Entitlement checks and the administration of seats, installations, billing and "
@@ -577,17 +578,19 @@ def create_app(core: App, settings: Settings) -> FastAPI:
     # stays behind it for the OpenAPI document and the docs.
     fast_check = Route(CHECK_PATH, check, methods=["GET"], name="check")
     app.router.routes.insert(0, fast_check)
-    # And a GET of it does not even walk the router (.shortcut); added first, so it sits inside
-    # RequestLimits.
-    app.add_middleware(
-        Shortcut, route=fast_check, endpoint=endpoint_app(check, app.exception_handlers)
-    )
-    app.add_middleware(
-        RequestLimits,
-        metrics=metrics,
-        max_body=settings.max_body,
-        timeout=settings.request_timeout,
-    )
+
+    def limited(inner: ASGIApp) -> ASGIApp:
+        return RequestLimits(
+            inner,
+            metrics=metrics,
+            max_body=settings.max_body,
+            timeout=settings.request_timeout,
+        )
+
+    app.add_middleware(limited)
+    # And a GET of it goes past FastAPI's layers and the router (.shortcut), behind request
+    # limits of its own (the same metrics, log line and problems).
+    app.shortcut_to(Shortcut(fast_check), limited(endpoint_app(check, app.exception_handlers)))
     return app
 
 

@@ -4,11 +4,14 @@ The check is the hot path (the CTI asks it at every login, issue 15: 2,000 check
 cores). Through the router, each check paid for FastAPI's exception middleware, its exit stack,
 Starlette's walk over every route of the API and the console and ``request_response``'s wrapping:
 measured at about 19 of the 150 us a check cost in process, and 238 -> 208 us of server CPU per
-check under ``bench/http_check.py``'s saturated run (2 workers). :class:`Shortcut` sits
-inside :class:`~.middleware.RequestLimits` (the request id, the limits, the metrics and the log
-line stay the same) and hands a GET whose path the route's own pattern matches to the handler,
-with the scope the router would have set for it. Anything else — a HEAD, another method's 405, a
-path under a root path — goes through the router, where the same route still serves it.
+check under ``bench/http_check.py``'s saturated run (2 workers). And ahead of the router, each
+paid for FastAPI's own outer layers (its telemetry switch, its server-error, exception-telemetry
+and body-limit middleware, and their wrapped ``send``): :class:`FrontDoor` is the app uvicorn
+calls; it hands a GET whose path the route's own pattern matches (:meth:`Shortcut.takes`, with
+the scope the router would have set for it) to the handler behind a
+:class:`~.middleware.RequestLimits` of its own (the request id, the limits, the metrics, the log
+line and the 500 problem stay the same). Anything else — a HEAD, another method's 405, a path
+under a root path — goes through FastAPI and the router, where the same route still serves it.
 """
 
 from __future__ import annotations
@@ -16,39 +19,64 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from fastapi import FastAPI
 from starlette.convertors import StringConvertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["Shortcut", "endpoint_app"]
+__all__ = ["FrontDoor", "Shortcut", "endpoint_app"]
 
 
 class Shortcut:
-    """ASGI middleware: a GET of ``route``'s path to ``endpoint`` (an ASGI app, see
-    :func:`endpoint_app`), everything else to ``app``."""
+    """Which requests go straight to ``route``'s handler: a GET of its path."""
 
-    def __init__(self, app: ASGIApp, *, route: Route, endpoint: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, route: Route) -> None:
         self.route = route
-        self.endpoint = endpoint
         # The route's own compiled pattern: the same parameters (text without a slash) as the
         # router would match; its convertors are all ``str``, which return the text unchanged.
         if not all(isinstance(c, StringConvertor) for c in route.param_convertors.values()):
             raise ValueError(f"{route.path}: only text parameters take the shortcut")
         self._match = route.path_regex.match
 
+    def takes(self, scope: Scope) -> bool:
+        """True for a GET of the route's path (no root path): ``scope`` then holds what the
+        router would have set (the endpoint, the path parameters, the route)."""
+        if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
+            return False
+        found = self._match(scope["path"])
+        if found is None:
+            return False
+        scope["endpoint"] = self.route.endpoint
+        scope["path_params"] = found.groupdict()
+        scope["route"] = self.route
+        return True
+
+
+class FrontDoor(FastAPI):
+    """A FastAPI app with a front door: once :meth:`shortcut_to` has named them, what the
+    :class:`Shortcut` takes goes to ``fast`` (the handler behind its own request limits) before
+    any of FastAPI's layers; everything else — lifespan included — through FastAPI as usual."""
+
+    _shortcut: Shortcut | None = None
+    _fast: ASGIApp | None = None
+
+    def shortcut_to(self, shortcut: Shortcut, fast: ASGIApp) -> None:
+        self._shortcut, self._fast = shortcut, fast
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
-            found = self._match(scope["path"])
-            if found is not None:
-                scope["endpoint"] = self.route.endpoint
-                scope["path_params"] = found.groupdict()
-                scope["route"] = self.route
-                await self.endpoint(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        shortcut, fast = self._shortcut, self._fast
+        if (
+            fast is not None
+            and shortcut is not None
+            and not self.root_path
+            and shortcut.takes(scope)
+        ):
+            scope["app"] = self  # as Starlette sets it: the handler reads request.app.state
+            await fast(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def endpoint_app(
