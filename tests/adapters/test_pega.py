@@ -537,12 +537,17 @@ def test_a_broken_page_fails_without_retry(
     assert ctx.retries == 0
 
 
-def test_an_operator_with_a_broken_stamp_is_a_malformed_page(
+def test_an_operator_with_a_broken_stamp_is_that_records_problem(
     adapter: PegaAdapter, sandbox: PegaSandbox, ctx: RequestContext
 ) -> None:
+    """One operator's unreadable stamp is its own record's problem, not the page's: the pull
+    goes on (it had failed every run until the record was fixed in Pega)."""
     sandbox.store.by_number[4].extra["fields"] = {"pxUpdateDateTime": "2025-13-01 00:00"}
-    with pytest.raises(MalformedResponse, match=r"op000004@acme.*pxUpdateDateTime"):
-        pull(adapter, sandbox, ctx)
+    users = flat(pull(adapter, sandbox, ctx))
+    assert len(users) == len(sandbox.store.users)
+    bad = [u for u in users if u.problem]
+    assert [(u.external_id, u.email) for u in bad] == [("op000004@acme", "user000004@example.com")]
+    assert bad[0].problem == "pxUpdateDateTime '2025-13-01 00:00' is no date-time"
 
 
 # -- the mapping --------------------------------------------------------------------------------------
@@ -630,16 +635,33 @@ def test_rows_map_by_field_kind() -> None:
     [
         ({"pyUserName": "No Key"}, "without pyUserIdentifier"),
         ({"pyUserIdentifier": 7}, "without pyUserIdentifier"),
-        ({"pyUserIdentifier": "a", "pyOpDisabled": "maybe"}, "pyOpDisabled is not true or false"),
-        ({"pyUserIdentifier": "a", "pyAccessGroup": {"name": "x"}}, "pyAccessGroup is not a name"),
-        ({"pyUserIdentifier": "a", "pyEmailAddress": ["a@b"]}, "no text"),
-        ({"pyUserIdentifier": "a", "pxUpdateDateTime": 20240501}, "no date-time"),
         ("not an object", "not an object"),
     ],
 )
 def test_a_row_of_the_wrong_kind_is_malformed(row: Any, named: str) -> None:
     with pytest.raises(MalformedResponse, match=named):
         to_user(row, FieldMap())
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ({"pyOpDisabled": "maybe"}, "pyOpDisabled is not true or false"),
+        ({"pyAccessGroup": {"name": "x"}}, "pyAccessGroup is not a name or a list of names"),
+        ({"pyEmailAddress": ["a@b"]}, "pyEmailAddress is no text"),
+        ({"pyUserName": 7}, "pyUserName is no text"),
+        ({"pxUpdateDateTime": 20240501}, "pxUpdateDateTime int is no date-time"),
+        ({"pxUpdateDateTime": ""}, "pxUpdateDateTime '' is no date-time"),
+        ({"pxUpdateDateTime": "yesterday"}, "pxUpdateDateTime 'yesterday' is no date-time"),
+    ],
+)
+def test_an_unreadable_field_is_the_records_problem(row: dict[str, Any], problem: str) -> None:
+    """One operator's field that cannot be read is that record's problem (the core quarantines
+    it), never the page's: its key and a readable email come back."""
+    user = to_user({"pyUserIdentifier": "a", "pyEmailAddress": "a@x.test", **row}, FieldMap())
+    assert user.problem == problem
+    assert user.external_id == "a"
+    assert user.email == (None if "pyEmailAddress" in row else "a@x.test")
 
 
 # -- Pega's date-time stamps --------------------------------------------------------------------------
