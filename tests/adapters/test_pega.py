@@ -939,3 +939,54 @@ def test_the_sandbox_renders_each_operator_as_its_record_says(sandbox: PegaSandb
             rendered = json.loads(sandbox._render(user, select))
             assert rendered == {f: record[f] for f in select if f in record}
             assert list(rendered) == [f for f in select if f in record]
+
+
+def test_an_operator_with_an_empty_update_stamp_is_quarantined_and_the_sync_goes_on(
+    app: App, monkeypatch: pytest.MonkeyPatch, mono: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The tester's case: op007's pxUpdateDateTime is "" among 10 operators. The run succeeds,
+    9 users are synced, op007 is quarantined as malformed_record under its id (the problem
+    logged once), and a later full sync does not deactivate op007's user synced before."""
+    with PegaSandbox(10) as sb:
+        sb.clock = mono
+        monkeypatch.setenv("PEGA_TEST_SECRET", sb.client_secret)
+        config = {**sb.settings(), "client_secret": "${PEGA_TEST_SECRET}"}
+        account_with_contract(app, "acme", "pega", admin="admin@example.com", seats=100)
+        app.installs.install("acme", "pega", config, "admin@example.com")
+        op7 = sb.store.by_number[7]
+
+        def run(full: bool) -> Any:
+            app.clock.advance(minutes=10)  # type: ignore[attr-defined]
+            result = app.sync.sync("acme", "pega", full=full)
+            assert result.summary.outcome == "succeeded", result.summary.message
+            return result
+
+        def active_agents() -> set[str]:
+            return {a["email"] for a in app.sync.agents("acme", "pega") if a["active"]}
+
+        # Broken before its user was ever synced: 9 synced, op007 quarantined.
+        sb.set_raw(7, {"pxUpdateDateTime": ""})
+        with caplog.at_level(logging.WARNING, logger="seatgate.sync"):
+            first = run(full=True)
+        assert first.summary.pulled == 10 and first.summary.quarantined == 1
+        assert first.summary.created == 9
+        assert active_agents() == {u.email for u in sb.store.users} - {op7.email}
+        rows = app.sync.quarantined(first.run_id)
+        assert [(q["external_id"], q["reason"]) for q in rows] == [
+            ("op000007@acme", "malformed_record")
+        ]
+        warned = [r.getMessage() for r in caplog.records if "malformed_record" in r.getMessage()]
+        assert (
+            len(warned) == 1 and "op000007@acme: pxUpdateDateTime '' is no date-time" in warned[0]
+        )
+
+        # Fixed in Pega: synced. Broken again: full syncs keep its user active.
+        del op7.extra["fields"]
+        sb.store.change([7])
+        run(full=True)
+        assert op7.email in active_agents()
+        sb.set_raw(7, {"pxUpdateDateTime": ""})
+        for full in (True, False, True):
+            result = run(full=full)
+            assert result.summary.deactivated == 0 and result.summary.quarantined == 1
+            assert active_agents() == {u.email for u in sb.store.users}
