@@ -498,7 +498,11 @@ class HubSpotAdapter:
                         if since is not None and _older_than(owner, since):
                             continue  # unchanged: not worth mapping (most of an incremental pull)
                         user = _to_user(owner, roles)
-                        if user is None or (teams and not teams.intersection(user.raw["teams"])):
+                        if user is None or (
+                            teams
+                            and "teams" in user.raw
+                            and not teams.intersection(user.raw["teams"])
+                        ):
                             continue
                         users.append(user)
                     if users:
@@ -668,28 +672,66 @@ def _next_after(page: Mapping[str, Any]) -> str | None:
 
 
 def _to_user(owner: Any, roles: Mapping[str, tuple[str, ...]]) -> ExternalUser | None:
-    """An owner (JSON as the owners API sends it) as the core's user; None for a queue."""
+    """An owner (JSON as the owners API sends it) as the core's user; None for a queue.
+
+    A field of one owner that cannot be read (no ``type``, an email or name that is no text,
+    an ``archived`` that is not a boolean, teams of the wrong shape, an ``updatedAt`` missing or
+    not a date-time) is that owner's alone: the user comes back with its id, its email when
+    readable and ``problem`` (and ``raw["teams"]`` when the teams were readable), and the core
+    quarantines it (``malformed_record``).
+
+    :raises MalformedResponse: an owner that is not an object, or has no id (the page is not
+        what the API promises; without its id the owner can be neither quarantined nor counted
+        as seen, so a full pull would deactivate its user).
+    """
+    key = owner.get("id") if isinstance(owner, dict) else None
+    if type(key) not in (str, int) or key == "":
+        raise MalformedResponse("HubSpot sent an owner without a valid id")
+    key = str(key)
+    email = owner.get("email")
+    if email is not None and type(email) is not str:
+        return ExternalUser(external_id=key, email=None, problem="email is no text")
+    kind = owner.get("type")
+    if kind is None:
+        return _unreadable(key, email, "type is missing")
+    if kind != "PERSON":
+        return None  # a queue owns records but is nobody's seat
     try:
-        if owner["type"] != "PERSON":
-            return None  # a queue owns records but is nobody's seat
         teams = tuple(str(t["name"]) for t in owner.get("teams") or ())
-        user_id = owner.get("userIdIncludingInactive") or owner.get("userId")
-        extra = roles.get(str(user_id), ()) if user_id is not None else ()
-        name = " ".join(p for p in (owner.get("firstName"), owner.get("lastName")) if p)
-        return ExternalUser(
-            external_id=str(owner["id"]),
-            email=owner.get("email"),
-            name=name,
-            active=not owner["archived"],
-            roles=teams + tuple(r for r in extra if r not in teams),
-            modified_at=_utc(dt.datetime.fromisoformat(owner["updatedAt"])),
-            raw={"userId": user_id, "teams": teams},
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        # A record without its required fields means the page is not what the API promises.
-        raise MalformedResponse(
-            f"HubSpot sent an owner without a valid {exc.args[0] if exc.args else 'field'}"
-        ) from None
+    except (KeyError, TypeError):
+        return _unreadable(key, email, "teams are not teams with a name")
+    first, last = owner.get("firstName"), owner.get("lastName")
+    if not all(p is None or type(p) is str for p in (first, last)):
+        return _unreadable(key, email, "firstName or lastName is no text", teams)
+    archived = owner.get("archived")
+    if type(archived) is not bool:
+        return _unreadable(key, email, "archived is not true or false", teams)
+    stamp = owner.get("updatedAt")
+    try:
+        modified_at = _utc(dt.datetime.fromisoformat(stamp))
+    except (TypeError, ValueError):
+        shown = repr(stamp[:40]) if type(stamp) is str else type(stamp).__name__
+        return _unreadable(key, email, f"updatedAt {shown} is no date-time", teams)
+    user_id = owner.get("userIdIncludingInactive") or owner.get("userId")
+    extra = roles.get(str(user_id), ()) if user_id is not None else ()
+    name = " ".join(p for p in (first, last) if p)
+    return ExternalUser(
+        external_id=key,
+        email=email,
+        name=name,
+        active=not archived,
+        roles=teams + tuple(r for r in extra if r not in teams),
+        modified_at=modified_at,
+        raw={"userId": user_id, "teams": teams},
+    )
+
+
+def _unreadable(
+    key: str, email: str | None, problem: str, teams: tuple[str, ...] | None = None
+) -> ExternalUser:
+    # Teams read, they still scope the record (``teams`` setting); unread, it is kept.
+    raw = {} if teams is None else {"teams": teams}
+    return ExternalUser(external_id=key, email=email or None, problem=problem, raw=raw)
 
 
 plugin = HubSpotAdapter()

@@ -30,6 +30,7 @@ import secrets
 import threading
 import uuid
 from json.encoder import encode_basestring_ascii as _encode
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -39,6 +40,7 @@ from seatgate.core.plugins import (
     Sandbox,
     SandboxUser,
     UserStore,
+    with_raw,
 )
 
 OWNERS_MAX_LIMIT = 500
@@ -85,6 +87,7 @@ class HubSpotSandbox(Sandbox):
     """
 
     name = "hubspot"
+    unreadable = MappingProxyType({"updatedAt": "yesterday"})
 
     def __init__(
         self,
@@ -184,10 +187,10 @@ class HubSpotSandbox(Sandbox):
         # Rendering is the hot part of a 100k-user pull: each owner is rendered once per change.
         cached = self._fragments.get(user.number)
         if cached is not None and cached[0] == user.modified_at:
-            return cached[1]
+            return with_raw(cached[1], user)
         fragment = self._render(user)
         self._fragments[user.number] = (user.modified_at, fragment)
-        return fragment
+        return with_raw(fragment, user)
 
     def _render(self, user: SandboxUser) -> bytes:
         """:meth:`owner` as compact JSON, written out directly: ``json.dumps`` of the dict took

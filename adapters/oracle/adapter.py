@@ -569,15 +569,16 @@ def page_query(opts: Options, since: dt.datetime | None, after: int, limit: int)
 
 def parse_stamp(value: Any) -> dt.datetime | None:
     """A row's time (``2024-05-01T10:00:00.000Z``, or without a zone: UTC, which the
-    ``OSvC-CREST-Time-UTC`` header asks for) as an aware UTC datetime; None when empty."""
+    ``OSvC-CREST-Time-UTC`` header asks for) as an aware UTC datetime; None when empty.
+    Raises ``ValueError`` for a time that is not a string or does not parse."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise MalformedResponse(f"{CRM} sent a time that is not a string")
+        raise ValueError(f"a time that is not a string ({type(value).__name__})")
     try:
         stamp = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise MalformedResponse(f"{CRM} sent a time that does not parse: {value[:40]!r}") from None
+        raise ValueError(f"a time that does not parse: {value[:40]!r}") from None
     zone = stamp.tzinfo
     if zone is dt.UTC:
         return stamp
@@ -586,7 +587,7 @@ def parse_stamp(value: Any) -> dt.datetime | None:
 
 def parse_flag(value: Any, column: str) -> bool:
     """A boolean column as ROQL returns it: a string (``"1"``/``"0"``, or ``"true"``/``"false"``
-    [I]); a null is false."""
+    [I]); a null is false. Raises ``ValueError`` for anything else."""
     if value == "0" or value is None:
         return False
     if value == "1":
@@ -596,13 +597,21 @@ def parse_flag(value: Any, column: str) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise MalformedResponse(f"{CRM} sent {column} = {str(value)[:20]!r}, not a boolean")
+    raise ValueError(f"{column} = {str(value)[:20]!r}, not a boolean")
 
 
 def to_users(rows: Sequence[Any], columns: Columns, after: int) -> tuple[list[ExternalUser], int]:
     """Rows of one page as users, and the last ID read. Rows come in ID order above ``after``; a
     row repeating the previous ID (an account matched twice through a list field such as
     ``Emails``) is dropped.
+
+    :raises MalformedResponse: the page is not what was asked, and the run fails: a row that is
+        not a list of the columns asked for, an ID that is not a number (it drives the keyset
+        paging, and without it the account can be neither quarantined nor counted as seen), IDs
+        out of order. A value of one account that cannot be read (a flag that is no boolean, a
+        time that does not parse, a name, email or role that is no text) is that account's
+        alone: it comes back with its ID, its email when readable and ``problem``, and the core
+        quarantines it (``malformed_record``).
 
     This is the pull's hot loop (100,000 rows a full pull), hence the local names.
     """
@@ -624,23 +633,39 @@ def to_users(rows: Sequence[Any], columns: Columns, after: int) -> tuple[list[Ex
                 continue
             raise MalformedResponse(f"{CRM} sent accounts out of ID order; the pull stops")
         last = number
-        active = True
-        for i, column in flag_at:
-            if flag(row[i], column):
-                active = False
-        roles: tuple[str, ...] = ()
-        for i in role_at:
-            role = row[i]
-            if role and role not in roles:
-                roles += (role,)
+        email, name = row[4], row[3]
+        try:
+            active = True
+            for i, column in flag_at:
+                if flag(row[i], column):
+                    active = False
+            roles: tuple[str, ...] = ()
+            for i in role_at:
+                role = row[i]
+                if role and role not in roles:
+                    if type(role) is not str:
+                        raise ValueError(f"a role that is no text ({type(role).__name__})")
+                    roles += (role,)
+            if email is not None and type(email) is not str:
+                email = None
+                raise ValueError("an email that is no text")
+            if name is not None and type(name) is not str:
+                raise ValueError("a name that is no text")
+            try:
+                modified_at = stamp(row[1])
+            except ValueError as exc:
+                raise ValueError(f"UpdatedTime: {exc}") from None
+        except ValueError as exc:
+            append(user(external_id=str(number), email=email or None, problem=str(exc)))
+            continue
         append(
             user(
                 external_id=str(number),
-                email=row[4] or None,
-                name=row[3] or "",
+                email=email or None,
+                name=name or "",
                 active=active,
                 roles=roles,
-                modified_at=stamp(row[1]),
+                modified_at=modified_at,
                 raw={"login": row[2]},
             )
         )

@@ -33,6 +33,7 @@ import bisect
 import contextlib
 import datetime as dt
 import itertools
+import json
 import re
 import secrets
 import socket
@@ -40,6 +41,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from json.encoder import encode_basestring_ascii as _encode
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -291,6 +293,7 @@ class OracleSandbox(Sandbox):
     """
 
     name = "oracle"
+    unreadable = MappingProxyType({"UpdatedTime": "yesterday"})
 
     def __init__(
         self, users: int = 100, *, auth: str = "basic", retry_after: int = 3, **kwargs: Any
@@ -608,15 +611,24 @@ class OracleSandbox(Sandbox):
     ) -> bytes:
         # Rendering is the hot part of a 100k-account pull: each account's row is rendered once
         # per change (and per column list); a further address's row is rendered each time.
-        cache = cache and "address_type" not in row.extra
+        # (``cache``: an account's row; the installation object's rows are plain dicts)
+        raw = {k.lower(): v for k, v in row.extra.get("fields", {}).items()} if cache else {}
+        cache = cache and "address_type" not in row.extra and not raw
         key = (row.modified_at, names, utc) if cache else None
         if cache:
             hit = self._rows.get(row.number)
             if hit is not None and hit[0] == key:
                 return hit[1]
-        values = (self._text(g(row), utc) for g in getters)
+        values: Iterable[Any] = (self._text(g(row), utc) for g in getters)
+        if raw:  # set_raw's values, as they are
+            values = [raw.get(n.lower(), v) for n, v in zip(names, values, strict=True)]
         rendered = (
-            "[" + ",".join("null" if v is None else _encode(v) for v in values) + "]"
+            "["
+            + ",".join(
+                "null" if v is None else _encode(v) if type(v) is str else json.dumps(v)
+                for v in values
+            )
+            + "]"
         ).encode()
         if cache:
             self._rows[row.number] = (key, rendered)

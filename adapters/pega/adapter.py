@@ -324,6 +324,11 @@ def _get(row: Mapping[str, Any], field: str) -> Any:
     return None
 
 
+class _Unreadable(ValueError):
+    """One field of one operator that cannot be read: the record is quarantined, not the run
+    failed (its text is the record's ``problem``)."""
+
+
 def _flag(value: Any, field: str) -> bool:
     if value is None or value == "" or value is False:
         return False  # Pega leaves false and empty properties out of a record
@@ -331,7 +336,7 @@ def _flag(value: Any, field: str) -> bool:
         return True
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise MalformedResponse(f"Pega sent an operator whose {field} is not true or false")
+    raise _Unreadable(f"{field} is not true or false")
 
 
 def _names(value: Any, field: str) -> tuple[str, ...] | list[str]:
@@ -341,12 +346,20 @@ def _names(value: Any, field: str) -> tuple[str, ...] | list[str]:
         return (value,)
     if type(value) is list and all(type(v) is str for v in value):
         return value
-    raise MalformedResponse(f"Pega sent an operator whose {field} is not a name or a list of names")
+    raise _Unreadable(f"{field} is not a name or a list of names")
 
 
 def to_user(row: Any, fields: FieldMap) -> ExternalUser:
-    """One data view row as the core's user. A row without its key, or with a field of the wrong
-    kind, means the page is not what the data view promises: :class:`MalformedResponse`.
+    """One data view row as the core's user.
+
+    A row that is not an object, or has no key (``pyUserIdentifier``: it drives keyset paging,
+    and a record without it can be neither quarantined under its id nor counted as seen, so a
+    full pull would deactivate its user), means the page is not what the data view promises:
+    :class:`MalformedResponse`, the run fails. A field of one operator that cannot be read (a
+    name or email that is no text, a ``pxUpdateDateTime`` that is no date-time, a disabled flag
+    neither true nor false, access groups of the wrong shape) is that record's alone: the user
+    comes back with its key, its email when readable and ``problem`` saying which field, and
+    the core quarantines it (``malformed_record``).
 
     This runs once per operator (100,000 in a large pull): plain ``dict.get`` unless a mapped
     field is an embedded page's property, and no work for what the row does not have.
@@ -359,25 +372,28 @@ def to_user(row: Any, fields: FieldMap) -> ExternalUser:
         raise MalformedResponse(f"Pega sent an operator without {fields.id}")
     email = get(fields.email) if fields.email else None
     name = get(fields.name) if fields.name else None
-    if (email is not None and type(email) is not str) or (
-        name is not None and type(name) is not str
-    ):
-        raise MalformedResponse(f"Pega sent operator {key} with a name or email that is no text")
-    stamp = get(fields.updated)
-    modified_at = None
-    if stamp is not None:
-        try:
-            modified_at = parse_stamp(stamp)
-        except (TypeError, ValueError):
-            raise MalformedResponse(
-                f"Pega sent operator {key} with a {fields.updated} that is no date-time"
-            ) from None
-    roles: tuple[str, ...] = ()
-    for field in fields.roles:
-        roles += tuple(_names(get(field), field))
-    if len(roles) > 1 or (roles and not roles[0]):
-        roles = tuple(dict.fromkeys(r for r in roles if r))  # each once, the primary first
-    disabled = _flag(get(fields.disabled), fields.disabled) if fields.disabled else False
+    try:
+        if email is not None and type(email) is not str:
+            email = None
+            raise _Unreadable(f"{fields.email} is no text")
+        if name is not None and type(name) is not str:
+            raise _Unreadable(f"{fields.name} is no text")
+        stamp = get(fields.updated)
+        modified_at = None
+        if stamp is not None:
+            try:
+                modified_at = parse_stamp(stamp)
+            except (TypeError, ValueError):
+                shown = repr(stamp[:40]) if type(stamp) is str else type(stamp).__name__
+                raise _Unreadable(f"{fields.updated} {shown} is no date-time") from None
+        roles: tuple[str, ...] = ()
+        for field in fields.roles:
+            roles += tuple(_names(get(field), field))
+        if len(roles) > 1 or (roles and not roles[0]):
+            roles = tuple(dict.fromkeys(r for r in roles if r))  # each once, the primary first
+        disabled = _flag(get(fields.disabled), fields.disabled) if fields.disabled else False
+    except _Unreadable as exc:
+        return ExternalUser(external_id=key, email=email or None, problem=str(exc))
     return ExternalUser(
         external_id=key,
         email=email or None,

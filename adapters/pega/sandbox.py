@@ -46,6 +46,7 @@ import threading
 import time
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as _encode
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -134,6 +135,7 @@ class PegaSandbox(Sandbox):
     """Pega's OAuth token endpoint, the operators data view and a savable data page."""
 
     name = "pega"
+    unreadable = MappingProxyType({"pxUpdateDateTime": ""})
 
     def __init__(
         self,

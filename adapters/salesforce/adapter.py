@@ -222,6 +222,14 @@ def parse_stamp(text: str) -> dt.datetime:
     return stamp.astimezone(dt.UTC)
 
 
+def _readable_stamp(text: str) -> bool:
+    try:
+        parse_stamp(text)
+    except ValueError:
+        return False
+    return True
+
+
 def check_url(url: str, key: str) -> str:
     """The URL without a trailing slash; TLS is required except on a loopback host."""
     return require_tls(url, key, "https://login.salesforce.com")
@@ -692,7 +700,9 @@ class _Pull:
             except (KeyError, TypeError):
                 raise MalformedResponse("Salesforce answered a User record without an Id") from None
             stamp = records[-1].get("SystemModstamp")
-            if isinstance(stamp, str):
+            if isinstance(stamp, str) and _readable_stamp(stamp):
+                # (an unreadable one is its record's problem; a restart resumes from the last
+                # readable stamp, earlier: what was read again is skipped)
                 self.last_stamp = stamp
             if self.restarted:
                 # The asked-again query starts on the last record's second: what was read is
@@ -749,30 +759,66 @@ def _name(related: Any) -> str | None:
 
 
 def to_user(record: Any, implied_roles: tuple[str, ...] = ()) -> ExternalUser:
-    """Map one ``User`` record onto the core's :class:`ExternalUser`."""
+    """Map one ``User`` record onto the core's :class:`ExternalUser`.
+
+    A field of the record that cannot be read (a ``SystemModstamp`` that does not parse, an
+    ``IsActive`` that is not a boolean, a name, email or role name that is no text, permission
+    set assignments of the wrong shape) is this record's alone: the user comes back with its
+    ``Id``, its email when readable and ``problem``, and the core quarantines it
+    (``malformed_record``).
+
+    :raises MalformedResponse: the record is not an object or has no ``Id`` (the page is not
+        what the query asked; without its Id the record can be neither quarantined nor counted
+        as seen, so a full pull would deactivate its user).
+    """
+    try:
+        key = record["Id"]
+    except (KeyError, TypeError, IndexError):
+        raise MalformedResponse("Salesforce answered a User record without an Id") from None
+    if not isinstance(record, Mapping) or not isinstance(key, str) or not key:
+        raise MalformedResponse("Salesforce answered a User record without an Id")
+    email = record.get("Email")
+    if email is not None and not isinstance(email, str):
+        return ExternalUser(external_id=key, email=None, problem="Email is no text")
     try:
         roles = [_name(record.get("Profile")), _name(record.get("UserRole"))]
         assignments = record.get("PermissionSetAssignments")
         if isinstance(assignments, Mapping):
             roles.extend(_name(a.get("PermissionSet")) for a in assignments.get("records") or ())
-        stamp = record.get("SystemModstamp")
-        return ExternalUser(
-            external_id=record["Id"],
-            email=record.get("Email"),
-            name=record.get("Name") or "",
-            active=bool(record.get("IsActive")),
-            roles=tuple(dict.fromkeys(r for r in (*roles, *implied_roles) if r)),
-            modified_at=parse_stamp(stamp) if stamp else None,
-            raw={
-                "Username": record.get("Username"),
-                "UserType": record.get("UserType"),
-                "CallCenterId": record.get("CallCenterId"),
-            },
-        )
-    except (KeyError, TypeError, AttributeError, ValueError):
-        raise MalformedResponse(
-            "Salesforce answered a User record without an Id or with a bad SystemModstamp"
-        ) from None
+    except (TypeError, AttributeError):
+        return _unreadable(key, email, "PermissionSetAssignments are not records")
+    if not all(r is None or isinstance(r, str) for r in roles):
+        return _unreadable(key, email, "a profile, role or permission set Name is no text")
+    name = record.get("Name")
+    if name is not None and not isinstance(name, str):
+        return _unreadable(key, email, "Name is no text")
+    active = record.get("IsActive")
+    if not isinstance(active, bool):
+        # bool("false") is True: a flag of another kind would be guessed, maybe wrongly.
+        return _unreadable(key, email, "IsActive is not true or false")
+    stamp = record.get("SystemModstamp")
+    try:
+        modified_at = parse_stamp(stamp) if stamp else None
+    except (TypeError, ValueError):
+        shown = repr(stamp[:40]) if isinstance(stamp, str) else type(stamp).__name__
+        return _unreadable(key, email, f"SystemModstamp {shown} is no date-time")
+    return ExternalUser(
+        external_id=key,
+        email=email,
+        name=name or "",
+        active=active,
+        roles=tuple(dict.fromkeys(r for r in (*roles, *implied_roles) if r)),
+        modified_at=modified_at,
+        raw={
+            "Username": record.get("Username"),
+            "UserType": record.get("UserType"),
+            "CallCenterId": record.get("CallCenterId"),
+        },
+    )
+
+
+def _unreadable(key: str, email: str | None, problem: str) -> ExternalUser:
+    return ExternalUser(external_id=key, email=email or None, problem=problem)
 
 
 def installation_key(account: str, product: str) -> str:

@@ -44,6 +44,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -54,6 +55,7 @@ from seatgate.core.plugins import (
     Sandbox,
     SandboxUser,
     UserStore,
+    with_raw,
 )
 
 VERSION = "59.0"
@@ -90,6 +92,7 @@ class SalesforceSandbox(Sandbox):
     """A Salesforce org on 127.0.0.1. ``page_size`` caps pages below 2000 for tests."""
 
     name = "salesforce"
+    unreadable = MappingProxyType({"SystemModstamp": "yesterday"})
 
     ORG_ID = "00D000000000001AAA"
     USERNAME = "integration@sandbox.example.com"
@@ -433,11 +436,12 @@ class SalesforceSandbox(Sandbox):
         # and kept until its change stamp moves (every knob of the store moves it).
         cache = self._rendered.setdefault(fields, {})
         hit = cache.get(user.number)
-        if hit is not None and hit[0] == user.modified_at:
-            return hit[1]
-        text = self._render(user, fields)
-        cache[user.number] = (user.modified_at, text)
-        return text
+        if hit is None or hit[0] != user.modified_at:
+            hit = (user.modified_at, self._render(user, fields))
+            cache[user.number] = hit
+        if "fields" in user.extra:
+            return with_raw(hit[1].encode(), user).decode()
+        return hit[1]
 
     def _render(self, user: SandboxUser, fields: tuple[str, ...]) -> str:
         stamp = _sf_stamp(user.modified_at)

@@ -488,7 +488,15 @@ def to_user(row: Any, options: Options) -> ExternalUser:
     Types are checked exactly (``type(x) is str``: JSON gives no subclasses) and each property
     read once: a pull maps 1,000 rows a page while the next page is read.
 
-    :raises MalformedResponse: the row lacks its key, or a mapped property has the wrong type.
+    A property of one employee that cannot be read (an email, name or ``UserID`` that is no
+    text, a locked flag that is no boolean, a change stamp that does not parse, a role
+    assignment without its role) is that record's alone: the user comes back with its key, its
+    email when readable and ``problem``, and the core quarantines it (``malformed_record``).
+
+    :raises MalformedResponse: the page is not what was asked, and the run fails: a row that is
+        not an object, a row without its key (it can be neither quarantined under it nor counted
+        as seen: a full pull would deactivate its user), or roles not expanded (``$expand`` was
+        not honoured: every row would lack them).
     """
     if type(row) is not dict:
         raise _bad("record")
@@ -498,16 +506,16 @@ def to_user(row: Any, options: Options) -> ExternalUser:
         raise _bad(options.id_field)
     email = get(options.email_field)
     if email is not None and type(email) is not str:
-        raise _bad(options.email_field)
+        return _unreadable(key, None, options.email_field, "is no text")
     name = get(options.name_field) if options.name_field else None
     if name is not None and type(name) is not str:
-        raise _bad(options.name_field)
+        return _unreadable(key, email, options.name_field, "is no text")
     locked = get(options.locked_field)
     if locked is not None and type(locked) is not bool:
-        raise _bad(options.locked_field)
+        return _unreadable(key, email, options.locked_field, "is not true or false")
     user_id = get(options.user_id_field) if options.user_id_field else None
     if user_id is not None and type(user_id) is not str:
-        raise _bad(options.user_id_field)
+        return _unreadable(key, email, options.user_id_field, "is no text")
     stamp = get(options.changed_field)
     if stamp is None:
         modified = None
@@ -515,10 +523,15 @@ def to_user(row: Any, options: Options) -> ExternalUser:
         try:
             modified = parse_date(stamp)
         except ValueError:
-            raise _bad(options.changed_field) from None
+            return _unreadable(key, email, options.changed_field, f"{stamp[:40]!r} is no date")
     else:
-        raise _bad(options.changed_field)
-    roles = _roles(get(options.roles_navigation), options) if options.roles_navigation else ()
+        return _unreadable(key, email, options.changed_field, "is no date")
+    roles: tuple[str, ...] = ()
+    if options.roles_navigation:
+        read = _roles(get(options.roles_navigation), options)
+        if isinstance(read, str):
+            return _unreadable(key, email, options.roles_navigation, read)
+        roles = read
     return ExternalUser(
         external_id=key,
         email=email or None,
@@ -530,19 +543,25 @@ def to_user(row: Any, options: Options) -> ExternalUser:
     )
 
 
-def _roles(nav: Any, options: Options) -> tuple[str, ...]:
+def _unreadable(key: str, email: str | None, field: str, what: str) -> ExternalUser:
+    return ExternalUser(external_id=key, email=email or None, problem=f"{field} {what}")
+
+
+def _roles(nav: Any, options: Options) -> tuple[str, ...] | str:
     """The role ids of the expanded assignments: ``{"results": [...]}`` (OData v2), or a bare
-    list as some servers write an expanded collection."""
+    list as some servers write an expanded collection; a str says why one assignment cannot be
+    read (the record's problem)."""
     items = nav.get("results") if type(nav) is dict else nav
     if type(items) is not list:
-        # Absent or ``__deferred``: the expansion asked for did not come.
+        # Absent or ``__deferred``: the expansion asked for did not come (the answer's, not one
+        # record's).
         raise _bad(options.roles_navigation)
     field = options.role_field
     roles: list[str] = []
     for item in items:
         role = item.get(field) if type(item) is dict else None
         if type(role) is not str or not role:
-            raise _bad(field, "employee role assignment")
+            return f"holds an assignment without a valid {field}"
         if role not in roles:
             roles.append(role)
     return tuple(roles)

@@ -51,10 +51,11 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from json.encoder import encode_basestring_ascii as _encode
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
-from seatgate.core.plugins import Request, Response, Sandbox, SandboxUser, UserStore
+from seatgate.core.plugins import Request, Response, Sandbox, SandboxUser, UserStore, with_raw
 
 SERVICE = "/sap/c4c/odata/v1/c4codataapi"
 INSTALL_SERVICE = "/sap/c4c/odata/cust/v1/seatgate"
@@ -273,6 +274,7 @@ class SapC4CSandbox(Sandbox):
     """
 
     name = "sap_c4c"
+    unreadable = MappingProxyType({"EntityLastChangedOn": "yesterday"})
 
     def __init__(
         self, users: int = 100, *, auth: str = "basic", retry_after: int = 3, **kwargs: Any
@@ -417,10 +419,10 @@ class SapC4CSandbox(Sandbox):
         version = (user.modified_at, user.extra.get("roles_at"), self.stamp_offset_minutes)
         cached = self._fragments.get(key)
         if cached is not None and cached[0] == version:
-            return cached[1]
+            return with_raw(cached[1], user)
         fragment = self._render(user, shape)
         self._fragments[key] = (version, fragment)
-        return fragment
+        return with_raw(fragment, user)
 
     def _employees_in_order(self) -> list[SandboxUser]:
         # Rebuilt only when the store changed (its clock ticked, or users were added).

@@ -510,8 +510,21 @@ def _value(field: Any) -> str:
     return "" if field is None else str(field)
 
 
+_FLAG = ("true", "false")
+_LOCKED = ("false", "true", "", None)  # an empty or absent locked_out is not locked
+
+
 def to_user(record: Mapping[str, Any], roles: tuple[str, ...]) -> ExternalUser:
-    """Map a ``sys_user`` record (string booleans, UTC date strings) to the core's user."""
+    """Map a ``sys_user`` record (string booleans, UTC date strings) to the core's user.
+
+    An ``active`` that is neither ``"true"`` nor ``"false"``, or a ``locked_out`` that is none of
+    those nor empty, is this record's problem (the core quarantines it, ``malformed_record``):
+    read as false it would deactivate the user on a guess. A ``sys_updated_on`` that does not
+    parse leaves the record without a stamp, as before (it only moves the cursor).
+
+    :raises MalformedResponse: a record without ``sys_id`` (it drives the keyset paging, and the
+        record could be neither quarantined nor counted as seen).
+    """
     # The hot loop of a pull: plain strings are taken as they are, anything else via _value.
     get = record.get
     sys_id, email, name, user_name = get("sys_id"), get("email"), get("name"), get("user_name")
@@ -531,11 +544,16 @@ def to_user(record: Mapping[str, Any], roles: tuple[str, ...]) -> ExternalUser:
             stamp = None
     else:
         stamp = None
+    active, locked = get("active"), get("locked_out")
+    if active not in _FLAG or locked not in _LOCKED:
+        field, value = ("active", active) if active not in _FLAG else ("locked_out", locked)
+        shown = repr(value[:20]) if type(value) is str else type(value).__name__
+        return ExternalUser(sys_id, email or None, problem=f"{field} {shown} is not true or false")
     return ExternalUser(
         sys_id,
         email or None,
         name,
-        get("active") == "true" and get("locked_out") != "true",
+        active == "true" and locked != "true",
         roles,
         stamp,
         {"user_name": user_name if type(user_name) is str else _value(user_name)},

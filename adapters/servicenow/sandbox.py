@@ -26,6 +26,7 @@ import secrets
 import threading
 import time
 from json.encoder import encode_basestring_ascii as _encode
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
@@ -35,6 +36,7 @@ from seatgate.core.plugins import (
     Sandbox,
     SandboxUser,
     UserStore,
+    with_raw,
 )
 
 MAX_PAGE = 10_000
@@ -80,6 +82,7 @@ class ServiceNowSandbox(Sandbox):
     """ServiceNow's Table API for users, roles and installation markers."""
 
     name = "servicenow"
+    unreadable = MappingProxyType({"active": "maybe"})
 
     def __init__(self, users: int = 100, *, store: UserStore | None = None, port: int = 0) -> None:
         super().__init__(users, store=store, port=port)
@@ -392,7 +395,7 @@ class ServiceNowSandbox(Sandbox):
                 )
                 hit = (user.modified_at, ("{" + body + "}").encode())
                 cache[user.number] = hit
-            parts.append(hit[1])
+            parts.append(with_raw(hit[1], user) if "fields" in user.extra else hit[1])
         return parts
 
     # -- sys_user_has_role ------------------------------------------------------------------------

@@ -3,7 +3,10 @@ sync hands listeners (an agent written, the summary of a run).
 
 These are the whole contract between a CRM adapter and the sync engine. An adapter maps its CRM's
 user object onto :class:`ExternalUser` and nothing else; validation (a usable email, etc.) happens in
-the core, so a bad record is quarantined with its reason instead of failing the page.
+the core, so a bad record is quarantined with its reason instead of failing the page. A record whose
+field values the adapter cannot read (a change stamp that does not parse, a flag neither true nor
+false) is handed over too, with :attr:`ExternalUser.problem` saying why: one bad record never fails
+the run.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ class ExternalUser:
     :param roles: role / profile / team names used by auto install ("activated roles").
     :param modified_at: the CRM's change stamp (UTC), the basis of incremental pulls.
     :param raw: a few untouched source fields worth keeping for support (never credentials).
+    :param problem: why the adapter could not read this record, or None when it could: the field
+        and what was wrong with its value (``pxUpdateDateTime '' is no date-time``), never a
+        secret. The core quarantines such a record (``malformed_record``) under its id, and the
+        rest of the pull goes on; the other fields hold what could be read (at least the id).
     """
 
     external_id: str
@@ -40,6 +47,7 @@ class ExternalUser:
     roles: tuple[str, ...] = ()
     modified_at: dt.datetime | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+    problem: str | None = None
 
 
 @attrs.frozen(slots=True)

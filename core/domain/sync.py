@@ -52,6 +52,7 @@ NAME_MAX = 200  # integration_users.name
 BEAT_EVERY = 4096
 ID_MAX = 100  # external_ids.external_id
 EMAIL_MAX = 254  # RFC 5321
+DETAIL_MAX = 200  # what a malformed record's problem is cut to, for the log
 
 
 @attrs.frozen(slots=True)
@@ -72,6 +73,9 @@ class Quarantined:
     ext: str
     email: str
     reason: str
+    # ``malformed_record``: the adapter's ExternalUser.problem (logged, not stored: the
+    # quarantine table keeps the reason alone).
+    detail: str = ""
 
 
 @attrs.frozen(slots=True)
@@ -150,10 +154,13 @@ def validate_page(
     """``(usable records, quarantined records, newest change stamp, records read)`` of one page.
 
     A record is quarantined for a missing or bad id (not a string, blank, longer than 100
-    characters), an id already seen in the run (``seen_ids``, updated here), a missing or bad
-    email. An id is *seen* even when its record is quarantined for its email: a bad record never
-    makes its user look deleted. Two records with one email are not decided here but by
-    :func:`plan_changes`, over the whole pull.
+    characters), an id already seen in the run (``seen_ids``, updated here), a field value its
+    adapter could not read (``malformed_record``: :attr:`ExternalUser.problem`, kept as the
+    quarantine's ``detail``), a missing or bad email. An id is *seen* even when its record is
+    quarantined for a field value or its email: a bad record never makes its user look deleted
+    (a full pull does not deactivate it). A record the adapter could not read never moves the
+    newest stamp: its stamp may be what was unreadable. Two records with one email are not
+    decided here but by :func:`plan_changes`, over the whole pull.
     """
     valid: list[Staged] = []
     bad: list[Quarantined] = []
@@ -162,7 +169,8 @@ def validate_page(
     for user in users:
         read += 1
         stamp = user.modified_at
-        if stamp is not None and (newest is None or stamp > newest):
+        problem = user.problem
+        if stamp is not None and problem is None and (newest is None or stamp > newest):
             newest = stamp
         ext = user.external_id
         if not isinstance(ext, str) or not ext.strip():
@@ -178,6 +186,17 @@ def validate_page(
             )
             continue
         seen_ids.add(ext)
+        if problem is not None:
+            detail = problem if isinstance(problem, str) else "unreadable"
+            bad.append(
+                Quarantined(
+                    ext,
+                    _text(user.email)[:EMAIL_MAX],
+                    QuarantineReason.MALFORMED_RECORD,
+                    detail[:DETAIL_MAX],
+                )
+            )
+            continue
         raw = user.email
         if not raw or not isinstance(raw, str):
             bad.append(Quarantined(ext, "", QuarantineReason.MISSING_EMAIL))

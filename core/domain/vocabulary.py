@@ -212,6 +212,9 @@ class QuarantineReason(StrEnum):
     BAD_EMAIL = "bad_email"  # not an address
     DUPLICATE_EMAIL = "duplicate_email"  # two CRM records with one email
     EMAIL_TAKEN = "email_taken"  # the CRM moved a user to an email another user already has
+    # a field value the adapter could not read (a stamp that does not parse, a flag neither true
+    # nor false, a name that is no text): ExternalUser.problem says which
+    MALFORMED_RECORD = "malformed_record"
 
 
 class SyncOutcome(StrEnum):

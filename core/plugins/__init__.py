@@ -13,7 +13,7 @@ An adapter imports from here and nowhere else in seatgate (the import contracts 
   :func:`parse_retry_after`, :func:`read_ahead`, and the :mod:`.kit` (status -> error, throttle
   headers, the paged loop, an httpx JSON client), :func:`throttle_store` (each CRM instance's
   pauses, shared by a fleet of workers through Redis: :mod:`.throttle`);
-- sandboxes: :class:`Sandbox`, :class:`SandboxUser`, :class:`UserStore`, :class:`FaultKnobs`,
+- sandboxes: :class:`Sandbox`, :class:`SandboxUser`, :class:`UserStore`, :class:`FaultKnobs`, :func:`with_raw`,
   :class:`Request`, :class:`Response`;
 - the errors an adapter raises (:mod:`seatgate.core.errors`).
 
@@ -55,7 +55,15 @@ if TYPE_CHECKING:
     from . import kit
     from .readahead import read_ahead
     from .retry import RequestContext, RetryPolicy, parse_retry_after
-    from .sandbox import FaultKnobs, Request, Response, Sandbox, SandboxUser, UserStore
+    from .sandbox import (
+        FaultKnobs,
+        Request,
+        Response,
+        Sandbox,
+        SandboxUser,
+        UserStore,
+        with_raw,
+    )
     from .throttle import throttle_store
 
 # Loaded on first use: the kit imports httpx, the retry policy tenacity, the sandboxes an HTTP
@@ -73,6 +81,7 @@ _LAZY = {
     "Response": (".sandbox", "Response"),
     "Sandbox": (".sandbox", "Sandbox"),
     "SandboxUser": (".sandbox", "SandboxUser"),
+    "with_raw": (".sandbox", "with_raw"),
     "UserStore": (".sandbox", "UserStore"),
     "throttle_store": (".throttle", "throttle_store"),
 }
@@ -126,4 +135,5 @@ __all__ = [
     "reveal",
     "throttle_store",
     "timeout_field",
+    "with_raw",
 ]

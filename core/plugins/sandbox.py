@@ -248,10 +248,34 @@ class FaultKnobs:
         return self._faults.popleft() if self._faults else None
 
 
+def with_raw(fragment: bytes, user: SandboxUser) -> bytes:
+    """A user's rendered JSON object with the raw values :meth:`Sandbox.set_raw` gave it (only
+    for the fields the object holds: what was selected)."""
+    raw = user.extra.get("fields")
+    if not raw:
+        return fragment
+    record = json.loads(fragment)
+    record.update({k: v for k, v in raw.items() if k in record})
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
 class Sandbox(FaultKnobs):
     """Base class: subclasses implement :meth:`route` and :meth:`fault_response`."""
 
     name = "sandbox"
+    #: Raw field values (by the CRM's field names) its adapter cannot read, for one record: what
+    #: the conformance kit gives a user through :meth:`set_raw` (a record that must be
+    #: quarantined as ``malformed_record`` while the rest of the pull goes on). None: the
+    #: sandbox cannot serve one.
+    unreadable: Mapping[str, Any] | None = None
+
+    def set_raw(self, number: int, fields: Mapping[str, Any]) -> None:
+        """Serve user ``number``'s record with these raw field values (by the CRM's field names,
+        as they are, whatever their type: a stamp that does not parse, a flag that is no
+        boolean), from a new change stamp on."""
+        user = self.store.by_number[number]
+        raw = {**user.extra.get("fields", {}), **fields}
+        self.store.change([number], extra={**user.extra, "fields": raw})
 
     def __init__(self, users: int = 100, *, store: UserStore | None = None, port: int = 0) -> None:
         super().__init__()

@@ -84,6 +84,8 @@ __all__ = ["QUARANTINE_REASONS", "DueResult", "SyncResult", "SyncService"]
 logger = logging.getLogger("seatgate.sync")
 
 QUARANTINE_REASONS: tuple[str, ...] = tuple(QuarantineReason)
+#: Malformed records a run's warning names (the rest are counted).
+MALFORMED_SHOWN = 5
 
 #: Seconds a run's lease lasts without a heartbeat; a run renews it every third of that.
 LEASE_SECONDS = 120.0
@@ -973,6 +975,7 @@ class SyncService:
                 with _collector_paused(), stopping.claiming():
                     run.begin()
                     self._pull(hooks, product, settings, since, ctx, run, on_page)
+                    self._log_malformed(account, product, settings, run.pulled.bad)
                     if run_id is not None:
                         self._heartbeat(run_id)
                     if dry_run:
@@ -1127,6 +1130,31 @@ class SyncService:
             # An adapter's read-ahead thread (core.plugins.readahead) needs the GIL after each
             # socket read of the next page; give it a turn between pages.
             time.sleep(0)
+
+    def _log_malformed(
+        self,
+        account: str,
+        product: str,
+        settings: Any,
+        bad: Sequence[rules.Quarantined],
+    ) -> None:
+        """One warning per run naming the records its adapter could not read and why (their
+        ``detail``: the quarantine table keeps the reason alone), a few of them, scrubbed of the
+        connector's secrets."""
+        malformed = [q for q in bad if q.reason == QuarantineReason.MALFORMED_RECORD]
+        if not malformed:
+            return
+        shown = "; ".join(f"{q.ext}: {q.detail}" for q in malformed[:MALFORMED_SHOWN])
+        if len(malformed) > MALFORMED_SHOWN:
+            shown += f"; and {len(malformed) - MALFORMED_SHOWN} more"
+        logger.warning(
+            "sync of %s for %s: %d record(s) the adapter could not read, quarantined as "
+            "malformed_record: %s",
+            product,
+            account,
+            len(malformed),
+            self.ports.adapters.scrub(shown, settings),
+        )
 
     def _start_run(
         self,

@@ -588,6 +588,45 @@ class AdapterConformance:
         for full in (False, True, False, True):
             holds(engine.sync(full=full), loser=winner_n, why=f"full={full} after the swap")
 
+    def test_sync_unreadable_record_quarantined(
+        self,
+        product: str,
+        sandbox: Any,
+        engine: Engine,
+    ) -> None:
+        """A record with a field value its adapter cannot read (the sandbox's ``unreadable``
+        raw values, given to one user through ``set_raw``) is quarantined as
+        ``malformed_record`` and the rest of the pull goes on, in full and incremental pulls;
+        its user, synced before, is not deactivated by a full pull (its id counts as seen)."""
+        raw = getattr(sandbox, "unreadable", None)
+        if raw is None or not hasattr(sandbox, "set_raw"):
+            pytest.fail(
+                "give the sandbox `unreadable` (raw field values the adapter cannot read) and "
+                "`set_raw(number, fields)` (see seatgate.core.plugins.Sandbox)"
+            )
+        first = engine.sync(full=True)
+        assert first.outcome == "succeeded", first.message
+        victim = [u for u in sandbox.store.users if u.active][1]
+        assert engine.agents().get(victim.email) is True
+        sandbox.set_raw(victim.number, raw)
+        for full in (True, False, True):
+            summary = engine.sync(full=full)
+            assert summary.outcome == "succeeded", (
+                f"one unreadable record failed the pull (full={full}): {summary.message}"
+            )
+            run = summary_run(engine)
+            rows = engine.app.sync.quarantined(run) if run is not None else []
+            assert [(q["email"], q["reason"]) for q in rows] == [
+                (victim.email, "malformed_record")
+            ], f"full={full}: the unreadable record was not quarantined as malformed_record"
+            assert rows[0]["external_id"], "the unreadable record was quarantined without its id"
+            agents = engine.agents()
+            assert agents.get(victim.email) is True, (
+                f"full={full}: a record its adapter could not read deactivated its user"
+            )
+            others = {u.email for u in sandbox.store.users if u.active} - {victim.email}
+            assert all(agents.get(e) is True for e in others), "the rest of the pull was lost"
+
     def test_sync_empty_or_emptying_full_pull_halts(
         self,
         product: str,

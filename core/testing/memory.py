@@ -19,6 +19,7 @@ import datetime as dt
 import itertools
 import weakref
 from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ..plugins import (
@@ -62,6 +63,8 @@ class MemorySandbox(FaultKnobs):
     """An in-process CRM with the knobs of :class:`seatgate.core.sandbox.Sandbox`."""
 
     name = PRODUCT
+    #: what the kit gives one user (:meth:`set_raw`): a change stamp that is no date-time
+    unreadable: Mapping[str, Any] = MappingProxyType({"modified_at": "yesterday"})
 
     def __init__(self, users: int = 100, *, store: UserStore | None = None, port: int = 0) -> None:
         super().__init__()
@@ -75,6 +78,13 @@ class MemorySandbox(FaultKnobs):
         self.instance = f"memory-{next(_counter)}"
         self._api_key = f"mk-{self.instance}-0f3a9c"
         _INSTANCES[self.instance] = self
+
+    def set_raw(self, number: int, fields: Mapping[str, Any]) -> None:
+        """Serve user ``number`` with these raw values (``modified_at``, ``active``), as they
+        are, from a new change stamp on (:meth:`seatgate.core.plugins.Sandbox.set_raw`)."""
+        user = self.store.by_number[number]
+        raw = {**user.extra.get("fields", {}), **fields}
+        self.store.change([number], extra={**user.extra, "fields": raw})
 
     def start(self) -> MemorySandbox:
         return self
@@ -164,6 +174,15 @@ def _first_at_or_after(users: list[SandboxUser], since: dt.datetime) -> int:
 
 
 def _to_external(u: SandboxUser) -> ExternalUser:
+    raw = u.extra.get("fields")
+    if raw:
+        # The adapter reads a raw value as a CRM's adapter would: one it cannot read is the
+        # record's problem (quarantined by the core), never the page's.
+        stamp, active = raw.get("modified_at", u.modified_at), raw.get("active", u.active)
+        if not isinstance(stamp, dt.datetime):
+            return ExternalUser(u.id, u.email, problem=f"modified_at {stamp!r:.40} is no date-time")
+        if not isinstance(active, bool):
+            return ExternalUser(u.id, u.email, problem="active is not true or false")
     return ExternalUser(
         external_id=u.id,
         email=u.email,

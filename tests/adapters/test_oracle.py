@@ -583,7 +583,7 @@ def test_a_flag_is_true_false_or_refused(text: str) -> None:
     elif value in {"0", "false", "no", "n", ""}:
         assert parse_flag(text, "c") is False
     else:
-        with pytest.raises(MalformedResponse):
+        with pytest.raises(ValueError, match="not a boolean"):
             parse_flag(text, "c")
 
 
@@ -593,8 +593,31 @@ def test_stamps_with_and_without_a_zone_are_utc() -> None:
     assert parse_stamp("2024-05-01T10:00:00") == utc
     assert parse_stamp("2024-05-01T12:00:00+02:00") == utc
     assert parse_stamp(None) is None and parse_stamp("") is None
-    with pytest.raises(MalformedResponse):
+    with pytest.raises(ValueError, match="does not parse"):
         parse_stamp("yesterday")
+
+
+@pytest.mark.parametrize(
+    ("at", "value", "problem"),
+    [
+        (1, "yesterday", "UpdatedTime: a time that does not parse: 'yesterday'"),
+        (1, 20240501, "UpdatedTime: a time that is not a string (int)"),
+        (5, "maybe", "Attributes.PermanentlyDisabled = 'maybe', not a boolean"),
+        (3, ["n"], "a name that is no text"),
+        (4, {"a": 1}, "an email that is no text"),
+        (7, 3, "a role that is no text (int)"),
+    ],
+)
+def test_an_unreadable_value_is_the_accounts_problem(at: int, value: Any, problem: str) -> None:
+    """One account's value that cannot be read is that account's problem (the core quarantines
+    it); the page goes on."""
+    row = ["{}", "2025-01-01T00:00:00.000Z", "l", "n", "e@x.com", "0", "0", "Agent", None]
+    bad = [*row]
+    bad[at] = value
+    rows = [[r[0].format(i), *r[1:]] for i, r in ((3, row), (4, bad), (5, row))]
+    users, last = to_users(rows, Columns(), 2)
+    assert [(u.external_id, u.problem) for u in users] == [("3", None), ("4", problem), ("5", None)]
+    assert users[1].email == (None if at == 4 else "e@x.com") and last == 5
 
 
 # -- the sandbox's ROQL ------------------------------------------------------------------------

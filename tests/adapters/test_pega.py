@@ -537,12 +537,17 @@ def test_a_broken_page_fails_without_retry(
     assert ctx.retries == 0
 
 
-def test_an_operator_with_a_broken_stamp_is_a_malformed_page(
+def test_an_operator_with_a_broken_stamp_is_that_records_problem(
     adapter: PegaAdapter, sandbox: PegaSandbox, ctx: RequestContext
 ) -> None:
+    """One operator's unreadable stamp is its own record's problem, not the page's: the pull
+    goes on (it had failed every run until the record was fixed in Pega)."""
     sandbox.store.by_number[4].extra["fields"] = {"pxUpdateDateTime": "2025-13-01 00:00"}
-    with pytest.raises(MalformedResponse, match=r"op000004@acme.*pxUpdateDateTime"):
-        pull(adapter, sandbox, ctx)
+    users = flat(pull(adapter, sandbox, ctx))
+    assert len(users) == len(sandbox.store.users)
+    bad = [u for u in users if u.problem]
+    assert [(u.external_id, u.email) for u in bad] == [("op000004@acme", "user000004@example.com")]
+    assert bad[0].problem == "pxUpdateDateTime '2025-13-01 00:00' is no date-time"
 
 
 # -- the mapping --------------------------------------------------------------------------------------
@@ -630,16 +635,33 @@ def test_rows_map_by_field_kind() -> None:
     [
         ({"pyUserName": "No Key"}, "without pyUserIdentifier"),
         ({"pyUserIdentifier": 7}, "without pyUserIdentifier"),
-        ({"pyUserIdentifier": "a", "pyOpDisabled": "maybe"}, "pyOpDisabled is not true or false"),
-        ({"pyUserIdentifier": "a", "pyAccessGroup": {"name": "x"}}, "pyAccessGroup is not a name"),
-        ({"pyUserIdentifier": "a", "pyEmailAddress": ["a@b"]}, "no text"),
-        ({"pyUserIdentifier": "a", "pxUpdateDateTime": 20240501}, "no date-time"),
         ("not an object", "not an object"),
     ],
 )
 def test_a_row_of_the_wrong_kind_is_malformed(row: Any, named: str) -> None:
     with pytest.raises(MalformedResponse, match=named):
         to_user(row, FieldMap())
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ({"pyOpDisabled": "maybe"}, "pyOpDisabled is not true or false"),
+        ({"pyAccessGroup": {"name": "x"}}, "pyAccessGroup is not a name or a list of names"),
+        ({"pyEmailAddress": ["a@b"]}, "pyEmailAddress is no text"),
+        ({"pyUserName": 7}, "pyUserName is no text"),
+        ({"pxUpdateDateTime": 20240501}, "pxUpdateDateTime int is no date-time"),
+        ({"pxUpdateDateTime": ""}, "pxUpdateDateTime '' is no date-time"),
+        ({"pxUpdateDateTime": "yesterday"}, "pxUpdateDateTime 'yesterday' is no date-time"),
+    ],
+)
+def test_an_unreadable_field_is_the_records_problem(row: dict[str, Any], problem: str) -> None:
+    """One operator's field that cannot be read is that record's problem (the core quarantines
+    it), never the page's: its key and a readable email come back."""
+    user = to_user({"pyUserIdentifier": "a", "pyEmailAddress": "a@x.test", **row}, FieldMap())
+    assert user.problem == problem
+    assert user.external_id == "a"
+    assert user.email == (None if "pyEmailAddress" in row else "a@x.test")
 
 
 # -- Pega's date-time stamps --------------------------------------------------------------------------
@@ -917,3 +939,54 @@ def test_the_sandbox_renders_each_operator_as_its_record_says(sandbox: PegaSandb
             rendered = json.loads(sandbox._render(user, select))
             assert rendered == {f: record[f] for f in select if f in record}
             assert list(rendered) == [f for f in select if f in record]
+
+
+def test_an_operator_with_an_empty_update_stamp_is_quarantined_and_the_sync_goes_on(
+    app: App, monkeypatch: pytest.MonkeyPatch, mono: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The tester's case: op007's pxUpdateDateTime is "" among 10 operators. The run succeeds,
+    9 users are synced, op007 is quarantined as malformed_record under its id (the problem
+    logged once), and a later full sync does not deactivate op007's user synced before."""
+    with PegaSandbox(10) as sb:
+        sb.clock = mono
+        monkeypatch.setenv("PEGA_TEST_SECRET", sb.client_secret)
+        config = {**sb.settings(), "client_secret": "${PEGA_TEST_SECRET}"}
+        account_with_contract(app, "acme", "pega", admin="admin@example.com", seats=100)
+        app.installs.install("acme", "pega", config, "admin@example.com")
+        op7 = sb.store.by_number[7]
+
+        def run(full: bool) -> Any:
+            app.clock.advance(minutes=10)  # type: ignore[attr-defined]
+            result = app.sync.sync("acme", "pega", full=full)
+            assert result.summary.outcome == "succeeded", result.summary.message
+            return result
+
+        def active_agents() -> set[str]:
+            return {a["email"] for a in app.sync.agents("acme", "pega") if a["active"]}
+
+        # Broken before its user was ever synced: 9 synced, op007 quarantined.
+        sb.set_raw(7, {"pxUpdateDateTime": ""})
+        with caplog.at_level(logging.WARNING, logger="seatgate.sync"):
+            first = run(full=True)
+        assert first.summary.pulled == 10 and first.summary.quarantined == 1
+        assert first.summary.created == 9
+        assert active_agents() == {u.email for u in sb.store.users} - {op7.email}
+        rows = app.sync.quarantined(first.run_id)
+        assert [(q["external_id"], q["reason"]) for q in rows] == [
+            ("op000007@acme", "malformed_record")
+        ]
+        warned = [r.getMessage() for r in caplog.records if "malformed_record" in r.getMessage()]
+        assert (
+            len(warned) == 1 and "op000007@acme: pxUpdateDateTime '' is no date-time" in warned[0]
+        )
+
+        # Fixed in Pega: synced. Broken again: full syncs keep its user active.
+        del op7.extra["fields"]
+        sb.store.change([7])
+        run(full=True)
+        assert op7.email in active_agents()
+        sb.set_raw(7, {"pxUpdateDateTime": ""})
+        for full in (True, False, True):
+            result = run(full=full)
+            assert result.summary.deactivated == 0 and result.summary.quarantined == 1
+            assert active_agents() == {u.email for u in sb.store.users}

@@ -59,6 +59,33 @@ def test_validation_quarantines_each_bad_kind_and_keeps_ids_of_bad_emails_seen()
     assert seen == {"a", "f", "g", "h"}  # a bad email never makes its user look deleted
 
 
+def test_a_record_its_adapter_could_not_read_is_quarantined_seen_and_moves_no_stamp() -> None:
+    """``ExternalUser.problem``: quarantined ``malformed_record`` under its id, with the problem
+    as its detail; its id is seen (a full pull does not deactivate its user); its stamp, maybe
+    what was unreadable, never moves the cursor. Without a usable id it stays missing/bad id."""
+    seen: set[str] = set()
+    later = T0 + dt.timedelta(hours=1)
+    users = [
+        ExternalUser("a", "a@x.example", modified_at=T0),
+        ExternalUser("b", "b@x.example", modified_at=later, problem="active 'maybe' is not"),
+        ExternalUser("c", None, problem="email is no text"),
+        ExternalUser("", "d@x.example", problem="x"),
+        ExternalUser("x" * 101, None, problem="x"),
+        ExternalUser("a", "a@x.example", problem="x"),
+    ]
+    valid, bad, newest, read = validate_page(users, seen)
+    assert read == 6 and newest == T0
+    assert [v.ext for v in valid] == ["a"]
+    assert [(q.ext, q.email, q.reason, q.detail) for q in bad] == [
+        ("b", "b@x.example", "malformed_record", "active 'maybe' is not"),
+        ("c", "", "malformed_record", "email is no text"),
+        ("", "d@x.example", "missing_id", ""),
+        ("", "", "bad_id", ""),
+        ("a", "a@x.example", "duplicate_id", ""),
+    ]
+    assert seen == {"a", "b", "c"}
+
+
 def test_two_emails_differing_in_capitals_are_one_person_not_a_validation_matter() -> None:
     valid, bad, _, _ = validate_page(
         [ExternalUser("1", "sophie@x.example"), ExternalUser("2", "Sophie@X.Example")], set()
