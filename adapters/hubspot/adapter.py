@@ -72,6 +72,7 @@ from seatgate.core.plugins import (
     require_tls,
     reveal,
     timeout_field,
+    unreadable,
 )
 from seatgate.core.plugins.throttle import QUOTA_PAUSE, InstanceThrottle
 from seatgate.core.plugins.transports import throttle_pool
@@ -710,8 +711,7 @@ def _to_user(owner: Any, roles: Mapping[str, tuple[str, ...]]) -> ExternalUser |
     try:
         modified_at = _utc(dt.datetime.fromisoformat(stamp))
     except (TypeError, ValueError):
-        shown = repr(stamp[:40]) if type(stamp) is str else type(stamp).__name__
-        return _unreadable(key, email, f"updatedAt {shown} is no date-time", teams)
+        return _unreadable(key, email, unreadable("updatedAt", stamp, "date-time"), teams)
     user_id = owner.get("userIdIncludingInactive") or owner.get("userId")
     extra = roles.get(str(user_id), ()) if user_id is not None else ()
     name = " ".join(p for p in (first, last) if p)

@@ -81,6 +81,7 @@ from seatgate.core.plugins import (
     require_tls,
     reveal,
     timeout_field,
+    unreadable,
 )
 
 T = TypeVar("T")
@@ -384,8 +385,7 @@ def to_user(row: Any, fields: FieldMap) -> ExternalUser:
             try:
                 modified_at = parse_stamp(stamp)
             except (TypeError, ValueError):
-                shown = repr(stamp[:40]) if type(stamp) is str else type(stamp).__name__
-                raise _Unreadable(f"{fields.updated} {shown} is no date-time") from None
+                raise _Unreadable(unreadable(fields.updated, stamp, "date-time")) from None
         roles: tuple[str, ...] = ()
         for field in fields.roles:
             roles += tuple(_names(get(field), field))

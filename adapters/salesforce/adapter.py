@@ -95,6 +95,7 @@ from seatgate.core.plugins import (
     require_tls,
     reveal,
     timeout_field,
+    unreadable,
 )
 from seatgate.core.plugins.throttle import QUOTA_PAUSE, InstanceThrottle
 from seatgate.core.plugins.transports import throttle_session
@@ -800,8 +801,7 @@ def to_user(record: Any, implied_roles: tuple[str, ...] = ()) -> ExternalUser:
     try:
         modified_at = parse_stamp(stamp) if stamp else None
     except (TypeError, ValueError):
-        shown = repr(stamp[:40]) if isinstance(stamp, str) else type(stamp).__name__
-        return _unreadable(key, email, f"SystemModstamp {shown} is no date-time")
+        return _unreadable(key, email, unreadable("SystemModstamp", stamp, "date-time"))
     return ExternalUser(
         external_id=key,
         email=email,

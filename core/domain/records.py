@@ -50,6 +50,14 @@ class ExternalUser:
     problem: str | None = None
 
 
+def unreadable(field: str, value: object, expected: str) -> str:
+    """An :attr:`ExternalUser.problem` for a field value of the wrong kind: ``FIELD 'VALUE' is no
+    EXPECTED`` (text cut to 40 characters), or the value's type where it is not text
+    (``updatedAt int is no date-time``)."""
+    shown = repr(value[:40]) if isinstance(value, str) else type(value).__name__
+    return f"{field} {shown} is no {expected}"
+
+
 @attrs.frozen(slots=True)
 class UserPage:
     """One page of a pull, in the order the CRM returned it."""

@@ -165,9 +165,9 @@ class Timeline:
 
 
 def _date(raw: Mapping[str, Any], key: str, where: str) -> dt.date:
-    if raw.get(key) is None:
-        raise PolicyError(f"{where}: {key} is missing: a date (YYYY-MM-DD)")
     value = raw.get(key)
+    if value is None:
+        raise PolicyError(f"{where}: {key} is missing: a date (YYYY-MM-DD)")
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:

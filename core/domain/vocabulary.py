@@ -256,6 +256,8 @@ def email_key(value: str) -> str:
     U+0130) into ``i`` and a combining dot: the only letter it lowers to two; it is lowered to
     ``i`` here (as Turkish writes it), so ``İlker@x`` is ``ilker@x`` and an address, not a bad
     one."""
+    if value.isascii():  # nearly every address, and one a sync normalizes per record
+        return value.strip(BLANKS).lower()
     return unicodedata.normalize("NFC", value.strip(BLANKS)).replace("\u0130", "i").lower()
 
 

@@ -5,7 +5,8 @@ An adapter imports from here and nowhere else in seatgate (the import contracts 
     from seatgate.core.plugins import AdapterInfo, ExternalUser, UserPage, hookimpl, kit
 
 - the hooks: :data:`hookimpl` (and the specs in :mod:`.hookspecs`, documented in docs/hooks.md);
-- the records an adapter hands the core: :class:`ExternalUser`, :class:`UserPage`,
+- the records an adapter hands the core: :class:`ExternalUser` (:func:`unreadable` words its
+  ``problem``), :class:`UserPage`,
   :class:`AdapterInfo`, and the gated :data:`FEATURES`;
 - configuration: :class:`ConfigSchema`, :class:`Field`, :func:`timeout_field`, :class:`Secret`,
   :func:`reveal`, :func:`require_tls`;
@@ -26,7 +27,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ..domain.records import FEATURES, AdapterInfo, AgentRecord, ExternalUser, SyncSummary, UserPage
+from ..domain.records import (
+    FEATURES,
+    AdapterInfo,
+    AgentRecord,
+    ExternalUser,
+    SyncSummary,
+    UserPage,
+    unreadable,
+)
 from ..errors import (
     AdapterError,
     AuthFailed,
@@ -135,5 +144,6 @@ __all__ = [
     "reveal",
     "throttle_store",
     "timeout_field",
+    "unreadable",
     "with_raw",
 ]

@@ -181,6 +181,14 @@ class UserStore:
     def deactivate(self, numbers: Iterable[int]) -> None:
         self.change(numbers, active=False)
 
+    def set_raw(self, number: int, fields: Mapping[str, Any]) -> None:
+        """Serve user ``number``'s record with these raw field values (by the CRM's field names,
+        as they are, whatever their type: a stamp that does not parse, a flag that is no
+        boolean), kept in ``extra["fields"]``, from a new change stamp on."""
+        user = self.by_number[number]
+        raw = {**user.extra.get("fields", {}), **fields}
+        self.change([number], extra={**user.extra, "fields": raw})
+
     def since(self, stamp: dt.datetime | None) -> list[SandboxUser]:
         """Users changed at or after ``stamp`` (all users when None), oldest change first."""
         if stamp is None:
@@ -270,12 +278,8 @@ class Sandbox(FaultKnobs):
     unreadable: Mapping[str, Any] | None = None
 
     def set_raw(self, number: int, fields: Mapping[str, Any]) -> None:
-        """Serve user ``number``'s record with these raw field values (by the CRM's field names,
-        as they are, whatever their type: a stamp that does not parse, a flag that is no
-        boolean), from a new change stamp on."""
-        user = self.store.by_number[number]
-        raw = {**user.extra.get("fields", {}), **fields}
-        self.store.change([number], extra={**user.extra, "fields": raw})
+        """:meth:`UserStore.set_raw` on this sandbox's store."""
+        self.store.set_raw(number, fields)
 
     def __init__(self, users: int = 100, *, store: UserStore | None = None, port: int = 0) -> None:
         super().__init__()

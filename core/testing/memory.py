@@ -40,6 +40,7 @@ from ..plugins import (
     UserStore,
     hookimpl,
     reveal,
+    unreadable,
 )
 
 __all__ = ["MEMORY_SCHEMA", "MemoryAdapter", "MemorySandbox", "plugin"]
@@ -81,10 +82,8 @@ class MemorySandbox(FaultKnobs):
 
     def set_raw(self, number: int, fields: Mapping[str, Any]) -> None:
         """Serve user ``number`` with these raw values (``modified_at``, ``active``), as they
-        are, from a new change stamp on (:meth:`seatgate.core.plugins.Sandbox.set_raw`)."""
-        user = self.store.by_number[number]
-        raw = {**user.extra.get("fields", {}), **fields}
-        self.store.change([number], extra={**user.extra, "fields": raw})
+        are, from a new change stamp on (:meth:`seatgate.core.plugins.UserStore.set_raw`)."""
+        self.store.set_raw(number, fields)
 
     def start(self) -> MemorySandbox:
         return self
@@ -180,7 +179,9 @@ def _to_external(u: SandboxUser) -> ExternalUser:
         # record's problem (quarantined by the core), never the page's.
         stamp, active = raw.get("modified_at", u.modified_at), raw.get("active", u.active)
         if not isinstance(stamp, dt.datetime):
-            return ExternalUser(u.id, u.email, problem=f"modified_at {stamp!r:.40} is no date-time")
+            return ExternalUser(
+                u.id, u.email, problem=unreadable("modified_at", stamp, "date-time")
+            )
         if not isinstance(active, bool):
             return ExternalUser(u.id, u.email, problem="active is not true or false")
     return ExternalUser(
